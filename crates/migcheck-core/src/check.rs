@@ -1,0 +1,608 @@
+//! The checks `cargo build` runs, as one function that returns a [`Report`].
+//!
+//! Order of work: scan the directory, read the lock, read each file's
+//! directives, compare with the lock (edited, deleted, out of order, unsealed),
+//! then run every migration on the sandboxed scratch database: up, and for a
+//! reversible one down and up again. Static problems are all collected; running
+//! stops at the first migration that fails, since the ones after it would run on
+//! a schema it did not produce.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use rusqlite::ffi;
+
+use crate::checksum::{self, CHAIN_START, Digest};
+use crate::diagnostic::{Diagnostic, Kind, Location, Severity};
+use crate::directive;
+use crate::exec::{self, StatementError};
+use crate::lexer;
+use crate::lock::{self, Lock, LockEntry};
+use crate::scan::{self, ScannedMigration, SourceFile, display_path};
+use crate::scratch::{Event, Scratch, ScratchConfig};
+
+/// How a migration file is run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Wrapped in a transaction (the default).
+    Transaction,
+    /// `-- migcheck: no-transaction`: run as written, outside a transaction.
+    NoTransaction,
+    /// The file has its own `BEGIN … COMMIT`: run as written.
+    SelfManaged,
+}
+
+/// One migration file, ready to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Script {
+    pub file: SourceFile,
+    /// The SQL to run: the file's text without a byte-order mark, with sqlite3
+    /// shell commands blanked out (same length, so offsets still match).
+    pub sql: String,
+    pub mode: Mode,
+}
+
+impl Script {
+    /// Offset of [`Script::sql`] in the file's text.
+    pub fn offset(&self) -> usize {
+        self.file.bom_len()
+    }
+}
+
+/// A checked migration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Migration {
+    pub version: i64,
+    pub description: String,
+    pub up: Script,
+    pub down: Option<Script>,
+    /// The chain hash up to and including this migration.
+    pub chain: Digest,
+    /// Whether the lock seals this migration (with matching checksums).
+    pub sealed: bool,
+}
+
+impl Migration {
+    /// The migration's line in the lock file.
+    pub fn lock_entry(&self) -> LockEntry {
+        LockEntry {
+            version: self.version,
+            up: self.up.file.checksum,
+            down: self.down.as_ref().map(|d| d.file.checksum),
+            name: self.description.clone(),
+            line: 0,
+        }
+    }
+}
+
+/// What to check.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The migrations directory.
+    pub dir: PathBuf,
+    /// Paths in messages are shown relative to this directory.
+    pub display_base: PathBuf,
+    /// Locked mode: an unsealed migration is an error.
+    pub locked: bool,
+    /// Warnings are errors.
+    pub deny_warnings: bool,
+    /// Run the migrations on the scratch database (true unless only names,
+    /// order and checksums are wanted).
+    pub execute: bool,
+    pub scratch: ScratchConfig,
+}
+
+impl Config {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        let dir = dir.into();
+        let display_base = dir.parent().map(Path::to_path_buf).unwrap_or_default();
+        Config { dir, display_base, locked: false, deny_warnings: false, execute: true, scratch: ScratchConfig::default() }
+    }
+
+    pub fn lock_path(&self) -> PathBuf {
+        self.dir.join(lock::FILE_NAME)
+    }
+}
+
+/// Everything the checker found.
+#[derive(Debug)]
+pub struct Report {
+    /// Migrations in version order (those that could be read).
+    pub migrations: Vec<Migration>,
+    /// The lock as read (empty if missing or unreadable).
+    pub lock: Lock,
+    /// Whether the lock file exists and was read.
+    pub lock_ok: bool,
+    pub diagnostics: Vec<Diagnostic>,
+    /// Whether the SQL was run on the scratch database.
+    pub executed: bool,
+}
+
+impl Report {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+
+    pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.diagnostics.iter().filter(|d| d.is_error())
+    }
+
+    pub fn warnings(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.diagnostics.iter().filter(|d| !d.is_error())
+    }
+
+    /// The chain hash over all migrations.
+    pub fn chain(&self) -> Digest {
+        self.migrations.last().map_or(CHAIN_START, |m| m.chain)
+    }
+}
+
+/// Runs every check.
+pub fn check(config: &Config) -> Report {
+    let mut report = Report { migrations: Vec::new(), lock: Lock::default(), lock_ok: false, diagnostics: Vec::new(), executed: false };
+    if !config.dir.is_dir() {
+        let shown = display_path(&config.dir, &config.display_base);
+        report.diagnostics.push(
+            Diagnostic::error(Kind::MissingDirectory, format!("the migrations directory `{shown}` does not exist"))
+                .help("create it with `migcheck init`, or point the build at yours with `Build::new().dir(\"…\")`"),
+        );
+        return report;
+    }
+    let scanned = scan::scan(&config.dir, &config.display_base);
+    let scan_failed = scanned.diagnostics.iter().any(Diagnostic::is_error);
+    report.diagnostics.extend(scanned.diagnostics);
+    read_lock(config, &mut report);
+
+    let mut chain = CHAIN_START;
+    let mut script_failed = false;
+    for m in scanned.migrations {
+        let ScannedMigration { version, description, up, down } = m;
+        let up = script(up, true, version, &mut report.diagnostics);
+        let down = down.map(|d| script(d, false, version, &mut report.diagnostics));
+        let (Some(up), Some(down)) = (up, down.map_or(Some(None), |d| d.map(Some))) else {
+            script_failed = true;
+            continue;
+        };
+        let mut migration = Migration { version, description, up, down, chain: CHAIN_START, sealed: false };
+        chain = checksum::chain(&chain, &migration.lock_entry().to_line());
+        migration.chain = chain;
+        report.migrations.push(migration);
+    }
+    if report.lock_ok {
+        compare_with_lock(config, &scanned.broken_versions, &mut report);
+    }
+    if config.execute {
+        if scan_failed || script_failed {
+            if let Some(first) = report.diagnostics.iter_mut().find(|d| d.is_error()) {
+                first.notes.push("the SQL was not run on the scratch database because of this error".into());
+            }
+        } else {
+            execute(config, &mut report);
+        }
+    }
+    if config.deny_warnings {
+        for d in &mut report.diagnostics {
+            if d.severity == Severity::Warning {
+                d.severity = Severity::Error;
+                d.notes.push("warnings are errors here (`deny_warnings`)".into());
+            }
+        }
+    }
+    report
+}
+
+fn read_lock(config: &Config, report: &mut Report) {
+    let path = config.lock_path();
+    let shown = display_path(&path, &config.display_base);
+    match fs::read_to_string(&path) {
+        Ok(text) => match Lock::parse(&text) {
+            Ok(lock) => {
+                report.lock = lock;
+                report.lock_ok = true;
+            }
+            Err(err) => {
+                let kind = if err.conflict { Kind::LockConflict } else { Kind::LockCorrupt };
+                let location = if err.line == 0 {
+                    Location::file(shown)
+                } else {
+                    let start: usize = text.split_inclusive('\n').take(err.line - 1).map(str::len).sum();
+                    let len = text[start..].find(['\r', '\n']).unwrap_or(text.len() - start);
+                    Location::span(shown, &text, start..start + len, "here")
+                };
+                report.diagnostics.push(
+                    Diagnostic::error(kind, err.message)
+                        .at(location)
+                        .note("sealed migrations cannot be verified until the lock file is fixed")
+                        .help(err.help),
+                );
+            }
+        },
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => report.lock_ok = true,
+        Err(err) => report.diagnostics.push(
+            Diagnostic::error(Kind::Io, format!("cannot read `{shown}`: {err}"))
+                .at(Location::file(shown))
+                .help("check the file's permissions"),
+        ),
+    }
+}
+
+/// Reads directives and shell commands of one file.
+fn script(file: SourceFile, is_up: bool, version: i64, diagnostics: &mut Vec<Diagnostic>) -> Option<Script> {
+    let bom = file.bom_len();
+    let text = &file.text[bom..];
+    let directives = match directive::parse(text) {
+        Ok(d) => d,
+        Err(err) => {
+            diagnostics.push(
+                Diagnostic::error(Kind::UnknownDirective, format!("unknown directive `{}`", err.directive))
+                    .at(Location::span(&file.display, &file.text, err.span.start + bom..err.span.end + bom, "not a migcheck directive"))
+                    .version(version)
+                    .help(format!("the directives are: {}", directive::KNOWN.join(", "))),
+            );
+            return None;
+        }
+    };
+    let outline = lexer::outline(text);
+    let mut sql = text.to_owned();
+    for range in &outline.shell_commands {
+        sql.replace_range(range.clone(), &" ".repeat(range.len()));
+        diagnostics.push(
+            Diagnostic::warning(Kind::ShellCommand, format!("`{}` is a sqlite3 shell command, not SQL", &text[range.clone()]))
+                .at(Location::span(&file.display, &file.text, range.start + bom..range.end + bom, "skipped"))
+                .version(version)
+                .note("only the sqlite3 command-line shell understands lines that start with `.`; migcheck skips them")
+                .help("remove the line"),
+        );
+    }
+    if is_up && !outline.has_statements {
+        diagnostics.push(
+            Diagnostic::warning(Kind::EmptyMigration, format!("`{}` has no SQL statement", file.file_name()))
+                .at(Location::file(&file.display))
+                .version(version)
+                .help("write the migration's SQL, or delete the file if it is not needed"),
+        );
+    }
+    let mode = if directives.no_transaction {
+        Mode::NoTransaction
+    } else if outline.begin.is_some() {
+        Mode::SelfManaged
+    } else {
+        Mode::Transaction
+    };
+    Some(Script { file, sql, mode })
+}
+
+fn compare_with_lock(config: &Config, broken: &std::collections::BTreeSet<i64>, report: &mut Report) {
+    let lock_display = display_path(&config.lock_path(), &config.display_base);
+    let newest_sealed = report.lock.newest();
+    for entry in &report.lock.entries {
+        if broken.contains(&entry.version) {
+            continue;
+        }
+        let Some(m) = report.migrations.iter_mut().find(|m| m.version == entry.version) else {
+            report.diagnostics.push(
+                Diagnostic::error(
+                    Kind::SealedDeleted,
+                    format!("sealed migration {} `{}` was deleted", entry.version, entry.name),
+                )
+                .at(Location::file(format!("{lock_display}:{}", entry.line)))
+                .version(entry.version)
+                .note("databases that applied it would no longer match the migrations")
+                .help("restore it from version control; to undo what it did, add a new migration with `migcheck new`"),
+            );
+            continue;
+        };
+        let mut edited = Vec::new();
+        if m.description != entry.name {
+            edited.push((
+                m.up.file.display.clone(),
+                format!("sealed migration {} was renamed from `{}` to `{}`", entry.version, entry.name, m.description),
+            ));
+        }
+        if m.up.file.checksum != entry.up {
+            edited.push((m.up.file.display.clone(), format!("sealed migration `{}` was edited", m.up.file.file_name())));
+        }
+        match (&m.down, entry.down) {
+            (Some(down), Some(sealed)) if down.file.checksum != sealed => {
+                edited.push((down.file.display.clone(), format!("sealed migration `{}` was edited", down.file.file_name())))
+            }
+            (Some(down), None) => edited.push((
+                down.file.display.clone(),
+                format!("`{}` was added to a sealed irreversible migration", down.file.file_name()),
+            )),
+            (None, Some(_)) => edited.push((
+                m.up.file.display.clone(),
+                format!("the down migration of sealed migration {} `{}` was deleted", entry.version, entry.name),
+            )),
+            _ => {}
+        }
+        m.sealed = edited.is_empty();
+        for (file, message) in edited {
+            report.diagnostics.push(
+                Diagnostic::error(Kind::SealedEdited, message)
+                    .at(Location::file(file))
+                    .version(entry.version)
+                    .note(format!("it is sealed in `{lock_display}` (line {}): databases may already have applied it", entry.line))
+                    .help("restore it from version control and add a new migration with `migcheck new` instead; \
+                           if it was never applied anywhere, re-seal it with `migcheck lock --force`"),
+            );
+        }
+    }
+    for m in &report.migrations {
+        if report.lock.get(m.version).is_some() {
+            continue;
+        }
+        let file = m.up.file.display.clone();
+        match newest_sealed {
+            Some(newest) if m.version < newest => report.diagnostics.push(
+                Diagnostic::error(
+                    Kind::OutOfOrder,
+                    format!("migration {} is not sealed and comes before the newest sealed migration {newest}", m.version),
+                )
+                .at(Location::file(file))
+                .version(m.version)
+                .note("databases at the newest sealed migration would never apply it (typical after a branch merge)")
+                .help("run `migcheck rebase` to renumber it after the newest sealed migration"),
+            ),
+            _ => {
+                let message = format!("migration {} `{}` is not sealed yet", m.version, m.description);
+                let d = if config.locked {
+                    Diagnostic::error(Kind::Unsealed, message)
+                        .note("locked mode (`CI` or `MIGCHECK_LOCKED=1` is set, or `.locked(true)`) requires every migration to be sealed")
+                } else {
+                    Diagnostic::warning(Kind::Unsealed, message)
+                };
+                report.diagnostics.push(
+                    d.at(Location::file(file))
+                        .version(m.version)
+                        .help("run `migcheck lock` and commit the lock file with the migration"),
+                );
+            }
+        }
+    }
+}
+
+fn execute(config: &Config, report: &mut Report) {
+    let scratch = match Scratch::open(&config.scratch) {
+        Ok(s) => s,
+        Err(err) => {
+            report.diagnostics.push(Diagnostic::error(Kind::Io, format!("cannot open the scratch database: {err}")));
+            return;
+        }
+    };
+    report.executed = true;
+    let total = report.migrations.len();
+    for (i, m) in report.migrations.iter().enumerate() {
+        let mut steps = vec![(&m.up, "")];
+        if let Some(down) = &m.down {
+            steps.push((down, " (checking that the down migration undoes the up)"));
+            steps.push((&m.up, " (applied again after its down migration)"));
+        }
+        for (script, context) in steps {
+            if let Err(mut diagnostic) = run_script(&scratch, script, &mut report.diagnostics) {
+                diagnostic.version = Some(m.version);
+                if !context.is_empty() {
+                    diagnostic.notes.insert(0, format!("this happened{context}"));
+                }
+                if i + 1 < total {
+                    diagnostic.notes.push(format!(
+                        "the {} later migration{} were not run",
+                        total - i - 1,
+                        if total - i - 1 == 1 { "" } else { "s" }
+                    ));
+                }
+                report.diagnostics.push(diagnostic);
+                return;
+            }
+        }
+    }
+}
+
+/// Runs one file on the scratch database the way the runtime will.
+fn run_script(scratch: &Scratch, script: &Script, warnings: &mut Vec<Diagnostic>) -> Result<(), Diagnostic> {
+    let conn = &scratch.conn;
+    let file = &script.file;
+    let offset = script.offset();
+    let wrapped = script.mode == Mode::Transaction;
+    let sql_error = |e: rusqlite::Error| Diagnostic::error(Kind::SqlError, format!("SQL fails on the scratch database: {e}")).at(Location::file(&file.display));
+    if wrapped {
+        conn.execute_batch("BEGIN").map_err(sql_error)?;
+    }
+    scratch.take_events();
+    scratch.start_clock();
+    let started = Instant::now();
+    let result = exec::run_statements(conn, &script.sql, |statement| {
+        for event in scratch.take_events() {
+            if event == Event::ForeignKeysPragma && !conn.is_autocommit() {
+                let span = statement.start + offset..statement.end + offset;
+                warnings.push(
+                    Diagnostic::warning(Kind::PragmaInTransaction, "`PRAGMA foreign_keys` has no effect inside a transaction")
+                        .at(Location::span(&file.display, &file.text, span, "ignored by SQLite"))
+                        .note(if wrapped {
+                            "migcheck runs this file in a transaction, and SQLite silently ignores the pragma there"
+                        } else {
+                            "this statement runs after `BEGIN`, where SQLite silently ignores the pragma"
+                        })
+                        .help("add `-- migcheck: no-transaction` on the first line and set the pragma before \
+                               `BEGIN` and after `COMMIT` (SQLite's table rebuild procedure)"),
+                );
+            }
+        }
+        Ok(())
+    });
+    scratch.stop_clock();
+    let result = result.map_err(|err| statement_error(scratch, script, err, started.elapsed()));
+    if result.is_err() {
+        if !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        return result.map(|_| ());
+    }
+    if wrapped {
+        if let Err(e) = conn.execute_batch("COMMIT") {
+            let _ = conn.execute_batch("ROLLBACK");
+            let mut d = sql_error(e);
+            if conn.is_autocommit() {
+                d = d.note("the file ended the transaction migcheck runs it in: a file with its own `BEGIN … COMMIT` must start a statement with `BEGIN`");
+            }
+            return Err(d);
+        }
+    } else if !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+        return Err(Diagnostic::error(Kind::SqlError, format!("`{}` leaves a transaction open", file.file_name()))
+            .at(Location::file(&file.display))
+            .help("end the file's transaction with `COMMIT`"));
+    }
+    match scratch.foreign_key_violations(5) {
+        Ok((0, _)) => Ok(()),
+        Ok((count, rows)) => {
+            let mut d = Diagnostic::error(
+                Kind::ForeignKeyViolation,
+                format!("`{}` leaves {count} row{} violating foreign keys", file.file_name(), if count == 1 { "" } else { "s" }),
+            )
+            .at(Location::file(&file.display));
+            for row in rows {
+                d = d.note(row);
+            }
+            Err(d.help("fix or delete the rows in the migration, or create the rows they reference first"))
+        }
+        Err(e) => Err(sql_error(e)),
+    }
+}
+
+fn statement_error(scratch: &Scratch, script: &Script, err: StatementError, elapsed: std::time::Duration) -> Diagnostic {
+    let file = &script.file;
+    let offset = script.offset();
+    let text = &file.text;
+    let statement = err.statement.start + offset..err.statement.end + offset;
+    let at = err.offset + offset;
+    // Underline the word at the error offset, or the statement when SQLite gave
+    // no position inside it.
+    let span = if at > statement.start && at < statement.end {
+        let len = text[at..].find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(text.len() - at).max(1);
+        at..(at + len).min(statement.end)
+    } else {
+        statement.clone()
+    };
+    let denied = scratch.take_events().into_iter().find_map(|e| match e {
+        Event::Denied(what) => Some(what),
+        Event::ForeignKeysPragma => None,
+    });
+    if let Some(what) = denied {
+        return Diagnostic::error(Kind::SandboxDenied, format!("the build-time check denied {what}"))
+            .at(Location::span(&file.display, text, span, "reaches outside the scratch database"))
+            .note("`cargo build` runs migrations on a sandboxed in-memory database that cannot read or write other files")
+            .help("keep migrations to SQL on the database itself; do file work outside the migration");
+    }
+    if err.code == ffi::SQLITE_INTERRUPT {
+        return Diagnostic::error(
+            Kind::Timeout,
+            format!("`{}` did not finish within {:?}", file.file_name(), scratch.timeout()),
+        )
+        .at(Location::span(&file.display, text, statement, "still running when interrupted"))
+        .note(format!("it was interrupted after {:.1?}", elapsed))
+        .help("look for a statement that never ends (a recursive CTE without a stop condition); \
+               raise the limit with `Build::timeout` or `MIGCHECK_TIMEOUT=<seconds>` if it is just slow");
+    }
+    let mut d = Diagnostic::error(Kind::SqlError, format!("SQL fails on the scratch database: {}", err.message))
+        .at(Location::span(&file.display, text, span, err.message.clone()))
+        .note("each migration runs on an in-memory SQLite database holding the schema the migrations before it produced");
+    if err.message.contains("within a transaction") {
+        d = d.help("add `-- migcheck: no-transaction` on the first line: migcheck wraps each migration in a transaction");
+    } else if err.message.starts_with("no such function") {
+        d = d.help("if the application registers this function, declare it with `Build::function(name, arity)` so the \
+                    scratch database stands in for it");
+    } else {
+        d = d.help("fix the statement and build again");
+    }
+    d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(files: &[(&str, &str)]) -> (tempfile::TempDir, Config) {
+        let dir = tempfile::tempdir().unwrap();
+        let migrations = dir.path().join("migrations");
+        fs::create_dir(&migrations).unwrap();
+        for (name, text) in files {
+            fs::write(migrations.join(name), text).unwrap();
+        }
+        let config = Config::new(migrations);
+        (dir, config)
+    }
+
+    fn kinds(report: &Report) -> Vec<(Kind, Severity)> {
+        report.diagnostics.iter().map(|d| (d.kind, d.severity)).collect()
+    }
+
+    #[test]
+    fn good_migrations_pass_with_unsealed_warnings() {
+        let (_d, cfg) = config(&[
+            ("1_owners.up.sql", "CREATE TABLE owners (id INTEGER PRIMARY KEY);"),
+            ("1_owners.down.sql", "DROP TABLE owners;"),
+            ("2_pets.sql", "CREATE TABLE pets (owner_id REFERENCES owners(id));\n"),
+        ]);
+        let report = check(&cfg);
+        assert!(report.executed);
+        assert_eq!(kinds(&report), [(Kind::Unsealed, Severity::Warning); 2]);
+        assert_ne!(report.migrations[0].chain, report.migrations[1].chain);
+    }
+
+    #[test]
+    fn a_down_that_does_not_undo_fails_on_the_second_up() {
+        let (_d, cfg) = config(&[
+            ("1_owners.up.sql", "CREATE TABLE owners (id INTEGER PRIMARY KEY);"),
+            ("1_owners.down.sql", "SELECT 1;"),
+        ]);
+        let report = check(&cfg);
+        let err = report.errors().next().unwrap();
+        assert_eq!(err.kind, Kind::SqlError);
+        assert!(err.render().contains("applied again after its down migration"), "{}", err.render());
+    }
+
+    #[test]
+    fn modes() {
+        let (_d, cfg) = config(&[
+            ("1_a.sql", "CREATE TABLE a(x);"),
+            ("2_b.sql", "-- migcheck: no-transaction\nVACUUM;"),
+            ("3_c.sql", "PRAGMA foreign_keys=OFF;\nBEGIN;\nCREATE TABLE c(x);\nCOMMIT;\nPRAGMA foreign_keys=ON;"),
+        ]);
+        let report = check(&cfg);
+        assert!(!report.has_errors(), "{:#?}", report.diagnostics);
+        let modes: Vec<Mode> = report.migrations.iter().map(|m| m.up.mode).collect();
+        assert_eq!(modes, [Mode::Transaction, Mode::NoTransaction, Mode::SelfManaged]);
+    }
+
+    #[test]
+    fn vacuum_in_a_transaction_says_what_to_do() {
+        let (_d, cfg) = config(&[("1_a.sql", "VACUUM;")]);
+        let report = check(&cfg);
+        let err = report.errors().next().unwrap().render();
+        assert!(err.contains("no-transaction"), "{err}");
+    }
+
+    #[test]
+    fn pragma_foreign_keys_in_a_transaction_warns() {
+        let (_d, cfg) = config(&[("1_a.sql", "CREATE TABLE a(x);\nPRAGMA foreign_keys = OFF;\n")]);
+        let report = check(&cfg);
+        assert!(kinds(&report).contains(&(Kind::PragmaInTransaction, Severity::Warning)), "{:#?}", report.diagnostics);
+        let d = report.diagnostics.iter().find(|d| d.kind == Kind::PragmaInTransaction).unwrap();
+        assert_eq!(d.location.as_ref().unwrap().line_column, Some((2, 1)));
+    }
+
+    #[test]
+    fn bom_crlf_and_shell_commands() {
+        let (_d, cfg) = config(&[
+            ("1_a.sql", "\u{feff}.timeout 5000\r\nCREATE TABLE a(x);\r\nSELECT nope FROM a;"),
+        ]);
+        let report = check(&cfg);
+        let kinds = kinds(&report);
+        assert!(kinds.contains(&(Kind::ShellCommand, Severity::Warning)));
+        let err = report.errors().next().unwrap();
+        assert_eq!(err.kind, Kind::SqlError);
+        assert_eq!(err.location.as_ref().unwrap().line_column, Some((3, 8)));
+    }
+}

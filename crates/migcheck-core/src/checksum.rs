@@ -1,0 +1,100 @@
+//! Checksums of migration files and the chain hash that seals their order.
+//!
+//! Line endings are normalised before hashing (CRLF and lone CR become LF), so a
+//! Windows checkout with `core.autocrlf` produces the same checksums; nothing
+//! else is normalised, so any other edit changes the checksum.
+
+use sha2::{Digest as _, Sha256};
+
+/// A SHA-256 digest.
+pub type Digest = [u8; 32];
+
+/// The chain hash before the first migration.
+pub const CHAIN_START: Digest = [0; 32];
+
+/// SHA-256 of `bytes` with line endings normalised to `\n`.
+pub fn checksum(bytes: &[u8]) -> Digest {
+    let mut hasher = Sha256::new();
+    let mut rest = bytes;
+    while let Some(i) = rest.iter().position(|&b| b == b'\r') {
+        hasher.update(&rest[..i]);
+        if rest.get(i + 1) != Some(&b'\n') {
+            hasher.update(b"\n");
+        }
+        rest = &rest[i + 1..];
+    }
+    hasher.update(rest);
+    hasher.finalize().into()
+}
+
+/// The next link of the chain: `sha256(previous || line)`. Any insertion,
+/// deletion, edit or reordering of the lines changes every later link.
+pub fn chain(previous: &Digest, line: &str) -> Digest {
+    let mut hasher = Sha256::new();
+    hasher.update(previous);
+    hasher.update(line.as_bytes());
+    hasher.finalize().into()
+}
+
+/// Lower-case hexadecimal.
+pub fn to_hex(digest: &Digest) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(64);
+    for byte in digest {
+        out.push(HEX[usize::from(byte >> 4)] as char);
+        out.push(HEX[usize::from(byte & 0xf)] as char);
+    }
+    out
+}
+
+/// Parses 64 hexadecimal digits (either case).
+pub fn from_hex(text: &str) -> Option<Digest> {
+    if text.len() != 64 || !text.is_ascii() {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, pair) in text.as_bytes().chunks(2).enumerate() {
+        let pair = std::str::from_utf8(pair).ok()?;
+        out[i] = u8::from_str_radix(pair, 16).ok()?;
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_endings_are_normalised_and_nothing_else() {
+        let lf = checksum(b"CREATE TABLE a (x);\nSELECT 1;\n");
+        assert_eq!(lf, checksum(b"CREATE TABLE a (x);\r\nSELECT 1;\r\n"));
+        assert_eq!(lf, checksum(b"CREATE TABLE a (x);\rSELECT 1;\r"));
+        assert_ne!(lf, checksum(b"CREATE TABLE a (x); \nSELECT 1;\n"));
+        assert_ne!(lf, checksum(b"\xef\xbb\xbfCREATE TABLE a (x);\nSELECT 1;\n"));
+    }
+
+    #[test]
+    fn known_sha256() {
+        assert_eq!(
+            to_hex(&checksum(b"abc")),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn hex_round_trips_and_rejects_bad_input() {
+        let d = checksum(b"x");
+        assert_eq!(from_hex(&to_hex(&d)), Some(d));
+        assert_eq!(from_hex(&to_hex(&d).to_uppercase()), Some(d));
+        assert_eq!(from_hex("abc"), None);
+        assert_eq!(from_hex(&"g".repeat(64)), None);
+        assert_eq!(from_hex(&"é".repeat(32)), None);
+    }
+
+    #[test]
+    fn chain_depends_on_order() {
+        let a = chain(&chain(&CHAIN_START, "1"), "2");
+        let b = chain(&chain(&CHAIN_START, "2"), "1");
+        assert_ne!(a, b);
+    }
+}

@@ -1,0 +1,190 @@
+//! A light look at SQL text that never splits statements for execution.
+//!
+//! Execution walks statements with SQLite's own parser (see [`crate::exec`]).
+//! This module only answers questions that must be settled before anything
+//! runs: where the leading whitespace and comments of a statement end, whether a
+//! file manages its own transaction (a statement that starts with `BEGIN`), and
+//! which lines are sqlite3 shell commands (`.timeout 5000`). It skips strings,
+//! quoted identifiers and comments so that semicolons inside them do not count.
+//! Trigger bodies need no special case: their statements never start with
+//! `BEGIN`, and a shell command can only stand where a statement starts.
+
+use std::ops::Range;
+
+/// Length of the leading whitespace and comments of `sql`.
+pub fn skip_trivia(sql: &str) -> usize {
+    let bytes = sql.as_bytes();
+    let mut i = 0;
+    loop {
+        while i < bytes.len() && (bytes[i].is_ascii_whitespace() || bytes[i] == 0x0c) {
+            i += 1;
+        }
+        if bytes[i..].starts_with(b"--") {
+            i += bytes[i..].iter().position(|&b| b == b'\n').map_or(bytes.len() - i, |n| n + 1);
+        } else if bytes[i..].starts_with(b"/*") {
+            i += find(&bytes[i + 2..], b"*/").map_or(bytes.len() - i, |n| n + 4);
+        } else {
+            return i;
+        }
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// What [`outline`] found in a file.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Outline {
+    /// The first statement that starts with `BEGIN`: the file manages its own
+    /// transaction and must not be wrapped in one.
+    pub begin: Option<Range<usize>>,
+    /// sqlite3 shell commands (`.timeout 5000`), each up to the end of its line.
+    pub shell_commands: Vec<Range<usize>>,
+    /// Whether the file has any statement at all (not only comments, blanks and `;`).
+    pub has_statements: bool,
+}
+
+/// Looks over `sql` once; see the module documentation.
+pub fn outline(sql: &str) -> Outline {
+    let bytes = sql.as_bytes();
+    let mut out = Outline::default();
+    let mut i = 0;
+    while i < bytes.len() {
+        i += skip_trivia(&sql[i..]);
+        if i >= bytes.len() {
+            break;
+        }
+        match bytes[i] {
+            b';' => {
+                i += 1;
+                continue;
+            }
+            b'.' => {
+                let end = bytes[i..].iter().position(|&b| b == b'\n').map_or(bytes.len(), |n| i + n);
+                let end = if end > i && bytes[end - 1] == b'\r' { end - 1 } else { end };
+                out.shell_commands.push(i..end);
+                i = end;
+                continue;
+            }
+            _ => {}
+        }
+        out.has_statements = true;
+        let word_len = bytes[i..].iter().take_while(|b| b.is_ascii_alphabetic()).count();
+        let starts_with_begin = bytes[i..i + word_len].eq_ignore_ascii_case(b"BEGIN");
+        let start = i;
+        i = statement_end(bytes, i);
+        if starts_with_begin && out.begin.is_none() {
+            out.begin = Some(start..i);
+        }
+    }
+    out
+}
+
+/// Index just past the `;` that ends the statement starting at `i`, or the end
+/// of the text.
+fn statement_end(bytes: &[u8], mut i: usize) -> usize {
+    while i < bytes.len() {
+        let close = match bytes[i] {
+            b';' => return i + 1,
+            b'\'' => b'\'',
+            b'"' => b'"',
+            b'`' => b'`',
+            b'[' => b']',
+            b'-' if bytes.get(i + 1) == Some(&b'-') => b'\n',
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                i += find(&bytes[i + 2..], b"*/").map_or(bytes.len() - i, |n| n + 4);
+                continue;
+            }
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        // A doubled quote ('it''s') closes and reopens: the loop handles it.
+        i += 1 + bytes[i + 1..].iter().position(|&b| b == close).map_or(bytes.len() - i - 1, |n| n + 1);
+    }
+    bytes.len()
+}
+
+/// 1-based line and column (in characters) of byte `offset` in `text`.
+pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..floor_char_boundary(text, offset)];
+    let line = before.bytes().filter(|&b| b == b'\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |n| n + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
+/// The largest char boundary at or below `offset`.
+pub fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
+    offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    offset
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trivia() {
+        let cases = [
+            ("SELECT 1", 0),
+            ("  \n\tSELECT 1", 4),
+            ("-- c\nSELECT 1", 5),
+            ("/* a; b */ SELECT", 11),
+            ("-- only a comment", 17),
+            ("/* unterminated", 15),
+            ("-- a\r\n-- b\r\n  x", 14),
+        ];
+        for (sql, expected) in cases {
+            assert_eq!(skip_trivia(sql), expected, "{sql:?}");
+        }
+    }
+
+    #[test]
+    fn self_managed_transactions() {
+        let cases: &[(&str, bool)] = &[
+            ("CREATE TABLE a(x);", false),
+            ("PRAGMA foreign_keys=OFF;\nBEGIN;\nCREATE TABLE a(x);\nCOMMIT;", true),
+            ("begin transaction; commit", true),
+            ("BEGIN IMMEDIATE;", true),
+            ("CREATE TRIGGER t AFTER INSERT ON a BEGIN INSERT INTO b VALUES (';'); END;", false),
+            ("CREATE TRIGGER t AFTER INSERT ON a BEGIN\n UPDATE b SET x = 1;\n DELETE FROM c;\nEND;", false),
+            ("INSERT INTO a VALUES ('x; BEGIN; y');", false),
+            ("-- BEGIN;\nSELECT 1; /* ; BEGIN */", false),
+            ("SELECT \"a;\"; BEGIN;", true),
+            ("SELECT [a;b]; SELECT `c;d`;", false),
+            ("SELECT beginning FROM t;", false),
+        ];
+        for (sql, expected) in cases {
+            assert_eq!(outline(sql).begin.is_some(), *expected, "{sql:?}");
+        }
+    }
+
+    #[test]
+    fn shell_commands_and_emptiness() {
+        let sql = ".timeout 5000\r\nCREATE TABLE a(x);\n.mode csv\n";
+        let o = outline(sql);
+        assert_eq!(o.shell_commands, vec![0..13, 34..43]);
+        assert_eq!(&sql[34..43], ".mode csv");
+        assert!(o.has_statements);
+        assert!(!outline("").has_statements);
+        assert!(!outline("-- nothing\n/* here */ ;; \n").has_statements);
+        assert!(outline("SELECT 1").has_statements);
+    }
+
+    #[test]
+    fn positions() {
+        let text = "ab\nc\u{e9}d\n";
+        assert_eq!(line_column(text, 0), (1, 1));
+        assert_eq!(line_column(text, 3), (2, 1));
+        assert_eq!(line_column(text, 6), (2, 3));
+        assert_eq!(line_column(text, 5), (2, 2));
+        assert_eq!(line_column(text, 100), (3, 1));
+    }
+}

@@ -1,0 +1,29 @@
+//! migcheck's core, shared by the build script, the CLI, the macro and the
+//! runtime, so that they can never disagree: one scanner, one checksum, one set
+//! of checks, one statement walker. Nothing here prints.
+//!
+//! - always: [`exec`] (run SQL statement by statement, with positions) and
+//!   [`lexer`], which the runtime uses too;
+//! - feature `checker` (default): the build-time checker, [`check::check`].
+
+pub mod exec;
+pub mod lexer;
+
+#[cfg(feature = "checker")]
+pub mod check;
+#[cfg(feature = "checker")]
+pub mod checksum;
+#[cfg(feature = "checker")]
+pub mod diagnostic;
+#[cfg(feature = "checker")]
+pub mod directive;
+#[cfg(feature = "checker")]
+pub mod lock;
+#[cfg(feature = "checker")]
+pub mod name;
+#[cfg(feature = "checker")]
+pub mod scan;
+#[cfg(feature = "checker")]
+pub mod scratch;
+#[cfg(feature = "checker")]
+pub mod seal;

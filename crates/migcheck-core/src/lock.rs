@@ -1,0 +1,298 @@
+//! The lock file, `migrations/migrations.lock`: seals released migrations.
+//!
+//! ```text
+//! # migcheck lock file: ...comments...
+//! migcheck-lock 1
+//! 20261124093000 <sha256 of up> <sha256 of down, or -> create_owners
+//! 20261124101500 <sha256> - add_pets
+//! chain <sha256>
+//! ```
+//!
+//! One line per sealed migration, in version order, and a chain hash over those
+//! lines (`chain_n = sha256(chain_{n-1} || line_n)`, starting from 32 zero bytes),
+//! so that any insertion, deletion, edit or reordering of the lines shows. Line
+//! endings are normalised before parsing.
+
+use std::fmt::Write as _;
+
+use crate::checksum::{self, CHAIN_START, Digest};
+
+/// The format this version of migcheck reads and writes.
+pub const FORMAT: u32 = 1;
+
+/// The lock file's name inside the migrations directory.
+pub const FILE_NAME: &str = "migrations.lock";
+
+const HEADER: &str = "\
+# migcheck lock file: seals released migrations so that `cargo build` fails if one is
+# edited, deleted or reordered. Written by `migcheck lock`; commit it, never edit it.
+# Each line: version, sha256 of the up file, sha256 of the down file (- if none), name.
+";
+
+/// One sealed migration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockEntry {
+    pub version: i64,
+    pub up: Digest,
+    pub down: Option<Digest>,
+    pub name: String,
+    /// 1-based line in the lock file (0 for entries not read from a file).
+    pub line: usize,
+}
+
+impl LockEntry {
+    /// The entry's line as written and hashed into the chain.
+    pub fn to_line(&self) -> String {
+        let down = self.down.as_ref().map_or_else(|| "-".to_owned(), checksum::to_hex);
+        format!("{} {} {} {}", self.version, checksum::to_hex(&self.up), down, self.name)
+    }
+}
+
+/// A parsed lock file.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Lock {
+    /// Sealed migrations in increasing version order.
+    pub entries: Vec<LockEntry>,
+}
+
+/// Why a lock file could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockError {
+    pub conflict: bool,
+    /// 1-based line, or 0 for the file as a whole.
+    pub line: usize,
+    pub message: String,
+    pub help: String,
+}
+
+impl Lock {
+    /// The chain hash after each entry.
+    pub fn chain_links(&self) -> Vec<Digest> {
+        let mut link = CHAIN_START;
+        self.entries
+            .iter()
+            .map(|e| {
+                link = checksum::chain(&link, &e.to_line());
+                link
+            })
+            .collect()
+    }
+
+    /// The chain hash over all entries.
+    pub fn chain(&self) -> Digest {
+        self.chain_links().last().copied().unwrap_or(CHAIN_START)
+    }
+
+    /// The newest sealed version.
+    pub fn newest(&self) -> Option<i64> {
+        self.entries.last().map(|e| e.version)
+    }
+
+    pub fn get(&self, version: i64) -> Option<&LockEntry> {
+        self.entries.binary_search_by_key(&version, |e| e.version).ok().map(|i| &self.entries[i])
+    }
+
+    /// The file's text.
+    pub fn render(&self) -> String {
+        let mut out = String::from(HEADER);
+        let _ = writeln!(out, "migcheck-lock {FORMAT}");
+        for entry in &self.entries {
+            out.push_str(&entry.to_line());
+            out.push('\n');
+        }
+        let _ = writeln!(out, "chain {}", checksum::to_hex(&self.chain()));
+        out
+    }
+
+    /// Parses a lock file's text.
+    pub fn parse(text: &str) -> Result<Lock, LockError> {
+        let text = text.replace("\r\n", "\n");
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            let marker = ["<<<<<<<", "|||||||", "=======", ">>>>>>>"].iter().any(|m| {
+                line.strip_prefix(m).is_some_and(|rest| rest.is_empty() || rest.starts_with(' '))
+            });
+            if marker {
+                return Err(LockError {
+                    conflict: true,
+                    line: i + 1,
+                    message: "the lock file has git conflict markers".into(),
+                    help: "keep the migration lines of both sides in version order and delete the markers \
+                           and the `chain` lines, then run `migcheck lock` to write the chain again; if \
+                           both branches added migrations, run `migcheck rebase` so that yours come after \
+                           the ones already sealed"
+                        .into(),
+                });
+            }
+        }
+        let corrupt = |line: usize, message: String| LockError {
+            conflict: false,
+            line,
+            message,
+            help: "restore the lock file from version control, or run `migcheck lock` to write it again".into(),
+        };
+        let mut lock = Lock::default();
+        let mut seen_header = false;
+        let mut chain: Option<(usize, &str)> = None;
+        for (i, raw) in lines.iter().enumerate() {
+            let n = i + 1;
+            let line = raw.trim_end();
+            if line.trim_start().is_empty() || line.trim_start().starts_with('#') {
+                continue;
+            }
+            if let Some((chain_line, _)) = chain {
+                return Err(corrupt(n, format!("unexpected line after the `chain` line (line {chain_line})")));
+            }
+            if !seen_header {
+                let Some(format) = line.strip_prefix("migcheck-lock ") else {
+                    return Err(corrupt(n, "the lock file does not start with `migcheck-lock 1`".into()));
+                };
+                match format.trim().parse::<u32>() {
+                    Ok(FORMAT) => seen_header = true,
+                    Ok(newer) if newer > FORMAT => {
+                        return Err(LockError {
+                            help: "upgrade migcheck to the version that wrote this lock file".into(),
+                            ..corrupt(n, format!("the lock file has format {newer}, newer than this migcheck reads ({FORMAT})"))
+                        });
+                    }
+                    _ => return Err(corrupt(n, format!("unknown lock file format `{}`", format.trim()))),
+                }
+                continue;
+            }
+            if let Some(hash) = line.strip_prefix("chain ") {
+                chain = Some((n, hash.trim()));
+                continue;
+            }
+            let mut parts = line.splitn(4, ' ');
+            let (Some(version), Some(up), Some(down), Some(name)) = (parts.next(), parts.next(), parts.next(), parts.next())
+            else {
+                return Err(corrupt(n, "expected `<version> <sha256 of up> <sha256 of down or -> <name>`".into()));
+            };
+            let version: i64 = match version.parse() {
+                Ok(v) if v > 0 => v,
+                _ => return Err(corrupt(n, format!("`{version}` is not a migration version"))),
+            };
+            let Some(up) = checksum::from_hex(up) else {
+                return Err(corrupt(n, format!("`{up}` is not a sha256 checksum (64 hexadecimal digits)")));
+            };
+            let down = match down {
+                "-" => None,
+                hex => match checksum::from_hex(hex) {
+                    Some(d) => Some(d),
+                    None => return Err(corrupt(n, format!("`{hex}` is not a sha256 checksum or `-`"))),
+                },
+            };
+            if name.trim().is_empty() {
+                return Err(corrupt(n, "the migration name is empty".into()));
+            }
+            if let Some(prev) = lock.entries.last().filter(|p| p.version >= version) {
+                return Err(corrupt(
+                    n,
+                    format!("version {version} comes after version {} (line {}): lines must be in increasing version order", prev.version, prev.line),
+                ));
+            }
+            lock.entries.push(LockEntry { version, up, down, name: name.to_owned(), line: n });
+        }
+        if !seen_header {
+            return Err(corrupt(0, "the lock file is empty: it has no `migcheck-lock 1` line".into()));
+        }
+        let Some((chain_line, hash)) = chain else {
+            return Err(corrupt(lines.len(), "the lock file has no `chain` line: it was cut short".into()));
+        };
+        match checksum::from_hex(hash) {
+            Some(found) if found == lock.chain() => Ok(lock),
+            Some(_) => Err(LockError {
+                help: "a lock file is written by `migcheck lock`, never by hand; restore it from version \
+                       control, or run `migcheck lock` (it refuses to re-seal an edited migration unless \
+                       told `--force`)"
+                    .into(),
+                ..corrupt(chain_line, "the chain hash does not match the lines above it: the lock file was edited by hand".into())
+            }),
+            None => Err(corrupt(chain_line, format!("`{hash}` is not a sha256 checksum"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checksum::checksum;
+
+    fn sample() -> Lock {
+        Lock {
+            entries: vec![
+                LockEntry { version: 1, up: checksum(b"a"), down: Some(checksum(b"b")), name: "create owners".into(), line: 0 },
+                LockEntry { version: 20, up: checksum(b"c"), down: None, name: "add_pets".into(), line: 0 },
+            ],
+        }
+    }
+
+    fn parsed(text: &str) -> Lock {
+        let mut lock = Lock::parse(text).unwrap();
+        lock.entries.iter_mut().for_each(|e| e.line = 0);
+        lock
+    }
+
+    #[test]
+    fn round_trips_with_lf_and_crlf() {
+        let text = sample().render();
+        assert_eq!(parsed(&text), sample());
+        assert_eq!(parsed(&text.replace('\n', "\r\n")), sample());
+        assert_eq!(parsed(&Lock::default().render()), Lock::default());
+    }
+
+    #[test]
+    fn every_change_breaks_the_chain() {
+        let text = sample().render();
+        let up_a = checksum::to_hex(&checksum(b"a"));
+        let tampered = [
+            text.replace(&up_a, &checksum::to_hex(&checksum(b"z"))),
+            text.replace(" add_pets", " add_dogs"),
+            text.replace("\n20 ", "\n21 "),
+        ];
+        for t in tampered {
+            let err = Lock::parse(&t).unwrap_err();
+            assert!(err.message.contains("chain hash does not match"), "{}", err.message);
+        }
+    }
+
+    #[test]
+    fn malformed_lock_files() {
+        let good = sample().render();
+        let chain_line = good.lines().find(|l| l.starts_with("chain")).unwrap().to_owned();
+        let cases: Vec<(String, &str)> = vec![
+            (String::new(), "empty"),
+            ("migcheck-lock 2\nchain 00\n".into(), "newer than this migcheck"),
+            ("migcheck-lock x\n".into(), "unknown lock file format"),
+            ("hello\n".into(), "does not start with"),
+            (good.replace(&chain_line, ""), "cut short"),
+            (good.replace(&format!("\n{chain_line}"), "\n20 x - y\n"), "not a sha256"),
+            (format!("{good}1 a\n"), "after the `chain` line"),
+            ("migcheck-lock 1\n1 ab\n".into(), "expected `<version>"),
+            ("migcheck-lock 1\n-1 ab cd e\n".into(), "not a migration version"),
+            (good.replace(&chain_line, "chain zz"), "not a sha256"),
+        ];
+        for (text, expected) in cases {
+            let err = Lock::parse(&text).unwrap_err();
+            assert!(!err.conflict);
+            assert!(err.message.contains(expected), "{text:?}: {}", err.message);
+        }
+        let swapped = {
+            let lines: Vec<&str> = good.lines().collect();
+            let (a, b) = (lines.iter().position(|l| l.starts_with("1 ")).unwrap(), lines.iter().position(|l| l.starts_with("20 ")).unwrap());
+            let mut l = lines.clone();
+            l.swap(a, b);
+            l.join("\n")
+        };
+        assert!(Lock::parse(&swapped).unwrap_err().message.contains("increasing version order"));
+    }
+
+    #[test]
+    fn conflict_markers_say_how_to_resolve() {
+        let text = "migcheck-lock 1\n<<<<<<< HEAD\n1 a b c\n=======\n2 a b c\n>>>>>>> feature\nchain x\n";
+        let err = Lock::parse(text).unwrap_err();
+        assert!(err.conflict);
+        assert_eq!(err.line, 2);
+        assert!(err.help.contains("migcheck rebase"));
+    }
+}

@@ -1,0 +1,173 @@
+//! Migration file names: `<version>_<description>.sql`, `.up.sql` and `.down.sql`.
+//!
+//! The version is a positive integer (timestamps from `migcheck new`, or small
+//! sequential numbers); order is numeric, never string order. Every `.sql` file
+//! in the directory must be a migration name: one that is not is an error, never
+//! silently skipped.
+
+use std::fmt;
+
+/// Which half of a migration a file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FileKind {
+    /// `<v>_<d>.up.sql`: the up half of a reversible migration.
+    Up,
+    /// `<v>_<d>.down.sql`: the down half of a reversible migration.
+    Down,
+    /// `<v>_<d>.sql`: an irreversible migration.
+    Single,
+}
+
+/// A parsed migration file name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationName {
+    pub version: i64,
+    pub description: String,
+    pub kind: FileKind,
+}
+
+/// Why a `.sql` file name is not a migration name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NameError {
+    /// The name does not start with a version number.
+    NoVersion,
+    /// The version does not fit in a signed 64-bit integer.
+    VersionTooLarge,
+    /// The version is zero.
+    VersionZero,
+    /// Something other than `_` follows the version.
+    NoSeparator,
+    /// Nothing follows `<version>_`.
+    EmptyDescription,
+    /// `.SQL`, `.Sql`, …: the extension must be lower case.
+    ExtensionCase,
+    /// `1_init_up.sql`: looks like a half of a reversible migration, but would be
+    /// read as an irreversible one named `init_up`.
+    MisspelledHalf { suggestion: String },
+}
+
+impl fmt::Display for NameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NameError::NoVersion => f.write_str("the name does not start with a version number"),
+            NameError::VersionTooLarge => {
+                f.write_str("the version does not fit in a 64-bit signed integer")
+            }
+            NameError::VersionZero => f.write_str("the version must be a positive integer, not 0"),
+            NameError::NoSeparator => f.write_str("the version must be followed by `_`"),
+            NameError::EmptyDescription => f.write_str("the description after `_` is empty"),
+            NameError::ExtensionCase => f.write_str("the extension must be lower-case `.sql`"),
+            NameError::MisspelledHalf { suggestion } => {
+                write!(f, "this reads as an irreversible migration; did you mean `{suggestion}`?")
+            }
+        }
+    }
+}
+
+/// Whether a file name has a `.sql` extension in any letter case.
+pub fn is_sql_file(file_name: &str) -> bool {
+    file_name.len() >= 4
+        && file_name.is_char_boundary(file_name.len() - 4)
+        && file_name[file_name.len() - 4..].eq_ignore_ascii_case(".sql")
+}
+
+/// Parses a file name that [`is_sql_file`].
+pub fn parse(file_name: &str) -> Result<MigrationName, NameError> {
+    let Some(stem) = file_name.strip_suffix(".sql") else {
+        return Err(NameError::ExtensionCase);
+    };
+    let (stem, kind) = if let Some(s) = stem.strip_suffix(".up") {
+        (s, FileKind::Up)
+    } else if let Some(s) = stem.strip_suffix(".down") {
+        (s, FileKind::Down)
+    } else {
+        (stem, FileKind::Single)
+    };
+    let digits = stem.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 {
+        return Err(NameError::NoVersion);
+    }
+    let version: i64 = stem[..digits].parse().map_err(|_| NameError::VersionTooLarge)?;
+    if version == 0 {
+        return Err(NameError::VersionZero);
+    }
+    let Some(description) = stem[digits..].strip_prefix('_') else {
+        return Err(NameError::NoSeparator);
+    };
+    if description.trim().is_empty() {
+        return Err(NameError::EmptyDescription);
+    }
+    if kind == FileKind::Single {
+        for (suffix, half) in [("_up", "up"), ("-up", "up"), ("_down", "down"), ("-down", "down")] {
+            if let Some(base) = description.strip_suffix(suffix).filter(|b| !b.is_empty()) {
+                return Err(NameError::MisspelledHalf {
+                    suggestion: format!("{}_{base}.{half}.sql", &stem[..digits]),
+                });
+            }
+        }
+    }
+    Ok(MigrationName { version, description: description.to_owned(), kind })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(name: &str, version: i64, description: &str, kind: FileKind) {
+        assert_eq!(
+            parse(name),
+            Ok(MigrationName { version, description: description.into(), kind }),
+            "{name}"
+        );
+    }
+
+    #[test]
+    fn good_names() {
+        ok("20261124093000_create_owners.up.sql", 20261124093000, "create_owners", FileKind::Up);
+        ok("20261124093000_create_owners.down.sql", 20261124093000, "create_owners", FileKind::Down);
+        ok("0001_init.sql", 1, "init", FileKind::Single);
+        ok("9_add-smtp-port.sql", 9, "add-smtp-port", FileKind::Single);
+        ok("10_Initial_Schema.sql", 10, "Initial_Schema", FileKind::Single);
+        ok("3_with space.sql", 3, "with space", FileKind::Single);
+        ok("9223372036854775807_max.sql", i64::MAX, "max", FileKind::Single);
+    }
+
+    #[test]
+    fn bad_names() {
+        let cases: &[(&str, NameError)] = &[
+            ("init.sql", NameError::NoVersion),
+            ("_init.sql", NameError::NoVersion),
+            ("V1__init.sql", NameError::NoVersion),
+            ("9223372036854775808_big.sql", NameError::VersionTooLarge),
+            ("0_zero.sql", NameError::VersionZero),
+            ("000_zero.up.sql", NameError::VersionZero),
+            ("1-init.sql", NameError::NoSeparator),
+            ("1.sql", NameError::NoSeparator),
+            ("1_.sql", NameError::EmptyDescription),
+            ("1_ .up.sql", NameError::EmptyDescription),
+            ("1_init.SQL", NameError::ExtensionCase),
+            ("1_init_up.sql", NameError::MisspelledHalf { suggestion: "1_init.up.sql".into() }),
+            ("1_init-down.sql", NameError::MisspelledHalf { suggestion: "1_init.down.sql".into() }),
+        ];
+        for (name, expected) in cases {
+            assert!(is_sql_file(name), "{name}");
+            assert_eq!(parse(name).as_ref(), Err(expected), "{name}");
+        }
+    }
+
+    #[test]
+    fn numeric_order_not_string_order() {
+        let mut names = ["10_b.sql", "9_a.sql", "100_c.sql"].map(|n| parse(n).unwrap().version);
+        names.sort();
+        assert_eq!(names, [9, 10, 100]);
+    }
+
+    #[test]
+    fn non_sql_files_are_not_migrations() {
+        for name in ["README.md", ".gitkeep", "migrations.lock", "sql", "x.sql.bak"] {
+            assert!(!is_sql_file(name), "{name}");
+        }
+        assert!(is_sql_file("x.Sql"));
+    }
+}

@@ -1,0 +1,257 @@
+//! Reads a migrations directory into migrations in version order.
+//!
+//! Every `.sql` file must be a migration name; other files (`README.md`,
+//! `.gitkeep`, the lock) are ignored. Files sharing a version, and a down
+//! without its up, are errors; each problem becomes a [`Diagnostic`] and the
+//! scan goes on, so that one build reports them all.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::checksum::{self, Digest};
+use crate::diagnostic::{Diagnostic, Kind, Location};
+use crate::name::{self, FileKind, NameError};
+
+/// One migration file, read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceFile {
+    pub path: PathBuf,
+    /// The path as shown to users.
+    pub display: String,
+    /// The file's text as read (a byte-order mark included).
+    pub text: String,
+    /// [`checksum::checksum`] of the file's bytes.
+    pub checksum: Digest,
+}
+
+impl SourceFile {
+    /// Length of a leading UTF-8 byte-order mark (0 or 3).
+    pub fn bom_len(&self) -> usize {
+        if self.text.starts_with('\u{feff}') { 3 } else { 0 }
+    }
+
+    pub fn file_name(&self) -> String {
+        self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    }
+}
+
+/// A migration found in the directory, not yet checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScannedMigration {
+    pub version: i64,
+    pub description: String,
+    /// The `.up.sql`, or the single `.sql` of an irreversible migration.
+    pub up: SourceFile,
+    pub down: Option<SourceFile>,
+}
+
+/// The result of [`scan`].
+#[derive(Debug, Default)]
+pub struct Scan {
+    /// Migrations in increasing version order.
+    pub migrations: Vec<ScannedMigration>,
+    /// Versions that exist in the directory but could not be read as one migration.
+    pub broken_versions: BTreeSet<i64>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// How a path is shown: relative to `base` when it is inside it.
+pub fn display_path(path: &Path, base: &Path) -> String {
+    path.strip_prefix(base).unwrap_or(path).to_string_lossy().replace('\\', "/")
+}
+
+const NAME_HELP: &str = "name migrations `<version>_<description>.sql` (irreversible) or \
+    `<version>_<description>.up.sql` with a `.down.sql` (reversible), e.g. \
+    `20261124093000_create_owners.up.sql`; `migcheck new <name>` picks the next version. \
+    migcheck never skips a `.sql` file";
+
+/// Scans `dir`. Paths are shown relative to `display_base`.
+pub fn scan(dir: &Path, display_base: &Path) -> Scan {
+    let mut out = Scan::default();
+    let mut by_version: BTreeMap<i64, Vec<(FileKind, String, SourceFile)>> = BTreeMap::new();
+    for entry in walkdir::WalkDir::new(dir).min_depth(1).max_depth(1).sort_by_file_name() {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(err) => {
+                let path = err.path().map(|p| display_path(p, display_base)).unwrap_or_default();
+                out.diagnostics.push(
+                    Diagnostic::error(Kind::Io, format!("cannot read `{path}`: {err}"))
+                        .at(Location::file(path))
+                        .help("check the file's permissions"),
+                );
+                continue;
+            }
+        };
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        if !name::is_sql_file(&file_name) || entry.file_type().is_dir() {
+            continue;
+        }
+        let display = display_path(entry.path(), display_base);
+        let parsed = match name::parse(&file_name) {
+            Ok(parsed) => parsed,
+            Err(err) => {
+                let help = match &err {
+                    NameError::MisspelledHalf { suggestion } => format!("rename it to `{suggestion}`"),
+                    _ => NAME_HELP.to_owned(),
+                };
+                out.diagnostics.push(
+                    Diagnostic::error(Kind::MalformedName, format!("`{file_name}` is not a migration name: {err}"))
+                        .at(Location::file(display))
+                        .help(help),
+                );
+                continue;
+            }
+        };
+        let version = parsed.version;
+        match read(entry.path(), &display) {
+            Ok(file) => by_version.entry(version).or_default().push((parsed.kind, parsed.description, file)),
+            Err(diagnostic) => {
+                out.diagnostics.push(diagnostic.version(version));
+                out.broken_versions.insert(version);
+            }
+        }
+    }
+    for (version, mut files) in by_version {
+        files.sort_by(|a, b| a.0.cmp(&b.0));
+        match files.as_slice() {
+            [(FileKind::Single | FileKind::Up, description, up)] => out.migrations.push(ScannedMigration {
+                version,
+                description: description.clone(),
+                up: up.clone(),
+                down: None,
+            }),
+            [(FileKind::Up, up_desc, up), (FileKind::Down, down_desc, down)] if up_desc == down_desc => {
+                out.migrations.push(ScannedMigration {
+                    version,
+                    description: up_desc.clone(),
+                    up: up.clone(),
+                    down: Some(down.clone()),
+                })
+            }
+            [(FileKind::Down, description, down)] => {
+                out.broken_versions.insert(version);
+                out.diagnostics.push(
+                    Diagnostic::error(
+                        Kind::DownWithoutUp,
+                        format!("`{}` has no up migration", down.file_name()),
+                    )
+                    .at(Location::file(down.display.clone()))
+                    .version(version)
+                    .help(format!(
+                        "add `{version}_{description}.up.sql` beside it, or delete the down file"
+                    )),
+                );
+            }
+            [(FileKind::Up, _, up), (FileKind::Down, _, down)] => {
+                out.broken_versions.insert(version);
+                out.diagnostics.push(
+                    Diagnostic::error(
+                        Kind::DownWithoutUp,
+                        format!("`{}` has no up migration: its name differs from `{}`", down.file_name(), up.file_name()),
+                    )
+                    .at(Location::file(down.display.clone()))
+                    .version(version)
+                    .help("give the up and the down file the same description"),
+                );
+            }
+            _ => {
+                out.broken_versions.insert(version);
+                let names: Vec<String> = files.iter().map(|(_, _, f)| format!("`{}`", f.file_name())).collect();
+                out.diagnostics.push(
+                    Diagnostic::error(
+                        Kind::DuplicateVersion,
+                        format!("{} migrations share version {version}: {}", files.len(), names.join(", ")),
+                    )
+                    .at(Location::file(files[1].2.display.clone()))
+                    .version(version)
+                    .help("give each migration its own version; if one came from another branch, \
+                           `migcheck rebase` renumbers the unsealed one"),
+                );
+            }
+        }
+    }
+    out
+}
+
+fn read(path: &Path, display: &str) -> Result<SourceFile, Diagnostic> {
+    let bytes = fs::read(path).map_err(|err| {
+        Diagnostic::error(Kind::Io, format!("cannot read `{display}`: {err}"))
+            .at(Location::file(display))
+            .help("check that the file exists and can be read")
+    })?;
+    let checksum = checksum::checksum(&bytes);
+    let text = String::from_utf8(bytes).map_err(|err| {
+        let utf16 = err.as_bytes().starts_with(&[0xff, 0xfe]) || err.as_bytes().starts_with(&[0xfe, 0xff]);
+        let offset = err.utf8_error().valid_up_to();
+        let valid = String::from_utf8_lossy(&err.as_bytes()[..offset]).into_owned();
+        let (line, column) = crate::lexer::line_column(&valid, offset);
+        Diagnostic::error(
+            Kind::InvalidText,
+            format!("`{display}` is not UTF-8 text (invalid byte at line {line}, column {column})"),
+        )
+        .at(Location { path: display.to_owned(), line_column: Some((line, column)), excerpt: None })
+        .help(if utf16 { "the file is UTF-16: save it as UTF-8" } else { "save the file as UTF-8" })
+    })?;
+    Ok(SourceFile { path: path.to_owned(), display: display.to_owned(), text, checksum })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir(files: &[(&str, &[u8])]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            fs::write(dir.path().join(name), text).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn reads_in_numeric_order_and_pairs_halves() {
+        let d = dir(&[
+            ("10_b.sql", b"SELECT 10;"),
+            ("9_a.up.sql", b"SELECT 9;"),
+            ("9_a.down.sql", b"SELECT -9;"),
+            ("100_c.up.sql", b""),
+            ("README.md", b"not sql"),
+            (".gitkeep", b""),
+            ("migrations.lock", b""),
+        ]);
+        fs::create_dir(d.path().join("sub")).unwrap();
+        let scan = scan(d.path(), d.path());
+        assert!(scan.diagnostics.is_empty(), "{:?}", scan.diagnostics);
+        let got: Vec<(i64, &str, bool)> =
+            scan.migrations.iter().map(|m| (m.version, m.description.as_str(), m.down.is_some())).collect();
+        assert_eq!(got, [(9, "a", true), (10, "b", false), (100, "c", false)]);
+        assert_eq!(scan.migrations[0].up.display, "9_a.up.sql");
+    }
+
+    #[test]
+    fn reports_every_problem() {
+        let d = dir(&[
+            ("init.sql", b""),
+            ("1_a.sql", b""),
+            ("1_b.sql", b""),
+            ("2_x.down.sql", b""),
+            ("3_up_half_up.sql", b""),
+            ("4_a.up.sql", b""),
+            ("4_b.down.sql", b""),
+            ("5_bad.sql", b"\xff\xfeS\0"),
+            ("6_fine.sql", b"SELECT 1;"),
+        ]);
+        let scan = scan(d.path(), d.path());
+        let kinds: Vec<Kind> = scan.diagnostics.iter().map(|d| d.kind).collect();
+        assert_eq!(
+            kinds,
+            [Kind::MalformedName, Kind::InvalidText, Kind::MalformedName, Kind::DuplicateVersion, Kind::DownWithoutUp, Kind::DownWithoutUp]
+        );
+        assert_eq!(scan.broken_versions.iter().copied().collect::<Vec<_>>(), [1, 2, 4, 5]);
+        assert_eq!(scan.migrations.len(), 1);
+        let text: Vec<String> = scan.diagnostics.iter().map(|d| d.render()).collect();
+        assert!(text[0].contains("`3_up_half_up.sql`") && text[0].contains("3_up_half.up.sql"), "{}", text[0]);
+        assert!(text[1].contains("UTF-16"), "{}", text[1]);
+        assert!(text[3].contains("`1_a.sql`, `1_b.sql`"), "{}", text[3]);
+    }
+}

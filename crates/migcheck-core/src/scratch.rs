@@ -1,0 +1,234 @@
+//! The sandboxed scratch database the checker runs migrations on.
+//!
+//! An in-memory SQLite database that cannot reach outside itself:
+//! - an authorizer denies `ATTACH` of any named file (which also covers
+//!   `VACUUM INTO`, while plain `VACUUM`, which attaches an unnamed temporary
+//!   database, keeps working), `load_extension()`, and the pragmas that move
+//!   SQLite's files (`temp_store_directory`, `data_store_directory`);
+//! - extension loading stays off, temporary storage stays in memory, and the
+//!   connection is opened without URI support, so `file:` names are plain names;
+//! - `SQLITE_DBCONFIG_DEFENSIVE` forbids editing `sqlite_schema` through
+//!   `PRAGMA writable_schema`: a migration that does so is reported as an SQL
+//!   error, since its result could not be trusted anyway;
+//! - a progress handler interrupts a statement that runs past the deadline.
+//!
+//! Foreign-key enforcement is set explicitly (on by default, as sqlx and
+//! rusqlite's bundled SQLite do) rather than inherited from compile options.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use rusqlite::config::DbConfig;
+use rusqlite::functions::FunctionFlags;
+use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
+use rusqlite::types::Value;
+use rusqlite::{Connection, OpenFlags};
+
+/// An application SQL function the scratch database stands in for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionStub {
+    pub name: String,
+    /// Number of arguments, or -1 for any number.
+    pub arity: i32,
+}
+
+/// How the scratch database is set up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScratchConfig {
+    /// Enforce foreign keys (default true).
+    pub foreign_keys: bool,
+    /// The longest a single migration file may run.
+    pub timeout: Duration,
+    /// Application functions to stub: each returns its first argument (or NULL).
+    pub functions: Vec<FunctionStub>,
+}
+
+impl Default for ScratchConfig {
+    fn default() -> Self {
+        ScratchConfig { foreign_keys: true, timeout: Duration::from_secs(10), functions: Vec::new() }
+    }
+}
+
+/// Something the authorizer saw while a statement was prepared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Event {
+    /// An access outside the scratch database, denied; says what it was.
+    Denied(String),
+    /// `PRAGMA foreign_keys = …`.
+    ForeignKeysPragma,
+}
+
+#[derive(Default)]
+struct Shared {
+    events: Mutex<Vec<Event>>,
+    deadline: Mutex<Option<Instant>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The scratch database.
+pub(crate) struct Scratch {
+    pub(crate) conn: Connection,
+    shared: Arc<Shared>,
+    timeout: Duration,
+}
+
+impl Scratch {
+    pub(crate) fn open(config: &ScratchConfig) -> rusqlite::Result<Scratch> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut conn = Connection::open_in_memory_with_flags(flags)?;
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)?;
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_FKEY, config.foreign_keys)?;
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_TRIGGER, true)?;
+        conn.execute_batch("PRAGMA temp_store = MEMORY;")?;
+        for function in &config.functions {
+            conn.create_scalar_function(
+                function.name.as_str(),
+                function.arity,
+                FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC | FunctionFlags::SQLITE_INNOCUOUS,
+                |ctx| Ok(if ctx.is_empty() { Value::Null } else { ctx.get::<Value>(0)? }),
+            )?;
+        }
+        let shared = Arc::new(Shared::default());
+        let events = Arc::clone(&shared);
+        conn.authorizer(Some(move |ctx: AuthContext<'_>| authorize(&events, ctx)))?;
+        let clock = Arc::clone(&shared);
+        conn.progress_handler(
+            1000,
+            Some(move || lock(&clock.deadline).is_some_and(|deadline| Instant::now() > deadline)),
+        )?;
+        Ok(Scratch { conn, shared, timeout: config.timeout })
+    }
+
+    /// Starts the clock for one migration file.
+    pub(crate) fn start_clock(&self) {
+        *lock(&self.shared.deadline) = Some(Instant::now() + self.timeout);
+    }
+
+    pub(crate) fn stop_clock(&self) {
+        *lock(&self.shared.deadline) = None;
+    }
+
+    pub(crate) fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Events since the last call.
+    pub(crate) fn take_events(&self) -> Vec<Event> {
+        std::mem::take(&mut *lock(&self.shared.events))
+    }
+
+    /// Up to `limit` rows of `PRAGMA foreign_key_check`, as sentences.
+    pub(crate) fn foreign_key_violations(&self, limit: usize) -> rusqlite::Result<(usize, Vec<String>)> {
+        let mut stmt = self.conn.prepare("PRAGMA foreign_key_check")?;
+        let mut rows = stmt.query([])?;
+        let (mut count, mut out) = (0, Vec::new());
+        while let Some(row) = rows.next()? {
+            count += 1;
+            if out.len() < limit {
+                let table: String = row.get(0)?;
+                let rowid: Option<i64> = row.get(1)?;
+                let parent: String = row.get(2)?;
+                let row_name = rowid.map_or_else(|| "a row".to_owned(), |id| format!("the row with rowid {id}"));
+                out.push(format!("{row_name} of `{table}` references a missing row of `{parent}`"));
+            }
+        }
+        Ok((count, out))
+    }
+}
+
+fn authorize(shared: &Shared, ctx: AuthContext<'_>) -> Authorization {
+    let denied = match ctx.action {
+        AuthAction::Attach { filename } if !filename.is_empty() => {
+            Some(format!("attaching the database file `{filename}` (ATTACH or VACUUM INTO)"))
+        }
+        AuthAction::Function { function_name } if function_name.eq_ignore_ascii_case("load_extension") => {
+            Some("loading an extension with load_extension()".to_owned())
+        }
+        AuthAction::Pragma { pragma_name, pragma_value: Some(_) }
+            if pragma_name.eq_ignore_ascii_case("temp_store_directory")
+                || pragma_name.eq_ignore_ascii_case("data_store_directory") =>
+        {
+            Some(format!("`PRAGMA {pragma_name}`, which moves SQLite's files"))
+        }
+        AuthAction::Pragma { pragma_name, pragma_value: Some(_) } if pragma_name.eq_ignore_ascii_case("foreign_keys") => {
+            lock(&shared.events).push(Event::ForeignKeysPragma);
+            None
+        }
+        _ => None,
+    };
+    match denied {
+        Some(what) => {
+            lock(&shared.events).push(Event::Denied(what));
+            Authorization::Deny
+        }
+        None => Authorization::Allow,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch() -> Scratch {
+        Scratch::open(&ScratchConfig {
+            functions: vec![FunctionStub { name: "normalize".into(), arity: 1 }],
+            ..ScratchConfig::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn denies_every_way_out_and_keeps_plain_vacuum() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = scratch();
+        let target = dir.path().join("x.db");
+        let t = target.display();
+        let escapes = [
+            format!("ATTACH '{t}' AS x"),
+            format!("ATTACH 'file:{t}?mode=rwc' AS x"),
+            format!("VACUUM INTO '{t}'"),
+            format!("SELECT load_extension('{t}')"),
+            format!("PRAGMA temp_store_directory = '{}'", dir.path().display()),
+        ];
+        for sql in &escapes {
+            assert!(s.conn.execute_batch(sql).is_err(), "{sql}");
+            assert!(matches!(s.take_events().as_slice(), [Event::Denied(_)]), "{sql}");
+        }
+        s.conn.execute_batch("PRAGMA writable_schema = ON").unwrap();
+        assert!(s.conn.execute_batch("UPDATE sqlite_master SET sql = 'x'").is_err());
+        s.conn.execute_batch("CREATE TABLE a(x); VACUUM;").unwrap();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no file may be created");
+    }
+
+    #[test]
+    fn interrupts_runaway_statements() {
+        let s = Scratch::open(&ScratchConfig { timeout: Duration::from_millis(50), ..ScratchConfig::default() }).unwrap();
+        s.start_clock();
+        let started = Instant::now();
+        let err = s
+            .conn
+            .execute_batch("WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(*) FROM r")
+            .unwrap_err();
+        assert_eq!(err.sqlite_error_code(), Some(rusqlite::ErrorCode::OperationInterrupted));
+        assert!(started.elapsed() < Duration::from_secs(5));
+        s.stop_clock();
+        s.conn.execute_batch("SELECT 1").unwrap();
+    }
+
+    #[test]
+    fn stubs_functions_and_enforces_foreign_keys() {
+        let s = scratch();
+        let v: String = s.conn.query_row("SELECT normalize('Ab')", [], |r| r.get(0)).unwrap();
+        assert_eq!(v, "Ab");
+        s.conn.execute_batch("CREATE TABLE p(id INTEGER PRIMARY KEY); CREATE TABLE c(p REFERENCES p(id));").unwrap();
+        assert!(s.conn.execute_batch("INSERT INTO c VALUES (7)").is_err());
+        s.conn.execute_batch("PRAGMA foreign_keys = OFF; INSERT INTO c VALUES (7);").unwrap();
+        assert_eq!(s.take_events(), vec![Event::ForeignKeysPragma]);
+        let (n, rows) = s.foreign_key_violations(5).unwrap();
+        assert_eq!(n, 1);
+        assert_eq!(rows[0], "the row with rowid 1 of `c` references a missing row of `p`");
+    }
+}

@@ -1,0 +1,134 @@
+//! Sealing: writing the lock file (`migcheck lock`, `migcheck_build::lock`).
+//!
+//! Sealing runs every check first and refuses to seal a directory that fails
+//! them. It re-seals an edited migration only when it is the newest sealed one
+//! (the usual "I sealed too early" case), or when told `force`; a migration
+//! ordered before the newest sealed one is never sealed (`migcheck rebase`).
+
+use std::fs;
+use std::path::PathBuf;
+
+use crate::check::{self, Config};
+use crate::diagnostic::{Diagnostic, Kind};
+use crate::lock::Lock;
+
+/// What [`seal`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sealed {
+    pub lock_path: PathBuf,
+    /// Versions sealed for the first time.
+    pub added: Vec<i64>,
+    /// Sealed versions whose checksums changed.
+    pub resealed: Vec<i64>,
+    /// Versions removed from the lock (deleted files; only with `force`).
+    pub removed: Vec<i64>,
+    /// Whether the file changed.
+    pub written: bool,
+}
+
+/// Seals every migration of `config.dir` in its lock file.
+pub fn seal(config: &Config, force: bool) -> Result<Sealed, Vec<Diagnostic>> {
+    let config = Config { locked: false, ..config.clone() };
+    let report = check::check(&config);
+    let newest_sealed = report.lock.newest();
+    let blocking: Vec<Diagnostic> = report
+        .errors()
+        .filter(|d| match d.kind {
+            Kind::SealedEdited => !force && d.version != newest_sealed,
+            Kind::SealedDeleted | Kind::LockCorrupt | Kind::LockConflict => !force,
+            _ => true,
+        })
+        .cloned()
+        .map(|d| match d.kind {
+            Kind::SealedEdited | Kind::SealedDeleted | Kind::LockCorrupt | Kind::LockConflict => {
+                d.note("`migcheck lock --force` seals the directory as it is now; do that only if no database has applied the old version")
+            }
+            _ => d,
+        })
+        .collect();
+    if !blocking.is_empty() {
+        return Err(blocking);
+    }
+    let old = &report.lock;
+    let new = Lock { entries: report.migrations.iter().map(|m| m.lock_entry()).collect() };
+    let mut sealed = Sealed {
+        lock_path: config.lock_path(),
+        added: Vec::new(),
+        resealed: Vec::new(),
+        removed: old.entries.iter().filter(|e| new.get(e.version).is_none()).map(|e| e.version).collect(),
+        written: false,
+    };
+    for entry in &new.entries {
+        match old.get(entry.version) {
+            None => sealed.added.push(entry.version),
+            Some(prev) if prev.to_line() != entry.to_line() => sealed.resealed.push(entry.version),
+            Some(_) => {}
+        }
+    }
+    let text = new.render();
+    if fs::read_to_string(&sealed.lock_path).ok().as_deref() != Some(text.as_str()) {
+        fs::write(&sealed.lock_path, text).map_err(|err| {
+            vec![Diagnostic::error(Kind::Io, format!("cannot write `{}`: {err}", sealed.lock_path.display()))
+                .help("check that the migrations directory is writable")]
+        })?;
+        sealed.written = true;
+    }
+    Ok(sealed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seals_refuses_and_forces() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = dir.path().join("migrations");
+        fs::create_dir(&m).unwrap();
+        fs::write(m.join("1_a.sql"), "CREATE TABLE a(x);").unwrap();
+        fs::write(m.join("2_b.sql"), "CREATE TABLE b(x);").unwrap();
+        let cfg = Config::new(&m);
+
+        let s = seal(&cfg, false).unwrap();
+        assert_eq!((s.added, s.written), (vec![1, 2], true));
+        assert!(!check::check(&cfg).has_errors());
+        assert!(!seal(&cfg, false).unwrap().written, "nothing changed");
+
+        // The newest sealed migration may be re-sealed; an older one may not.
+        fs::write(m.join("2_b.sql"), "CREATE TABLE b(x, y);").unwrap();
+        assert_eq!(seal(&cfg, false).unwrap().resealed, vec![2]);
+        fs::write(m.join("1_a.sql"), "CREATE TABLE a(x, y);").unwrap();
+        let errors = seal(&cfg, false).unwrap_err();
+        assert_eq!(errors[0].kind, Kind::SealedEdited);
+        assert_eq!(seal(&cfg, true).unwrap().resealed, vec![1]);
+
+        // A deleted sealed migration needs force too.
+        fs::remove_file(m.join("2_b.sql")).unwrap();
+        assert_eq!(seal(&cfg, false).unwrap_err()[0].kind, Kind::SealedDeleted);
+        assert_eq!(seal(&cfg, true).unwrap().removed, vec![2]);
+    }
+
+    #[test]
+    fn broken_sql_is_not_sealed() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = dir.path().join("migrations");
+        fs::create_dir(&m).unwrap();
+        fs::write(m.join("1_a.sql"), "CREATE TABLE a(x;").unwrap();
+        let errors = seal(&Config::new(&m), false).unwrap_err();
+        assert_eq!(errors[0].kind, Kind::SqlError);
+        assert!(!m.join("migrations.lock").exists());
+    }
+
+    #[test]
+    fn out_of_order_is_not_sealed() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = dir.path().join("migrations");
+        fs::create_dir(&m).unwrap();
+        fs::write(m.join("10_a.sql"), "CREATE TABLE a(x);").unwrap();
+        let cfg = Config::new(&m);
+        seal(&cfg, false).unwrap();
+        fs::write(m.join("5_b.sql"), "CREATE TABLE b(x);").unwrap();
+        let errors = seal(&cfg, true).unwrap_err();
+        assert_eq!(errors.iter().map(|d| d.kind).collect::<Vec<_>>(), [Kind::OutOfOrder]);
+    }
+}
