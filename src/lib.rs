@@ -1,1 +1,176 @@
+//! migcheck: SQL migrations that `cargo build` proves sound, applied at run time.
+//!
+//! The build script (`migcheck-build`) checks the migrations and writes them
+//! into `OUT_DIR`; [`include_migrations!`] brings them into the program:
+//!
+//! ```ignore
+//! static MIGRATIONS: migcheck::Migrations = migcheck::include_migrations!();
+//!
+//! let mut conn = rusqlite::Connection::open("app.db")?;
+//! MIGRATIONS.upgrade(&mut conn)?;
+//! ```
+//!
+//! [`Migrations::upgrade`] applies what is pending, one transaction per
+//! migration (unless a file says `-- migcheck: no-transaction` or manages its
+//! own transaction), and records each in the `migcheck_history` table. It
+//! refuses a database whose applied migrations were edited since, or that has a
+//! migration this binary does not know.
 
+// The generated code names `::migcheck`, which must resolve inside this crate
+// too: its own build script checks and embeds the example migrations.
+extern crate self as migcheck;
+
+mod error;
+mod sqlite;
+
+use std::fmt;
+
+pub use error::Error;
+pub use sqlite::{AppliedMigration, Report, HISTORY_TABLE};
+
+/// Includes the migrations the build script verified, as a [`Migrations`]
+/// value usable in a `static`.
+#[macro_export]
+macro_rules! include_migrations {
+    () => {
+        include!(concat!(env!("OUT_DIR"), "/migcheck/migrations.rs"))
+    };
+}
+
+/// How a migration file runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Mode {
+    /// In a transaction of its own (the default).
+    Transaction,
+    /// `-- migcheck: no-transaction`: outside any transaction.
+    NoTransaction,
+    /// The file has its own `BEGIN … COMMIT` and runs as written.
+    SelfManaged,
+}
+
+/// One migration file: where it came from, its SQL, and how it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Script {
+    path: &'static str,
+    sql: &'static str,
+    mode: Mode,
+}
+
+impl Script {
+    #[doc(hidden)]
+    pub const fn __generated(path: &'static str, sql: &'static str, mode: Mode) -> Self {
+        Script { path, sql, mode }
+    }
+
+    /// The file's path relative to the package root, as the build saw it.
+    pub fn path(&self) -> &'static str {
+        self.path
+    }
+
+    /// The SQL that runs.
+    pub fn sql(&self) -> &'static str {
+        self.sql
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+}
+
+/// A verified migration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Migration {
+    version: i64,
+    name: &'static str,
+    checksum: &'static str,
+    chain: &'static str,
+    up: Script,
+    down: Option<Script>,
+}
+
+impl Migration {
+    #[doc(hidden)]
+    pub const fn __generated(
+        version: i64,
+        name: &'static str,
+        checksum: &'static str,
+        chain: &'static str,
+        up: Script,
+        down: Option<Script>,
+    ) -> Self {
+        Migration { version, name, checksum, chain, up, down }
+    }
+
+    pub fn version(&self) -> i64 {
+        self.version
+    }
+
+    /// The description from the file name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// SHA-256 (hex) of the up file, line endings normalised: what the history records.
+    pub fn checksum(&self) -> &'static str {
+        self.checksum
+    }
+
+    /// The chain hash over all migrations up to and including this one.
+    pub fn chain(&self) -> &'static str {
+        self.chain
+    }
+
+    pub fn up(&self) -> &Script {
+        &self.up
+    }
+
+    /// The down migration, if the migration is reversible.
+    pub fn down(&self) -> Option<&Script> {
+        self.down.as_ref()
+    }
+
+    pub fn is_reversible(&self) -> bool {
+        self.down.is_some()
+    }
+}
+
+impl fmt::Display for Migration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} `{}`", self.version, self.name)
+    }
+}
+
+/// The verified migrations of a program, in version order.
+#[derive(Debug, Clone, Copy)]
+pub struct Migrations {
+    migrations: &'static [Migration],
+}
+
+impl Migrations {
+    #[doc(hidden)]
+    pub const fn __from_generated(migrations: &'static [Migration]) -> Self {
+        Migrations { migrations }
+    }
+
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &'static Migration> {
+        self.migrations.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.migrations.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.migrations.is_empty()
+    }
+
+    pub fn get(&self, version: i64) -> Option<&'static Migration> {
+        self.migrations.binary_search_by_key(&version, |m| m.version).ok().map(|i| &self.migrations[i])
+    }
+
+    /// The newest version.
+    pub fn latest(&self) -> Option<i64> {
+        self.migrations.last().map(|m| m.version)
+    }
+}

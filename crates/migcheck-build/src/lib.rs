@@ -1,1 +1,291 @@
+//! The build-script side of migcheck: `cargo build` proves the migrations sound.
+//!
+//! ```no_run
+//! // build.rs
+//! fn main() {
+//!     migcheck_build::Build::new().run();
+//! }
+//! ```
+//!
+//! [`Build::run`] scans `migrations/`, checks names, order and checksums
+//! against `migrations/migrations.lock`, runs every migration on a sandboxed
+//! in-memory SQLite database, and writes the verified migrations into
+//! `OUT_DIR` for `migcheck::include_migrations!()`. Each problem becomes a
+//! rustc-style error (the build fails) or warning. It writes nothing outside
+//! `OUT_DIR`, and Cargo re-runs it only when the migrations directory or a
+//! migcheck environment variable changes.
+//!
+//! Environment variables read (each declared with `rerun-if-env-changed`):
+//! `MIGCHECK_LOCKED` (`1` locked mode, `0` not, whatever `CI` says), `CI`
+//! (locked mode when set, as on every CI service), `MIGCHECK_TIMEOUT` (seconds
+//! a single migration may run on the scratch database; default 10).
 
+mod cargo;
+mod codegen;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use migcheck_core::check::{Config, Migration, Mode, Report};
+pub use migcheck_core::diagnostic::{Diagnostic, Kind, Severity};
+pub use migcheck_core::scratch::{FunctionStub, ScratchConfig};
+pub use migcheck_core::seal::Sealed;
+
+/// Configures and runs the build-time check. Setters chain:
+/// `Build::new().dir("db/migrations").locked(true).run()`.
+#[derive(Debug, Clone, Default)]
+pub struct Build {
+    dir: Option<PathBuf>,
+    locked: Option<bool>,
+    deny_warnings: bool,
+    foreign_keys: Option<bool>,
+    timeout: Option<Duration>,
+    functions: Vec<FunctionStub>,
+    out_dir: Option<PathBuf>,
+}
+
+/// What a successful [`Build::try_run`] produced.
+#[derive(Debug)]
+pub struct Output {
+    /// The generated file `include_migrations!()` includes.
+    pub generated: PathBuf,
+    /// The full report; its diagnostics are warnings only.
+    pub report: Report,
+}
+
+/// Why the build-time check failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The migrations failed the checks; every problem found is here.
+    Check { diagnostics: Vec<Diagnostic> },
+    /// An environment variable has a value migcheck cannot use, or one Cargo
+    /// sets is missing (the build was not run by Cargo).
+    Env { name: String, message: String },
+    /// A file could not be written.
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Check { diagnostics } => {
+                let mut first = true;
+                for d in diagnostics {
+                    if !first {
+                        f.write_str("\n\n")?;
+                    }
+                    first = false;
+                    f.write_str(&d.render())?;
+                }
+                Ok(())
+            }
+            Error::Env { name, message } => write!(f, "environment variable `{name}`: {message}"),
+            Error::Io { path, source } => write!(f, "cannot write `{}`: {source}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+impl Build {
+    pub fn new() -> Self {
+        Build::default()
+    }
+
+    /// The migrations directory, relative to the package root (default `migrations`).
+    pub fn dir(&mut self, dir: impl AsRef<Path>) -> &mut Self {
+        self.dir = Some(dir.as_ref().to_owned());
+        self
+    }
+
+    /// Locked mode: an unsealed migration fails the build. Default: on when
+    /// `MIGCHECK_LOCKED=1` or `CI` is set; `MIGCHECK_LOCKED=0` turns it off.
+    pub fn locked(&mut self, locked: bool) -> &mut Self {
+        self.locked = Some(locked);
+        self
+    }
+
+    /// Treat warnings (unsealed migrations, `PRAGMA foreign_keys` inside a
+    /// transaction, shell commands, empty migrations) as errors.
+    pub fn deny_warnings(&mut self) -> &mut Self {
+        self.deny_warnings = true;
+        self
+    }
+
+    /// Whether the scratch database enforces foreign keys (default true, as
+    /// sqlx and rusqlite's bundled SQLite do). Set it to match your application.
+    pub fn foreign_keys(&mut self, enforce: bool) -> &mut Self {
+        self.foreign_keys = Some(enforce);
+        self
+    }
+
+    /// The longest one migration file may run on the scratch database
+    /// (default 10 s; `MIGCHECK_TIMEOUT` in seconds overrides the default).
+    pub fn timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Declares an SQL function the application registers on its connections
+    /// (`normalize(text)`: `.function("normalize", 1)`; `-1` for any number of
+    /// arguments). The scratch database stands in for it with a function that
+    /// returns its first argument.
+    pub fn function(&mut self, name: impl Into<String>, arity: i32) -> &mut Self {
+        self.functions.push(FunctionStub { name: name.into(), arity });
+        self
+    }
+
+    /// Where to write the generated file (default `OUT_DIR`).
+    pub fn out_dir(&mut self, dir: impl AsRef<Path>) -> &mut Self {
+        self.out_dir = Some(dir.as_ref().to_owned());
+        self
+    }
+
+    /// Runs the check, prints its warnings and errors for Cargo, and fails the
+    /// build on errors. Use [`Build::try_run`] to handle the result yourself.
+    pub fn run(&self) {
+        match self.try_run() {
+            Ok(output) => {
+                for d in output.report.warnings() {
+                    cargo::warning(&d.render());
+                }
+            }
+            Err(Error::Check { diagnostics }) => {
+                let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+                for d in &diagnostics {
+                    if d.is_error() {
+                        cargo::error(&d.render());
+                    } else {
+                        cargo::warning(&d.render());
+                    }
+                }
+                cargo::error(&format!(
+                    "migcheck: {errors} error{} in the migrations; `cargo build` cannot continue until {} fixed",
+                    if errors == 1 { "" } else { "s" },
+                    if errors == 1 { "it is" } else { "they are" }
+                ));
+            }
+            Err(err) => cargo::error(&format!("migcheck: {err}")),
+        }
+    }
+
+    /// Runs the check and writes the generated file. Prints only the
+    /// `rerun-if-changed` / `rerun-if-env-changed` lines Cargo needs.
+    pub fn try_run(&self) -> Result<Output, Error> {
+        let manifest_dir = PathBuf::from(cargo::cargo_env("CARGO_MANIFEST_DIR").unwrap_or_else(|| ".".into()));
+        let out_dir = match &self.out_dir {
+            Some(dir) => dir.clone(),
+            None => PathBuf::from(cargo::cargo_env("OUT_DIR").ok_or_else(|| Error::Env {
+                name: "OUT_DIR".into(),
+                message: "not set: `Build::run` is meant for a build script (build.rs) run by Cargo; \
+                          outside one, set `.out_dir(…)`"
+                    .into(),
+            })?),
+        };
+        let dir = manifest_dir.join(self.dir.as_deref().unwrap_or(Path::new("migrations")));
+        cargo::rerun_if_changed(&dir);
+        let mut config = Config::new(&dir);
+        config.display_base = manifest_dir;
+        config.locked = self.locked_mode();
+        config.deny_warnings = self.deny_warnings;
+        config.scratch.foreign_keys = self.foreign_keys.unwrap_or(true);
+        config.scratch.functions = self.functions.clone();
+        config.scratch.timeout = match self.timeout {
+            Some(t) => t,
+            None => match cargo::env("MIGCHECK_TIMEOUT") {
+                Some(v) => parse_seconds(&v).ok_or_else(|| Error::Env {
+                    name: "MIGCHECK_TIMEOUT".into(),
+                    message: format!("`{v}` is not a number of seconds"),
+                })?,
+                None => config.scratch.timeout,
+            },
+        };
+        let report = migcheck_core::check::check(&config);
+        if report.has_errors() {
+            return Err(Error::Check { diagnostics: report.diagnostics });
+        }
+        let shown = migcheck_core::scan::display_path(&dir, &config.display_base);
+        let generated = out_dir.join(codegen::GENERATED);
+        codegen::write_if_changed(&generated, &codegen::render(&report.migrations, &shown))
+            .map_err(|source| Error::Io { path: generated.clone(), source })?;
+        Ok(Output { generated, report })
+    }
+
+    fn locked_mode(&self) -> bool {
+        if let Some(locked) = self.locked {
+            return locked;
+        }
+        match cargo::env("MIGCHECK_LOCKED").as_deref().map(str::trim) {
+            Some("1" | "true" | "yes") => return true,
+            Some("0" | "false" | "no") => return false,
+            _ => {}
+        }
+        cargo::env("CI").is_some_and(|v| !v.is_empty() && v != "0" && !v.eq_ignore_ascii_case("false"))
+    }
+}
+
+fn parse_seconds(text: &str) -> Option<Duration> {
+    text.trim().parse::<f64>().ok().filter(|s| s.is_finite() && *s > 0.0).map(Duration::from_secs_f64)
+}
+
+/// Seals the migrations of `dir` in its lock file (`migcheck lock` calls this).
+///
+/// Runs every check first and refuses to seal when they fail. It re-seals an
+/// edited migration only when it is the newest sealed one; [`lock_force`]
+/// seals the directory as it is.
+pub fn lock(dir: impl AsRef<Path>) -> Result<Sealed, Error> {
+    seal(dir.as_ref(), false)
+}
+
+/// Like [`lock`], but also re-seals edited and deleted sealed migrations and
+/// rewrites a corrupt lock file. Only for migrations no database has applied.
+pub fn lock_force(dir: impl AsRef<Path>) -> Result<Sealed, Error> {
+    seal(dir.as_ref(), true)
+}
+
+fn seal(dir: &Path, force: bool) -> Result<Sealed, Error> {
+    migcheck_core::seal::seal(&Config::new(dir), force).map_err(|diagnostics| Error::Check { diagnostics })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds() {
+        assert_eq!(parse_seconds("2.5"), Some(Duration::from_millis(2500)));
+        assert_eq!(parse_seconds(" 10 "), Some(Duration::from_secs(10)));
+        for bad in ["", "x", "-1", "0", "inf", "NaN"] {
+            assert_eq!(parse_seconds(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn try_run_writes_the_generated_file_only_when_it_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let migrations = dir.path().join("migrations");
+        std::fs::create_dir(&migrations).unwrap();
+        std::fs::write(migrations.join("1_a.sql"), "CREATE TABLE a(x);").unwrap();
+        let out = dir.path().join("out");
+        let output = Build::new().dir(&migrations).out_dir(&out).locked(false).try_run().unwrap();
+        let text = std::fs::read_to_string(&output.generated).unwrap();
+        assert!(text.contains("::migcheck::Migration::__generated(1, \"a\""), "{text}");
+        let modified = std::fs::metadata(&output.generated).unwrap().modified().unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        Build::new().dir(&migrations).out_dir(&out).locked(false).try_run().unwrap();
+        assert_eq!(std::fs::metadata(&output.generated).unwrap().modified().unwrap(), modified);
+
+        let err = Build::new().dir(&migrations).out_dir(&out).locked(true).try_run().unwrap_err();
+        assert!(matches!(&err, Error::Check { diagnostics } if diagnostics[0].kind == Kind::Unsealed));
+        assert!(err.to_string().contains("error[unsealed]"), "{err}");
+    }
+}

@@ -329,38 +329,49 @@ fn compare_with_lock(config: &Config, broken: &std::collections::BTreeSet<i64>, 
             );
         }
     }
+    let mut unsealed = Vec::new();
     for m in &report.migrations {
         if report.lock.get(m.version).is_some() {
             continue;
         }
-        let file = m.up.file.display.clone();
         match newest_sealed {
             Some(newest) if m.version < newest => report.diagnostics.push(
                 Diagnostic::error(
                     Kind::OutOfOrder,
                     format!("migration {} is not sealed and comes before the newest sealed migration {newest}", m.version),
                 )
-                .at(Location::file(file))
+                .at(Location::file(m.up.file.display.clone()))
                 .version(m.version)
                 .note("databases at the newest sealed migration would never apply it (typical after a branch merge)")
                 .help("run `migcheck rebase` to renumber it after the newest sealed migration"),
             ),
-            _ => {
-                let message = format!("migration {} `{}` is not sealed yet", m.version, m.description);
-                let d = if config.locked {
-                    Diagnostic::error(Kind::Unsealed, message)
-                        .note("locked mode (`CI` or `MIGCHECK_LOCKED=1` is set, or `.locked(true)`) requires every migration to be sealed")
-                } else {
-                    Diagnostic::warning(Kind::Unsealed, message)
-                };
-                report.diagnostics.push(
-                    d.at(Location::file(file))
-                        .version(m.version)
-                        .help("run `migcheck lock` and commit the lock file with the migration"),
-                );
-            }
+            _ => unsealed.push(m),
         }
     }
+    // One diagnostic for all unsealed migrations: while a migration is being
+    // written this shows on every build, so it must stay short.
+    let Some(first) = unsealed.first() else { return };
+    let message = match unsealed.as_slice() {
+        [m] => format!("migration {} `{}` is not sealed yet", m.version, m.description),
+        many => format!("{} migrations are not sealed yet", many.len()),
+    };
+    let mut d = if config.locked {
+        Diagnostic::error(Kind::Unsealed, message).note(
+            "locked mode (`CI` or `MIGCHECK_LOCKED=1` is set, or `.locked(true)`) requires every migration to be sealed",
+        )
+    } else {
+        Diagnostic::warning(Kind::Unsealed, message)
+    };
+    if unsealed.len() > 1 {
+        for m in &unsealed {
+            d = d.note(format!("not sealed: {}", m.up.file.display));
+        }
+    }
+    report.diagnostics.push(
+        d.at(Location::file(first.up.file.display.clone()))
+            .version(first.version)
+            .help(format!("run `migcheck lock` and commit `{lock_display}` with the migrations")),
+    );
 }
 
 fn execute(config: &Config, report: &mut Report) {
@@ -547,7 +558,8 @@ mod tests {
         ]);
         let report = check(&cfg);
         assert!(report.executed);
-        assert_eq!(kinds(&report), [(Kind::Unsealed, Severity::Warning); 2]);
+        assert_eq!(kinds(&report), [(Kind::Unsealed, Severity::Warning)]);
+        assert!(report.diagnostics[0].render().contains("2 migrations are not sealed yet"));
         assert_ne!(report.migrations[0].chain, report.migrations[1].chain);
     }
 

@@ -1,0 +1,81 @@
+//! The runtime's errors: what went wrong, on which migration, and what to do.
+
+use std::fmt;
+
+/// Why a runtime operation failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// A migration failed; the database is left at the last good version
+    /// (everything in `applied` was committed before it).
+    MigrationFailed {
+        version: i64,
+        name: &'static str,
+        /// The file, as the build saw it.
+        path: &'static str,
+        line: usize,
+        column: usize,
+        /// SQLite's message.
+        message: String,
+        /// Versions applied by this call before the failure.
+        applied: Vec<i64>,
+    },
+    /// An applied migration's checksum differs from this binary's: the
+    /// migration was edited after the database applied it.
+    Divergent { version: i64, name: String, applied_checksum: String, expected_checksum: String },
+    /// The database has a migration this binary does not know: a newer binary
+    /// (or another branch) migrated it.
+    Unknown { version: i64, name: String },
+    /// `upgrade_to` was given a version that is not one of the migrations.
+    NoSuchVersion { version: i64 },
+    /// The history table exists but is not migcheck's (missing columns, bad values).
+    History { message: String },
+    /// An SQLite error outside a migration's SQL (opening the transaction,
+    /// reading or writing the history).
+    Sqlite(rusqlite::Error),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::MigrationFailed { version, name, path, line, column, message, applied } => {
+                write!(f, "migration {version} `{name}` failed at {path}:{line}:{column}: {message}; ")?;
+                if applied.is_empty() {
+                    write!(f, "nothing was applied")
+                } else {
+                    write!(f, "the database stays at version {} ", applied.last().unwrap_or(&0))?;
+                    write!(f, "(this run applied {} migration{})", applied.len(), if applied.len() == 1 { "" } else { "s" })
+                }
+            }
+            Error::Divergent { version, name, applied_checksum, expected_checksum } => write!(
+                f,
+                "migration {version} `{name}` was previously applied but has been modified \
+                 (applied checksum {applied_checksum}, this binary's {expected_checksum}): \
+                 restore the released migration and add a new one instead"
+            ),
+            Error::Unknown { version, name } => write!(
+                f,
+                "the database has migration {version} `{name}`, which this binary does not know: \
+                 a newer binary migrated it; run that binary, or restore the database from before it"
+            ),
+            Error::NoSuchVersion { version } => write!(f, "there is no migration with version {version}"),
+            Error::History { message } => write!(f, "the migration history table is not usable: {message}"),
+            Error::Sqlite(err) => write!(f, "sqlite: {err}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Sqlite(err) => Some(err),
+            _ => None,
+        }
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(err: rusqlite::Error) -> Self {
+        Error::Sqlite(err)
+    }
+}
