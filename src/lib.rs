@@ -3,11 +3,14 @@
 //! The build script (`migcheck-build`) checks the migrations and writes them
 //! into `OUT_DIR`; [`include_migrations!`] brings them into the program:
 //!
-//! ```ignore
+//! ```no_run
 //! static MIGRATIONS: migcheck::Migrations = migcheck::include_migrations!();
 //!
-//! let mut conn = rusqlite::Connection::open("app.db")?;
-//! MIGRATIONS.upgrade(&mut conn)?;
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let mut conn = rusqlite::Connection::open("app.db")?;
+//!     MIGRATIONS.upgrade(&mut conn)?;
+//!     Ok(())
+//! }
 //! ```
 //!
 //! [`Migrations::upgrade`] applies what is pending, one transaction per

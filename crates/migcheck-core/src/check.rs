@@ -375,7 +375,13 @@ fn compare_with_lock(config: &Config, broken: &std::collections::BTreeSet<i64>, 
 }
 
 fn execute(config: &Config, report: &mut Report) {
-    let scratch = match Scratch::open(&config.scratch) {
+    let mut scratch_config = config.scratch.clone();
+    for f in &report.lock.functions {
+        if !scratch_config.functions.contains(f) {
+            scratch_config.functions.push(f.clone());
+        }
+    }
+    let scratch = match Scratch::open(&scratch_config) {
         Ok(s) => s,
         Err(err) => {
             report.diagnostics.push(Diagnostic::error(Kind::Io, format!("cannot open the scratch database: {err}")));

@@ -8,6 +8,12 @@
 //! chain <sha256>
 //! ```
 //!
+//! `function <name> <arity>` lines after the header declare SQL functions the
+//! application registers (`function normalize 1`; arity -1 for any), so that
+//! the scratch database stands in for them in `cargo build` and in the CLI
+//! alike. They may be added by hand, are kept by `migcheck lock`, and are not
+//! part of the chain.
+//!
 //! One line per sealed migration, in version order, and a chain hash over those
 //! lines (`chain_n = sha256(chain_{n-1} || line_n)`, starting from 32 zero bytes),
 //! so that any insertion, deletion, edit or reordering of the lines shows. Line
@@ -16,6 +22,7 @@
 use std::fmt::Write as _;
 
 use crate::checksum::{self, CHAIN_START, Digest};
+use crate::scratch::FunctionStub;
 
 /// The format this version of migcheck reads and writes.
 pub const FORMAT: u32 = 1;
@@ -53,6 +60,8 @@ impl LockEntry {
 pub struct Lock {
     /// Sealed migrations in increasing version order.
     pub entries: Vec<LockEntry>,
+    /// Application SQL functions the scratch database stands in for.
+    pub functions: Vec<FunctionStub>,
 }
 
 /// Why a lock file could not be read.
@@ -96,6 +105,9 @@ impl Lock {
     pub fn render(&self) -> String {
         let mut out = String::from(HEADER);
         let _ = writeln!(out, "migcheck-lock {FORMAT}");
+        for f in &self.functions {
+            let _ = writeln!(out, "function {} {}", f.name, f.arity);
+        }
         for entry in &self.entries {
             out.push_str(&entry.to_line());
             out.push('\n');
@@ -157,6 +169,21 @@ impl Lock {
                     }
                     _ => return Err(corrupt(n, format!("unknown lock file format `{}`", format.trim()))),
                 }
+                continue;
+            }
+            if let Some(decl) = line.strip_prefix("function ") {
+                let mut parts = decl.split_whitespace();
+                let (Some(name), Some(arity), None) = (parts.next(), parts.next(), parts.next()) else {
+                    return Err(corrupt(n, "expected `function <name> <number of arguments>`".into()));
+                };
+                let arity = match arity.parse::<i32>() {
+                    Ok(a) if (-1..=127).contains(&a) => a,
+                    _ => return Err(corrupt(n, format!("`{arity}` is not a number of arguments (-1 to 127)"))),
+                };
+                if !name.chars().all(|c| c.is_alphanumeric() || c == '_') {
+                    return Err(corrupt(n, format!("`{name}` is not an SQL function name")));
+                }
+                lock.functions.push(FunctionStub { name: name.to_owned(), arity });
                 continue;
             }
             if let Some(hash) = line.strip_prefix("chain ") {
@@ -224,6 +251,7 @@ mod tests {
                 LockEntry { version: 1, up: checksum(b"a"), down: Some(checksum(b"b")), name: "create owners".into(), line: 0 },
                 LockEntry { version: 20, up: checksum(b"c"), down: None, name: "add_pets".into(), line: 0 },
             ],
+            functions: vec![FunctionStub { name: "normalize".into(), arity: 1 }],
         }
     }
 
@@ -239,6 +267,16 @@ mod tests {
         assert_eq!(parsed(&text), sample());
         assert_eq!(parsed(&text.replace('\n', "\r\n")), sample());
         assert_eq!(parsed(&Lock::default().render()), Lock::default());
+    }
+
+    #[test]
+    fn function_lines_are_outside_the_chain() {
+        let text = sample().render();
+        assert!(text.contains("\nfunction normalize 1\n"));
+        let more = text.replace("function normalize 1\n", "function normalize 1\nfunction slugify -1\n");
+        assert_eq!(Lock::parse(&more).unwrap().functions.len(), 2);
+        let bad = text.replace("function normalize 1", "function normalize x");
+        assert!(Lock::parse(&bad).unwrap_err().message.contains("not a number of arguments"));
     }
 
     #[test]

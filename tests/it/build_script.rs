@@ -1,0 +1,271 @@
+//! End to end: `cargo build` of a small crate whose `build.rs` runs
+//! `migcheck_build::Build`, for good migrations and for every failure class.
+//!
+//! One fixture crate is built many times with different migrations: its build
+//! script compiles once and then only re-runs, which keeps this fast on two
+//! cores. Each case asserts what the user sees: success or failure, the error
+//! code, the file and line, and the advice.
+
+use std::fs;
+use std::path::Path;
+
+use crate::util::Fixture;
+
+const OWNERS_UP: &str = "CREATE TABLE owners (\n    id INTEGER PRIMARY KEY,\n    email TEXT NOT NULL\n);\n";
+const OWNERS_DOWN: &str = "DROP TABLE owners;\n";
+const PETS_UP: &str = "CREATE TABLE pets (\n    id INTEGER PRIMARY KEY,\n    name TEXT,\n    owner_id INTEGER REFERENCES owners(id)\n);\n";
+const PETS_DOWN: &str = "DROP TABLE pets;\n";
+
+fn good() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("1_create_owners.up.sql", OWNERS_UP),
+        ("1_create_owners.down.sql", OWNERS_DOWN),
+        ("2_add_pets.up.sql", PETS_UP),
+        ("2_add_pets.down.sql", PETS_DOWN),
+    ]
+}
+
+fn seal(dir: &Path) {
+    migcheck_build::lock(dir).unwrap_or_else(|e| panic!("sealing failed:\n{e}"));
+}
+
+struct Case {
+    name: &'static str,
+    files: Vec<(&'static str, String)>,
+    /// Runs after the files are written (sealing, edits).
+    setup: Box<dyn Fn(&Path)>,
+    env: Vec<(&'static str, &'static str)>,
+    succeeds: bool,
+    /// Substrings the build script's messages must contain.
+    expect: Vec<&'static str>,
+}
+
+fn case(name: &'static str, files: Vec<(&'static str, &str)>) -> Case {
+    Case {
+        name,
+        files: files.into_iter().map(|(n, t)| (n, t.to_owned())).collect(),
+        setup: Box::new(|_| {}),
+        env: Vec::new(),
+        succeeds: false,
+        expect: Vec::new(),
+    }
+}
+
+impl Case {
+    fn setup(mut self, f: impl Fn(&Path) + 'static) -> Self {
+        self.setup = Box::new(f);
+        self
+    }
+    fn env(mut self, k: &'static str, v: &'static str) -> Self {
+        self.env.push((k, v));
+        self
+    }
+    fn passes(mut self) -> Self {
+        self.succeeds = true;
+        self
+    }
+    fn expect(mut self, s: &'static str) -> Self {
+        self.expect.push(s);
+        self
+    }
+}
+
+fn with(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+    let mut files = good();
+    files.extend_from_slice(extra);
+    files
+}
+
+#[test]
+fn cargo_build_checks_the_migrations() {
+    let fixture = Fixture::new("fixture_checks", r#"migcheck_build::Build::new().function("normalize", 1).run();"#);
+    let escape_dir = tempfile::tempdir().unwrap();
+    let escape = escape_dir.path().join("escape.db");
+    let attach: &'static str = Box::leak(format!("ATTACH DATABASE '{}' AS other;\n", escape.display()).into_boxed_str());
+    let vacuum_into: &'static str = Box::leak(format!("-- migcheck: no-transaction\nVACUUM INTO '{}';\n", escape.display()).into_boxed_str());
+
+    let cases = vec![
+        case("good, sealed", good()).setup(seal).passes(),
+        case("unsealed is a warning", good())
+            .setup(|dir| {
+                seal(dir);
+                fs::write(dir.join("3_more.sql"), "CREATE TABLE more (x);").unwrap();
+            })
+            .passes()
+            .expect("warning[unsealed]: migration 3 `more` is not sealed yet")
+            .expect("help: run `migcheck lock`"),
+        case("unsealed in CI is an error", good())
+            .env("CI", "true")
+            .expect("error[unsealed]: 2 migrations are not sealed yet")
+            .expect("locked mode"),
+        case("MIGCHECK_LOCKED=1 also locks", good()).env("MIGCHECK_LOCKED", "1").expect("error[unsealed]"),
+        case("malformed name", with(&[("init.sql", "SELECT 1;")]))
+            .expect("error[malformed-name]: `init.sql` is not a migration name")
+            .expect("--> migrations/init.sql")
+            .expect("never skips a `.sql` file"),
+        case("_up.sql is not skipped", with(&[("3_add_x_up.sql", "SELECT 1;")]))
+            .expect("did you mean `3_add_x.up.sql`?"),
+        case("duplicate version", with(&[("2_other.sql", "SELECT 1;")]))
+            .expect("error[duplicate-version]: 3 migrations share version 2")
+            .expect("`2_add_pets.up.sql`"),
+        case("down without up", with(&[("3_x.down.sql", "SELECT 1;")]))
+            .expect("error[down-without-up]: `3_x.down.sql` has no up migration")
+            .expect("add `3_x.up.sql`"),
+        case("sealed migration edited", good())
+            .setup(|dir| {
+                seal(dir);
+                fs::write(dir.join("1_create_owners.up.sql"), OWNERS_UP.replace("NOT NULL", "")).unwrap();
+            })
+            .expect("error[sealed-edited]: sealed migration `1_create_owners.up.sql` was edited")
+            .expect("--> migrations/1_create_owners.up.sql")
+            .expect("add a new migration with `migcheck new`"),
+        case("CRLF checkout of sealed files still passes", good())
+            .setup(|dir| {
+                seal(dir);
+                fs::write(dir.join("1_create_owners.up.sql"), OWNERS_UP.replace('\n', "\r\n")).unwrap();
+            })
+            .passes(),
+        case("sealed migration deleted", good())
+            .setup(|dir| {
+                seal(dir);
+                fs::remove_file(dir.join("2_add_pets.up.sql")).unwrap();
+                fs::remove_file(dir.join("2_add_pets.down.sql")).unwrap();
+            })
+            .expect("error[sealed-deleted]: sealed migration 2 `add_pets` was deleted")
+            .expect("migrations/migrations.lock:"),
+        case("out of order", vec![("10_a.sql", "CREATE TABLE a(x);")])
+            .setup(|dir| {
+                seal(dir);
+                fs::write(dir.join("9_b.sql"), "CREATE TABLE b(x);").unwrap();
+            })
+            .expect("error[out-of-order]: migration 9 is not sealed and comes before the newest sealed migration 10")
+            .expect("migcheck rebase"),
+        case(
+            "SQL error with line and column",
+            with(&[("3_typo.up.sql", "CREATE TABLE t (a INTEGER);\n\nINSERT INTO t (a) SELECT idd FROM owners;\n"), ("3_typo.down.sql", "DROP TABLE t;")]),
+        )
+        .expect("error[sql-error]: SQL fails on the scratch database: no such column: idd")
+        .expect("--> migrations/3_typo.up.sql:3:26")
+        .expect("3 | INSERT INTO t (a) SELECT idd FROM owners;")
+        .expect("^^^ no such column: idd"),
+        case("syntax error", with(&[("3_syntax.sql", "CREATE TABLE t (a INTEGER,);\n")]))
+            .expect("error[sql-error]: SQL fails on the scratch database: near \")\": syntax error")
+            .expect("--> migrations/3_syntax.sql:1:27"),
+        case("a down that does not undo its up", with(&[("3_t.up.sql", "CREATE TABLE t (a);"), ("3_t.down.sql", "-- forgot\nSELECT 1;")]))
+            .expect("table t already exists")
+            .expect("applied again after its down migration"),
+        case(
+            "foreign key violation",
+            with(&[("3_orphans.sql", "-- migcheck: no-transaction\nPRAGMA foreign_keys = OFF;\nINSERT INTO pets (name, owner_id) VALUES ('rex', 99);\nPRAGMA foreign_keys = ON;\n")]),
+        )
+        .expect("error[foreign-key-violation]: `3_orphans.sql` leaves 1 row violating foreign keys")
+        .expect("the row with rowid 1 of `pets` references a missing row of `owners`"),
+        case("ATTACH is denied", with(&[("3_escape.sql", attach)]))
+            .expect("error[sandbox]: the build-time check denied attaching the database file")
+            .expect("--> migrations/3_escape.sql:1:1"),
+        case("VACUUM INTO is denied", with(&[("3_escape.sql", vacuum_into)]))
+            .expect("error[sandbox]")
+            .expect("--> migrations/3_escape.sql:2:1"),
+        case("load_extension is denied", with(&[("3_ext.sql", "SELECT load_extension('/tmp/evil.so');")])).expect("error[sandbox]"),
+        case("corrupt lock", good())
+            .setup(|dir| fs::write(dir.join("migrations.lock"), "migcheck-lock 1\n1 nonsense\n").unwrap())
+            .expect("error[lock-corrupt]")
+            .expect("--> migrations/migrations.lock:2:1"),
+        case("lock with conflict markers", good())
+            .setup(|dir| {
+                seal(dir);
+                let text = fs::read_to_string(dir.join("migrations.lock")).unwrap();
+                fs::write(dir.join("migrations.lock"), format!("<<<<<<< HEAD\n{text}=======\n>>>>>>> feature\n")).unwrap();
+            })
+            .expect("error[lock-conflict]: the lock file has git conflict markers")
+            .expect("migcheck rebase"),
+        case("runaway migration", with(&[("3_loop.sql", "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r)\nSELECT count(*) FROM r;")]))
+            .env("MIGCHECK_TIMEOUT", "0.5")
+            .expect("error[timeout]: `3_loop.sql` did not finish within 500ms"),
+        case("every problem in one build", with(&[("init.sql", ""), ("2_dup.sql", ""), ("7_x.down.sql", "")]))
+            .expect("error[malformed-name]")
+            .expect("error[duplicate-version]")
+            .expect("error[down-without-up]")
+            .expect("3 errors in the migrations"),
+        case(
+            "what real migrations do",
+            vec![
+                ("9_first.sql", "\u{feff}CREATE TABLE log (m TEXT);\r\nCREATE TABLE a (x TEXT)"),
+                (
+                    "10_trigger.sql",
+                    "CREATE TRIGGER a_log AFTER INSERT ON a BEGIN\n  INSERT INTO log VALUES ('inserted; ok');\nEND;\nINSERT INTO a VALUES ('semi;colon'); -- trailing; comment",
+                ),
+                ("11_own_transaction.sql", "PRAGMA foreign_keys = OFF;\nBEGIN;\nCREATE TABLE b (x);\nCOMMIT;\nPRAGMA foreign_keys = ON;\n"),
+                ("12_vacuum.sql", "-- migcheck: no-transaction\nVACUUM;\n"),
+                ("13_app_function.sql", "CREATE TABLE users (email TEXT);\nCREATE INDEX users_email ON users (normalize(email));\n"),
+                ("14_comment_only.sql", "-- nothing yet\n"),
+                ("15_shell.sql", ".timeout 5000\nCREATE TABLE c (x);\n"),
+            ],
+        )
+        .setup(|dir| {
+            // Declared in build.rs for `cargo build`; in the lock for `migcheck lock` and the CLI.
+            fs::write(dir.join("migrations.lock"), "migcheck-lock 1\nfunction normalize 1\nchain 0000000000000000000000000000000000000000000000000000000000000000\n").unwrap();
+            seal(dir);
+        })
+        .passes()
+        .expect("warning[empty-migration]: `14_comment_only.sql` has no SQL statement")
+        .expect("warning[shell-command]: `.timeout 5000` is a sqlite3 shell command, not SQL"),
+        case("PRAGMA foreign_keys in a transaction warns", with(&[("3_fk.sql", "PRAGMA foreign_keys = OFF;\nCREATE TABLE t (x);\n")]))
+            .setup(seal)
+            .passes()
+            .expect("warning[pragma-in-transaction]: `PRAGMA foreign_keys` has no effect inside a transaction")
+            .expect("--> migrations/3_fk.sql:1:1"),
+        case("missing directory", vec![])
+            .setup(|dir| fs::remove_dir(dir).unwrap())
+            .expect("error[missing-directory]: the migrations directory `migrations` does not exist"),
+    ];
+
+    let mut failures = Vec::new();
+    for case in &cases {
+        let files: Vec<(&str, &str)> = case.files.iter().map(|(n, t)| (*n, t.as_str())).collect();
+        if !fixture.migrations().exists() {
+            fs::create_dir(fixture.migrations()).unwrap();
+        }
+        fixture.set_migrations(&files);
+        (case.setup)(&fixture.migrations());
+        let result = fixture.build(&case.env);
+        let messages = result.messages();
+        let mut problems = Vec::new();
+        if result.success != case.succeeds {
+            problems.push(format!("expected the build to {}", if case.succeeds { "pass" } else { "fail" }));
+        }
+        for expected in &case.expect {
+            if !messages.contains(expected) {
+                problems.push(format!("missing `{expected}`"));
+            }
+        }
+        if !problems.is_empty() {
+            failures.push(format!("case `{}`: {}\n--- stderr ---\n{}", case.name, problems.join("; "), result.stderr));
+        }
+    }
+    assert!(!escape.exists(), "the sandbox let a migration create {}", escape.display());
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn the_built_program_applies_the_embedded_migrations_and_unchanged_builds_skip_the_check() {
+    let fixture = Fixture::new("fixture_run", "migcheck_build::Build::new().run();");
+    fixture.set_migrations(&good());
+    seal(&fixture.migrations());
+    let run = fixture.cargo(&["run", "--offline", "--quiet"], &[]);
+    assert!(run.success, "{}", run.stderr);
+    assert_eq!(run.stdout, "applied 1 create_owners\napplied 2 add_pets\n");
+
+    // Nothing changed: Cargo must not even run the build script.
+    let again = fixture.cargo(&["build", "--offline", "-v"], &[]);
+    assert!(again.success, "{}", again.stderr);
+    assert!(again.stderr.contains("Fresh fixture_run"), "{}", again.stderr);
+    assert!(!again.stderr.contains("build-script-build`"), "the build script ran again:\n{}", again.stderr);
+
+    // Adding a migration re-runs it, and the program picks the migration up.
+    fixture.write("3_more.sql", "CREATE TABLE more (x);");
+    let run = fixture.cargo(&["run", "--offline"], &[]);
+    assert!(run.success, "{}", run.stderr);
+    assert!(run.stdout.ends_with("applied 3 more\n"), "{}", run.stdout);
+    assert!(run.stderr.contains("warning: fixture_run@0.1.0: warning[unsealed]"), "{}", run.stderr);
+}

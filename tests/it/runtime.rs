@@ -1,0 +1,171 @@
+//! The runtime migrator against real SQLite files.
+
+use std::sync::{Arc, Barrier};
+
+use migcheck::{Error, Migration, Migrations, Mode, Script};
+use rusqlite::Connection;
+
+/// The example migrations (owners, pets), checked and embedded by this
+/// package's own build script.
+static EXAMPLE: Migrations = migcheck::include_migrations!();
+
+fn db() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.db");
+    (dir, path)
+}
+
+fn tables(conn: &Connection) -> Vec<String> {
+    let mut stmt = conn
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+        .unwrap();
+    stmt.query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
+}
+
+#[test]
+fn upgrade_applies_records_and_is_idempotent() {
+    let (_dir, path) = db();
+    let mut conn = Connection::open(&path).unwrap();
+    let report = EXAMPLE.upgrade(&mut conn).unwrap();
+    let versions: Vec<i64> = report.applied.iter().map(|a| a.0).collect();
+    assert_eq!(versions, [20261124093000, 20261124101500]);
+    assert_eq!(tables(&conn), ["migcheck_history", "owners", "pets"]);
+
+    let history = EXAMPLE.applied(&conn).unwrap();
+    assert_eq!(history.len(), 2);
+    for (row, m) in history.iter().zip(EXAMPLE.iter()) {
+        assert_eq!((row.version, row.name.as_str(), row.checksum.as_str(), row.chain.as_str()), (m.version(), m.name(), m.checksum(), m.chain()));
+        assert!(row.applied_at.ends_with('Z') && row.applied_at.len() == 24, "{}", row.applied_at);
+    }
+    drop(conn);
+
+    let mut conn = Connection::open(&path).unwrap();
+    assert!(EXAMPLE.upgrade(&mut conn).unwrap().applied.is_empty());
+    assert_eq!(EXAMPLE.current(&conn).unwrap(), Some(20261124101500));
+}
+
+#[test]
+fn upgrade_to_stops_at_the_version() {
+    let (_dir, path) = db();
+    let mut conn = Connection::open(&path).unwrap();
+    EXAMPLE.upgrade_to(&mut conn, 20261124093000).unwrap();
+    assert_eq!(tables(&conn), ["migcheck_history", "owners"]);
+    assert!(matches!(EXAMPLE.upgrade_to(&mut conn, 42), Err(Error::NoSuchVersion { version: 42 })));
+    EXAMPLE.upgrade(&mut conn).unwrap();
+    assert_eq!(EXAMPLE.current(&conn).unwrap(), Some(20261124101500));
+}
+
+#[test]
+fn refuses_a_database_whose_applied_migration_was_edited() {
+    let (_dir, path) = db();
+    let mut conn = Connection::open(&path).unwrap();
+    EXAMPLE.upgrade(&mut conn).unwrap();
+    conn.execute("UPDATE migcheck_history SET checksum = 'deadbeef' WHERE version = 20261124093000", []).unwrap();
+    let err = EXAMPLE.upgrade(&mut conn).unwrap_err();
+    assert!(matches!(err, Error::Divergent { version: 20261124093000, .. }), "{err:?}");
+    assert!(err.to_string().contains("migration 20261124093000 `create_owners` was previously applied but has been modified"), "{err}");
+}
+
+#[test]
+fn refuses_a_database_migrated_by_a_newer_binary() {
+    let (_dir, path) = db();
+    let mut conn = Connection::open(&path).unwrap();
+    EXAMPLE.upgrade(&mut conn).unwrap();
+    conn.execute(
+        "INSERT INTO migcheck_history VALUES (20270101000000, 'from_the_future', 'x', 'y', '2027-01-01T00:00:00.000Z', 1)",
+        [],
+    )
+    .unwrap();
+    let err = EXAMPLE.upgrade(&mut conn).unwrap_err();
+    assert!(matches!(err, Error::Unknown { version: 20270101000000, .. }), "{err:?}");
+    assert!(err.to_string().contains("which this binary does not know"), "{err}");
+}
+
+#[test]
+fn a_malformed_history_table_is_an_error_not_a_panic() {
+    let (_dir, path) = db();
+    let mut conn = Connection::open(&path).unwrap();
+    conn.execute_batch("CREATE TABLE migcheck_history (version INTEGER PRIMARY KEY, note TEXT)").unwrap();
+    let err = EXAMPLE.upgrade(&mut conn).unwrap_err();
+    assert!(matches!(err, Error::History { .. }), "{err:?}");
+    assert!(err.to_string().contains("expected the columns"), "{err}");
+}
+
+static FAILING: Migrations = Migrations::__from_generated(&[
+    Migration::__generated(1, "a", "c1", "h1", Script::__generated("m/1_a.sql", "CREATE TABLE a(x);\nINSERT INTO a VALUES (1);", Mode::Transaction), None),
+    Migration::__generated(
+        2,
+        "b",
+        "c2",
+        "h2",
+        Script::__generated("m/2_b.sql", "CREATE TABLE b(y);\nINSERT INTO a VALUES (2);\nINSERT INTO nope VALUES (1);", Mode::Transaction),
+        None,
+    ),
+]);
+
+#[test]
+fn a_failed_migration_leaves_the_last_good_version() {
+    let (_dir, path) = db();
+    let mut conn = Connection::open(&path).unwrap();
+    let err = FAILING.upgrade(&mut conn).unwrap_err();
+    match &err {
+        Error::MigrationFailed { version, path, line, column, message, applied, .. } => {
+            assert_eq!((*version, *path, *line, *column), (2, "m/2_b.sql", 3, 1));
+            assert_eq!(message, "no such table: nope");
+            assert_eq!(applied, &[1]);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(err.to_string().contains("m/2_b.sql:3:1"), "{err}");
+    assert_eq!(tables(&conn), ["a", "migcheck_history"]);
+    let rows: i64 = conn.query_row("SELECT count(*) FROM a", [], |r| r.get(0)).unwrap();
+    assert_eq!(rows, 1, "the half-run migration's insert was rolled back");
+    assert_eq!(FAILING.current(&conn).unwrap(), Some(1));
+}
+
+static MODES: Migrations = Migrations::__from_generated(&[
+    Migration::__generated(1, "a", "c1", "h1", Script::__generated("m/1.sql", "CREATE TABLE a(x);", Mode::Transaction), None),
+    Migration::__generated(2, "vacuum", "c2", "h2", Script::__generated("m/2.sql", "-- migcheck: no-transaction\nVACUUM;", Mode::NoTransaction), None),
+    Migration::__generated(
+        3,
+        "rebuild",
+        "c3",
+        "h3",
+        Script::__generated(
+            "m/3.sql",
+            "PRAGMA foreign_keys=OFF;\nBEGIN;\nCREATE TABLE a2(x NOT NULL);\nINSERT INTO a2 SELECT x FROM a;\nDROP TABLE a;\nALTER TABLE a2 RENAME TO a;\nCOMMIT;\nPRAGMA foreign_keys=ON;",
+            Mode::SelfManaged,
+        ),
+        None,
+    ),
+]);
+
+#[test]
+fn no_transaction_and_self_managed_files_run_as_written() {
+    let (_dir, path) = db();
+    let mut conn = Connection::open(&path).unwrap();
+    let report = MODES.upgrade(&mut conn).unwrap();
+    assert_eq!(report.applied.len(), 3);
+    assert_eq!(tables(&conn), ["a", "migcheck_history"]);
+    assert!(conn.is_autocommit());
+}
+
+#[test]
+fn concurrent_migrators_apply_each_migration_once() {
+    let (_dir, path) = db();
+    let barrier = Arc::new(Barrier::new(8));
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let (path, barrier) = (path.clone(), Arc::clone(&barrier));
+            std::thread::spawn(move || {
+                let mut conn = Connection::open(&path).unwrap();
+                barrier.wait();
+                EXAMPLE.upgrade(&mut conn).map(|r| r.applied.len())
+            })
+        })
+        .collect();
+    let applied: usize = handles.into_iter().map(|h| h.join().unwrap().unwrap()).sum();
+    assert_eq!(applied, EXAMPLE.len(), "each migration applied exactly once in all");
+    let conn = Connection::open(&path).unwrap();
+    assert_eq!(EXAMPLE.applied(&conn).unwrap().len(), EXAMPLE.len());
+}

@@ -1,0 +1,151 @@
+//! Fixtures: a small crate on disk whose `build.rs` runs migcheck-build,
+//! built with the real `cargo` into one shared target directory.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The workspace root (this package's directory).
+pub fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// One target directory for every fixture, so dependencies build once.
+pub fn target_dir() -> PathBuf {
+    workspace().join("target").join("e2e")
+}
+
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+    pub name: &'static str,
+}
+
+impl Fixture {
+    /// A crate named `name` with the given `build.rs` body. Each fixture needs
+    /// its own name: Cargo keys a package's build output by name and version,
+    /// not by path, so two fixtures of one name would share fingerprints.
+    pub fn new(name: &'static str, build_rs: &str) -> Fixture {
+        let dir = tempfile::Builder::new().prefix("migcheck-e2e-").tempdir().unwrap();
+        let root = workspace();
+        let root = root.display();
+        let manifest = format!(
+            r#"[package]
+name = "{name}"
+version = "0.1.0"
+edition = "2024"
+publish = false
+
+[dependencies]
+migcheck = {{ path = "{root}" }}
+rusqlite = {{ version = "0.43", default-features = false, features = ["bundled"] }}
+
+[build-dependencies]
+migcheck-build = {{ path = "{root}/crates/migcheck-build" }}
+
+[profile.dev.package.libsqlite3-sys]
+opt-level = 3
+
+[workspace]
+"#
+        );
+        fs::write(dir.path().join("Cargo.toml"), manifest).unwrap();
+        // The workspace's lock file pins the same dependency versions.
+        fs::copy(workspace().join("Cargo.lock"), dir.path().join("Cargo.lock")).unwrap();
+        fs::write(dir.path().join("build.rs"), format!("fn main() {{\n    {build_rs}\n}}\n")).unwrap();
+        fs::create_dir(dir.path().join("src")).unwrap();
+        fs::write(
+            dir.path().join("src/main.rs"),
+            r#"static MIGRATIONS: migcheck::Migrations = migcheck::include_migrations!();
+
+fn main() {
+    let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+    let report = MIGRATIONS.upgrade(&mut conn).unwrap();
+    for (version, name, _) in report.applied {
+        println!("applied {version} {name}");
+    }
+}
+"#,
+        )
+        .unwrap();
+        fs::create_dir(dir.path().join("migrations")).unwrap();
+        Fixture { dir, name }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn migrations(&self) -> PathBuf {
+        self.path().join("migrations")
+    }
+
+    /// Replaces the migrations directory with `files`.
+    pub fn set_migrations(&self, files: &[(&str, &str)]) {
+        let dir = self.migrations();
+        fs::remove_dir_all(&dir).unwrap();
+        fs::create_dir(&dir).unwrap();
+        for (name, text) in files {
+            fs::write(dir.join(name), text).unwrap();
+        }
+    }
+
+    pub fn write(&self, name: &str, text: &str) {
+        fs::write(self.migrations().join(name), text).unwrap();
+    }
+
+    /// `cargo <args>` in the fixture, with migcheck's variables cleared and
+    /// `env` set.
+    pub fn cargo(&self, args: &[&str], env: &[(&str, &str)]) -> Result {
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args(args)
+            .current_dir(self.path())
+            .env("CARGO_TARGET_DIR", target_dir())
+            .env("CARGO_TERM_COLOR", "never")
+            .env_remove("CI")
+            .env_remove("MIGCHECK_LOCKED")
+            .env_remove("MIGCHECK_TIMEOUT")
+            .env_remove("RUSTFLAGS");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut result = Result::from(cmd.output().unwrap());
+        result.prefix = format!("{}@0.1.0: ", self.name);
+        result
+    }
+
+    pub fn build(&self, env: &[(&str, &str)]) -> Result {
+        self.cargo(&["build", "--offline"], env)
+    }
+}
+
+#[derive(Debug)]
+pub struct Result {
+    /// What Cargo puts before each line the build script prints.
+    pub prefix: String,
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Result {
+    fn from(o: Output) -> Self {
+        Result {
+            prefix: String::new(),
+            success: o.status.success(),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl Result {
+    /// The build-script lines Cargo printed, without its `error: <name>@0.1.0: ` prefixes.
+    pub fn messages(&self) -> String {
+        self.stderr
+            .lines()
+            .filter_map(|l| l.strip_prefix("error: ").or_else(|| l.strip_prefix("warning: ")))
+            .filter_map(|l| l.strip_prefix(self.prefix.as_str()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
