@@ -13,8 +13,8 @@ fn main() -> anyhow::Result<()> {
     let mut conn = Connection::open(&path).with_context(|| format!("cannot open the database `{path}`"))?;
 
     let report = MIGRATIONS.upgrade(&mut conn).with_context(|| format!("cannot migrate `{path}`"))?;
-    for (version, name, took) in &report.applied {
-        println!("applied {version} {name} ({took:.1?})");
+    for m in &report.applied {
+        println!("applied {} {} ({:.1?})", m.version, m.name, m.duration);
     }
     let current = MIGRATIONS.current(&conn)?.map_or_else(|| "none".to_owned(), |v| v.to_string());
     println!("{path} is at version {current} ({} migrations known)", MIGRATIONS.len());

@@ -10,9 +10,9 @@ pub enum Error {
     /// (everything in `applied` was committed before it).
     MigrationFailed {
         version: i64,
-        name: &'static str,
+        name: String,
         /// The file, as the build saw it.
-        path: &'static str,
+        path: String,
         line: usize,
         column: usize,
         /// SQLite's message.
@@ -26,8 +26,12 @@ pub enum Error {
     /// The database has a migration this binary does not know: a newer binary
     /// (or another branch) migrated it.
     Unknown { version: i64, name: String },
-    /// `upgrade_to` was given a version that is not one of the migrations.
+    /// A target version that is not one of the migrations.
     NoSuchVersion { version: i64 },
+    /// A downgrade would have to revert a migration that has no down migration.
+    Irreversible { version: i64, name: String },
+    /// The backup before upgrading could not be written.
+    Backup { path: std::path::PathBuf, source: rusqlite::Error },
     /// The history table exists but is not migcheck's (missing columns, bad values).
     History { message: String },
     /// An SQLite error outside a migration's SQL (opening the transaction,
@@ -40,11 +44,14 @@ impl fmt::Display for Error {
         match self {
             Error::MigrationFailed { version, name, path, line, column, message, applied } => {
                 write!(f, "migration {version} `{name}` failed at {path}:{line}:{column}: {message}; ")?;
-                if applied.is_empty() {
-                    write!(f, "nothing was applied")
-                } else {
-                    write!(f, "the database stays at version {} ", applied.last().unwrap_or(&0))?;
-                    write!(f, "(this run applied {} migration{})", applied.len(), if applied.len() == 1 { "" } else { "s" })
+                match applied.last() {
+                    None => write!(f, "it was rolled back, and the database is as it was"),
+                    Some(last) => write!(
+                        f,
+                        "it was rolled back; the database stays at version {last} (this run applied {} migration{} before it)",
+                        applied.len(),
+                        if applied.len() == 1 { "" } else { "s" }
+                    ),
                 }
             }
             Error::Divergent { version, name, applied_checksum, expected_checksum } => write!(
@@ -59,6 +66,12 @@ impl fmt::Display for Error {
                  a newer binary migrated it; run that binary, or restore the database from before it"
             ),
             Error::NoSuchVersion { version } => write!(f, "there is no migration with version {version}"),
+            Error::Irreversible { version, name } => write!(
+                f,
+                "migration {version} `{name}` is irreversible (it has no down migration): \
+                 cannot downgrade past it; restore a backup, or add a new migration that undoes it"
+            ),
+            Error::Backup { path, source } => write!(f, "cannot write the backup `{}`: {source}", path.display()),
             Error::History { message } => write!(f, "the migration history table is not usable: {message}"),
             Error::Sqlite(err) => write!(f, "sqlite: {err}"),
         }
@@ -68,7 +81,7 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Sqlite(err) => Some(err),
+            Error::Sqlite(err) | Error::Backup { source: err, .. } => Some(err),
             _ => None,
         }
     }

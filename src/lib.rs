@@ -26,10 +26,11 @@ extern crate self as migcheck;
 mod error;
 mod sqlite;
 
+use std::borrow::Cow;
 use std::fmt;
 
 pub use error::Error;
-pub use sqlite::{AppliedMigration, Report, HISTORY_TABLE};
+pub use sqlite::{Applied, AppliedMigration, HISTORY_TABLE, Report, Status, UpgradeOptions};
 
 /// Includes the migrations the build script verified, as a [`Migrations`]
 /// value usable in a `static`.
@@ -53,27 +54,32 @@ pub enum Mode {
 }
 
 /// One migration file: where it came from, its SQL, and how it runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Script {
-    path: &'static str,
-    sql: &'static str,
+    path: Cow<'static, str>,
+    sql: Cow<'static, str>,
     mode: Mode,
 }
 
 impl Script {
+    /// A script read at run time (the CLI builds these from the checker's report).
+    pub fn new(path: impl Into<Cow<'static, str>>, sql: impl Into<Cow<'static, str>>, mode: Mode) -> Self {
+        Script { path: path.into(), sql: sql.into(), mode }
+    }
+
     #[doc(hidden)]
     pub const fn __generated(path: &'static str, sql: &'static str, mode: Mode) -> Self {
-        Script { path, sql, mode }
+        Script { path: Cow::Borrowed(path), sql: Cow::Borrowed(sql), mode }
     }
 
     /// The file's path relative to the package root, as the build saw it.
-    pub fn path(&self) -> &'static str {
-        self.path
+    pub fn path(&self) -> &str {
+        &self.path
     }
 
     /// The SQL that runs.
-    pub fn sql(&self) -> &'static str {
-        self.sql
+    pub fn sql(&self) -> &str {
+        &self.sql
     }
 
     pub fn mode(&self) -> Mode {
@@ -82,17 +88,30 @@ impl Script {
 }
 
 /// A verified migration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Migration {
     version: i64,
-    name: &'static str,
-    checksum: &'static str,
-    chain: &'static str,
+    name: Cow<'static, str>,
+    checksum: Cow<'static, str>,
+    chain: Cow<'static, str>,
     up: Script,
     down: Option<Script>,
 }
 
 impl Migration {
+    /// A migration read at run time. `checksum` is the up file's SHA-256 (hex)
+    /// and `chain` the chain hash up to this migration, as the checker computes them.
+    pub fn new(
+        version: i64,
+        name: impl Into<Cow<'static, str>>,
+        checksum: impl Into<Cow<'static, str>>,
+        chain: impl Into<Cow<'static, str>>,
+        up: Script,
+        down: Option<Script>,
+    ) -> Self {
+        Migration { version, name: name.into(), checksum: checksum.into(), chain: chain.into(), up, down }
+    }
+
     #[doc(hidden)]
     pub const fn __generated(
         version: i64,
@@ -102,7 +121,14 @@ impl Migration {
         up: Script,
         down: Option<Script>,
     ) -> Self {
-        Migration { version, name, checksum, chain, up, down }
+        Migration {
+            version,
+            name: Cow::Borrowed(name),
+            checksum: Cow::Borrowed(checksum),
+            chain: Cow::Borrowed(chain),
+            up,
+            down,
+        }
     }
 
     pub fn version(&self) -> i64 {
@@ -110,18 +136,18 @@ impl Migration {
     }
 
     /// The description from the file name.
-    pub fn name(&self) -> &'static str {
-        self.name
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// SHA-256 (hex) of the up file, line endings normalised: what the history records.
-    pub fn checksum(&self) -> &'static str {
-        self.checksum
+    pub fn checksum(&self) -> &str {
+        &self.checksum
     }
 
     /// The chain hash over all migrations up to and including this one.
-    pub fn chain(&self) -> &'static str {
-        self.chain
+    pub fn chain(&self) -> &str {
+        &self.chain
     }
 
     pub fn up(&self) -> &Script {
@@ -145,18 +171,36 @@ impl fmt::Display for Migration {
 }
 
 /// The verified migrations of a program, in version order.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Migrations {
-    migrations: &'static [Migration],
+    migrations: Cow<'static, [Migration]>,
+    history: Cow<'static, str>,
 }
 
 impl Migrations {
-    #[doc(hidden)]
-    pub const fn __from_generated(migrations: &'static [Migration]) -> Self {
-        Migrations { migrations }
+    /// Migrations read at run time; sorted by version here.
+    pub fn new(mut migrations: Vec<Migration>) -> Self {
+        migrations.sort_by_key(|m| m.version);
+        Migrations { migrations: Cow::Owned(migrations), history: Cow::Borrowed(HISTORY_TABLE) }
     }
 
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = &'static Migration> {
+    /// Records the history in `table` instead of `migcheck_history`.
+    pub fn with_history_table(mut self, table: impl Into<Cow<'static, str>>) -> Self {
+        self.history = table.into();
+        self
+    }
+
+    /// The history table's name.
+    pub fn history_table(&self) -> &str {
+        &self.history
+    }
+
+    #[doc(hidden)]
+    pub const fn __from_generated(migrations: &'static [Migration]) -> Self {
+        Migrations { migrations: Cow::Borrowed(migrations), history: Cow::Borrowed(HISTORY_TABLE) }
+    }
+
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &Migration> {
         self.migrations.iter()
     }
 
@@ -168,7 +212,7 @@ impl Migrations {
         self.migrations.is_empty()
     }
 
-    pub fn get(&self, version: i64) -> Option<&'static Migration> {
+    pub fn get(&self, version: i64) -> Option<&Migration> {
         self.migrations.binary_search_by_key(&version, |m| m.version).ok().map(|i| &self.migrations[i])
     }
 

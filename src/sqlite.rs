@@ -1,30 +1,23 @@
-//! Applying migrations to SQLite through rusqlite, and the history table.
+//! Applying and reverting migrations on SQLite through rusqlite, and the
+//! history table.
 //!
-//! Each pending migration is applied in its own `BEGIN IMMEDIATE` transaction,
-//! which also holds SQLite's write lock while the history is read: two
-//! processes migrating one database at once take turns, and the second finds
-//! nothing left to do. The history table records version, name, checksum,
-//! chain hash, time applied and duration.
+//! Each migration runs in its own `BEGIN IMMEDIATE` transaction, which also
+//! holds SQLite's write lock while the history is read: processes migrating one
+//! database at once take turns (with the connection's busy timeout), and the
+//! later ones find nothing left to do. The history table records version, name,
+//! checksum, chain hash, time applied and duration.
 
 use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use migcheck_core::{exec, lexer};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, MAIN_DB, OptionalExtension, params};
 
 use crate::{Error, Migration, Migrations, Mode, Script};
 
-/// The history table's name.
+/// The default history table's name.
 pub const HISTORY_TABLE: &str = "migcheck_history";
-
-const CREATE_HISTORY: &str = "CREATE TABLE IF NOT EXISTS migcheck_history (
-    version INTEGER PRIMARY KEY,
-    name TEXT NOT NULL,
-    checksum TEXT NOT NULL,
-    chain TEXT NOT NULL,
-    applied_at TEXT NOT NULL,
-    duration_ms INTEGER NOT NULL
-)";
 
 /// A row of the history table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,37 +31,186 @@ pub struct AppliedMigration {
     pub duration: Duration,
 }
 
-/// What an upgrade did.
+/// One migration applied or reverted by a call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub version: i64,
+    pub name: String,
+    pub duration: Duration,
+}
+
+/// What an upgrade or downgrade did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Report {
-    /// The migrations this call applied, in order.
-    pub applied: Vec<(i64, &'static str, Duration)>,
+    /// Migrations applied (upgrade) or reverted (downgrade), in the order run.
+    pub applied: Vec<Applied>,
+    /// The backup taken before the first migration ran, if one was asked for.
+    pub backup: Option<PathBuf>,
+}
+
+/// How the database relates to the migrations.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Status {
+    /// The history, in version order.
+    pub applied: Vec<AppliedMigration>,
+    /// Known migrations not applied yet.
+    pub pending: Vec<i64>,
+    /// Applied migrations whose checksum differs from this binary's.
+    pub divergent: Vec<i64>,
+    /// Applied migrations this binary does not know.
+    pub unknown: Vec<i64>,
+}
+
+impl Status {
+    /// The database's version: the newest applied migration.
+    pub fn current(&self) -> Option<i64> {
+        self.applied.last().map(|m| m.version)
+    }
+
+    /// Nothing pending, nothing divergent or unknown.
+    pub fn is_up_to_date(&self) -> bool {
+        self.pending.is_empty() && self.divergent.is_empty() && self.unknown.is_empty()
+    }
+}
+
+/// Options for [`Migrations::upgrade_with`].
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct UpgradeOptions {
+    /// Stop after this version (default: the newest).
+    pub target: Option<i64>,
+    /// Copy the database here (SQLite's online backup API) before the first
+    /// pending migration runs. Nothing is copied when nothing is pending.
+    pub backup: Option<PathBuf>,
+}
+
+impl UpgradeOptions {
+    pub fn target(mut self, version: i64) -> Self {
+        self.target = Some(version);
+        self
+    }
+
+    pub fn backup(mut self, path: impl Into<PathBuf>) -> Self {
+        self.backup = Some(path.into());
+        self
+    }
 }
 
 impl Migrations {
     /// Applies every pending migration.
     pub fn upgrade(&self, conn: &mut Connection) -> Result<Report, Error> {
-        self.apply(conn, None)
+        self.upgrade_with(conn, &UpgradeOptions::default(), |_, _, _| {})
     }
 
     /// Applies pending migrations up to and including `version`.
     pub fn upgrade_to(&self, conn: &mut Connection, version: i64) -> Result<Report, Error> {
-        if self.get(version).is_none() {
+        self.upgrade_with(conn, &UpgradeOptions::default().target(version), |_, _, _| {})
+    }
+
+    /// Applies pending migrations as `options` say; `progress` is called
+    /// before each one with the migration, its index and the number pending.
+    pub fn upgrade_with(
+        &self,
+        conn: &mut Connection,
+        options: &UpgradeOptions,
+        mut progress: impl FnMut(&Migration, usize, usize),
+    ) -> Result<Report, Error> {
+        if let Some(version) = options.target
+            && self.get(version).is_none()
+        {
             return Err(Error::NoSuchVersion { version });
         }
-        self.apply(conn, Some(version))
+        let mut report = Report::default();
+        let wanted = |m: &&Migration| options.target.is_none_or(|t| m.version <= t);
+        let status = self.status(conn)?;
+        self.refuse_divergence(&status)?;
+        let total = status.pending.iter().filter(|v| options.target.is_none_or(|t| **v <= t)).count();
+        if total > 0
+            && let Some(path) = &options.backup
+        {
+            backup(conn, path)?;
+            report.backup = Some(path.clone());
+        }
+        loop {
+            let tx = self.begin(conn)?;
+            let applied = read_history(&tx, &self.history)?;
+            self.verify(&applied)?;
+            let done: HashSet<i64> = applied.iter().map(|m| m.version).collect();
+            let Some(m) = self.iter().filter(wanted).find(|m| !done.contains(&m.version)) else {
+                tx.commit()?;
+                return Ok(report);
+            };
+            progress(m, report.applied.len(), total.max(report.applied.len() + 1));
+            let started = Instant::now();
+            self.run_in(conn, tx, m, &m.up, &report, |tx| record(tx, &self.history, m, started.elapsed()))?;
+            report.applied.push(Applied { version: m.version, name: m.name().to_owned(), duration: started.elapsed() });
+        }
+    }
+
+    /// Reverts applied migrations newer than `version` (0: all of them), newest
+    /// first, each in its own transaction. Refuses, before reverting anything,
+    /// when one of them is irreversible.
+    pub fn downgrade_to(&self, conn: &mut Connection, version: i64) -> Result<Report, Error> {
+        if version != 0 && self.get(version).is_none() {
+            return Err(Error::NoSuchVersion { version });
+        }
+        let status = self.status(conn)?;
+        self.refuse_divergence(&status)?;
+        for row in status.applied.iter().rev().filter(|r| r.version > version) {
+            if let Some(m) = self.get(row.version).filter(|m| !m.is_reversible()) {
+                return Err(Error::Irreversible { version: m.version, name: m.name().to_owned() });
+            }
+        }
+        let mut report = Report::default();
+        loop {
+            let tx = self.begin(conn)?;
+            let applied = read_history(&tx, &self.history)?;
+            self.verify(&applied)?;
+            let Some(row) = applied.last().filter(|r| r.version > version) else {
+                tx.commit()?;
+                return Ok(report);
+            };
+            let m =
+                self.get(row.version).ok_or_else(|| Error::Unknown { version: row.version, name: row.name.clone() })?;
+            let down = m.down().ok_or_else(|| Error::Irreversible { version: m.version, name: m.name().to_owned() })?;
+            let started = Instant::now();
+            let table = self.history.clone();
+            self.run_in(conn, tx, m, down, &report, |tx| {
+                tx.execute(&format!("DELETE FROM {} WHERE version = ?1", quote(&table)), [m.version])?;
+                Ok(())
+            })?;
+            report.applied.push(Applied { version: m.version, name: m.name().to_owned(), duration: started.elapsed() });
+        }
+    }
+
+    /// Marks the database as being at `version` (0: no migration) without
+    /// running anything: records every migration up to it as applied, and
+    /// forgets newer ones.
+    pub fn stamp(&self, conn: &mut Connection, version: i64) -> Result<(), Error> {
+        if version != 0 && self.get(version).is_none() {
+            return Err(Error::NoSuchVersion { version });
+        }
+        let tx = self.begin(conn)?;
+        let applied = read_history(&tx, &self.history)?;
+        let done: HashSet<i64> = applied.iter().map(|m| m.version).collect();
+        tx.execute(&format!("DELETE FROM {} WHERE version > ?1", quote(&self.history)), [version])?;
+        for m in self.iter().filter(|m| m.version <= version && !done.contains(&m.version)) {
+            record(&tx, &self.history, m, Duration::ZERO)?;
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     /// The history: every applied migration, in version order (empty when the
     /// database was never migrated).
     pub fn applied(&self, conn: &Connection) -> Result<Vec<AppliedMigration>, Error> {
         let exists: Option<i64> = conn
-            .query_row("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1", [HISTORY_TABLE], |r| r.get(0))
+            .query_row("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1", [&*self.history], |r| r.get(0))
             .optional()?;
         if exists.is_none() {
             return Ok(Vec::new());
         }
-        read_history(conn)
+        read_history(conn, &self.history)
     }
 
     /// The database's version: the newest applied migration, if any.
@@ -76,17 +218,42 @@ impl Migrations {
         Ok(self.applied(conn)?.last().map(|m| m.version))
     }
 
+    /// What is applied, pending, divergent and unknown.
+    pub fn status(&self, conn: &Connection) -> Result<Status, Error> {
+        let applied = self.applied(conn)?;
+        let done: HashSet<i64> = applied.iter().map(|m| m.version).collect();
+        let mut status = Status {
+            pending: self.iter().map(|m| m.version).filter(|v| !done.contains(v)).collect(),
+            ..Status::default()
+        };
+        for row in &applied {
+            match self.get(row.version) {
+                None => status.unknown.push(row.version),
+                Some(m) if m.checksum() != row.checksum => status.divergent.push(row.version),
+                Some(_) => {}
+            }
+        }
+        status.applied = applied;
+        Ok(status)
+    }
+
+    fn refuse_divergence(&self, status: &Status) -> Result<(), Error> {
+        self.verify(&status.applied)
+    }
+
     /// Checks the history against this binary's migrations.
     fn verify(&self, applied: &[AppliedMigration]) -> Result<(), Error> {
         for row in applied {
             match self.get(row.version) {
-                None => return Err(Error::Unknown { version: row.version, name: row.name.clone() }),
-                Some(m) if m.checksum != row.checksum => {
+                None => {
+                    return Err(Error::Unknown { version: row.version, name: row.name.clone() });
+                }
+                Some(m) if m.checksum() != row.checksum => {
                     return Err(Error::Divergent {
                         version: row.version,
                         name: row.name.clone(),
                         applied_checksum: row.checksum.clone(),
-                        expected_checksum: m.checksum.to_owned(),
+                        expected_checksum: m.checksum().to_owned(),
                     });
                 }
                 Some(_) => {}
@@ -95,76 +262,144 @@ impl Migrations {
         Ok(())
     }
 
-    fn apply(&self, conn: &mut Connection, target: Option<i64>) -> Result<Report, Error> {
-        let mut report = Report::default();
-        loop {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            tx.execute_batch(CREATE_HISTORY)?;
-            let applied = read_history(&tx)?;
-            self.verify(&applied)?;
-            let done: HashSet<i64> = applied.iter().map(|m| m.version).collect();
-            let next = self
-                .migrations
-                .iter()
-                .find(|m| !done.contains(&m.version) && target.is_none_or(|t| m.version <= t));
-            let Some(m) = next else {
-                tx.commit()?;
-                return Ok(report);
-            };
-            let started = Instant::now();
-            if m.up.mode == Mode::Transaction {
-                run(&tx, m, &m.up, &report)?;
-                record(&tx, m, started.elapsed())?;
-                tx.commit()?;
-            } else {
-                // The file runs outside our transaction (it has its own, or
-                // none); the history row is written right after it.
-                tx.commit()?;
-                if let Err(err) = run(conn, m, &m.up, &report) {
-                    if !conn.is_autocommit() {
-                        let _ = conn.execute_batch("ROLLBACK");
-                    }
-                    return Err(err);
-                }
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                record(&tx, m, started.elapsed())?;
-                tx.commit()?;
+    /// Opens a write transaction and makes sure the history table exists.
+    fn begin<'c>(&self, conn: &'c Connection) -> Result<Tx<'c>, Error> {
+        let tx = Tx::begin(conn)?;
+        tx.execute_batch(&format!(
+            "CREATE TABLE IF NOT EXISTS {} (
+                version INTEGER PRIMARY KEY,
+                name TEXT NOT NULL,
+                checksum TEXT NOT NULL,
+                chain TEXT NOT NULL,
+                applied_at TEXT NOT NULL,
+                duration_ms INTEGER NOT NULL
+            )",
+            quote(&self.history)
+        ))?;
+        Ok(tx)
+    }
+
+    /// Runs `script` in `tx` (or, for files that run outside a transaction,
+    /// after committing `tx`), then `bookkeeping` in the same transaction as
+    /// the script where there is one.
+    fn run_in(
+        &self,
+        conn: &Connection,
+        tx: Tx<'_>,
+        m: &Migration,
+        script: &Script,
+        report: &Report,
+        bookkeeping: impl FnOnce(&Connection) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        if script.mode() == Mode::Transaction {
+            run(&tx, m, script, report)?;
+            bookkeeping(&tx)?;
+            tx.commit()?;
+            return Ok(());
+        }
+        // The file has its own transaction, or none; the history row is
+        // written right after it.
+        tx.commit()?;
+        if let Err(err) = run(conn, m, script, report) {
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
             }
-            report.applied.push((m.version, m.name, started.elapsed()));
+            return Err(err);
+        }
+        let tx = self.begin(conn)?;
+        bookkeeping(&tx)?;
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+/// A `BEGIN IMMEDIATE` transaction, rolled back unless committed. Unlike
+/// rusqlite's `Transaction` it borrows the connection shared, so a file that
+/// must run outside it can use the connection after `commit`.
+struct Tx<'c> {
+    conn: &'c Connection,
+    open: bool,
+}
+
+impl<'c> Tx<'c> {
+    fn begin(conn: &'c Connection) -> Result<Self, Error> {
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        Ok(Tx { conn, open: true })
+    }
+
+    fn commit(mut self) -> Result<(), Error> {
+        self.open = false;
+        self.conn.execute_batch("COMMIT")?;
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for Tx<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        self.conn
+    }
+}
+
+impl Drop for Tx<'_> {
+    fn drop(&mut self) {
+        if self.open && !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
         }
     }
 }
 
 fn run(conn: &Connection, m: &Migration, script: &Script, report: &Report) -> Result<(), Error> {
-    exec::run_statements(conn, script.sql, |_| Ok(())).map(|_| ()).map_err(|err| {
-        let (line, column) = lexer::line_column(script.sql, err.offset);
+    exec::run_statements(conn, script.sql(), |_| Ok(())).map(|_| ()).map_err(|err| {
+        let (line, column) = lexer::line_column(script.sql(), err.offset);
         Error::MigrationFailed {
-            version: m.version,
-            name: m.name,
-            path: script.path,
+            version: m.version(),
+            name: m.name().to_owned(),
+            path: script.path().to_owned(),
             line,
             column,
             message: err.message,
-            applied: report.applied.iter().map(|a| a.0).collect(),
+            applied: report.applied.iter().map(|a| a.version).collect(),
         }
     })
 }
 
-fn record(conn: &Connection, m: &Migration, duration: Duration) -> Result<(), Error> {
+fn record(conn: &Connection, table: &str, m: &Migration, duration: Duration) -> Result<(), Error> {
     conn.execute(
-        "INSERT INTO migcheck_history (version, name, checksum, chain, applied_at, duration_ms)
-         VALUES (?1, ?2, ?3, ?4, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?5)",
-        params![m.version, m.name, m.checksum, m.chain, i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)],
+        &format!(
+            "INSERT INTO {} (version, name, checksum, chain, applied_at, duration_ms)
+             VALUES (?1, ?2, ?3, ?4, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?5)",
+            quote(table)
+        ),
+        params![
+            m.version(),
+            m.name(),
+            m.checksum(),
+            m.chain(),
+            i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+        ],
     )?;
     Ok(())
 }
 
-fn read_history(conn: &Connection) -> Result<Vec<AppliedMigration>, Error> {
-    let history = |err: rusqlite::Error| Error::History {
-        message: format!("{err}; expected the columns version, name, checksum, chain, applied_at, duration_ms"),
+fn read_history(conn: &Connection, table: &str) -> Result<Vec<AppliedMigration>, Error> {
+    let history = |err: rusqlite::Error| {
+        let err = match err {
+            rusqlite::Error::SqlInputError { msg, .. } => msg,
+            other => other.to_string(),
+        };
+        Error::History {
+            message: format!(
+                "{err}; `{table}` should have the columns version, name, checksum, chain, applied_at, duration_ms"
+            ),
+        }
     };
     let mut stmt = conn
-        .prepare("SELECT version, name, checksum, chain, applied_at, duration_ms FROM migcheck_history ORDER BY version")
+        .prepare(&format!(
+            "SELECT version, name, checksum, chain, applied_at, duration_ms FROM {} ORDER BY version",
+            quote(table)
+        ))
         .map_err(history)?;
     let rows = stmt
         .query_map([], |r| {
@@ -179,4 +414,14 @@ fn read_history(conn: &Connection) -> Result<Vec<AppliedMigration>, Error> {
         })
         .map_err(history)?;
     rows.collect::<Result<Vec<_>, _>>().map_err(history)
+}
+
+fn backup(conn: &Connection, path: &Path) -> Result<(), Error> {
+    conn.backup(MAIN_DB, path, None::<fn(rusqlite::backup::Progress)>)
+        .map_err(|err| Error::Backup { path: path.to_owned(), source: err })
+}
+
+/// An SQL identifier, quoted.
+fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
 }

@@ -81,8 +81,10 @@ fn cargo_build_checks_the_migrations() {
     let fixture = Fixture::new("fixture_checks", r#"migcheck_build::Build::new().function("normalize", 1).run();"#);
     let escape_dir = tempfile::tempdir().unwrap();
     let escape = escape_dir.path().join("escape.db");
-    let attach: &'static str = Box::leak(format!("ATTACH DATABASE '{}' AS other;\n", escape.display()).into_boxed_str());
-    let vacuum_into: &'static str = Box::leak(format!("-- migcheck: no-transaction\nVACUUM INTO '{}';\n", escape.display()).into_boxed_str());
+    let attach: &'static str =
+        Box::leak(format!("ATTACH DATABASE '{}' AS other;\n", escape.display()).into_boxed_str());
+    let vacuum_into: &'static str =
+        Box::leak(format!("-- migcheck: no-transaction\nVACUUM INTO '{}';\n", escape.display()).into_boxed_str());
 
     let cases = vec![
         case("good, sealed", good()).setup(seal).passes(),

@@ -27,14 +27,17 @@ fn upgrade_applies_records_and_is_idempotent() {
     let (_dir, path) = db();
     let mut conn = Connection::open(&path).unwrap();
     let report = EXAMPLE.upgrade(&mut conn).unwrap();
-    let versions: Vec<i64> = report.applied.iter().map(|a| a.0).collect();
+    let versions: Vec<i64> = report.applied.iter().map(|a| a.version).collect();
     assert_eq!(versions, [20261124093000, 20261124101500]);
     assert_eq!(tables(&conn), ["migcheck_history", "owners", "pets"]);
 
     let history = EXAMPLE.applied(&conn).unwrap();
     assert_eq!(history.len(), 2);
     for (row, m) in history.iter().zip(EXAMPLE.iter()) {
-        assert_eq!((row.version, row.name.as_str(), row.checksum.as_str(), row.chain.as_str()), (m.version(), m.name(), m.checksum(), m.chain()));
+        assert_eq!(
+            (row.version, row.name.as_str(), row.checksum.as_str(), row.chain.as_str()),
+            (m.version(), m.name(), m.checksum(), m.chain())
+        );
         assert!(row.applied_at.ends_with('Z') && row.applied_at.len() == 24, "{}", row.applied_at);
     }
     drop(conn);
@@ -63,7 +66,11 @@ fn refuses_a_database_whose_applied_migration_was_edited() {
     conn.execute("UPDATE migcheck_history SET checksum = 'deadbeef' WHERE version = 20261124093000", []).unwrap();
     let err = EXAMPLE.upgrade(&mut conn).unwrap_err();
     assert!(matches!(err, Error::Divergent { version: 20261124093000, .. }), "{err:?}");
-    assert!(err.to_string().contains("migration 20261124093000 `create_owners` was previously applied but has been modified"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("migration 20261124093000 `create_owners` was previously applied but has been modified"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -88,29 +95,42 @@ fn a_malformed_history_table_is_an_error_not_a_panic() {
     conn.execute_batch("CREATE TABLE migcheck_history (version INTEGER PRIMARY KEY, note TEXT)").unwrap();
     let err = EXAMPLE.upgrade(&mut conn).unwrap_err();
     assert!(matches!(err, Error::History { .. }), "{err:?}");
-    assert!(err.to_string().contains("expected the columns"), "{err}");
+    assert!(err.to_string().contains("no such column: name; `migcheck_history` should have the columns"), "{err}");
 }
 
-static FAILING: Migrations = Migrations::__from_generated(&[
-    Migration::__generated(1, "a", "c1", "h1", Script::__generated("m/1_a.sql", "CREATE TABLE a(x);\nINSERT INTO a VALUES (1);", Mode::Transaction), None),
-    Migration::__generated(
-        2,
-        "b",
-        "c2",
-        "h2",
-        Script::__generated("m/2_b.sql", "CREATE TABLE b(y);\nINSERT INTO a VALUES (2);\nINSERT INTO nope VALUES (1);", Mode::Transaction),
-        None,
-    ),
-]);
+fn failing() -> Migrations {
+    Migrations::new(vec![
+        Migration::__generated(
+            1,
+            "a",
+            "c1",
+            "h1",
+            Script::__generated("m/1_a.sql", "CREATE TABLE a(x);\nINSERT INTO a VALUES (1);", Mode::Transaction),
+            None,
+        ),
+        Migration::__generated(
+            2,
+            "b",
+            "c2",
+            "h2",
+            Script::__generated(
+                "m/2_b.sql",
+                "CREATE TABLE b(y);\nINSERT INTO a VALUES (2);\nINSERT INTO nope VALUES (1);",
+                Mode::Transaction,
+            ),
+            None,
+        ),
+    ])
+}
 
 #[test]
 fn a_failed_migration_leaves_the_last_good_version() {
     let (_dir, path) = db();
     let mut conn = Connection::open(&path).unwrap();
-    let err = FAILING.upgrade(&mut conn).unwrap_err();
+    let err = failing().upgrade(&mut conn).unwrap_err();
     match &err {
         Error::MigrationFailed { version, path, line, column, message, applied, .. } => {
-            assert_eq!((*version, *path, *line, *column), (2, "m/2_b.sql", 3, 1));
+            assert_eq!((*version, path.as_str(), *line, *column), (2, "m/2_b.sql", 3, 1));
             assert_eq!(message, "no such table: nope");
             assert_eq!(applied, &[1]);
         }
@@ -120,31 +140,47 @@ fn a_failed_migration_leaves_the_last_good_version() {
     assert_eq!(tables(&conn), ["a", "migcheck_history"]);
     let rows: i64 = conn.query_row("SELECT count(*) FROM a", [], |r| r.get(0)).unwrap();
     assert_eq!(rows, 1, "the half-run migration's insert was rolled back");
-    assert_eq!(FAILING.current(&conn).unwrap(), Some(1));
+    assert_eq!(failing().current(&conn).unwrap(), Some(1));
 }
 
-static MODES: Migrations = Migrations::__from_generated(&[
-    Migration::__generated(1, "a", "c1", "h1", Script::__generated("m/1.sql", "CREATE TABLE a(x);", Mode::Transaction), None),
-    Migration::__generated(2, "vacuum", "c2", "h2", Script::__generated("m/2.sql", "-- migcheck: no-transaction\nVACUUM;", Mode::NoTransaction), None),
-    Migration::__generated(
-        3,
-        "rebuild",
-        "c3",
-        "h3",
-        Script::__generated(
-            "m/3.sql",
-            "PRAGMA foreign_keys=OFF;\nBEGIN;\nCREATE TABLE a2(x NOT NULL);\nINSERT INTO a2 SELECT x FROM a;\nDROP TABLE a;\nALTER TABLE a2 RENAME TO a;\nCOMMIT;\nPRAGMA foreign_keys=ON;",
-            Mode::SelfManaged,
+fn modes() -> Migrations {
+    Migrations::new(vec![
+        Migration::__generated(
+            1,
+            "a",
+            "c1",
+            "h1",
+            Script::__generated("m/1.sql", "CREATE TABLE a(x);", Mode::Transaction),
+            None,
         ),
-        None,
-    ),
-]);
+        Migration::__generated(
+            2,
+            "vacuum",
+            "c2",
+            "h2",
+            Script::__generated("m/2.sql", "-- migcheck: no-transaction\nVACUUM;", Mode::NoTransaction),
+            None,
+        ),
+        Migration::__generated(
+            3,
+            "rebuild",
+            "c3",
+            "h3",
+            Script::__generated(
+                "m/3.sql",
+                "PRAGMA foreign_keys=OFF;\nBEGIN;\nCREATE TABLE a2(x NOT NULL);\nINSERT INTO a2 SELECT x FROM a;\nDROP TABLE a;\nALTER TABLE a2 RENAME TO a;\nCOMMIT;\nPRAGMA foreign_keys=ON;",
+                Mode::SelfManaged,
+            ),
+            None,
+        ),
+    ])
+}
 
 #[test]
 fn no_transaction_and_self_managed_files_run_as_written() {
     let (_dir, path) = db();
     let mut conn = Connection::open(&path).unwrap();
-    let report = MODES.upgrade(&mut conn).unwrap();
+    let report = modes().upgrade(&mut conn).unwrap();
     assert_eq!(report.applied.len(), 3);
     assert_eq!(tables(&conn), ["a", "migcheck_history"]);
     assert!(conn.is_autocommit());
@@ -168,4 +204,51 @@ fn concurrent_migrators_apply_each_migration_once() {
     assert_eq!(applied, EXAMPLE.len(), "each migration applied exactly once in all");
     let conn = Connection::open(&path).unwrap();
     assert_eq!(EXAMPLE.applied(&conn).unwrap().len(), EXAMPLE.len());
+}
+
+#[test]
+fn downgrade_reverts_newest_first_and_refuses_irreversible() {
+    let (_dir, path) = db();
+    let mut conn = Connection::open(&path).unwrap();
+    EXAMPLE.upgrade(&mut conn).unwrap();
+    let report = EXAMPLE.downgrade_to(&mut conn, 20261124093000).unwrap();
+    assert_eq!(report.applied.iter().map(|a| a.version).collect::<Vec<_>>(), [20261124101500]);
+    assert_eq!(tables(&conn), ["migcheck_history", "owners"]);
+    EXAMPLE.upgrade(&mut conn).unwrap();
+    EXAMPLE.downgrade_to(&mut conn, 0).unwrap();
+    assert_eq!(tables(&conn), ["migcheck_history"]);
+    assert_eq!(EXAMPLE.current(&conn).unwrap(), None);
+
+    // 1 is irreversible: downgrading past it is refused before anything changes.
+    let m = modes();
+    let (_dir2, path2) = db();
+    let mut conn = Connection::open(&path2).unwrap();
+    m.upgrade(&mut conn).unwrap();
+    let err = m.downgrade_to(&mut conn, 0).unwrap_err();
+    assert!(matches!(err, Error::Irreversible { version: 3, .. }), "{err:?}");
+    assert!(err.to_string().contains("cannot downgrade past it"), "{err}");
+    assert_eq!(m.current(&conn).unwrap(), Some(3));
+}
+
+#[test]
+fn stamp_status_backup_and_history_table_name() {
+    let (dir, path) = db();
+    let mut conn = Connection::open(&path).unwrap();
+    let m = EXAMPLE.clone().with_history_table("schema_history");
+    m.stamp(&mut conn, 20261124093000).unwrap();
+    assert_eq!(tables(&conn), ["schema_history"], "stamp runs nothing");
+    let status = m.status(&conn).unwrap();
+    assert_eq!((status.current(), status.pending.as_slice()), (Some(20261124093000), &[20261124101500][..]));
+    assert!(!status.is_up_to_date());
+
+    m.stamp(&mut conn, 0).unwrap();
+    let backup = dir.path().join("app.db.bak");
+    let options = migcheck::UpgradeOptions::default().backup(&backup);
+    let mut seen = Vec::new();
+    let report = m.upgrade_with(&mut conn, &options, |mig, i, n| seen.push((mig.version(), i, n))).unwrap();
+    assert_eq!(seen, [(20261124093000, 0, 2), (20261124101500, 1, 2)]);
+    assert_eq!(report.backup.as_deref(), Some(backup.as_path()));
+    let copy = Connection::open(&backup).unwrap();
+    assert_eq!(tables(&copy), ["schema_history"], "the backup is the database before the upgrade");
+    assert!(m.status(&conn).unwrap().is_up_to_date());
 }

@@ -60,8 +60,8 @@ opt-level = 3
 fn main() {
     let mut conn = rusqlite::Connection::open_in_memory().unwrap();
     let report = MIGRATIONS.upgrade(&mut conn).unwrap();
-    for (version, name, _) in report.applied {
-        println!("applied {version} {name}");
+    for m in report.applied {
+        println!("applied {} {}", m.version, m.name);
     }
 }
 "#,

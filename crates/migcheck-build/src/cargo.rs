@@ -7,12 +7,14 @@ use std::path::Path;
 
 /// Reads an environment variable and tells Cargo to re-run the build script
 /// when it changes.
+#[allow(clippy::disallowed_methods)]
 pub(crate) fn env(name: &str) -> Option<String> {
     println!("cargo::rerun-if-env-changed={name}");
     std::env::var(name).ok()
 }
 
 /// An environment variable Cargo sets for build scripts (no re-run needed).
+#[allow(clippy::disallowed_methods)]
 pub(crate) fn cargo_env(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }

@@ -2,9 +2,7 @@
 //!
 //! ```no_run
 //! // build.rs
-//! fn main() {
-//!     migcheck_build::Build::new().run();
-//! }
+//! migcheck_build::Build::new().run();
 //! ```
 //!
 //! [`Build::run`] scans `migrations/`, checks names, order and checksums
@@ -184,11 +182,13 @@ impl Build {
         let manifest_dir = PathBuf::from(cargo::cargo_env("CARGO_MANIFEST_DIR").unwrap_or_else(|| ".".into()));
         let out_dir = match &self.out_dir {
             Some(dir) => dir.clone(),
-            None => PathBuf::from(cargo::cargo_env("OUT_DIR").ok_or_else(|| Error::Env {
-                name: "OUT_DIR".into(),
-                message: "not set: `Build::run` is meant for a build script (build.rs) run by Cargo; \
+            None => PathBuf::from(cargo::cargo_env("OUT_DIR").ok_or_else(|| {
+                Error::Env {
+                    name: "OUT_DIR".into(),
+                    message: "not set: `Build::run` is meant for a build script (build.rs) run by Cargo; \
                           outside one, set `.out_dir(…)`"
-                    .into(),
+                        .into(),
+                }
             })?),
         };
         let dir = manifest_dir.join(self.dir.as_deref().unwrap_or(Path::new("migrations")));

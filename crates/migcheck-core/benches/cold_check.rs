@@ -1,1 +1,172 @@
-fn main(){}
+//! Cold check cost against the raw cost of the same work, in one run.
+//!
+//! `cargo bench -p migcheck-core --bench cold_check [-- 100 1000 5000]`
+//!
+//! For N realistic migrations (new tables with indexes and triggers, ALTER
+//! TABLE ADD COLUMN, seed rows; one in five reversible), it times
+//! - checker: `check::check` on a sealed directory, as a fresh `cargo build` runs it;
+//! - raw: the same files read, SHA-256'd and run with `execute_batch` on an
+//!   in-memory database, one transaction per file (down and up again for the
+//!   reversible ones), with nothing else.
+//!
+//! and prints both and their ratio. The goal is a ratio of at most 1.2.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use migcheck_core::check::{self, Config};
+use migcheck_core::checksum::checksum;
+use migcheck_core::seal::seal;
+
+/// Writes `n` migrations to `dir`.
+fn generate(dir: &Path, n: usize) {
+    let mut tables: Vec<(String, usize)> = Vec::new();
+    for i in 1..=n {
+        let version = 20260000000000_i64 + i as i64;
+        let (mut up, mut down) = (String::new(), None);
+        match i % 10 {
+            1 | 6 if true => {
+                let t = format!("t{i}");
+                let parent = tables.last().map(|(p, _)| p.clone());
+                let _ = writeln!(
+                    up,
+                    "CREATE TABLE {t} (\n    id INTEGER PRIMARY KEY,\n    name TEXT NOT NULL,\n    created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,"
+                );
+                if let Some(p) = &parent {
+                    let _ = writeln!(up, "    {p}_id INTEGER REFERENCES {p}(id) ON DELETE CASCADE,");
+                }
+                let _ = writeln!(up, "    note TEXT\n);");
+                let _ = writeln!(up, "CREATE INDEX {t}_name ON {t} (name);");
+                for r in 0..3 {
+                    let _ = writeln!(up, "INSERT INTO {t} (name) VALUES ('seed {r}; of {t}');");
+                }
+                if i % 20 == 1 {
+                    down = Some(format!("DROP TABLE {t};\n"));
+                }
+                tables.push((t, 0));
+            }
+            2 | 4 | 7 | 9 => {
+                let k = (i * 7) % tables.len();
+                let (t, cols) = &mut tables[k];
+                *cols += 1;
+                let c = format!("extra_{i}");
+                let _ = writeln!(up, "ALTER TABLE {t} ADD COLUMN {c} INTEGER NOT NULL DEFAULT 0;");
+                if i % 3 == 0 {
+                    down = Some(format!("ALTER TABLE {t} DROP COLUMN {c};\n"));
+                }
+            }
+            3 | 8 => {
+                let k = (i * 13) % tables.len();
+                let t = &tables[k].0;
+                let _ = writeln!(up, "CREATE INDEX {t}_created_{i} ON {t} (created_at, id);");
+                down = Some(format!("DROP INDEX {t}_created_{i};\n"));
+            }
+            5 => {
+                let k = (i * 17) % tables.len();
+                let t = &tables[k].0;
+                let _ = writeln!(
+                    up,
+                    "CREATE TRIGGER {t}_touch_{i} AFTER UPDATE OF name ON {t} BEGIN\n    UPDATE {t} SET note = 'renamed; ' || NEW.name WHERE id = NEW.id;\nEND;"
+                );
+            }
+            _ => {
+                let k = (i * 19) % tables.len();
+                let t = &tables[k].0;
+                let _ = writeln!(
+                    up,
+                    "-- seed data\nINSERT INTO {t} (name, note) VALUES ('x{i}', 'it''s {i}');\nUPDATE {t} SET note = 'n' WHERE id = 1;"
+                );
+            }
+        }
+        match down {
+            Some(down) => {
+                fs::write(dir.join(format!("{version}_m{i}.up.sql")), up).unwrap();
+                fs::write(dir.join(format!("{version}_m{i}.down.sql")), down).unwrap();
+            }
+            None => fs::write(dir.join(format!("{version}_m{i}.sql")), up).unwrap(),
+        }
+    }
+}
+
+/// The raw work: read, hash, execute; nothing else.
+fn raw(dir: &Path) {
+    let mut files: Vec<(i64, String, bool)> = fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            let version = name.split('_').next()?.parse().ok()?;
+            (!name.ends_with(".down.sql") && name.ends_with(".sql")).then_some((version, name, false))
+        })
+        .collect();
+    files.sort();
+    for f in &mut files {
+        f.2 = dir.join(f.1.replace(".up.sql", ".down.sql")).exists() && f.1.ends_with(".up.sql");
+    }
+    let conn = rusqlite::Connection::open_in_memory().unwrap();
+    let run = |sql: &str| {
+        conn.execute_batch("BEGIN").unwrap();
+        conn.execute_batch(sql).unwrap();
+        conn.execute_batch("COMMIT").unwrap();
+    };
+    for (_, name, reversible) in &files {
+        let bytes = fs::read(dir.join(name)).unwrap();
+        std::hint::black_box(checksum(&bytes));
+        let up = String::from_utf8(bytes).unwrap();
+        run(&up);
+        if *reversible {
+            let bytes = fs::read(dir.join(name.replace(".up.sql", ".down.sql"))).unwrap();
+            std::hint::black_box(checksum(&bytes));
+            run(&String::from_utf8(bytes).unwrap());
+            run(&up);
+        }
+    }
+}
+
+fn time(reps: usize, mut f: impl FnMut()) -> Duration {
+    let mut best = Duration::MAX;
+    for _ in 0..reps {
+        let start = Instant::now();
+        f();
+        best = best.min(start.elapsed());
+    }
+    best
+}
+
+fn main() {
+    let sizes: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let sizes = if sizes.is_empty() { vec![100, 1000, 5000] } else { sizes };
+    println!("cold check vs raw work (best of several runs; ratio goal <= 1.20)");
+    println!("{:>6} {:>12} {:>12} {:>7}", "N", "checker", "raw", "ratio");
+    for n in sizes {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("migrations");
+        fs::create_dir(&dir).unwrap();
+        generate(&dir, n);
+        let config = Config::new(&dir);
+        seal(&config, false).unwrap_or_else(|d| panic!("{}", d[0].render()));
+        let reps = if n <= 100 {
+            20
+        } else if n <= 1000 {
+            5
+        } else {
+            2
+        };
+        // Interleave so that both see the same machine state.
+        let (mut checker, mut raw_time) = (Duration::MAX, Duration::MAX);
+        for _ in 0..reps {
+            raw_time = raw_time.min(time(1, || raw(&dir)));
+            checker = checker.min(time(1, || {
+                let report = check::check(&config);
+                assert!(!report.has_errors(), "{}", report.errors().next().unwrap().render());
+            }));
+        }
+        println!(
+            "{n:>6} {:>12} {:>12} {:>7.2}",
+            format!("{:.1?}", checker),
+            format!("{:.1?}", raw_time),
+            checker.as_secs_f64() / raw_time.as_secs_f64()
+        );
+    }
+}

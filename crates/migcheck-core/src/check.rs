@@ -97,7 +97,14 @@ impl Config {
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         let dir = dir.into();
         let display_base = dir.parent().map(Path::to_path_buf).unwrap_or_default();
-        Config { dir, display_base, locked: false, deny_warnings: false, execute: true, scratch: ScratchConfig::default() }
+        Config {
+            dir,
+            display_base,
+            locked: false,
+            deny_warnings: false,
+            execute: true,
+            scratch: ScratchConfig::default(),
+        }
     }
 
     pub fn lock_path(&self) -> PathBuf {
@@ -140,7 +147,13 @@ impl Report {
 
 /// Runs every check.
 pub fn check(config: &Config) -> Report {
-    let mut report = Report { migrations: Vec::new(), lock: Lock::default(), lock_ok: false, diagnostics: Vec::new(), executed: false };
+    let mut report = Report {
+        migrations: Vec::new(),
+        lock: Lock::default(),
+        lock_ok: false,
+        diagnostics: Vec::new(),
+        executed: false,
+    };
     if !config.dir.is_dir() {
         let shown = display_path(&config.dir, &config.display_base);
         report.diagnostics.push(
@@ -236,7 +249,12 @@ fn script(file: SourceFile, is_up: bool, version: i64, diagnostics: &mut Vec<Dia
         Err(err) => {
             diagnostics.push(
                 Diagnostic::error(Kind::UnknownDirective, format!("unknown directive `{}`", err.directive))
-                    .at(Location::span(&file.display, &file.text, err.span.start + bom..err.span.end + bom, "not a migcheck directive"))
+                    .at(Location::span(
+                        &file.display,
+                        &file.text,
+                        err.span.start + bom..err.span.end + bom,
+                        "not a migcheck directive",
+                    ))
                     .version(version)
                     .help(format!("the directives are: {}", directive::KNOWN.join(", "))),
             );
@@ -248,11 +266,14 @@ fn script(file: SourceFile, is_up: bool, version: i64, diagnostics: &mut Vec<Dia
     for range in &outline.shell_commands {
         sql.replace_range(range.clone(), &" ".repeat(range.len()));
         diagnostics.push(
-            Diagnostic::warning(Kind::ShellCommand, format!("`{}` is a sqlite3 shell command, not SQL", &text[range.clone()]))
-                .at(Location::span(&file.display, &file.text, range.start + bom..range.end + bom, "skipped"))
-                .version(version)
-                .note("only the sqlite3 command-line shell understands lines that start with `.`; migcheck skips them")
-                .help("remove the line"),
+            Diagnostic::warning(
+                Kind::ShellCommand,
+                format!("`{}` is a sqlite3 shell command, not SQL", &text[range.clone()]),
+            )
+            .at(Location::span(&file.display, &file.text, range.start + bom..range.end + bom, "skipped"))
+            .version(version)
+            .note("only the sqlite3 command-line shell understands lines that start with `.`; migcheck skips them")
+            .help("remove the line"),
         );
     }
     if is_up && !outline.has_statements {
@@ -301,12 +322,12 @@ fn compare_with_lock(config: &Config, broken: &std::collections::BTreeSet<i64>, 
             ));
         }
         if m.up.file.checksum != entry.up {
-            edited.push((m.up.file.display.clone(), format!("sealed migration `{}` was edited", m.up.file.file_name())));
+            edited
+                .push((m.up.file.display.clone(), format!("sealed migration `{}` was edited", m.up.file.file_name())));
         }
         match (&m.down, entry.down) {
-            (Some(down), Some(sealed)) if down.file.checksum != sealed => {
-                edited.push((down.file.display.clone(), format!("sealed migration `{}` was edited", down.file.file_name())))
-            }
+            (Some(down), Some(sealed)) if down.file.checksum != sealed => edited
+                .push((down.file.display.clone(), format!("sealed migration `{}` was edited", down.file.file_name()))),
             (Some(down), None) => edited.push((
                 down.file.display.clone(),
                 format!("`{}` was added to a sealed irreversible migration", down.file.file_name()),
@@ -323,9 +344,14 @@ fn compare_with_lock(config: &Config, broken: &std::collections::BTreeSet<i64>, 
                 Diagnostic::error(Kind::SealedEdited, message)
                     .at(Location::file(file))
                     .version(entry.version)
-                    .note(format!("it is sealed in `{lock_display}` (line {}): databases may already have applied it", entry.line))
-                    .help("restore it from version control and add a new migration with `migcheck new` instead; \
-                           if it was never applied anywhere, re-seal it with `migcheck lock --force`"),
+                    .note(format!(
+                        "it is sealed in `{lock_display}` (line {}): databases may already have applied it",
+                        entry.line
+                    ))
+                    .help(
+                        "restore it from version control and add a new migration with `migcheck new` instead; \
+                           if it was never applied anywhere, re-seal it with `migcheck lock --force`",
+                    ),
             );
         }
     }
@@ -338,7 +364,10 @@ fn compare_with_lock(config: &Config, broken: &std::collections::BTreeSet<i64>, 
             Some(newest) if m.version < newest => report.diagnostics.push(
                 Diagnostic::error(
                     Kind::OutOfOrder,
-                    format!("migration {} is not sealed and comes before the newest sealed migration {newest}", m.version),
+                    format!(
+                        "migration {} is not sealed and comes before the newest sealed migration {newest}",
+                        m.version
+                    ),
                 )
                 .at(Location::file(m.up.file.display.clone()))
                 .version(m.version)
@@ -422,7 +451,10 @@ fn run_script(scratch: &Scratch, script: &Script, warnings: &mut Vec<Diagnostic>
     let file = &script.file;
     let offset = script.offset();
     let wrapped = script.mode == Mode::Transaction;
-    let sql_error = |e: rusqlite::Error| Diagnostic::error(Kind::SqlError, format!("SQL fails on the scratch database: {e}")).at(Location::file(&file.display));
+    let sql_error = |e: rusqlite::Error| {
+        Diagnostic::error(Kind::SqlError, format!("SQL fails on the scratch database: {e}"))
+            .at(Location::file(&file.display))
+    };
     if wrapped {
         conn.execute_batch("BEGIN").map_err(sql_error)?;
     }
@@ -434,15 +466,20 @@ fn run_script(scratch: &Scratch, script: &Script, warnings: &mut Vec<Diagnostic>
             if event == Event::ForeignKeysPragma && !conn.is_autocommit() {
                 let span = statement.start + offset..statement.end + offset;
                 warnings.push(
-                    Diagnostic::warning(Kind::PragmaInTransaction, "`PRAGMA foreign_keys` has no effect inside a transaction")
-                        .at(Location::span(&file.display, &file.text, span, "ignored by SQLite"))
-                        .note(if wrapped {
-                            "migcheck runs this file in a transaction, and SQLite silently ignores the pragma there"
-                        } else {
-                            "this statement runs after `BEGIN`, where SQLite silently ignores the pragma"
-                        })
-                        .help("add `-- migcheck: no-transaction` on the first line and set the pragma before \
-                               `BEGIN` and after `COMMIT` (SQLite's table rebuild procedure)"),
+                    Diagnostic::warning(
+                        Kind::PragmaInTransaction,
+                        "`PRAGMA foreign_keys` has no effect inside a transaction",
+                    )
+                    .at(Location::span(&file.display, &file.text, span, "ignored by SQLite"))
+                    .note(if wrapped {
+                        "migcheck runs this file in a transaction, and SQLite silently ignores the pragma there"
+                    } else {
+                        "this statement runs after `BEGIN`, where SQLite silently ignores the pragma"
+                    })
+                    .help(
+                        "add `-- migcheck: no-transaction` on the first line and set the pragma before \
+                               `BEGIN` and after `COMMIT` (SQLite's table rebuild procedure)",
+                    ),
                 );
             }
         }
@@ -476,7 +513,11 @@ fn run_script(scratch: &Scratch, script: &Script, warnings: &mut Vec<Diagnostic>
         Ok((count, rows)) => {
             let mut d = Diagnostic::error(
                 Kind::ForeignKeyViolation,
-                format!("`{}` leaves {count} row{} violating foreign keys", file.file_name(), if count == 1 { "" } else { "s" }),
+                format!(
+                    "`{}` leaves {count} row{} violating foreign keys",
+                    file.file_name(),
+                    if count == 1 { "" } else { "s" }
+                ),
             )
             .at(Location::file(&file.display));
             for row in rows {
@@ -488,7 +529,12 @@ fn run_script(scratch: &Scratch, script: &Script, warnings: &mut Vec<Diagnostic>
     }
 }
 
-fn statement_error(scratch: &Scratch, script: &Script, err: StatementError, elapsed: std::time::Duration) -> Diagnostic {
+fn statement_error(
+    scratch: &Scratch,
+    script: &Script,
+    err: StatementError,
+    elapsed: std::time::Duration,
+) -> Diagnostic {
     let file = &script.file;
     let offset = script.offset();
     let text = &file.text;
@@ -509,7 +555,9 @@ fn statement_error(scratch: &Scratch, script: &Script, err: StatementError, elap
     if let Some(what) = denied {
         return Diagnostic::error(Kind::SandboxDenied, format!("the build-time check denied {what}"))
             .at(Location::span(&file.display, text, span, "reaches outside the scratch database"))
-            .note("`cargo build` runs migrations on a sandboxed in-memory database that cannot read or write other files")
+            .note(
+                "`cargo build` runs migrations on a sandboxed in-memory database that cannot read or write other files",
+            )
             .help("keep migrations to SQL on the database itself; do file work outside the migration");
     }
     if err.code == ffi::SQLITE_INTERRUPT {
@@ -519,17 +567,25 @@ fn statement_error(scratch: &Scratch, script: &Script, err: StatementError, elap
         )
         .at(Location::span(&file.display, text, statement, "still running when interrupted"))
         .note(format!("it was interrupted after {:.1?}", elapsed))
-        .help("look for a statement that never ends (a recursive CTE without a stop condition); \
-               raise the limit with `Build::timeout` or `MIGCHECK_TIMEOUT=<seconds>` if it is just slow");
+        .help(
+            "look for a statement that never ends (a recursive CTE without a stop condition); \
+               raise the limit with `Build::timeout` or `MIGCHECK_TIMEOUT=<seconds>` if it is just slow",
+        );
     }
     let mut d = Diagnostic::error(Kind::SqlError, format!("SQL fails on the scratch database: {}", err.message))
         .at(Location::span(&file.display, text, span, err.message.clone()))
-        .note("each migration runs on an in-memory SQLite database holding the schema the migrations before it produced");
+        .note(
+            "each migration runs on an in-memory SQLite database holding the schema the migrations before it produced",
+        );
     if err.message.contains("within a transaction") {
-        d = d.help("add `-- migcheck: no-transaction` on the first line: migcheck wraps each migration in a transaction");
+        d = d.help(
+            "add `-- migcheck: no-transaction` on the first line: migcheck wraps each migration in a transaction",
+        );
     } else if err.message.starts_with("no such function") {
-        d = d.help("if the application registers this function, declare it with `Build::function(name, arity)` so the \
-                    scratch database stands in for it");
+        d = d.help(
+            "if the application registers this function, declare it with `Build::function(name, arity)` so the \
+                    scratch database stands in for it",
+        );
     } else {
         d = d.help("fix the statement and build again");
     }
@@ -613,9 +669,7 @@ mod tests {
 
     #[test]
     fn bom_crlf_and_shell_commands() {
-        let (_d, cfg) = config(&[
-            ("1_a.sql", "\u{feff}.timeout 5000\r\nCREATE TABLE a(x);\r\nSELECT nope FROM a;"),
-        ]);
+        let (_d, cfg) = config(&[("1_a.sql", "\u{feff}.timeout 5000\r\nCREATE TABLE a(x);\r\nSELECT nope FROM a;")]);
         let report = check(&cfg);
         let kinds = kinds(&report);
         assert!(kinds.contains(&(Kind::ShellCommand, Severity::Warning)));

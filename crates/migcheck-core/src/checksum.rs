@@ -75,10 +75,7 @@ mod tests {
 
     #[test]
     fn known_sha256() {
-        assert_eq!(
-            to_hex(&checksum(b"abc")),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(to_hex(&checksum(b"abc")), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 
     #[test]

@@ -137,7 +137,8 @@ impl Location {
             line_end = line_start + i;
         }
         let excerpt_text = text[line_start..line_end].trim_end_matches('\r').to_owned();
-        let local = (start - line_start).min(excerpt_text.len())..(end.min(line_end) - line_start).min(excerpt_text.len());
+        let local =
+            (start - line_start).min(excerpt_text.len())..(end.min(line_end) - line_start).min(excerpt_text.len());
         let (line, column) = lexer::line_column(text, start);
         Location {
             path: path.into(),

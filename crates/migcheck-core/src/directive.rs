@@ -35,8 +35,12 @@ pub fn parse(sql: &str) -> Result<Directives, DirectiveError> {
         if trimmed.trim_end().is_empty() {
             continue;
         }
-        let Some(comment) = trimmed.strip_prefix("--") else { break };
-        let Some(rest) = comment.trim_start().strip_prefix("migcheck:") else { continue };
+        let Some(comment) = trimmed.strip_prefix("--") else {
+            break;
+        };
+        let Some(rest) = comment.trim_start().strip_prefix("migcheck:") else {
+            continue;
+        };
         for word in rest.split([',', ' ', '\t', '\r', '\n']).filter(|w| !w.is_empty()) {
             match word {
                 "no-transaction" => directives.no_transaction = true,

@@ -83,12 +83,7 @@ pub fn run_statements(
         if let Err(message) = before_step(statement.clone()) {
             // SAFETY: `stmt` came from a successful prepare and is finalized once.
             unsafe { ffi::sqlite3_finalize(stmt) };
-            return Err(StatementError {
-                offset: start,
-                statement,
-                code: ffi::SQLITE_AUTH,
-                message,
-            });
+            return Err(StatementError { offset: start, statement, code: ffi::SQLITE_AUTH, message });
         }
         loop {
             // SAFETY: `stmt` is a live prepared statement.

@@ -6,6 +6,10 @@
 //!   [`lexer`], which the runtime uses too;
 //! - feature `checker` (default): the build-time checker, [`check::check`].
 
+// A diagnostic is a few hundred bytes of data and errors are rare: returning it
+// unboxed keeps the code plain.
+#![allow(clippy::result_large_err)]
+
 pub mod exec;
 pub mod lexer;
 

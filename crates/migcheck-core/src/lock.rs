@@ -121,9 +121,9 @@ impl Lock {
         let text = text.replace("\r\n", "\n");
         let lines: Vec<&str> = text.lines().collect();
         for (i, line) in lines.iter().enumerate() {
-            let marker = ["<<<<<<<", "|||||||", "=======", ">>>>>>>"].iter().any(|m| {
-                line.strip_prefix(m).is_some_and(|rest| rest.is_empty() || rest.starts_with(' '))
-            });
+            let marker = ["<<<<<<<", "|||||||", "=======", ">>>>>>>"]
+                .iter()
+                .any(|m| line.strip_prefix(m).is_some_and(|rest| rest.is_empty() || rest.starts_with(' ')));
             if marker {
                 return Err(LockError {
                     conflict: true,
@@ -164,7 +164,10 @@ impl Lock {
                     Ok(newer) if newer > FORMAT => {
                         return Err(LockError {
                             help: "upgrade migcheck to the version that wrote this lock file".into(),
-                            ..corrupt(n, format!("the lock file has format {newer}, newer than this migcheck reads ({FORMAT})"))
+                            ..corrupt(
+                                n,
+                                format!("the lock file has format {newer}, newer than this migcheck reads ({FORMAT})"),
+                            )
                         });
                     }
                     _ => return Err(corrupt(n, format!("unknown lock file format `{}`", format.trim()))),
@@ -178,7 +181,9 @@ impl Lock {
                 };
                 let arity = match arity.parse::<i32>() {
                     Ok(a) if (-1..=127).contains(&a) => a,
-                    _ => return Err(corrupt(n, format!("`{arity}` is not a number of arguments (-1 to 127)"))),
+                    _ => {
+                        return Err(corrupt(n, format!("`{arity}` is not a number of arguments (-1 to 127)")));
+                    }
                 };
                 if !name.chars().all(|c| c.is_alphanumeric() || c == '_') {
                     return Err(corrupt(n, format!("`{name}` is not an SQL function name")));
@@ -191,7 +196,8 @@ impl Lock {
                 continue;
             }
             let mut parts = line.splitn(4, ' ');
-            let (Some(version), Some(up), Some(down), Some(name)) = (parts.next(), parts.next(), parts.next(), parts.next())
+            let (Some(version), Some(up), Some(down), Some(name)) =
+                (parts.next(), parts.next(), parts.next(), parts.next())
             else {
                 return Err(corrupt(n, "expected `<version> <sha256 of up> <sha256 of down or -> <name>`".into()));
             };
@@ -215,7 +221,10 @@ impl Lock {
             if let Some(prev) = lock.entries.last().filter(|p| p.version >= version) {
                 return Err(corrupt(
                     n,
-                    format!("version {version} comes after version {} (line {}): lines must be in increasing version order", prev.version, prev.line),
+                    format!(
+                        "version {version} comes after version {} (line {}): lines must be in increasing version order",
+                        prev.version, prev.line
+                    ),
                 ));
             }
             lock.entries.push(LockEntry { version, up, down, name: name.to_owned(), line: n });
@@ -233,7 +242,10 @@ impl Lock {
                        control, or run `migcheck lock` (it refuses to re-seal an edited migration unless \
                        told `--force`)"
                     .into(),
-                ..corrupt(chain_line, "the chain hash does not match the lines above it: the lock file was edited by hand".into())
+                ..corrupt(
+                    chain_line,
+                    "the chain hash does not match the lines above it: the lock file was edited by hand".into(),
+                )
             }),
             None => Err(corrupt(chain_line, format!("`{hash}` is not a sha256 checksum"))),
         }
@@ -248,7 +260,13 @@ mod tests {
     fn sample() -> Lock {
         Lock {
             entries: vec![
-                LockEntry { version: 1, up: checksum(b"a"), down: Some(checksum(b"b")), name: "create owners".into(), line: 0 },
+                LockEntry {
+                    version: 1,
+                    up: checksum(b"a"),
+                    down: Some(checksum(b"b")),
+                    name: "create owners".into(),
+                    line: 0,
+                },
                 LockEntry { version: 20, up: checksum(b"c"), down: None, name: "add_pets".into(), line: 0 },
             ],
             functions: vec![FunctionStub { name: "normalize".into(), arity: 1 }],
@@ -317,7 +335,10 @@ mod tests {
         }
         let swapped = {
             let lines: Vec<&str> = good.lines().collect();
-            let (a, b) = (lines.iter().position(|l| l.starts_with("1 ")).unwrap(), lines.iter().position(|l| l.starts_with("20 ")).unwrap());
+            let (a, b) = (
+                lines.iter().position(|l| l.starts_with("1 ")).unwrap(),
+                lines.iter().position(|l| l.starts_with("20 ")).unwrap(),
+            );
             let mut l = lines.clone();
             l.swap(a, b);
             l.join("\n")

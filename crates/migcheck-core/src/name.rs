@@ -51,9 +51,7 @@ impl fmt::Display for NameError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             NameError::NoVersion => f.write_str("the name does not start with a version number"),
-            NameError::VersionTooLarge => {
-                f.write_str("the version does not fit in a 64-bit signed integer")
-            }
+            NameError::VersionTooLarge => f.write_str("the version does not fit in a 64-bit signed integer"),
             NameError::VersionZero => f.write_str("the version must be a positive integer, not 0"),
             NameError::NoSeparator => f.write_str("the version must be followed by `_`"),
             NameError::EmptyDescription => f.write_str("the description after `_` is empty"),
@@ -101,9 +99,7 @@ pub fn parse(file_name: &str) -> Result<MigrationName, NameError> {
     if kind == FileKind::Single {
         for (suffix, half) in [("_up", "up"), ("-up", "up"), ("_down", "down"), ("-down", "down")] {
             if let Some(base) = description.strip_suffix(suffix).filter(|b| !b.is_empty()) {
-                return Err(NameError::MisspelledHalf {
-                    suggestion: format!("{}_{base}.{half}.sql", &stem[..digits]),
-                });
+                return Err(NameError::MisspelledHalf { suggestion: format!("{}_{base}.{half}.sql", &stem[..digits]) });
             }
         }
     }
@@ -115,11 +111,7 @@ mod tests {
     use super::*;
 
     fn ok(name: &str, version: i64, description: &str, kind: FileKind) {
-        assert_eq!(
-            parse(name),
-            Ok(MigrationName { version, description: description.into(), kind }),
-            "{name}"
-        );
+        assert_eq!(parse(name), Ok(MigrationName { version, description: description.into(), kind }), "{name}");
     }
 
     #[test]

@@ -113,7 +113,7 @@ pub fn scan(dir: &Path, display_base: &Path) -> Scan {
         }
     }
     for (version, mut files) in by_version {
-        files.sort_by(|a, b| a.0.cmp(&b.0));
+        files.sort_by_key(|f| f.0);
         match files.as_slice() {
             [(FileKind::Single | FileKind::Up, description, up)] => out.migrations.push(ScannedMigration {
                 version,
@@ -132,15 +132,10 @@ pub fn scan(dir: &Path, display_base: &Path) -> Scan {
             [(FileKind::Down, description, down)] => {
                 out.broken_versions.insert(version);
                 out.diagnostics.push(
-                    Diagnostic::error(
-                        Kind::DownWithoutUp,
-                        format!("`{}` has no up migration", down.file_name()),
-                    )
-                    .at(Location::file(down.display.clone()))
-                    .version(version)
-                    .help(format!(
-                        "add `{version}_{description}.up.sql` beside it, or delete the down file"
-                    )),
+                    Diagnostic::error(Kind::DownWithoutUp, format!("`{}` has no up migration", down.file_name()))
+                        .at(Location::file(down.display.clone()))
+                        .version(version)
+                        .help(format!("add `{version}_{description}.up.sql` beside it, or delete the down file")),
                 );
             }
             [(FileKind::Up, _, up), (FileKind::Down, _, down)] => {
@@ -148,7 +143,11 @@ pub fn scan(dir: &Path, display_base: &Path) -> Scan {
                 out.diagnostics.push(
                     Diagnostic::error(
                         Kind::DownWithoutUp,
-                        format!("`{}` has no up migration: its name differs from `{}`", down.file_name(), up.file_name()),
+                        format!(
+                            "`{}` has no up migration: its name differs from `{}`",
+                            down.file_name(),
+                            up.file_name()
+                        ),
                     )
                     .at(Location::file(down.display.clone()))
                     .version(version)
@@ -165,8 +164,10 @@ pub fn scan(dir: &Path, display_base: &Path) -> Scan {
                     )
                     .at(Location::file(files[1].2.display.clone()))
                     .version(version)
-                    .help("give each migration its own version; if one came from another branch, \
-                           `migcheck rebase` renumbers the unsealed one"),
+                    .help(
+                        "give each migration its own version; if one came from another branch, \
+                           `migcheck rebase` renumbers the unsealed one",
+                    ),
                 );
             }
         }
@@ -245,7 +246,14 @@ mod tests {
         let kinds: Vec<Kind> = scan.diagnostics.iter().map(|d| d.kind).collect();
         assert_eq!(
             kinds,
-            [Kind::MalformedName, Kind::InvalidText, Kind::MalformedName, Kind::DuplicateVersion, Kind::DownWithoutUp, Kind::DownWithoutUp]
+            [
+                Kind::MalformedName,
+                Kind::InvalidText,
+                Kind::MalformedName,
+                Kind::DuplicateVersion,
+                Kind::DownWithoutUp,
+                Kind::DownWithoutUp
+            ]
         );
         assert_eq!(scan.broken_versions.iter().copied().collect::<Vec<_>>(), [1, 2, 4, 5]);
         assert_eq!(scan.migrations.len(), 1);

@@ -153,7 +153,9 @@ fn authorize(shared: &Shared, ctx: AuthContext<'_>) -> Authorization {
         {
             Some(format!("`PRAGMA {pragma_name}`, which moves SQLite's files"))
         }
-        AuthAction::Pragma { pragma_name, pragma_value: Some(_) } if pragma_name.eq_ignore_ascii_case("foreign_keys") => {
+        AuthAction::Pragma { pragma_name, pragma_value: Some(_) }
+            if pragma_name.eq_ignore_ascii_case("foreign_keys") =>
+        {
             lock(&shared.events).push(Event::ForeignKeysPragma);
             None
         }
@@ -205,7 +207,8 @@ mod tests {
 
     #[test]
     fn interrupts_runaway_statements() {
-        let s = Scratch::open(&ScratchConfig { timeout: Duration::from_millis(50), ..ScratchConfig::default() }).unwrap();
+        let s =
+            Scratch::open(&ScratchConfig { timeout: Duration::from_millis(50), ..ScratchConfig::default() }).unwrap();
         s.start_clock();
         let started = Instant::now();
         let err = s

@@ -50,7 +50,8 @@ pub fn seal(config: &Config, force: bool) -> Result<Sealed, Vec<Diagnostic>> {
         return Err(blocking);
     }
     let old = &report.lock;
-    let new = Lock { entries: report.migrations.iter().map(|m| m.lock_entry()).collect(), functions: old.functions.clone() };
+    let new =
+        Lock { entries: report.migrations.iter().map(|m| m.lock_entry()).collect(), functions: old.functions.clone() };
     let mut sealed = Sealed {
         lock_path: config.lock_path(),
         added: Vec::new(),
@@ -68,8 +69,10 @@ pub fn seal(config: &Config, force: bool) -> Result<Sealed, Vec<Diagnostic>> {
     let text = new.render();
     if fs::read_to_string(&sealed.lock_path).ok().as_deref() != Some(text.as_str()) {
         fs::write(&sealed.lock_path, text).map_err(|err| {
-            vec![Diagnostic::error(Kind::Io, format!("cannot write `{}`: {err}", sealed.lock_path.display()))
-                .help("check that the migrations directory is writable")]
+            vec![
+                Diagnostic::error(Kind::Io, format!("cannot write `{}`: {err}", sealed.lock_path.display()))
+                    .help("check that the migrations directory is writable"),
+            ]
         })?;
         sealed.written = true;
     }
