@@ -1,0 +1,170 @@
+//! `migcheck`: the Flask-Migrate workflow for Rust projects, on SQLite.
+//!
+//! Every command reads the migrations with the same checker `cargo build`
+//! runs (`migcheck-core`), so the CLI and the build can never disagree.
+
+mod commands;
+mod db;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Stable exit codes (documented in the README).
+pub mod exit {
+    /// Success.
+    pub const OK: u8 = 0;
+    /// An error: the checks failed, a migration failed, bad input, a database error.
+    pub const ERROR: u8 = 1;
+    /// Bad command-line usage (clap).
+    pub const USAGE: u8 = 2;
+    /// `status`: migrations are pending.
+    pub const PENDING: u8 = 3;
+    /// The database does not match the migrations: an applied migration was
+    /// edited (divergent), or the database has one this binary does not know.
+    pub const DIVERGENT: u8 = 4;
+}
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  error: the checks failed, a migration failed, bad input or a database error
+  2  bad command-line usage
+  3  status: migrations are pending
+  4  the database does not match the migrations (an applied migration was edited, or is unknown here)";
+
+/// Check, seal and apply SQL migrations: `cargo build` proves them sound, `migcheck` applies them.
+#[derive(Debug, Parser)]
+#[command(name = "migcheck", version, after_help = EXIT_CODES)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// The migrations directory; `schema.sql` is looked for beside it.
+    #[arg(long, global = true, default_value = "migrations", value_name = "PATH")]
+    pub dir: PathBuf,
+
+    /// The database, e.g. `sqlite:dev.db` or a path. Default: $DATABASE_URL, also read from `.env`.
+    #[arg(long, global = true, value_name = "URL")]
+    pub database_url: Option<String>,
+
+    /// Output format (history, current, status, check).
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    /// The history table's name.
+    #[arg(long, global = true, default_value = migcheck::HISTORY_TABLE, value_name = "NAME")]
+    pub history_table: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the migrations directory, an empty lock file, and a `build.rs` that checks them.
+    #[command(after_help = "Example:\n  migcheck init\n  migcheck --dir db/migrations init")]
+    Init,
+
+    /// Create an empty migration with the next version (a UTC timestamp by default).
+    #[command(
+        after_help = "Examples:\n  migcheck new create_owners\n  migcheck new \"add pets\" --irreversible\n  migcheck new init --sequential   # 0001_init.up.sql"
+    )]
+    New {
+        /// What the migration does; becomes the file name's description (`[a-z0-9_]+`).
+        name: String,
+        /// Number 0001, 0002, … instead of a timestamp.
+        #[arg(long)]
+        sequential: bool,
+        /// One `.sql` file with no down migration.
+        #[arg(long)]
+        irreversible: bool,
+    },
+
+    /// Seal the migrations in `migrations.lock`.
+    #[command(
+        after_help = "Examples:\n  migcheck lock\n  migcheck lock --force   # re-seal an edited migration that no database has applied"
+    )]
+    Lock {
+        /// Also re-seal edited or deleted sealed migrations and rewrite a corrupt lock.
+        #[arg(long)]
+        force: bool,
+    },
+
+    /// Renumber unsealed migrations that sort before the newest sealed one (after a branch merge).
+    #[command(after_help = "Example:\n  git merge main && migcheck rebase && migcheck lock")]
+    Rebase,
+
+    /// Run every check `cargo build` runs, with the same messages.
+    #[command(after_help = "Examples:\n  migcheck check\n  migcheck check --format json")]
+    Check,
+
+    /// Apply pending migrations.
+    #[command(
+        after_help = "Examples:\n  migcheck upgrade\n  migcheck upgrade --to 20261124093000\n  migcheck upgrade --dry-run"
+    )]
+    Upgrade {
+        /// Stop after this version.
+        #[arg(long, value_name = "VERSION")]
+        to: Option<i64>,
+        /// Print the SQL that would run, in order, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Do not copy the database file before the first pending migration runs.
+        #[arg(long)]
+        no_backup: bool,
+    },
+
+    /// Revert applied migrations (one by default), newest first.
+    #[command(
+        after_help = "Examples:\n  migcheck downgrade\n  migcheck downgrade --steps 2\n  migcheck downgrade --to 0   # revert everything"
+    )]
+    Downgrade {
+        /// Keep migrations up to this version (0: revert all).
+        #[arg(long, value_name = "VERSION", conflicts_with = "steps")]
+        to: Option<i64>,
+        /// How many migrations to revert.
+        #[arg(long, value_name = "N")]
+        steps: Option<usize>,
+    },
+
+    /// List every migration with its state (applied, pending, divergent, unknown).
+    #[command(after_help = "Examples:\n  migcheck history\n  migcheck history --format json")]
+    History,
+
+    /// Print the database's version.
+    #[command(after_help = "Example:\n  migcheck current")]
+    Current,
+
+    /// Summarise; exit 3 when migrations are pending, 4 when the database diverges.
+    #[command(after_help = "Example (deploy script):\n  migcheck status || migcheck upgrade")]
+    Status,
+
+    /// Mark the database as being at VERSION without running anything (0: no migration).
+    #[command(after_help = "Example (adopting an existing database):\n  migcheck stamp 20261124093000")]
+    Stamp { version: i64 },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match commands::run(&cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => match err.downcast_ref::<commands::Reported>() {
+            Some(reported) => ExitCode::from(reported.0),
+            None => {
+                eprintln!("error: {err:#}");
+                let code = match (err.downcast_ref::<migcheck::Error>(), err.downcast_ref::<commands::Failure>()) {
+                    (Some(migcheck::Error::Divergent { .. } | migcheck::Error::Unknown { .. }), _) => exit::DIVERGENT,
+                    (_, Some(failure)) => failure.code,
+                    _ => exit::ERROR,
+                };
+                ExitCode::from(code)
+            }
+        },
+    }
+}
