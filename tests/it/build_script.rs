@@ -154,8 +154,43 @@ fn cargo_build_checks_the_migrations() {
             .expect("error[sql-error]: SQL fails on the scratch database: near \")\": syntax error")
             .expect("--> migrations/3_syntax.sql:1:27"),
         case("a down that does not undo its up", with(&[("3_t.up.sql", "CREATE TABLE t (a);"), ("3_t.down.sql", "-- forgot\nSELECT 1;")]))
-            .expect("table t already exists")
-            .expect("applied again after its down migration"),
+            .expect("error[down-mismatch]: `3_t.down.sql` does not restore the schema its up migration started from")
+            .expect("--> migrations/3_t.down.sql")
+            .expect("table `t`: in the schema after the down, not in the schema before the up"),
+        case("a down that half undoes its up", with(&[("3_t.up.sql", "ALTER TABLE owners ADD COLUMN nick TEXT;\nCREATE INDEX owners_nick ON owners (nick);"), ("3_t.down.sql", "DROP INDEX owners_nick;")]))
+            .expect("error[down-mismatch]")
+            .expect("column `owners.nick`: in the schema after the down, not in the schema before the up"),
+        case("drift from schema.sql", good())
+            .setup(|dir| {
+                seal(dir);
+                let schema = format!("{}{}CREATE INDEX pets_name ON pets (name);\n", OWNERS_UP.replace("email TEXT NOT NULL", "email TEXT NOT NULL,\n    name TEXT"), PETS_UP);
+                fs::write(dir.parent().unwrap().join("schema.sql"), schema).unwrap();
+            })
+            .expect("error[drift]: the migrations do not produce the schema declared in `schema.sql`")
+            .expect("--> schema.sql")
+            .expect("column `owners.name`: in schema.sql, not in the migrations")
+            .expect("index `pets_name`: in schema.sql, not in the migrations")
+            .expect("migcheck diff -m"),
+        case("schema.sql matches, formatted differently", good())
+            .setup(|dir| {
+                seal(dir);
+                let schema = format!("-- declared\n{}\n{}", OWNERS_UP.to_uppercase().replace("OWNERS", "\"owners\""), PETS_UP.replace('\n', " "));
+                fs::write(dir.parent().unwrap().join("schema.sql"), schema).unwrap();
+            })
+            .passes(),
+        case("comment-only schema.sql turns the drift check off", good())
+            .setup(|dir| {
+                seal(dir);
+                fs::write(dir.parent().unwrap().join("schema.sql"), "-- nothing declared yet\n").unwrap();
+            })
+            .passes(),
+        case("schema.sql that does not run", good())
+            .setup(|dir| {
+                seal(dir);
+                fs::write(dir.parent().unwrap().join("schema.sql"), "CREATE TABLE owners (id INTEGER PRIMARY KEY);\nCREATE TABLE pets (owner_id REFERENCES owners(id), name TEXT;\n").unwrap();
+            })
+            .expect("error[sql-error]")
+            .expect("--> schema.sql:2:"),
         case(
             "foreign key violation",
             with(&[("3_orphans.sql", "-- migcheck: no-transaction\nPRAGMA foreign_keys = OFF;\nINSERT INTO pets (name, owner_id) VALUES ('rex', 99);\nPRAGMA foreign_keys = ON;\n")]),
@@ -229,6 +264,7 @@ fn cargo_build_checks_the_migrations() {
             fs::create_dir(fixture.migrations()).unwrap();
         }
         fixture.set_migrations(&files);
+        let _ = fs::remove_file(fixture.path().join("schema.sql"));
         (case.setup)(&fixture.migrations());
         let result = fixture.build(&case.env);
         let messages = result.messages();

@@ -35,6 +35,7 @@ pub use migcheck_core::seal::Sealed;
 #[derive(Debug, Clone, Default)]
 pub struct Build {
     dir: Option<PathBuf>,
+    schema: Option<PathBuf>,
     locked: Option<bool>,
     deny_warnings: bool,
     foreign_keys: Option<bool>,
@@ -102,6 +103,15 @@ impl Build {
     /// The migrations directory, relative to the package root (default `migrations`).
     pub fn dir(&mut self, dir: impl AsRef<Path>) -> &mut Self {
         self.dir = Some(dir.as_ref().to_owned());
+        self
+    }
+
+    /// The declared schema the migrations must produce (drift check), relative
+    /// to the package root. Default: `schema.sql` beside the migrations
+    /// directory, when it exists. A file with only comments turns the check
+    /// off while keeping the file watched (`migcheck init` writes one).
+    pub fn schema(&mut self, path: impl AsRef<Path>) -> &mut Self {
+        self.schema = Some(path.as_ref().to_owned());
         self
     }
 
@@ -194,7 +204,20 @@ impl Build {
         let dir = manifest_dir.join(self.dir.as_deref().unwrap_or(Path::new("migrations")));
         cargo::rerun_if_changed(&dir);
         let mut config = Config::new(&dir);
-        config.display_base = manifest_dir;
+        config.display_base = manifest_dir.clone();
+        match &self.schema {
+            Some(path) => {
+                config.schema = Some(manifest_dir.join(path));
+                config.schema_required = true;
+            }
+            None => config.schema = dir.parent().map(|p| p.join("schema.sql")),
+        }
+        // A path that does not exist would re-run the script on every build:
+        // watch the schema file only when it is there (the directory is always
+        // watched, so a new migration still re-runs the check).
+        if let Some(schema) = config.schema.as_ref().filter(|p| p.exists()) {
+            cargo::rerun_if_changed(schema);
+        }
         config.locked = self.locked_mode();
         config.deny_warnings = self.deny_warnings;
         config.scratch.foreign_keys = self.foreign_keys.unwrap_or(true);

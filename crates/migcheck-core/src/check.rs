@@ -20,6 +20,7 @@ use crate::exec::{self, StatementError};
 use crate::lexer;
 use crate::lock::{self, Lock, LockEntry};
 use crate::scan::{self, ScannedMigration, SourceFile, display_path};
+use crate::schema::{self, Snapshot};
 use crate::scratch::{Event, Scratch, ScratchConfig};
 
 /// How a migration file is run.
@@ -91,12 +92,19 @@ pub struct Config {
     /// order and checksums are wanted).
     pub execute: bool,
     pub scratch: ScratchConfig,
+    /// The declared schema (`schema.sql` beside the migrations directory by
+    /// default). A file with no statement, or a missing default file, turns
+    /// the drift check off.
+    pub schema: Option<PathBuf>,
+    /// Whether a missing schema file is an error (it was set explicitly).
+    pub schema_required: bool,
 }
 
 impl Config {
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         let dir = dir.into();
         let display_base = dir.parent().map(Path::to_path_buf).unwrap_or_default();
+        let schema = Some(display_base.join("schema.sql"));
         Config {
             dir,
             display_base,
@@ -104,6 +112,8 @@ impl Config {
             deny_warnings: false,
             execute: true,
             scratch: ScratchConfig::default(),
+            schema,
+            schema_required: false,
         }
     }
 
@@ -124,6 +134,12 @@ pub struct Report {
     pub diagnostics: Vec<Diagnostic>,
     /// Whether the SQL was run on the scratch database.
     pub executed: bool,
+    /// The schema the migrations produce (when they all ran).
+    pub schema: Option<Snapshot>,
+    /// The schema declared in the schema file (when there is one and it ran).
+    pub declared: Option<Snapshot>,
+    /// The scratch configuration used (function stubs from the lock included).
+    pub scratch: ScratchConfig,
 }
 
 impl Report {
@@ -153,6 +169,9 @@ pub fn check(config: &Config) -> Report {
         lock_ok: false,
         diagnostics: Vec::new(),
         executed: false,
+        schema: None,
+        declared: None,
+        scratch: config.scratch.clone(),
     };
     if !config.dir.is_dir() {
         let shown = display_path(&config.dir, &config.display_base);
@@ -410,6 +429,7 @@ fn execute(config: &Config, report: &mut Report) {
             scratch_config.functions.push(f.clone());
         }
     }
+    report.scratch = scratch_config.clone();
     let scratch = match Scratch::open(&scratch_config) {
         Ok(s) => s,
         Err(err) => {
@@ -420,29 +440,142 @@ fn execute(config: &Config, report: &mut Report) {
     report.executed = true;
     let total = report.migrations.len();
     for (i, m) in report.migrations.iter().enumerate() {
-        let mut steps = vec![(&m.up, "")];
-        if let Some(down) = &m.down {
-            steps.push((down, " (checking that the down migration undoes the up)"));
-            steps.push((&m.up, " (applied again after its down migration)"));
-        }
-        for (script, context) in steps {
-            if let Err(mut diagnostic) = run_script(&scratch, script, &mut report.diagnostics) {
-                diagnostic.version = Some(m.version);
-                if !context.is_empty() {
-                    diagnostic.notes.insert(0, format!("this happened{context}"));
-                }
-                if i + 1 < total {
-                    diagnostic.notes.push(format!(
-                        "the {} later migration{} were not run",
-                        total - i - 1,
-                        if total - i - 1 == 1 { "" } else { "s" }
-                    ));
-                }
-                report.diagnostics.push(diagnostic);
-                return;
+        if let Err(mut diagnostic) = run_migration(&scratch, &scratch_config, m, &mut report.diagnostics) {
+            diagnostic.version = Some(m.version);
+            if i + 1 < total {
+                let later = total - i - 1;
+                diagnostic
+                    .notes
+                    .push(format!("the {later} later migration{} were not run", if later == 1 { "" } else { "s" }));
             }
+            report.diagnostics.push(diagnostic);
+            return;
         }
     }
+    match Snapshot::read(&scratch.conn, &[]) {
+        Ok(snapshot) => report.schema = Some(snapshot),
+        Err(err) => {
+            report
+                .diagnostics
+                .push(Diagnostic::error(Kind::Io, format!("cannot read the scratch database's schema: {err}")));
+            return;
+        }
+    }
+    check_drift(config, &scratch_config, report);
+}
+
+/// Up; for a reversible migration also down (which must restore the schema
+/// the up started from) and up again.
+fn run_migration(
+    scratch: &Scratch,
+    config: &ScratchConfig,
+    m: &Migration,
+    warnings: &mut Vec<Diagnostic>,
+) -> Result<(), Diagnostic> {
+    let Some(down) = &m.down else {
+        return run_script(scratch, &m.up, warnings);
+    };
+    let snapshot = |scratch: &Scratch| {
+        Snapshot::read(&scratch.conn, &[])
+            .map_err(|e| Diagnostic::error(Kind::Io, format!("cannot read the scratch database's schema: {e}")))
+    };
+    let before = snapshot(scratch)?;
+    run_script(scratch, &m.up, warnings)?;
+    run_script(scratch, down, warnings)
+        .map_err(|d| d.note("this happened checking that the down migration undoes the up"))?;
+    let after = snapshot(scratch)?;
+    if before != after {
+        let diff = schema::compare(&before, &after, config)
+            .map_err(|e| Diagnostic::error(Kind::Io, format!("cannot compare schemas: {e}")))?;
+        if !diff.is_empty() {
+            let mut d = Diagnostic::error(
+                Kind::IrreversibleDown,
+                format!("`{}` does not restore the schema its up migration started from", down.file.file_name()),
+            )
+            .at(Location::file(&down.file.display));
+            for line in diff.describe("the schema before the up", "the schema after the down") {
+                d = d.note(line);
+            }
+            return Err(d.help("make the down migration undo exactly what the up does (each reversible migration is checked up, down, up)"));
+        }
+    }
+    run_script(scratch, &m.up, warnings)
+        .map_err(|d| d.note("this happened applying the up migration again after its down"))
+}
+
+/// Compares the migrated schema with the schema file.
+fn check_drift(config: &Config, scratch_config: &ScratchConfig, report: &mut Report) {
+    let Some(path) = &config.schema else { return };
+    let shown = display_path(path, &config.display_base);
+    let text = match fs::read(path) {
+        Ok(bytes) => match String::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(_) => {
+                report.diagnostics.push(
+                    Diagnostic::error(Kind::InvalidText, format!("`{shown}` is not UTF-8 text"))
+                        .at(Location::file(&shown))
+                        .help("save it as UTF-8"),
+                );
+                return;
+            }
+        },
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound && !config.schema_required => return,
+        Err(err) => {
+            report.diagnostics.push(
+                Diagnostic::error(Kind::Io, format!("cannot read the schema file `{shown}`: {err}"))
+                    .at(Location::file(&shown))
+                    .help("create it, or remove the `.schema(…)` setting"),
+            );
+            return;
+        }
+    };
+    if !lexer::outline(&text).has_statements {
+        return;
+    }
+    let checksum = checksum::checksum(text.as_bytes());
+    let file = SourceFile { path: path.clone(), display: shown.clone(), text: text.clone(), checksum };
+    let sql = text.strip_prefix('\u{feff}').unwrap_or(&text).to_owned();
+    let script = Script { file, sql, mode: Mode::Transaction };
+    let scratch = match Scratch::open(scratch_config) {
+        Ok(s) => s,
+        Err(err) => {
+            report.diagnostics.push(Diagnostic::error(Kind::Io, format!("cannot open a scratch database: {err}")));
+            return;
+        }
+    };
+    if let Err(d) = run_script(&scratch, &script, &mut report.diagnostics) {
+        report.diagnostics.push(
+            d.note("`schema.sql` declares the schema the migrations must produce; it must run on an empty database"),
+        );
+        return;
+    }
+    let declared = match Snapshot::read(&scratch.conn, &[]) {
+        Ok(s) => s,
+        Err(err) => {
+            report.diagnostics.push(Diagnostic::error(Kind::Io, format!("cannot read the declared schema: {err}")));
+            return;
+        }
+    };
+    if let Some(migrated) = &report.schema {
+        match schema::compare(migrated, &declared, scratch_config) {
+            Ok(diff) if !diff.is_empty() => {
+                let mut d = Diagnostic::error(
+                    Kind::Drift,
+                    format!("the migrations do not produce the schema declared in `{shown}`"),
+                )
+                .at(Location::file(&shown));
+                for line in diff.describe("the migrations", &shown) {
+                    d = d.note(line);
+                }
+                report.diagnostics.push(d.help(format!(
+                    "run `migcheck diff -m \"<what changed>\"` to generate a migration from the migrated schema to `{shown}`, or edit `{shown}`"
+                )));
+            }
+            Ok(_) => {}
+            Err(err) => report.diagnostics.push(Diagnostic::error(Kind::Io, format!("cannot compare schemas: {err}"))),
+        }
+    }
+    report.declared = Some(declared);
 }
 
 /// Runs one file on the scratch database the way the runtime will.
@@ -626,15 +759,19 @@ mod tests {
     }
 
     #[test]
-    fn a_down_that_does_not_undo_fails_on_the_second_up() {
+    fn a_down_that_does_not_undo_its_up_names_the_difference() {
         let (_d, cfg) = config(&[
             ("1_owners.up.sql", "CREATE TABLE owners (id INTEGER PRIMARY KEY);"),
             ("1_owners.down.sql", "SELECT 1;"),
         ]);
         let report = check(&cfg);
         let err = report.errors().next().unwrap();
-        assert_eq!(err.kind, Kind::SqlError);
-        assert!(err.render().contains("applied again after its down migration"), "{}", err.render());
+        assert_eq!(err.kind, Kind::IrreversibleDown);
+        assert!(
+            err.render().contains("table `owners`: in the schema after the down, not in the schema before the up"),
+            "{}",
+            err.render()
+        );
     }
 
     #[test]

@@ -63,6 +63,10 @@ pub enum Kind {
     ShellCommand,
     /// An up migration with no statement.
     EmptyMigration,
+    /// A down migration that does not restore the schema its up started from.
+    IrreversibleDown,
+    /// The migrations do not produce the schema declared in `schema.sql`.
+    Drift,
 }
 
 impl Kind {
@@ -89,6 +93,8 @@ impl Kind {
             Kind::PragmaInTransaction => "pragma-in-transaction",
             Kind::ShellCommand => "shell-command",
             Kind::EmptyMigration => "empty-migration",
+            Kind::IrreversibleDown => "down-mismatch",
+            Kind::Drift => "drift",
         }
     }
 }

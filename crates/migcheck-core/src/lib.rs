@@ -28,6 +28,8 @@ pub mod name;
 #[cfg(feature = "checker")]
 pub mod scan;
 #[cfg(feature = "checker")]
+pub mod schema;
+#[cfg(feature = "checker")]
 pub mod scratch;
 #[cfg(feature = "checker")]
 pub mod seal;
