@@ -12,7 +12,10 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use migcheck::{Migration, Migrations, Script, UpgradeOptions};
 use migcheck_core::check::{self, Config, Mode, Report};
 use migcheck_core::checksum::to_hex;
+use migcheck_core::diagnostic::Kind;
 use migcheck_core::lock::{self, Lock};
+use migcheck_core::schema::Snapshot;
+use migcheck_core::schema::generate::{self, Rename};
 use migcheck_core::{scan, seal};
 use serde_json::json;
 
@@ -53,6 +56,7 @@ pub fn run(cli: &Cli) -> Result<u8> {
         Command::Lock { force } => lock(cli, *force),
         Command::Rebase => rebase(cli),
         Command::Check => check_command(cli),
+        Command::Diff { message, rename } => diff(cli, message, rename),
         Command::Upgrade { to, dry_run, no_backup } => upgrade(cli, *to, *dry_run, *no_backup),
         Command::Downgrade { to, steps } => downgrade(cli, *to, *steps),
         Command::History => history(cli),
@@ -132,6 +136,15 @@ fn init(cli: &Cli) -> Result<u8> {
             .with_context(|| format!("cannot write `{}`", lock_path.display()))?;
         println!("created {}", lock_path.display());
     }
+    // Created now so that the build script watches it: a file that appears
+    // later is not seen until something else re-runs the build script.
+    let schema = dir.parent().unwrap_or(Path::new("")).join("schema.sql");
+    if schema.exists() {
+        println!("{} exists", schema.display());
+    } else {
+        fs::write(&schema, SCHEMA_PLACEHOLDER).with_context(|| format!("cannot write `{}`", schema.display()))?;
+        println!("created {}", schema.display());
+    }
     let call = if dir == Path::new("migrations") {
         "migcheck_build::Build::new().run();".to_owned()
     } else {
@@ -150,6 +163,13 @@ fn init(cli: &Cli) -> Result<u8> {
     );
     Ok(exit::OK)
 }
+
+const SCHEMA_PLACEHOLDER: &str = "\
+-- The declared schema: the tables, indexes, views and triggers the application wants.
+-- `cargo build` fails when the migrations do not produce exactly this, and
+-- `migcheck diff -m \"…\"` writes the migration that does. While this file has no
+-- statement, that check is off.
+";
 
 /// A description as `migcheck new` writes it: `[a-z0-9_]+`.
 fn slug(name: &str) -> String {
@@ -311,8 +331,32 @@ fn rebase(cli: &Cli) -> Result<u8> {
     Ok(exit::OK)
 }
 
+/// Differences between a live database and the schema its applied
+/// migrations should have made, described.
+fn live_drift(cli: &Cli, url: &str, report: &Report) -> Result<(String, Vec<String>)> {
+    let target = db::parse(url)?;
+    let migrations = migrations(cli, report);
+    let Some(conn) = db::open_existing(&target)? else {
+        bail!("the database `{}` does not exist", target.describe());
+    };
+    let status = migrations.status(&conn)?;
+    if !status.divergent.is_empty() || !status.unknown.is_empty() {
+        return Err(divergence(&status));
+    }
+    let expected = check::schema_at(report, Some(status.current().unwrap_or(0))).map_err(|d| anyhow!(d.render()))?;
+    let live = Snapshot::read(&conn, &[&cli.history_table])?;
+    let label = format!("the database at version {}", version_text(status.current()));
+    let diff = migcheck_core::schema::compare(&expected, &live, &report.scratch)?;
+    Ok((target.describe(), diff.describe("its migrations", &label)))
+}
+
 fn check_command(cli: &Cli) -> Result<u8> {
     let report = check::check(&config(cli, true));
+    let live = match (&cli.database_url, report.has_errors()) {
+        (Some(url), false) => Some(live_drift(cli, url, &report)?),
+        _ => None,
+    };
+    let drifted = live.as_ref().is_some_and(|(_, d)| !d.is_empty());
     let errors = report.errors().count();
     let warnings = report.warnings().count();
     if cli.format == Format::Json {
@@ -321,6 +365,7 @@ fn check_command(cli: &Cli) -> Result<u8> {
             "errors": errors,
             "warnings": warnings,
             "diagnostics": report.diagnostics.iter().map(diagnostic_json).collect::<Vec<_>>(),
+            "database": live.as_ref().map(|(db, d)| json!({ "database": db, "drift": d })),
             "migrations": report.migrations.iter().map(|m| json!({
                 "version": m.version,
                 "name": m.description,
@@ -341,8 +386,90 @@ fn check_command(cli: &Cli) -> Result<u8> {
         } else {
             eprintln!("error: {errors} error{} in `{}`", plural(errors), cli.dir.display());
         }
+        if let Some((db, differences)) = &live {
+            if differences.is_empty() {
+                println!("{db}: its schema is what its applied migrations make");
+            } else {
+                eprintln!("error: `{db}` was changed outside its migrations:");
+                for d in differences {
+                    eprintln!("  {d}");
+                }
+                eprintln!("help: undo the manual changes, or write a migration that makes them");
+            }
+        }
     }
-    Ok(if errors == 0 { exit::OK } else { exit::ERROR })
+    Ok(if errors > 0 {
+        exit::ERROR
+    } else if drifted {
+        exit::DIVERGENT
+    } else {
+        exit::OK
+    })
+}
+
+fn diff(cli: &Cli, message: &str, renames: &[String]) -> Result<u8> {
+    let renames: Vec<Rename> =
+        renames.iter().map(|r| Rename::parse(r).map_err(|e| anyhow!(e))).collect::<Result<_>>()?;
+    let config = config(cli, true);
+    let report = check::check(&config);
+    let blocking: Vec<_> = report.errors().filter(|d| d.kind != Kind::Drift).collect();
+    if !blocking.is_empty() {
+        print_diagnostics(blocking);
+        eprintln!("error: fix these before generating a migration");
+        return Err(Reported(exit::ERROR).into());
+    }
+    let schema_file = config.schema.clone().unwrap_or_else(|| PathBuf::from("schema.sql"));
+    let (Some(migrated), Some(declared)) = (&report.schema, &report.declared) else {
+        bail!(
+            "no declared schema: write the tables you want in `{}` (CREATE TABLE …), then run `migcheck diff` again",
+            schema_file.display()
+        );
+    };
+    let description = slug(message);
+    if description.is_empty() {
+        bail!("`{message}` has no letter or digit to name the migration with");
+    }
+    let Some(generated) =
+        generate::generate(migrated, declared, &renames, &report.scratch, message).map_err(|e| anyhow!(e))?
+    else {
+        println!("nothing to change: the migrations already produce `{}`; nothing was written", schema_file.display());
+        return Ok(exit::OK);
+    };
+    let newest = versions(cli).last().copied().unwrap_or(0);
+    let version = utc_timestamp().max(newest + 1);
+    let up = cli.dir.join(format!("{version}_{description}.up.sql"));
+    let down = cli.dir.join(format!("{version}_{description}.down.sql"));
+    for path in [&up, &down] {
+        if path.exists() {
+            bail!("`{}` already exists", path.display());
+        }
+    }
+    fs::write(&up, &generated.up).with_context(|| format!("cannot write `{}`", up.display()))?;
+    fs::write(&down, &generated.down).with_context(|| format!("cannot write `{}`", down.display()))?;
+    println!(
+        "created {}
+created {}",
+        up.display(),
+        down.display()
+    );
+    for change in &generated.changes {
+        println!("  {change}");
+    }
+    for warning in &generated.warnings {
+        eprintln!("warning: {warning}");
+    }
+    let after = check::check(&config);
+    let errors: Vec<_> = after.errors().collect();
+    if !errors.is_empty() {
+        print_diagnostics(errors);
+        eprintln!("error: the generated migration does not pass the checks; the files are kept for you to fix");
+        return Err(Reported(exit::ERROR).into());
+    }
+    println!(
+        "checked: the migrations now produce `{}`; review the files, then `migcheck upgrade`",
+        schema_file.display()
+    );
+    Ok(exit::OK)
 }
 
 /// The backup's path: the database file's name, then the version it holds.

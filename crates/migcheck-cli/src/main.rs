@@ -100,9 +100,25 @@ pub enum Command {
     #[command(after_help = "Example:\n  git merge main && migcheck rebase && migcheck lock")]
     Rebase,
 
-    /// Run every check `cargo build` runs, with the same messages.
-    #[command(after_help = "Examples:\n  migcheck check\n  migcheck check --format json")]
+    /// Run every check `cargo build` runs, with the same messages; with --database-url, also compare
+    /// the live database's schema with what its applied migrations should have made.
+    #[command(
+        after_help = "Examples:\n  migcheck check\n  migcheck check --format json\n  migcheck check --database-url sqlite:prod.db   # finds changes made by hand"
+    )]
     Check,
+
+    /// Generate a migration (up and down) from the migrated schema to schema.sql.
+    #[command(
+        after_help = "Examples:\n  migcheck diff -m \"create owners table\"\n  migcheck diff -m \"rename owners\" --rename owners:people\n  migcheck diff -m \"rename email\" --rename owners.email:mail"
+    )]
+    Diff {
+        /// What the migration does; becomes the file name's description.
+        #[arg(short, long)]
+        message: String,
+        /// A table (`old:new`) or column (`table.old:new`) renamed rather than dropped and created.
+        #[arg(long, value_name = "OLD:NEW")]
+        rename: Vec<String>,
+    },
 
     /// Apply pending migrations.
     #[command(

@@ -464,6 +464,19 @@ fn execute(config: &Config, report: &mut Report) {
     check_drift(config, &scratch_config, report);
 }
 
+/// The schema the migrations up to `version` (all when `None`) produce, on a
+/// fresh scratch database: what a live database at that version should have.
+pub fn schema_at(report: &Report, version: Option<i64>) -> Result<Snapshot, Diagnostic> {
+    let scratch = Scratch::open(&report.scratch)
+        .map_err(|e| Diagnostic::error(Kind::Io, format!("cannot open the scratch database: {e}")))?;
+    let mut warnings = Vec::new();
+    for m in report.migrations.iter().filter(|m| version.is_none_or(|v| m.version <= v)) {
+        run_script(&scratch, &m.up, &mut warnings)?;
+    }
+    Snapshot::read(&scratch.conn, &[])
+        .map_err(|e| Diagnostic::error(Kind::Io, format!("cannot read the scratch database's schema: {e}")))
+}
+
 /// Up; for a reversible migration also down (which must restore the schema
 /// the up started from) and up again.
 fn run_migration(

@@ -83,7 +83,7 @@ impl Snapshot {
             }
             rows.push(SchemaRow { kind, name, table: r.get(2)?, sql: r.get(3)? });
         }
-        rows.sort_by(|a, b| (a.kind, a.name.to_lowercase()).cmp(&(b.kind, b.name.to_lowercase())));
+        rows.sort_by_cached_key(|r| (r.kind, r.name.to_lowercase()));
         Ok(Snapshot { rows })
     }
 
@@ -351,7 +351,22 @@ pub enum Change {
 }
 
 impl Change {
-    /// The table this change is about (a table change, or the table of an index or trigger).
+    /// What a migration making this change does, as a short imperative.
+    pub fn action(&self) -> String {
+        match self {
+            Change::Add { kind, name } => format!("create {} `{name}`", kind.word()),
+            Change::Drop { kind, name } => format!("drop {} `{name}`", kind.word()),
+            Change::Alter { kind, name } => format!("redefine {} `{name}`", kind.word()),
+            Change::AddColumn { table, column } => format!("add column `{table}.{column}`"),
+            Change::DropColumn { table, column } => format!("drop column `{table}.{column}`"),
+            Change::AlterColumn { table, column, details } => {
+                format!("change column `{table}.{column}`: {}", details.join("; "))
+            }
+            Change::AlterTable { table, details } => format!("change table `{table}`: {}", details.join("; ")),
+        }
+    }
+
+    /// The difference, as seen between schema `a` and schema `b`.
     pub fn describe(&self, a: &str, b: &str) -> String {
         match self {
             Change::Add { kind, name } => format!("{} `{name}`: in {b}, not in {a}", kind.word()),

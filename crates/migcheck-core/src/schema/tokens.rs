@@ -127,7 +127,16 @@ fn quoted_end(bytes: &[u8], start: usize, quote: u8) -> usize {
 pub fn normalize(tokens: &[Token]) -> String {
     let mut out = String::new();
     for (i, t) in tokens.iter().enumerate() {
-        if i > 0 {
+        // Readable spacing: `varchar(255)`, `f(a, b)`, `t.c`; always the same
+        // for the same tokens, so comparisons are unaffected.
+        let tight = i == 0
+            || t.is_punct(")")
+            || t.is_punct(",")
+            || t.is_punct(".")
+            || tokens[i - 1].is_punct("(")
+            || tokens[i - 1].is_punct(".")
+            || (t.is_punct("(") && tokens[i - 1].kind == Kind::Word);
+        if !tight {
             out.push(' ');
         }
         if t.kind == Kind::Word && needs_quotes(&t.text) {
@@ -205,6 +214,8 @@ mod tests {
             normalize_sql("create table owners(id integer primary key, email varchar(255) not null default 'x')")
         );
         assert_eq!(normalize_sql("a||b >= 1.5e-3"), "a || b >= 1.5e-3");
+        assert_eq!(normalize_sql("VARCHAR ( 255 )"), "varchar(255)");
+        assert_eq!(normalize_sql("f( a,b ) + T . c"), "f(a, b) + t.c");
         assert_eq!(normalize_sql("\"two words\""), "\"two words\"");
         assert_eq!(normalize_sql("x'AB' 0x1F"), "x'ab' 0x1f");
         assert_eq!(normalize_sql("'it''s'"), "'it''s'");
