@@ -394,3 +394,72 @@ impl Project {
         if exists == 0 { Vec::new() } else { self.applied() }
     }
 }
+
+#[test]
+fn diff_generates_renames_on_request_and_writes_nothing_when_nothing_changed() {
+    let p = Project::new();
+    p.ok(&["init"]);
+    let run = p.run(&["diff", "-m", "x"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("no declared schema: write the tables you want in `schema.sql`"), "{run:?}");
+
+    fs::write(p.path().join("schema.sql"), "CREATE TABLE owners (id INTEGER PRIMARY KEY, email TEXT NOT NULL);\n")
+        .unwrap();
+    let run = p.ok(&["diff", "-m", "Create owners!"]);
+    assert!(run.stdout.contains("create table `owners`") && run.stdout.contains("_create_owners.up.sql"), "{run:?}");
+    let run = p.ok(&["diff", "-m", "again"]);
+    assert!(run.stdout.contains("nothing to change"), "{run:?}");
+    assert_eq!(fs::read_dir(p.path().join("migrations")).unwrap().count(), 3, "lock + up + down, nothing more");
+    p.ok(&["upgrade"]);
+    Connection::open(p.db()).unwrap().execute("INSERT INTO owners (email) VALUES ('ada@x')", []).unwrap();
+
+    // Renamed without saying so: drop and create, marked as data loss and ambiguous.
+    fs::write(p.path().join("schema.sql"), "CREATE TABLE people (id INTEGER PRIMARY KEY, email TEXT NOT NULL);\n")
+        .unwrap();
+    let run = p.ok(&["diff", "-m", "people"]);
+    assert!(run.stderr.contains("warning: DATA LOSS: drops table `owners`"), "{run:?}");
+    assert!(run.stderr.contains("--rename owners:people"), "{run:?}");
+    let generated: Vec<PathBuf> = fs::read_dir(p.path().join("migrations"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|f| f.to_string_lossy().contains("_people."))
+        .collect();
+    assert!(
+        fs::read_to_string(generated.iter().find(|f| f.to_string_lossy().ends_with(".up.sql")).unwrap())
+            .unwrap()
+            .contains("-- DATA LOSS")
+    );
+    for f in generated {
+        fs::remove_file(f).unwrap();
+    }
+    let run = p.ok(&["diff", "-m", "rename owners", "--rename", "owners:people"]);
+    assert!(!run.stderr.contains("DATA LOSS"), "{run:?}");
+    p.ok(&["upgrade"]);
+    assert_eq!(p.tables(), ["migcheck_history", "people"]);
+    let email: String =
+        Connection::open(p.db()).unwrap().query_row("SELECT email FROM people", [], |r| r.get(0)).unwrap();
+    assert_eq!(email, "ada@x", "the rename kept the row");
+    let run = p.run(&["diff", "-m", "x", "--rename", "nonsense"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("is not a rename"), "{run:?}");
+}
+
+#[test]
+fn check_with_a_database_finds_changes_made_by_hand() {
+    let p = Project::with_migrations();
+    p.ok(&["upgrade"]);
+    let run = p.ok(&["check", "--database-url", "sqlite:dev.db"]);
+    assert!(run.stdout.contains("dev.db: its schema is what its applied migrations make"), "{run:?}");
+    Connection::open(p.db())
+        .unwrap()
+        .execute_batch("CREATE INDEX by_hand ON owners (email); ALTER TABLE pets ADD COLUMN age INTEGER;")
+        .unwrap();
+    let run = p.run(&["check", "--database-url", "sqlite:dev.db"]);
+    assert_eq!(run.code, 4, "{run:?}");
+    assert!(run.stderr.contains("`dev.db` was changed outside its migrations"), "{run:?}");
+    assert!(run.stderr.contains("index `by_hand`: in the database at version 3, not in its migrations"), "{run:?}");
+    assert!(run.stderr.contains("column `pets.age`: in the database at version 3, not in its migrations"), "{run:?}");
+    let json: serde_json::Value =
+        serde_json::from_str(&p.run(&["check", "--format", "json", "--database-url", "dev.db"]).stdout).unwrap();
+    assert_eq!(json["database"]["drift"].as_array().unwrap().len(), 2);
+}

@@ -675,6 +675,18 @@ fn run_script(scratch: &Scratch, script: &Script, warnings: &mut Vec<Diagnostic>
     }
 }
 
+/// Where the name an error message ends with (`no such table: pets`, `table
+/// t has no column named x`) appears in the statement, when SQLite gave no
+/// offset: so that the caret points at it rather than at the whole statement.
+fn named_in_message(message: &str, statement: &str) -> Option<std::ops::Range<usize>> {
+    let name = message.rsplit([' ', ':']).next()?.trim_matches(['"', '\'', '`']);
+    let name = name.rsplit('.').next()?;
+    if name.is_empty() || !name.chars().all(|c| c.is_alphanumeric() || c == '_') {
+        return None;
+    }
+    schema::tokens::tokenize(statement).into_iter().find(|t| t.is_word(&name.to_lowercase())).map(|t| t.span)
+}
+
 fn statement_error(
     scratch: &Scratch,
     script: &Script,
@@ -692,7 +704,8 @@ fn statement_error(
         let len = text[at..].find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(text.len() - at).max(1);
         at..(at + len).min(statement.end)
     } else {
-        statement.clone()
+        named_in_message(&err.message, &text[statement.clone()])
+            .map_or(statement.clone(), |r| r.start + statement.start..r.end + statement.start)
     };
     let denied = scratch.take_events().into_iter().find_map(|e| match e {
         Event::Denied(what) => Some(what),
@@ -785,6 +798,19 @@ mod tests {
             "{}",
             err.render()
         );
+    }
+
+    #[test]
+    fn errors_without_an_offset_point_at_the_name() {
+        for (sql, expected) in [
+            ("CREATE TABLE a (x);\nINSERT INTO a (y) VALUES (1);", (2, 16)),
+            ("CREATE TABLE a (x);\n  INSERT INTO nope VALUES (1);", (2, 15)),
+        ] {
+            let (_d, cfg) = config(&[("1_a.sql", sql)]);
+            let report = check(&cfg);
+            let err = report.errors().next().unwrap();
+            assert_eq!(err.location.as_ref().unwrap().line_column, Some(expected), "{}", err.render());
+        }
     }
 
     #[test]
