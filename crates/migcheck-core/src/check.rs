@@ -607,8 +607,10 @@ fn run_script(scratch: &Scratch, script: &Script, warnings: &mut Vec<Diagnostic>
     scratch.take_events();
     scratch.start_clock();
     let started = Instant::now();
+    let mut saw_foreign_keys_pragma = false;
     let result = exec::run_statements(conn, &script.sql, |statement| {
         for event in scratch.take_events() {
+            saw_foreign_keys_pragma |= event == Event::ForeignKeysPragma;
             if event == Event::ForeignKeysPragma && !conn.is_autocommit() {
                 let span = statement.start + offset..statement.end + offset;
                 warnings.push(
@@ -653,6 +655,14 @@ fn run_script(scratch: &Scratch, script: &Script, warnings: &mut Vec<Diagnostic>
         return Err(Diagnostic::error(Kind::SqlError, format!("`{}` leaves a transaction open", file.file_name()))
             .at(Location::file(&file.display))
             .help("end the file's transaction with `COMMIT`"));
+    }
+    // With enforcement on throughout the file, SQLite refused any violating
+    // row as it was written (deferred ones at COMMIT): only a file that
+    // touched `PRAGMA foreign_keys`, or a database with enforcement off, can
+    // leave violations. Skipping the scan otherwise keeps long histories fast.
+    let enforcing = conn.query_row("PRAGMA foreign_keys", [], |r| r.get::<_, i64>(0)).map_err(sql_error)? == 1;
+    if enforcing && !saw_foreign_keys_pragma {
+        return Ok(());
     }
     match scratch.foreign_key_violations(5) {
         Ok((0, _)) => Ok(()),

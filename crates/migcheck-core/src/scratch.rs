@@ -15,6 +15,7 @@
 //! Foreign-key enforcement is set explicitly (on by default, as sqlx and
 //! rusqlite's bundled SQLite do) rather than inherited from compile options.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -58,10 +59,20 @@ pub(crate) enum Event {
     ForeignKeysPragma,
 }
 
-#[derive(Default)]
 struct Shared {
     events: Mutex<Vec<Event>>,
-    deadline: Mutex<Option<Instant>>,
+    /// When the clock started.
+    epoch: Instant,
+    /// The deadline in nanoseconds after `epoch`; 0 when no clock runs.
+    /// An atomic, since the progress handler reads it every 1,000 VM steps.
+    deadline: AtomicU64,
+}
+
+impl Shared {
+    fn past_deadline(&self) -> bool {
+        let deadline = self.deadline.load(Ordering::Relaxed);
+        deadline != 0 && self.epoch.elapsed().as_nanos() as u64 > deadline
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -91,24 +102,23 @@ impl Scratch {
                 |ctx| Ok(if ctx.is_empty() { Value::Null } else { ctx.get::<Value>(0)? }),
             )?;
         }
-        let shared = Arc::new(Shared::default());
+        let shared =
+            Arc::new(Shared { events: Mutex::new(Vec::new()), epoch: Instant::now(), deadline: AtomicU64::new(0) });
         let events = Arc::clone(&shared);
         conn.authorizer(Some(move |ctx: AuthContext<'_>| authorize(&events, ctx)))?;
         let clock = Arc::clone(&shared);
-        conn.progress_handler(
-            1000,
-            Some(move || lock(&clock.deadline).is_some_and(|deadline| Instant::now() > deadline)),
-        )?;
+        conn.progress_handler(1000, Some(move || clock.past_deadline()))?;
         Ok(Scratch { conn, shared, timeout: config.timeout })
     }
 
     /// Starts the clock for one migration file.
     pub(crate) fn start_clock(&self) {
-        *lock(&self.shared.deadline) = Some(Instant::now() + self.timeout);
+        let deadline = (self.shared.epoch.elapsed() + self.timeout).as_nanos().max(1);
+        self.shared.deadline.store(u64::try_from(deadline).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
     pub(crate) fn stop_clock(&self) {
-        *lock(&self.shared.deadline) = None;
+        self.shared.deadline.store(0, Ordering::Relaxed);
     }
 
     pub(crate) fn timeout(&self) -> Duration {
