@@ -205,6 +205,8 @@ impl Build {
         cargo::rerun_if_changed(&dir);
         let mut config = Config::new(&dir);
         config.display_base = manifest_dir.clone();
+        // The scratch database at the newest sealed migration, for the next build.
+        config.cache_dir = Some(out_dir.join("migcheck"));
         match &self.schema {
             Some(path) => {
                 config.schema = Some(manifest_dir.join(path));

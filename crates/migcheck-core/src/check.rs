@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use rusqlite::ffi;
 
+use crate::cache;
 use crate::checksum::{self, CHAIN_START, Digest};
 use crate::diagnostic::{Diagnostic, Kind, Location, Severity};
 use crate::directive;
@@ -98,6 +99,9 @@ pub struct Config {
     pub schema: Option<PathBuf>,
     /// Whether a missing schema file is an error (it was set explicitly).
     pub schema_required: bool,
+    /// Where to keep the scratch database at the newest sealed migration
+    /// between runs (the build script uses `OUT_DIR`); `None`: always cold.
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl Config {
@@ -114,6 +118,7 @@ impl Config {
             scratch: ScratchConfig::default(),
             schema,
             schema_required: false,
+            cache_dir: None,
         }
     }
 
@@ -140,6 +145,8 @@ pub struct Report {
     pub declared: Option<Snapshot>,
     /// The scratch configuration used (function stubs from the lock included).
     pub scratch: ScratchConfig,
+    /// Whether the sealed migrations' result came from the cache.
+    pub from_cache: bool,
 }
 
 impl Report {
@@ -172,6 +179,7 @@ pub fn check(config: &Config) -> Report {
         schema: None,
         declared: None,
         scratch: config.scratch.clone(),
+        from_cache: false,
     };
     if !config.dir.is_dir() {
         let shown = display_path(&config.dir, &config.display_base);
@@ -439,7 +447,32 @@ fn execute(config: &Config, report: &mut Report) {
     };
     report.executed = true;
     let total = report.migrations.len();
-    for (i, m) in report.migrations.iter().enumerate() {
+    // The leading sealed migrations: their result can come from the cache.
+    let sealed = report.migrations.iter().take_while(|m| m.sealed).count();
+    let cache = config
+        .cache_dir
+        .as_ref()
+        .filter(|_| sealed > 0)
+        .map(|dir| (dir, cache::key(&report.migrations[sealed - 1].chain, sealed, &scratch_config)));
+    let mut start = 0;
+    if let Some((dir, key)) = &cache
+        && let Some((state, bytes)) = cache::load(dir, key)
+        && scratch.restore(&bytes)
+        && scratch
+            .conn
+            .execute_batch(if state.foreign_keys { "PRAGMA foreign_keys = ON" } else { "PRAGMA foreign_keys = OFF" })
+            .is_ok()
+    {
+        start = sealed;
+        report.from_cache = true;
+    }
+    let diagnostics_before = report.diagnostics.len();
+    for (i, m) in report.migrations.iter().enumerate().skip(start) {
+        if i == sealed && start == 0 && report.diagnostics.len() == diagnostics_before {
+            if let Some((dir, key)) = &cache {
+                store_cache(&scratch, dir, key);
+            }
+        }
         if let Err(mut diagnostic) = run_migration(&scratch, &scratch_config, m, &mut report.diagnostics) {
             diagnostic.version = Some(m.version);
             if i + 1 < total {
@@ -452,6 +485,11 @@ fn execute(config: &Config, report: &mut Report) {
             return;
         }
     }
+    if sealed == total && start == 0 && report.diagnostics.len() == diagnostics_before {
+        if let Some((dir, key)) = &cache {
+            store_cache(&scratch, dir, key);
+        }
+    }
     match Snapshot::read(&scratch.conn, &[]) {
         Ok(snapshot) => report.schema = Some(snapshot),
         Err(err) => {
@@ -462,6 +500,18 @@ fn execute(config: &Config, report: &mut Report) {
         }
     }
     check_drift(config, &scratch_config, report);
+}
+
+/// Keeps the scratch database at the newest sealed migration for the next
+/// build, unless TEMP objects (which a restored database would lack) exist. A
+/// cache that cannot be written only costs speed.
+fn store_cache(scratch: &Scratch, dir: &Path, key: &checksum::Digest) {
+    let temp_objects: i64 =
+        scratch.conn.query_row("SELECT count(*) FROM temp.sqlite_schema", [], |r| r.get(0)).unwrap_or(1);
+    let foreign_keys = scratch.conn.query_row("PRAGMA foreign_keys", [], |r| r.get::<_, i64>(0)).map(|v| v == 1);
+    if let (0, Ok(foreign_keys), Some(bytes)) = (temp_objects, foreign_keys, cache::serialize(&scratch.conn)) {
+        let _ = cache::store(dir, key, cache::State { foreign_keys }, &bytes);
+    }
 }
 
 /// The schema the migrations up to `version` (all when `None`) produce, on a

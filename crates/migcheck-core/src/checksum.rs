@@ -27,6 +27,11 @@ pub fn checksum(bytes: &[u8]) -> Digest {
     hasher.finalize().into()
 }
 
+/// SHA-256 of `bytes` exactly as they are.
+pub fn checksum_raw(bytes: &[u8]) -> Digest {
+    Sha256::digest(bytes).into()
+}
+
 /// The next link of the chain: `sha256(previous || line)`. Any insertion,
 /// deletion, edit or reordering of the lines changes every later link.
 pub fn chain(previous: &Digest, line: &str) -> Digest {

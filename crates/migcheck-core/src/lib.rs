@@ -14,6 +14,8 @@ pub mod exec;
 pub mod lexer;
 
 #[cfg(feature = "checker")]
+pub mod cache;
+#[cfg(feature = "checker")]
 pub mod check;
 #[cfg(feature = "checker")]
 pub mod checksum;

@@ -15,7 +15,7 @@
 //! Foreign-key enforcement is set explicitly (on by default, as sqlx and
 //! rusqlite's bundled SQLite do) rather than inherited from compile options.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -66,6 +66,9 @@ struct Shared {
     /// The deadline in nanoseconds after `epoch`; 0 when no clock runs.
     /// An atomic, since the progress handler reads it every 1,000 VM steps.
     deadline: AtomicU64,
+    /// Set only while migcheck itself restores a cached database
+    /// (`sqlite3_deserialize` prepares an internal `ATTACH`).
+    restoring: AtomicBool,
 }
 
 impl Shared {
@@ -102,13 +105,25 @@ impl Scratch {
                 |ctx| Ok(if ctx.is_empty() { Value::Null } else { ctx.get::<Value>(0)? }),
             )?;
         }
-        let shared =
-            Arc::new(Shared { events: Mutex::new(Vec::new()), epoch: Instant::now(), deadline: AtomicU64::new(0) });
+        let shared = Arc::new(Shared {
+            events: Mutex::new(Vec::new()),
+            epoch: Instant::now(),
+            deadline: AtomicU64::new(0),
+            restoring: AtomicBool::new(false),
+        });
         let events = Arc::clone(&shared);
         conn.authorizer(Some(move |ctx: AuthContext<'_>| authorize(&events, ctx)))?;
         let clock = Arc::clone(&shared);
         conn.progress_handler(1000, Some(move || clock.past_deadline()))?;
         Ok(Scratch { conn, shared, timeout: config.timeout })
+    }
+
+    /// Replaces the database with a serialized one (the build cache).
+    pub(crate) fn restore(&self, bytes: &[u8]) -> bool {
+        self.shared.restoring.store(true, Ordering::Relaxed);
+        let ok = crate::cache::deserialize(&self.conn, bytes);
+        self.shared.restoring.store(false, Ordering::Relaxed);
+        ok
     }
 
     /// Starts the clock for one migration file.
@@ -150,6 +165,9 @@ impl Scratch {
 }
 
 fn authorize(shared: &Shared, ctx: AuthContext<'_>) -> Authorization {
+    if shared.restoring.load(Ordering::Relaxed) {
+        return Authorization::Allow;
+    }
     let denied = match ctx.action {
         AuthAction::Attach { filename } if !filename.is_empty() => {
             Some(format!("attaching the database file `{filename}` (ATTACH or VACUUM INTO)"))
