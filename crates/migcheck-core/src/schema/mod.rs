@@ -49,6 +49,11 @@ impl ObjectKind {
     }
 }
 
+/// Compares names as SQLite does: ASCII case folded, without allocating.
+fn fold_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    a.bytes().map(|c| c.to_ascii_lowercase()).cmp(b.bytes().map(|c| c.to_ascii_lowercase()))
+}
+
 /// One row of `sqlite_schema` with SQL text (automatic indexes have none).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SchemaRow {
@@ -76,14 +81,14 @@ impl Snapshot {
         let mut rows = Vec::new();
         let mut query = stmt.query([])?;
         while let Some(r) = query.next()? {
-            let (kind, name): (String, String) = (r.get(0)?, r.get(1)?);
-            let Some(kind) = ObjectKind::parse(&kind) else { continue };
+            let Some(kind) = ObjectKind::parse(r.get_ref(0)?.as_str()?) else { continue };
+            let name: String = r.get(1)?;
             if exclude.iter().any(|e| e.eq_ignore_ascii_case(&name)) {
                 continue;
             }
             rows.push(SchemaRow { kind, name, table: r.get(2)?, sql: r.get(3)? });
         }
-        rows.sort_by_cached_key(|r| (r.kind, r.name.to_lowercase()));
+        rows.sort_unstable_by(|a, b| a.kind.cmp(&b.kind).then_with(|| fold_cmp(&a.name, &b.name)));
         Ok(Snapshot { rows })
     }
 
