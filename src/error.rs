@@ -30,6 +30,8 @@ pub enum Error {
     NoSuchVersion { version: i64 },
     /// A downgrade would have to revert a migration that has no down migration.
     Irreversible { version: i64, name: String },
+    /// Batch mode cannot include a migration that runs outside a transaction.
+    NotBatchable { version: i64, name: String },
     /// The backup before upgrading could not be written.
     Backup { path: std::path::PathBuf, source: rusqlite::Error },
     /// The history table exists but is not migcheck's (missing columns, bad values).
@@ -70,6 +72,11 @@ impl fmt::Display for Error {
                 f,
                 "migration {version} `{name}` is irreversible (it has no down migration): \
                  cannot downgrade past it; restore a backup, or add a new migration that undoes it"
+            ),
+            Error::NotBatchable { version, name } => write!(
+                f,
+                "migration {version} `{name}` runs outside a transaction, so it cannot be part of a batch: \
+                 upgrade without batch mode, or apply up to the version before it first"
             ),
             Error::Backup { path, source } => write!(f, "cannot write the backup `{}`: {source}", path.display()),
             Error::History { message } => write!(f, "the migration history table is not usable: {message}"),

@@ -82,6 +82,9 @@ pub struct UpgradeOptions {
     /// Copy the database here (SQLite's online backup API) before the first
     /// pending migration runs. Nothing is copied when nothing is pending.
     pub backup: Option<PathBuf>,
+    /// Apply all pending migrations in one transaction (all or nothing), as
+    /// Alembic does by default. Refused when one must run outside a transaction.
+    pub batch: bool,
 }
 
 impl UpgradeOptions {
@@ -92,6 +95,11 @@ impl UpgradeOptions {
 
     pub fn backup(mut self, path: impl Into<PathBuf>) -> Self {
         self.backup = Some(path.into());
+        self
+    }
+
+    pub fn batch(mut self, batch: bool) -> Self {
+        self.batch = batch;
         self
     }
 }
@@ -121,30 +129,86 @@ impl Migrations {
             return Err(Error::NoSuchVersion { version });
         }
         let mut report = Report::default();
-        let wanted = |m: &&Migration| options.target.is_none_or(|t| m.version <= t);
+        if self.is_up_to_date(conn, options.target)? {
+            return Ok(report);
+        }
         let status = self.status(conn)?;
         self.refuse_divergence(&status)?;
-        let total = status.pending.iter().filter(|v| options.target.is_none_or(|t| **v <= t)).count();
-        if total > 0
-            && let Some(path) = &options.backup
-        {
+        let pending: Vec<&Migration> = status
+            .pending
+            .iter()
+            .filter(|v| options.target.is_none_or(|t| **v <= t))
+            .filter_map(|v| self.get(*v))
+            .collect();
+        if pending.is_empty() {
+            return Ok(report);
+        }
+        if let Some(path) = &options.backup {
             backup(conn, path)?;
             report.backup = Some(path.clone());
         }
-        loop {
-            let tx = self.begin(conn)?;
-            let applied = read_history(&tx, &self.history)?;
-            self.verify(&applied)?;
-            let done: HashSet<i64> = applied.iter().map(|m| m.version).collect();
-            let Some(m) = self.iter().filter(wanted).find(|m| !done.contains(&m.version)) else {
+        if options.batch {
+            return self.apply_batch(conn, &pending, report, progress);
+        }
+        self.begin(conn)?.commit()?;
+        let total = pending.len();
+        for (i, m) in pending.into_iter().enumerate() {
+            let tx = Tx::begin(conn)?;
+            // Another migrator may have applied it while this one waited.
+            if is_applied(&tx, &self.history, m.version)? {
                 tx.commit()?;
-                return Ok(report);
-            };
-            progress(m, report.applied.len(), total.max(report.applied.len() + 1));
+                continue;
+            }
+            progress(m, i, total);
             let started = Instant::now();
             self.run_in(conn, tx, m, &m.up, &report, |tx| record(tx, &self.history, m, started.elapsed()))?;
             report.applied.push(Applied { version: m.version, name: m.name().to_owned(), duration: started.elapsed() });
         }
+        Ok(report)
+    }
+
+    /// All pending migrations in one transaction: all or nothing.
+    fn apply_batch(
+        &self,
+        conn: &Connection,
+        pending: &[&Migration],
+        mut report: Report,
+        mut progress: impl FnMut(&Migration, usize, usize),
+    ) -> Result<Report, Error> {
+        if let Some(m) = pending.iter().find(|m| m.up.mode() != Mode::Transaction) {
+            return Err(Error::NotBatchable { version: m.version, name: m.name().to_owned() });
+        }
+        let tx = self.begin(conn)?;
+        let mut applied = Vec::new();
+        for (i, m) in pending.iter().enumerate() {
+            if is_applied(&tx, &self.history, m.version)? {
+                continue;
+            }
+            progress(m, i, pending.len());
+            let started = Instant::now();
+            run(&tx, m, &m.up, &report)?;
+            record(&tx, &self.history, m, started.elapsed())?;
+            applied.push(Applied { version: m.version, name: m.name().to_owned(), duration: started.elapsed() });
+        }
+        tx.commit()?;
+        report.applied = applied;
+        Ok(report)
+    }
+
+    /// The constant-time check: the newest history row's chain hash equals
+    /// this binary's for that version (so the whole history matches), and
+    /// nothing newer is wanted. One indexed read, whatever the history's length.
+    fn is_up_to_date(&self, conn: &Connection, target: Option<i64>) -> Result<bool, Error> {
+        let Some(wanted) = target.or_else(|| self.latest()) else { return Ok(true) };
+        let head: Option<(i64, String)> = match conn.prepare_cached(&format!(
+            "SELECT version, chain FROM {} ORDER BY version DESC LIMIT 1",
+            quote(&self.history)
+        )) {
+            Ok(mut stmt) => stmt.query_row([], |r| Ok((r.get(0)?, r.get(1)?))).optional().unwrap_or(None),
+            Err(_) => None, // no history table yet, or not ours: the full path says which
+        };
+        Ok(head
+            .is_some_and(|(version, chain)| version >= wanted && self.get(version).is_some_and(|m| m.chain() == chain)))
     }
 
     /// Reverts applied migrations newer than `version` (0: all of them), newest
@@ -265,7 +329,7 @@ impl Migrations {
     /// Opens a write transaction and makes sure the history table exists.
     fn begin<'c>(&self, conn: &'c Connection) -> Result<Tx<'c>, Error> {
         let tx = Tx::begin(conn)?;
-        tx.execute_batch(&format!(
+        tx.prepare_cached(&format!(
             "CREATE TABLE IF NOT EXISTS {} (
                 version INTEGER PRIMARY KEY,
                 name TEXT NOT NULL,
@@ -275,7 +339,8 @@ impl Migrations {
                 duration_ms INTEGER NOT NULL
             )",
             quote(&self.history)
-        ))?;
+        ))?
+        .execute([])?;
         Ok(tx)
     }
 
@@ -365,21 +430,24 @@ fn run(conn: &Connection, m: &Migration, script: &Script, report: &Report) -> Re
     })
 }
 
+fn is_applied(conn: &Connection, table: &str, version: i64) -> Result<bool, Error> {
+    let mut stmt = conn.prepare_cached(&format!("SELECT 1 FROM {} WHERE version = ?1", quote(table)))?;
+    Ok(stmt.exists([version])?)
+}
+
 fn record(conn: &Connection, table: &str, m: &Migration, duration: Duration) -> Result<(), Error> {
-    conn.execute(
-        &format!(
-            "INSERT INTO {} (version, name, checksum, chain, applied_at, duration_ms)
+    let mut stmt = conn.prepare_cached(&format!(
+        "INSERT INTO {} (version, name, checksum, chain, applied_at, duration_ms)
              VALUES (?1, ?2, ?3, ?4, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?5)",
-            quote(table)
-        ),
-        params![
-            m.version(),
-            m.name(),
-            m.checksum(),
-            m.chain(),
-            i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
-        ],
-    )?;
+        quote(table)
+    ))?;
+    stmt.execute(params![
+        m.version(),
+        m.name(),
+        m.checksum(),
+        m.chain(),
+        i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+    ])?;
     Ok(())
 }
 

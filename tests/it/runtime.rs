@@ -58,19 +58,60 @@ fn upgrade_to_stops_at_the_version() {
     assert_eq!(EXAMPLE.current(&conn).unwrap(), Some(20261124101500));
 }
 
+/// The example migrations as a binary built after `create_owners` was edited
+/// would embed them: another checksum, and so another chain from there on.
+fn edited_example() -> Migrations {
+    Migrations::new(
+        EXAMPLE
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let checksum = if i == 0 { "e".repeat(64) } else { m.checksum().to_owned() };
+                Migration::new(
+                    m.version(),
+                    m.name().to_owned(),
+                    checksum,
+                    format!("edited-{i}"),
+                    m.up().clone(),
+                    m.down().cloned(),
+                )
+            })
+            .collect(),
+    )
+}
+
 #[test]
 fn refuses_a_database_whose_applied_migration_was_edited() {
     let (_dir, path) = db();
     let mut conn = Connection::open(&path).unwrap();
     EXAMPLE.upgrade(&mut conn).unwrap();
-    conn.execute("UPDATE migcheck_history SET checksum = 'deadbeef' WHERE version = 20261124093000", []).unwrap();
-    let err = EXAMPLE.upgrade(&mut conn).unwrap_err();
+    let err = edited_example().upgrade(&mut conn).unwrap_err();
     assert!(matches!(err, Error::Divergent { version: 20261124093000, .. }), "{err:?}");
     assert!(
         err.to_string()
             .contains("migration 20261124093000 `create_owners` was previously applied but has been modified"),
         "{err}"
     );
+    // A history row changed by hand is found by the full comparison, which
+    // runs whenever the newest row's chain hash does not match.
+    conn.execute("UPDATE migcheck_history SET checksum = 'deadbeef', chain = 'x' WHERE version = 20261124093000", [])
+        .unwrap();
+    conn.execute("DELETE FROM migcheck_history WHERE version = 20261124101500", []).unwrap();
+    assert!(matches!(EXAMPLE.upgrade(&mut conn), Err(Error::Divergent { version: 20261124093000, .. })));
+}
+
+#[test]
+fn batch_mode_is_all_or_nothing() {
+    let (_dir, path) = db();
+    let mut conn = Connection::open(&path).unwrap();
+    let batch = migcheck::UpgradeOptions::default().batch(true);
+    let err = failing().upgrade_with(&mut conn, &batch, |_, _, _| {}).unwrap_err();
+    assert!(matches!(err, Error::MigrationFailed { version: 2, .. }), "{err:?}");
+    assert!(tables(&conn).is_empty(), "the first migration was rolled back with the second");
+    let report = EXAMPLE.upgrade_with(&mut conn, &batch, |_, _, _| {}).unwrap();
+    assert_eq!(report.applied.len(), 2);
+    let err = modes().upgrade_with(&mut Connection::open_in_memory().unwrap(), &batch, |_, _, _| {}).unwrap_err();
+    assert!(matches!(err, Error::NotBatchable { version: 2, .. }), "{err:?}");
 }
 
 #[test]

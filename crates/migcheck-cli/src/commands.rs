@@ -57,7 +57,7 @@ pub fn run(cli: &Cli) -> Result<u8> {
         Command::Rebase => rebase(cli),
         Command::Check => check_command(cli),
         Command::Diff { message, rename } => diff(cli, message, rename),
-        Command::Upgrade { to, dry_run, no_backup } => upgrade(cli, *to, *dry_run, *no_backup),
+        Command::Upgrade { to, dry_run, no_backup, batch } => upgrade(cli, *to, *dry_run, *no_backup, *batch),
         Command::Downgrade { to, steps } => downgrade(cli, *to, *steps),
         Command::History => history(cli),
         Command::Current => current(cli),
@@ -478,7 +478,7 @@ fn backup_path(path: &Path, current: Option<i64>) -> PathBuf {
     path.with_file_name(format!("{name}.v{}.bak", current.unwrap_or(0)))
 }
 
-fn upgrade(cli: &Cli, to: Option<i64>, dry_run: bool, no_backup: bool) -> Result<u8> {
+fn upgrade(cli: &Cli, to: Option<i64>, dry_run: bool, no_backup: bool, batch: bool) -> Result<u8> {
     let report = checked(cli, false)?;
     let migrations = migrations(cli, &report);
     if let Some(v) = to
@@ -509,7 +509,7 @@ fn upgrade(cli: &Cli, to: Option<i64>, dry_run: bool, no_backup: bool) -> Result
     // A database this command creates has nothing to back up.
     let existed = matches!(&target, db::Target::File(path) if path.exists());
     let mut conn = db::open(&target)?;
-    let mut options = UpgradeOptions::default();
+    let mut options = UpgradeOptions::default().batch(batch);
     if let Some(v) = to {
         options = options.target(v);
     }

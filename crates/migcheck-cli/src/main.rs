@@ -134,6 +134,9 @@ pub enum Command {
         /// Do not copy the database file before the first pending migration runs.
         #[arg(long)]
         no_backup: bool,
+        /// Apply all pending migrations in one transaction: all or nothing.
+        #[arg(long)]
+        batch: bool,
     },
 
     /// Revert applied migrations (one by default), newest first.

@@ -158,7 +158,7 @@ fn upgrade_current_history_status_downgrade_stamp() {
     );
     assert!(!p.db().exists(), "--dry-run changes nothing");
 
-    let run = p.ok(&["upgrade", "--to", "2"]);
+    let run = p.ok(&["upgrade", "--to", "2", "--batch"]);
     assert!(run.stdout.contains("applied 1 create_owners") && run.stdout.contains("dev.db is at version 2"), "{run:?}");
     assert!(!run.stdout.contains("backup:"), "a new database needs no backup: {run:?}");
     assert_eq!(p.run(&["status"]).code, 3, "pending");
