@@ -128,7 +128,7 @@ pub fn deserialize(conn: &Connection, bytes: &[u8]) -> bool {
             buffer,
             size,
             size,
-            (ffi::SQLITE_DESERIALIZE_FREEONCLOSE | ffi::SQLITE_DESERIALIZE_RESIZEABLE) as u32,
+            ffi::SQLITE_DESERIALIZE_FREEONCLOSE | ffi::SQLITE_DESERIALIZE_RESIZEABLE,
         );
         rc == ffi::SQLITE_OK
     }

@@ -468,10 +468,12 @@ fn execute(config: &Config, report: &mut Report) {
     }
     let diagnostics_before = report.diagnostics.len();
     for (i, m) in report.migrations.iter().enumerate().skip(start) {
-        if i == sealed && start == 0 && report.diagnostics.len() == diagnostics_before {
-            if let Some((dir, key)) = &cache {
-                store_cache(&scratch, dir, key);
-            }
+        if i == sealed
+            && start == 0
+            && report.diagnostics.len() == diagnostics_before
+            && let Some((dir, key)) = &cache
+        {
+            store_cache(&scratch, dir, key);
         }
         if let Err(mut diagnostic) = run_migration(&scratch, &scratch_config, m, &mut report.diagnostics) {
             diagnostic.version = Some(m.version);
@@ -485,10 +487,12 @@ fn execute(config: &Config, report: &mut Report) {
             return;
         }
     }
-    if sealed == total && start == 0 && report.diagnostics.len() == diagnostics_before {
-        if let Some((dir, key)) = &cache {
-            store_cache(&scratch, dir, key);
-        }
+    if sealed == total
+        && start == 0
+        && report.diagnostics.len() == diagnostics_before
+        && let Some((dir, key)) = &cache
+    {
+        store_cache(&scratch, dir, key);
     }
     match Snapshot::read(&scratch.conn, &[]) {
         Ok(snapshot) => report.schema = Some(snapshot),
