@@ -69,7 +69,7 @@ fn migration_sql(rng: &mut Rng, n: usize) -> (String, Option<String>) {
             Some(format!("DROP INDEX i{n};")),
         ),
         10 => (format!("SELECT * FROM missing_{n};"), None),
-        11 if n % 2 == 0 => (
+        11 if n.is_multiple_of(2) => (
             format!(
                 "-- migcheck: no-transaction\nPRAGMA foreign_keys = OFF;\nCREATE TABLE p{n} (id INTEGER PRIMARY KEY, q REFERENCES nowhere(id));\nPRAGMA foreign_keys = ON;"
             ),
