@@ -70,10 +70,21 @@ pub fn load(dir: &Path, key: &Digest) -> Option<(State, Vec<u8>)> {
         _ => return None,
     };
     let (sum_line, db) = split_line(rest)?;
-    if checksum::from_hex(std::str::from_utf8(sum_line).ok()?)? != checksum::checksum_raw(db) {
+    if std::str::from_utf8(sum_line).ok()? != fingerprint(db) {
         return None;
     }
     Some((State { foreign_keys }, db.to_vec()))
+}
+
+/// A fast fingerprint of the cached bytes against corruption (not against
+/// tampering: the file lives in Cargo's OUT_DIR). SipHash from std: should a
+/// Rust release change it, the fingerprint no longer matches and the cache is
+/// rebuilt, which is safe.
+fn fingerprint(bytes: &[u8]) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    bytes.hash(&mut hasher);
+    format!("{:016x}", hasher.finish())
 }
 
 fn split_line(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
@@ -90,7 +101,7 @@ pub fn store(dir: &Path, key: &Digest, state: State, db: &[u8]) -> std::io::Resu
     file.write_all(MAGIC)?;
     writeln!(file, "{}", checksum::to_hex(key))?;
     writeln!(file, "foreign_keys={}", u8::from(state.foreign_keys))?;
-    writeln!(file, "{}", checksum::to_hex(&checksum::checksum_raw(db)))?;
+    writeln!(file, "{}", fingerprint(db))?;
     file.write_all(db)?;
     drop(file);
     fs::rename(tmp, path(dir))

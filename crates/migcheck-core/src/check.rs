@@ -328,7 +328,9 @@ fn compare_with_lock(config: &Config, broken: &std::collections::BTreeSet<i64>, 
         if broken.contains(&entry.version) {
             continue;
         }
-        let Some(m) = report.migrations.iter_mut().find(|m| m.version == entry.version) else {
+        // Both lists are in version order: a binary search, not a scan (long histories).
+        let found = report.migrations.binary_search_by_key(&entry.version, |m| m.version).ok();
+        let Some(m) = found.map(|i| &mut report.migrations[i]) else {
             report.diagnostics.push(
                 Diagnostic::error(
                     Kind::SealedDeleted,
