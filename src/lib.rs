@@ -30,6 +30,10 @@ use std::borrow::Cow;
 use std::fmt;
 
 pub use error::Error;
+/// Checks a migrations directory at compile time, with no build script, and
+/// expands to its [`Migrations`] (feature `macros`): see `migcheck-macros`.
+#[cfg(feature = "macros")]
+pub use migcheck_macros::migrations;
 pub use sqlite::{Applied, AppliedMigration, HISTORY_TABLE, Report, Status, UpgradeOptions};
 
 /// Includes the migrations the build script verified, as a [`Migrations`]

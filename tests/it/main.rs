@@ -3,4 +3,5 @@
 
 mod build_script;
 mod runtime;
+mod ui;
 mod util;

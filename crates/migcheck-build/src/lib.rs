@@ -19,7 +19,8 @@
 //! a single migration may run on the scratch database; default 10).
 
 mod cargo;
-mod codegen;
+
+use migcheck_core::codegen;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -185,7 +185,7 @@ pub fn check(config: &Config) -> Report {
         let shown = display_path(&config.dir, &config.display_base);
         report.diagnostics.push(
             Diagnostic::error(Kind::MissingDirectory, format!("the migrations directory `{shown}` does not exist"))
-                .help("create it with `migcheck init`, or point the build at yours with `Build::new().dir(\"…\")`"),
+                .help("create it with `migcheck init`, or point migcheck at yours (`Build::dir`, `--dir`, or the macro's argument)"),
         );
         return report;
     }
@@ -633,7 +633,8 @@ fn check_drift(config: &Config, scratch_config: &ScratchConfig, report: &mut Rep
                     format!("the migrations do not produce the schema declared in `{shown}`"),
                 )
                 .at(Location::file(&shown));
-                for line in diff.describe("the migrations", &shown) {
+                let name = path.file_name().map_or_else(|| shown.clone(), |n| n.to_string_lossy().into_owned());
+                for line in diff.describe("the migrations", &name) {
                     d = d.note(line);
                 }
                 report.diagnostics.push(d.help(format!(

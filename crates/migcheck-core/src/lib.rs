@@ -20,6 +20,8 @@ pub mod check;
 #[cfg(feature = "checker")]
 pub mod checksum;
 #[cfg(feature = "checker")]
+pub mod codegen;
+#[cfg(feature = "checker")]
 pub mod diagnostic;
 #[cfg(feature = "checker")]
 pub mod directive;

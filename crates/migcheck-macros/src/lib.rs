@@ -1,0 +1,102 @@
+//! `migrations!("dir")`: the checks `cargo build` runs with `migcheck-build`,
+//! as a procedural macro, for users coming from `sqlx::migrate!()`.
+//!
+//! The directory is relative to the package root (`CARGO_MANIFEST_DIR`),
+//! `migrations` by default. Every problem becomes a `compile_error!` carrying
+//! the same rustc-style text the build script prints. The expansion
+//! `include_bytes!`s each file, so rustc expands the macro again when one of
+//! them changes. Limits, from how procedural macros work: a file added to the
+//! directory is seen only when the crate is rebuilt for another reason (the
+//! build script has no such limit), warnings (unsealed migrations) cannot be
+//! shown, and `CI` / `MIGCHECK_LOCKED` are read but not tracked.
+
+use std::path::{Path, PathBuf};
+
+use proc_macro::{Literal, TokenStream, TokenTree};
+
+use migcheck_core::check::{self, Config};
+use migcheck_core::codegen;
+use migcheck_core::scan::display_path;
+
+/// Checks the migrations in `dir` (default `"migrations"`) at compile time and
+/// expands to a `migcheck::Migrations` value:
+///
+/// ```ignore
+/// static MIGRATIONS: migcheck::Migrations = migcheck::migrations!("migrations");
+/// ```
+#[proc_macro]
+pub fn migrations(input: TokenStream) -> TokenStream {
+    match expand(input) {
+        Ok(tokens) => tokens,
+        Err(message) => error(&message),
+    }
+}
+
+fn expand(input: TokenStream) -> Result<TokenStream, String> {
+    let dir = match input.into_iter().collect::<Vec<_>>().as_slice() {
+        [] => "migrations".to_owned(),
+        [TokenTree::Literal(lit)] => {
+            string_literal(lit).ok_or("expected a string literal: `migrations!(\"migrations\")`")?
+        }
+        _ => return Err("expected one string literal, the migrations directory: `migrations!(\"migrations\")`".into()),
+    };
+    let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".into()));
+    let dir_path = manifest_dir.join(&dir);
+    let mut config = Config::new(&dir_path);
+    config.display_base = manifest_dir.clone();
+    config.schema = dir_path.parent().map(|p| p.join("schema.sql"));
+    config.locked = locked();
+    let report = check::check(&config);
+    if report.has_errors() {
+        // rustc prefixes `error: `; `migcheck[code]` reads better after it than `error[code]`.
+        let text: Vec<String> = report.errors().map(|d| d.render().replacen("error[", "migcheck[", 1)).collect();
+        return Err(text.join("\n\n"));
+    }
+    // `include_bytes!` of every file read: rustc re-expands when one changes.
+    let mut items = String::new();
+    let mut track = |path: &Path| {
+        if path.exists() {
+            items.push_str(&format!("const _: &[u8] = ::core::include_bytes!({:?});\n", path.display().to_string()));
+        }
+    };
+    for m in &report.migrations {
+        track(&m.up.file.path);
+        if let Some(down) = &m.down {
+            track(&down.file.path);
+        }
+    }
+    track(&config.lock_path());
+    if let Some(schema) = &config.schema {
+        track(schema);
+    }
+    let shown = display_path(&dir_path, &manifest_dir);
+    codegen::render_with(&report.migrations, &shown, &items)
+        .parse()
+        .map_err(|e| format!("migcheck: cannot expand: {e}"))
+}
+
+fn locked() -> bool {
+    match std::env::var("MIGCHECK_LOCKED").ok().as_deref().map(str::trim) {
+        Some("1" | "true" | "yes") => true,
+        Some("0" | "false" | "no") => false,
+        _ => std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && !v.eq_ignore_ascii_case("false")),
+    }
+}
+
+/// The value of a plain or raw string literal.
+fn string_literal(lit: &Literal) -> Option<String> {
+    let text = lit.to_string();
+    if let Some(raw) = text.strip_prefix('r') {
+        let hashes = raw.len() - raw.trim_start_matches('#').len();
+        return raw.get(hashes + 1..raw.len() - hashes - 1).map(str::to_owned);
+    }
+    let inner = text.strip_prefix('"')?.strip_suffix('"')?;
+    if inner.contains('\\') {
+        return None; // escapes in a path: not worth supporting
+    }
+    Some(inner.to_owned())
+}
+
+fn error(message: &str) -> TokenStream {
+    format!("::core::compile_error!({message:?})").parse().unwrap_or_default()
+}

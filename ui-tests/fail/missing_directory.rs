@@ -1,0 +1,3 @@
+static MIGRATIONS: migcheck::Migrations = migcheck::migrations!("no/such/dir");
+
+fn main() {}

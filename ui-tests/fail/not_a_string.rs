@@ -1,0 +1,3 @@
+static MIGRATIONS: migcheck::Migrations = migcheck::migrations!(migrations);
+
+fn main() {}
