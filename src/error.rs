@@ -39,6 +39,10 @@ pub enum Error {
     /// An SQLite error outside a migration's SQL (opening the transaction,
     /// reading or writing the history).
     Sqlite(rusqlite::Error),
+    /// A PostgreSQL error outside a migration's SQL (connecting, the advisory
+    /// lock, the history).
+    #[cfg(feature = "postgres")]
+    Postgres(sqlx::Error),
 }
 
 impl fmt::Display for Error {
@@ -81,6 +85,8 @@ impl fmt::Display for Error {
             Error::Backup { path, source } => write!(f, "cannot write the backup `{}`: {source}", path.display()),
             Error::History { message } => write!(f, "the migration history table is not usable: {message}"),
             Error::Sqlite(err) => write!(f, "sqlite: {err}"),
+            #[cfg(feature = "postgres")]
+            Error::Postgres(err) => write!(f, "postgres: {err}"),
         }
     }
 }
@@ -89,6 +95,8 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Sqlite(err) | Error::Backup { source: err, .. } => Some(err),
+            #[cfg(feature = "postgres")]
+            Error::Postgres(err) => Some(err),
             _ => None,
         }
     }

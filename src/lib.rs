@@ -24,6 +24,8 @@
 extern crate self as migcheck;
 
 mod error;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod sqlite;
 
 use std::borrow::Cow;

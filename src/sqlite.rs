@@ -284,7 +284,11 @@ impl Migrations {
 
     /// What is applied, pending, divergent and unknown.
     pub fn status(&self, conn: &Connection) -> Result<Status, Error> {
-        let applied = self.applied(conn)?;
+        Ok(self.status_of(self.applied(conn)?))
+    }
+
+    /// The status given the history rows (any engine).
+    pub(crate) fn status_of(&self, applied: Vec<AppliedMigration>) -> Status {
         let done: HashSet<i64> = applied.iter().map(|m| m.version).collect();
         let mut status = Status {
             pending: self.iter().map(|m| m.version).filter(|v| !done.contains(v)).collect(),
@@ -298,10 +302,15 @@ impl Migrations {
             }
         }
         status.applied = applied;
-        Ok(status)
+        status
     }
 
     fn refuse_divergence(&self, status: &Status) -> Result<(), Error> {
+        self.verify(&status.applied)
+    }
+
+    /// Refuses edited and unknown migrations (any engine).
+    pub(crate) fn verify_status(&self, status: &Status) -> Result<(), Error> {
         self.verify(&status.applied)
     }
 

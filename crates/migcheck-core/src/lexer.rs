@@ -107,6 +107,98 @@ fn statement_end(bytes: &[u8], mut i: usize) -> usize {
     bytes.len()
 }
 
+/// Byte ranges of the statements of PostgreSQL text, for files that must run
+/// one statement at a time outside a transaction (`CREATE INDEX CONCURRENTLY`
+/// cannot run in the implicit transaction of a multi-statement query). Skips
+/// strings, quoted identifiers, comments and dollar-quoted bodies (`$$ … $$`,
+/// `$tag$ … $tag$`). Everything else is run whole by the server, which
+/// reports its own positions.
+pub fn postgres_statements(sql: &str) -> Vec<Range<usize>> {
+    let bytes = sql.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        i += skip_trivia(&sql[i..]);
+        if i >= bytes.len() {
+            break;
+        }
+        let start = i;
+        loop {
+            if i >= bytes.len() {
+                break;
+            }
+            match bytes[i] {
+                b';' => {
+                    i += 1;
+                    break;
+                }
+                b'$' => {
+                    // A dollar quote: `$` tag `$`, the tag letters, digits or `_`.
+                    let tag_len =
+                        bytes[i + 1..].iter().take_while(|b| b.is_ascii_alphanumeric() || **b == b'_').count();
+                    if bytes.get(i + 1 + tag_len) == Some(&b'$') && !bytes.get(i + 1).is_some_and(u8::is_ascii_digit) {
+                        let tag = &sql[i..i + tag_len + 2];
+                        let body = i + tag.len();
+                        i = sql[body..].find(tag).map_or(bytes.len(), |n| body + n + tag.len());
+                    } else {
+                        i += 1;
+                    }
+                }
+                _ => {
+                    let next = statement_end(&bytes[..], i);
+                    // statement_end stops after a `;`; stop before a `$` too.
+                    let dollar = bytes[i..next].iter().position(|&b| b == b'$').map(|n| i + n);
+                    match dollar {
+                        Some(d) if d > i && !inside_quotes(bytes, i, d) => i = d,
+                        _ => {
+                            i = next;
+                            if bytes[next - 1] == b';' {
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if sql[start..i].trim_end_matches(';').trim().is_empty() {
+            continue;
+        }
+        out.push(start..i);
+    }
+    out
+}
+
+/// Whether `end` falls inside a string, quoted identifier or comment that
+/// starts at or after `start` (used to tell a real `$` from a quoted one).
+fn inside_quotes(bytes: &[u8], start: usize, end: usize) -> bool {
+    let mut i = start;
+    while i < end {
+        let close = match bytes[i] {
+            b'\'' => b'\'',
+            b'"' => b'"',
+            b'-' if bytes.get(i + 1) == Some(&b'-') => b'\n',
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                let close = find(&bytes[i + 2..], b"*/").map_or(bytes.len(), |n| i + n + 4);
+                if close > end {
+                    return true;
+                }
+                i = close;
+                continue;
+            }
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        let close = bytes[i + 1..].iter().position(|&b| b == close).map_or(bytes.len(), |n| i + n + 2);
+        if close > end {
+            return true;
+        }
+        i = close;
+    }
+    false
+}
+
 /// 1-based line and column (in characters) of byte `offset` in `text`.
 pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
@@ -176,6 +268,20 @@ mod tests {
         assert!(!outline("").has_statements);
         assert!(!outline("-- nothing\n/* here */ ;; \n").has_statements);
         assert!(outline("SELECT 1").has_statements);
+    }
+
+    #[test]
+    fn postgres_statements_skip_dollar_quotes() {
+        let sql = "CREATE INDEX CONCURRENTLY i ON t (x);\n\
+                   CREATE FUNCTION f() RETURNS int AS $$ SELECT 1; $$ LANGUAGE sql;\n\
+                   CREATE FUNCTION g() RETURNS int AS $body$ BEGIN RETURN 2; END; $body$ LANGUAGE plpgsql;\n\
+                   SELECT 'a;$$' , $1::text;  -- c; $$\nSELECT 2";
+        let parts: Vec<&str> = postgres_statements(sql).into_iter().map(|r| &sql[r]).collect();
+        assert_eq!(parts.len(), 5, "{parts:#?}");
+        assert!(parts[1].ends_with("LANGUAGE sql;"), "{}", parts[1]);
+        assert!(parts[2].ends_with("LANGUAGE plpgsql;"), "{}", parts[2]);
+        assert_eq!(parts[4], "SELECT 2");
+        assert!(postgres_statements("-- only\n;;").is_empty());
     }
 
     #[test]
