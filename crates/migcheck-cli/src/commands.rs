@@ -335,6 +335,12 @@ fn rebase(cli: &Cli) -> Result<u8> {
 /// migrations should have made, described.
 fn live_drift(cli: &Cli, url: &str, report: &Report) -> Result<(String, Vec<String>)> {
     let target = db::parse(url)?;
+    if let db::Target::Postgres(_) = target {
+        bail!(
+            "comparing a live PostgreSQL database with its migrations is not supported yet; \
+             `migcheck check` without --database-url runs the other checks"
+        );
+    }
     let migrations = migrations(cli, report);
     let Some(conn) = db::open_existing(&target)? else {
         bail!("the database `{}` does not exist", target.describe());
@@ -488,8 +494,8 @@ fn upgrade(cli: &Cli, to: Option<i64>, dry_run: bool, no_backup: bool, batch: bo
     }
     let target = db::parse(&db::url(cli.database_url.as_deref())?)?;
     if dry_run {
-        let status = match db::open_existing(&target)? {
-            Some(conn) => migrations.status(&conn)?,
+        let status = match db::Database::connect(&target, false)? {
+            Some(db) => db.status(&migrations)?,
             None => status_of_new(&migrations),
         };
         if !status.divergent.is_empty() || !status.unknown.is_empty() {
@@ -508,13 +514,19 @@ fn upgrade(cli: &Cli, to: Option<i64>, dry_run: bool, no_backup: bool, batch: bo
     }
     // A database this command creates has nothing to back up.
     let existed = matches!(&target, db::Target::File(path) if path.exists());
-    let mut conn = db::open(&target)?;
+    let mut database = db::Database::connect(&target, true)?.ok_or_else(|| anyhow!("cannot open the database"))?;
     let mut options = UpgradeOptions::default().batch(batch);
     if let Some(v) = to {
         options = options.target(v);
     }
-    if let (false, true, db::Target::File(path)) = (no_backup, existed, &target) {
-        options = options.backup(backup_path(path, migrations.current(&conn)?));
+    match (&target, database.sqlite()) {
+        (db::Target::File(path), Some(conn)) if existed && !no_backup => {
+            options = options.backup(backup_path(path, migrations.current(conn)?));
+        }
+        (db::Target::Postgres(_), _) if !no_backup => {
+            eprintln!("note: no backup is taken of a PostgreSQL database (SQLite only): use pg_dump");
+        }
+        _ => {}
     }
     let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
     if !std::io::stderr().is_terminal() {
@@ -523,7 +535,7 @@ fn upgrade(cli: &Cli, to: Option<i64>, dry_run: bool, no_backup: bool, batch: bo
     bar.set_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let result = migrations.upgrade_with(&mut conn, &options, |m, i, n| {
+    let result = database.upgrade(&migrations, &options, |m, i, n| {
         bar.set_length(n as u64);
         bar.set_position(i as u64);
         bar.set_message(format!("{} {}", m.version(), m.name()));
@@ -536,7 +548,7 @@ fn upgrade(cli: &Cli, to: Option<i64>, dry_run: bool, no_backup: bool, batch: bo
     for a in &done.applied {
         println!("applied {} {} ({:.1?})", a.version, a.name, a.duration);
     }
-    let current = migrations.current(&conn)?;
+    let current = database.status(&migrations)?.current();
     if done.applied.is_empty() {
         println!("nothing to apply: {} is at version {}", target.describe(), version_text(current));
     } else {
@@ -577,8 +589,8 @@ fn downgrade(cli: &Cli, to: Option<i64>, steps: Option<usize>) -> Result<u8> {
     let report = checked(cli, false)?;
     let migrations = migrations(cli, &report);
     let target = db::parse(&db::url(cli.database_url.as_deref())?)?;
-    let mut conn = db::open(&target)?;
-    let applied = migrations.applied(&conn)?;
+    let mut database = db::Database::connect(&target, true)?.ok_or_else(|| anyhow!("cannot open the database"))?;
+    let applied = database.status(&migrations)?.applied;
     let version = match (to, steps) {
         (Some(v), _) if v < 0 => bail!("--to must be a version or 0, not {v}"),
         (Some(v), _) => v,
@@ -600,14 +612,14 @@ fn downgrade(cli: &Cli, to: Option<i64>, steps: Option<usize>) -> Result<u8> {
             if steps == applied.len() { 0 } else { applied[applied.len() - steps - 1].version }
         }
     };
-    let done = migrations.downgrade_to(&mut conn, version)?;
+    let done = database.downgrade_to(&migrations, version)?;
     for a in &done.applied {
         println!("reverted {} {} ({:.1?})", a.version, a.name, a.duration);
     }
     if done.applied.is_empty() {
         println!("nothing to revert");
     }
-    println!("{} is at version {}", target.describe(), version_text(migrations.current(&conn)?));
+    println!("{} is at version {}", target.describe(), version_text(database.status(&migrations)?.current()));
     Ok(exit::OK)
 }
 
@@ -626,8 +638,8 @@ fn optional_status(
         Err(err) => return Err(err),
     };
     let target = db::parse(&url)?;
-    let status = match db::open_existing(&target)? {
-        Some(conn) => migrations.status(&conn)?,
+    let status = match db::Database::connect(&target, false)? {
+        Some(db) => db.status(migrations)?,
         None => status_of_new(migrations),
     };
     Ok(Some((target, status)))
@@ -745,8 +757,8 @@ fn stamp(cli: &Cli, version: i64) -> Result<u8> {
         bail!("there is no migration with version {version} in `{}`; `migcheck history` lists them", cli.dir.display());
     }
     let target = db::parse(&db::url(cli.database_url.as_deref())?)?;
-    let mut conn = db::open(&target)?;
-    migrations.stamp(&mut conn, version)?;
+    let mut database = db::Database::connect(&target, true)?.ok_or_else(|| anyhow!("cannot open the database"))?;
+    database.stamp(&migrations, version)?;
     println!(
         "{} stamped at version {} (nothing was run)",
         target.describe(),

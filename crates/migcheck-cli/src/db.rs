@@ -28,11 +28,13 @@ pub fn url(flag: Option<&str>) -> Result<String> {
     }
 }
 
-/// Where a SQLite database lives.
+/// Where a database lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
     File(PathBuf),
     Memory,
+    /// A `postgres://` URL.
+    Postgres(String),
 }
 
 impl Target {
@@ -40,6 +42,85 @@ impl Target {
         match self {
             Target::File(path) => path.display().to_string(),
             Target::Memory => ":memory:".to_owned(),
+            Target::Postgres(url) => redact(url),
+        }
+    }
+}
+
+/// A URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// An open database of either engine.
+pub enum Database {
+    Sqlite(Connection),
+    Postgres { pool: sqlx::PgPool, runtime: tokio::runtime::Runtime },
+}
+
+impl Database {
+    /// Opens `target`; with `create` false, a SQLite file that does not exist
+    /// gives `None` (reading commands never create a database).
+    pub fn connect(target: &Target, create: bool) -> Result<Option<Database>> {
+        match target {
+            Target::Postgres(url) => {
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+                let pool = runtime
+                    .block_on(sqlx::postgres::PgPoolOptions::new().max_connections(2).connect(url))
+                    .with_context(|| format!("cannot connect to `{}`", redact(url)))?;
+                Ok(Some(Database::Postgres { pool, runtime }))
+            }
+            _ if create => Ok(Some(Database::Sqlite(open(target)?))),
+            _ => Ok(open_existing(target)?.map(Database::Sqlite)),
+        }
+    }
+
+    pub fn sqlite(&self) -> Option<&Connection> {
+        match self {
+            Database::Sqlite(conn) => Some(conn),
+            Database::Postgres { .. } => None,
+        }
+    }
+
+    pub fn status(&self, m: &migcheck::Migrations) -> Result<migcheck::Status, migcheck::Error> {
+        match self {
+            Database::Sqlite(conn) => m.status(conn),
+            Database::Postgres { pool, runtime } => runtime.block_on(m.status_postgres(pool)),
+        }
+    }
+
+    pub fn upgrade(
+        &mut self,
+        m: &migcheck::Migrations,
+        options: &migcheck::UpgradeOptions,
+        progress: impl FnMut(&migcheck::Migration, usize, usize),
+    ) -> Result<migcheck::Report, migcheck::Error> {
+        match self {
+            Database::Sqlite(conn) => m.upgrade_with(conn, options, progress),
+            Database::Postgres { pool, runtime } => runtime.block_on(m.upgrade_postgres_with(pool, options)),
+        }
+    }
+
+    pub fn downgrade_to(&mut self, m: &migcheck::Migrations, version: i64) -> Result<migcheck::Report, migcheck::Error> {
+        match self {
+            Database::Sqlite(conn) => m.downgrade_to(conn, version),
+            Database::Postgres { pool, runtime } => runtime.block_on(m.downgrade_postgres_to(pool, version)),
+        }
+    }
+
+    pub fn stamp(&mut self, m: &migcheck::Migrations, version: i64) -> Result<(), migcheck::Error> {
+        match self {
+            Database::Sqlite(conn) => m.stamp(conn, version),
+            Database::Postgres { pool, runtime } => runtime.block_on(m.stamp_postgres(pool, version)),
         }
     }
 }
@@ -57,11 +138,11 @@ pub fn parse(url: &str) -> Result<Target> {
         rest
     } else if let Some((scheme, _)) = url.split_once("://") {
         match scheme {
-            "postgres" | "postgresql" => bail!(
-                "`{scheme}://` URLs are not supported by this version of migcheck yet; it migrates SQLite databases \
-                 (DATABASE_URL=sqlite:dev.db)"
+            "postgres" | "postgresql" => return Ok(Target::Postgres(url.to_owned())),
+            _ => bail!(
+                "unsupported database URL scheme `{scheme}://`: migcheck migrates SQLite (`sqlite:dev.db`) and \
+                 PostgreSQL (`postgres://user@host/db`)"
             ),
-            _ => bail!("unsupported database URL scheme `{scheme}://`: migcheck migrates SQLite (`sqlite:dev.db`)"),
         }
     } else {
         url
@@ -95,6 +176,7 @@ fn refuse_directory(path: &Path) -> Result<()> {
 pub fn open(target: &Target) -> Result<Connection> {
     let conn = match target {
         Target::Memory => Connection::open_in_memory()?,
+        Target::Postgres(_) => bail!("internal: a PostgreSQL URL where a SQLite file was expected"),
         Target::File(path) => {
             refuse_directory(path)?;
             Connection::open(path).with_context(|| format!("cannot open the database `{}`", path.display()))?
@@ -109,6 +191,7 @@ pub fn open(target: &Target) -> Result<Connection> {
 pub fn open_existing(target: &Target) -> Result<Option<Connection>> {
     let conn = match target {
         Target::Memory => Connection::open_in_memory()?,
+        Target::Postgres(_) => bail!("internal: a PostgreSQL URL where a SQLite file was expected"),
         Target::File(path) => {
             refuse_directory(path)?;
             if !path.exists() {
@@ -137,7 +220,9 @@ mod tests {
             ("dev.db", file("dev.db")),
             ("./data/app.sqlite", file("./data/app.sqlite")),
             ("sqlite::memory:", Target::Memory),
+            ("postgres://u:secret@h/db", Target::Postgres("postgres://u:secret@h/db".into())),
         ];
+        assert_eq!(Target::Postgres("postgres://u:secret@h:5432/db".into()).describe(), "postgres://u:***@h:5432/db");
         for (url, expected) in cases {
             assert_eq!(parse(url).unwrap(), expected, "{url}");
         }
@@ -145,7 +230,6 @@ mod tests {
             ("", "empty"),
             ("  ", "empty"),
             ("sqlite:", "names no file"),
-            ("postgres://localhost/db", "not supported by this version"),
             ("mysql://localhost/db", "unsupported database URL scheme `mysql://`"),
         ] {
             let err = parse(url).unwrap_err().to_string();

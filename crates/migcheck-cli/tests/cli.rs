@@ -463,3 +463,63 @@ fn check_with_a_database_finds_changes_made_by_hand() {
         serde_json::from_str(&p.run(&["check", "--format", "json", "--database-url", "dev.db"]).stdout).unwrap();
     assert_eq!(json["database"]["drift"].as_array().unwrap().len(), 2);
 }
+
+/// A fresh database on the test server (`scripts/pg-start`; `.ci/run` sets
+/// `MIGCHECK_TEST_PG_URL`); `None`, with a visible message, when run by hand
+/// without one. In CI a missing server is a failure.
+fn postgres_database() -> Option<String> {
+    let Ok(url) = std::env::var("MIGCHECK_TEST_PG_URL") else {
+        assert!(std::env::var_os("CI").is_none(), "CI must run the PostgreSQL tests: scripts/pg-start");
+        eprintln!("SKIPPED: no PostgreSQL server (run `export MIGCHECK_TEST_PG_URL=$(scripts/pg-start)`)");
+        return None;
+    };
+    let name = format!("migcheck_cli_{}_{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos());
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let admin = sqlx::PgPool::connect(&url).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&admin).await.unwrap();
+    });
+    Some(format!("{}/{name}", url.rsplit_once('/').unwrap().0))
+}
+
+#[test]
+fn every_database_command_works_on_postgres() {
+    let Some(url) = postgres_database() else { return };
+    let p = Project::new();
+    p.ok(&["init"]);
+    p.write("0001_create_owners.up.sql", "CREATE TABLE owners (id BIGSERIAL PRIMARY KEY, email TEXT NOT NULL);\n");
+    p.write("0001_create_owners.down.sql", "DROP TABLE owners;\n");
+    p.write("0002_add_pets.up.sql", "CREATE TABLE pets (id BIGSERIAL PRIMARY KEY, owner_id BIGINT REFERENCES owners(id));\n");
+    p.write("0002_add_pets.down.sql", "DROP TABLE pets;\n");
+    p.write("0003_seed.sql", "INSERT INTO owners (email) VALUES ('ada@example.com');\n");
+    fn with<'a>(url: &'a str, args: &[&'a str]) -> Vec<&'a str> {
+        [&["--database-url", url][..], args].concat()
+    }
+    let with = |args: &[&'static str]| with(&url, args);
+    let run = p.run(&with(&["status"]));
+    assert_eq!(run.code, 3, "{run:?}");
+    let run = p.ok(&with(&["upgrade", "--dry-run"]));
+    assert!(run.stdout.contains("-- migration 1 `create_owners`"), "{run:?}");
+    let run = p.ok(&with(&["upgrade", "--to", "2"]));
+    assert!(run.stdout.contains("applied 2 add_pets") && run.stderr.contains("no backup is taken of a PostgreSQL database"), "{run:?}");
+    assert!(run.stdout.contains("postgres://postgres@127.0.0.1"), "{run:?}");
+    assert_eq!(p.ok(&with(&["current"])).stdout, "2\n");
+    p.ok(&with(&["upgrade", "--no-backup"]));
+    assert!(p.ok(&with(&["history"])).stdout.contains("3  seed  applied"));
+    let run = p.run(&with(&["downgrade"]));
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("migration 3 `seed` is irreversible"), "{run:?}");
+    p.ok(&with(&["stamp", "2"]));
+    let run = p.ok(&with(&["downgrade", "--steps", "2"]));
+    assert!(run.stdout.contains("reverted 2 add_pets") && run.stdout.contains("reverted 1 create_owners"), "{run:?}");
+    let run = p.run(&with(&["status", "--format", "json"]));
+    assert_eq!(run.code, 3, "pending: {run:?}");
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(json["pending"], serde_json::json!([1, 2, 3]));
+
+    p.ok(&with(&["upgrade", "--to", "1"]));
+    p.write("0001_create_owners.up.sql", "CREATE TABLE owners (id BIGSERIAL PRIMARY KEY, email TEXT);\n");
+    let run = p.run(&with(&["upgrade"]));
+    assert_eq!(run.code, 4, "{run:?}");
+    assert!(run.stderr.contains("was previously applied but has been modified"), "{run:?}");
+}
