@@ -307,3 +307,49 @@ fn the_built_program_applies_the_embedded_migrations_and_unchanged_builds_skip_t
     assert!(run.stdout.ends_with("applied 3 more\n"), "{}", run.stdout);
     assert!(run.stderr.contains("warning: fixture_run@0.1.0: warning[unsealed]"), "{}", run.stderr);
 }
+
+#[test]
+fn cargo_build_checks_postgres_migrations_on_a_scratch_server() {
+    let url = match std::env::var("MIGCHECK_TEST_PG_URL") {
+        Ok(url) => url,
+        Err(_) => {
+            assert!(std::env::var_os("CI").is_none(), "CI must run the PostgreSQL tests: scripts/pg-start");
+            eprintln!("SKIPPED: no PostgreSQL server (run `export MIGCHECK_TEST_PG_URL=$(scripts/pg-start)`)");
+            return;
+        }
+    };
+    let fixture = Fixture::new(
+        "fixture_postgres",
+        "migcheck_build::Build::new().dialect(migcheck_build::Dialect::Postgres).run();",
+    );
+    fixture.set_migrations(&[
+        ("1_owners.up.sql", "CREATE TABLE owners (id BIGSERIAL PRIMARY KEY, email TEXT NOT NULL);\n"),
+        ("1_owners.down.sql", "DROP TABLE owners;\n"),
+        ("2_index.sql", "-- migcheck: no-transaction\nCREATE INDEX CONCURRENTLY owners_email ON owners (email);\n"),
+    ]);
+    // The dialect line (what `migcheck init --dialect postgres` writes) tells `lock` and the CLI.
+    fs::write(
+        fixture.migrations().join("migrations.lock"),
+        format!("migcheck-lock 1\ndialect postgres\nchain {}\n", "0".repeat(64)),
+    )
+    .unwrap();
+    seal(&fixture.migrations());
+    assert!(fs::read_to_string(fixture.migrations().join("migrations.lock")).unwrap().contains("\ndialect postgres\n"));
+    let without = fixture.cargo(&["build", "--offline"], &[]);
+    assert!(without.success, "{}", without.stderr);
+    assert!(without.messages().contains("warning[not-executed]"), "{}", without.stderr);
+
+    let with = fixture.cargo(&["build", "--offline"], &[("MIGCHECK_SCRATCH_URL", &url)]);
+    assert!(with.success, "{}", with.stderr);
+    assert!(!with.messages().contains("not-executed"), "{}", with.stderr);
+
+    fixture.write("3_typo.sql", "ALTER TABLE owners ADD COLUMN nick TEXT;\nUPDATE owners SET nick = emial;\n");
+    let typo = fixture.cargo(&["build", "--offline"], &[("MIGCHECK_SCRATCH_URL", &url)]);
+    assert!(!typo.success);
+    let messages = typo.messages();
+    assert!(
+        messages.contains("error[sql-error]: SQL fails on the scratch database: column \"emial\" does not exist"),
+        "{messages}"
+    );
+    assert!(messages.contains("--> migrations/3_typo.sql:2:26"), "{messages}");
+}

@@ -16,7 +16,8 @@
 //! Environment variables read (each declared with `rerun-if-env-changed`):
 //! `MIGCHECK_LOCKED` (`1` locked mode, `0` not, whatever `CI` says), `CI`
 //! (locked mode when set, as on every CI service), `MIGCHECK_TIMEOUT` (seconds
-//! a single migration may run on the scratch database; default 10).
+//! a single migration may run on the scratch database; default 10),
+//! `MIGCHECK_SCRATCH_URL` (a PostgreSQL server for Postgres-dialect checks).
 
 mod cargo;
 
@@ -28,6 +29,7 @@ use std::time::Duration;
 
 pub use migcheck_core::check::{Config, Migration, Mode, Report};
 pub use migcheck_core::diagnostic::{Diagnostic, Kind, Severity};
+pub use migcheck_core::lock::Dialect;
 pub use migcheck_core::scratch::{FunctionStub, ScratchConfig};
 pub use migcheck_core::seal::Sealed;
 
@@ -37,6 +39,7 @@ pub use migcheck_core::seal::Sealed;
 pub struct Build {
     dir: Option<PathBuf>,
     schema: Option<PathBuf>,
+    dialect: Option<Dialect>,
     locked: Option<bool>,
     deny_warnings: bool,
     foreign_keys: Option<bool>,
@@ -113,6 +116,15 @@ impl Build {
     /// off while keeping the file watched (`migcheck init` writes one).
     pub fn schema(&mut self, path: impl AsRef<Path>) -> &mut Self {
         self.schema = Some(path.as_ref().to_owned());
+        self
+    }
+
+    /// The migrations' SQL dialect (default: what the lock file's `dialect`
+    /// line says, else SQLite). PostgreSQL migrations are run on a scratch
+    /// database created on `MIGCHECK_SCRATCH_URL`; without it the build checks
+    /// names, order and checksums and warns that the SQL was not run.
+    pub fn dialect(&mut self, dialect: Dialect) -> &mut Self {
+        self.dialect = Some(dialect);
         self
     }
 
@@ -208,6 +220,8 @@ impl Build {
         config.display_base = manifest_dir.clone();
         // The scratch database at the newest sealed migration, for the next build.
         config.cache_dir = Some(out_dir.join("migcheck"));
+        config.dialect = self.dialect;
+        config.postgres_scratch = cargo::env("MIGCHECK_SCRATCH_URL").filter(|u| !u.trim().is_empty());
         match &self.schema {
             Some(path) => {
                 config.schema = Some(manifest_dir.join(path));

@@ -51,7 +51,7 @@ impl std::error::Error for Failure {}
 
 pub fn run(cli: &Cli) -> Result<u8> {
     match &cli.command {
-        Command::Init => init(cli),
+        Command::Init { dialect } => init(cli, *dialect),
         Command::New { name, sequential, irreversible } => new(cli, name, *sequential, *irreversible),
         Command::Lock { force } => lock(cli, *force),
         Command::Rebase => rebase(cli),
@@ -69,6 +69,10 @@ pub fn run(cli: &Cli) -> Result<u8> {
 fn config(cli: &Cli, execute: bool) -> Config {
     let mut config = Config::new(&cli.dir);
     config.execute = execute;
+    // PostgreSQL-dialect migrations (`dialect postgres` in the lock) run on a
+    // scratch database on this server, as in `cargo build`.
+    let _ = dotenvy::dotenv();
+    config.postgres_scratch = std::env::var("MIGCHECK_SCRATCH_URL").ok().filter(|u| !u.trim().is_empty());
     config
 }
 
@@ -120,7 +124,7 @@ fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-fn init(cli: &Cli) -> Result<u8> {
+fn init(cli: &Cli, dialect: crate::DialectArg) -> Result<u8> {
     let dir = &cli.dir;
     if dir.is_dir() {
         println!("{} exists", dir.display());
@@ -132,8 +136,12 @@ fn init(cli: &Cli) -> Result<u8> {
     if lock_path.exists() {
         println!("{} exists", lock_path.display());
     } else {
-        fs::write(&lock_path, Lock::default().render())
-            .with_context(|| format!("cannot write `{}`", lock_path.display()))?;
+        let dialect = match dialect {
+            crate::DialectArg::Sqlite => None,
+            crate::DialectArg::Postgres => Some(lock::Dialect::Postgres),
+        };
+        let lock = Lock { dialect, ..Lock::default() };
+        fs::write(&lock_path, lock.render()).with_context(|| format!("cannot write `{}`", lock_path.display()))?;
         println!("created {}", lock_path.display());
     }
     // Created now so that the build script watches it: a file that appears

@@ -110,7 +110,11 @@ impl Database {
         }
     }
 
-    pub fn downgrade_to(&mut self, m: &migcheck::Migrations, version: i64) -> Result<migcheck::Report, migcheck::Error> {
+    pub fn downgrade_to(
+        &mut self,
+        m: &migcheck::Migrations,
+        version: i64,
+    ) -> Result<migcheck::Report, migcheck::Error> {
         match self {
             Database::Sqlite(conn) => m.downgrade_to(conn, version),
             Database::Postgres { pool, runtime } => runtime.block_on(m.downgrade_postgres_to(pool, version)),

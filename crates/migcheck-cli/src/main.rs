@@ -60,6 +60,12 @@ pub struct Cli {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DialectArg {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Text,
     Json,
@@ -68,8 +74,14 @@ pub enum Format {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create the migrations directory, an empty lock file, and a `build.rs` that checks them.
-    #[command(after_help = "Example:\n  migcheck init\n  migcheck --dir db/migrations init")]
-    Init,
+    #[command(
+        after_help = "Examples:\n  migcheck init\n  migcheck --dir db/migrations init\n  migcheck init --dialect postgres"
+    )]
+    Init {
+        /// The SQL dialect of the migrations, recorded in the lock file.
+        #[arg(long, value_enum, default_value_t = DialectArg::Sqlite)]
+        dialect: DialectArg,
+    },
 
     /// Create an empty migration with the next version (a UTC timestamp by default).
     #[command(

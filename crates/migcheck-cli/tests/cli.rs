@@ -473,7 +473,11 @@ fn postgres_database() -> Option<String> {
         eprintln!("SKIPPED: no PostgreSQL server (run `export MIGCHECK_TEST_PG_URL=$(scripts/pg-start)`)");
         return None;
     };
-    let name = format!("migcheck_cli_{}_{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos());
+    let name = format!(
+        "migcheck_cli_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos()
+    );
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let admin = sqlx::PgPool::connect(&url).await.unwrap();
@@ -486,10 +490,14 @@ fn postgres_database() -> Option<String> {
 fn every_database_command_works_on_postgres() {
     let Some(url) = postgres_database() else { return };
     let p = Project::new();
-    p.ok(&["init"]);
+    p.ok(&["init", "--dialect", "postgres"]);
+    assert!(fs::read_to_string(p.path().join("migrations/migrations.lock")).unwrap().contains("\ndialect postgres\n"));
     p.write("0001_create_owners.up.sql", "CREATE TABLE owners (id BIGSERIAL PRIMARY KEY, email TEXT NOT NULL);\n");
     p.write("0001_create_owners.down.sql", "DROP TABLE owners;\n");
-    p.write("0002_add_pets.up.sql", "CREATE TABLE pets (id BIGSERIAL PRIMARY KEY, owner_id BIGINT REFERENCES owners(id));\n");
+    p.write(
+        "0002_add_pets.up.sql",
+        "CREATE TABLE pets (id BIGSERIAL PRIMARY KEY, owner_id BIGINT REFERENCES owners(id));\n",
+    );
     p.write("0002_add_pets.down.sql", "DROP TABLE pets;\n");
     p.write("0003_seed.sql", "INSERT INTO owners (email) VALUES ('ada@example.com');\n");
     fn with<'a>(url: &'a str, args: &[&'a str]) -> Vec<&'a str> {
@@ -501,8 +509,11 @@ fn every_database_command_works_on_postgres() {
     let run = p.ok(&with(&["upgrade", "--dry-run"]));
     assert!(run.stdout.contains("-- migration 1 `create_owners`"), "{run:?}");
     let run = p.ok(&with(&["upgrade", "--to", "2"]));
-    assert!(run.stdout.contains("applied 2 add_pets") && run.stderr.contains("no backup is taken of a PostgreSQL database"), "{run:?}");
-    assert!(run.stdout.contains("postgres://postgres@127.0.0.1"), "{run:?}");
+    assert!(
+        run.stdout.contains("applied 2 add_pets") && run.stderr.contains("no backup is taken of a PostgreSQL database"),
+        "{run:?}"
+    );
+    assert!(run.stdout.contains("postgres://postgres:***@127.0.0.1"), "the password is not shown: {run:?}");
     assert_eq!(p.ok(&with(&["current"])).stdout, "2\n");
     p.ok(&with(&["upgrade", "--no-backup"]));
     assert!(p.ok(&with(&["history"])).stdout.contains("3  seed  applied"));

@@ -102,6 +102,11 @@ pub struct Config {
     /// Where to keep the scratch database at the newest sealed migration
     /// between runs (the build script uses `OUT_DIR`); `None`: always cold.
     pub cache_dir: Option<PathBuf>,
+    /// The SQL dialect; `None`: as the lock file says, else SQLite.
+    pub dialect: Option<lock::Dialect>,
+    /// A PostgreSQL server for the scratch database of Postgres-dialect
+    /// migrations (`MIGCHECK_SCRATCH_URL`).
+    pub postgres_scratch: Option<String>,
 }
 
 impl Config {
@@ -119,6 +124,8 @@ impl Config {
             schema,
             schema_required: false,
             cache_dir: None,
+            dialect: None,
+            postgres_scratch: None,
         }
     }
 
@@ -216,6 +223,15 @@ pub fn check(config: &Config) -> Report {
         if scan_failed || script_failed {
             if let Some(first) = report.diagnostics.iter_mut().find(|d| d.is_error()) {
                 first.notes.push("the SQL was not run on the scratch database because of this error".into());
+            }
+        } else if config.dialect.or(report.lock.dialect) == Some(lock::Dialect::Postgres) {
+            match &config.postgres_scratch {
+                Some(url) => crate::postgres::execute(config, url, &mut report),
+                None => report.diagnostics.push(
+                    Diagnostic::warning(Kind::NotExecuted, "the PostgreSQL migrations' SQL was not run: no scratch server")
+                        .note("names, order and checksums were checked")
+                        .help("set MIGCHECK_SCRATCH_URL to a PostgreSQL server where migcheck may create and drop a scratch database (scripts/pg-start starts one)"),
+                ),
             }
         } else {
             execute(config, &mut report);

@@ -67,6 +67,8 @@ pub enum Kind {
     IrreversibleDown,
     /// The migrations do not produce the schema declared in `schema.sql`.
     Drift,
+    /// PostgreSQL-dialect SQL that was not run (no scratch server given).
+    NotExecuted,
 }
 
 impl Kind {
@@ -95,6 +97,7 @@ impl Kind {
             Kind::EmptyMigration => "empty-migration",
             Kind::IrreversibleDown => "down-mismatch",
             Kind::Drift => "drift",
+            Kind::NotExecuted => "not-executed",
         }
     }
 }

@@ -145,7 +145,7 @@ pub fn postgres_statements(sql: &str) -> Vec<Range<usize>> {
                     }
                 }
                 _ => {
-                    let next = statement_end(&bytes[..], i);
+                    let next = statement_end(bytes, i);
                     // statement_end stops after a `;`; stop before a `$` too.
                     let dollar = bytes[i..next].iter().position(|&b| b == b'$').map(|n| i + n);
                     match dollar {

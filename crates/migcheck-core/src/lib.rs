@@ -30,6 +30,8 @@ pub mod lock;
 #[cfg(feature = "checker")]
 pub mod name;
 #[cfg(feature = "checker")]
+pub mod postgres;
+#[cfg(feature = "checker")]
 pub mod scan;
 #[cfg(feature = "checker")]
 pub mod schema;

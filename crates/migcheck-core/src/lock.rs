@@ -62,6 +62,26 @@ pub struct Lock {
     pub entries: Vec<LockEntry>,
     /// Application SQL functions the scratch database stands in for.
     pub functions: Vec<FunctionStub>,
+    /// `dialect postgres`: the SQL dialect of the migrations (SQLite when absent).
+    pub dialect: Option<Dialect>,
+}
+
+/// The SQL dialect of a migrations directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// Checked on an in-memory SQLite database (the default).
+    Sqlite,
+    /// Checked on a scratch database on `MIGCHECK_SCRATCH_URL`.
+    Postgres,
+}
+
+impl Dialect {
+    pub fn name(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "sqlite",
+            Dialect::Postgres => "postgres",
+        }
+    }
 }
 
 /// Why a lock file could not be read.
@@ -105,6 +125,9 @@ impl Lock {
     pub fn render(&self) -> String {
         let mut out = String::from(HEADER);
         let _ = writeln!(out, "migcheck-lock {FORMAT}");
+        if let Some(dialect) = self.dialect {
+            let _ = writeln!(out, "dialect {}", dialect.name());
+        }
         for f in &self.functions {
             let _ = writeln!(out, "function {} {}", f.name, f.arity);
         }
@@ -172,6 +195,14 @@ impl Lock {
                     }
                     _ => return Err(corrupt(n, format!("unknown lock file format `{}`", format.trim()))),
                 }
+                continue;
+            }
+            if let Some(dialect) = line.strip_prefix("dialect ") {
+                lock.dialect = Some(match dialect.trim() {
+                    "sqlite" => Dialect::Sqlite,
+                    "postgres" | "postgresql" => Dialect::Postgres,
+                    other => return Err(corrupt(n, format!("unknown dialect `{other}`: `sqlite` or `postgres`"))),
+                });
                 continue;
             }
             if let Some(decl) = line.strip_prefix("function ") {
@@ -270,6 +301,7 @@ mod tests {
                 LockEntry { version: 20, up: checksum(b"c"), down: None, name: "add_pets".into(), line: 0 },
             ],
             functions: vec![FunctionStub { name: "normalize".into(), arity: 1 }],
+            dialect: Some(Dialect::Postgres),
         }
     }
 

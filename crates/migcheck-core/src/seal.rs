@@ -50,8 +50,11 @@ pub fn seal(config: &Config, force: bool) -> Result<Sealed, Vec<Diagnostic>> {
         return Err(blocking);
     }
     let old = &report.lock;
-    let new =
-        Lock { entries: report.migrations.iter().map(|m| m.lock_entry()).collect(), functions: old.functions.clone() };
+    let new = Lock {
+        entries: report.migrations.iter().map(|m| m.lock_entry()).collect(),
+        functions: old.functions.clone(),
+        dialect: old.dialect,
+    };
     let mut sealed = Sealed {
         lock_path: config.lock_path(),
         added: Vec::new(),

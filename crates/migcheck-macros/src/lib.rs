@@ -21,7 +21,7 @@ use migcheck_core::scan::display_path;
 /// Checks the migrations in `dir` (default `"migrations"`) at compile time and
 /// expands to a `migcheck::Migrations` value:
 ///
-/// ```ignore
+/// ```text
 /// static MIGRATIONS: migcheck::Migrations = migcheck::migrations!("migrations");
 /// ```
 #[proc_macro]

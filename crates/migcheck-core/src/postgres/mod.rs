@@ -1,0 +1,288 @@
+//! Build-time checks of PostgreSQL-dialect migrations, on a scratch database
+//! created on the server `MIGCHECK_SCRATCH_URL` names and dropped afterwards,
+//! even on failure.
+//!
+//! The same checks as on SQLite: each file runs (in a transaction unless it
+//! says `no-transaction`), reversible migrations run up, down and up again
+//! with the schema compared, and `schema.sql` is compared with the result. The
+//! schema is read from the catalogs (`format_type`, `pg_get_constraintdef`,
+//! `pg_get_indexdef`, `pg_get_viewdef`, `pg_get_triggerdef`,
+//! `pg_get_functiondef`): PostgreSQL prints each definition canonically, so
+//! comparing them compares the schemas. There is no sandbox on a server: point
+//! the variable at a throwaway server (scripts/pg-start starts one).
+
+pub mod wire;
+
+use std::collections::BTreeMap;
+
+use wire::{Client, PgError, PgUrl};
+
+use crate::check::{Config, Migration, Mode, Report, Script};
+use crate::diagnostic::{Diagnostic, Kind, Location};
+use crate::lexer;
+use crate::scan::{SourceFile, display_path};
+
+/// A schema as the catalogs describe it: (kind, name) → definition.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PgSnapshot {
+    pub objects: BTreeMap<(String, String), String>,
+}
+
+const USER_SCHEMAS: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%'";
+
+/// Reads the schema of the connected database.
+pub fn snapshot(client: &mut Client) -> Result<PgSnapshot, PgError> {
+    let sql = format!(
+        "SELECT 'table', c.relname, '' FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE c.relkind IN ('r', 'p') AND {USER_SCHEMAS}
+         UNION ALL
+         SELECT 'column', c.relname || '.' || a.attname,
+                format_type(a.atttypid, a.atttypmod) || CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END
+                || COALESCE(' DEFAULT ' || pg_get_expr(d.adbin, d.adrelid), '')
+           FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+           LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+           WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p') AND {USER_SCHEMAS}
+         UNION ALL
+         SELECT 'constraint', c.relname || '.' || k.conname, pg_get_constraintdef(k.oid)
+           FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE {USER_SCHEMAS}
+         UNION ALL
+         SELECT 'index', i.relname, pg_get_indexdef(i.oid)
+           FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_namespace n ON n.oid = i.relnamespace
+           WHERE {USER_SCHEMAS}
+         UNION ALL
+         SELECT 'view', c.relname, pg_get_viewdef(c.oid) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE c.relkind IN ('v', 'm') AND {USER_SCHEMAS}
+         UNION ALL
+         SELECT 'trigger', c.relname || '.' || t.tgname, pg_get_triggerdef(t.oid)
+           FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE NOT t.tgisinternal AND {USER_SCHEMAS}
+         UNION ALL
+         SELECT 'function', p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')', pg_get_functiondef(p.oid)
+           FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+           WHERE p.prokind IN ('f', 'p') AND {USER_SCHEMAS}
+         UNION ALL
+         SELECT 'sequence', c.relname, '' FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE c.relkind = 'S' AND {USER_SCHEMAS}
+         UNION ALL
+         SELECT 'type', t.typname, string_agg(e.enumlabel, ', ' ORDER BY e.enumsortorder)
+           FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid JOIN pg_namespace n ON n.oid = t.typnamespace
+           WHERE {USER_SCHEMAS} GROUP BY t.typname
+         UNION ALL
+         SELECT 'extension', extname, '' FROM pg_extension WHERE extname <> 'plpgsql'"
+    );
+    let mut out = PgSnapshot::default();
+    for row in client.query(&sql)? {
+        let get = |i: usize| row.get(i).cloned().flatten().unwrap_or_default();
+        out.objects.insert((get(0), get(1)), get(2));
+    }
+    Ok(out)
+}
+
+/// The differences from `a` to `b`, one line each.
+pub fn diff(a: &PgSnapshot, b: &PgSnapshot, a_label: &str, b_label: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for ((kind, name), def) in &a.objects {
+        match b.objects.get(&(kind.clone(), name.clone())) {
+            None => out.push(format!("{kind} `{name}`: in {a_label}, not in {b_label}")),
+            Some(other) if other != def => {
+                out.push(format!("{kind} `{name}`: `{}` in {a_label}, `{}` in {b_label}", short(def), short(other)))
+            }
+            Some(_) => {}
+        }
+    }
+    for (kind, name) in b.objects.keys() {
+        if !a.objects.contains_key(&(kind.clone(), name.clone())) {
+            out.push(format!("{kind} `{name}`: in {b_label}, not in {a_label}"));
+        }
+    }
+    out
+}
+
+fn short(def: &str) -> String {
+    let one_line = def.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() > 120 { one_line.chars().take(117).collect::<String>() + "…" } else { one_line }
+}
+
+/// A scratch database, dropped (with FORCE) when this goes out of scope.
+struct ScratchDb {
+    admin: PgUrl,
+    name: String,
+}
+
+impl ScratchDb {
+    fn create(admin: &PgUrl, suffix: &str) -> Result<(ScratchDb, Client), PgError> {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        let name = format!("migcheck_scratch_{}_{nanos}{suffix}", std::process::id());
+        Client::connect(admin)?.query(&format!("CREATE DATABASE \"{name}\""))?;
+        let db = ScratchDb { admin: admin.clone(), name };
+        let client = Client::connect(&db.admin.with_database(&db.name))?;
+        Ok((db, client))
+    }
+}
+
+impl Drop for ScratchDb {
+    fn drop(&mut self) {
+        if let Ok(mut c) = Client::connect(&self.admin) {
+            let _ = c.query(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name));
+        }
+    }
+}
+
+fn io(message: String) -> Diagnostic {
+    Diagnostic::error(Kind::Io, message)
+        .help("check MIGCHECK_SCRATCH_URL: a PostgreSQL server where migcheck may create and drop a scratch database")
+}
+
+/// Runs the migrations of `report` on a scratch database on `url`.
+pub(crate) fn execute(config: &Config, url: &str, report: &mut Report) {
+    let admin = match PgUrl::parse(url) {
+        Ok(u) => u,
+        Err(e) => return report.diagnostics.push(io(format!("MIGCHECK_SCRATCH_URL: {e}"))),
+    };
+    let (_db, mut client) = match ScratchDb::create(&admin, "") {
+        Ok(x) => x,
+        Err(e) => {
+            return report
+                .diagnostics
+                .push(io(format!("cannot create a scratch database on the PostgreSQL server: {e}")));
+        }
+    };
+    let timeout_ms = config.scratch.timeout.as_millis();
+    if let Err(e) = client.query(&format!("SET statement_timeout = {timeout_ms}")) {
+        return report.diagnostics.push(io(format!("cannot configure the scratch database: {e}")));
+    }
+    report.executed = true;
+    let total = report.migrations.len();
+    for (i, m) in report.migrations.iter().enumerate() {
+        if let Err(mut d) = run_migration(&mut client, m) {
+            d.version = Some(m.version);
+            if i + 1 < total {
+                d.notes.push(format!("the {} later migration(s) were not run", total - i - 1));
+            }
+            report.diagnostics.push(d);
+            return;
+        }
+    }
+    let migrated = match snapshot(&mut client) {
+        Ok(s) => s,
+        Err(e) => return report.diagnostics.push(io(format!("cannot read the scratch database's schema: {e}"))),
+    };
+    check_drift(config, &admin, &migrated, report);
+}
+
+fn run_migration(client: &mut Client, m: &Migration) -> Result<(), Diagnostic> {
+    let Some(down) = &m.down else { return run_script(client, &m.up) };
+    let read = |c: &mut Client| snapshot(c).map_err(|e| io(format!("cannot read the scratch database's schema: {e}")));
+    let before = read(client)?;
+    run_script(client, &m.up)?;
+    run_script(client, down).map_err(|d| d.note("this happened checking that the down migration undoes the up"))?;
+    let after = read(client)?;
+    let differences = diff(&before, &after, "the schema before the up", "the schema after the down");
+    if !differences.is_empty() {
+        let mut d = Diagnostic::error(
+            Kind::IrreversibleDown,
+            format!("`{}` does not restore the schema its up migration started from", down.file.file_name()),
+        )
+        .at(Location::file(&down.file.display));
+        for line in differences {
+            d = d.note(line);
+        }
+        return Err(d.help(
+            "make the down migration undo exactly what the up does (each reversible migration is checked up, down, up)",
+        ));
+    }
+    run_script(client, &m.up).map_err(|d| d.note("this happened applying the up migration again after its down"))
+}
+
+/// Runs one file as the runtime will: whole in a transaction, or one
+/// statement at a time outside any.
+fn run_script(client: &mut Client, script: &Script) -> Result<(), Diagnostic> {
+    let fail = |sent_at: usize, sent: &str, e: PgError| -> Diagnostic { located(script, sent_at, sent, e) };
+    if script.mode == Mode::Transaction {
+        client.query("BEGIN").map_err(|e| fail(0, "", e))?;
+        if let Err(e) = client.query(&script.sql) {
+            let _ = client.query("ROLLBACK");
+            return Err(fail(0, &script.sql, e));
+        }
+        return client.query("COMMIT").map(|_| ()).map_err(|e| fail(0, "", e));
+    }
+    for range in lexer::postgres_statements(&script.sql) {
+        let statement = &script.sql[range.clone()];
+        if let Err(e) = client.query(statement) {
+            let _ = client.query("ROLLBACK");
+            return Err(fail(range.start, statement, e));
+        }
+    }
+    Ok(())
+}
+
+/// An error at PostgreSQL's character position in `sent` (which starts at
+/// byte `sent_at` of the script), or at the file when there is none.
+fn located(script: &Script, sent_at: usize, sent: &str, e: PgError) -> Diagnostic {
+    let file = &script.file;
+    let offset = script.offset();
+    let (message, position, detail) = match &e {
+        PgError::Server(s) => (s.message.clone(), s.position, s.detail.clone()),
+        PgError::Client(m) => return io(format!("the scratch database: {m}")),
+    };
+    let mut d = Diagnostic::error(Kind::SqlError, format!("SQL fails on the scratch database: {message}"));
+    let at = position.and_then(|chars| sent.char_indices().nth(chars.saturating_sub(1))).map(|(i, _)| sent_at + i);
+    d = match at {
+        Some(at) => {
+            let text = &file.text;
+            let start = at + offset;
+            let len = text[start..].find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(0).max(1);
+            d.at(Location::span(&file.display, text, start..(start + len).min(text.len()), message.clone()))
+        }
+        None if !sent.is_empty() => {
+            let start = sent_at + lexer::skip_trivia(sent) + offset;
+            let end = (sent_at + sent.len() + offset).min(file.text.len());
+            d.at(Location::span(&file.display, &file.text, start..end, message.clone()))
+        }
+        None => d.at(Location::file(&file.display)),
+    };
+    if let Some(detail) = detail {
+        d = d.note(detail);
+    }
+    d.note("each migration runs on a scratch PostgreSQL database holding the schema the migrations before it produced")
+        .help("fix the statement and build again")
+}
+
+fn check_drift(config: &Config, admin: &PgUrl, migrated: &PgSnapshot, report: &mut Report) {
+    let Some(path) = &config.schema else { return };
+    let Ok(text) = std::fs::read_to_string(path) else { return };
+    if !lexer::outline(&text).has_statements {
+        return;
+    }
+    let shown = display_path(path, &config.display_base);
+    let file = SourceFile { path: path.clone(), display: shown.clone(), text: text.clone(), checksum: [0; 32] };
+    let sql = text.strip_prefix('\u{feff}').unwrap_or(&text).to_owned();
+    let script = Script { file, sql, mode: Mode::Transaction };
+    let (_db, mut client) = match ScratchDb::create(admin, "_declared") {
+        Ok(x) => x,
+        Err(e) => return report.diagnostics.push(io(format!("cannot create a scratch database: {e}"))),
+    };
+    if let Err(d) = run_script(&mut client, &script) {
+        return report.diagnostics.push(
+            d.note("schema.sql declares the schema the migrations must produce; it must run on an empty database"),
+        );
+    }
+    let declared = match snapshot(&mut client) {
+        Ok(s) => s,
+        Err(e) => return report.diagnostics.push(io(format!("cannot read the declared schema: {e}"))),
+    };
+    let name = path.file_name().map_or_else(|| shown.clone(), |n| n.to_string_lossy().into_owned());
+    let differences = diff(migrated, &declared, "the migrations", &name);
+    if !differences.is_empty() {
+        let mut d =
+            Diagnostic::error(Kind::Drift, format!("the migrations do not produce the schema declared in `{shown}`"))
+                .at(Location::file(&shown));
+        for line in differences {
+            d = d.note(line);
+        }
+        report
+            .diagnostics
+            .push(d.help(format!("write a migration that takes the migrated schema to `{shown}`, or edit `{shown}`")));
+    }
+}

@@ -1,0 +1,121 @@
+//! The build-time check of PostgreSQL-dialect migrations on a real server
+//! (`scripts/pg-start`; `.ci/run` sets `MIGCHECK_TEST_PG_URL`). Run by hand
+//! without a server these tests say so and skip; in CI they must run.
+
+use std::fs;
+
+use migcheck_core::check::{Config, Report, check};
+use migcheck_core::diagnostic::{Kind, Severity};
+use migcheck_core::lock::Dialect;
+use migcheck_core::postgres::wire::{Client, PgUrl};
+
+/// The tests look at every scratch database on the server: one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn server() -> Option<String> {
+    match std::env::var("MIGCHECK_TEST_PG_URL") {
+        Ok(url) => Some(url),
+        Err(_) => {
+            assert!(std::env::var_os("CI").is_none(), "CI must run the PostgreSQL tests: scripts/pg-start");
+            eprintln!("SKIPPED: no PostgreSQL server (run `export MIGCHECK_TEST_PG_URL=$(scripts/pg-start)`)");
+            None
+        }
+    }
+}
+
+fn scratch_databases(url: &str) -> Vec<String> {
+    let mut c = Client::connect(&PgUrl::parse(url).unwrap()).unwrap();
+    c.query("SELECT datname FROM pg_database WHERE datname LIKE 'migcheck\\_scratch\\_%' ORDER BY 1")
+        .unwrap()
+        .into_iter()
+        .map(|r| r[0].clone().unwrap())
+        .collect()
+}
+
+fn run(url: Option<&str>, files: &[(&str, &str)], schema: Option<&str>) -> Report {
+    let dir = tempfile::tempdir().unwrap();
+    let m = dir.path().join("migrations");
+    fs::create_dir(&m).unwrap();
+    for (name, text) in files {
+        fs::write(m.join(name), text).unwrap();
+    }
+    if let Some(schema) = schema {
+        fs::write(dir.path().join("schema.sql"), schema).unwrap();
+    }
+    let mut config = Config::new(&m);
+    config.dialect = Some(Dialect::Postgres);
+    config.postgres_scratch = url.map(str::to_owned);
+    check(&config)
+}
+
+const OWNERS_UP: &str = "CREATE TABLE owners (id BIGSERIAL PRIMARY KEY, email TEXT NOT NULL);\n";
+const PETS_UP: &str = "CREATE TABLE pets (\n    id BIGSERIAL PRIMARY KEY,\n    owner_id BIGINT REFERENCES owners(id) ON DELETE CASCADE\n);\n\
+                       CREATE FUNCTION pet_count() RETURNS bigint AS $$ SELECT count(*) FROM pets; $$ LANGUAGE sql;\n";
+
+fn good() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("1_owners.up.sql", OWNERS_UP),
+        ("1_owners.down.sql", "DROP TABLE owners;"),
+        ("2_pets.up.sql", PETS_UP),
+        ("2_pets.down.sql", "DROP FUNCTION pet_count();\nDROP TABLE pets;"),
+        ("3_index.up.sql", "-- migcheck: no-transaction\nCREATE INDEX CONCURRENTLY pets_owner ON pets (owner_id);\n"),
+        ("3_index.down.sql", "DROP INDEX pets_owner;"),
+    ]
+}
+
+fn errors(r: &Report) -> Vec<String> {
+    r.errors().map(|d| d.render()).collect()
+}
+
+#[test]
+fn good_postgres_migrations_pass_and_match_their_schema() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(url) = server() else { return };
+    let schema = format!("{OWNERS_UP}{PETS_UP}CREATE INDEX pets_owner ON pets (owner_id);\n");
+    let r = run(Some(&url), &good(), Some(&schema));
+    assert!(r.executed);
+    assert!(errors(&r).is_empty(), "{:#?}", errors(&r));
+    assert!(scratch_databases(&url).is_empty(), "scratch databases are dropped");
+}
+
+#[test]
+fn errors_point_at_postgres_positions_and_scratch_databases_are_dropped() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(url) = server() else { return };
+    let mut files = good();
+    files.push(("4_typo.sql", "CREATE TABLE toys (id BIGSERIAL PRIMARY KEY);\n\nSELECT nmae FROM owners;\n"));
+    let r = run(Some(&url), &files, None);
+    let e = r.errors().next().expect("an error");
+    assert_eq!(e.kind, Kind::SqlError);
+    assert_eq!(e.location.as_ref().unwrap().line_column, Some((3, 8)), "{}", e.render());
+    assert!(e.render().contains("column \"nmae\" does not exist"), "{}", e.render());
+    assert!(scratch_databases(&url).is_empty(), "dropped after a failure too");
+
+    let mut files = good();
+    files[5] = ("3_index.down.sql", "SELECT 1;");
+    let r = run(Some(&url), &files, None);
+    let e = r.errors().next().expect("an error");
+    assert_eq!(e.kind, Kind::IrreversibleDown, "{}", e.render());
+    assert!(
+        e.render().contains("index `pets_owner`: in the schema after the down, not in the schema before the up"),
+        "{}",
+        e.render()
+    );
+
+    let r = run(Some(&url), &good(), Some(&format!("{OWNERS_UP}CREATE TABLE extra (x INT);")));
+    let e = r.errors().next().expect("drift");
+    assert_eq!(e.kind, Kind::Drift);
+    let text = e.render();
+    assert!(text.contains("table `extra`: in schema.sql, not in the migrations"), "{text}");
+    assert!(text.contains("function `pet_count()`: in the migrations, not in schema.sql"), "{text}");
+    assert!(scratch_databases(&url).is_empty());
+}
+
+#[test]
+fn without_a_scratch_server_the_sql_is_not_run_and_the_build_says_so() {
+    let r = run(None, &good(), None);
+    assert!(!r.executed);
+    let kinds: Vec<(Kind, Severity)> = r.diagnostics.iter().map(|d| (d.kind, d.severity)).collect();
+    assert!(kinds.contains(&(Kind::NotExecuted, Severity::Warning)), "{kinds:?}");
+    assert!(!r.has_errors());
+}
