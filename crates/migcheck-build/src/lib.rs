@@ -29,6 +29,7 @@ use std::time::Duration;
 
 pub use migcheck_core::check::{Config, Migration, Mode, Report};
 pub use migcheck_core::diagnostic::{Diagnostic, Kind, Severity};
+pub use migcheck_core::layout::Layout;
 pub use migcheck_core::lock::Dialect;
 pub use migcheck_core::scratch::{FunctionStub, ScratchConfig};
 pub use migcheck_core::seal::Sealed;
@@ -40,6 +41,7 @@ pub struct Build {
     dir: Option<PathBuf>,
     schema: Option<PathBuf>,
     dialect: Option<Dialect>,
+    layout: Option<Layout>,
     locked: Option<bool>,
     deny_warnings: bool,
     foreign_keys: Option<bool>,
@@ -125,6 +127,14 @@ impl Build {
     /// names, order and checksums and warns that the SQL was not run.
     pub fn dialect(&mut self, dialect: Dialect) -> &mut Self {
         self.dialect = Some(dialect);
+        self
+    }
+
+    /// The directory's layout, when it is another tool's (diesel, refinery,
+    /// dbmate, goose, sql-migrate). Default: the lock file's `layout` line, else
+    /// detected from the files.
+    pub fn layout(&mut self, layout: Layout) -> &mut Self {
+        self.layout = Some(layout);
         self
     }
 
@@ -221,6 +231,7 @@ impl Build {
         // The scratch database at the newest sealed migration, for the next build.
         config.cache_dir = Some(out_dir.join("migcheck"));
         config.dialect = self.dialect;
+        config.layout = self.layout;
         config.postgres_scratch = cargo::env("MIGCHECK_SCRATCH_URL").filter(|u| !u.trim().is_empty());
         match &self.schema {
             Some(path) => {

@@ -69,6 +69,7 @@ pub fn run(cli: &Cli) -> Result<u8> {
 fn config(cli: &Cli, execute: bool) -> Config {
     let mut config = Config::new(&cli.dir);
     config.execute = execute;
+    config.layout = cli.layout;
     // PostgreSQL-dialect migrations (`dialect postgres` in the lock) run on a
     // scratch database on this server, as in `cargo build`.
     let _ = dotenvy::dotenv();

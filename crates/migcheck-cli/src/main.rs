@@ -57,6 +57,16 @@ pub struct Cli {
     /// The history table's name.
     #[arg(long, global = true, default_value = migcheck::HISTORY_TABLE, value_name = "NAME")]
     pub history_table: String,
+
+    /// Read another tool's directory in place: migcheck, diesel, refinery, dbmate, goose, sql-migrate.
+    /// Default: the lock file's `layout` line, else detected.
+    #[arg(long, global = true, value_name = "LAYOUT", value_parser = parse_layout)]
+    pub layout: Option<migcheck_core::layout::Layout>,
+}
+
+fn parse_layout(text: &str) -> Result<migcheck_core::layout::Layout, String> {
+    migcheck_core::layout::Layout::parse(text)
+        .ok_or_else(|| format!("unknown layout `{text}`: migcheck, diesel, refinery, dbmate, goose or sql-migrate"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

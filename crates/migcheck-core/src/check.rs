@@ -107,6 +107,8 @@ pub struct Config {
     /// A PostgreSQL server for the scratch database of Postgres-dialect
     /// migrations (`MIGCHECK_SCRATCH_URL`).
     pub postgres_scratch: Option<String>,
+    /// The directory's layout; `None`: as the lock says, else detected.
+    pub layout: Option<crate::layout::Layout>,
 }
 
 impl Config {
@@ -126,6 +128,7 @@ impl Config {
             cache_dir: None,
             dialect: None,
             postgres_scratch: None,
+            layout: None,
         }
     }
 
@@ -154,6 +157,8 @@ pub struct Report {
     pub scratch: ScratchConfig,
     /// Whether the sealed migrations' result came from the cache.
     pub from_cache: bool,
+    /// The layout the directory was read in.
+    pub layout: crate::layout::Layout,
 }
 
 impl Report {
@@ -187,6 +192,7 @@ pub fn check(config: &Config) -> Report {
         declared: None,
         scratch: config.scratch.clone(),
         from_cache: false,
+        layout: crate::layout::Layout::Native,
     };
     if !config.dir.is_dir() {
         let shown = display_path(&config.dir, &config.display_base);
@@ -196,17 +202,21 @@ pub fn check(config: &Config) -> Report {
         );
         return report;
     }
-    let scanned = scan::scan(&config.dir, &config.display_base);
+    read_lock(config, &mut report);
+    let lock_diagnostics: Vec<Diagnostic> = std::mem::take(&mut report.diagnostics);
+    let layout = config.layout.or(report.lock.layout).unwrap_or_else(|| crate::layout::detect(&config.dir));
+    report.layout = layout;
+    let scanned = scan::scan_layout(&config.dir, &config.display_base, layout);
     let scan_failed = scanned.diagnostics.iter().any(Diagnostic::is_error);
     report.diagnostics.extend(scanned.diagnostics);
-    read_lock(config, &mut report);
+    report.diagnostics.extend(lock_diagnostics);
 
     let mut chain = CHAIN_START;
     let mut script_failed = false;
     for m in scanned.migrations {
-        let ScannedMigration { version, description, up, down } = m;
-        let up = script(up, true, version, &mut report.diagnostics);
-        let down = down.map(|d| script(d, false, version, &mut report.diagnostics));
+        let ScannedMigration { version, description, up, down, up_part, down_part } = m;
+        let up = script(up, &up_part, true, version, &mut report.diagnostics);
+        let down = down.map(|d| script(d, &down_part, false, version, &mut report.diagnostics));
         let (Some(up), Some(down)) = (up, down.map_or(Some(None), |d| d.map(Some))) else {
             script_failed = true;
             continue;
@@ -284,9 +294,24 @@ fn read_lock(config: &Config, report: &mut Report) {
 }
 
 /// Reads directives and shell commands of one file.
-fn script(file: SourceFile, is_up: bool, version: i64, diagnostics: &mut Vec<Diagnostic>) -> Option<Script> {
+fn script(
+    file: SourceFile,
+    part: &scan::Part,
+    is_up: bool,
+    version: i64,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<Script> {
     let bom = file.bom_len();
-    let text = &file.text[bom..];
+    // Another tool's single-file layout: only this half's section, the rest
+    // blanked so that positions stay the file's.
+    let sectioned;
+    let text = match &part.section {
+        Some(range) => {
+            sectioned = crate::layout::blank_outside(&file.text, range);
+            &sectioned[bom..]
+        }
+        None => &file.text[bom..],
+    };
     let directives = match directive::parse(text) {
         Ok(d) => d,
         Err(err) => {
@@ -327,7 +352,7 @@ fn script(file: SourceFile, is_up: bool, version: i64, diagnostics: &mut Vec<Dia
                 .help("write the migration's SQL, or delete the file if it is not needed"),
         );
     }
-    let mode = if directives.no_transaction {
+    let mode = if directives.no_transaction || part.no_transaction {
         Mode::NoTransaction
     } else if outline.begin.is_some() {
         Mode::SelfManaged

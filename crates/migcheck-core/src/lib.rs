@@ -26,6 +26,8 @@ pub mod diagnostic;
 #[cfg(feature = "checker")]
 pub mod directive;
 #[cfg(feature = "checker")]
+pub mod layout;
+#[cfg(feature = "checker")]
 pub mod lock;
 #[cfg(feature = "checker")]
 pub mod name;

@@ -64,6 +64,8 @@ pub struct Lock {
     pub functions: Vec<FunctionStub>,
     /// `dialect postgres`: the SQL dialect of the migrations (SQLite when absent).
     pub dialect: Option<Dialect>,
+    /// `layout diesel`: the directory's layout (detected when absent).
+    pub layout: Option<crate::layout::Layout>,
 }
 
 /// The SQL dialect of a migrations directory.
@@ -127,6 +129,9 @@ impl Lock {
         let _ = writeln!(out, "migcheck-lock {FORMAT}");
         if let Some(dialect) = self.dialect {
             let _ = writeln!(out, "dialect {}", dialect.name());
+        }
+        if let Some(layout) = self.layout {
+            let _ = writeln!(out, "layout {}", layout.name());
         }
         for f in &self.functions {
             let _ = writeln!(out, "function {} {}", f.name, f.arity);
@@ -205,6 +210,18 @@ impl Lock {
                 });
                 continue;
             }
+            if let Some(name) = line.strip_prefix("layout ") {
+                lock.layout = Some(crate::layout::Layout::parse(name).ok_or_else(|| {
+                    corrupt(
+                        n,
+                        format!(
+                            "unknown layout `{}`: migcheck, diesel, refinery, dbmate, goose or sql-migrate",
+                            name.trim()
+                        ),
+                    )
+                })?);
+                continue;
+            }
             if let Some(decl) = line.strip_prefix("function ") {
                 let mut parts = decl.split_whitespace();
                 let (Some(name), Some(arity), None) = (parts.next(), parts.next(), parts.next()) else {
@@ -233,7 +250,7 @@ impl Lock {
                 return Err(corrupt(n, "expected `<version> <sha256 of up> <sha256 of down or -> <name>`".into()));
             };
             let version: i64 = match version.parse() {
-                Ok(v) if v > 0 => v,
+                Ok(v) if v >= 0 => v,
                 _ => return Err(corrupt(n, format!("`{version}` is not a migration version"))),
             };
             let Some(up) = checksum::from_hex(up) else {
@@ -302,6 +319,7 @@ mod tests {
             ],
             functions: vec![FunctionStub { name: "normalize".into(), arity: 1 }],
             dialect: Some(Dialect::Postgres),
+            layout: Some(crate::layout::Layout::Diesel),
         }
     }
 

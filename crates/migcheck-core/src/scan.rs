@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use crate::checksum::{self, Digest};
 use crate::diagnostic::{Diagnostic, Kind, Location};
+use crate::layout::{self, Layout};
 use crate::name::{self, FileKind, NameError};
 
 /// One migration file, read.
@@ -44,6 +45,19 @@ pub struct ScannedMigration {
     /// The `.up.sql`, or the single `.sql` of an irreversible migration.
     pub up: SourceFile,
     pub down: Option<SourceFile>,
+    /// Which part of `up` is the up migration (other tools' single-file layouts).
+    pub up_part: Part,
+    pub down_part: Part,
+}
+
+/// The part of a file that is one half of a migration, and what its tool says
+/// about transactions.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Part {
+    /// A byte range of the file; `None`: the whole file.
+    pub section: Option<std::ops::Range<usize>>,
+    /// The tool's own no-transaction marker was given.
+    pub no_transaction: bool,
 }
 
 /// The result of [`scan`].
@@ -120,6 +134,8 @@ pub fn scan(dir: &Path, display_base: &Path) -> Scan {
                 description: description.clone(),
                 up: up.clone(),
                 down: None,
+                up_part: Part::default(),
+                down_part: Part::default(),
             }),
             [(FileKind::Up, up_desc, up), (FileKind::Down, down_desc, down)] if up_desc == down_desc => {
                 out.migrations.push(ScannedMigration {
@@ -127,6 +143,8 @@ pub fn scan(dir: &Path, display_base: &Path) -> Scan {
                     description: up_desc.clone(),
                     up: up.clone(),
                     down: Some(down.clone()),
+                    up_part: Part::default(),
+                    down_part: Part::default(),
                 })
             }
             [(FileKind::Down, description, down)] => {
@@ -173,6 +191,196 @@ pub fn scan(dir: &Path, display_base: &Path) -> Scan {
         }
     }
     out
+}
+
+/// Scans `dir` in `layout`.
+pub fn scan_layout(dir: &Path, display_base: &Path, layout: Layout) -> Scan {
+    match layout {
+        Layout::Native => scan(dir, display_base),
+        Layout::Diesel => scan_diesel(dir, display_base),
+        _ => scan_files(dir, display_base, layout),
+    }
+}
+
+fn layout_error(display: &str, message: String, layout: Layout) -> Diagnostic {
+    Diagnostic::error(Kind::MalformedName, message)
+        .at(Location::file(display))
+        .note(format!("the directory is read in {}'s layout", layout.name()))
+        .help("fix the file, or set the layout explicitly (`layout …` line in the lock, `Build::layout`, `--layout`)")
+}
+
+/// diesel: one directory per migration, `up.sql` and `down.sql` inside,
+/// `metadata.toml` with `run_in_transaction = false` for no transaction.
+fn scan_diesel(dir: &Path, base: &Path) -> Scan {
+    let mut out = Scan::default();
+    let mut found: BTreeMap<i64, Vec<ScannedMigration>> = BTreeMap::new();
+    for entry in walkdir::WalkDir::new(dir).min_depth(1).max_depth(1).sort_by_file_name().into_iter().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let display = display_path(entry.path(), base);
+        if !entry.file_type().is_dir() {
+            if name::is_sql_file(&name) {
+                out.diagnostics.push(layout_error(
+                    &display,
+                    format!("`{name}` is not inside a migration directory"),
+                    Layout::Diesel,
+                ));
+            }
+            continue;
+        }
+        let Some((version, description)) = layout::diesel_name(&name) else {
+            out.diagnostics.push(layout_error(
+                &display,
+                format!("`{name}` is not a diesel migration directory name (`2017-11-24-215001_create_posts`)"),
+                Layout::Diesel,
+            ));
+            continue;
+        };
+        let up_path = entry.path().join("up.sql");
+        let down_path = entry.path().join("down.sql");
+        let no_transaction = std::fs::read_to_string(entry.path().join("metadata.toml"))
+            .is_ok_and(|m| m.lines().any(|l| l.replace(' ', "") == "run_in_transaction=false"));
+        let up = match read(&up_path, &display_path(&up_path, base)) {
+            Ok(f) => f,
+            Err(d) => {
+                out.diagnostics.push(d.version(version));
+                out.broken_versions.insert(version);
+                continue;
+            }
+        };
+        let down = match down_path.exists().then(|| read(&down_path, &display_path(&down_path, base))) {
+            Some(Err(d)) => {
+                out.diagnostics.push(d.version(version));
+                out.broken_versions.insert(version);
+                continue;
+            }
+            Some(Ok(f)) if crate::lexer::outline(&f.text).has_statements => Some(f),
+            _ => None, // diesel writes empty down files for irreversible migrations
+        };
+        let part = Part { section: None, no_transaction };
+        found.entry(version).or_default().push(ScannedMigration {
+            version,
+            description,
+            up,
+            down,
+            up_part: part.clone(),
+            down_part: part,
+        });
+    }
+    collect(found, &mut out);
+    out
+}
+
+/// refinery/Flyway (`V<n>__d.sql`, `U<n>__d.sql`) and the single-file layouts.
+fn scan_files(dir: &Path, base: &Path, layout: Layout) -> Scan {
+    let mut out = Scan::default();
+    let mut found: BTreeMap<i64, Vec<ScannedMigration>> = BTreeMap::new();
+    let mut undo: BTreeMap<i64, SourceFile> = BTreeMap::new();
+    for entry in walkdir::WalkDir::new(dir).min_depth(1).max_depth(1).sort_by_file_name().into_iter().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name::is_sql_file(&name) || entry.file_type().is_dir() {
+            continue;
+        }
+        let display = display_path(entry.path(), base);
+        let parsed = if layout == Layout::Refinery {
+            layout::refinery_name(&name)
+        } else {
+            name::parse(&name).ok().filter(|n| n.kind == FileKind::Single).map(|n| (n.version, n.description, true))
+        };
+        let Some((version, description, is_up)) = parsed else {
+            let expected = if layout == Layout::Refinery {
+                "`V<version>__<description>.sql`"
+            } else {
+                "`<version>_<description>.sql`"
+            };
+            out.diagnostics.push(layout_error(
+                &display,
+                format!("`{name}` is not a migration name: expected {expected}"),
+                layout,
+            ));
+            continue;
+        };
+        let file = match read(entry.path(), &display) {
+            Ok(f) => f,
+            Err(d) => {
+                out.diagnostics.push(d.version(version));
+                out.broken_versions.insert(version);
+                continue;
+            }
+        };
+        if layout == Layout::Refinery {
+            if is_up {
+                found.entry(version).or_default().push(ScannedMigration {
+                    version,
+                    description,
+                    up: file,
+                    down: None,
+                    up_part: Part::default(),
+                    down_part: Part::default(),
+                });
+            } else {
+                undo.insert(version, file);
+            }
+            continue;
+        }
+        match layout::sections(layout, &file.text) {
+            Ok(s) => {
+                let down_has_sql =
+                    s.down.as_ref().is_some_and(|r| crate::lexer::outline(&file.text[r.clone()]).has_statements);
+                found.entry(version).or_default().push(ScannedMigration {
+                    version,
+                    description,
+                    up: file.clone(),
+                    down: down_has_sql.then_some(file),
+                    up_part: Part { section: s.up, no_transaction: s.up_no_transaction },
+                    down_part: Part { section: s.down, no_transaction: s.down_no_transaction },
+                });
+            }
+            Err(message) => {
+                out.broken_versions.insert(version);
+                out.diagnostics.push(layout_error(&display, format!("`{name}`: {message}"), layout).version(version));
+            }
+        }
+    }
+    for (version, file) in undo {
+        match found.get_mut(&version).and_then(|v| v.first_mut()) {
+            Some(m) => m.down = Some(file),
+            None => {
+                out.broken_versions.insert(version);
+                let display = file.display.clone();
+                out.diagnostics.push(
+                    Diagnostic::error(
+                        Kind::DownWithoutUp,
+                        format!("`{}` undoes version {version}, which has no `V{version}__` file", file.file_name()),
+                    )
+                    .at(Location::file(display))
+                    .version(version),
+                );
+            }
+        }
+    }
+    collect(found, &mut out);
+    out
+}
+
+/// Moves found migrations into `out`, reporting shared versions.
+fn collect(found: BTreeMap<i64, Vec<ScannedMigration>>, out: &mut Scan) {
+    for (version, mut list) in found {
+        if list.len() == 1 {
+            out.migrations.extend(list.pop());
+            continue;
+        }
+        out.broken_versions.insert(version);
+        let names: Vec<String> = list.iter().map(|m| format!("`{}`", m.up.display)).collect();
+        out.diagnostics.push(
+            Diagnostic::error(
+                Kind::DuplicateVersion,
+                format!("{} migrations share version {version}: {}", list.len(), names.join(", ")),
+            )
+            .at(Location::file(list[1].up.display.clone()))
+            .version(version)
+            .help("give each migration its own version"),
+        );
+    }
 }
 
 fn read(path: &Path, display: &str) -> Result<SourceFile, Diagnostic> {

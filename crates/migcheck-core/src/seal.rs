@@ -54,6 +54,7 @@ pub fn seal(config: &Config, force: bool) -> Result<Sealed, Vec<Diagnostic>> {
         entries: report.migrations.iter().map(|m| m.lock_entry()).collect(),
         functions: old.functions.clone(),
         dialect: old.dialect,
+        layout: old.layout,
     };
     let mut sealed = Sealed {
         lock_path: config.lock_path(),

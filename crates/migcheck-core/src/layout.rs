@@ -1,0 +1,259 @@
+//! Other tools' migration directories, read in place, without renaming:
+//! diesel (`<timestamp>_<name>/up.sql`, `down.sql`), refinery and Flyway
+//! (`V<n>__<name>.sql`, `U<n>__<name>.sql`), dbmate (`-- migrate:up` /
+//! `-- migrate:down` in one file), goose (`-- +goose Up` / `-- +goose Down`)
+//! and sql-migrate (`-- +migrate Up` / `-- +migrate Down`). sqlx's and
+//! golang-migrate's layouts are migcheck's own. Each tool's no-transaction
+//! marker is honoured.
+//!
+//! A file holding both halves is read twice: the up half is the file with
+//! everything outside its section blanked (newlines kept), so that lines and
+//! columns in messages are the file's own.
+
+use std::ops::Range;
+use std::path::Path;
+
+/// A migrations directory layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Layout {
+    /// `<v>_<d>.sql`, `<v>_<d>.up.sql` + `.down.sql` (sqlx, golang-migrate).
+    Native,
+    Diesel,
+    /// `V<n>__<d>.sql`, and Flyway's undo files `U<n>__<d>.sql`.
+    Refinery,
+    Dbmate,
+    Goose,
+    SqlMigrate,
+}
+
+impl Layout {
+    pub const ALL: [Layout; 6] =
+        [Layout::Native, Layout::Diesel, Layout::Refinery, Layout::Dbmate, Layout::Goose, Layout::SqlMigrate];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Layout::Native => "migcheck",
+            Layout::Diesel => "diesel",
+            Layout::Refinery => "refinery",
+            Layout::Dbmate => "dbmate",
+            Layout::Goose => "goose",
+            Layout::SqlMigrate => "sql-migrate",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Layout> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "migcheck" | "native" | "sqlx" | "golang-migrate" => Some(Layout::Native),
+            "diesel" => Some(Layout::Diesel),
+            "refinery" | "flyway" => Some(Layout::Refinery),
+            "dbmate" => Some(Layout::Dbmate),
+            "goose" => Some(Layout::Goose),
+            "sql-migrate" => Some(Layout::SqlMigrate),
+            _ => None,
+        }
+    }
+
+    /// Whether a version 0 is a real migration in this layout (diesel's
+    /// `00000000000000_diesel_initial_setup`, refinery's `V0__`).
+    pub fn allows_version_zero(self) -> bool {
+        matches!(self, Layout::Diesel | Layout::Refinery)
+    }
+}
+
+/// Guesses the layout of `dir` from its entries and first lines.
+pub fn detect(dir: &Path) -> Layout {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Layout::Native };
+    let mut sql_files = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = entry.path();
+        if path.is_dir() && (path.join("up.sql").exists() || path.join("down.sql").exists()) {
+            return Layout::Diesel;
+        }
+        if (name.starts_with('V') || name.starts_with('U')) && name.contains("__") && name.ends_with(".sql") {
+            return Layout::Refinery;
+        }
+        if name.ends_with(".sql") {
+            sql_files.push(path);
+        }
+    }
+    for path in sql_files {
+        let Ok(text) = std::fs::read_to_string(&path) else { continue };
+        for line in text.lines().map(str::trim) {
+            if line.starts_with("-- migrate:up") || line.starts_with("-- migrate:down") {
+                return Layout::Dbmate;
+            }
+            if line.starts_with("-- +goose ") {
+                return Layout::Goose;
+            }
+            if line.starts_with("-- +migrate ") {
+                return Layout::SqlMigrate;
+            }
+        }
+    }
+    Layout::Native
+}
+
+/// The up and down sections of a single-file migration.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Sections {
+    pub up: Option<Range<usize>>,
+    pub down: Option<Range<usize>>,
+    pub up_no_transaction: bool,
+    pub down_no_transaction: bool,
+}
+
+/// Finds the sections of a dbmate, goose or sql-migrate file. `Err` names
+/// what is missing.
+pub fn sections(layout: Layout, text: &str) -> Result<Sections, String> {
+    let mut markers: Vec<(bool, usize, usize, bool)> = Vec::new(); // (is_up, line start, line end, no_tx)
+    let mut any_no_tx = false;
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let start = offset;
+        offset += line.len();
+        let t = line.trim();
+        let (up, rest) = match layout {
+            Layout::Dbmate => match (t.strip_prefix("-- migrate:up"), t.strip_prefix("-- migrate:down")) {
+                (Some(r), _) => (true, r),
+                (_, Some(r)) => (false, r),
+                _ => continue,
+            },
+            Layout::Goose => {
+                if t.eq_ignore_ascii_case("-- +goose NO TRANSACTION") {
+                    any_no_tx = true;
+                    continue;
+                }
+                match (t.strip_prefix("-- +goose Up"), t.strip_prefix("-- +goose Down")) {
+                    (Some(r), _) => (true, r),
+                    (_, Some(r)) => (false, r),
+                    _ => continue,
+                }
+            }
+            Layout::SqlMigrate => match (t.strip_prefix("-- +migrate Up"), t.strip_prefix("-- +migrate Down")) {
+                (Some(r), _) => (true, r),
+                (_, Some(r)) => (false, r),
+                _ => continue,
+            },
+            _ => return Ok(Sections::default()),
+        };
+        let no_tx = rest.contains("transaction:false") || rest.contains("notransaction");
+        markers.push((up, start, offset, no_tx));
+    }
+    let mut out = Sections::default();
+    for (i, &(up, _, body_start, no_tx)) in markers.iter().enumerate() {
+        let end = markers.get(i + 1).map_or(text.len(), |m| m.1);
+        let range = body_start..end;
+        if up {
+            if out.up.is_some() {
+                return Err("two up sections".into());
+            }
+            out.up = Some(range);
+            out.up_no_transaction = no_tx || any_no_tx;
+        } else {
+            if out.down.is_some() {
+                return Err("two down sections".into());
+            }
+            out.down = Some(range);
+            out.down_no_transaction = no_tx || any_no_tx;
+        }
+    }
+    if out.up.is_none() {
+        let marker = match layout {
+            Layout::Dbmate => "-- migrate:up",
+            Layout::Goose => "-- +goose Up",
+            _ => "-- +migrate Up",
+        };
+        return Err(format!("no `{marker}` line"));
+    }
+    Ok(out)
+}
+
+/// `text` with everything outside `keep` blanked: line breaks stay, so
+/// positions are unchanged.
+pub fn blank_outside(text: &str, keep: &Range<usize>) -> String {
+    let bytes: Vec<u8> = text
+        .bytes()
+        .enumerate()
+        .map(|(i, b)| if keep.contains(&i) || b == b'\n' || b == b'\r' { b } else { b' ' })
+        .collect();
+    // Section bounds are line bounds, so every multi-byte character is either
+    // kept whole or blanked whole.
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// Reads a diesel directory name: `2017-11-24-215001_create_posts`.
+pub fn diesel_name(name: &str) -> Option<(i64, String)> {
+    let (version, description) = name.split_once('_')?;
+    if version.is_empty() || !version.bytes().all(|b| b.is_ascii_digit() || b == b'-') || description.is_empty() {
+        return None;
+    }
+    let digits: String = version.chars().filter(char::is_ascii_digit).collect();
+    Some((digits.parse().ok()?, description.to_owned()))
+}
+
+/// Reads a refinery/Flyway file name: `V3__add_pets.sql` (up) or `U3__…` (undo).
+pub fn refinery_name(name: &str) -> Option<(i64, String, bool)> {
+    let stem = name.strip_suffix(".sql")?;
+    let (is_up, rest) = match stem.as_bytes().first()? {
+        b'V' | b'v' => (true, &stem[1..]),
+        b'U' | b'u' => (false, &stem[1..]),
+        _ => return None,
+    };
+    let (version, description) = rest.split_once("__")?;
+    if version.is_empty() || !version.bytes().all(|b| b.is_ascii_digit()) || description.is_empty() {
+        return None;
+    }
+    Some((version.parse().ok()?, description.to_owned(), is_up))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert_eq!(diesel_name("2017-11-24-215001_create_posts"), Some((20171124215001, "create_posts".into())));
+        assert_eq!(diesel_name("00000000000000_diesel_initial_setup"), Some((0, "diesel_initial_setup".into())));
+        assert_eq!(diesel_name("2017-99-99-999999_odd_time"), Some((20179999999999, "odd_time".into())));
+        assert_eq!(diesel_name("notes"), None);
+        assert_eq!(refinery_name("V1__init.sql"), Some((1, "init".into(), true)));
+        assert_eq!(refinery_name("V0__zero.sql"), Some((0, "zero".into(), true)));
+        assert_eq!(refinery_name("U2__undo_pets.sql"), Some((2, "undo_pets".into(), false)));
+        assert_eq!(refinery_name("V1_init.sql"), None);
+        assert_eq!(refinery_name("R__repeatable.sql"), None);
+    }
+
+    #[test]
+    fn sections_of_single_file_layouts() {
+        let dbmate = "-- migrate:up transaction:false\nCREATE TABLE a (x);\n\n-- migrate:down\nDROP TABLE a;\n";
+        let s = sections(Layout::Dbmate, dbmate).unwrap();
+        assert_eq!(&dbmate[s.up.clone().unwrap()], "CREATE TABLE a (x);\n\n");
+        assert_eq!(&dbmate[s.down.clone().unwrap()], "DROP TABLE a;\n");
+        assert!(s.up_no_transaction && !s.down_no_transaction);
+
+        let goose = "-- +goose NO TRANSACTION\n-- +goose Up\n-- +goose StatementBegin\nCREATE TABLE a (x);\n-- +goose StatementEnd\n-- +goose Down\nDROP TABLE a;\n";
+        let s = sections(Layout::Goose, goose).unwrap();
+        assert!(goose[s.up.clone().unwrap()].contains("CREATE TABLE a"));
+        assert!(s.up_no_transaction && s.down_no_transaction);
+
+        let sm = "-- +migrate Down\nDROP TABLE a;\n-- +migrate Up notransaction\nCREATE TABLE a (x);\n";
+        let s = sections(Layout::SqlMigrate, sm).unwrap();
+        assert_eq!(&sm[s.up.clone().unwrap()], "CREATE TABLE a (x);\n");
+        assert_eq!(&sm[s.down.clone().unwrap()], "DROP TABLE a;\n");
+        assert!(s.up_no_transaction);
+
+        assert!(sections(Layout::Goose, "CREATE TABLE a (x);").unwrap_err().contains("-- +goose Up"));
+        assert!(sections(Layout::Dbmate, "-- migrate:up\n-- migrate:up\n").is_err());
+    }
+
+    #[test]
+    fn blanking_keeps_positions() {
+        let text = "é-- up\nSELECT 1;\n-- down\n";
+        let keep = 8..18;
+        let blanked = blank_outside(text, &keep);
+        assert_eq!(blanked.len(), text.len());
+        assert_eq!(&blanked[keep.clone()], &text[keep]);
+        assert_eq!(blanked.matches('\n').count(), 3);
+    }
+}

@@ -1,0 +1,231 @@
+//! Other tools' migration directories, read in place: detected, ordered,
+//! their no-transaction markers honoured, and applied to the same schema.
+
+use std::fs;
+use std::path::Path;
+
+use migcheck_core::check::{Config, Mode, check};
+use migcheck_core::diagnostic::Kind;
+use migcheck_core::layout::{Layout, detect};
+
+fn write(dir: &Path, files: &[(&str, &str)]) {
+    for (name, text) in files {
+        let path = dir.join(name);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    }
+}
+
+struct Expect {
+    layout: Layout,
+    versions: Vec<i64>,
+    reversible: Vec<bool>,
+    modes: Vec<Mode>,
+    tables: Vec<&'static str>,
+}
+
+fn check_dir(files: &[(&str, &str)], expect: Expect) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("migrations");
+    fs::create_dir(&dir).unwrap();
+    write(&dir, files);
+    assert_eq!(detect(&dir), expect.layout, "detected layout");
+    let report = check(&Config::new(&dir));
+    let errors: Vec<String> = report.errors().map(|d| d.render()).collect();
+    assert!(errors.is_empty(), "{:?}: {errors:#?}", expect.layout);
+    assert_eq!(report.layout, expect.layout);
+    assert_eq!(report.migrations.iter().map(|m| m.version).collect::<Vec<_>>(), expect.versions);
+    assert_eq!(report.migrations.iter().map(|m| m.down.is_some()).collect::<Vec<_>>(), expect.reversible);
+    assert_eq!(report.migrations.iter().map(|m| m.up.mode).collect::<Vec<_>>(), expect.modes);
+    let tables: Vec<String> = report
+        .schema
+        .as_ref()
+        .unwrap()
+        .rows
+        .iter()
+        .filter(|r| r.kind == migcheck_core::schema::ObjectKind::Table)
+        .map(|r| r.name.clone())
+        .collect();
+    assert_eq!(tables, expect.tables);
+}
+
+const T: Mode = Mode::Transaction;
+const N: Mode = Mode::NoTransaction;
+
+#[test]
+fn diesel() {
+    check_dir(
+        &[
+            ("00000000000000_diesel_initial_setup/up.sql", "CREATE TABLE setup (x);"),
+            ("00000000000000_diesel_initial_setup/down.sql", "DROP TABLE setup;"),
+            ("2017-11-24-215001_create_posts/up.sql", "CREATE TABLE posts (id INTEGER PRIMARY KEY, title TEXT);"),
+            ("2017-11-24-215001_create_posts/down.sql", "DROP TABLE posts;"),
+            (
+                "2018-99-99-999999_odd_time/up.sql",
+                "-- diesel allows odd times\nCREATE INDEX posts_title ON posts (title);",
+            ),
+            ("2018-99-99-999999_odd_time/down.sql", ""),
+            ("2019-01-01-000000_vacuum/up.sql", "VACUUM;"),
+            ("2019-01-01-000000_vacuum/down.sql", "-- nothing"),
+            ("2019-01-01-000000_vacuum/metadata.toml", "run_in_transaction = false\n"),
+            (".keep", ""),
+            ("README.md", "notes"),
+        ],
+        Expect {
+            layout: Layout::Diesel,
+            versions: vec![0, 20171124215001, 20189999999999, 20190101000000],
+            reversible: vec![true, true, false, false],
+            modes: vec![T, T, T, N],
+            tables: vec!["posts", "setup"],
+        },
+    );
+}
+
+#[test]
+fn refinery_and_flyway() {
+    check_dir(
+        &[
+            ("V0__zero.sql", "CREATE TABLE zero (x);"),
+            ("V1__init.sql", "CREATE TABLE users (id INTEGER PRIMARY KEY);"),
+            ("U1__init.sql", "DROP TABLE users;"),
+            ("V2__more.sql", "ALTER TABLE users ADD COLUMN name TEXT;"),
+            ("V10__ten.sql", "CREATE TABLE ten (x);"),
+            ("V9__nine.sql", "CREATE TABLE nine (x);"),
+            ("V3__rust_migrations_are_ignored.rs", "fn main() {}"),
+        ],
+        Expect {
+            layout: Layout::Refinery,
+            versions: vec![0, 1, 2, 9, 10],
+            reversible: vec![false, true, false, false, false],
+            modes: vec![T; 5],
+            tables: vec!["nine", "ten", "users", "zero"],
+        },
+    );
+}
+
+#[test]
+fn dbmate() {
+    check_dir(
+        &[
+            (
+                "20240101000000_create_users.sql",
+                "-- migrate:up\nCREATE TABLE users (id INTEGER PRIMARY KEY);\n\n-- migrate:down\nDROP TABLE users;\n",
+            ),
+            ("20240102000000_vacuum.sql", "-- migrate:up transaction:false\nVACUUM;\n\n-- migrate:down\n"),
+        ],
+        Expect {
+            layout: Layout::Dbmate,
+            versions: vec![20240101000000, 20240102000000],
+            reversible: vec![true, false],
+            modes: vec![T, N],
+            tables: vec!["users"],
+        },
+    );
+}
+
+#[test]
+fn goose() {
+    check_dir(
+        &[
+            (
+                "00001_create_users.sql",
+                "-- +goose Up\n-- +goose StatementBegin\nCREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT);\nCREATE TRIGGER t AFTER INSERT ON users BEGIN SELECT 1; END;\n-- +goose StatementEnd\n\n-- +goose Down\nDROP TABLE users;\n",
+            ),
+            ("9_nine.sql", "-- +goose Up\nCREATE TABLE nine (x);\n-- +goose Down\nDROP TABLE nine;\n"),
+            ("10_ten.sql", "-- +goose NO TRANSACTION\n-- +goose Up\nVACUUM;\n"),
+        ],
+        Expect {
+            layout: Layout::Goose,
+            versions: vec![1, 9, 10],
+            reversible: vec![true, true, false],
+            modes: vec![T, T, N],
+            tables: vec!["nine", "users"],
+        },
+    );
+}
+
+#[test]
+fn sql_migrate() {
+    check_dir(
+        &[
+            (
+                "1_init.sql",
+                "-- +migrate Up\nCREATE TABLE people (id INTEGER PRIMARY KEY);\n-- +migrate Down\nDROP TABLE people;\n",
+            ),
+            ("2_vacuum.sql", "-- +migrate Up notransaction\nVACUUM;\n-- +migrate Down\n"),
+        ],
+        Expect {
+            layout: Layout::SqlMigrate,
+            versions: vec![1, 2],
+            reversible: vec![true, false],
+            modes: vec![T, N],
+            tables: vec!["people"],
+        },
+    );
+}
+
+#[test]
+fn golang_migrate_and_sqlx_are_the_native_layout() {
+    check_dir(
+        &[
+            ("000001_create_users.up.sql", "CREATE TABLE users (id INTEGER PRIMARY KEY);"),
+            ("000001_create_users.down.sql", "DROP TABLE users;"),
+            ("000002_add_name.up.sql", "ALTER TABLE users ADD COLUMN name TEXT;"),
+            ("000002_add_name.down.sql", "ALTER TABLE users DROP COLUMN name;"),
+        ],
+        Expect {
+            layout: Layout::Native,
+            versions: vec![1, 2],
+            reversible: vec![true, true],
+            modes: vec![T, T],
+            tables: vec!["users"],
+        },
+    );
+}
+
+#[test]
+fn messy_directories_are_errors_with_both_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("migrations");
+    fs::create_dir(&dir).unwrap();
+    write(
+        &dir,
+        &[("V1__a.sql", "SELECT 1;"), ("V01__b.sql", "SELECT 2;"), ("U7__orphan.sql", "SELECT 3;"), ("notes.sql", "x")],
+    );
+    let report = check(&Config::new(&dir));
+    let text: Vec<String> = report.errors().map(|d| d.render()).collect();
+    let kinds: Vec<Kind> = report.errors().map(|d| d.kind).collect();
+    assert!(kinds.contains(&Kind::DuplicateVersion), "{text:#?}");
+    assert!(text.iter().any(|t| t.contains("V01__b.sql") && t.contains("V1__a.sql")), "{text:#?}");
+    assert!(text.iter().any(|t| t.contains("`U7__orphan.sql` undoes version 7")), "{text:#?}");
+    assert!(
+        text.iter()
+            .any(|t| t.contains("`notes.sql` is not a migration name: expected `V<version>__<description>.sql`")),
+        "{text:#?}"
+    );
+
+    let goose = tmp.path().join("goose");
+    fs::create_dir(&goose).unwrap();
+    write(&goose, &[("1_a.sql", "-- +goose Up\nSELECT 1;"), ("2_b.sql", "SELECT 2;")]);
+    let text: Vec<String> = check(&Config::new(&goose)).errors().map(|d| d.render()).collect();
+    assert!(text.iter().any(|t| t.contains("`2_b.sql`: no `-- +goose Up` line")), "{text:#?}");
+}
+
+#[test]
+fn the_layout_can_be_set_and_sealed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("migrations");
+    fs::create_dir(&dir).unwrap();
+    write(&dir, &[("1_a.sql", "-- migrate:up\nCREATE TABLE a (x);\n-- migrate:down\nDROP TABLE a;\n")]);
+    let mut config = Config::new(&dir);
+    config.layout = Some(Layout::Dbmate);
+    fs::write(dir.join("migrations.lock"), format!("migcheck-lock 1\nlayout dbmate\nchain {}\n", "0".repeat(64)))
+        .unwrap();
+    migcheck_core::seal::seal(&Config::new(&dir), false).unwrap();
+    let lock = fs::read_to_string(dir.join("migrations.lock")).unwrap();
+    assert!(lock.contains("\nlayout dbmate\n"), "{lock}");
+    let report = check(&Config::new(&dir));
+    assert!(!report.has_errors());
+    assert_eq!(report.layout, Layout::Dbmate);
+    assert!(report.migrations[0].sealed && report.migrations[0].down.is_some());
+}
