@@ -121,6 +121,19 @@ impl Database {
         }
     }
 
+    /// The first column of `sql`'s rows, as text.
+    pub fn texts(&self, sql: &str) -> Result<Vec<String>> {
+        match self {
+            Database::Sqlite(conn) => {
+                let mut stmt = conn.prepare(sql)?;
+                let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+                Ok(rows.collect::<Result<_, _>>()?)
+            }
+            Database::Postgres { pool, runtime } => Ok(runtime
+                .block_on(sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql.to_owned())).fetch_all(pool))?),
+        }
+    }
+
     pub fn stamp(&mut self, m: &migcheck::Migrations, version: i64) -> Result<(), migcheck::Error> {
         match self {
             Database::Sqlite(conn) => m.stamp(conn, version),

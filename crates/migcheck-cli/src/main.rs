@@ -69,6 +69,16 @@ fn parse_layout(text: &str) -> Result<migcheck_core::layout::Layout, String> {
         .ok_or_else(|| format!("unknown layout `{text}`: migcheck, diesel, refinery, dbmate, goose or sql-migrate"))
 }
 
+/// Tools whose history tables `import` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Tool {
+    Sqlx,
+    Diesel,
+    Refinery,
+    Dbmate,
+    Goose,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum DialectArg {
     Sqlite,
@@ -185,6 +195,17 @@ pub enum Command {
     /// Summarise; exit 3 when migrations are pending, 4 when the database diverges.
     #[command(after_help = "Example (deploy script):\n  migcheck status || migcheck upgrade")]
     Status,
+
+    /// Adopt a database another tool migrated: seal its migrations (read in place) and record
+    /// what its history table says was applied, so that `upgrade` continues from there.
+    #[command(
+        after_help = "Examples:\n  migcheck import --from sqlx --database-url sqlite:app.db\n  migcheck --dir migrations import --from diesel --database-url postgres://localhost/app"
+    )]
+    Import {
+        /// The tool that migrated the database.
+        #[arg(long, value_enum)]
+        from: Tool,
+    },
 
     /// Mark the database as being at VERSION without running anything (0: no migration).
     #[command(after_help = "Example (adopting an existing database):\n  migcheck stamp 20261124093000")]

@@ -534,3 +534,97 @@ fn every_database_command_works_on_postgres() {
     assert_eq!(run.code, 4, "{run:?}");
     assert!(run.stderr.contains("was previously applied but has been modified"), "{run:?}");
 }
+
+#[test]
+fn import_adopts_databases_other_tools_migrated() {
+    struct Case {
+        tool: &'static str,
+        files: &'static [(&'static str, &'static str)],
+        history: &'static str,
+    }
+    let cases = [
+        Case {
+            tool: "sqlx",
+            files: &[
+                ("1_a.sql", "CREATE TABLE a (x);"),
+                ("2_b.sql", "CREATE TABLE b (x);"),
+                ("3_c.sql", "CREATE TABLE c (x);"),
+            ],
+            history: "CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, description TEXT, installed_on TEXT, success BOOLEAN, checksum BLOB, execution_time BIGINT);\n\
+                      INSERT INTO _sqlx_migrations VALUES (1, 'a', '', 1, x'00', 1), (2, 'b', '', 1, x'00', 1);",
+        },
+        Case {
+            tool: "diesel",
+            files: &[
+                ("2020-01-01-000000_a/up.sql", "CREATE TABLE a (x);"),
+                ("2020-01-01-000000_a/down.sql", "DROP TABLE a;"),
+                ("2020-01-02-000000_b/up.sql", "CREATE TABLE b (x);"),
+                ("2020-01-02-000000_b/down.sql", "DROP TABLE b;"),
+                ("2020-01-03-000000_c/up.sql", "CREATE TABLE c (x);"),
+                ("2020-01-03-000000_c/down.sql", "DROP TABLE c;"),
+            ],
+            history: "CREATE TABLE __diesel_schema_migrations (version VARCHAR(50) PRIMARY KEY, run_on TIMESTAMP);\n\
+                      INSERT INTO __diesel_schema_migrations VALUES ('20200101000000', ''), ('20200102000000', '');",
+        },
+        Case {
+            tool: "refinery",
+            files: &[
+                ("V1__a.sql", "CREATE TABLE a (x);"),
+                ("V2__b.sql", "CREATE TABLE b (x);"),
+                ("V3__c.sql", "CREATE TABLE c (x);"),
+            ],
+            history: "CREATE TABLE refinery_schema_history (version INT4 PRIMARY KEY, name VARCHAR(255), applied_on VARCHAR(255), checksum VARCHAR(255));\n\
+                      INSERT INTO refinery_schema_history VALUES (1, 'a', '', ''), (2, 'b', '', '');",
+        },
+        Case {
+            tool: "dbmate",
+            files: &[
+                ("20200101000000_a.sql", "-- migrate:up\nCREATE TABLE a (x);\n-- migrate:down\nDROP TABLE a;\n"),
+                ("20200102000000_b.sql", "-- migrate:up\nCREATE TABLE b (x);\n-- migrate:down\nDROP TABLE b;\n"),
+                ("20200103000000_c.sql", "-- migrate:up\nCREATE TABLE c (x);\n-- migrate:down\nDROP TABLE c;\n"),
+            ],
+            history: "CREATE TABLE schema_migrations (version VARCHAR(128) PRIMARY KEY);\n\
+                      INSERT INTO schema_migrations VALUES ('20200101000000'), ('20200102000000');",
+        },
+        Case {
+            tool: "goose",
+            files: &[
+                ("00001_a.sql", "-- +goose Up\nCREATE TABLE a (x);\n-- +goose Down\nDROP TABLE a;\n"),
+                ("00002_b.sql", "-- +goose Up\nCREATE TABLE b (x);\n-- +goose Down\nDROP TABLE b;\n"),
+                ("00003_c.sql", "-- +goose Up\nCREATE TABLE c (x);\n-- +goose Down\nDROP TABLE c;\n"),
+            ],
+            history: "CREATE TABLE goose_db_version (id INTEGER PRIMARY KEY, version_id BIGINT, is_applied BOOLEAN, tstamp TEXT);\n\
+                      INSERT INTO goose_db_version (version_id, is_applied, tstamp) VALUES (0, 1, ''), (1, 1, ''), (2, 1, ''), (3, 1, ''), (3, 0, '');",
+        },
+    ];
+    for case in cases {
+        let p = Project::new();
+        fs::create_dir(p.path().join("migrations")).unwrap();
+        for (name, text) in case.files {
+            let path = p.path().join("migrations").join(name);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, text).unwrap();
+        }
+        let conn = Connection::open(p.db()).unwrap();
+        conn.execute_batch("CREATE TABLE a (x); CREATE TABLE b (x);").unwrap();
+        conn.execute_batch(case.history).unwrap();
+        drop(conn);
+        let run = p.run(&["import", "--from", case.tool]);
+        assert_eq!(run.code, 0, "{}: {run:?}", case.tool);
+        assert!(
+            run.stdout.contains("3 migrations sealed") && run.stdout.contains("2 recorded as applied"),
+            "{}: {run:?}",
+            case.tool
+        );
+        assert!(p.path().join("migrations/migrations.lock").exists());
+        let run = p.ok(&["upgrade", "--no-backup"]);
+        assert_eq!(
+            run.stdout.lines().filter(|l| l.starts_with("applied ")).count(),
+            1,
+            "{}: only c is left: {run:?}",
+            case.tool
+        );
+        assert!(p.tables().contains(&"c".to_owned()));
+        assert_eq!(p.run(&["status"]).code, 0, "{}", case.tool);
+    }
+}
