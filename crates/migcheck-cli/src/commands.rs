@@ -833,11 +833,11 @@ fn import(cli: &Cli, tool: crate::Tool) -> Result<u8> {
     if let Ok(mut lock) = fs::read_to_string(&lock_path)
         .map_err(anyhow::Error::from)
         .and_then(|t| Lock::parse(&t).map_err(|e| anyhow!(e.message)))
+        && lock.layout.is_none()
+        && config.layout != Some(Layout::Native)
     {
-        if lock.layout.is_none() && config.layout != Some(Layout::Native) {
-            lock.layout = config.layout;
-            fs::write(&lock_path, lock.render())?;
-        }
+        lock.layout = config.layout;
+        fs::write(&lock_path, lock.render())?;
     }
     database.stamp(&migrations, newest)?;
     println!(
