@@ -329,6 +329,15 @@ fn script(
             return None;
         }
     };
+    if let Some(at) = lexer::unterminated_comment(text) {
+        diagnostics.push(
+            Diagnostic::error(Kind::SqlError, "this `/*` comment is never closed: SQLite ignores everything after it")
+                .at(Location::span(&file.display, &file.text, at + bom..at + bom + 2, "never closed"))
+                .version(version)
+                .help("close the comment with `*/`"),
+        );
+        return None;
+    }
     let outline = lexer::outline(text);
     let mut sql = text.to_owned();
     for range in &outline.shell_commands {

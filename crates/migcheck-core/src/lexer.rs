@@ -199,6 +199,36 @@ fn inside_quotes(bytes: &[u8], start: usize, end: usize) -> bool {
     false
 }
 
+/// Where a `/*` comment that is never closed starts. SQLite accepts one at
+/// the end of the text, silently ignoring everything after it: a forgotten
+/// `*/` drops the rest of the migration.
+pub fn unterminated_comment(sql: &str) -> Option<usize> {
+    let bytes = sql.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let close = match bytes[i] {
+            b'\'' => b'\'',
+            b'"' => b'"',
+            b'`' => b'`',
+            b'[' => b']',
+            b'-' if bytes.get(i + 1) == Some(&b'-') => b'\n',
+            b'/' if bytes.get(i + 1) == Some(&b'*') => match find(&bytes[i + 2..], b"*/") {
+                Some(n) => {
+                    i += n + 4;
+                    continue;
+                }
+                None => return Some(i),
+            },
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        i += 1 + bytes[i + 1..].iter().position(|&b| b == close).map_or(bytes.len() - i - 1, |n| n + 1);
+    }
+    None
+}
+
 /// 1-based line and column (in characters) of byte `offset` in `text`.
 pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
@@ -282,6 +312,13 @@ mod tests {
         assert!(parts[2].ends_with("LANGUAGE plpgsql;"), "{}", parts[2]);
         assert_eq!(parts[4], "SELECT 2");
         assert!(postgres_statements("-- only\n;;").is_empty());
+    }
+
+    #[test]
+    fn unterminated_comments() {
+        assert_eq!(unterminated_comment("SELECT 1; /* never closed\nCREATE TABLE b (x);"), Some(10));
+        assert_eq!(unterminated_comment("SELECT '/*'; -- /*\n/* ok */ SELECT 2;"), None);
+        assert_eq!(unterminated_comment("SELECT \"/*\" FROM [/*];"), None);
     }
 
     #[test]

@@ -98,10 +98,14 @@ pub fn scan(dir: &Path, display_base: &Path) -> Scan {
             }
         };
         let file_name = entry.file_name().to_string_lossy().into_owned();
-        if !name::is_sql_file(&file_name) || entry.file_type().is_dir() {
+        if !name::is_sql_file(&file_name) {
             continue;
         }
         let display = display_path(entry.path(), display_base);
+        if let Err(d) = check_entry(dir, &entry, &display) {
+            out.diagnostics.push(d);
+            continue;
+        }
         let parsed = match name::parse(&file_name) {
             Ok(parsed) => parsed,
             Err(err) => {
@@ -191,6 +195,43 @@ pub fn scan(dir: &Path, display_base: &Path) -> Scan {
         }
     }
     out
+}
+
+/// A `.sql` entry must be a regular file in the directory, or a symlink to
+/// one inside it: a directory, a broken or looping link, or a link that leaves
+/// the directory is an error (the build must not read outside it).
+fn check_entry(dir: &Path, entry: &walkdir::DirEntry, display: &str) -> Result<(), Diagnostic> {
+    let error = |message: String, help: &str| {
+        Err(Diagnostic::error(Kind::Io, message).at(Location::file(display)).help(help.to_owned()))
+    };
+    if entry.file_type().is_dir() {
+        return error(
+            format!("`{display}` is a directory, not a migration file"),
+            "rename it, or move the directory out of the migrations directory",
+        );
+    }
+    if entry.path_is_symlink() {
+        let target = match std::fs::canonicalize(entry.path()) {
+            Ok(t) => t,
+            Err(err) => {
+                return error(
+                    format!("`{display}` is a broken symbolic link: {err}"),
+                    "point it at a file, or delete it",
+                );
+            }
+        };
+        let inside = std::fs::canonicalize(dir).is_ok_and(|d| target.starts_with(d));
+        if !inside {
+            return error(
+                format!("`{display}` links to `{}`, outside the migrations directory", target.display()),
+                "copy the file into the migrations directory: migcheck reads only files inside it",
+            );
+        }
+        if target.is_dir() {
+            return error(format!("`{display}` links to a directory, not a migration file"), "delete the link");
+        }
+    }
+    Ok(())
 }
 
 /// Scans `dir` in `layout`.
