@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 type Setup = Box<dyn Fn(&Path)>;
+type LockEdit = Box<dyn Fn(&str) -> String>;
 
 struct Case {
     name: String,
@@ -217,7 +218,7 @@ fn cases(outside: &Path) -> Vec<Case> {
         }
     }
     // Lock files, each through check and lock.
-    let locks: Vec<(&str, Box<dyn Fn(&str) -> String>, &str)> = vec![
+    let locks: Vec<(&str, LockEdit, &str)> = vec![
         ("truncated", Box::new(|l: &str| l[..l.len() - 30].to_owned()), "lock"),
         ("empty", Box::new(|_: &str| String::new()), "empty"),
         (
