@@ -83,6 +83,10 @@ fn cargo_build_checks_the_migrations() {
     let escape = escape_dir.path().join("escape.db");
     let attach: &'static str =
         Box::leak(format!("ATTACH DATABASE '{}' AS other;\n", escape.display()).into_boxed_str());
+    let attach_uri: &'static str =
+        Box::leak(format!("ATTACH DATABASE 'file:{}?mode=rwc' AS other;\n", escape.display()).into_boxed_str());
+    let temp_dir: &'static str =
+        Box::leak(format!("PRAGMA temp_store_directory = '{}';\n", escape_dir.path().display()).into_boxed_str());
     let vacuum_into: &'static str =
         Box::leak(format!("-- migcheck: no-transaction\nVACUUM INTO '{}';\n", escape.display()).into_boxed_str());
 
@@ -203,6 +207,18 @@ fn cargo_build_checks_the_migrations() {
         case("VACUUM INTO is denied", with(&[("3_escape.sql", vacuum_into)]))
             .expect("error[sandbox]")
             .expect("--> migrations/3_escape.sql:2:1"),
+        case("ATTACH of a writable file: URI is denied", with(&[("3_escape.sql", attach_uri)])).expect("error[sandbox]"),
+        case("moving SQLite's temporary files is denied", with(&[("3_escape.sql", temp_dir)]))
+            .expect("error[sandbox]")
+            .expect("temp_store_directory"),
+        case(
+            "editing sqlite_master through writable_schema fails",
+            with(&[("3_escape.sql", "PRAGMA writable_schema = ON;\nUPDATE sqlite_master SET sql = 'CREATE TABLE x(y)' WHERE name = 'owners';\n")]),
+        )
+        .expect("error[sql-error]")
+        .expect("may not be modified"),
+        case("no function reads files", with(&[("3_escape.sql", "SELECT readfile('/etc/passwd');\nSELECT edit('x');\n")]))
+            .expect("no such function: readfile"),
         case("load_extension is denied", with(&[("3_ext.sql", "SELECT load_extension('/tmp/evil.so');")])).expect("error[sandbox]"),
         case("corrupt lock", good())
             .setup(|dir| fs::write(dir.join("migrations.lock"), "migcheck-lock 1\n1 nonsense\n").unwrap())
