@@ -55,13 +55,16 @@ pub fn tokenize(sql: &str) -> Vec<Token> {
             }
             b'"' | b'`' => {
                 let end = quoted_end(bytes, i, c);
-                let inner = &sql[start + 1..end.saturating_sub(1).max(start + 1)];
+                // An unclosed quote runs to the end of the text.
+                let inner_end = if end > start + 1 && bytes[end - 1] == c { end - 1 } else { end };
+                let inner = &sql[start + 1..inner_end];
                 let doubled = if c == b'"' { "\"\"" } else { "``" };
                 (Kind::Word, inner.replace(doubled, &doubled[..1]).to_lowercase(), end)
             }
             b'[' => {
-                let end = bytes[i..].iter().position(|&b| b == b']').map_or(bytes.len(), |n| i + n + 1);
-                (Kind::Word, sql[start + 1..end.saturating_sub(1).max(start + 1)].to_lowercase(), end)
+                let (inner_end, end) =
+                    bytes[i..].iter().position(|&b| b == b']').map_or((bytes.len(), bytes.len()), |n| (i + n, i + n + 1));
+                (Kind::Word, sql[start + 1..inner_end].to_lowercase(), end)
             }
             b'x' | b'X' if bytes.get(i + 1) == Some(&b'\'') => {
                 let end = quoted_end(bytes, i + 1, b'\'');
@@ -219,6 +222,19 @@ mod tests {
         assert_eq!(normalize_sql("\"two words\""), "\"two words\"");
         assert_eq!(normalize_sql("x'AB' 0x1F"), "x'ab' 0x1f");
         assert_eq!(normalize_sql("'it''s'"), "'it''s'");
+    }
+
+    /// Found by `cargo fuzz run sql_text`: an unclosed quoted identifier whose
+    /// text ends in a multi-byte character.
+    #[test]
+    fn unclosed_quotes_at_the_end() {
+        for sql in ["last `na\u{e9}", "x \"\u{1f600}", "[\u{e9}", "`", "\"", "["] {
+            let t = tokenize(sql);
+            assert!(!t.is_empty(), "{sql:?}");
+        }
+        let crash = "CREATE TABLE own\u{65}/s (\n    id INTEGER PRIMARY KEY,\n  KEY,\n    last_naNNNNme VARCH`AOT NULL,\n    email VARCHAR(255) NOT\u{d6}\u{1ea}\u{b3}L\n);\n";
+        tokenize(crash);
+        assert_eq!(normalize_sql(crash), normalize(&tokenize(crash)));
     }
 
     #[test]

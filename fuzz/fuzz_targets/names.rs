@@ -1,0 +1,16 @@
+//! Migration file names: parsing never panics, and what parses has a
+//! positive version and a description.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+use migcheck_core::name;
+
+fuzz_target!(|data: &str| {
+    if name::is_sql_file(data)
+        && let Ok(parsed) = name::parse(data)
+    {
+        assert!(parsed.version > 0);
+        assert!(!parsed.description.trim().is_empty());
+    }
+    let _ = migcheck_core::layout::diesel_name(data);
+    let _ = migcheck_core::layout::refinery_name(data);
+});
