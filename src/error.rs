@@ -102,6 +102,28 @@ impl std::error::Error for Error {
     }
 }
 
+impl Error {
+    /// A migration's file failed at byte `offset` of its SQL (any engine).
+    pub(crate) fn failed(
+        m: &crate::Migration,
+        script: &crate::Script,
+        offset: usize,
+        message: String,
+        report: &crate::Report,
+    ) -> Error {
+        let (line, column) = migcheck_core::lexer::line_column(script.sql(), offset);
+        Error::MigrationFailed {
+            version: m.version(),
+            name: m.name().to_owned(),
+            path: script.path().to_owned(),
+            line,
+            column,
+            message,
+            applied: report.applied.iter().map(|a| a.version).collect(),
+        }
+    }
+}
+
 impl From<rusqlite::Error> for Error {
     fn from(err: rusqlite::Error) -> Self {
         Error::Sqlite(err)

@@ -47,17 +47,7 @@ macro_rules! include_migrations {
     };
 }
 
-/// How a migration file runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Mode {
-    /// In a transaction of its own (the default).
-    Transaction,
-    /// `-- migcheck: no-transaction`: outside any transaction.
-    NoTransaction,
-    /// The file has its own `BEGIN … COMMIT` and runs as written.
-    SelfManaged,
-}
+pub use migcheck_core::exec::Mode;
 
 /// One migration file: where it came from, its SQL, and how it runs.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -304,14 +304,5 @@ fn failed(m: &Migration, script: &Script, sent: &str, base: usize, err: sqlx::Er
         }
         other => (base, other.to_string()),
     };
-    let (line, column) = lexer::line_column(script.sql(), offset);
-    Error::MigrationFailed {
-        version: m.version(),
-        name: m.name().to_owned(),
-        path: script.path().to_owned(),
-        line,
-        column,
-        message,
-        applied: report.applied.iter().map(|a| a.version).collect(),
-    }
+    Error::failed(m, script, offset, message, report)
 }

@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use migcheck_core::{exec, lexer};
+use migcheck_core::exec;
 use rusqlite::{Connection, MAIN_DB, OptionalExtension, params};
 
 use crate::{Error, Migration, Migrations, Mode, Script};
@@ -425,18 +425,9 @@ impl Drop for Tx<'_> {
 }
 
 fn run(conn: &Connection, m: &Migration, script: &Script, report: &Report) -> Result<(), Error> {
-    exec::run_statements(conn, script.sql(), |_| Ok(())).map(|_| ()).map_err(|err| {
-        let (line, column) = lexer::line_column(script.sql(), err.offset);
-        Error::MigrationFailed {
-            version: m.version(),
-            name: m.name().to_owned(),
-            path: script.path().to_owned(),
-            line,
-            column,
-            message: err.message,
-            applied: report.applied.iter().map(|a| a.version).collect(),
-        }
-    })
+    exec::run_statements(conn, script.sql(), |_| Ok(()))
+        .map(|_| ())
+        .map_err(|err| Error::failed(m, script, err.offset, err.message, report))
 }
 
 fn is_applied(conn: &Connection, table: &str, version: i64) -> Result<bool, Error> {

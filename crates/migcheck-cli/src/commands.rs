@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{Context as _, Result, anyhow, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use migcheck::{Migration, Migrations, Script, UpgradeOptions};
-use migcheck_core::check::{self, Config, Mode, Report};
+use migcheck_core::check::{self, Config, Report};
 use migcheck_core::checksum::to_hex;
 use migcheck_core::diagnostic::Kind;
 use migcheck_core::layout::Layout;
@@ -98,14 +98,7 @@ fn checked(cli: &Cli, execute: bool) -> Result<Report> {
 
 /// The checked migrations as the runtime's [`Migrations`].
 fn migrations(cli: &Cli, report: &Report) -> Migrations {
-    let script = |s: &check::Script| {
-        let mode = match s.mode {
-            Mode::Transaction => migcheck::Mode::Transaction,
-            Mode::NoTransaction => migcheck::Mode::NoTransaction,
-            Mode::SelfManaged => migcheck::Mode::SelfManaged,
-        };
-        Script::new(s.file.display.clone(), s.sql.clone(), mode)
-    };
+    let script = |s: &check::Script| Script::new(s.file.display.clone(), s.sql.clone(), s.mode);
     let list = report
         .migrations
         .iter()
@@ -346,13 +339,26 @@ fn rebase(cli: &Cli) -> Result<u8> {
 /// migrations should have made, described.
 fn live_drift(cli: &Cli, url: &str, report: &Report) -> Result<(String, Vec<String>)> {
     let target = db::parse(url)?;
-    if let db::Target::Postgres(_) = target {
-        bail!(
-            "comparing a live PostgreSQL database with its migrations is not supported yet; \
-             `migcheck check` without --database-url runs the other checks"
-        );
-    }
     let migrations = migrations(cli, report);
+    if let db::Target::Postgres(live_url) = &target {
+        let Some(scratch) = config(cli, false).postgres_scratch else {
+            bail!(
+                "comparing a live PostgreSQL database needs MIGCHECK_SCRATCH_URL: a server where migcheck may create \
+                 a scratch database to apply the migrations to"
+            );
+        };
+        let database = db::Database::connect(&target, false)?.ok_or_else(|| anyhow!("cannot open the database"))?;
+        let status = database.status(&migrations)?;
+        if !status.divergent.is_empty() || !status.unknown.is_empty() {
+            return Err(divergence(&status));
+        }
+        let expected = migcheck_core::postgres::schema_at(report, &scratch, status.current().unwrap_or(0))
+            .map_err(|d| anyhow!(d.render()))?;
+        let live = migcheck_core::postgres::live_snapshot(live_url, &cli.history_table)
+            .map_err(|e| anyhow!("cannot read `{}`: {e}", target.describe()))?;
+        let label = format!("the database at version {}", version_text(status.current()));
+        return Ok((target.describe(), migcheck_core::postgres::diff(&expected, &live, "its migrations", &label)));
+    }
     let Some(conn) = db::open_existing(&target)? else {
         bail!("the database `{}` does not exist", target.describe());
     };

@@ -529,6 +529,34 @@ fn every_database_command_works_on_postgres() {
     assert_eq!(json["pending"], serde_json::json!([1, 2, 3]));
 
     p.ok(&with(&["upgrade", "--to", "1"]));
+
+    // Changes made by hand in the live database (MIGCHECK_SCRATCH_URL: where the expected schema is built).
+    let scratch = std::env::var("MIGCHECK_TEST_PG_URL").unwrap();
+    let mut check = p.command(&with(&["check"]));
+    let run: Run = check.env("MIGCHECK_SCRATCH_URL", &scratch).output().unwrap().into();
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("its schema is what its applied migrations make"), "{run:?}");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let pool = sqlx::PgPool::connect(&url).await.unwrap();
+        sqlx::raw_sql("CREATE INDEX by_hand ON owners (email); ALTER TABLE owners ADD COLUMN nick TEXT;")
+            .execute(&pool)
+            .await
+            .unwrap();
+    });
+    let mut check = p.command(&with(&["check"]));
+    let run: Run = check.env("MIGCHECK_SCRATCH_URL", &scratch).output().unwrap().into();
+    assert_eq!(run.code, 4, "{run:?}");
+    assert!(run.stderr.contains("index `by_hand`: in the database at version 1, not in its migrations"), "{run:?}");
+    assert!(
+        run.stderr.contains("column `owners.nick`: in the database at version 1, not in its migrations"),
+        "{run:?}"
+    );
+    rt.block_on(async {
+        let pool = sqlx::PgPool::connect(&url).await.unwrap();
+        sqlx::raw_sql("DROP INDEX by_hand; ALTER TABLE owners DROP COLUMN nick;").execute(&pool).await.unwrap();
+    });
+
     p.write("0001_create_owners.up.sql", "CREATE TABLE owners (id BIGSERIAL PRIMARY KEY, email TEXT);\n");
     let run = p.run(&with(&["upgrade"]));
     assert_eq!(run.code, 4, "{run:?}");

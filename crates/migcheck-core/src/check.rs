@@ -24,16 +24,7 @@ use crate::scan::{self, ScannedMigration, SourceFile, display_path};
 use crate::schema::{self, Snapshot};
 use crate::scratch::{Event, Scratch, ScratchConfig};
 
-/// How a migration file is run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// Wrapped in a transaction (the default).
-    Transaction,
-    /// `-- migcheck: no-transaction`: run as written, outside a transaction.
-    NoTransaction,
-    /// The file has its own `BEGIN … COMMIT`: run as written.
-    SelfManaged,
-}
+pub use crate::exec::Mode;
 
 /// One migration file, ready to run.
 #[derive(Debug, Clone, PartialEq, Eq)]

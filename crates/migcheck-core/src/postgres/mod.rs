@@ -249,6 +249,33 @@ fn located(script: &Script, sent_at: usize, sent: &str, e: PgError) -> Diagnosti
         .help("fix the statement and build again")
 }
 
+/// The schema the migrations up to `version` make, on a scratch database on
+/// `scratch_url` (dropped afterwards): what a live database at that version
+/// should have.
+pub fn schema_at(report: &Report, scratch_url: &str, version: i64) -> Result<PgSnapshot, Diagnostic> {
+    let admin = PgUrl::parse(scratch_url).map_err(|e| io(format!("MIGCHECK_SCRATCH_URL: {e}")))?;
+    let (_db, mut client) =
+        ScratchDb::create(&admin, "_expected").map_err(|e| io(format!("cannot create a scratch database: {e}")))?;
+    for m in report.migrations.iter().filter(|m| m.version <= version) {
+        run_script(&mut client, &m.up)?;
+    }
+    snapshot(&mut client).map_err(|e| io(format!("cannot read the scratch database's schema: {e}")))
+}
+
+/// The schema of a live database, without migcheck's history table.
+pub fn live_snapshot(url: &str, history_table: &str) -> Result<PgSnapshot, String> {
+    let url = PgUrl::parse(url)?;
+    let mut client = Client::connect(&url).map_err(|e| e.to_string())?;
+    let mut s = snapshot(&mut client).map_err(|e| e.to_string())?;
+    let prefix = format!("{history_table}.");
+    s.objects.retain(|(kind, name), _| {
+        !(name == history_table
+            || name.starts_with(&prefix)
+            || (kind == "index" && name == &format!("{history_table}_pkey")))
+    });
+    Ok(s)
+}
+
 fn check_drift(config: &Config, admin: &PgUrl, migrated: &PgSnapshot, report: &mut Report) {
     let Some(path) = &config.schema else { return };
     let Ok(text) = std::fs::read_to_string(path) else { return };

@@ -62,8 +62,10 @@ pub fn tokenize(sql: &str) -> Vec<Token> {
                 (Kind::Word, inner.replace(doubled, &doubled[..1]).to_lowercase(), end)
             }
             b'[' => {
-                let (inner_end, end) =
-                    bytes[i..].iter().position(|&b| b == b']').map_or((bytes.len(), bytes.len()), |n| (i + n, i + n + 1));
+                let (inner_end, end) = bytes[i..]
+                    .iter()
+                    .position(|&b| b == b']')
+                    .map_or((bytes.len(), bytes.len()), |n| (i + n, i + n + 1));
                 (Kind::Word, sql[start + 1..inner_end].to_lowercase(), end)
             }
             b'x' | b'X' if bytes.get(i + 1) == Some(&b'\'') => {
