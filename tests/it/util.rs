@@ -18,13 +18,21 @@ pub fn target_dir() -> PathBuf {
 pub struct Fixture {
     pub dir: tempfile::TempDir,
     pub name: &'static str,
+    /// Fixtures take turns: they share a target directory, and one fixture's
+    /// environment (`MIGCHECK_SCRATCH_URL`) re-runs the `migcheck` package's
+    /// own build script, which would make another fixture's "nothing changed"
+    /// build see a rebuilt dependency.
+    _turn: std::sync::MutexGuard<'static, ()>,
 }
+
+static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 impl Fixture {
     /// A crate named `name` with the given `build.rs` body. Each fixture needs
     /// its own name: Cargo keys a package's build output by name and version,
     /// not by path, so two fixtures of one name would share fingerprints.
     pub fn new(name: &'static str, build_rs: &str) -> Fixture {
+        let turn = TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let dir = tempfile::Builder::new().prefix("migcheck-e2e-").tempdir().unwrap();
         let root = workspace();
         let root = root.display();
@@ -68,7 +76,7 @@ fn main() {
         )
         .unwrap();
         fs::create_dir(dir.path().join("migrations")).unwrap();
-        Fixture { dir, name }
+        Fixture { dir, name, _turn: turn }
     }
 
     pub fn path(&self) -> &Path {
