@@ -420,6 +420,9 @@ pub fn compare(a: &Snapshot, b: &Snapshot, config: &ScratchConfig) -> rusqlite::
         match b_rows.get(k) {
             None => diff.changes.push(Change::Drop { kind: row.kind, name: row.name.clone() }),
             Some(other) if other.sql == row.sql => {}
+            // Same tokens, other spacing (ALTER TABLE rewrites the stored text):
+            // equal without building models.
+            Some(other) if comparable(row.kind, &row.sql) == comparable(other.kind, &other.sql) => {}
             Some(other) => {
                 if row.kind == ObjectKind::Table {
                     changed_tables.push((*row, *other));
