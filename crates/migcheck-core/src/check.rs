@@ -805,7 +805,7 @@ fn statement_error(
     let offset = script.offset();
     let text = &file.text;
     let statement = err.statement.start + offset..err.statement.end + offset;
-    let at = err.offset + offset;
+    let at = lexer::floor_char_boundary(text, err.offset + offset);
     // Underline the word at the error offset, or the statement when SQLite gave
     // no position inside it.
     let span = if at > statement.start && at < statement.end {
