@@ -76,15 +76,22 @@ pub fn load(dir: &Path, key: &Digest) -> Option<(State, Vec<u8>)> {
     Some((State { foreign_keys }, db.to_vec()))
 }
 
-/// A fast fingerprint of the cached bytes against corruption (not against
-/// tampering: the file lives in Cargo's OUT_DIR). SipHash from std: should a
-/// Rust release change it, the fingerprint no longer matches and the cache is
-/// rebuilt, which is safe.
+/// A fingerprint of the cached bytes against corruption (not against
+/// tampering: the file lives in Cargo's OUT_DIR): a multiply-rotate hash over
+/// 8-byte words, with the length. Any changed byte changes it; and it is a
+/// tight loop, cheap even where build scripts run unoptimised.
 fn fingerprint(bytes: &[u8]) -> String {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::hash::DefaultHasher::new();
-    bytes.hash(&mut hasher);
-    format!("{:016x}", hasher.finish())
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut h = bytes.len() as u64;
+    let mut words = bytes.chunks_exact(8);
+    for w in &mut words {
+        let w = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+        h = (h.rotate_left(23) ^ w).wrapping_mul(K);
+    }
+    for &b in words.remainder() {
+        h = (h.rotate_left(23) ^ u64::from(b)).wrapping_mul(K);
+    }
+    format!("{h:016x}")
 }
 
 fn split_line(bytes: &[u8]) -> Option<(&[u8], &[u8])> {

@@ -44,12 +44,13 @@ pub fn chain(previous: &Digest, line: &str) -> Digest {
 /// Lower-case hexadecimal.
 pub fn to_hex(digest: &Digest) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(64);
-    for byte in digest {
-        out.push(HEX[usize::from(byte >> 4)] as char);
-        out.push(HEX[usize::from(byte & 0xf)] as char);
+    let mut out = [0u8; 64];
+    for (pair, byte) in out.chunks_exact_mut(2).zip(digest) {
+        pair[0] = HEX[usize::from(byte >> 4)];
+        pair[1] = HEX[usize::from(byte & 0xf)];
     }
-    out
+    // Only ASCII digits and letters were written.
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Parses 64 hexadecimal digits (either case).
@@ -57,10 +58,16 @@ pub fn from_hex(text: &str) -> Option<Digest> {
     if text.len() != 64 || !text.is_ascii() {
         return None;
     }
+    let nibble = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    };
     let mut out = [0u8; 32];
-    for (i, pair) in text.as_bytes().chunks(2).enumerate() {
-        let pair = std::str::from_utf8(pair).ok()?;
-        out[i] = u8::from_str_radix(pair, 16).ok()?;
+    let bytes = text.as_bytes();
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = nibble(bytes[2 * i])? << 4 | nibble(bytes[2 * i + 1])?;
     }
     Some(out)
 }

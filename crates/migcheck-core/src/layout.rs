@@ -67,7 +67,9 @@ pub fn detect(dir: &Path) -> Layout {
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         let path = entry.path();
-        if path.is_dir() && (path.join("up.sql").exists() || path.join("down.sql").exists()) {
+        // file_type() comes with the directory entry: no stat per file.
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        if is_dir && (path.join("up.sql").exists() || path.join("down.sql").exists()) {
             return Layout::Diesel;
         }
         if (name.starts_with('V') || name.starts_with('U')) && name.contains("__") && name.ends_with(".sql") {

@@ -49,11 +49,6 @@ impl ObjectKind {
     }
 }
 
-/// Compares names as SQLite does: ASCII case folded, without allocating.
-fn fold_cmp(a: &str, b: &str) -> std::cmp::Ordering {
-    a.bytes().map(|c| c.to_ascii_lowercase()).cmp(b.bytes().map(|c| c.to_ascii_lowercase()))
-}
-
 /// One row of `sqlite_schema` with SQL text (automatic indexes have none).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SchemaRow {
@@ -88,7 +83,9 @@ impl Snapshot {
             }
             rows.push(SchemaRow { kind, name, table: r.get(2)?, sql: r.get(3)? });
         }
-        rows.sort_unstable_by(|a, b| a.kind.cmp(&b.kind).then_with(|| fold_cmp(&a.name, &b.name)));
+        // One lower-cased key per row: a comparator that folds case on every
+        // comparison is slow where build scripts run (unoptimised dev builds).
+        rows.sort_by_cached_key(|r| (r.kind, r.name.to_ascii_lowercase()));
         Ok(Snapshot { rows })
     }
 
