@@ -272,15 +272,7 @@ impl Build {
     }
 
     fn locked_mode(&self) -> bool {
-        if let Some(locked) = self.locked {
-            return locked;
-        }
-        match cargo::env("MIGCHECK_LOCKED").as_deref().map(str::trim) {
-            Some("1" | "true" | "yes") => return true,
-            Some("0" | "false" | "no") => return false,
-            _ => {}
-        }
-        cargo::env("CI").is_some_and(|v| !v.is_empty() && v != "0" && !v.eq_ignore_ascii_case("false"))
+        self.locked.unwrap_or_else(|| Config::locked_from_env(cargo::env))
     }
 }
 

@@ -374,7 +374,10 @@ fn live_drift(cli: &Cli, url: &str, report: &Report) -> Result<(String, Vec<Stri
 }
 
 fn check_command(cli: &Cli) -> Result<u8> {
-    let report = check::check(&config(cli, true));
+    // Exactly what `cargo build` checks, locked mode included (`CI`, `MIGCHECK_LOCKED`).
+    let mut config = config(cli, true);
+    config.locked = Config::locked_from_env(|name| std::env::var(name).ok());
+    let report = check::check(&config);
     let live = match (&cli.database_url, report.has_errors()) {
         (Some(url), false) => Some(live_drift(cli, url, &report)?),
         _ => None,
@@ -648,10 +651,7 @@ fn optional_status(
 ) -> Result<Option<(db::Target, migcheck::Status)>> {
     let url = match db::url(cli.database_url.as_deref()) {
         Ok(url) => url,
-        Err(err) if !required => {
-            let _ = err;
-            return Ok(None);
-        }
+        Err(_) if !required => return Ok(None),
         Err(err) => return Err(err),
     };
     let target = db::parse(&url)?;

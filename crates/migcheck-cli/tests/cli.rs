@@ -258,6 +258,10 @@ fn check_lock_and_rebase() {
     let run = p.ok(&["check"]);
     assert!(run.stdout.contains("3 migrations checked: ok"), "{run:?}");
     assert!(run.stderr.contains("warning[unsealed]: 3 migrations are not sealed yet"), "{run:?}");
+    // In CI `check` is locked, as `cargo build` is.
+    let run: Run = p.command(&["check"]).env("CI", "true").output().unwrap().into();
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("error[unsealed]: 3 migrations are not sealed yet"), "{run:?}");
     assert!(p.ok(&["lock"]).stdout.contains("sealed 3 migrations"));
     assert!(p.ok(&["lock"]).stdout.contains("is up to date"));
 

@@ -123,6 +123,17 @@ impl Config {
         }
     }
 
+    /// Locked mode as the environment asks, read through `get` (the build
+    /// script declares each variable it reads): `MIGCHECK_LOCKED=1`/`0` wins,
+    /// else a set `CI` (as every CI service sets it) locks.
+    pub fn locked_from_env(get: impl Fn(&str) -> Option<String>) -> bool {
+        match get("MIGCHECK_LOCKED").as_deref().map(str::trim) {
+            Some("1" | "true" | "yes") => true,
+            Some("0" | "false" | "no") => false,
+            _ => get("CI").is_some_and(|v| !v.is_empty() && v != "0" && !v.eq_ignore_ascii_case("false")),
+        }
+    }
+
     pub fn lock_path(&self) -> PathBuf {
         self.dir.join(lock::FILE_NAME)
     }

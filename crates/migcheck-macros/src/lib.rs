@@ -45,7 +45,7 @@ fn expand(input: TokenStream) -> Result<TokenStream, String> {
     let mut config = Config::new(&dir_path);
     config.display_base = manifest_dir.clone();
     config.schema = dir_path.parent().map(|p| p.join("schema.sql"));
-    config.locked = locked();
+    config.locked = Config::locked_from_env(|name| std::env::var(name).ok());
     let report = check::check(&config);
     if report.has_errors() {
         // rustc prefixes `error: `; `migcheck[code]` reads better after it than `error[code]`.
@@ -73,14 +73,6 @@ fn expand(input: TokenStream) -> Result<TokenStream, String> {
     codegen::render_with(&report.migrations, &shown, &items)
         .parse()
         .map_err(|e| format!("migcheck: cannot expand: {e}"))
-}
-
-fn locked() -> bool {
-    match std::env::var("MIGCHECK_LOCKED").ok().as_deref().map(str::trim) {
-        Some("1" | "true" | "yes") => true,
-        Some("0" | "false" | "no") => false,
-        _ => std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && !v.eq_ignore_ascii_case("false")),
-    }
 }
 
 /// The value of a plain or raw string literal.

@@ -470,12 +470,7 @@ mod tests {
 
     use super::*;
     use crate::exec;
-
-    fn snapshot(sql: &str) -> Snapshot {
-        let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(sql).unwrap();
-        Snapshot::read(&conn, &[]).unwrap()
-    }
+    use crate::schema::tests::snapshot;
 
     /// Runs a generated file the way the runtime does.
     fn run(conn: &Connection, sql: &str) -> Result<(), String> {
