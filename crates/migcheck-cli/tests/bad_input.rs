@@ -437,7 +437,12 @@ fn bad_input_gets_a_clear_error_and_changes_nothing() {
         (c.setup)(root);
         let before = tree(root);
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_migcheck"));
-        cmd.args(&c.args).current_dir(root).env_remove("DATABASE_URL").env_remove("CI").stdin(Stdio::null());
+        cmd.args(&c.args)
+            .current_dir(root)
+            .env_remove("DATABASE_URL")
+            .env_remove("CI")
+            .env_remove("MIGCHECK_LOCKED")
+            .stdin(Stdio::null());
         for (k, v) in &c.env {
             cmd.env(k, v);
         }
@@ -466,6 +471,18 @@ fn bad_input_gets_a_clear_error_and_changes_nothing() {
     assert!(failures.is_empty(), "{} of {} cases failed:\n\n{}", failures.len(), all.len(), failures.join("\n\n"));
 }
 
+/// `migcheck check` as a developer runs it: not in CI, so unsealed migrations only warn.
+fn check(root: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_migcheck"))
+        .arg("check")
+        .current_dir(root)
+        .env_remove("CI")
+        .env_remove("MIGCHECK_LOCKED")
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn huge_files_are_checked_whole() {
     // 100 MB of comments, then an error: found at its line, nothing truncated.
@@ -481,11 +498,11 @@ fn huge_files_are_checked_whole() {
         "2_many.sql",
         "CREATE TABLE many (x);\n".to_owned() + &"INSERT INTO many VALUES (1);\n".repeat(10_000),
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_migcheck")).arg("check").current_dir(dir.path()).output().unwrap();
+    let out = check(dir.path());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains(&format!("migrations/1_big.sql:{}:", lines + 1)), "{}", &stderr[..stderr.len().min(2000)]);
     fs::write(dir.path().join("migrations/1_big.sql"), "CREATE TABLE big (x);").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_migcheck")).arg("check").current_dir(dir.path()).output().unwrap();
+    let out = check(dir.path());
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
 }

@@ -50,7 +50,12 @@ impl Project {
 
     fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_migcheck"));
-        cmd.args(args).current_dir(self.path()).env_remove("DATABASE_URL").env_remove("CI").stdin(Stdio::null());
+        cmd.args(args)
+            .current_dir(self.path())
+            .env_remove("DATABASE_URL")
+            .env_remove("CI")
+            .env_remove("MIGCHECK_LOCKED")
+            .stdin(Stdio::null());
         cmd
     }
 

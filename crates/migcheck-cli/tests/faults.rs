@@ -11,7 +11,11 @@ use rusqlite::Connection;
 
 fn migcheck(root: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_migcheck"));
-    cmd.current_dir(root).env_remove("CI").env("DATABASE_URL", "sqlite:app.db").stdin(Stdio::null());
+    cmd.current_dir(root)
+        .env_remove("CI")
+        .env_remove("MIGCHECK_LOCKED")
+        .env("DATABASE_URL", "sqlite:app.db")
+        .stdin(Stdio::null());
     cmd
 }
 
