@@ -316,11 +316,13 @@ fn the_built_program_applies_the_embedded_migrations_and_unchanged_builds_skip_t
     assert!(again.stderr.contains("Fresh fixture_run"), "{}", again.stderr);
     assert!(!again.stderr.contains("build-script-build`"), "the build script ran again:\n{}", again.stderr);
 
-    // Adding a migration re-runs it, and the program picks the migration up.
-    fixture.write("3_more.sql", "CREATE TABLE more (x);");
+    // Adding a migration re-runs it, and the program picks the migration up;
+    // text that needs care as a Rust literal (quotes and hashes, CRLF) embeds whole.
+    fixture.write("3_more.sql", "CREATE TABLE \"more\" (x TEXT DEFAULT 'say \"#hi\"##');");
+    fixture.write("4_crlf.sql", "-- \"#\r\nCREATE TABLE crlf (x);\r\n");
     let run = fixture.cargo(&["run", "--offline"], &[]);
     assert!(run.success, "{}", run.stderr);
-    assert!(run.stdout.ends_with("applied 3 more\n"), "{}", run.stdout);
+    assert!(run.stdout.ends_with("applied 3 more\napplied 4 crlf\n"), "{}", run.stdout);
     assert!(run.stderr.contains("warning: fixture_run@0.1.0: warning[unsealed]"), "{}", run.stderr);
 }
 

@@ -260,7 +260,9 @@ impl Build {
                 None => config.scratch.timeout,
             },
         };
-        let report = migcheck_core::check::check(&config);
+        let started = std::time::Instant::now();
+        let mut report = migcheck_core::check::check(&config);
+        let checked = started.elapsed();
         if report.has_errors() {
             return Err(Error::Check { diagnostics: report.diagnostics });
         }
@@ -268,12 +270,29 @@ impl Build {
         let generated = out_dir.join(codegen::GENERATED);
         codegen::write_if_changed(&generated, &codegen::render(&report.migrations, &shown))
             .map_err(|source| Error::Io { path: generated.clone(), source })?;
+        report.timings.push(("embed", started.elapsed() - checked));
+        if cargo::env("MIGCHECK_TIMINGS").is_some_and(|v| v != "0") {
+            cargo::warning(&timings(&report, started.elapsed()));
+        }
         Ok(Output { generated, report })
     }
 
     fn locked_mode(&self) -> bool {
         self.locked.unwrap_or_else(|| Config::locked_from_env(cargo::env))
     }
+}
+
+/// The `MIGCHECK_TIMINGS=1` line: where the build script's time went.
+fn timings(report: &Report, total: Duration) -> String {
+    let phases: Vec<String> =
+        report.timings.iter().map(|(phase, d)| format!("{phase} {:.1} ms", d.as_secs_f64() * 1e3)).collect();
+    format!(
+        "migcheck: checked {} migrations in {:.1} ms{}: {}",
+        report.migrations.len(),
+        total.as_secs_f64() * 1e3,
+        if report.from_cache { " (the sealed ones' database from the cache)" } else { "" },
+        phases.join(", ")
+    )
 }
 
 fn parse_seconds(text: &str) -> Option<Duration> {
@@ -321,7 +340,7 @@ mod tests {
         let out = dir.path().join("out");
         let output = Build::new().dir(&migrations).out_dir(&out).locked(false).try_run().unwrap();
         let text = std::fs::read_to_string(&output.generated).unwrap();
-        assert!(text.contains("::migcheck::Migration::__generated(1, \"a\""), "{text}");
+        assert!(text.contains("::migcheck::Migration::__generated(1, r\"a\""), "{text}");
         let modified = std::fs::metadata(&output.generated).unwrap().modified().unwrap();
         std::thread::sleep(Duration::from_millis(20));
         Build::new().dir(&migrations).out_dir(&out).locked(false).try_run().unwrap();

@@ -11,7 +11,6 @@
 //!
 //! and prints both and their ratio. The goal is a ratio of at most 1.2.
 
-use std::fmt::Write as _;
 use std::fs;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -20,75 +19,9 @@ use migcheck_core::check::{self, Config};
 use migcheck_core::checksum::checksum;
 use migcheck_core::seal::seal;
 
-/// Writes `n` migrations to `dir`.
-fn generate(dir: &Path, n: usize) {
-    let mut tables: Vec<(String, usize)> = Vec::new();
-    for i in 1..=n {
-        let version = 20260000000000_i64 + i as i64;
-        let (mut up, mut down) = (String::new(), None);
-        match i % 10 {
-            1 | 6 if true => {
-                let t = format!("t{i}");
-                let parent = tables.last().map(|(p, _)| p.clone());
-                let _ = writeln!(
-                    up,
-                    "CREATE TABLE {t} (\n    id INTEGER PRIMARY KEY,\n    name TEXT NOT NULL,\n    created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,"
-                );
-                if let Some(p) = &parent {
-                    let _ = writeln!(up, "    {p}_id INTEGER REFERENCES {p}(id) ON DELETE CASCADE,");
-                }
-                let _ = writeln!(up, "    note TEXT\n);");
-                let _ = writeln!(up, "CREATE INDEX {t}_name ON {t} (name);");
-                for r in 0..3 {
-                    let _ = writeln!(up, "INSERT INTO {t} (name) VALUES ('seed {r}; of {t}');");
-                }
-                if i % 20 == 1 {
-                    down = Some(format!("DROP TABLE {t};\n"));
-                }
-                tables.push((t, 0));
-            }
-            2 | 4 | 7 | 9 => {
-                let k = (i * 7) % tables.len();
-                let (t, cols) = &mut tables[k];
-                *cols += 1;
-                let c = format!("extra_{i}");
-                let _ = writeln!(up, "ALTER TABLE {t} ADD COLUMN {c} INTEGER NOT NULL DEFAULT 0;");
-                if i % 3 == 0 {
-                    down = Some(format!("ALTER TABLE {t} DROP COLUMN {c};\n"));
-                }
-            }
-            3 | 8 => {
-                let k = (i * 13) % tables.len();
-                let t = &tables[k].0;
-                let _ = writeln!(up, "CREATE INDEX {t}_created_{i} ON {t} (created_at, id);");
-                down = Some(format!("DROP INDEX {t}_created_{i};\n"));
-            }
-            5 => {
-                let k = (i * 17) % tables.len();
-                let t = &tables[k].0;
-                let _ = writeln!(
-                    up,
-                    "CREATE TRIGGER {t}_touch_{i} AFTER UPDATE OF name ON {t} BEGIN\n    UPDATE {t} SET note = 'renamed; ' || NEW.name WHERE id = NEW.id;\nEND;"
-                );
-            }
-            _ => {
-                let k = (i * 19) % tables.len();
-                let t = &tables[k].0;
-                let _ = writeln!(
-                    up,
-                    "-- seed data\nINSERT INTO {t} (name, note) VALUES ('x{i}', 'it''s {i}');\nUPDATE {t} SET note = 'n' WHERE id = 1;"
-                );
-            }
-        }
-        match down {
-            Some(down) => {
-                fs::write(dir.join(format!("{version}_m{i}.up.sql")), up).unwrap();
-                fs::write(dir.join(format!("{version}_m{i}.down.sql")), down).unwrap();
-            }
-            None => fs::write(dir.join(format!("{version}_m{i}.sql")), up).unwrap(),
-        }
-    }
-}
+#[path = "support/history.rs"]
+mod history;
+use history::generate;
 
 /// The raw work: read, hash, execute; nothing else.
 fn raw(dir: &Path) {
@@ -214,10 +147,10 @@ fn raw_incremental(dir: &Path, cache_dir: &Path, new: &Path) {
         std::hint::black_box(checksum(&bytes));
     }
     let bytes = fs::read(migcheck_core::cache::path(cache_dir)).unwrap();
-    let db = &bytes[bytes.len() - bytes.len() / 2..];
-    std::hint::black_box(db);
     let mut conn = rusqlite::Connection::open_in_memory().unwrap();
-    let (_, image) = bytes.splitn(5, |&b| b == b'\n').enumerate().last().unwrap();
+    // The database image, then a one-line trailer.
+    let end = bytes.len() - bytes.iter().rev().skip(1).position(|&b| b == b'\n').unwrap() - 2;
+    let image = &bytes[..end];
     let size = image.len();
     conn.deserialize_read_exact(rusqlite::MAIN_DB, image, size, false).unwrap();
     conn.execute_batch(&fs::read_to_string(new).unwrap()).unwrap();

@@ -12,9 +12,9 @@
 
 use std::ffi::{CStr, c_char};
 use std::fs;
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
-use std::ptr;
+use std::ptr::{self, NonNull};
 
 use libsqlite3_sys as ffi;
 use rusqlite::Connection;
@@ -22,7 +22,11 @@ use rusqlite::Connection;
 use crate::checksum::{self, Digest};
 use crate::scratch::ScratchConfig;
 
-const MAGIC: &[u8] = b"migcheck scratch cache 1\n";
+/// The file is the database image followed by a fixed-size trailer, so that
+/// it is read in one go into the buffer SQLite then owns:
+/// `\nmigcheck scratch cache 2 <key hex> fk=<0|1> <fingerprint hex>\n`.
+const MAGIC: &str = "\nmigcheck scratch cache 2 ";
+const TRAILER_LEN: usize = MAGIC.len() + 64 + " fk=0 ".len() + 16 + 1;
 const FILE_NAME: &str = "scratch-cache.sqlite";
 
 /// The cache file in `dir`.
@@ -39,7 +43,7 @@ pub fn key(chain: &Digest, sealed: usize, config: &ScratchConfig) -> Digest {
     functions.sort();
     let text = format!(
         "{}\n{}\n{sqlite}\n{}\n{sealed}\n{}\n{}",
-        String::from_utf8_lossy(MAGIC).trim_end(),
+        MAGIC.trim(),
         env!("CARGO_PKG_VERSION"),
         checksum::to_hex(chain),
         config.foreign_keys,
@@ -55,48 +59,106 @@ pub struct State {
     pub foreign_keys: bool,
 }
 
+/// A database image in memory SQLite allocated, ready to hand to
+/// `sqlite3_deserialize`.
+pub struct Image {
+    buffer: NonNull<u8>,
+    /// The database's size: the buffer may be larger.
+    len: usize,
+    capacity: usize,
+}
+
+impl Image {
+    fn alloc(capacity: usize) -> Option<Image> {
+        // SAFETY: plain allocation; zeroed so that the slice below is initialised.
+        let buffer = NonNull::new(unsafe { ffi::sqlite3_malloc64(capacity.max(1) as u64) }.cast::<u8>())?;
+        unsafe { ptr::write_bytes(buffer.as_ptr(), 0, capacity) };
+        Some(Image { buffer, len: capacity, capacity })
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        // SAFETY: `len <= capacity` initialised bytes owned by this image.
+        unsafe { std::slice::from_raw_parts(self.buffer.as_ptr(), self.len) }
+    }
+
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as above, and `&mut self` is unique.
+        unsafe { std::slice::from_raw_parts_mut(self.buffer.as_ptr(), self.capacity) }
+    }
+
+    /// Copies `bytes` into a new image.
+    pub fn copy_of(bytes: &[u8]) -> Option<Image> {
+        let mut image = Image::alloc(bytes.len())?;
+        image.bytes_mut().copy_from_slice(bytes);
+        Some(image)
+    }
+}
+
+impl Drop for Image {
+    fn drop(&mut self) {
+        // SAFETY: allocated by sqlite3_malloc64 and not handed over.
+        unsafe { ffi::sqlite3_free(self.buffer.as_ptr().cast()) }
+    }
+}
+
 /// Reads the cached database for `key`, if there is one and it is intact.
-pub fn load(dir: &Path, key: &Digest) -> Option<(State, Vec<u8>)> {
-    let bytes = fs::read(path(dir)).ok()?;
-    let rest = bytes.strip_prefix(MAGIC)?;
-    let (key_line, rest) = split_line(rest)?;
-    if checksum::from_hex(std::str::from_utf8(key_line).ok()?)? != *key {
+pub fn load(dir: &Path, key: &Digest) -> Option<(State, Image)> {
+    let mut file = fs::File::open(path(dir)).ok()?;
+    let size = usize::try_from(file.metadata().ok()?.len()).ok()?;
+    if size < TRAILER_LEN {
         return None;
     }
-    let (state_line, rest) = split_line(rest)?;
-    let foreign_keys = match state_line {
-        b"foreign_keys=1" => true,
-        b"foreign_keys=0" => false,
+    let mut image = Image::alloc(size)?;
+    file.read_exact(image.bytes_mut()).ok()?;
+    let db_len = size - TRAILER_LEN;
+    let trailer = std::str::from_utf8(&image.bytes()[db_len..]).ok()?;
+    let rest = trailer.strip_prefix(MAGIC)?.strip_suffix('\n')?;
+    let (key_hex, rest) = rest.split_once(' ')?;
+    if checksum::from_hex(key_hex)? != *key {
+        return None;
+    }
+    let (state, sum) = rest.split_once(' ')?;
+    let foreign_keys = match state {
+        "fk=1" => true,
+        "fk=0" => false,
         _ => return None,
     };
-    let (sum_line, db) = split_line(rest)?;
-    if std::str::from_utf8(sum_line).ok()? != fingerprint(db) {
+    let sum = u64::from_str_radix(sum, 16).ok()?;
+    image.len = db_len;
+    if sum != fingerprint(image.bytes()) {
         return None;
     }
-    Some((State { foreign_keys }, db.to_vec()))
+    Some((State { foreign_keys }, image))
 }
 
 /// A fingerprint of the cached bytes against corruption (not against
-/// tampering: the file lives in Cargo's OUT_DIR): a multiply-rotate hash over
-/// 8-byte words, with the length. Any changed byte changes it; and it is a
-/// tight loop, cheap even where build scripts run unoptimised.
-fn fingerprint(bytes: &[u8]) -> String {
+/// tampering: the file lives in Cargo's OUT_DIR), with the length: four
+/// independent rotate-xor-multiply lanes over 8-byte words. Any single changed
+/// word changes it. Four lanes keep it a few milliseconds for a database of
+/// thousands of tables even where build scripts run unoptimised.
+pub(crate) fn fingerprint(bytes: &[u8]) -> u64 {
     const K: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut h = bytes.len() as u64;
-    let mut words = bytes.chunks_exact(8);
-    for w in &mut words {
-        let w = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
-        h = (h.rotate_left(23) ^ w).wrapping_mul(K);
+    let mut lanes = [bytes.len() as u64, 1, 2, 3];
+    let (words, tail) = bytes.split_at(bytes.len() / 32 * 32);
+    // SAFETY: any bit pattern is a valid `[u64; 4]`; `align_to` only splits.
+    match unsafe { words.align_to::<[u64; 4]>() } {
+        // Buffers from the allocator are aligned: read them in place.
+        (&[], aligned, &[]) => aligned.iter().for_each(|w| mix(&mut lanes, w)),
+        // SAFETY: as above; `read_unaligned` copies each 32-byte chunk.
+        _ => words.chunks_exact(32).for_each(|c| mix(&mut lanes, &unsafe { ptr::read_unaligned(c.as_ptr().cast()) })),
     }
-    for &b in words.remainder() {
-        h = (h.rotate_left(23) ^ u64::from(b)).wrapping_mul(K);
+    for &b in tail {
+        lanes[0] = (lanes[0].rotate_left(23) ^ u64::from(b)).wrapping_mul(K);
     }
-    format!("{h:016x}")
+    lanes.iter().fold(0, |h, &lane| (h.rotate_left(17) ^ lane).wrapping_mul(K))
 }
 
-fn split_line(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
-    let n = bytes.iter().position(|&b| b == b'\n')?;
-    Some((&bytes[..n], &bytes[n + 1..]))
+fn mix(lanes: &mut [u64; 4], &[w, x, y, z]: &[u64; 4]) {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    lanes[0] = (lanes[0].rotate_left(23) ^ w).wrapping_mul(K);
+    lanes[1] = (lanes[1].rotate_left(23) ^ x).wrapping_mul(K);
+    lanes[2] = (lanes[2].rotate_left(23) ^ y).wrapping_mul(K);
+    lanes[3] = (lanes[3].rotate_left(23) ^ z).wrapping_mul(K);
 }
 
 /// Writes the cache (to a temporary file, then renamed: a build killed
@@ -105,11 +167,8 @@ pub fn store(dir: &Path, key: &Digest, state: State, db: &[u8]) -> std::io::Resu
     fs::create_dir_all(dir)?;
     let tmp = dir.join(format!("{FILE_NAME}.tmp"));
     let mut file = fs::File::create(&tmp)?;
-    file.write_all(MAGIC)?;
-    writeln!(file, "{}", checksum::to_hex(key))?;
-    writeln!(file, "foreign_keys={}", u8::from(state.foreign_keys))?;
-    writeln!(file, "{}", fingerprint(db))?;
     file.write_all(db)?;
+    writeln!(file, "{MAGIC}{} fk={} {:016x}", checksum::to_hex(key), u8::from(state.foreign_keys), fingerprint(db))?;
     drop(file);
     fs::rename(tmp, path(dir))
 }
@@ -129,33 +188,46 @@ pub fn serialize(conn: &Connection) -> Option<Vec<u8>> {
     }
 }
 
-/// Replaces the main database with `bytes`.
-pub fn deserialize(conn: &Connection, bytes: &[u8]) -> bool {
-    let Ok(size) = ffi::sqlite3_int64::try_from(bytes.len()) else { return false };
-    // SAFETY: the buffer comes from sqlite3_malloc64 and SQLite owns it from
-    // here on (FREEONCLOSE); it is resizeable so the database stays writable.
-    unsafe {
-        let buffer = ffi::sqlite3_malloc64(bytes.len() as u64).cast::<u8>();
-        if buffer.is_null() {
-            return false;
-        }
-        ptr::copy_nonoverlapping(bytes.as_ptr(), buffer, bytes.len());
-        let rc = ffi::sqlite3_deserialize(
+/// Replaces the main database with `image`, which SQLite then owns.
+pub fn deserialize(conn: &Connection, image: Image) -> bool {
+    let image = std::mem::ManuallyDrop::new(image);
+    let (Ok(size), Ok(capacity)) =
+        (ffi::sqlite3_int64::try_from(image.len), ffi::sqlite3_int64::try_from(image.capacity))
+    else {
+        std::mem::ManuallyDrop::into_inner(image);
+        return false;
+    };
+    // SAFETY: the buffer comes from sqlite3_malloc64; with FREEONCLOSE SQLite
+    // owns it from here on, and frees it itself if deserializing fails. It is
+    // resizeable so that the database stays writable.
+    let rc = unsafe {
+        ffi::sqlite3_deserialize(
             conn.handle(),
             c"main".as_ptr() as *const c_char,
-            buffer,
+            image.buffer.as_ptr(),
             size,
-            size,
+            capacity,
             ffi::SQLITE_DESERIALIZE_FREEONCLOSE | ffi::SQLITE_DESERIALIZE_RESIZEABLE,
-        );
-        rc == ffi::SQLITE_OK
-    }
+        )
+    };
+    rc == ffi::SQLITE_OK
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::scratch::Scratch;
+
+    #[test]
+    fn fingerprint_does_not_depend_on_alignment() {
+        let bytes: Vec<u8> = (0..1000u32).map(|i| (i * 31 % 251) as u8).collect();
+        let mut shifted = vec![0u8; 1001];
+        shifted[1..].copy_from_slice(&bytes);
+        assert_eq!(fingerprint(&bytes), fingerprint(&shifted[1..]));
+        let mut changed = bytes.clone();
+        changed[517] ^= 0x80;
+        assert_ne!(fingerprint(&bytes), fingerprint(&changed));
+    }
 
     #[test]
     fn round_trip() {
@@ -167,11 +239,11 @@ mod tests {
         let key = key(&[7; 32], 1, &config);
         store(dir.path(), &key, State { foreign_keys: true }, &bytes).unwrap();
         let (state, loaded) = load(dir.path(), &key).expect("loads");
-        assert_eq!((state, loaded.len()), (State { foreign_keys: true }, bytes.len()));
+        assert_eq!((state, loaded.bytes()), (State { foreign_keys: true }, &bytes[..]));
         assert!(load(dir.path(), &[8; 32]).is_none(), "another key");
         let b = Scratch::open(&config).unwrap();
-        assert!(!deserialize(&b.conn, &loaded), "the sandbox refuses the internal ATTACH");
-        assert!(b.restore(&loaded));
+        assert!(!deserialize(&b.conn, Image::copy_of(&bytes).unwrap()), "the sandbox refuses the internal ATTACH");
+        assert!(b.restore(loaded));
         let x: i64 = b.conn.query_row("SELECT x FROM t", [], |r| r.get(0)).unwrap();
         assert_eq!(x, 42);
         b.conn.execute_batch("INSERT INTO t VALUES (1)").unwrap();

@@ -9,7 +9,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rusqlite::ffi;
 
@@ -20,6 +20,7 @@ use crate::directive;
 use crate::exec::{self, StatementError};
 use crate::lexer;
 use crate::lock::{self, Lock, LockEntry};
+use crate::memo::Memo;
 use crate::scan::{self, ScannedMigration, SourceFile, display_path};
 use crate::schema::{self, Snapshot};
 use crate::scratch::{Event, Scratch, ScratchConfig};
@@ -66,6 +67,14 @@ impl Migration {
             name: self.description.clone(),
             line: 0,
         }
+    }
+
+    /// Whether `entry` is this migration's line in the lock file.
+    pub fn is(&self, entry: &LockEntry) -> bool {
+        entry.version == self.version
+            && entry.up == self.up.file.checksum
+            && entry.down == self.down.as_ref().map(|d| d.file.checksum)
+            && entry.name == self.description
     }
 }
 
@@ -161,6 +170,25 @@ pub struct Report {
     pub from_cache: bool,
     /// The layout the directory was read in.
     pub layout: crate::layout::Layout,
+    /// The lock's chain hash after each of its entries.
+    lock_links: Vec<Digest>,
+    /// How long each phase took, in order (`MIGCHECK_TIMINGS=1` shows them).
+    pub timings: Vec<(&'static str, Duration)>,
+}
+
+/// Times the check's phases into [`Report::timings`].
+struct Clock(Instant);
+
+impl Clock {
+    fn start() -> Clock {
+        Clock(Instant::now())
+    }
+
+    fn lap(&mut self, timings: &mut Vec<(&'static str, Duration)>, phase: &'static str) {
+        let now = Instant::now();
+        timings.push((phase, now - self.0));
+        self.0 = now;
+    }
 }
 
 impl Report {
@@ -195,6 +223,8 @@ pub fn check(config: &Config) -> Report {
         scratch: config.scratch.clone(),
         from_cache: false,
         layout: crate::layout::Layout::Native,
+        lock_links: Vec::new(),
+        timings: Vec::new(),
     };
     if !config.dir.is_dir() {
         let shown = display_path(&config.dir, &config.display_base);
@@ -204,11 +234,15 @@ pub fn check(config: &Config) -> Report {
         );
         return report;
     }
-    read_lock(config, &mut report);
+    let mut clock = Clock::start();
+    let memo = config.cache_dir.as_deref().map(Memo::load).unwrap_or_default();
+    let lock_text = read_lock(config, &mut report, &memo);
+    clock.lap(&mut report.timings, "lock");
     let lock_diagnostics: Vec<Diagnostic> = std::mem::take(&mut report.diagnostics);
     let layout = config.layout.or(report.lock.layout).unwrap_or_else(|| crate::layout::detect(&config.dir));
     report.layout = layout;
-    let scanned = scan::scan_layout(&config.dir, &config.display_base, layout);
+    let scanned = scan::scan_layout(&config.dir, &config.display_base, layout, &memo);
+    clock.lap(&mut report.timings, "scan");
     let scan_failed = scanned.diagnostics.iter().any(Diagnostic::is_error);
     report.diagnostics.extend(scanned.diagnostics);
     report.diagnostics.extend(lock_diagnostics);
@@ -224,13 +258,21 @@ pub fn check(config: &Config) -> Report {
             continue;
         };
         let mut migration = Migration { version, description, up, down, chain: CHAIN_START, sealed: false };
-        chain = checksum::chain(&chain, &migration.lock_entry().to_line());
+        // While the migrations are the lock's entries, their chain is the lock's
+        // (already verified): no need to hash the lines again.
+        let i = report.migrations.len();
+        chain = match report.lock.entries.get(i) {
+            Some(entry) if chain == link_before(&report.lock_links, i) && migration.is(entry) => report.lock_links[i],
+            _ => checksum::chain(&chain, &migration.lock_entry().to_line()),
+        };
         migration.chain = chain;
         report.migrations.push(migration);
     }
+    clock.lap(&mut report.timings, "scripts");
     if report.lock_ok {
         compare_with_lock(config, &scanned.broken_versions, &mut report);
     }
+    clock.lap(&mut report.timings, "compare");
     if config.execute {
         if scan_failed || script_failed {
             if let Some(first) = report.diagnostics.iter_mut().find(|d| d.is_error()) {
@@ -249,6 +291,11 @@ pub fn check(config: &Config) -> Report {
             execute(config, &mut report);
         }
     }
+    clock.lap(&mut report.timings, "sql");
+    if let Some(dir) = &config.cache_dir {
+        remember(dir, &memo, &report, lock_text.as_deref());
+    }
+    clock.lap(&mut report.timings, "memo");
     if config.deny_warnings {
         for d in &mut report.diagnostics {
             if d.severity == Severity::Warning {
@@ -260,14 +307,38 @@ pub fn check(config: &Config) -> Report {
     report
 }
 
-fn read_lock(config: &Config, report: &mut Report) {
+/// Keeps the checksums of the files read and the lock's links for the next
+/// build, unless the memo already holds exactly them.
+fn remember(dir: &Path, memo: &Memo, report: &Report, lock_text: Option<&str>) {
+    let mut files: std::collections::BTreeMap<&str, (&[u8], Digest)> = std::collections::BTreeMap::new();
+    for m in &report.migrations {
+        for file in std::iter::once(&m.up.file).chain(m.down.as_ref().map(|d| &d.file)) {
+            files.insert(&file.display, (file.text.as_bytes(), file.checksum));
+        }
+    }
+    let files: Vec<(&str, &[u8], Digest)> = files.into_iter().map(|(p, (c, d))| (p, c, d)).collect();
+    let lock = lock_text.map(|t| (t, report.lock_links.as_slice()));
+    if !memo.holds(&files, lock) {
+        let _ = Memo::store(dir, &files, lock);
+    }
+}
+
+/// The lock's chain hash before its entry `i`.
+fn link_before(links: &[Digest], i: usize) -> Digest {
+    if i == 0 { CHAIN_START } else { links[i - 1] }
+}
+
+/// Reads the lock into `report`; returns its text when it parsed.
+fn read_lock(config: &Config, report: &mut Report, memo: &Memo) -> Option<String> {
     let path = config.lock_path();
     let shown = display_path(&path, &config.display_base);
     match fs::read_to_string(&path) {
-        Ok(text) => match Lock::parse(&text) {
-            Ok(lock) => {
+        Ok(text) => match Lock::parse_known(&text, memo.lock_links(&text)) {
+            Ok((lock, links)) => {
                 report.lock = lock;
+                report.lock_links = links;
                 report.lock_ok = true;
+                return Some(text);
             }
             Err(err) => {
                 let kind = if err.conflict { Kind::LockConflict } else { Kind::LockCorrupt };
@@ -293,6 +364,7 @@ fn read_lock(config: &Config, report: &mut Report) {
                 .help("check the file's permissions"),
         ),
     }
+    None
 }
 
 /// Reads directives and shell commands of one file.
@@ -485,6 +557,7 @@ fn compare_with_lock(config: &Config, broken: &std::collections::BTreeSet<i64>, 
 }
 
 fn execute(config: &Config, report: &mut Report) {
+    let mut clock = Clock::start();
     let mut scratch_config = config.scratch.clone();
     for f in &report.lock.functions {
         if !scratch_config.functions.contains(f) {
@@ -508,10 +581,11 @@ fn execute(config: &Config, report: &mut Report) {
         .as_ref()
         .filter(|_| sealed > 0)
         .map(|dir| (dir, cache::key(&report.migrations[sealed - 1].chain, sealed, &scratch_config)));
+    clock.lap(&mut report.timings, "sql/open");
     let mut start = 0;
     if let Some((dir, key)) = &cache
-        && let Some((state, bytes)) = cache::load(dir, key)
-        && scratch.restore(&bytes)
+        && let Some((state, image)) = cache::load(dir, key)
+        && scratch.restore(image)
         && scratch
             .conn
             .execute_batch(if state.foreign_keys { "PRAGMA foreign_keys = ON" } else { "PRAGMA foreign_keys = OFF" })
@@ -520,6 +594,7 @@ fn execute(config: &Config, report: &mut Report) {
         start = sealed;
         report.from_cache = true;
     }
+    clock.lap(&mut report.timings, "sql/restore");
     let diagnostics_before = report.diagnostics.len();
     for (i, m) in report.migrations.iter().enumerate().skip(start) {
         if i == sealed
@@ -548,6 +623,7 @@ fn execute(config: &Config, report: &mut Report) {
     {
         store_cache(&scratch, dir, key);
     }
+    clock.lap(&mut report.timings, "sql/run");
     match Snapshot::read(&scratch.conn, &[]) {
         Ok(snapshot) => report.schema = Some(snapshot),
         Err(err) => {
@@ -557,7 +633,9 @@ fn execute(config: &Config, report: &mut Report) {
             return;
         }
     }
+    clock.lap(&mut report.timings, "sql/schema");
     check_drift(config, &scratch_config, report);
+    clock.lap(&mut report.timings, "sql/drift");
 }
 
 /// Keeps the scratch database at the newest sealed migration for the next

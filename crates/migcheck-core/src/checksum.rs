@@ -14,6 +14,11 @@ pub const CHAIN_START: Digest = [0; 32];
 
 /// SHA-256 of `bytes` with line endings normalised to `\n`.
 pub fn checksum(bytes: &[u8]) -> Digest {
+    // Most files have no CR: `contains` on bytes is a memchr, fast even where
+    // build scripts run unoptimised.
+    if !bytes.contains(&b'\r') {
+        return checksum_raw(bytes);
+    }
     let mut hasher = Sha256::new();
     let mut rest = bytes;
     while let Some(i) = rest.iter().position(|&b| b == b'\r') {
@@ -45,9 +50,12 @@ pub fn chain(previous: &Digest, line: &str) -> Digest {
 pub fn to_hex(digest: &Digest) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = [0u8; 64];
-    for (pair, byte) in out.chunks_exact_mut(2).zip(digest) {
-        pair[0] = HEX[usize::from(byte >> 4)];
-        pair[1] = HEX[usize::from(byte & 0xf)];
+    // A plain loop: thousands of these per build, and build scripts run unoptimised.
+    let mut i = 0;
+    while i < 32 {
+        out[2 * i] = HEX[usize::from(digest[i] >> 4)];
+        out[2 * i + 1] = HEX[usize::from(digest[i] & 0xf)];
+        i += 1;
     }
     // Only ASCII digits and letters were written.
     String::from_utf8_lossy(&out).into_owned()
@@ -55,22 +63,40 @@ pub fn to_hex(digest: &Digest) -> String {
 
 /// Parses 64 hexadecimal digits (either case).
 pub fn from_hex(text: &str) -> Option<Digest> {
-    if text.len() != 64 || !text.is_ascii() {
+    let bytes = text.as_bytes();
+    if bytes.len() != 64 {
         return None;
     }
-    let nibble = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    };
+    // A plain loop over a table: a lock file has thousands of these, and build
+    // scripts run unoptimised.
     let mut out = [0u8; 32];
-    let bytes = text.as_bytes();
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = nibble(bytes[2 * i])? << 4 | nibble(bytes[2 * i + 1])?;
+    let mut i = 0;
+    while i < 32 {
+        let (high, low) = (HEX_VALUE[usize::from(bytes[2 * i])], HEX_VALUE[usize::from(bytes[2 * i + 1])]);
+        if (high | low) > 15 {
+            return None;
+        }
+        out[i] = (high << 4) | low;
+        i += 1;
     }
     Some(out)
 }
+
+/// Each byte's value as a hexadecimal digit, 0xff for anything else.
+const HEX_VALUE: [u8; 256] = {
+    let mut table = [0xff; 256];
+    let mut c = 0;
+    while c < 256 {
+        table[c] = match c as u8 {
+            b @ b'0'..=b'9' => b - b'0',
+            b @ b'a'..=b'f' => b - b'a' + 10,
+            b @ b'A'..=b'F' => b - b'A' + 10,
+            _ => 0xff,
+        };
+        c += 1;
+    }
+    table
+};
 
 #[cfg(test)]
 mod tests {

@@ -66,25 +66,26 @@ pub fn detect(dir: &Path) -> Layout {
     let mut sql_files = Vec::new();
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let path = entry.path();
         // file_type() comes with the directory entry: no stat per file.
         let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
-        if is_dir && (path.join("up.sql").exists() || path.join("down.sql").exists()) {
+        if is_dir && (entry.path().join("up.sql").exists() || entry.path().join("down.sql").exists()) {
             return Layout::Diesel;
         }
         if (name.starts_with('V') || name.starts_with('U')) && name.contains("__") && name.ends_with(".sql") {
             return Layout::Refinery;
         }
         if name.ends_with(".sql") {
-            sql_files.push(path);
+            sql_files.push(name);
         }
     }
     // The tools' markers open their files: the head of a few files tells,
-    // without reading a long history twice.
-    sql_files.sort();
-    for path in sql_files.iter().take(8) {
+    // without reading a long history twice. (Names sort as strings: cheaper
+    // than comparing paths component by component.)
+    sql_files.sort_unstable();
+    for name in sql_files.iter().take(8) {
         let mut head = [0u8; 4096];
-        let n = std::fs::File::open(path).and_then(|mut f| std::io::Read::read(&mut f, &mut head)).unwrap_or(0);
+        let n =
+            std::fs::File::open(dir.join(name)).and_then(|mut f| std::io::Read::read(&mut f, &mut head)).unwrap_or(0);
         let text = String::from_utf8_lossy(&head[..n]);
         for line in text.lines().map(str::trim) {
             if line.starts_with("-- migrate:up") || line.starts_with("-- migrate:down") {

@@ -30,6 +30,8 @@ pub mod layout;
 #[cfg(feature = "checker")]
 pub mod lock;
 #[cfg(feature = "checker")]
+pub mod memo;
+#[cfg(feature = "checker")]
 pub mod name;
 #[cfg(feature = "checker")]
 pub mod postgres;

@@ -146,6 +146,20 @@ impl Lock {
 
     /// Parses a lock file's text.
     pub fn parse(text: &str) -> Result<Lock, LockError> {
+        Lock::parse_linked(text).map(|(lock, _)| lock)
+    }
+
+    /// Parses a lock file's text, and returns the chain hash after each entry
+    /// (the links [`chain_links`](Self::chain_links) gives, verified against
+    /// the `chain` line).
+    pub fn parse_linked(text: &str) -> Result<(Lock, Vec<Digest>), LockError> {
+        Lock::parse_known(text, None)
+    }
+
+    /// Like [`parse_linked`](Self::parse_linked), with the chain links already
+    /// computed for exactly this text (by an earlier build): they are checked
+    /// against the `chain` line but not hashed again.
+    pub fn parse_known(text: &str, known_links: Option<&[Digest]>) -> Result<(Lock, Vec<Digest>), LockError> {
         let text = text.replace("\r\n", "\n");
         let lines: Vec<&str> = text.lines().collect();
         for (i, line) in lines.iter().enumerate() {
@@ -283,8 +297,12 @@ impl Lock {
         let Some((chain_line, hash)) = chain else {
             return Err(corrupt(lines.len(), "the lock file has no `chain` line: it was cut short".into()));
         };
+        let links = match known_links {
+            Some(known) if known.len() == lock.entries.len() => known.to_vec(),
+            _ => lock.chain_links(),
+        };
         match checksum::from_hex(hash) {
-            Some(found) if found == lock.chain() => Ok(lock),
+            Some(found) if found == links.last().copied().unwrap_or(CHAIN_START) => Ok((lock, links)),
             Some(_) => Err(LockError {
                 help: "a lock file is written by `migcheck lock`, never by hand; restore it from version \
                        control, or run `migcheck lock` (it refuses to re-seal an edited migration unless \

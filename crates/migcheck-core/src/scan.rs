@@ -7,11 +7,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use crate::checksum::{self, Digest};
 use crate::diagnostic::{Diagnostic, Kind, Location};
 use crate::layout::{self, Layout};
+use crate::memo::Memo;
 use crate::name::{self, FileKind, NameError};
 
 /// One migration file, read.
@@ -70,9 +72,33 @@ pub struct Scan {
     pub diagnostics: Vec<Diagnostic>,
 }
 
+/// The directory's entries with their names, sorted by name (as strings:
+/// cheaper than comparing paths component by component, for thousands of
+/// files where build scripts run unoptimised); unreadable entries first.
+fn sorted_entries(dir: &Path) -> Vec<(String, walkdir::Result<walkdir::DirEntry>)> {
+    let mut entries: Vec<(String, walkdir::Result<walkdir::DirEntry>)> = walkdir::WalkDir::new(dir)
+        .min_depth(1)
+        .max_depth(1)
+        .into_iter()
+        .map(|e| (e.as_ref().map(|e| e.file_name().to_string_lossy().into_owned()).unwrap_or_default(), e))
+        .collect();
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    entries
+}
+
 /// How a path is shown: relative to `base` when it is inside it.
 pub fn display_path(path: &Path, base: &Path) -> String {
     path.strip_prefix(base).unwrap_or(path).to_string_lossy().replace('\\', "/")
+}
+
+/// `display_path(&dir.join(name), base)`, given `shown_dir = display_path(dir,
+/// base)`: without comparing path components again for each of thousands of files.
+fn child_display(shown_dir: &str, name: &str) -> String {
+    let name = if name.contains('\\') { name.replace('\\', "/") } else { name.to_owned() };
+    match shown_dir.trim_end_matches('/') {
+        "" if shown_dir.is_empty() => name,
+        dir => format!("{dir}/{name}"),
+    }
 }
 
 const NAME_HELP: &str = "name migrations `<version>_<description>.sql` (irreversible) or \
@@ -82,9 +108,15 @@ const NAME_HELP: &str = "name migrations `<version>_<description>.sql` (irrevers
 
 /// Scans `dir`. Paths are shown relative to `display_base`.
 pub fn scan(dir: &Path, display_base: &Path) -> Scan {
+    scan_native(dir, display_base, &Memo::default())
+}
+
+fn scan_native(dir: &Path, display_base: &Path, memo: &Memo) -> Scan {
     let mut out = Scan::default();
+    let shown_dir = display_path(dir, display_base);
+    let mut buffer = Vec::new();
     let mut by_version: BTreeMap<i64, Vec<(FileKind, String, SourceFile)>> = BTreeMap::new();
-    for entry in walkdir::WalkDir::new(dir).min_depth(1).max_depth(1).sort_by_file_name() {
+    for (file_name, entry) in sorted_entries(dir) {
         let entry = match entry {
             Ok(entry) => entry,
             Err(err) => {
@@ -97,11 +129,10 @@ pub fn scan(dir: &Path, display_base: &Path) -> Scan {
                 continue;
             }
         };
-        let file_name = entry.file_name().to_string_lossy().into_owned();
         if !name::is_sql_file(&file_name) {
             continue;
         }
-        let display = display_path(entry.path(), display_base);
+        let display = child_display(&shown_dir, &file_name);
         if let Err(d) = check_entry(dir, &entry, &display) {
             out.diagnostics.push(d);
             continue;
@@ -122,7 +153,7 @@ pub fn scan(dir: &Path, display_base: &Path) -> Scan {
             }
         };
         let version = parsed.version;
-        match read(entry.path(), &display) {
+        match read(entry.path(), &display, memo, &mut buffer) {
             Ok(file) => by_version.entry(version).or_default().push((parsed.kind, parsed.description, file)),
             Err(diagnostic) => {
                 out.diagnostics.push(diagnostic.version(version));
@@ -132,25 +163,24 @@ pub fn scan(dir: &Path, display_base: &Path) -> Scan {
     }
     for (version, mut files) in by_version {
         files.sort_by_key(|f| f.0);
-        match files.as_slice() {
-            [(FileKind::Single | FileKind::Up, description, up)] => out.migrations.push(ScannedMigration {
+        // The common cases move the files (their text) instead of copying them.
+        let single = matches!(files.as_slice(), [(FileKind::Single | FileKind::Up, _, _)]);
+        let pair = matches!(files.as_slice(), [(FileKind::Up, a, _), (FileKind::Down, b, _)] if a == b);
+        if single || pair {
+            let mut files = files.into_iter();
+            let (_, description, up) = files.next().expect("one file");
+            let down = files.next().map(|(_, _, down)| down);
+            out.migrations.push(ScannedMigration {
                 version,
-                description: description.clone(),
-                up: up.clone(),
-                down: None,
+                description,
+                up,
+                down,
                 up_part: Part::default(),
                 down_part: Part::default(),
-            }),
-            [(FileKind::Up, up_desc, up), (FileKind::Down, down_desc, down)] if up_desc == down_desc => {
-                out.migrations.push(ScannedMigration {
-                    version,
-                    description: up_desc.clone(),
-                    up: up.clone(),
-                    down: Some(down.clone()),
-                    up_part: Part::default(),
-                    down_part: Part::default(),
-                })
-            }
+            });
+            continue;
+        }
+        match files.as_slice() {
             [(FileKind::Down, description, down)] => {
                 out.broken_versions.insert(version);
                 out.diagnostics.push(
@@ -235,11 +265,12 @@ fn check_entry(dir: &Path, entry: &walkdir::DirEntry, display: &str) -> Result<(
 }
 
 /// Scans `dir` in `layout`.
-pub fn scan_layout(dir: &Path, display_base: &Path, layout: Layout) -> Scan {
+/// Reads `dir` in `layout`; files whose bytes `memo` remembers are not hashed again.
+pub fn scan_layout(dir: &Path, display_base: &Path, layout: Layout, memo: &Memo) -> Scan {
     match layout {
-        Layout::Native => scan(dir, display_base),
-        Layout::Diesel => scan_diesel(dir, display_base),
-        _ => scan_files(dir, display_base, layout),
+        Layout::Native => scan_native(dir, display_base, memo),
+        Layout::Diesel => scan_diesel(dir, display_base, memo),
+        _ => scan_files(dir, display_base, layout, memo),
     }
 }
 
@@ -252,7 +283,7 @@ fn layout_error(display: &str, message: String, layout: Layout) -> Diagnostic {
 
 /// diesel: one directory per migration, `up.sql` and `down.sql` inside,
 /// `metadata.toml` with `run_in_transaction = false` for no transaction.
-fn scan_diesel(dir: &Path, base: &Path) -> Scan {
+fn scan_diesel(dir: &Path, base: &Path, memo: &Memo) -> Scan {
     let mut out = Scan::default();
     let mut found: BTreeMap<i64, Vec<ScannedMigration>> = BTreeMap::new();
     for entry in walkdir::WalkDir::new(dir).min_depth(1).max_depth(1).sort_by_file_name().into_iter().flatten() {
@@ -280,7 +311,7 @@ fn scan_diesel(dir: &Path, base: &Path) -> Scan {
         let down_path = entry.path().join("down.sql");
         let no_transaction = std::fs::read_to_string(entry.path().join("metadata.toml"))
             .is_ok_and(|m| m.lines().any(|l| l.replace(' ', "") == "run_in_transaction=false"));
-        let up = match read(&up_path, &display_path(&up_path, base)) {
+        let up = match read(&up_path, &display_path(&up_path, base), memo, &mut Vec::new()) {
             Ok(f) => f,
             Err(d) => {
                 out.diagnostics.push(d.version(version));
@@ -288,7 +319,10 @@ fn scan_diesel(dir: &Path, base: &Path) -> Scan {
                 continue;
             }
         };
-        let down = match down_path.exists().then(|| read(&down_path, &display_path(&down_path, base))) {
+        let down = match down_path
+            .exists()
+            .then(|| read(&down_path, &display_path(&down_path, base), memo, &mut Vec::new()))
+        {
             Some(Err(d)) => {
                 out.diagnostics.push(d.version(version));
                 out.broken_versions.insert(version);
@@ -312,16 +346,18 @@ fn scan_diesel(dir: &Path, base: &Path) -> Scan {
 }
 
 /// refinery/Flyway (`V<n>__d.sql`, `U<n>__d.sql`) and the single-file layouts.
-fn scan_files(dir: &Path, base: &Path, layout: Layout) -> Scan {
+fn scan_files(dir: &Path, base: &Path, layout: Layout, memo: &Memo) -> Scan {
     let mut out = Scan::default();
+    let shown_dir = display_path(dir, base);
+    let mut buffer = Vec::new();
     let mut found: BTreeMap<i64, Vec<ScannedMigration>> = BTreeMap::new();
     let mut undo: BTreeMap<i64, SourceFile> = BTreeMap::new();
-    for entry in walkdir::WalkDir::new(dir).min_depth(1).max_depth(1).sort_by_file_name().into_iter().flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
+    for (name, entry) in sorted_entries(dir) {
+        let Ok(entry) = entry else { continue };
         if !name::is_sql_file(&name) || entry.file_type().is_dir() {
             continue;
         }
-        let display = display_path(entry.path(), base);
+        let display = child_display(&shown_dir, &name);
         let parsed = if layout == Layout::Refinery {
             layout::refinery_name(&name)
         } else {
@@ -340,7 +376,7 @@ fn scan_files(dir: &Path, base: &Path, layout: Layout) -> Scan {
             ));
             continue;
         };
-        let file = match read(entry.path(), &display) {
+        let file = match read(entry.path(), &display, memo, &mut buffer) {
             Ok(f) => f,
             Err(d) => {
                 out.diagnostics.push(d.version(version));
@@ -424,13 +460,22 @@ fn collect(found: BTreeMap<i64, Vec<ScannedMigration>>, out: &mut Scan) {
     }
 }
 
-fn read(path: &Path, display: &str) -> Result<SourceFile, Diagnostic> {
-    let bytes = fs::read(path).map_err(|err| {
+/// Reads a migration file, through `buffer` (kept between calls: no size
+/// query per file, no regrowing).
+fn read(path: &Path, display: &str, memo: &Memo, buffer: &mut Vec<u8>) -> Result<SourceFile, Diagnostic> {
+    let read = |buffer: &mut Vec<u8>| {
+        buffer.clear();
+        if buffer.capacity() == 0 {
+            buffer.reserve(64 * 1024);
+        }
+        fs::File::open(path)?.read_to_end(buffer).map(|_| buffer.as_slice().to_vec())
+    };
+    let bytes = read(buffer).map_err(|err| {
         Diagnostic::error(Kind::Io, format!("cannot read `{display}`: {err}"))
             .at(Location::file(display))
             .help("check that the file exists and can be read")
     })?;
-    let checksum = checksum::checksum(&bytes);
+    let checksum = memo.checksum(display, &bytes).unwrap_or_else(|| checksum::checksum(&bytes));
     let text = String::from_utf8(bytes).map_err(|err| {
         let utf16 = err.as_bytes().starts_with(&[0xff, 0xfe]) || err.as_bytes().starts_with(&[0xfe, 0xff]);
         let offset = err.utf8_error().valid_up_to();
@@ -456,6 +501,28 @@ mod tests {
             fs::write(dir.path().join(name), text).unwrap();
         }
         dir
+    }
+
+    #[test]
+    fn child_display_is_display_path() {
+        for (dir, base) in [
+            ("/p/migrations", "/p"),
+            ("/p/migrations/", "/p"),
+            ("/p", "/p"),
+            ("migrations", ""),
+            ("./migrations", ""),
+            ("/elsewhere/m", "/p"),
+            ("/", "/p"),
+        ] {
+            let (dir, base) = (Path::new(dir), Path::new(base));
+            for name in ["1_a.sql", "2_b\\c.sql"] {
+                assert_eq!(
+                    child_display(&display_path(dir, base), name),
+                    display_path(&dir.join(name), base),
+                    "{dir:?} {base:?} {name}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -119,9 +119,9 @@ impl Scratch {
     }
 
     /// Replaces the database with a serialized one (the build cache).
-    pub(crate) fn restore(&self, bytes: &[u8]) -> bool {
+    pub(crate) fn restore(&self, image: crate::cache::Image) -> bool {
         self.shared.restoring.store(true, Ordering::Relaxed);
-        let ok = crate::cache::deserialize(&self.conn, bytes);
+        let ok = crate::cache::deserialize(&self.conn, image);
         self.shared.restoring.store(false, Ordering::Relaxed);
         ok
     }

@@ -150,12 +150,21 @@ fn a_corrupt_or_foreign_cache_is_ignored_and_rebuilt() {
     let good = check(&config);
     assert!(good.from_cache);
     let bytes = fs::read(&cache).unwrap();
-    for broken in [b"garbage".to_vec(), bytes[..bytes.len() / 2].to_vec(), {
+    let flipped = |at: usize| {
         let mut b = bytes.clone();
-        let last = b.len() - 1;
-        b[last] ^= 0xff;
+        b[at] ^= 0x01;
         b
-    }] {
+    };
+    let broken = [
+        b"garbage".to_vec(),
+        bytes[..bytes.len() / 2].to_vec(),
+        bytes[1..].to_vec(),
+        flipped(0),
+        flipped(bytes.len() / 2),
+        flipped(bytes.len() - 30),
+        flipped(bytes.len() - 1),
+    ];
+    for broken in broken {
         fs::write(&cache, broken).unwrap();
         let report = check(&config);
         assert!(!report.from_cache);

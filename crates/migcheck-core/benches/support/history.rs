@@ -1,0 +1,77 @@
+//! A realistic migration history for the benchmarks: new tables with
+//! indexes, foreign keys, triggers and seed rows, `ALTER TABLE ADD COLUMN`,
+//! and one in five migrations reversible.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::Path;
+
+/// Writes `n` migrations to `dir`.
+pub fn generate(dir: &Path, n: usize) {
+    let mut tables: Vec<(String, usize)> = Vec::new();
+    for i in 1..=n {
+        let version = 20260000000000_i64 + i as i64;
+        let (mut up, mut down) = (String::new(), None);
+        match i % 10 {
+            1 | 6 if true => {
+                let t = format!("t{i}");
+                let parent = tables.last().map(|(p, _)| p.clone());
+                let _ = writeln!(
+                    up,
+                    "CREATE TABLE {t} (\n    id INTEGER PRIMARY KEY,\n    name TEXT NOT NULL,\n    created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,"
+                );
+                if let Some(p) = &parent {
+                    let _ = writeln!(up, "    {p}_id INTEGER REFERENCES {p}(id) ON DELETE CASCADE,");
+                }
+                let _ = writeln!(up, "    note TEXT\n);");
+                let _ = writeln!(up, "CREATE INDEX {t}_name ON {t} (name);");
+                for r in 0..3 {
+                    let _ = writeln!(up, "INSERT INTO {t} (name) VALUES ('seed {r}; of {t}');");
+                }
+                if i % 20 == 1 {
+                    down = Some(format!("DROP TABLE {t};\n"));
+                }
+                tables.push((t, 0));
+            }
+            2 | 4 | 7 | 9 => {
+                let k = (i * 7) % tables.len();
+                let (t, cols) = &mut tables[k];
+                *cols += 1;
+                let c = format!("extra_{i}");
+                let _ = writeln!(up, "ALTER TABLE {t} ADD COLUMN {c} INTEGER NOT NULL DEFAULT 0;");
+                if i % 3 == 0 {
+                    down = Some(format!("ALTER TABLE {t} DROP COLUMN {c};\n"));
+                }
+            }
+            3 | 8 => {
+                let k = (i * 13) % tables.len();
+                let t = &tables[k].0;
+                let _ = writeln!(up, "CREATE INDEX {t}_created_{i} ON {t} (created_at, id);");
+                down = Some(format!("DROP INDEX {t}_created_{i};\n"));
+            }
+            5 => {
+                let k = (i * 17) % tables.len();
+                let t = &tables[k].0;
+                let _ = writeln!(
+                    up,
+                    "CREATE TRIGGER {t}_touch_{i} AFTER UPDATE OF name ON {t} BEGIN\n    UPDATE {t} SET note = 'renamed; ' || NEW.name WHERE id = NEW.id;\nEND;"
+                );
+            }
+            _ => {
+                let k = (i * 19) % tables.len();
+                let t = &tables[k].0;
+                let _ = writeln!(
+                    up,
+                    "-- seed data\nINSERT INTO {t} (name, note) VALUES ('x{i}', 'it''s {i}');\nUPDATE {t} SET note = 'n' WHERE id = 1;"
+                );
+            }
+        }
+        match down {
+            Some(down) => {
+                fs::write(dir.join(format!("{version}_m{i}.up.sql")), up).unwrap();
+                fs::write(dir.join(format!("{version}_m{i}.down.sql")), down).unwrap();
+            }
+            None => fs::write(dir.join(format!("{version}_m{i}.sql")), up).unwrap(),
+        }
+    }
+}

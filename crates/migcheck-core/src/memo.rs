@@ -1,0 +1,214 @@
+//! What a build already worked out about file contents, kept in `OUT_DIR`
+//! beside the scratch cache: each migration file's bytes with their checksum,
+//! and the lock file's text with its verified chain links.
+//!
+//! The next build still reads every file, but when a file's bytes equal the
+//! remembered bytes (a `memcmp`, fast even where build scripts run
+//! unoptimised) it takes the remembered checksum instead of hashing again, and
+//! an unchanged lock file skips re-hashing its chain. Nothing is trusted by
+//! name or time: only byte-for-byte equal contents reuse a result. A memo that
+//! is missing, corrupt (a fingerprint covers the whole file) or written by
+//! another migcheck version is ignored and rewritten.
+
+use std::fs;
+use std::ops::Range;
+use std::path::Path;
+
+use crate::checksum::Digest;
+
+const MAGIC: &[u8] = concat!("migcheck memo 1 ", env!("CARGO_PKG_VERSION"), "\n").as_bytes();
+const FILE_NAME: &str = "memo.bin";
+
+/// Remembered results, looked up by content.
+#[derive(Default)]
+pub struct Memo {
+    bytes: Vec<u8>,
+    /// (display path, content) ranges in `bytes` and the checksum, sorted by path.
+    files: Vec<(Range<usize>, Range<usize>, Digest)>,
+    /// The lock file's text range and its chain links.
+    lock: Option<(Range<usize>, Vec<Digest>)>,
+    /// Where the next lookup probably is.
+    next: std::cell::Cell<usize>,
+}
+
+impl Memo {
+    /// The memo in `dir`, or an empty one.
+    pub fn load(dir: &Path) -> Memo {
+        fs::read(dir.join(FILE_NAME)).ok().and_then(Memo::parse).unwrap_or_default()
+    }
+
+    fn parse(bytes: Vec<u8>) -> Option<Memo> {
+        let body_len = bytes.len().checked_sub(8)?;
+        let sum = u64::from_le_bytes(bytes[body_len..].try_into().ok()?);
+        if sum != crate::cache::fingerprint(&bytes[..body_len]) {
+            return None;
+        }
+        let mut r = Reader { bytes: &bytes[..body_len], at: 0 };
+        if r.take(MAGIC.len())? != MAGIC {
+            return None;
+        }
+        let count = r.u64()?;
+        let mut files = Vec::with_capacity(usize::try_from(count).ok()?.min(1 << 20));
+        for _ in 0..count {
+            let path = r.range()?;
+            let content = r.range()?;
+            let digest: Digest = r.take(32)?.try_into().ok()?;
+            files.push((path, content, digest));
+        }
+        if !files.is_sorted_by(|a, b| bytes[a.0.clone()] < bytes[b.0.clone()]) {
+            return None;
+        }
+        let lock = match r.u64()? {
+            0 => None,
+            _ => {
+                let text = r.range()?;
+                let n = usize::try_from(r.u64()?).ok()?;
+                let links = r.take(n.checked_mul(32)?)?.chunks_exact(32).map(|c| c.try_into().unwrap()).collect();
+                Some((text, links))
+            }
+        };
+        if r.at != r.bytes.len() {
+            return None;
+        }
+        Some(Memo { bytes, files, lock, next: std::cell::Cell::new(0) })
+    }
+
+    /// The checksum of `content`, if this memo saw exactly these bytes at `path`.
+    pub fn checksum(&self, path: &str, content: &[u8]) -> Option<Digest> {
+        // Files come in name order, as the memo keeps them: try the one after
+        // the last found before searching.
+        let next = self.next.get();
+        let i = match self.files.get(next) {
+            Some((p, _, _)) if self.bytes[p.clone()] == *path.as_bytes() => next,
+            _ => self.files.binary_search_by(|(p, _, _)| self.bytes[p.clone()].cmp(path.as_bytes())).ok()?,
+        };
+        self.next.set(i + 1);
+        let (_, range, digest) = &self.files[i];
+        (self.bytes[range.clone()] == *content).then_some(*digest)
+    }
+
+    /// The chain links of the lock file `text`, if this memo saw exactly this text.
+    pub fn lock_links(&self, text: &str) -> Option<&[Digest]> {
+        let (range, links) = self.lock.as_ref()?;
+        (self.bytes[range.clone()] == *text.as_bytes()).then_some(links.as_slice())
+    }
+
+    /// Whether this memo holds exactly `files` and `lock`.
+    pub fn holds(&self, files: &[(&str, &[u8], Digest)], lock: Option<(&str, &[Digest])>) -> bool {
+        self.next.set(0);
+        files.len() == self.files.len()
+            && files.iter().all(|(path, content, digest)| self.checksum(path, content) == Some(*digest))
+            && match (lock, &self.lock) {
+                (None, None) => true,
+                (Some((text, links)), Some((_, known))) => self.lock_links(text) == Some(links) && known == links,
+                _ => false,
+            }
+    }
+
+    /// Writes a memo of `files` (sorted by path, each path once) and `lock` to
+    /// `dir` (through a temporary file and a rename). A memo that cannot be
+    /// written only costs speed.
+    pub fn store(dir: &Path, files: &[(&str, &[u8], Digest)], lock: Option<(&str, &[Digest])>) -> std::io::Result<()> {
+        let size: usize = files.iter().map(|(p, c, _)| 56 + p.len() + c.len()).sum::<usize>()
+            + lock.map_or(0, |(t, l)| t.len() + 32 * l.len())
+            + 64;
+        let mut out = Vec::with_capacity(size);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&(files.len() as u64).to_le_bytes());
+        for (path, content, digest) in files {
+            block(&mut out, path.as_bytes());
+            block(&mut out, content);
+            out.extend_from_slice(digest);
+        }
+        match lock {
+            None => out.extend_from_slice(&0u64.to_le_bytes()),
+            Some((text, links)) => {
+                out.extend_from_slice(&1u64.to_le_bytes());
+                block(&mut out, text.as_bytes());
+                out.extend_from_slice(&(links.len() as u64).to_le_bytes());
+                for link in links {
+                    out.extend_from_slice(link);
+                }
+            }
+        }
+        let sum = crate::cache::fingerprint(&out);
+        out.extend_from_slice(&sum.to_le_bytes());
+        fs::create_dir_all(dir)?;
+        let tmp = dir.join(format!("{FILE_NAME}.tmp"));
+        fs::write(&tmp, &out)?;
+        fs::rename(tmp, dir.join(FILE_NAME))
+    }
+}
+
+fn block(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+    out.extend_from_slice(bytes);
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let end = self.at.checked_add(n).filter(|&e| e <= self.bytes.len())?;
+        let slice = &self.bytes[self.at..end];
+        self.at = end;
+        Some(slice)
+    }
+
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+
+    fn range(&mut self) -> Option<std::ops::Range<usize>> {
+        let n = usize::try_from(self.u64()?).ok()?;
+        let start = self.at;
+        self.take(n)?;
+        Some(start..start + n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remembers_only_equal_contents() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = [("m/1_a.sql", &b"CREATE TABLE a (x);"[..], [1; 32]), ("m/2_b.sql", &b""[..], [2; 32])];
+        let links = [[3; 32], [4; 32]];
+        Memo::store(dir.path(), &files, Some(("lock text", &links))).unwrap();
+        let memo = Memo::load(dir.path());
+        assert_eq!(memo.checksum("m/1_a.sql", b"CREATE TABLE a (x);"), Some([1; 32]));
+        assert_eq!(memo.checksum("m/2_b.sql", b""), Some([2; 32]));
+        assert_eq!(memo.checksum("m/1_a.sql", b"CREATE TABLE a (y);"), None, "other bytes");
+        assert_eq!(memo.checksum("m/3_c.sql", b"CREATE TABLE a (x);"), None, "another file");
+        assert_eq!(memo.lock_links("lock text"), Some(&links[..]));
+        assert_eq!(memo.lock_links("lock text\n"), None);
+        assert!(memo.holds(&files, Some(("lock text", &links))));
+        assert!(!memo.holds(&files[..1], Some(("lock text", &links))));
+        assert!(!memo.holds(&files, None));
+    }
+
+    #[test]
+    fn a_damaged_memo_is_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        Memo::store(dir.path(), &[("a.sql", b"SELECT 1;", [9; 32])], None).unwrap();
+        let path = dir.path().join(FILE_NAME);
+        let good = fs::read(&path).unwrap();
+        for at in [0, good.len() / 2, good.len() - 12, good.len() - 1] {
+            let mut bad = good.clone();
+            bad[at] ^= 0x04;
+            fs::write(&path, &bad).unwrap();
+            assert_eq!(Memo::load(dir.path()).checksum("a.sql", b"SELECT 1;"), None, "byte {at} flipped");
+        }
+        for len in [0, 7, 8, good.len() - 1] {
+            fs::write(&path, &good[..len]).unwrap();
+            assert_eq!(Memo::load(dir.path()).checksum("a.sql", b"SELECT 1;"), None, "cut to {len}");
+        }
+        fs::write(&path, &good).unwrap();
+        assert_eq!(Memo::load(dir.path()).checksum("a.sql", b"SELECT 1;"), Some([9; 32]));
+    }
+}
