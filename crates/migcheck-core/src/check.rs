@@ -310,6 +310,9 @@ pub fn check(config: &Config) -> Report {
 /// Keeps the checksums of the files read and the lock's links for the next
 /// build, unless the memo already holds exactly them.
 fn remember(dir: &Path, memo: &Memo, report: &Report, lock_text: Option<&str>) {
+    if memo.is_current(lock_text.is_some()) {
+        return;
+    }
     let mut files: std::collections::BTreeMap<&str, (&[u8], Digest)> = std::collections::BTreeMap::new();
     for m in &report.migrations {
         for file in std::iter::once(&m.up.file).chain(m.down.as_ref().map(|d| &d.file)) {
@@ -317,10 +320,7 @@ fn remember(dir: &Path, memo: &Memo, report: &Report, lock_text: Option<&str>) {
         }
     }
     let files: Vec<(&str, &[u8], Digest)> = files.into_iter().map(|(p, (c, d))| (p, c, d)).collect();
-    let lock = lock_text.map(|t| (t, report.lock_links.as_slice()));
-    if !memo.holds(&files, lock) {
-        let _ = Memo::store(dir, &files, lock);
-    }
+    let _ = Memo::store(dir, &files, lock_text.map(|t| (t, report.lock_links.as_slice())));
 }
 
 /// The lock's chain hash before its entry `i`.

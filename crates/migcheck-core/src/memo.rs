@@ -13,6 +13,7 @@
 use std::fs;
 use std::ops::Range;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::checksum::Digest;
 
@@ -27,8 +28,12 @@ pub struct Memo {
     files: Vec<(Range<usize>, Range<usize>, Digest)>,
     /// The lock file's text range and its chain links.
     lock: Option<(Range<usize>, Vec<Digest>)>,
-    /// Where the next lookup probably is.
-    next: std::cell::Cell<usize>,
+    /// Lookups that found equal contents, and lookups that did not (files
+    /// are looked up from several threads).
+    hits: AtomicUsize,
+    misses: AtomicUsize,
+    /// Whether the lock text was looked up and found equal.
+    lock_hit: AtomicBool,
 }
 
 impl Memo {
@@ -70,39 +75,42 @@ impl Memo {
         if r.at != r.bytes.len() {
             return None;
         }
-        Some(Memo { bytes, files, lock, next: std::cell::Cell::new(0) })
+        Some(Memo { bytes, files, lock, ..Memo::default() })
     }
 
-    /// The checksum of `content`, if this memo saw exactly these bytes at `path`.
-    pub fn checksum(&self, path: &str, content: &[u8]) -> Option<Digest> {
-        // Files come in name order, as the memo keeps them: try the one after
-        // the last found before searching.
-        let next = self.next.get();
-        let i = match self.files.get(next) {
-            Some((p, _, _)) if self.bytes[p.clone()] == *path.as_bytes() => next,
-            _ => self.files.binary_search_by(|(p, _, _)| self.bytes[p.clone()].cmp(path.as_bytes())).ok()?,
+    /// The checksum of `content`, if this memo saw exactly these bytes at
+    /// `path`. Files come in name order, as the memo keeps them: `hint` (start
+    /// at 0) remembers where the last one was, to try the next before searching.
+    pub fn checksum(&self, hint: &mut usize, path: &str, content: &[u8]) -> Option<Digest> {
+        let found = match self.files.get(*hint) {
+            Some((p, _, _)) if self.bytes[p.clone()] == *path.as_bytes() => Some(*hint),
+            _ => self.files.binary_search_by(|(p, _, _)| self.bytes[p.clone()].cmp(path.as_bytes())).ok(),
         };
-        self.next.set(i + 1);
-        let (_, range, digest) = &self.files[i];
-        (self.bytes[range.clone()] == *content).then_some(*digest)
+        let digest = found.and_then(|i| {
+            *hint = i + 1;
+            let (_, range, digest) = &self.files[i];
+            (self.bytes[range.clone()] == *content).then_some(*digest)
+        });
+        let counter = if digest.is_some() { &self.hits } else { &self.misses };
+        counter.fetch_add(1, Ordering::Relaxed);
+        digest
     }
 
     /// The chain links of the lock file `text`, if this memo saw exactly this text.
     pub fn lock_links(&self, text: &str) -> Option<&[Digest]> {
         let (range, links) = self.lock.as_ref()?;
-        (self.bytes[range.clone()] == *text.as_bytes()).then_some(links.as_slice())
+        let hit = self.bytes[range.clone()] == *text.as_bytes();
+        self.lock_hit.store(hit, Ordering::Relaxed);
+        hit.then_some(links.as_slice())
     }
 
-    /// Whether this memo holds exactly `files` and `lock`.
-    pub fn holds(&self, files: &[(&str, &[u8], Digest)], lock: Option<(&str, &[Digest])>) -> bool {
-        self.next.set(0);
-        files.len() == self.files.len()
-            && files.iter().all(|(path, content, digest)| self.checksum(path, content) == Some(*digest))
-            && match (lock, &self.lock) {
-                (None, None) => true,
-                (Some((text, links)), Some((_, known))) => self.lock_links(text) == Some(links) && known == links,
-                _ => false,
-            }
+    /// Whether every lookup so far found what this memo holds, each of its
+    /// files was looked up, and the lock was (or there is none in the memo and
+    /// `lock_read` is false): then writing it again would change nothing.
+    pub fn is_current(&self, lock_read: bool) -> bool {
+        self.misses.load(Ordering::Relaxed) == 0
+            && self.hits.load(Ordering::Relaxed) == self.files.len()
+            && if self.lock.is_some() { self.lock_hit.load(Ordering::Relaxed) } else { !lock_read }
     }
 
     /// Writes a memo of `files` (sorted by path, each path once) and `lock` to
@@ -181,15 +189,32 @@ mod tests {
         let links = [[3; 32], [4; 32]];
         Memo::store(dir.path(), &files, Some(("lock text", &links))).unwrap();
         let memo = Memo::load(dir.path());
-        assert_eq!(memo.checksum("m/1_a.sql", b"CREATE TABLE a (x);"), Some([1; 32]));
-        assert_eq!(memo.checksum("m/2_b.sql", b""), Some([2; 32]));
-        assert_eq!(memo.checksum("m/1_a.sql", b"CREATE TABLE a (y);"), None, "other bytes");
-        assert_eq!(memo.checksum("m/3_c.sql", b"CREATE TABLE a (x);"), None, "another file");
-        assert_eq!(memo.lock_links("lock text"), Some(&links[..]));
+        assert_eq!(memo.checksum(&mut 0, "m/1_a.sql", b"CREATE TABLE a (x);"), Some([1; 32]));
+        assert_eq!(memo.checksum(&mut 0, "m/2_b.sql", b""), Some([2; 32]));
+        assert_eq!(memo.checksum(&mut 0, "m/1_a.sql", b"CREATE TABLE a (y);"), None, "other bytes");
+        assert_eq!(memo.checksum(&mut 0, "m/3_c.sql", b"CREATE TABLE a (x);"), None, "another file");
         assert_eq!(memo.lock_links("lock text\n"), None);
-        assert!(memo.holds(&files, Some(("lock text", &links))));
-        assert!(!memo.holds(&files[..1], Some(("lock text", &links))));
-        assert!(!memo.holds(&files, None));
+        assert_eq!(memo.lock_links("lock text"), Some(&links[..]));
+        assert!(!memo.is_current(true), "lookups missed");
+
+        let current = |lookups: &[(&str, &[u8])], lock: Option<&str>| {
+            let memo = Memo::load(dir.path());
+            let mut hint = 0;
+            for (path, content) in lookups {
+                memo.checksum(&mut hint, path, content);
+            }
+            if let Some(text) = lock {
+                memo.lock_links(text);
+            }
+            memo.is_current(lock.is_some())
+        };
+        let (a, b) = (("m/1_a.sql", files[0].1), ("m/2_b.sql", files[1].1));
+        assert!(current(&[a, b], Some("lock text")));
+        assert!(!current(&[a], Some("lock text")), "a file is gone");
+        assert!(!current(&[a, b, ("m/3_c.sql", b"")], Some("lock text")), "a new file");
+        assert!(!current(&[a, ("m/2_b.sql", b"x")], Some("lock text")), "an edited file");
+        assert!(!current(&[a, b], Some("other lock")), "an edited lock");
+        assert!(!current(&[a, b], None), "the lock is gone");
     }
 
     #[test]
@@ -202,13 +227,13 @@ mod tests {
             let mut bad = good.clone();
             bad[at] ^= 0x04;
             fs::write(&path, &bad).unwrap();
-            assert_eq!(Memo::load(dir.path()).checksum("a.sql", b"SELECT 1;"), None, "byte {at} flipped");
+            assert_eq!(Memo::load(dir.path()).checksum(&mut 0, "a.sql", b"SELECT 1;"), None, "byte {at} flipped");
         }
         for len in [0, 7, 8, good.len() - 1] {
             fs::write(&path, &good[..len]).unwrap();
-            assert_eq!(Memo::load(dir.path()).checksum("a.sql", b"SELECT 1;"), None, "cut to {len}");
+            assert_eq!(Memo::load(dir.path()).checksum(&mut 0, "a.sql", b"SELECT 1;"), None, "cut to {len}");
         }
         fs::write(&path, &good).unwrap();
-        assert_eq!(Memo::load(dir.path()).checksum("a.sql", b"SELECT 1;"), Some([9; 32]));
+        assert_eq!(Memo::load(dir.path()).checksum(&mut 0, "a.sql", b"SELECT 1;"), Some([9; 32]));
     }
 }

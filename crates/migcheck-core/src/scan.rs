@@ -114,18 +114,23 @@ pub fn scan(dir: &Path, display_base: &Path) -> Scan {
 fn scan_native(dir: &Path, display_base: &Path, memo: &Memo) -> Scan {
     let mut out = Scan::default();
     let shown_dir = display_path(dir, display_base);
-    let mut buffer = Vec::new();
-    let mut by_version: BTreeMap<i64, Vec<(FileKind, String, SourceFile)>> = BTreeMap::new();
+    // First what the names say, then the files read all at once (on several
+    // threads), then both in name order as if read one by one.
+    enum Pending {
+        Problem(Diagnostic),
+        File { version: i64, kind: FileKind, description: String, display: String, path: PathBuf },
+    }
+    let mut pending = Vec::new();
     for (file_name, entry) in sorted_entries(dir) {
         let entry = match entry {
             Ok(entry) => entry,
             Err(err) => {
                 let path = err.path().map(|p| display_path(p, display_base)).unwrap_or_default();
-                out.diagnostics.push(
+                pending.push(Pending::Problem(
                     Diagnostic::error(Kind::Io, format!("cannot read `{path}`: {err}"))
                         .at(Location::file(path))
                         .help("check the file's permissions"),
-                );
+                ));
                 continue;
             }
         };
@@ -134,27 +139,50 @@ fn scan_native(dir: &Path, display_base: &Path, memo: &Memo) -> Scan {
         }
         let display = child_display(&shown_dir, &file_name);
         if let Err(d) = check_entry(dir, &entry, &display) {
-            out.diagnostics.push(d);
+            pending.push(Pending::Problem(d));
             continue;
         }
-        let parsed = match name::parse(&file_name) {
-            Ok(parsed) => parsed,
+        match name::parse(&file_name) {
+            Ok(parsed) => pending.push(Pending::File {
+                version: parsed.version,
+                kind: parsed.kind,
+                description: parsed.description,
+                display,
+                path: entry.into_path(),
+            }),
             Err(err) => {
                 let help = match &err {
                     NameError::MisspelledHalf { suggestion } => format!("rename it to `{suggestion}`"),
                     _ => NAME_HELP.to_owned(),
                 };
-                out.diagnostics.push(
+                pending.push(Pending::Problem(
                     Diagnostic::error(Kind::MalformedName, format!("`{file_name}` is not a migration name: {err}"))
                         .at(Location::file(display))
                         .help(help),
-                );
+                ));
+            }
+        }
+    }
+    let jobs: Vec<(&Path, &str)> = pending
+        .iter()
+        .filter_map(|p| match p {
+            Pending::File { path, display, .. } => Some((path.as_path(), display.as_str())),
+            Pending::Problem(_) => None,
+        })
+        .collect();
+    let mut contents = read_all(&jobs, memo).into_iter();
+    let mut by_version: BTreeMap<i64, Vec<(FileKind, String, SourceFile)>> = BTreeMap::new();
+    for p in pending {
+        let (version, kind, description, display, path) = match p {
+            Pending::Problem(d) => {
+                out.diagnostics.push(d);
                 continue;
             }
+            Pending::File { version, kind, description, display, path } => (version, kind, description, display, path),
         };
-        let version = parsed.version;
-        match read(entry.path(), &display, memo, &mut buffer) {
-            Ok(file) => by_version.entry(version).or_default().push((parsed.kind, parsed.description, file)),
+        let read = contents.next().expect("one result per file");
+        match source_file(path, display, read) {
+            Ok(file) => by_version.entry(version).or_default().push((kind, description, file)),
             Err(diagnostic) => {
                 out.diagnostics.push(diagnostic.version(version));
                 out.broken_versions.insert(version);
@@ -460,22 +488,59 @@ fn collect(found: BTreeMap<i64, Vec<ScannedMigration>>, out: &mut Scan) {
     }
 }
 
-/// Reads a migration file, through `buffer` (kept between calls: no size
-/// query per file, no regrowing).
-fn read(path: &Path, display: &str, memo: &Memo, buffer: &mut Vec<u8>) -> Result<SourceFile, Diagnostic> {
-    let read = |buffer: &mut Vec<u8>| {
-        buffer.clear();
-        if buffer.capacity() == 0 {
-            buffer.reserve(64 * 1024);
-        }
-        fs::File::open(path)?.read_to_end(buffer).map(|_| buffer.as_slice().to_vec())
+/// A file's bytes and checksum.
+type Read = std::io::Result<(Vec<u8>, Digest)>;
+
+/// Reads a file through `buffer` (kept between calls: no size query per file,
+/// no regrowing) and takes its checksum from `memo` when it holds these bytes.
+fn read_one(path: &Path, display: &str, memo: &Memo, hint: &mut usize, buffer: &mut Vec<u8>) -> Read {
+    buffer.clear();
+    if buffer.capacity() == 0 {
+        buffer.reserve(64 * 1024);
+    }
+    fs::File::open(path)?.read_to_end(buffer)?;
+    let digest = memo.checksum(hint, display, buffer).unwrap_or_else(|| checksum::checksum(buffer));
+    Ok((buffer.as_slice().to_vec(), digest))
+}
+
+/// Reads `jobs` (path, display), in order. A long history is thousands of
+/// small files, and the build waits on their open/read/close calls: with
+/// enough of them, threads share the work.
+fn read_all(jobs: &[(&Path, &str)], memo: &Memo) -> Vec<Read> {
+    let read_part = |part: &[(&Path, &str)]| {
+        let (mut hint, mut buffer) = (0, Vec::new());
+        part.iter().map(|(path, display)| read_one(path, display, memo, &mut hint, &mut buffer)).collect::<Vec<_>>()
     };
-    let bytes = read(buffer).map_err(|err| {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
+    if threads < 2 || jobs.len() < 256 {
+        return read_part(jobs);
+    }
+    let parts: Vec<&[(&Path, &str)]> = jobs.chunks(jobs.len().div_ceil(threads)).collect();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = parts.iter().map(|part| scope.spawn(move || read_part(part))).collect();
+        handles
+            .into_iter()
+            .zip(&parts)
+            .flat_map(|(handle, part)| {
+                handle.join().unwrap_or_else(|_| {
+                    part.iter().map(|_| Err(std::io::Error::other("a thread reading the files failed"))).collect()
+                })
+            })
+            .collect()
+    })
+}
+
+/// Reads one migration file (other layouts read them one by one).
+fn read(path: &Path, display: &str, memo: &Memo, buffer: &mut Vec<u8>) -> Result<SourceFile, Diagnostic> {
+    source_file(path.to_owned(), display.to_owned(), read_one(path, display, memo, &mut 0, buffer))
+}
+
+fn source_file(path: PathBuf, display: String, read: Read) -> Result<SourceFile, Diagnostic> {
+    let (bytes, checksum) = read.map_err(|err| {
         Diagnostic::error(Kind::Io, format!("cannot read `{display}`: {err}"))
-            .at(Location::file(display))
+            .at(Location::file(&display))
             .help("check that the file exists and can be read")
     })?;
-    let checksum = memo.checksum(display, &bytes).unwrap_or_else(|| checksum::checksum(&bytes));
     let text = String::from_utf8(bytes).map_err(|err| {
         let utf16 = err.as_bytes().starts_with(&[0xff, 0xfe]) || err.as_bytes().starts_with(&[0xfe, 0xff]);
         let offset = err.utf8_error().valid_up_to();
@@ -485,10 +550,10 @@ fn read(path: &Path, display: &str, memo: &Memo, buffer: &mut Vec<u8>) -> Result
             Kind::InvalidText,
             format!("`{display}` is not UTF-8 text (invalid byte at line {line}, column {column})"),
         )
-        .at(Location { path: display.to_owned(), line_column: Some((line, column)), excerpt: None })
+        .at(Location { path: display.clone(), line_column: Some((line, column)), excerpt: None })
         .help(if utf16 { "the file is UTF-16: save it as UTF-8" } else { "save the file as UTF-8" })
     })?;
-    Ok(SourceFile { path: path.to_owned(), display: display.to_owned(), text, checksum })
+    Ok(SourceFile { path, display, text, checksum })
 }
 
 #[cfg(test)]
