@@ -17,7 +17,8 @@
 //! `MIGCHECK_LOCKED` (`1` locked mode, `0` not, whatever `CI` says), `CI`
 //! (locked mode when set, as on every CI service), `MIGCHECK_TIMEOUT` (seconds
 //! a single migration may run on the scratch database; default 10),
-//! `MIGCHECK_SCRATCH_URL` (a PostgreSQL server for Postgres-dialect checks).
+//! `MIGCHECK_SCRATCH_URL` (a PostgreSQL server for Postgres-dialect checks),
+//! `MIGCHECK_TIMINGS` (`1`: a warning with the time each phase took).
 
 mod cargo;
 
