@@ -569,6 +569,34 @@ mod tests {
     }
 
     #[test]
+    fn a_long_directory_read_on_threads_is_read_in_order() {
+        // Enough files for several reader threads, with problems among them.
+        let mut files: Vec<(String, Vec<u8>)> =
+            (1..=600).map(|v| (format!("{v}_m.sql"), format!("CREATE TABLE t{v} (x);").into_bytes())).collect();
+        files.push(("700_bad.sql".into(), b"\xff\xfe".to_vec()));
+        files.push(("notes.sql".into(), b"SELECT 1;".to_vec()));
+        files.push(("450_twin.sql".into(), b"SELECT 2;".to_vec()));
+        let tmp = tempfile::tempdir().unwrap();
+        for (name, bytes) in &files {
+            fs::write(tmp.path().join(name), bytes).unwrap();
+        }
+        let scanned = scan(tmp.path(), tmp.path());
+        let versions: Vec<i64> = scanned.migrations.iter().map(|m| m.version).collect();
+        let expected: Vec<i64> = (1..=600).filter(|v| *v != 450).collect();
+        assert_eq!(versions, expected);
+        for m in &scanned.migrations {
+            assert_eq!(m.up.text, format!("CREATE TABLE t{} (x);", m.version));
+            assert_eq!(m.up.checksum, checksum::checksum(m.up.text.as_bytes()));
+        }
+        let messages: Vec<&str> = scanned.diagnostics.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(messages.len(), 3, "{messages:?}");
+        // File by file in name order, then the pairing of versions.
+        assert!(messages[0].contains("700_bad.sql") && messages[0].contains("UTF-8"), "{messages:?}");
+        assert!(messages[1].contains("notes.sql"), "{messages:?}");
+        assert!(messages[2].contains("share version 450"), "{messages:?}");
+    }
+
+    #[test]
     fn child_display_is_display_path() {
         for (dir, base) in [
             ("/p/migrations", "/p"),
