@@ -163,6 +163,10 @@ impl Lock {
         let text = text.replace("\r\n", "\n");
         let lines: Vec<&str> = text.lines().collect();
         for (i, line) in lines.iter().enumerate() {
+            // Most lines are entries: look closer only at lines that could be markers.
+            if !line.starts_with(['<', '|', '=', '>']) {
+                continue;
+            }
             let marker = ["<<<<<<<", "|||||||", "=======", ">>>>>>>"]
                 .iter()
                 .any(|m| line.strip_prefix(m).is_some_and(|rest| rest.is_empty() || rest.starts_with(' ')));
@@ -197,6 +201,8 @@ impl Lock {
             if let Some((chain_line, _)) = chain {
                 return Err(corrupt(n, format!("unexpected line after the `chain` line (line {chain_line})")));
             }
+            // An entry line starts with its version: skip the keyword checks.
+            let is_entry = seen_header && line.starts_with(|c: char| c.is_ascii_digit());
             if !seen_header {
                 let Some(format) = line.strip_prefix("migcheck-lock ") else {
                     return Err(corrupt(n, "the lock file does not start with `migcheck-lock 1`".into()));
@@ -216,7 +222,7 @@ impl Lock {
                 }
                 continue;
             }
-            if let Some(dialect) = line.strip_prefix("dialect ") {
+            if !is_entry && let Some(dialect) = line.strip_prefix("dialect ") {
                 lock.dialect = Some(match dialect.trim() {
                     "sqlite" => Dialect::Sqlite,
                     "postgres" | "postgresql" => Dialect::Postgres,
@@ -224,7 +230,7 @@ impl Lock {
                 });
                 continue;
             }
-            if let Some(name) = line.strip_prefix("layout ") {
+            if !is_entry && let Some(name) = line.strip_prefix("layout ") {
                 lock.layout = Some(crate::layout::Layout::parse(name).ok_or_else(|| {
                     corrupt(
                         n,
@@ -236,7 +242,7 @@ impl Lock {
                 })?);
                 continue;
             }
-            if let Some(decl) = line.strip_prefix("function ") {
+            if !is_entry && let Some(decl) = line.strip_prefix("function ") {
                 let mut parts = decl.split_whitespace();
                 let (Some(name), Some(arity), None) = (parts.next(), parts.next(), parts.next()) else {
                     return Err(corrupt(n, "expected `function <name> <number of arguments>`".into()));
@@ -253,7 +259,7 @@ impl Lock {
                 lock.functions.push(FunctionStub { name: name.to_owned(), arity });
                 continue;
             }
-            if let Some(hash) = line.strip_prefix("chain ") {
+            if !is_entry && let Some(hash) = line.strip_prefix("chain ") {
                 chain = Some((n, hash.trim()));
                 continue;
             }

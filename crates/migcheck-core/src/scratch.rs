@@ -96,7 +96,7 @@ impl Scratch {
         conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)?;
         conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_FKEY, config.foreign_keys)?;
         conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_TRIGGER, true)?;
-        conn.execute_batch("PRAGMA temp_store = MEMORY;")?;
+        conn.execute_batch("PRAGMA temp_store = MEMORY; PRAGMA page_size = 1024;")?;
         for function in &config.functions {
             conn.create_scalar_function(
                 function.name.as_str(),
