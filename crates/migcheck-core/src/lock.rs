@@ -146,19 +146,13 @@ impl Lock {
 
     /// Parses a lock file's text.
     pub fn parse(text: &str) -> Result<Lock, LockError> {
-        Lock::parse_linked(text).map(|(lock, _)| lock)
+        Lock::parse_known(text, None).map(|(lock, _)| lock)
     }
 
     /// Parses a lock file's text, and returns the chain hash after each entry
-    /// (the links [`chain_links`](Self::chain_links) gives, verified against
-    /// the `chain` line).
-    pub fn parse_linked(text: &str) -> Result<(Lock, Vec<Digest>), LockError> {
-        Lock::parse_known(text, None)
-    }
-
-    /// Like [`parse_linked`](Self::parse_linked), with the chain links already
-    /// computed for exactly this text (by an earlier build): they are checked
-    /// against the `chain` line but not hashed again.
+    /// (the links [`chain_links`](Self::chain_links) gives), verified against
+    /// the `chain` line. `known_links`, computed for exactly this text by an
+    /// earlier build, are checked against that line but not hashed again.
     pub fn parse_known(text: &str, known_links: Option<&[Digest]>) -> Result<(Lock, Vec<Digest>), LockError> {
         let text = text.replace("\r\n", "\n");
         let lines: Vec<&str> = text.lines().collect();

@@ -313,6 +313,7 @@ fn layout_error(display: &str, message: String, layout: Layout) -> Diagnostic {
 /// `metadata.toml` with `run_in_transaction = false` for no transaction.
 fn scan_diesel(dir: &Path, base: &Path, memo: &Memo) -> Scan {
     let mut out = Scan::default();
+    let mut buffer = Vec::new();
     let mut found: BTreeMap<i64, Vec<ScannedMigration>> = BTreeMap::new();
     for entry in walkdir::WalkDir::new(dir).min_depth(1).max_depth(1).sort_by_file_name().into_iter().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -339,7 +340,7 @@ fn scan_diesel(dir: &Path, base: &Path, memo: &Memo) -> Scan {
         let down_path = entry.path().join("down.sql");
         let no_transaction = std::fs::read_to_string(entry.path().join("metadata.toml"))
             .is_ok_and(|m| m.lines().any(|l| l.replace(' ', "") == "run_in_transaction=false"));
-        let up = match read(&up_path, &display_path(&up_path, base), memo, &mut Vec::new()) {
+        let up = match read(&up_path, &display_path(&up_path, base), memo, &mut buffer) {
             Ok(f) => f,
             Err(d) => {
                 out.diagnostics.push(d.version(version));
@@ -347,18 +348,16 @@ fn scan_diesel(dir: &Path, base: &Path, memo: &Memo) -> Scan {
                 continue;
             }
         };
-        let down = match down_path
-            .exists()
-            .then(|| read(&down_path, &display_path(&down_path, base), memo, &mut Vec::new()))
-        {
-            Some(Err(d)) => {
-                out.diagnostics.push(d.version(version));
-                out.broken_versions.insert(version);
-                continue;
-            }
-            Some(Ok(f)) if crate::lexer::outline(&f.text).has_statements => Some(f),
-            _ => None, // diesel writes empty down files for irreversible migrations
-        };
+        let down =
+            match down_path.exists().then(|| read(&down_path, &display_path(&down_path, base), memo, &mut buffer)) {
+                Some(Err(d)) => {
+                    out.diagnostics.push(d.version(version));
+                    out.broken_versions.insert(version);
+                    continue;
+                }
+                Some(Ok(f)) if crate::lexer::outline(&f.text).has_statements => Some(f),
+                _ => None, // diesel writes empty down files for irreversible migrations
+            };
         let part = Part { section: None, no_transaction };
         found.entry(version).or_default().push(ScannedMigration {
             version,
@@ -489,11 +488,11 @@ fn collect(found: BTreeMap<i64, Vec<ScannedMigration>>, out: &mut Scan) {
 }
 
 /// A file's bytes and checksum.
-type Read = std::io::Result<(Vec<u8>, Digest)>;
+type FileRead = std::io::Result<(Vec<u8>, Digest)>;
 
 /// Reads a file through `buffer` (kept between calls: no size query per file,
 /// no regrowing) and takes its checksum from `memo` when it holds these bytes.
-fn read_one(path: &Path, display: &str, memo: &Memo, hint: &mut usize, buffer: &mut Vec<u8>) -> Read {
+fn read_one(path: &Path, display: &str, memo: &Memo, hint: &mut usize, buffer: &mut Vec<u8>) -> FileRead {
     buffer.clear();
     if buffer.capacity() == 0 {
         buffer.reserve(64 * 1024);
@@ -506,7 +505,7 @@ fn read_one(path: &Path, display: &str, memo: &Memo, hint: &mut usize, buffer: &
 /// Reads `jobs` (path, display), in order. A long history is thousands of
 /// small files, and the build waits on their open/read/close calls: with
 /// enough of them, threads share the work.
-fn read_all(jobs: &[(&Path, &str)], memo: &Memo) -> Vec<Read> {
+fn read_all(jobs: &[(&Path, &str)], memo: &Memo) -> Vec<FileRead> {
     let read_part = |part: &[(&Path, &str)]| {
         let (mut hint, mut buffer) = (0, Vec::new());
         part.iter().map(|(path, display)| read_one(path, display, memo, &mut hint, &mut buffer)).collect::<Vec<_>>()
@@ -535,7 +534,7 @@ fn read(path: &Path, display: &str, memo: &Memo, buffer: &mut Vec<u8>) -> Result
     source_file(path.to_owned(), display.to_owned(), read_one(path, display, memo, &mut 0, buffer))
 }
 
-fn source_file(path: PathBuf, display: String, read: Read) -> Result<SourceFile, Diagnostic> {
+fn source_file(path: PathBuf, display: String, read: FileRead) -> Result<SourceFile, Diagnostic> {
     let (bytes, checksum) = read.map_err(|err| {
         Diagnostic::error(Kind::Io, format!("cannot read `{display}`: {err}"))
             .at(Location::file(&display))
