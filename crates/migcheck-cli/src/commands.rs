@@ -388,6 +388,7 @@ fn check_command(cli: &Cli) -> Result<u8> {
     if cli.format == Format::Json {
         print_json(&json!({
             "ok": errors == 0,
+            "layout": report.layout.name(),
             "errors": errors,
             "warnings": warnings,
             "diagnostics": report.diagnostics.iter().map(diagnostic_json).collect::<Vec<_>>(),

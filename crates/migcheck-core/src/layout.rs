@@ -87,7 +87,7 @@ pub fn detect(dir: &Path) -> Layout {
         let n =
             std::fs::File::open(dir.join(name)).and_then(|mut f| std::io::Read::read(&mut f, &mut head)).unwrap_or(0);
         let text = String::from_utf8_lossy(&head[..n]);
-        for line in text.lines().map(str::trim) {
+        for line in text.lines().map(|l| l.trim().trim_start_matches('\u{feff}')) {
             if line.starts_with("-- migrate:up") || line.starts_with("-- migrate:down") {
                 return Layout::Dbmate;
             }
@@ -120,7 +120,8 @@ pub fn sections(layout: Layout, text: &str) -> Result<Sections, String> {
     for line in text.split_inclusive('\n') {
         let start = offset;
         offset += line.len();
-        let t = line.trim();
+        // A byte-order mark may open the file, before its first marker.
+        let t = line.trim().trim_start_matches('\u{feff}');
         let (up, rest) = match layout {
             Layout::Dbmate => match (t.strip_prefix("-- migrate:up"), t.strip_prefix("-- migrate:down")) {
                 (Some(r), _) => (true, r),
@@ -200,6 +201,20 @@ pub fn diesel_name(name: &str) -> Option<(i64, String)> {
     Some((digits.parse().ok()?, description.to_owned()))
 }
 
+/// Reads a single-file layout's name, `<version>_<description>.sql`; for
+/// sql-migrate also `<version>-<description>.sql`, the name its `new` writes.
+pub fn single_name(name: &str, layout: Layout) -> Option<(i64, String)> {
+    if layout == Layout::SqlMigrate {
+        let stem = name.strip_suffix(".sql")?;
+        let digits = stem.bytes().take_while(u8::is_ascii_digit).count();
+        if let Some(description) = stem[digits..].strip_prefix('-') {
+            let version: i64 = stem[..digits].parse().ok().filter(|&v| v > 0)?;
+            return (!description.trim().is_empty()).then(|| (version, description.to_owned()));
+        }
+    }
+    crate::name::parse(name).ok().filter(|n| n.kind == crate::name::FileKind::Single).map(|n| (n.version, n.description))
+}
+
 /// Reads a refinery/Flyway file name: `V3__add_pets.sql` (up) or `U3__…` (undo).
 pub fn refinery_name(name: &str) -> Option<(i64, String, bool)> {
     let stem = name.strip_suffix(".sql")?;
@@ -230,6 +245,20 @@ mod tests {
         assert_eq!(refinery_name("U2__undo_pets.sql"), Some((2, "undo_pets".into(), false)));
         assert_eq!(refinery_name("V1_init.sql"), None);
         assert_eq!(refinery_name("R__repeatable.sql"), None);
+        let sm = Layout::SqlMigrate;
+        assert_eq!(single_name("20240101120000-create_users.sql", sm), Some((20240101120000, "create_users".into())));
+        assert_eq!(single_name("3_more.sql", sm), Some((3, "more".into())));
+        assert_eq!(single_name("0-zero.sql", sm), None);
+        assert_eq!(single_name("7-.sql", sm), None);
+        assert_eq!(single_name("20240101120000-create_users.sql", Layout::Goose), None);
+    }
+
+    #[test]
+    fn a_byte_order_mark_does_not_hide_the_first_marker() {
+        let text = "\u{feff}-- migrate:up\nCREATE TABLE a (x);\n-- migrate:down\nDROP TABLE a;\n";
+        let s = sections(Layout::Dbmate, text).unwrap();
+        assert_eq!(&text[s.up.unwrap()], "CREATE TABLE a (x);\n");
+        assert_eq!(&text[s.down.unwrap()], "DROP TABLE a;\n");
     }
 
     #[test]

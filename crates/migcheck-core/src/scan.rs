@@ -198,14 +198,9 @@ fn scan_native(dir: &Path, display_base: &Path, memo: &Memo) -> Scan {
             let mut files = files.into_iter();
             let (_, description, up) = files.next().expect("one file");
             let down = files.next().map(|(_, _, down)| down);
-            out.migrations.push(ScannedMigration {
-                version,
-                description,
-                up,
-                down,
-                up_part: Part::default(),
-                down_part: Part::default(),
-            });
+            let up_part = sqlx_part(&up);
+            let down_part = down.as_ref().map(sqlx_part).unwrap_or_default();
+            out.migrations.push(ScannedMigration { version, description, up, down, up_part, down_part });
             continue;
         }
         match files.as_slice() {
@@ -388,7 +383,7 @@ fn scan_files(dir: &Path, base: &Path, layout: Layout, memo: &Memo) -> Scan {
         let parsed = if layout == Layout::Refinery {
             layout::refinery_name(&name)
         } else {
-            name::parse(&name).ok().filter(|n| n.kind == FileKind::Single).map(|n| (n.version, n.description, true))
+            layout::single_name(&name, layout).map(|(version, description)| (version, description, true))
         };
         let Some((version, description, is_up)) = parsed else {
             let expected = if layout == Layout::Refinery {
@@ -553,6 +548,13 @@ fn source_file(path: PathBuf, display: String, read: FileRead) -> Result<SourceF
         .help(if utf16 { "the file is UTF-16: save it as UTF-8" } else { "save the file as UTF-8" })
     })?;
     Ok(SourceFile { path, display, text, checksum })
+}
+
+/// sqlx's own marker: a file whose text starts with `-- no-transaction` runs
+/// outside a transaction (sqlx reads the start of the file, as here).
+fn sqlx_part(file: &SourceFile) -> Part {
+    let text = &file.text[file.bom_len()..];
+    Part { section: None, no_transaction: text.starts_with("-- no-transaction") }
 }
 
 #[cfg(test)]
