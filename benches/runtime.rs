@@ -4,7 +4,10 @@
 //! - start-up with nothing to do, at 10, 1,000 and 10,000 applied migrations
 //!   on a file database, beside one indexed read of the history's head;
 //! - applying 1,000 pending migrations, one transaction each and in batch
-//!   mode, beside `execute_batch` of the same SQL in one transaction.
+//!   mode, beside `execute_batch` of the same SQL in one transaction;
+//! - with `MIGCHECK_BENCH_SQLX` naming the runner `benches/sqlx-compare/run`
+//!   builds, sqlx's `Migrator` applying the same 1,000 migrations beside
+//!   migcheck's per-migration mode.
 
 use std::time::{Duration, Instant};
 
@@ -66,9 +69,26 @@ fn main() {
         conn.execute_batch(&format!("BEGIN;\n{all}\nCOMMIT;")).unwrap();
         start.elapsed()
     });
-    for (what, batch) in
-        [("apply 1,000 pending, one transaction each", false), ("apply 1,000 pending, batch mode", true)]
-    {
+    // The floor of per-migration mode: one durable commit per migration,
+    // each with its history row.
+    let raw_each = best(3, || {
+        let path = dir.path().join(format!("raweach{}.db", rand()));
+        let mut conn = Connection::open(&path).unwrap();
+        conn.execute_batch("CREATE TABLE history (version INTEGER PRIMARY KEY, checksum TEXT NOT NULL)").unwrap();
+        let start = Instant::now();
+        for m in m.iter() {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).unwrap();
+            tx.execute_batch(m.up().sql()).unwrap();
+            tx.prepare_cached("INSERT INTO history VALUES (?1, ?2)").unwrap().execute((m.version(), m.checksum())).unwrap();
+            tx.commit().unwrap();
+        }
+        start.elapsed()
+    });
+    let (mut per_migration, mut batch_mode) = (Duration::ZERO, Duration::ZERO);
+    for (what, batch, raw) in [
+        ("apply 1,000 pending, one transaction each", false, raw_each),
+        ("apply 1,000 pending, batch mode", true, raw),
+    ] {
         let ours = best(3, || {
             let path = dir.path().join(format!("apply{}.db", rand()));
             let mut conn = Connection::open(&path).unwrap();
@@ -76,9 +96,61 @@ fn main() {
             m.upgrade_with(&mut conn, &UpgradeOptions::default().batch(batch), |_, _, _| {}).unwrap();
             start.elapsed()
         });
+        if batch {
+            batch_mode = ours;
+        } else {
+            per_migration = ours;
+        }
         row(what, ours, raw);
     }
-    println!("(raw for applying: the same SQL in one execute_batch transaction on a file database)");
+    println!(
+        "(raw for applying, on a file database: one transaction per migration with its history row, and the same \
+         SQL in one execute_batch transaction)"
+    );
+    match std::env::var_os("MIGCHECK_BENCH_SQLX") {
+        Some(runner) => {
+            println!();
+            println!("{:<44} {:>12} {:>12} {:>7}", "beside sqlx 0.9's Migrator", "migcheck", "sqlx", "speed-up");
+            let wal = best(3, || {
+                let path = dir.path().join(format!("wal{}.db", rand()));
+                let mut conn = Connection::open(&path).unwrap();
+                conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+                let start = Instant::now();
+                m.upgrade(&mut conn).unwrap();
+                start.elapsed()
+            });
+            for (what, ours, journal) in [
+                ("apply 1,000 pending, one transaction each", per_migration, "delete"),
+                ("the same, both in WAL mode", wal, "wal"),
+                ("migcheck in batch mode", batch_mode, "delete"),
+            ] {
+                let sqlx = sqlx_migrator(&runner, &m, dir.path(), journal);
+                println!(
+                    "{what:<44} {:>12} {:>12} {:>7.2}",
+                    format!("{ours:.1?}"),
+                    format!("{sqlx:.1?}"),
+                    sqlx.as_secs_f64() / ours.as_secs_f64()
+                );
+            }
+            println!("(sqlx commits twice per migration: the migration with its history row, then its execution time)");
+        }
+        None => println!("(sqlx's Migrator on the same migrations: run benches/sqlx-compare/run)"),
+    }
+}
+
+/// Times sqlx's `Migrator` applying `m` (written out in sqlx's layout) on a
+/// new file database (rollback journal, or `wal`), best of 3, in the runner `benches/sqlx-compare` builds:
+/// sqlx's SQLite driver cannot be linked beside rusqlite.
+fn sqlx_migrator(runner: &std::ffi::OsStr, m: &Migrations, scratch: &std::path::Path, journal: &str) -> Duration {
+    let dir = scratch.join("sqlx-migrations");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for m in m.iter() {
+        std::fs::write(dir.join(format!("{}_{}.sql", m.version(), m.name())), m.up().sql()).unwrap();
+    }
+    let out = std::process::Command::new(runner).arg(&dir).arg(scratch).arg("3").arg(journal).output().unwrap();
+    assert!(out.status.success(), "sqlx-compare failed: {}", String::from_utf8_lossy(&out.stderr));
+    Duration::from_nanos(String::from_utf8(out.stdout).unwrap().trim().parse().unwrap())
 }
 
 fn rand() -> u128 {
