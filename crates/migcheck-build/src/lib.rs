@@ -231,6 +231,7 @@ impl Build {
         config.display_base = manifest_dir.clone();
         // The scratch database at the newest sealed migration, for the next build.
         config.cache_dir = Some(out_dir.join("migcheck"));
+        config.keep_schema = false;
         config.dialect = self.dialect;
         config.layout = self.layout;
         config.postgres_scratch = cargo::env("MIGCHECK_SCRATCH_URL").filter(|u| !u.trim().is_empty());

@@ -20,7 +20,7 @@ use crate::directive;
 use crate::exec::{self, StatementError};
 use crate::lexer;
 use crate::lock::{self, Lock, LockEntry};
-use crate::memo::Memo;
+use crate::memo::{Analysis, Memo, MemoFile};
 use crate::scan::{self, ScannedMigration, SourceFile, display_path};
 use crate::schema::{self, Snapshot};
 use crate::scratch::{Event, Scratch, ScratchConfig};
@@ -109,6 +109,10 @@ pub struct Config {
     pub postgres_scratch: Option<String>,
     /// The directory's layout; `None`: as the lock says, else detected.
     pub layout: Option<crate::layout::Layout>,
+    /// Read the migrated schema into [`Report::schema`] even when no drift
+    /// check needs it (the CLI's `diff` does; the build script does not, and
+    /// saves reading thousands of schema rows).
+    pub keep_schema: bool,
 }
 
 impl Config {
@@ -129,6 +133,7 @@ impl Config {
             dialect: None,
             postgres_scratch: None,
             layout: None,
+            keep_schema: true,
         }
     }
 
@@ -313,13 +318,13 @@ fn remember(dir: &Path, memo: &Memo, report: &Report, lock_text: Option<&str>) {
     if memo.is_current(lock_text.is_some()) {
         return;
     }
-    let mut files: std::collections::BTreeMap<&str, (&[u8], Digest)> = std::collections::BTreeMap::new();
+    let mut files: std::collections::BTreeMap<&str, (&[u8], Digest, Analysis)> = std::collections::BTreeMap::new();
     for m in &report.migrations {
         for file in std::iter::once(&m.up.file).chain(m.down.as_ref().map(|d| &d.file)) {
-            files.insert(&file.display, (file.text.as_bytes(), file.checksum));
+            files.insert(&file.display, (file.text.as_bytes(), file.checksum, file.analysis));
         }
     }
-    let files: Vec<(&str, &[u8], Digest)> = files.into_iter().map(|(p, (c, d))| (p, c, d)).collect();
+    let files: Vec<MemoFile<'_>> = files.into_iter().map(|(p, (c, d, a))| (p, c, d, a)).collect();
     let _ = Memo::store(dir, &files, lock_text.map(|t| (t, report.lock_links.as_slice())));
 }
 
@@ -367,14 +372,54 @@ fn read_lock(config: &Config, report: &mut Report, memo: &Memo) -> Option<String
     None
 }
 
-/// Reads directives and shell commands of one file.
+/// Reads directives and shell commands of one file. A whole file whose bytes
+/// the memo saw without a problem is not read again.
 fn script(
-    file: SourceFile,
+    mut file: SourceFile,
     part: &scan::Part,
     is_up: bool,
     version: i64,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<Script> {
+    let whole = part.section.is_none();
+    let (sql, found) = match file.analysis.get().filter(|_| whole) {
+        Some(found) => (file.text[file.bom_len()..].to_owned(), found),
+        None => {
+            let (sql, found, clean) = read_script(&file, part, version, diagnostics)?;
+            if whole && clean {
+                file.analysis = Analysis::new(found.0, found.1, found.2);
+            }
+            (sql, found)
+        }
+    };
+    let (has_statements, begins, no_transaction) = found;
+    if is_up && !has_statements {
+        diagnostics.push(
+            Diagnostic::warning(Kind::EmptyMigration, format!("`{}` has no SQL statement", file.file_name()))
+                .at(Location::file(&file.display))
+                .version(version)
+                .help("write the migration's SQL, or delete the file if it is not needed"),
+        );
+    }
+    let mode = if no_transaction || part.no_transaction {
+        Mode::NoTransaction
+    } else if begins {
+        Mode::SelfManaged
+    } else {
+        Mode::Transaction
+    };
+    Some(Script { file, sql, mode })
+}
+
+/// The SQL to run (shell commands blanked) and `(has_statements, begins,
+/// no_transaction directive)` of one file or section, and whether nothing
+/// needed saying about it; `None` after an error.
+fn read_script(
+    file: &SourceFile,
+    part: &scan::Part,
+    version: i64,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<(String, (bool, bool, bool), bool)> {
     let bom = file.bom_len();
     // Another tool's single-file layout: only this half's section, the rest
     // blanked so that positions stay the file's.
@@ -427,22 +472,8 @@ fn script(
             .help("remove the line"),
         );
     }
-    if is_up && !outline.has_statements {
-        diagnostics.push(
-            Diagnostic::warning(Kind::EmptyMigration, format!("`{}` has no SQL statement", file.file_name()))
-                .at(Location::file(&file.display))
-                .version(version)
-                .help("write the migration's SQL, or delete the file if it is not needed"),
-        );
-    }
-    let mode = if directives.no_transaction || part.no_transaction {
-        Mode::NoTransaction
-    } else if outline.begin.is_some() {
-        Mode::SelfManaged
-    } else {
-        Mode::Transaction
-    };
-    Some(Script { file, sql, mode })
+    let found = (outline.has_statements, outline.begin.is_some(), directives.no_transaction);
+    Some((sql, found, outline.shell_commands.is_empty()))
 }
 
 fn compare_with_lock(config: &Config, broken: &std::collections::BTreeSet<i64>, report: &mut Report) {
@@ -624,13 +655,16 @@ fn execute(config: &Config, report: &mut Report) {
         store_cache(&scratch, dir, key);
     }
     clock.lap(&mut report.timings, "sql/run");
-    match Snapshot::read(&scratch.conn, &[]) {
-        Ok(snapshot) => report.schema = Some(snapshot),
-        Err(err) => {
-            report
-                .diagnostics
-                .push(Diagnostic::error(Kind::Io, format!("cannot read the scratch database's schema: {err}")));
-            return;
+    let drift_check = config.schema_required || config.schema.as_ref().is_some_and(|p| p.exists());
+    if config.keep_schema || drift_check {
+        match Snapshot::read(&scratch.conn, &[]) {
+            Ok(snapshot) => report.schema = Some(snapshot),
+            Err(err) => {
+                report
+                    .diagnostics
+                    .push(Diagnostic::error(Kind::Io, format!("cannot read the scratch database's schema: {err}")));
+                return;
+            }
         }
     }
     clock.lap(&mut report.timings, "sql/schema");
@@ -732,7 +766,7 @@ fn check_drift(config: &Config, scratch_config: &ScratchConfig, report: &mut Rep
         return;
     }
     let checksum = checksum::checksum(text.as_bytes());
-    let file = SourceFile { path: path.clone(), display: shown.clone(), text: text.clone(), checksum };
+    let file = SourceFile { path: path.clone(), display: shown.clone(), text: text.clone(), checksum, analysis: Default::default() };
     let sql = text.strip_prefix('\u{feff}').unwrap_or(&text).to_owned();
     let script = Script { file, sql, mode: Mode::Transaction };
     let scratch = match Scratch::open(scratch_config) {

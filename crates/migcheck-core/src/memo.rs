@@ -1,6 +1,7 @@
 //! What a build already worked out about file contents, kept in `OUT_DIR`
-//! beside the scratch cache: each migration file's bytes with their checksum,
-//! and the lock file's text with its verified chain links.
+//! beside the scratch cache: each migration file's bytes with their checksum
+//! and what reading its SQL found (an [`Analysis`] byte), and the lock file's
+//! text with its verified chain links.
 //!
 //! The next build still reads every file, but when a file's bytes equal the
 //! remembered bytes (a `memcmp`, fast even where build scripts run
@@ -17,15 +18,16 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::checksum::Digest;
 
-const MAGIC: &[u8] = concat!("migcheck memo 1 ", env!("CARGO_PKG_VERSION"), "\n").as_bytes();
+const MAGIC: &[u8] = concat!("migcheck memo 2 ", env!("CARGO_PKG_VERSION"), "\n").as_bytes();
 const FILE_NAME: &str = "memo.bin";
 
 /// Remembered results, looked up by content.
 #[derive(Default)]
 pub struct Memo {
     bytes: Vec<u8>,
-    /// (display path, content) ranges in `bytes` and the checksum, sorted by path.
-    files: Vec<(Range<usize>, Range<usize>, Digest)>,
+    /// (display path, content) ranges in `bytes`, the checksum and the
+    /// analysis, sorted by path.
+    files: Vec<(Range<usize>, Range<usize>, Digest, Analysis)>,
     /// The lock file's text range and its chain links.
     lock: Option<(Range<usize>, Vec<Digest>)>,
     /// Lookups that found equal contents, and lookups that did not (files
@@ -58,7 +60,8 @@ impl Memo {
             let path = r.range()?;
             let content = r.range()?;
             let digest: Digest = r.take(32)?.try_into().ok()?;
-            files.push((path, content, digest));
+            let analysis = Analysis(r.take(1)?[0]);
+            files.push((path, content, digest, analysis));
         }
         if !files.is_sorted_by(|a, b| bytes[a.0.clone()] < bytes[b.0.clone()]) {
             return None;
@@ -78,22 +81,23 @@ impl Memo {
         Some(Memo { bytes, files, lock, ..Memo::default() })
     }
 
-    /// The checksum of `content`, if this memo saw exactly these bytes at
-    /// `path`. Files come in name order, as the memo keeps them: `hint` (start
-    /// at 0) remembers where the last one was, to try the next before searching.
-    pub fn checksum(&self, hint: &mut usize, path: &str, content: &[u8]) -> Option<Digest> {
+    /// The checksum and analysis of `content`, if this memo saw exactly these
+    /// bytes at `path`. Files come in name order, as the memo keeps them:
+    /// `hint` (start at 0) remembers where the last one was, to try the next
+    /// before searching.
+    pub fn lookup(&self, hint: &mut usize, path: &str, content: &[u8]) -> Option<(Digest, Analysis)> {
         let found = match self.files.get(*hint) {
-            Some((p, _, _)) if self.bytes[p.clone()] == *path.as_bytes() => Some(*hint),
-            _ => self.files.binary_search_by(|(p, _, _)| self.bytes[p.clone()].cmp(path.as_bytes())).ok(),
+            Some((p, ..)) if self.bytes[p.clone()] == *path.as_bytes() => Some(*hint),
+            _ => self.files.binary_search_by(|(p, ..)| self.bytes[p.clone()].cmp(path.as_bytes())).ok(),
         };
-        let digest = found.and_then(|i| {
+        let hit = found.and_then(|i| {
             *hint = i + 1;
-            let (_, range, digest) = &self.files[i];
-            (self.bytes[range.clone()] == *content).then_some(*digest)
+            let (_, range, digest, analysis) = &self.files[i];
+            (self.bytes[range.clone()] == *content).then_some((*digest, *analysis))
         });
-        let counter = if digest.is_some() { &self.hits } else { &self.misses };
+        let counter = if hit.is_some() { &self.hits } else { &self.misses };
         counter.fetch_add(1, Ordering::Relaxed);
-        digest
+        hit
     }
 
     /// The chain links of the lock file `text`, if this memo saw exactly this text.
@@ -116,17 +120,18 @@ impl Memo {
     /// Writes a memo of `files` (sorted by path, each path once) and `lock` to
     /// `dir` (through a temporary file and a rename). A memo that cannot be
     /// written only costs speed.
-    pub fn store(dir: &Path, files: &[(&str, &[u8], Digest)], lock: Option<(&str, &[Digest])>) -> std::io::Result<()> {
-        let size: usize = files.iter().map(|(p, c, _)| 56 + p.len() + c.len()).sum::<usize>()
+    pub fn store(dir: &Path, files: &[MemoFile<'_>], lock: Option<(&str, &[Digest])>) -> std::io::Result<()> {
+        let size: usize = files.iter().map(|(p, c, ..)| 57 + p.len() + c.len()).sum::<usize>()
             + lock.map_or(0, |(t, l)| t.len() + 32 * l.len())
             + 64;
         let mut out = Vec::with_capacity(size);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&(files.len() as u64).to_le_bytes());
-        for (path, content, digest) in files {
+        for (path, content, digest, analysis) in files {
             block(&mut out, path.as_bytes());
             block(&mut out, content);
             out.extend_from_slice(digest);
+            out.push(analysis.0);
         }
         match lock {
             None => out.extend_from_slice(&0u64.to_le_bytes()),
@@ -145,6 +150,43 @@ impl Memo {
         let tmp = dir.join(format!("{FILE_NAME}.tmp"));
         fs::write(&tmp, &out)?;
         fs::rename(tmp, dir.join(FILE_NAME))
+    }
+}
+
+/// One file for [`Memo::store`]: display path, bytes, checksum, analysis.
+pub type MemoFile<'a> = (&'a str, &'a [u8], Digest, Analysis);
+
+/// What reading a whole file's SQL found, for a file without problems
+/// (directives understood, comments closed, no sqlite3 shell commands): the
+/// next build skips the reading when the bytes are the same. Files with a
+/// problem, and halves of single-file layouts, keep [`Analysis::NONE`] and
+/// are read again each time, so that their diagnostics are given again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Analysis(u8);
+
+impl Analysis {
+    pub const NONE: Analysis = Analysis(0);
+    const KNOWN: u8 = 1;
+    const STATEMENTS: u8 = 2;
+    const BEGINS: u8 = 4;
+    const NO_TRANSACTION: u8 = 8;
+
+    /// A clean file's findings: it has statements, it opens its own
+    /// transaction, its directives ask for no transaction.
+    pub fn new(has_statements: bool, begins: bool, no_transaction: bool) -> Analysis {
+        let bit = |b: bool, v: u8| if b { v } else { 0 };
+        Analysis(
+            Analysis::KNOWN
+                | bit(has_statements, Analysis::STATEMENTS)
+                | bit(begins, Analysis::BEGINS)
+                | bit(no_transaction, Analysis::NO_TRANSACTION),
+        )
+    }
+
+    /// `(has_statements, begins, no_transaction)`, if known.
+    pub fn get(self) -> Option<(bool, bool, bool)> {
+        let has = |v: u8| self.0 & v != 0;
+        has(Analysis::KNOWN).then(|| (has(Analysis::STATEMENTS), has(Analysis::BEGINS), has(Analysis::NO_TRANSACTION)))
     }
 }
 
@@ -185,14 +227,20 @@ mod tests {
     #[test]
     fn remembers_only_equal_contents() {
         let dir = tempfile::tempdir().unwrap();
-        let files = [("m/1_a.sql", &b"CREATE TABLE a (x);"[..], [1; 32]), ("m/2_b.sql", &b""[..], [2; 32])];
+        let clean = Analysis::new(true, false, true);
+        let files = [
+            ("m/1_a.sql", &b"CREATE TABLE a (x);"[..], [1; 32], clean),
+            ("m/2_b.sql", &b""[..], [2; 32], Analysis::NONE),
+        ];
         let links = [[3; 32], [4; 32]];
         Memo::store(dir.path(), &files, Some(("lock text", &links))).unwrap();
         let memo = Memo::load(dir.path());
-        assert_eq!(memo.checksum(&mut 0, "m/1_a.sql", b"CREATE TABLE a (x);"), Some([1; 32]));
-        assert_eq!(memo.checksum(&mut 0, "m/2_b.sql", b""), Some([2; 32]));
-        assert_eq!(memo.checksum(&mut 0, "m/1_a.sql", b"CREATE TABLE a (y);"), None, "other bytes");
-        assert_eq!(memo.checksum(&mut 0, "m/3_c.sql", b"CREATE TABLE a (x);"), None, "another file");
+        assert_eq!(memo.lookup(&mut 0, "m/1_a.sql", b"CREATE TABLE a (x);"), Some(([1; 32], clean)));
+        assert_eq!(clean.get(), Some((true, false, true)));
+        assert_eq!(memo.lookup(&mut 0, "m/2_b.sql", b""), Some(([2; 32], Analysis::NONE)));
+        assert_eq!(Analysis::NONE.get(), None);
+        assert_eq!(memo.lookup(&mut 0, "m/1_a.sql", b"CREATE TABLE a (y);"), None, "other bytes");
+        assert_eq!(memo.lookup(&mut 0, "m/3_c.sql", b"CREATE TABLE a (x);"), None, "another file");
         assert_eq!(memo.lock_links("lock text\n"), None);
         assert_eq!(memo.lock_links("lock text"), Some(&links[..]));
         assert!(!memo.is_current(true), "lookups missed");
@@ -201,7 +249,7 @@ mod tests {
             let memo = Memo::load(dir.path());
             let mut hint = 0;
             for (path, content) in lookups {
-                memo.checksum(&mut hint, path, content);
+                memo.lookup(&mut hint, path, content);
             }
             if let Some(text) = lock {
                 memo.lock_links(text);
@@ -220,20 +268,20 @@ mod tests {
     #[test]
     fn a_damaged_memo_is_empty() {
         let dir = tempfile::tempdir().unwrap();
-        Memo::store(dir.path(), &[("a.sql", b"SELECT 1;", [9; 32])], None).unwrap();
+        Memo::store(dir.path(), &[("a.sql", b"SELECT 1;", [9; 32], Analysis::new(true, false, false))], None).unwrap();
         let path = dir.path().join(FILE_NAME);
         let good = fs::read(&path).unwrap();
         for at in [0, good.len() / 2, good.len() - 12, good.len() - 1] {
             let mut bad = good.clone();
             bad[at] ^= 0x04;
             fs::write(&path, &bad).unwrap();
-            assert_eq!(Memo::load(dir.path()).checksum(&mut 0, "a.sql", b"SELECT 1;"), None, "byte {at} flipped");
+            assert_eq!(Memo::load(dir.path()).lookup(&mut 0, "a.sql", b"SELECT 1;"), None, "byte {at} flipped");
         }
         for len in [0, 7, 8, good.len() - 1] {
             fs::write(&path, &good[..len]).unwrap();
-            assert_eq!(Memo::load(dir.path()).checksum(&mut 0, "a.sql", b"SELECT 1;"), None, "cut to {len}");
+            assert_eq!(Memo::load(dir.path()).lookup(&mut 0, "a.sql", b"SELECT 1;"), None, "cut to {len}");
         }
         fs::write(&path, &good).unwrap();
-        assert_eq!(Memo::load(dir.path()).checksum(&mut 0, "a.sql", b"SELECT 1;"), Some([9; 32]));
+        assert_eq!(Memo::load(dir.path()).lookup(&mut 0, "a.sql", b"SELECT 1;").map(|h| h.0), Some([9; 32]));
     }
 }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use crate::checksum::{self, Digest};
 use crate::diagnostic::{Diagnostic, Kind, Location};
 use crate::layout::{self, Layout};
-use crate::memo::Memo;
+use crate::memo::{Analysis, Memo};
 use crate::name::{self, FileKind, NameError};
 
 /// One migration file, read.
@@ -26,6 +26,9 @@ pub struct SourceFile {
     pub text: String,
     /// [`checksum::checksum`] of the file's bytes.
     pub checksum: Digest,
+    /// What reading its SQL found, when known (from the memo, or once the
+    /// checker has read it).
+    pub analysis: Analysis,
 }
 
 impl SourceFile {
@@ -482,19 +485,21 @@ fn collect(found: BTreeMap<i64, Vec<ScannedMigration>>, out: &mut Scan) {
     }
 }
 
-/// A file's bytes and checksum.
-type FileRead = std::io::Result<(Vec<u8>, Digest)>;
+/// A file's bytes, checksum and (from the memo) analysis.
+type FileRead = std::io::Result<(Vec<u8>, Digest, Analysis)>;
 
 /// Reads a file through `buffer` (kept between calls: no size query per file,
-/// no regrowing) and takes its checksum from `memo` when it holds these bytes.
+/// no regrowing) and takes its checksum and analysis from `memo` when it
+/// holds these bytes.
 fn read_one(path: &Path, display: &str, memo: &Memo, hint: &mut usize, buffer: &mut Vec<u8>) -> FileRead {
     buffer.clear();
     if buffer.capacity() == 0 {
         buffer.reserve(64 * 1024);
     }
     fs::File::open(path)?.read_to_end(buffer)?;
-    let digest = memo.checksum(hint, display, buffer).unwrap_or_else(|| checksum::checksum(buffer));
-    Ok((buffer.as_slice().to_vec(), digest))
+    let (digest, analysis) =
+        memo.lookup(hint, display, buffer).unwrap_or_else(|| (checksum::checksum(buffer), Analysis::NONE));
+    Ok((buffer.as_slice().to_vec(), digest, analysis))
 }
 
 /// Reads `jobs` (path, display), in order. A long history is thousands of
@@ -530,7 +535,7 @@ fn read(path: &Path, display: &str, memo: &Memo, buffer: &mut Vec<u8>) -> Result
 }
 
 fn source_file(path: PathBuf, display: String, read: FileRead) -> Result<SourceFile, Diagnostic> {
-    let (bytes, checksum) = read.map_err(|err| {
+    let (bytes, checksum, analysis) = read.map_err(|err| {
         Diagnostic::error(Kind::Io, format!("cannot read `{display}`: {err}"))
             .at(Location::file(&display))
             .help("check that the file exists and can be read")
@@ -547,7 +552,7 @@ fn source_file(path: PathBuf, display: String, read: FileRead) -> Result<SourceF
         .at(Location { path: display.clone(), line_column: Some((line, column)), excerpt: None })
         .help(if utf16 { "the file is UTF-16: save it as UTF-8" } else { "save the file as UTF-8" })
     })?;
-    Ok(SourceFile { path, display, text, checksum })
+    Ok(SourceFile { path, display, text, checksum, analysis })
 }
 
 /// sqlx's own marker: a file whose text starts with `-- no-transaction` runs

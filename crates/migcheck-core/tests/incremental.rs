@@ -33,11 +33,14 @@ fn view(r: &Report) -> String {
     }
     for m in &r.migrations {
         out.push_str(&format!(
-            "{} {} {} {}\n",
+            "{} {} {} {} {:?} {:?} {:?}\n",
             m.version,
             m.description,
             m.sealed,
-            migcheck_core::checksum::to_hex(&m.chain)
+            migcheck_core::checksum::to_hex(&m.chain),
+            (m.up.mode, &m.up.sql),
+            m.down.as_ref().map(|d| (d.mode, &d.sql)),
+            m.up.file.text.len()
         ));
     }
     out.push_str(&format!("{:?}\n{:?}\n", r.schema, r.executed));
@@ -55,7 +58,7 @@ fn files(dir: &Path) -> Vec<String> {
 }
 
 fn migration_sql(rng: &mut Rng, n: usize) -> (String, Option<String>) {
-    match rng.below(12) {
+    match rng.below(15) {
         0..=5 => (
             format!("CREATE TABLE t{n} (id INTEGER PRIMARY KEY, v TEXT);\nINSERT INTO t{n} (v) VALUES ('a;b');"),
             Some(format!("DROP TABLE t{n};")),
@@ -75,6 +78,11 @@ fn migration_sql(rng: &mut Rng, n: usize) -> (String, Option<String>) {
             ),
             None,
         ),
+        // Files whose reading the memo keeps (or must not keep): their own
+        // transaction, a shell command (a warning each build), no statement.
+        12 => (format!("BEGIN;\nCREATE TABLE b{n} (x);\nCOMMIT;"), Some(format!("DROP TABLE b{n};"))),
+        13 => (format!(".headers on\nCREATE TABLE h{n} (x);"), None),
+        14 => ("-- nothing yet\n".to_owned(), Some("-- nothing\n".to_owned())),
         _ => (format!("CREATE TABLE u{n} (x);"), Some("SELECT 1;".to_owned())),
     }
 }

@@ -46,6 +46,7 @@ fn expand(input: TokenStream) -> Result<TokenStream, String> {
     config.display_base = manifest_dir.clone();
     config.schema = dir_path.parent().map(|p| p.join("schema.sql"));
     config.locked = Config::locked_from_env(|name| std::env::var(name).ok());
+    config.keep_schema = false;
     let report = check::check(&config);
     if report.has_errors() {
         // rustc prefixes `error: `; `migcheck[code]` reads better after it than `error[code]`.
