@@ -325,7 +325,7 @@ fn remember(dir: &Path, memo: &Memo, report: &Report, lock_text: Option<&str>) {
         }
     }
     let files: Vec<MemoFile<'_>> = files.into_iter().map(|(p, (c, d, a))| (p, c, d, a)).collect();
-    let _ = Memo::store(dir, &files, lock_text.map(|t| (t, report.lock_links.as_slice())));
+    let _ = Memo::store(dir, &files, lock_text.map(|t| (t, report.lock_links.as_slice(), &report.lock)));
 }
 
 /// The lock's chain hash before its entry `i`.
@@ -338,7 +338,13 @@ fn read_lock(config: &Config, report: &mut Report, memo: &Memo) -> Option<String
     let path = config.lock_path();
     let shown = display_path(&path, &config.display_base);
     match fs::read_to_string(&path) {
-        Ok(text) => match Lock::parse_known(&text, memo.lock_links(&text)) {
+        Ok(text) if let Some((lock, links)) = memo.lock(&text) => {
+            report.lock = lock;
+            report.lock_links = links;
+            report.lock_ok = true;
+            return Some(text);
+        }
+        Ok(text) => match Lock::parse_with_links(&text) {
             Ok((lock, links)) => {
                 report.lock = lock;
                 report.lock_links = links;

@@ -33,9 +33,17 @@ pub fn render_with(migrations: &[Migration], dir_shown: &str, items: &str) -> St
     out.push_str(items);
     let _ = writeln!(out, "static MIGRATIONS: [::migcheck::Migration; {}] = [", migrations.len());
     for m in migrations {
-        let _ = write!(out, "    ::migcheck::Migration::__generated({}, ", m.version);
+        // push_str rather than write!: thousands of migrations, and build
+        // scripts run unoptimised.
+        out.push_str("    ::migcheck::Migration::__generated(");
+        out.push_str(&m.version.to_string());
+        out.push_str(", ");
         literal(&mut out, &m.description);
-        let _ = write!(out, ", \"{}\", \"{}\", ", to_hex(&m.up.file.checksum), to_hex(&m.chain));
+        out.push_str(", \"");
+        out.push_str(&to_hex(&m.up.file.checksum));
+        out.push_str("\", \"");
+        out.push_str(&to_hex(&m.chain));
+        out.push_str("\", ");
         script(&mut out, &m.up);
         out.push_str(", ");
         match &m.down {
@@ -80,9 +88,14 @@ fn literal(out: &mut String, text: &str) {
         let _ = write!(out, "{text:?}");
         return;
     }
+    // Most texts hold no `"`: no search for the hashes a raw literal needs.
     let mut hashes = String::new();
-    while text.contains(&format!("\"{hashes}")) {
-        hashes.push('#');
+    if text.contains('"') {
+        let mut quote = String::from("\"");
+        while text.contains(quote.as_str()) {
+            hashes.push('#');
+            quote.push('#');
+        }
     }
     out.push('r');
     out.push_str(&hashes);

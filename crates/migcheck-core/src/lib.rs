@@ -34,6 +34,8 @@ pub mod memo;
 #[cfg(feature = "checker")]
 pub mod name;
 #[cfg(feature = "checker")]
+pub mod order;
+#[cfg(feature = "checker")]
 pub mod postgres;
 #[cfg(feature = "checker")]
 pub mod scan;

@@ -146,14 +146,13 @@ impl Lock {
 
     /// Parses a lock file's text.
     pub fn parse(text: &str) -> Result<Lock, LockError> {
-        Lock::parse_known(text, None).map(|(lock, _)| lock)
+        Lock::parse_with_links(text).map(|(lock, _)| lock)
     }
 
     /// Parses a lock file's text, and returns the chain hash after each entry
     /// (the links [`chain_links`](Self::chain_links) gives), verified against
-    /// the `chain` line. `known_links`, computed for exactly this text by an
-    /// earlier build, are checked against that line but not hashed again.
-    pub fn parse_known(text: &str, known_links: Option<&[Digest]>) -> Result<(Lock, Vec<Digest>), LockError> {
+    /// the `chain` line. (The build's memo keeps both for an unchanged text.)
+    pub fn parse_with_links(text: &str) -> Result<(Lock, Vec<Digest>), LockError> {
         let text = text.replace("\r\n", "\n");
         let lines: Vec<&str> = text.lines().collect();
         for (i, line) in lines.iter().enumerate() {
@@ -297,10 +296,7 @@ impl Lock {
         let Some((chain_line, hash)) = chain else {
             return Err(corrupt(lines.len(), "the lock file has no `chain` line: it was cut short".into()));
         };
-        let links = match known_links {
-            Some(known) if known.len() == lock.entries.len() => known.to_vec(),
-            _ => lock.chain_links(),
-        };
+        let links = lock.chain_links();
         match checksum::from_hex(hash) {
             Some(found) if found == links.last().copied().unwrap_or(CHAIN_START) => Ok((lock, links)),
             Some(_) => Err(LockError {

@@ -1,12 +1,12 @@
 //! What a build already worked out about file contents, kept in `OUT_DIR`
 //! beside the scratch cache: each migration file's bytes with their checksum
 //! and what reading its SQL found (an [`Analysis`] byte), and the lock file's
-//! text with its verified chain links.
+//! text with its verified chain links and the lock it parsed to.
 //!
 //! The next build still reads every file, but when a file's bytes equal the
 //! remembered bytes (a `memcmp`, fast even where build scripts run
 //! unoptimised) it takes the remembered checksum instead of hashing again, and
-//! an unchanged lock file skips re-hashing its chain. Nothing is trusted by
+//! an unchanged lock file is neither parsed nor hashed again. Nothing is trusted by
 //! name or time: only byte-for-byte equal contents reuse a result. A memo that
 //! is missing, corrupt (a fingerprint covers the whole file) or written by
 //! another migcheck version is ignored and rewritten.
@@ -17,8 +17,11 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::checksum::Digest;
+use crate::layout::Layout;
+use crate::lock::{Dialect, Lock, LockEntry};
+use crate::scratch::FunctionStub;
 
-const MAGIC: &[u8] = concat!("migcheck memo 2 ", env!("CARGO_PKG_VERSION"), "\n").as_bytes();
+const MAGIC: &[u8] = concat!("migcheck memo 3 ", env!("CARGO_PKG_VERSION"), "\n").as_bytes();
 const FILE_NAME: &str = "memo.bin";
 
 /// Remembered results, looked up by content.
@@ -28,8 +31,9 @@ pub struct Memo {
     /// (display path, content) ranges in `bytes`, the checksum and the
     /// analysis, sorted by path.
     files: Vec<(Range<usize>, Range<usize>, Digest, Analysis)>,
-    /// The lock file's text range and its chain links.
-    lock: Option<(Range<usize>, Vec<Digest>)>,
+    /// The lock file's text range, its chain links, and the range of the
+    /// lock it parsed to (in [`put_lock`]'s form).
+    lock: Option<(Range<usize>, Vec<Digest>, Range<usize>)>,
     /// Lookups that found equal contents, and lookups that did not (files
     /// are looked up from several threads).
     hits: AtomicUsize,
@@ -72,7 +76,8 @@ impl Memo {
                 let text = r.range()?;
                 let n = usize::try_from(r.u64()?).ok()?;
                 let links = r.take(n.checked_mul(32)?)?.chunks_exact(32).map(|c| c.try_into().unwrap()).collect();
-                Some((text, links))
+                let parsed = r.range()?;
+                Some((text, links, parsed))
             }
         };
         if r.at != r.bytes.len() {
@@ -100,12 +105,15 @@ impl Memo {
         hit
     }
 
-    /// The chain links of the lock file `text`, if this memo saw exactly this text.
-    pub fn lock_links(&self, text: &str) -> Option<&[Digest]> {
-        let (range, links) = self.lock.as_ref()?;
-        let hit = self.bytes[range.clone()] == *text.as_bytes();
-        self.lock_hit.store(hit, Ordering::Relaxed);
-        hit.then_some(links.as_slice())
+    /// The lock file `text` parsed, with its chain links, if this memo saw
+    /// exactly this text.
+    pub fn lock(&self, text: &str) -> Option<(Lock, Vec<Digest>)> {
+        let (range, links, parsed) = self.lock.as_ref()?;
+        let found = (self.bytes[range.clone()] == *text.as_bytes())
+            .then(|| get_lock(&mut Reader { bytes: &self.bytes[parsed.clone()], at: 0 }))
+            .flatten();
+        self.lock_hit.store(found.is_some(), Ordering::Relaxed);
+        found.map(|lock| (lock, links.clone()))
     }
 
     /// Whether every lookup so far found what this memo holds, each of its
@@ -120,9 +128,9 @@ impl Memo {
     /// Writes a memo of `files` (sorted by path, each path once) and `lock` to
     /// `dir` (through a temporary file and a rename). A memo that cannot be
     /// written only costs speed.
-    pub fn store(dir: &Path, files: &[MemoFile<'_>], lock: Option<(&str, &[Digest])>) -> std::io::Result<()> {
+    pub fn store(dir: &Path, files: &[MemoFile<'_>], lock: Option<(&str, &[Digest], &Lock)>) -> std::io::Result<()> {
         let size: usize = files.iter().map(|(p, c, ..)| 57 + p.len() + c.len()).sum::<usize>()
-            + lock.map_or(0, |(t, l)| t.len() + 32 * l.len())
+            + lock.map_or(0, |(t, l, _)| 2 * t.len() + 32 * l.len())
             + 64;
         let mut out = Vec::with_capacity(size);
         out.extend_from_slice(MAGIC);
@@ -135,13 +143,16 @@ impl Memo {
         }
         match lock {
             None => out.extend_from_slice(&0u64.to_le_bytes()),
-            Some((text, links)) => {
+            Some((text, links, parsed)) => {
                 out.extend_from_slice(&1u64.to_le_bytes());
                 block(&mut out, text.as_bytes());
                 out.extend_from_slice(&(links.len() as u64).to_le_bytes());
                 for link in links {
                     out.extend_from_slice(link);
                 }
+                let mut encoded = Vec::new();
+                put_lock(&mut encoded, parsed);
+                block(&mut out, &encoded);
             }
         }
         let sum = crate::cache::fingerprint(&out);
@@ -190,6 +201,70 @@ impl Analysis {
     }
 }
 
+/// A parsed lock in the memo's form.
+fn put_lock(out: &mut Vec<u8>, lock: &Lock) {
+    out.push(match lock.dialect {
+        None => 0,
+        Some(Dialect::Sqlite) => 1,
+        Some(Dialect::Postgres) => 2,
+    });
+    block(out, lock.layout.map_or("", |l| l.name()).as_bytes());
+    out.extend_from_slice(&(lock.functions.len() as u64).to_le_bytes());
+    for f in &lock.functions {
+        block(out, f.name.as_bytes());
+        out.extend_from_slice(&i64::from(f.arity).to_le_bytes());
+    }
+    out.extend_from_slice(&(lock.entries.len() as u64).to_le_bytes());
+    for e in &lock.entries {
+        out.extend_from_slice(&e.version.to_le_bytes());
+        out.extend_from_slice(&(e.line as u64).to_le_bytes());
+        out.extend_from_slice(&e.up);
+        match &e.down {
+            Some(down) => {
+                out.push(1);
+                out.extend_from_slice(down);
+            }
+            None => out.push(0),
+        }
+        block(out, e.name.as_bytes());
+    }
+}
+
+fn get_lock(r: &mut Reader<'_>) -> Option<Lock> {
+    let dialect = match r.take(1)?[0] {
+        0 => None,
+        1 => Some(Dialect::Sqlite),
+        2 => Some(Dialect::Postgres),
+        _ => return None,
+    };
+    let layout = match r.text()? {
+        "" => None,
+        name => Some(Layout::parse(name)?),
+    };
+    let count = usize::try_from(r.u64()?).ok()?;
+    let mut functions = Vec::with_capacity(count.min(1 << 10));
+    for _ in 0..count {
+        let name = r.text()?.to_owned();
+        let arity = i32::try_from(r.u64()? as i64).ok()?;
+        functions.push(FunctionStub { name, arity });
+    }
+    let count = usize::try_from(r.u64()?).ok()?;
+    let mut entries = Vec::with_capacity(count.min(1 << 20));
+    for _ in 0..count {
+        let version = r.u64()? as i64;
+        let line = usize::try_from(r.u64()?).ok()?;
+        let up: Digest = r.take(32)?.try_into().ok()?;
+        let down = match r.take(1)?[0] {
+            0 => None,
+            1 => Some(r.take(32)?.try_into().ok()?),
+            _ => return None,
+        };
+        let name = r.text()?.to_owned();
+        entries.push(LockEntry { version, up, down, name, line });
+    }
+    (r.at == r.bytes.len()).then_some(Lock { entries, functions, dialect, layout })
+}
+
 fn block(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
     out.extend_from_slice(bytes);
@@ -210,6 +285,11 @@ impl<'a> Reader<'a> {
 
     fn u64(&mut self) -> Option<u64> {
         Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+
+    fn text(&mut self) -> Option<&'a str> {
+        let range = self.range()?;
+        std::str::from_utf8(&self.bytes[range]).ok()
     }
 
     fn range(&mut self) -> Option<std::ops::Range<usize>> {
@@ -233,7 +313,13 @@ mod tests {
             ("m/2_b.sql", &b""[..], [2; 32], Analysis::NONE),
         ];
         let links = [[3; 32], [4; 32]];
-        Memo::store(dir.path(), &files, Some(("lock text", &links))).unwrap();
+        let parsed = Lock {
+            entries: vec![LockEntry { version: 7, up: [5; 32], down: Some([6; 32]), name: "seven".into(), line: 3 }],
+            functions: vec![FunctionStub { name: "slugify".into(), arity: 1 }],
+            dialect: Some(Dialect::Sqlite),
+            layout: Some(Layout::Dbmate),
+        };
+        Memo::store(dir.path(), &files, Some(("lock text", &links, &parsed))).unwrap();
         let memo = Memo::load(dir.path());
         assert_eq!(memo.lookup(&mut 0, "m/1_a.sql", b"CREATE TABLE a (x);"), Some(([1; 32], clean)));
         assert_eq!(clean.get(), Some((true, false, true)));
@@ -241,8 +327,8 @@ mod tests {
         assert_eq!(Analysis::NONE.get(), None);
         assert_eq!(memo.lookup(&mut 0, "m/1_a.sql", b"CREATE TABLE a (y);"), None, "other bytes");
         assert_eq!(memo.lookup(&mut 0, "m/3_c.sql", b"CREATE TABLE a (x);"), None, "another file");
-        assert_eq!(memo.lock_links("lock text\n"), None);
-        assert_eq!(memo.lock_links("lock text"), Some(&links[..]));
+        assert_eq!(memo.lock("lock text\n"), None);
+        assert_eq!(memo.lock("lock text"), Some((parsed.clone(), links.to_vec())));
         assert!(!memo.is_current(true), "lookups missed");
 
         let current = |lookups: &[(&str, &[u8])], lock: Option<&str>| {
@@ -252,7 +338,7 @@ mod tests {
                 memo.lookup(&mut hint, path, content);
             }
             if let Some(text) = lock {
-                memo.lock_links(text);
+                memo.lock(text);
             }
             memo.is_current(lock.is_some())
         };

@@ -15,6 +15,7 @@ use crate::diagnostic::{Diagnostic, Kind, Location};
 use crate::layout::{self, Layout};
 use crate::memo::{Analysis, Memo};
 use crate::name::{self, FileKind, NameError};
+use crate::order;
 
 /// One migration file, read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,18 +119,25 @@ fn scan_native(dir: &Path, display_base: &Path, memo: &Memo) -> Scan {
     let mut out = Scan::default();
     let shown_dir = display_path(dir, display_base);
     // First what the names say, then the files read all at once (on several
-    // threads), then both in name order as if read one by one.
-    enum Pending {
-        Problem(Diagnostic),
-        File { version: i64, kind: FileKind, description: String, display: String, path: PathBuf },
+    // threads), in version order (a version's files in name order, as the
+    // memo keeps them); problems with names first, in name order.
+    struct Pending {
+        version: i64,
+        kind: FileKind,
+        name: String,
+        description: String,
+        display: String,
+        path: PathBuf,
     }
     let mut pending = Vec::new();
-    for (file_name, entry) in sorted_entries(dir) {
+    let mut problems: Vec<(String, Diagnostic)> = Vec::new();
+    for entry in walkdir::WalkDir::new(dir).min_depth(1).max_depth(1) {
         let entry = match entry {
             Ok(entry) => entry,
             Err(err) => {
                 let path = err.path().map(|p| display_path(p, display_base)).unwrap_or_default();
-                pending.push(Pending::Problem(
+                problems.push((
+                    String::new(),
                     Diagnostic::error(Kind::Io, format!("cannot read `{path}`: {err}"))
                         .at(Location::file(path))
                         .help("check the file's permissions"),
@@ -137,18 +145,20 @@ fn scan_native(dir: &Path, display_base: &Path, memo: &Memo) -> Scan {
                 continue;
             }
         };
+        let file_name = entry.file_name().to_string_lossy().into_owned();
         if !name::is_sql_file(&file_name) {
             continue;
         }
         let display = child_display(&shown_dir, &file_name);
         if let Err(d) = check_entry(dir, &entry, &display) {
-            pending.push(Pending::Problem(d));
+            problems.push((file_name, d));
             continue;
         }
         match name::parse(&file_name) {
-            Ok(parsed) => pending.push(Pending::File {
+            Ok(parsed) => pending.push(Pending {
                 version: parsed.version,
                 kind: parsed.kind,
+                name: file_name,
                 description: parsed.description,
                 display,
                 path: entry.into_path(),
@@ -158,49 +168,52 @@ fn scan_native(dir: &Path, display_base: &Path, memo: &Memo) -> Scan {
                     NameError::MisspelledHalf { suggestion } => format!("rename it to `{suggestion}`"),
                     _ => NAME_HELP.to_owned(),
                 };
-                pending.push(Pending::Problem(
-                    Diagnostic::error(Kind::MalformedName, format!("`{file_name}` is not a migration name: {err}"))
-                        .at(Location::file(display))
-                        .help(help),
-                ));
+                let d = Diagnostic::error(Kind::MalformedName, format!("`{file_name}` is not a migration name: {err}"))
+                    .at(Location::file(display))
+                    .help(help);
+                problems.push((file_name, d));
             }
         }
     }
-    let jobs: Vec<(&Path, &str)> = pending
-        .iter()
-        .filter_map(|p| match p {
-            Pending::File { path, display, .. } => Some((path.as_path(), display.as_str())),
-            Pending::Problem(_) => None,
-        })
-        .collect();
+    problems.sort_by(|a, b| a.0.cmp(&b.0));
+    out.diagnostics.extend(problems.into_iter().map(|(_, d)| d));
+    // Versions are positive: their order is their order as unsigned keys.
+    let mut pending = order::sorted_by_key(pending, |p| p.version as u64);
+    for same in pending.chunk_by_mut(|a, b| a.version == b.version).filter(|s| s.len() > 1) {
+        same.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+    let jobs: Vec<(&Path, &str)> = pending.iter().map(|p| (p.path.as_path(), p.display.as_str())).collect();
     let mut contents = read_all(&jobs, memo).into_iter();
-    let mut by_version: BTreeMap<i64, Vec<(FileKind, String, SourceFile)>> = BTreeMap::new();
-    for p in pending {
-        let (version, kind, description, display, path) = match p {
-            Pending::Problem(d) => {
-                out.diagnostics.push(d);
-                continue;
-            }
-            Pending::File { version, kind, description, display, path } => (version, kind, description, display, path),
-        };
-        let read = contents.next().expect("one result per file");
-        match source_file(path, display, read) {
-            Ok(file) => by_version.entry(version).or_default().push((kind, description, file)),
+    let mut read = Vec::with_capacity(jobs.len());
+    for Pending { version, kind, description, display, path, .. } in pending {
+        match source_file(path, display, contents.next().expect("one result per file")) {
+            Ok(file) => read.push((version, kind, description, file)),
             Err(diagnostic) => {
                 out.diagnostics.push(diagnostic.version(version));
                 out.broken_versions.insert(version);
             }
         }
     }
-    for (version, mut files) in by_version {
-        files.sort_by_key(|f| f.0);
+    // Each version's files, in one reused buffer, up before down.
+    let mut read = read.into_iter().peekable();
+    let mut files: Vec<(FileKind, String, SourceFile)> = Vec::new();
+    while let Some((version, kind, description, file)) = read.next() {
+        files.clear();
+        files.push((kind, description, file));
+        while let Some((_, kind, description, file)) = read.next_if(|f| f.0 == version) {
+            files.push((kind, description, file));
+        }
+        if files.len() > 1 {
+            files.sort_by_key(|f| f.0);
+        }
         // The common cases move the files (their text) instead of copying them.
         let single = matches!(files.as_slice(), [(FileKind::Single | FileKind::Up, _, _)]);
         let pair = matches!(files.as_slice(), [(FileKind::Up, a, _), (FileKind::Down, b, _)] if a == b);
         if single || pair {
-            let mut files = files.into_iter();
+            let mut files = files.drain(..);
             let (_, description, up) = files.next().expect("one file");
             let down = files.next().map(|(_, _, down)| down);
+            drop(files);
             let up_part = sqlx_part(&up);
             let down_part = down.as_ref().map(sqlx_part).unwrap_or_default();
             out.migrations.push(ScannedMigration { version, description, up, down, up_part, down_part });
@@ -596,9 +609,10 @@ mod tests {
         }
         let messages: Vec<&str> = scanned.diagnostics.iter().map(|d| d.message.as_str()).collect();
         assert_eq!(messages.len(), 3, "{messages:?}");
-        // File by file in name order, then the pairing of versions.
-        assert!(messages[0].contains("700_bad.sql") && messages[0].contains("UTF-8"), "{messages:?}");
-        assert!(messages[1].contains("notes.sql"), "{messages:?}");
+        // Names first (in name order), then files (in version order), then
+        // the pairing of versions.
+        assert!(messages[0].contains("notes.sql"), "{messages:?}");
+        assert!(messages[1].contains("700_bad.sql") && messages[1].contains("UTF-8"), "{messages:?}");
         assert!(messages[2].contains("share version 450"), "{messages:?}");
     }
 
@@ -663,8 +677,8 @@ mod tests {
             kinds,
             [
                 Kind::MalformedName,
-                Kind::InvalidText,
                 Kind::MalformedName,
+                Kind::InvalidText,
                 Kind::DuplicateVersion,
                 Kind::DownWithoutUp,
                 Kind::DownWithoutUp
@@ -674,7 +688,8 @@ mod tests {
         assert_eq!(scan.migrations.len(), 1);
         let text: Vec<String> = scan.diagnostics.iter().map(|d| d.render()).collect();
         assert!(text[0].contains("`3_up_half_up.sql`") && text[0].contains("3_up_half.up.sql"), "{}", text[0]);
-        assert!(text[1].contains("UTF-16"), "{}", text[1]);
+        assert!(text[1].contains("`init.sql`"), "{}", text[1]);
+        assert!(text[2].contains("UTF-16"), "{}", text[2]);
         assert!(text[3].contains("`1_a.sql`, `1_b.sql`"), "{}", text[3]);
     }
 }
