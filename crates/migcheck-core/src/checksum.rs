@@ -48,17 +48,23 @@ pub fn chain(previous: &Digest, line: &str) -> Digest {
 
 /// Lower-case hexadecimal.
 pub fn to_hex(digest: &Digest) -> String {
+    let mut out = String::with_capacity(64);
+    push_hex(&mut out, digest);
+    out
+}
+
+/// Appends `digest` in lower-case hexadecimal.
+pub fn push_hex(out: &mut String, digest: &Digest) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = [0u8; 64];
+    let mut digits = [0u8; 64];
     // A plain loop: thousands of these per build, and build scripts run unoptimised.
     let mut i = 0;
     while i < 32 {
-        out[2 * i] = HEX[usize::from(digest[i] >> 4)];
-        out[2 * i + 1] = HEX[usize::from(digest[i] & 0xf)];
+        digits[2 * i] = HEX[(digest[i] >> 4) as usize];
+        digits[2 * i + 1] = HEX[(digest[i] & 0xf) as usize];
         i += 1;
     }
-    // Only ASCII digits and letters were written.
-    String::from_utf8_lossy(&out).into_owned()
+    out.push_str(std::str::from_utf8(&digits).expect("hexadecimal digits are ASCII"));
 }
 
 /// Parses 64 hexadecimal digits (either case).
@@ -120,6 +126,11 @@ mod tests {
     fn hex_round_trips_and_rejects_bad_input() {
         let d = checksum(b"x");
         assert_eq!(from_hex(&to_hex(&d)), Some(d));
+        // Every byte value, against the formatter.
+        for chunk in (0..=255u8).collect::<Vec<_>>().chunks(32) {
+            let d: Digest = chunk.try_into().unwrap();
+            assert_eq!(to_hex(&d), d.iter().map(|b| format!("{b:02x}")).collect::<String>());
+        }
         assert_eq!(from_hex(&to_hex(&d).to_uppercase()), Some(d));
         assert_eq!(from_hex("abc"), None);
         assert_eq!(from_hex(&"g".repeat(64)), None);

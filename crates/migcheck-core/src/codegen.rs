@@ -8,7 +8,7 @@ use std::io;
 use std::path::Path;
 
 use crate::check::{Migration, Mode, Script};
-use crate::checksum::to_hex;
+use crate::checksum::push_hex;
 
 /// The generated file's path under `OUT_DIR`.
 pub const GENERATED: &str = "migcheck/migrations.rs";
@@ -40,9 +40,9 @@ pub fn render_with(migrations: &[Migration], dir_shown: &str, items: &str) -> St
         out.push_str(", ");
         literal(&mut out, &m.description);
         out.push_str(", \"");
-        out.push_str(&to_hex(&m.up.file.checksum));
+        push_hex(&mut out, &m.up.file.checksum);
         out.push_str("\", \"");
-        out.push_str(&to_hex(&m.chain));
+        push_hex(&mut out, &m.chain);
         out.push_str("\", ");
         script(&mut out, &m.up);
         out.push_str(", ");

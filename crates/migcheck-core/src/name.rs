@@ -82,11 +82,23 @@ pub fn parse(file_name: &str) -> Result<MigrationName, NameError> {
     } else {
         (stem, FileKind::Single)
     };
-    let digits = stem.bytes().take_while(u8::is_ascii_digit).count();
+    // A plain loop: thousands of names per build, where build scripts run
+    // unoptimised.
+    let bytes = stem.as_bytes();
+    let (mut digits, mut version, mut too_large) = (0, 0i64, false);
+    while digits < bytes.len() && bytes[digits].is_ascii_digit() {
+        match version.checked_mul(10).and_then(|v| v.checked_add(i64::from(bytes[digits] - b'0'))) {
+            Some(v) => version = v,
+            None => too_large = true,
+        }
+        digits += 1;
+    }
     if digits == 0 {
         return Err(NameError::NoVersion);
     }
-    let version: i64 = stem[..digits].parse().map_err(|_| NameError::VersionTooLarge)?;
+    if too_large {
+        return Err(NameError::VersionTooLarge);
+    }
     if version == 0 {
         return Err(NameError::VersionZero);
     }
@@ -96,7 +108,7 @@ pub fn parse(file_name: &str) -> Result<MigrationName, NameError> {
     if description.trim().is_empty() {
         return Err(NameError::EmptyDescription);
     }
-    if kind == FileKind::Single {
+    if kind == FileKind::Single && (description.ends_with('p') || description.ends_with('n')) {
         for (suffix, half) in [("_up", "up"), ("-up", "up"), ("_down", "down"), ("-down", "down")] {
             if let Some(base) = description.strip_suffix(suffix).filter(|b| !b.is_empty()) {
                 return Err(NameError::MisspelledHalf { suggestion: format!("{}_{base}.{half}.sql", &stem[..digits]) });

@@ -98,11 +98,18 @@ pub fn display_path(path: &Path, base: &Path) -> String {
 /// `display_path(&dir.join(name), base)`, given `shown_dir = display_path(dir,
 /// base)`: without comparing path components again for each of thousands of files.
 fn child_display(shown_dir: &str, name: &str) -> String {
-    let name = if name.contains('\\') { name.replace('\\', "/") } else { name.to_owned() };
-    match shown_dir.trim_end_matches('/') {
-        "" if shown_dir.is_empty() => name,
-        dir => format!("{dir}/{name}"),
+    let dir = shown_dir.trim_end_matches('/');
+    let mut shown = String::with_capacity(dir.len() + 1 + name.len());
+    if !shown_dir.is_empty() {
+        shown.push_str(dir);
+        shown.push('/');
     }
+    if name.as_bytes().contains(&b'\\') {
+        shown.push_str(&name.replace('\\', "/"));
+    } else {
+        shown.push_str(name);
+    }
+    shown
 }
 
 const NAME_HELP: &str = "name migrations `<version>_<description>.sql` (irreversible) or \
