@@ -136,7 +136,7 @@ impl Migrations {
         self.ensure_history(conn).await?;
         let applied = self.history_postgres(conn).await?;
         let status = self.status_of(applied);
-        self.verify_status(&status)?;
+        self.refuse_divergence(&status)?;
         let done: HashSet<i64> = status.applied.iter().map(|a| a.version).collect();
         let pending: Vec<&Migration> = self
             .iter()
@@ -182,7 +182,7 @@ impl Migrations {
     async fn downgrade_locked(&self, conn: &mut PgConnection, version: i64) -> Result<Report, Error> {
         let applied = self.history_postgres(conn).await?;
         let status = self.status_of(applied);
-        self.verify_status(&status)?;
+        self.refuse_divergence(&status)?;
         let to_revert: Vec<&Migration> =
             status.applied.iter().rev().filter(|r| r.version > version).filter_map(|r| self.get(r.version)).collect();
         if let Some(m) = to_revert.iter().find(|m| !m.is_reversible()) {

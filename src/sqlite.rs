@@ -305,12 +305,8 @@ impl Migrations {
         status
     }
 
-    fn refuse_divergence(&self, status: &Status) -> Result<(), Error> {
-        self.verify(&status.applied)
-    }
-
     /// Refuses edited and unknown migrations (any engine).
-    pub(crate) fn verify_status(&self, status: &Status) -> Result<(), Error> {
+    pub(crate) fn refuse_divergence(&self, status: &Status) -> Result<(), Error> {
         self.verify(&status.applied)
     }
 

@@ -95,7 +95,8 @@ struct Fixture {
 fn dated(day: i64) -> i64 {
     let (month, mday) = (1 + day / 28, 1 + day % 28);
     let (hour, minute, second) = ((9 + day) % 24, (7 * day) % 60, (13 * day) % 60);
-    2024_00_00_00_00_00 + month * 100_00_00_00 + mday * 100_00_00 + hour * 100_00 + minute * 100 + second
+    // YYYYMMDDhhmmss as a number.
+    ((((2024 * 100 + month) * 100 + mday) * 100 + hour) * 100 + minute) * 100 + second
 }
 
 fn fixture_list() -> Vec<Fixture> {

@@ -24,8 +24,8 @@ use crate::scratch::ScratchConfig;
 
 /// The file is the database image followed by a fixed-size trailer, so that
 /// it is read in one go into the buffer SQLite then owns:
-/// `\nmigcheck scratch cache 2 <key hex> fk=<0|1> <fingerprint hex>\n`.
-const MAGIC: &str = "\nmigcheck scratch cache 2 ";
+/// `\nmigcheck scratch cache 3 <key hex> fk=<0|1> <fingerprint hex>\n`.
+const MAGIC: &str = "\nmigcheck scratch cache 3 ";
 const TRAILER_LEN: usize = MAGIC.len() + 64 + " fk=0 ".len() + 16 + 1;
 const FILE_NAME: &str = "scratch-cache.sqlite";
 
@@ -133,32 +133,50 @@ pub fn load(dir: &Path, key: &Digest) -> Option<(State, Image)> {
 
 /// A fingerprint of the cached bytes against corruption (not against
 /// tampering: the file lives in Cargo's OUT_DIR), with the length: four
-/// independent rotate-xor-multiply lanes over 8-byte words. Any single changed
-/// word changes it. Four lanes keep it a few milliseconds for a database of
-/// thousands of tables even where build scripts run unoptimised.
+/// independent rotate-xor-multiply lanes over 8-byte words. Each step is a
+/// bijection of its lane, so any single changed word changes it. Written for
+/// opt-level 0, where build scripts run: plain operators in one loop (a
+/// `wrapping_mul` or `rotate_left` there is a function call), so that it
+/// stays a few milliseconds for a database of thousands of tables.
+#[allow(clippy::manual_rotate)] // `rotate_left` is a call at opt-level 0
 pub(crate) fn fingerprint(bytes: &[u8]) -> u64 {
-    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    const K: u128 = 0x9e37_79b9_7f4a_7c15;
+    // `(x as u128 * K) as u64` is `x.wrapping_mul(K)` without the call; a
+    // macro rather than a closure, which would be a call too.
+    macro_rules! step {
+        ($lane:expr, $word:expr) => {
+            ((($lane << 23 | $lane >> 41) ^ $word) as u128 * K) as u64
+        };
+    }
     let mut lanes = [bytes.len() as u64, 1, 2, 3];
     let (words, tail) = bytes.split_at(bytes.len() / 32 * 32);
     // SAFETY: any bit pattern is a valid `[u64; 4]`; `align_to` only splits.
-    match unsafe { words.align_to::<[u64; 4]>() } {
+    let (head, aligned, rest) = unsafe { words.align_to::<[u64; 4]>() };
+    if head.is_empty() && rest.is_empty() {
         // Buffers from the allocator are aligned: read them in place.
-        (&[], aligned, &[]) => aligned.iter().for_each(|w| mix(&mut lanes, w)),
-        // SAFETY: as above; `read_unaligned` copies each 32-byte chunk.
-        _ => words.chunks_exact(32).for_each(|c| mix(&mut lanes, &unsafe { ptr::read_unaligned(c.as_ptr().cast()) })),
+        let mut i = 0;
+        while i < aligned.len() {
+            let [w, x, y, z] = aligned[i];
+            // Little-endian machines read the words as they are; others swap.
+            #[cfg(target_endian = "big")]
+            let [w, x, y, z] = [w.swap_bytes(), x.swap_bytes(), y.swap_bytes(), z.swap_bytes()];
+            lanes = [step!(lanes[0], w), step!(lanes[1], x), step!(lanes[2], y), step!(lanes[3], z)];
+            i += 1;
+        }
+    } else {
+        for chunk in words.chunks_exact(32) {
+            let word = |k: usize| u64::from_le_bytes(chunk[8 * k..8 * k + 8].try_into().expect("8 bytes"));
+            lanes = [step!(lanes[0], word(0)), step!(lanes[1], word(1)), step!(lanes[2], word(2)), step!(lanes[3], word(3))];
+        }
     }
     for &b in tail {
-        lanes[0] = (lanes[0].rotate_left(23) ^ u64::from(b)).wrapping_mul(K);
+        lanes[0] = step!(lanes[0], u64::from(b));
     }
-    lanes.iter().fold(0, |h, &lane| (h.rotate_left(17) ^ lane).wrapping_mul(K))
-}
-
-fn mix(lanes: &mut [u64; 4], &[w, x, y, z]: &[u64; 4]) {
-    const K: u64 = 0x9e37_79b9_7f4a_7c15;
-    lanes[0] = (lanes[0].rotate_left(23) ^ w).wrapping_mul(K);
-    lanes[1] = (lanes[1].rotate_left(23) ^ x).wrapping_mul(K);
-    lanes[2] = (lanes[2].rotate_left(23) ^ y).wrapping_mul(K);
-    lanes[3] = (lanes[3].rotate_left(23) ^ z).wrapping_mul(K);
+    let mut h = 0;
+    for lane in lanes {
+        h = step!(h, lane);
+    }
+    h
 }
 
 /// Writes the cache (to a temporary file, then renamed: a build killed
