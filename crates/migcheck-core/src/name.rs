@@ -85,27 +85,32 @@ pub fn parse(file_name: &str) -> Result<MigrationName, NameError> {
     // A plain loop: thousands of names per build, where build scripts run
     // unoptimised.
     let bytes = stem.as_bytes();
-    let (mut digits, mut version, mut too_large) = (0, 0i64, false);
-    while digits < bytes.len() && bytes[digits].is_ascii_digit() {
-        match version.checked_mul(10).and_then(|v| v.checked_add(i64::from(bytes[digits] - b'0'))) {
-            Some(v) => version = v,
-            None => too_large = true,
-        }
+    let mut digits = 0;
+    while digits < bytes.len() && b'0' <= bytes[digits] && bytes[digits] <= b'9' {
         digits += 1;
     }
     if digits == 0 {
         return Err(NameError::NoVersion);
     }
-    if too_large {
-        return Err(NameError::VersionTooLarge);
-    }
+    // Up to 18 digits always fit; longer ones may.
+    let version: i64 = if digits <= 18 {
+        let mut version = 0;
+        for &b in &bytes[..digits] {
+            version = version * 10 + (b - b'0') as i64;
+        }
+        version
+    } else {
+        stem[..digits].parse().map_err(|_| NameError::VersionTooLarge)?
+    };
     if version == 0 {
         return Err(NameError::VersionZero);
     }
     let Some(description) = stem[digits..].strip_prefix('_') else {
         return Err(NameError::NoSeparator);
     };
-    if description.trim().is_empty() {
+    // (Most descriptions start with a letter: no need to trim them.)
+    let starts_visible = description.as_bytes().first().is_some_and(|&b| b.is_ascii_graphic());
+    if !starts_visible && description.trim().is_empty() {
         return Err(NameError::EmptyDescription);
     }
     if kind == FileKind::Single && (description.ends_with('p') || description.ends_with('n')) {
@@ -131,6 +136,10 @@ mod tests {
         ok("20261124093000_create_owners.up.sql", 20261124093000, "create_owners", FileKind::Up);
         ok("20261124093000_create_owners.down.sql", 20261124093000, "create_owners", FileKind::Down);
         ok("0001_init.sql", 1, "init", FileKind::Single);
+        ok("9223372036854775807_max.sql", i64::MAX, "max", FileKind::Single);
+        ok("999999999999999999_eighteen_nines.sql", 999_999_999_999_999_999, "eighteen_nines", FileKind::Single);
+        ok("00000000000000000000042_padded.sql", 42, "padded", FileKind::Single);
+        ok("7_\u{3000}wide.sql", 7, "\u{3000}wide", FileKind::Single);
         ok("9_add-smtp-port.sql", 9, "add-smtp-port", FileKind::Single);
         ok("10_Initial_Schema.sql", 10, "Initial_Schema", FileKind::Single);
         ok("3_with space.sql", 3, "with space", FileKind::Single);
