@@ -20,6 +20,17 @@ pub enum Error {
         /// Versions applied by this call before the failure.
         applied: Vec<i64>,
     },
+    /// A migration's SQL ran, but writing its result failed (an I/O error
+    /// while committing it or recording it, say): it was rolled back, and the
+    /// database is left at the last good version.
+    NotCommitted {
+        version: i64,
+        name: String,
+        /// The engine's message.
+        message: String,
+        /// Versions applied by this call before the failure.
+        applied: Vec<i64>,
+    },
     /// An applied migration's checksum differs from this binary's: the
     /// migration was edited after the database applied it.
     Divergent { version: i64, name: String, applied_checksum: String, expected_checksum: String },
@@ -50,15 +61,12 @@ impl fmt::Display for Error {
         match self {
             Error::MigrationFailed { version, name, path, line, column, message, applied } => {
                 write!(f, "migration {version} `{name}` failed at {path}:{line}:{column}: {message}; ")?;
-                match applied.last() {
-                    None => write!(f, "it was rolled back, and the database is as it was"),
-                    Some(last) => write!(
-                        f,
-                        "it was rolled back; the database stays at version {last} (this run applied {} migration{} before it)",
-                        applied.len(),
-                        if applied.len() == 1 { "" } else { "s" }
-                    ),
-                }
+                rolled_back(f, applied)
+            }
+            Error::NotCommitted { version, name, message, applied } => {
+                write!(f, "migration {version} `{name}` could not be committed: {message}; ")?;
+                rolled_back(f, applied)?;
+                write!(f, "; check the disk, then run the upgrade again")
             }
             Error::Divergent { version, name, applied_checksum, expected_checksum } => write!(
                 f,
@@ -91,6 +99,19 @@ impl fmt::Display for Error {
     }
 }
 
+/// How a failed migration left the database.
+fn rolled_back(f: &mut fmt::Formatter<'_>, applied: &[i64]) -> fmt::Result {
+    match applied.last() {
+        None => write!(f, "it was rolled back, and the database is as it was"),
+        Some(last) => write!(
+            f,
+            "it was rolled back; the database stays at version {last} (this run applied {} migration{} before it)",
+            applied.len(),
+            if applied.len() == 1 { "" } else { "s" }
+        ),
+    }
+}
+
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
@@ -118,6 +139,30 @@ impl Error {
             path: script.path().to_owned(),
             line,
             column,
+            message,
+            applied: report.applied.iter().map(|a| a.version).collect(),
+        }
+    }
+}
+
+impl Error {
+    /// An engine error met while applying `m` in its transaction (beginning,
+    /// committing, recording): said of `m`, which was rolled back. Other
+    /// errors, and those of files that run outside a transaction (whose
+    /// effects a rollback does not undo), pass unchanged.
+    pub(crate) fn during(self, m: &crate::Migration, report: &crate::Report) -> Error {
+        if m.up().mode() != crate::Mode::Transaction {
+            return self;
+        }
+        let message = match self {
+            Error::Sqlite(err) => err.to_string(),
+            #[cfg(feature = "postgres")]
+            Error::Postgres(err) => err.to_string(),
+            other => return other,
+        };
+        Error::NotCommitted {
+            version: m.version(),
+            name: m.name().to_owned(),
             message,
             applied: report.applied.iter().map(|a| a.version).collect(),
         }

@@ -161,14 +161,20 @@ impl Migrations {
         }
         for m in pending {
             let started = Instant::now();
-            if m.up().mode() == Mode::Transaction {
-                let mut tx = conn.begin().await.map_err(Error::Postgres)?;
-                run(&mut tx, m, m.up(), &report).await?;
-                self.record(&mut tx, m, started.elapsed()).await?;
-                tx.commit().await.map_err(Error::Postgres)?;
-            } else {
-                run_outside_transaction(conn, m, m.up(), &report).await?;
-                self.record(conn, m, started.elapsed()).await?;
+            let step = async {
+                if m.up().mode() == Mode::Transaction {
+                    let mut tx = conn.begin().await.map_err(Error::Postgres)?;
+                    run(&mut tx, m, m.up(), &report).await?;
+                    self.record(&mut tx, m, started.elapsed()).await?;
+                    tx.commit().await.map_err(Error::Postgres)?;
+                } else {
+                    run_outside_transaction(conn, m, m.up(), &report).await?;
+                    self.record(conn, m, started.elapsed()).await?;
+                }
+                Ok::<(), Error>(())
+            };
+            if let Err(err) = step.await {
+                return Err(err.during(m, &report));
             }
             report.applied.push(Applied {
                 version: m.version(),

@@ -153,16 +153,25 @@ impl Migrations {
         self.begin(conn)?.commit()?;
         let total = pending.len();
         for (i, m) in pending.into_iter().enumerate() {
-            let tx = Tx::begin(conn)?;
-            // Another migrator may have applied it while this one waited.
-            if is_applied(&tx, &self.history, m.version)? {
-                tx.commit()?;
-                continue;
+            let step = (|| {
+                let tx = Tx::begin(conn)?;
+                // Another migrator may have applied it while this one waited.
+                if is_applied(&tx, &self.history, m.version)? {
+                    tx.commit()?;
+                    return Ok(None);
+                }
+                progress(m, i, total);
+                let started = Instant::now();
+                self.run_in(conn, tx, m, &m.up, &report, |tx| record(tx, &self.history, m, started.elapsed()))?;
+                Ok(Some(started.elapsed()))
+            })();
+            match step {
+                Ok(Some(duration)) => {
+                    report.applied.push(Applied { version: m.version, name: m.name().to_owned(), duration })
+                }
+                Ok(None) => {}
+                Err(err) => return Err(Error::during(err, m, &report)),
             }
-            progress(m, i, total);
-            let started = Instant::now();
-            self.run_in(conn, tx, m, &m.up, &report, |tx| record(tx, &self.history, m, started.elapsed()))?;
-            report.applied.push(Applied { version: m.version, name: m.name().to_owned(), duration: started.elapsed() });
         }
         Ok(report)
     }

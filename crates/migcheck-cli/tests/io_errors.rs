@@ -1,0 +1,317 @@
+//! I/O errors during an upgrade, injected by a SQLite VFS: a shim over the
+//! default VFS whose writes start failing (`SQLITE_IOERR_WRITE`) after a
+//! chosen number, as a failing disk's would. For every write of an upgrade
+//! in turn: the upgrade stops with a clear error, and the database, opened
+//! again without faults, is intact and exactly at the version its history
+//! says (SQLite rolls back the interrupted transaction from its journal); a
+//! second upgrade then finishes the job.
+
+use std::ffi::{CStr, c_char, c_int, c_void};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use migcheck::{Migration, Migrations, Mode, Script};
+use rusqlite::{Connection, OpenFlags, ffi};
+
+/// Writes left before they fail (negative: never).
+static WRITES_LEFT: AtomicI64 = AtomicI64::new(-1);
+/// Writes seen since the count was set.
+static WRITES: AtomicI64 = AtomicI64::new(0);
+/// The VFS's registration, once per process; tests that inject take turns.
+static VFS: Mutex<Option<usize>> = Mutex::new(None);
+
+const NAME: &CStr = c"migcheck_faulty";
+
+/// A file of the shim: its methods first (SQLite's layout), then the real
+/// file of the default VFS.
+#[repr(C)]
+struct File {
+    base: ffi::sqlite3_file,
+    real: *mut ffi::sqlite3_file,
+}
+
+fn real(f: *mut ffi::sqlite3_file) -> *mut ffi::sqlite3_file {
+    // SAFETY: every file this VFS opens is a `File`.
+    unsafe { (*f.cast::<File>()).real }
+}
+
+fn methods(f: *mut ffi::sqlite3_file) -> &'static ffi::sqlite3_io_methods {
+    // SAFETY: the real file was opened by the default VFS, which set its methods.
+    unsafe { &*(*real(f)).pMethods }
+}
+
+unsafe extern "C" fn x_close(f: *mut ffi::sqlite3_file) -> c_int {
+    let r = real(f);
+    // SAFETY: delegating to the real file, then freeing what `x_open` allocated.
+    unsafe {
+        let rc = (methods(f).xClose.unwrap())(r);
+        ffi::sqlite3_free(r.cast());
+        rc
+    }
+}
+
+unsafe extern "C" fn x_read(f: *mut ffi::sqlite3_file, buf: *mut c_void, n: c_int, off: i64) -> c_int {
+    // SAFETY: delegating with SQLite's own arguments.
+    unsafe { (methods(f).xRead.unwrap())(real(f), buf, n, off) }
+}
+
+unsafe extern "C" fn x_write(f: *mut ffi::sqlite3_file, buf: *const c_void, n: c_int, off: i64) -> c_int {
+    WRITES.fetch_add(1, Ordering::SeqCst);
+    if WRITES_LEFT.load(Ordering::SeqCst) == 0 {
+        return ffi::SQLITE_IOERR_WRITE;
+    }
+    let _ = WRITES_LEFT.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |w| (w > 0).then_some(w - 1));
+    // SAFETY: delegating with SQLite's own arguments.
+    unsafe { (methods(f).xWrite.unwrap())(real(f), buf, n, off) }
+}
+
+unsafe extern "C" fn x_truncate(f: *mut ffi::sqlite3_file, size: i64) -> c_int {
+    // SAFETY: delegating.
+    unsafe { (methods(f).xTruncate.unwrap())(real(f), size) }
+}
+
+unsafe extern "C" fn x_sync(f: *mut ffi::sqlite3_file, flags: c_int) -> c_int {
+    // SAFETY: delegating.
+    unsafe { (methods(f).xSync.unwrap())(real(f), flags) }
+}
+
+unsafe extern "C" fn x_file_size(f: *mut ffi::sqlite3_file, size: *mut i64) -> c_int {
+    // SAFETY: delegating.
+    unsafe { (methods(f).xFileSize.unwrap())(real(f), size) }
+}
+
+unsafe extern "C" fn x_lock(f: *mut ffi::sqlite3_file, level: c_int) -> c_int {
+    // SAFETY: delegating.
+    unsafe { (methods(f).xLock.unwrap())(real(f), level) }
+}
+
+unsafe extern "C" fn x_unlock(f: *mut ffi::sqlite3_file, level: c_int) -> c_int {
+    // SAFETY: delegating.
+    unsafe { (methods(f).xUnlock.unwrap())(real(f), level) }
+}
+
+unsafe extern "C" fn x_check_reserved_lock(f: *mut ffi::sqlite3_file, out: *mut c_int) -> c_int {
+    // SAFETY: delegating.
+    unsafe { (methods(f).xCheckReservedLock.unwrap())(real(f), out) }
+}
+
+unsafe extern "C" fn x_file_control(f: *mut ffi::sqlite3_file, op: c_int, arg: *mut c_void) -> c_int {
+    // SAFETY: delegating.
+    unsafe { (methods(f).xFileControl.unwrap())(real(f), op, arg) }
+}
+
+unsafe extern "C" fn x_sector_size(f: *mut ffi::sqlite3_file) -> c_int {
+    // SAFETY: delegating.
+    unsafe { (methods(f).xSectorSize.unwrap())(real(f)) }
+}
+
+unsafe extern "C" fn x_device_characteristics(f: *mut ffi::sqlite3_file) -> c_int {
+    // SAFETY: delegating.
+    unsafe { (methods(f).xDeviceCharacteristics.unwrap())(real(f)) }
+}
+
+/// Version 1 methods: no shared memory, so no WAL (the test uses the
+/// default rollback journal).
+static METHODS: ffi::sqlite3_io_methods = ffi::sqlite3_io_methods {
+    iVersion: 1,
+    xClose: Some(x_close),
+    xRead: Some(x_read),
+    xWrite: Some(x_write),
+    xTruncate: Some(x_truncate),
+    xSync: Some(x_sync),
+    xFileSize: Some(x_file_size),
+    xLock: Some(x_lock),
+    xUnlock: Some(x_unlock),
+    xCheckReservedLock: Some(x_check_reserved_lock),
+    xFileControl: Some(x_file_control),
+    xSectorSize: Some(x_sector_size),
+    xDeviceCharacteristics: Some(x_device_characteristics),
+    xShmMap: None,
+    xShmLock: None,
+    xShmBarrier: None,
+    xShmUnmap: None,
+    xFetch: None,
+    xUnfetch: None,
+};
+
+unsafe extern "C" fn x_open(
+    vfs: *mut ffi::sqlite3_vfs,
+    name: *const c_char,
+    file: *mut ffi::sqlite3_file,
+    flags: c_int,
+    out_flags: *mut c_int,
+) -> c_int {
+    // SAFETY: `pAppData` holds the default VFS (see `register`); the real
+    // file gets memory of the size that VFS asks for, freed in `x_close`.
+    unsafe {
+        let base = (*vfs).pAppData.cast::<ffi::sqlite3_vfs>();
+        let real = ffi::sqlite3_malloc((*base).szOsFile).cast::<ffi::sqlite3_file>();
+        if real.is_null() {
+            return ffi::SQLITE_NOMEM;
+        }
+        std::ptr::write_bytes(real.cast::<u8>(), 0, (*base).szOsFile as usize);
+        let rc = ((*base).xOpen.unwrap())(base, name, real, flags, out_flags);
+        let shim = file.cast::<File>();
+        if rc != ffi::SQLITE_OK {
+            ffi::sqlite3_free(real.cast());
+            (*shim).base.pMethods = std::ptr::null();
+            return rc;
+        }
+        (*shim).real = real;
+        (*shim).base.pMethods = &METHODS;
+        rc
+    }
+}
+
+macro_rules! delegate {
+    ($name:ident, $field:ident, ($($arg:ident: $ty:ty),*) -> $ret:ty) => {
+        unsafe extern "C" fn $name(vfs: *mut ffi::sqlite3_vfs, $($arg: $ty),*) -> $ret {
+            // SAFETY: `pAppData` holds the default VFS.
+            unsafe {
+                let base = (*vfs).pAppData.cast::<ffi::sqlite3_vfs>();
+                ((*base).$field.unwrap())(base, $($arg),*)
+            }
+        }
+    };
+}
+
+delegate!(x_delete, xDelete, (name: *const c_char, sync: c_int) -> c_int);
+delegate!(x_access, xAccess, (name: *const c_char, flags: c_int, out: *mut c_int) -> c_int);
+delegate!(x_full_pathname, xFullPathname, (name: *const c_char, n: c_int, out: *mut c_char) -> c_int);
+delegate!(x_randomness, xRandomness, (n: c_int, out: *mut c_char) -> c_int);
+delegate!(x_sleep, xSleep, (micros: c_int) -> c_int);
+delegate!(x_current_time, xCurrentTime, (out: *mut f64) -> c_int);
+delegate!(x_get_last_error, xGetLastError, (n: c_int, out: *mut c_char) -> c_int);
+delegate!(x_current_time_int64, xCurrentTimeInt64, (out: *mut i64) -> c_int);
+
+/// Registers the faulty VFS (not as the default) once.
+fn register() {
+    let mut registered = VFS.lock().unwrap_or_else(|e| e.into_inner());
+    if registered.is_some() {
+        return;
+    }
+    // SAFETY: the default VFS lives as long as the process; the new VFS is
+    // leaked on purpose (SQLite keeps a pointer to it).
+    unsafe {
+        let base = ffi::sqlite3_vfs_find(std::ptr::null());
+        assert!(!base.is_null(), "SQLite has a default VFS");
+        let vfs = Box::new(ffi::sqlite3_vfs {
+            iVersion: 2,
+            szOsFile: std::mem::size_of::<File>() as c_int,
+            mxPathname: (*base).mxPathname,
+            pNext: std::ptr::null_mut(),
+            zName: NAME.as_ptr(),
+            pAppData: base.cast(),
+            xOpen: Some(x_open),
+            xDelete: Some(x_delete),
+            xAccess: Some(x_access),
+            xFullPathname: Some(x_full_pathname),
+            xDlOpen: None,
+            xDlError: None,
+            xDlSym: None,
+            xDlClose: None,
+            xRandomness: Some(x_randomness),
+            xSleep: Some(x_sleep),
+            xCurrentTime: Some(x_current_time),
+            xGetLastError: Some(x_get_last_error),
+            xCurrentTimeInt64: Some(x_current_time_int64),
+            xSetSystemCall: None,
+            xGetSystemCall: None,
+            xNextSystemCall: None,
+        });
+        let vfs = Box::into_raw(vfs);
+        assert_eq!(ffi::sqlite3_vfs_register(vfs, 0), ffi::SQLITE_OK);
+        *registered = Some(vfs as usize);
+    }
+}
+
+/// Six migrations, each a table with rows; the third also updates the first's.
+fn migrations() -> Migrations {
+    let m = (1..=6i64)
+        .map(|v| {
+            let mut sql = format!(
+                "CREATE TABLE t{v} (k INTEGER PRIMARY KEY, payload BLOB);\n\
+                 WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 50)\n\
+                 INSERT INTO t{v} SELECT i, randomblob(3000) FROM r;\n"
+            );
+            if v == 3 {
+                sql.push_str("UPDATE t1 SET payload = randomblob(100);\n");
+            }
+            let up = Script::new(format!("migrations/{v}_t{v}.up.sql"), sql, Mode::Transaction);
+            let down = Script::new(format!("migrations/{v}_t{v}.down.sql"), format!("DROP TABLE t{v};"), Mode::Transaction);
+            Migration::new(v, format!("t{v}"), format!("{v:064x}"), format!("{v:064x}"), up, Some(down))
+        })
+        .collect();
+    Migrations::new(m)
+}
+
+/// The versions the history lists, after checking that the database is
+/// intact and holds exactly their tables, each with all its rows.
+fn consistent(path: &std::path::Path) -> Vec<i64> {
+    let conn = Connection::open(path).unwrap();
+    let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(check, "ok");
+    let applied: Vec<i64> = match conn.prepare("SELECT version FROM migcheck_history ORDER BY version") {
+        Ok(mut stmt) => stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect(),
+        Err(_) => Vec::new(),
+    };
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name LIKE 't%' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let mut expected: Vec<String> = applied.iter().map(|v| format!("t{v}")).collect();
+    expected.sort();
+    assert_eq!(tables, expected, "the schema is the one the history lists");
+    for table in &tables {
+        let rows: i64 = conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0)).unwrap();
+        assert_eq!(rows, 50, "{table} has all its rows");
+    }
+    applied
+}
+
+#[test]
+fn io_errors_leave_the_last_good_version_at_every_write() {
+    register();
+    let m = migrations();
+    // How many writes a whole upgrade makes.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.db");
+    let faulty = |path: &std::path::Path| {
+        Connection::open_with_flags_and_vfs(path, OpenFlags::default(), NAME.to_str().unwrap()).unwrap()
+    };
+    WRITES_LEFT.store(-1, Ordering::SeqCst);
+    WRITES.store(0, Ordering::SeqCst);
+    m.upgrade(&mut faulty(&path)).unwrap();
+    let total = WRITES.load(Ordering::SeqCst);
+    assert!(total > 20, "an upgrade writes: {total}");
+    assert_eq!(consistent(&path), (1..=6).collect::<Vec<_>>());
+
+    let mut stopped_part_way = 0;
+    for fail_at in 0..total {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.db");
+        let result = {
+            let mut conn = faulty(&path);
+            WRITES_LEFT.store(fail_at, Ordering::SeqCst);
+            let result = m.upgrade(&mut conn);
+            WRITES_LEFT.store(-1, Ordering::SeqCst);
+            result
+        };
+        let err = result.expect_err("a write failed");
+        let message = err.to_string();
+        assert!(message.contains("disk I/O error") || message.contains("I/O"), "write {fail_at}: {message}");
+        // Opened again without faults: intact, at a version its history names.
+        let applied = consistent(&path);
+        assert!(applied.len() < 6, "write {fail_at}: stopped before the end");
+        if !applied.is_empty() {
+            stopped_part_way += 1;
+            assert!(message.contains(&format!("t{}", applied.len() + 1)), "names the migration: {message}");
+        }
+        m.upgrade(&mut Connection::open(&path).unwrap()).unwrap();
+        assert_eq!(consistent(&path), (1..=6).collect::<Vec<_>>(), "write {fail_at}: a re-run finishes");
+    }
+    assert!(stopped_part_way > 0, "some failures came after a migration was committed");
+}
