@@ -50,11 +50,28 @@ unsafe extern "C" fn x_close(f: *mut ffi::sqlite3_file) -> c_int {
     }
 }
 
-unsafe extern "C" fn x_read(f: *mut ffi::sqlite3_file, buf: *mut c_void, n: c_int, off: i64) -> c_int {
-    // SAFETY: delegating with SQLite's own arguments.
-    unsafe { (methods(f).xRead.unwrap())(real(f), buf, n, off) }
+/// A method of the shim's files that hands its call to the real file's.
+macro_rules! file_delegate {
+    ($name:ident, $field:ident, ($($arg:ident: $ty:ty),*)) => {
+        unsafe extern "C" fn $name(f: *mut ffi::sqlite3_file, $($arg: $ty),*) -> c_int {
+            // SAFETY: delegating with SQLite's own arguments.
+            unsafe { (methods(f).$field.unwrap())(real(f), $($arg),*) }
+        }
+    };
 }
 
+file_delegate!(x_read, xRead, (buf: *mut c_void, n: c_int, off: i64));
+file_delegate!(x_truncate, xTruncate, (size: i64));
+file_delegate!(x_sync, xSync, (flags: c_int));
+file_delegate!(x_file_size, xFileSize, (size: *mut i64));
+file_delegate!(x_lock, xLock, (level: c_int));
+file_delegate!(x_unlock, xUnlock, (level: c_int));
+file_delegate!(x_check_reserved_lock, xCheckReservedLock, (out: *mut c_int));
+file_delegate!(x_file_control, xFileControl, (op: c_int, arg: *mut c_void));
+file_delegate!(x_sector_size, xSectorSize, ());
+file_delegate!(x_device_characteristics, xDeviceCharacteristics, ());
+
+/// Writes fail once the count set in `WRITES_LEFT` is used up.
 unsafe extern "C" fn x_write(f: *mut ffi::sqlite3_file, buf: *const c_void, n: c_int, off: i64) -> c_int {
     WRITES.fetch_add(1, Ordering::SeqCst);
     if WRITES_LEFT.load(Ordering::SeqCst) == 0 {
@@ -63,51 +80,6 @@ unsafe extern "C" fn x_write(f: *mut ffi::sqlite3_file, buf: *const c_void, n: c
     let _ = WRITES_LEFT.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |w| (w > 0).then_some(w - 1));
     // SAFETY: delegating with SQLite's own arguments.
     unsafe { (methods(f).xWrite.unwrap())(real(f), buf, n, off) }
-}
-
-unsafe extern "C" fn x_truncate(f: *mut ffi::sqlite3_file, size: i64) -> c_int {
-    // SAFETY: delegating.
-    unsafe { (methods(f).xTruncate.unwrap())(real(f), size) }
-}
-
-unsafe extern "C" fn x_sync(f: *mut ffi::sqlite3_file, flags: c_int) -> c_int {
-    // SAFETY: delegating.
-    unsafe { (methods(f).xSync.unwrap())(real(f), flags) }
-}
-
-unsafe extern "C" fn x_file_size(f: *mut ffi::sqlite3_file, size: *mut i64) -> c_int {
-    // SAFETY: delegating.
-    unsafe { (methods(f).xFileSize.unwrap())(real(f), size) }
-}
-
-unsafe extern "C" fn x_lock(f: *mut ffi::sqlite3_file, level: c_int) -> c_int {
-    // SAFETY: delegating.
-    unsafe { (methods(f).xLock.unwrap())(real(f), level) }
-}
-
-unsafe extern "C" fn x_unlock(f: *mut ffi::sqlite3_file, level: c_int) -> c_int {
-    // SAFETY: delegating.
-    unsafe { (methods(f).xUnlock.unwrap())(real(f), level) }
-}
-
-unsafe extern "C" fn x_check_reserved_lock(f: *mut ffi::sqlite3_file, out: *mut c_int) -> c_int {
-    // SAFETY: delegating.
-    unsafe { (methods(f).xCheckReservedLock.unwrap())(real(f), out) }
-}
-
-unsafe extern "C" fn x_file_control(f: *mut ffi::sqlite3_file, op: c_int, arg: *mut c_void) -> c_int {
-    // SAFETY: delegating.
-    unsafe { (methods(f).xFileControl.unwrap())(real(f), op, arg) }
-}
-
-unsafe extern "C" fn x_sector_size(f: *mut ffi::sqlite3_file) -> c_int {
-    // SAFETY: delegating.
-    unsafe { (methods(f).xSectorSize.unwrap())(real(f)) }
-}
-
-unsafe extern "C" fn x_device_characteristics(f: *mut ffi::sqlite3_file) -> c_int {
-    // SAFETY: delegating.
-    unsafe { (methods(f).xDeviceCharacteristics.unwrap())(real(f)) }
 }
 
 /// Version 1 methods: no shared memory, so no WAL (the test uses the

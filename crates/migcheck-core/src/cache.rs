@@ -191,6 +191,27 @@ pub fn store(dir: &Path, key: &Digest, state: State, db: &[u8]) -> std::io::Resu
     fs::rename(tmp, path(dir))
 }
 
+/// Writes `body` and its [`fingerprint`] to `dir/name`, through a temporary
+/// file and a rename (a build killed half-way leaves no half-written file).
+pub(crate) fn store_fingerprinted(dir: &Path, name: &str, mut body: Vec<u8>) -> std::io::Result<()> {
+    let sum = fingerprint(&body);
+    body.extend_from_slice(&sum.to_le_bytes());
+    fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!("{name}.tmp"));
+    fs::write(&tmp, &body)?;
+    fs::rename(tmp, dir.join(name))
+}
+
+/// The body [`store_fingerprinted`] wrote to `dir/name`, if it is there and
+/// its fingerprint matches.
+pub(crate) fn load_fingerprinted(dir: &Path, name: &str) -> Option<Vec<u8>> {
+    let mut bytes = fs::read(dir.join(name)).ok()?;
+    let body = bytes.len().checked_sub(8)?;
+    let sum = u64::from_le_bytes(bytes[body..].try_into().ok()?);
+    bytes.truncate(body);
+    (sum == fingerprint(&bytes)).then_some(bytes)
+}
+
 /// A copy of the main database's bytes.
 pub fn serialize(conn: &Connection) -> Option<Vec<u8>> {
     let mut size: ffi::sqlite3_int64 = 0;

@@ -148,12 +148,11 @@ const LINES_FILE: &str = "lines.bin";
 
 impl LineCache {
     fn load(dir: &Path) -> Option<LineCache> {
-        let bytes = fs::read(dir.join(LINES_FILE)).ok()?;
-        let body = bytes.len().checked_sub(8)?;
-        let sum = u64::from_le_bytes(bytes[body..].try_into().ok()?);
-        if sum != crate::cache::fingerprint(&bytes[..body]) || !bytes.starts_with(LINES_MAGIC) {
+        let bytes = crate::cache::load_fingerprinted(dir, LINES_FILE)?;
+        if !bytes.starts_with(LINES_MAGIC) {
             return None;
         }
+        let body = bytes.len();
         let mut at = LINES_MAGIC.len();
         let u64_at = |at: &mut usize| -> Option<usize> {
             let v = u64::from_le_bytes(bytes.get(*at..*at + 8)?.try_into().ok()?);
@@ -212,12 +211,7 @@ impl LineCache {
         }
         out.extend_from_slice(&(lines.len() as u64).to_le_bytes());
         out.extend_from_slice(lines.as_bytes());
-        let sum = crate::cache::fingerprint(&out);
-        out.extend_from_slice(&sum.to_le_bytes());
-        fs::create_dir_all(dir)?;
-        let tmp = dir.join(format!("{LINES_FILE}.tmp"));
-        fs::write(&tmp, &out)?;
-        fs::rename(tmp, dir.join(LINES_FILE))
+        crate::cache::store_fingerprinted(dir, LINES_FILE, out)
     }
 }
 

@@ -11,7 +11,6 @@
 //! is missing, corrupt (a fingerprint covers the whole file) or written by
 //! another migcheck version is ignored and rewritten.
 
-use std::fs;
 use std::ops::Range;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -45,16 +44,11 @@ pub struct Memo {
 impl Memo {
     /// The memo in `dir`, or an empty one.
     pub fn load(dir: &Path) -> Memo {
-        fs::read(dir.join(FILE_NAME)).ok().and_then(Memo::parse).unwrap_or_default()
+        crate::cache::load_fingerprinted(dir, FILE_NAME).and_then(Memo::parse).unwrap_or_default()
     }
 
     fn parse(bytes: Vec<u8>) -> Option<Memo> {
-        let body_len = bytes.len().checked_sub(8)?;
-        let sum = u64::from_le_bytes(bytes[body_len..].try_into().ok()?);
-        if sum != crate::cache::fingerprint(&bytes[..body_len]) {
-            return None;
-        }
-        let mut r = Reader { bytes: &bytes[..body_len], at: 0 };
+        let mut r = Reader { bytes: &bytes, at: 0 };
         if r.take(MAGIC.len())? != MAGIC {
             return None;
         }
@@ -155,12 +149,7 @@ impl Memo {
                 block(&mut out, &encoded);
             }
         }
-        let sum = crate::cache::fingerprint(&out);
-        out.extend_from_slice(&sum.to_le_bytes());
-        fs::create_dir_all(dir)?;
-        let tmp = dir.join(format!("{FILE_NAME}.tmp"));
-        fs::write(&tmp, &out)?;
-        fs::rename(tmp, dir.join(FILE_NAME))
+        crate::cache::store_fingerprinted(dir, FILE_NAME, out)
     }
 }
 
@@ -302,6 +291,8 @@ impl<'a> Reader<'a> {
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     use super::*;
 
     #[test]
