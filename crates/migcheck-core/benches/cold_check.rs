@@ -167,4 +167,9 @@ fn snapshot_cost() {
         std::hint::black_box(migcheck_core::schema::Snapshot::read(&conn, &[]).unwrap());
     }
     println!("snapshot of 3000 objects: {:?}", start.elapsed() / 100);
+    let start = Instant::now();
+    for _ in 0..100 {
+        std::hint::black_box(migcheck_core::schema::Snapshot::text(&conn).unwrap());
+    }
+    println!("schema text of 3000 objects: {:?}", start.elapsed() / 100);
 }

@@ -714,16 +714,20 @@ fn run_migration(
     let Some(down) = &m.down else {
         return run_script(scratch, &m.up, warnings);
     };
-    let snapshot = |scratch: &Scratch| {
-        Snapshot::read(&scratch.conn, &[])
+    // The schema as one text from SQLite: equal texts are equal schemas, and
+    // only different ones are compared as models (the text of a table that
+    // was altered and altered back may differ in spacing alone).
+    let text = |scratch: &Scratch| {
+        Snapshot::text(&scratch.conn)
             .map_err(|e| Diagnostic::error(Kind::Io, format!("cannot read the scratch database's schema: {e}")))
     };
-    let before = snapshot(scratch)?;
+    let before = text(scratch)?;
     run_script(scratch, &m.up, warnings)?;
     run_script(scratch, down, warnings)
         .map_err(|d| d.note("this happened checking that the down migration undoes the up"))?;
-    let after = snapshot(scratch)?;
+    let after = text(scratch)?;
     if before != after {
+        let (before, after) = (Snapshot::from_text(&before), Snapshot::from_text(&after));
         let diff = schema::compare(&before, &after, config)
             .map_err(|e| Diagnostic::error(Kind::Io, format!("cannot compare schemas: {e}")))?;
         if !diff.is_empty() {
@@ -1035,6 +1039,34 @@ mod tests {
             "{}",
             err.render()
         );
+    }
+
+    #[test]
+    fn a_down_that_restores_objects_in_other_places_or_words_is_reversible() {
+        // Dropped and created again, an object moves in `sqlite_schema`; altered
+        // and altered back, a table's text is respaced: neither is a difference.
+        let (_d, cfg) = config(&[
+            ("1_a.sql", "CREATE TABLE a (x);
+CREATE TABLE b (y);
+CREATE INDEX b_y ON b (y);"),
+            ("2_drop_a.up.sql", "DROP TABLE a;"),
+            ("2_drop_a.down.sql", "CREATE TABLE a (x);"),
+            ("3_b_z.up.sql", "ALTER TABLE b ADD COLUMN z TEXT;"),
+            ("3_b_z.down.sql", "ALTER TABLE b DROP COLUMN z;"),
+            ("4_index.up.sql", "DROP INDEX b_y;"),
+            ("4_index.down.sql", "CREATE INDEX b_y ON b (y);"),
+        ]);
+        let report = check(&cfg);
+        assert!(!report.has_errors(), "{:?}", report.errors().map(|d| d.render()).collect::<Vec<_>>());
+        // And a down that restores a different index is caught.
+        let (_d, cfg) = config(&[
+            ("1_a.sql", "CREATE TABLE b (y, w);
+CREATE INDEX b_y ON b (y);"),
+            ("2_index.up.sql", "DROP INDEX b_y;"),
+            ("2_index.down.sql", "CREATE INDEX b_y ON b (w);"),
+        ]);
+        let report = check(&cfg);
+        assert_eq!(report.errors().map(|d| d.kind).collect::<Vec<_>>(), [Kind::IrreversibleDown]);
     }
 
     #[test]

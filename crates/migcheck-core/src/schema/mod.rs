@@ -89,6 +89,46 @@ impl Snapshot {
         Ok(Snapshot { rows })
     }
 
+    /// The main schema (SQLite's own objects left out) as one text, in
+    /// `sqlite_schema`'s own order: a cheap test of whether a schema is still
+    /// what it was (one buffer, no row sorted or allocated), for the
+    /// reversibility check of every reversible migration. Objects dropped and
+    /// created again move, so a different text is not yet a different schema:
+    /// [`Snapshot::from_text`] reads it back for [`compare`].
+    pub fn text(conn: &Connection) -> rusqlite::Result<String> {
+        let mut stmt = conn.prepare(
+            "SELECT type, name, tbl_name, sql FROM main.sqlite_schema
+             WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
+        )?;
+        let mut text = String::new();
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            // Fields and rows are separated by NUL, which no SQL text or name holds.
+            for i in 0..4 {
+                if !text.is_empty() {
+                    text.push('\0');
+                }
+                text.push_str(r.get_ref(i)?.as_str()?);
+            }
+        }
+        Ok(text)
+    }
+
+    /// The snapshot a [`Snapshot::text`] describes.
+    pub fn from_text(text: &str) -> Snapshot {
+        let mut rows = Vec::new();
+        let mut fields = text.split('\0');
+        while let (Some(kind), Some(name), Some(table), Some(sql)) =
+            (fields.next(), fields.next(), fields.next(), fields.next())
+        {
+            if let Some(kind) = ObjectKind::parse(kind) {
+                rows.push(SchemaRow { kind, name: name.into(), table: table.into(), sql: sql.into() });
+            }
+        }
+        rows.sort_by_cached_key(|r| (r.kind, r.name.to_ascii_lowercase()));
+        Snapshot { rows }
+    }
+
     pub fn get(&self, kind: ObjectKind, name: &str) -> Option<&SchemaRow> {
         self.rows.iter().find(|r| r.kind == kind && r.name.eq_ignore_ascii_case(name))
     }
