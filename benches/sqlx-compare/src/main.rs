@@ -1,3 +1,7 @@
+//! `sqlx-compare apply DIR DATABASE`: applies the migrations in DIR to the
+//! SQLite file DATABASE with sqlx's `Migrator`, once (the test that compares
+//! the schema sqlx gives with migcheck's uses it).
+//!
 //! `sqlx-compare DIR SCRATCH REPS [wal]`: applies the migrations in DIR (sqlx's
 //! `<version>_<description>.sql` layout) with sqlx's `Migrator`, one
 //! transaction each as sqlx does, to a new SQLite file in SCRATCH, REPS times,
@@ -14,7 +18,15 @@ use sqlx::migrate::Migrator;
 use sqlx::sqlite::SqliteConnectOptions;
 
 fn main() {
-    let mut args = std::env::args().skip(1);
+    let mut args = std::env::args().skip(1).peekable();
+    if args.peek().map(String::as_str) == Some("apply") {
+        let (Some(dir), Some(db)) = (args.nth(1), args.next()) else {
+            eprintln!("usage: sqlx-compare apply DIR DATABASE");
+            std::process::exit(2);
+        };
+        apply(&dir, &db);
+        return;
+    }
     let (Some(dir), Some(scratch), Some(reps)) = (args.next(), args.next(), args.next()) else {
         eprintln!("usage: sqlx-compare DIR SCRATCH REPS");
         std::process::exit(2);
@@ -41,9 +53,22 @@ fn main() {
                 .fetch_one(&mut conn)
                 .await
                 .unwrap();
-            assert_eq!(applied as usize, migrator.iter().count(), "every migration applied");
+            let ups = migrator.iter().filter(|m| m.migration_type.is_up_migration()).count();
+            assert_eq!(applied as usize, ups, "every migration applied");
         }
         best
     });
     println!("{}", best.as_nanos());
+}
+
+fn apply(dir: &str, db: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let migrator = Migrator::new(PathBuf::from(dir)).await.expect("read the migrations");
+        let mut conn = SqliteConnectOptions::new().filename(db).create_if_missing(true).connect().await.unwrap();
+        if let Err(err) = migrator.run(&mut conn).await {
+            eprintln!("sqlx: {err}");
+            std::process::exit(1);
+        }
+    });
 }

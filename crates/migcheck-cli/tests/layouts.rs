@@ -178,3 +178,45 @@ fn other_tools_directories_are_checked_and_applied_in_place() {
         assert!(before == after, "{name}: the fixture's files were changed");
     }
 }
+
+/// sqlx itself applies the sqlx fixture: the schema must be exactly the one
+/// migcheck gives. The runner is `benches/sqlx-compare` (built apart: sqlx's
+/// SQLite driver links another libsqlite3-sys than rusqlite); `.ci/run` builds
+/// it and sets `MIGCHECK_SQLX_RUNNER`.
+#[test]
+fn sqlx_gives_the_schema_migcheck_gives() {
+    let Some(runner) = std::env::var_os("MIGCHECK_SQLX_RUNNER") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "MIGCHECK_SQLX_RUNNER is not set: .ci/run builds benches/sqlx-compare and sets it"
+        );
+        eprintln!("skipped: set MIGCHECK_SQLX_RUNNER to a build of benches/sqlx-compare to compare with sqlx");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    copy_tree(&fixtures().join("sqlx"), &root.join("migrations"));
+    let run = migcheck(root, &["upgrade", "--no-backup"], false);
+    assert_eq!(run.code, 0, "{run:?}");
+    let out = Command::new(&runner).arg("apply").arg(root.join("migrations")).arg(root.join("sqlx.db")).output().unwrap();
+    assert!(out.status.success(), "sqlx: {}", String::from_utf8_lossy(&out.stderr));
+
+    let ours = Connection::open(root.join("shop.db")).unwrap();
+    let theirs = Connection::open(root.join("sqlx.db")).unwrap();
+    let schema = |conn: &Connection, history: &str| Snapshot::read(conn, &[history]).unwrap();
+    // The same text, object for object: not only an equivalent schema.
+    assert_eq!(schema(&ours, "migcheck_history"), schema(&theirs, "_sqlx_migrations"));
+    let rows = |conn: &Connection, sql: &str| -> Vec<String> {
+        let mut stmt = conn.prepare(sql).unwrap();
+        stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+    };
+    for sql in [
+        "SELECT name FROM tags ORDER BY id",
+        "SELECT full_name FROM authors ORDER BY id",
+        "SELECT title || ' ' || isbn FROM books ORDER BY id",
+    ] {
+        assert_eq!(rows(&ours, sql), rows(&theirs, sql), "{sql}");
+    }
+    let applied: i64 = theirs.query_row("SELECT count(*) FROM _sqlx_migrations WHERE success", [], |r| r.get(0)).unwrap();
+    assert_eq!(applied, 16);
+}
