@@ -79,16 +79,18 @@ fn main() {
         for m in m.iter() {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).unwrap();
             tx.execute_batch(m.up().sql()).unwrap();
-            tx.prepare_cached("INSERT INTO history VALUES (?1, ?2)").unwrap().execute((m.version(), m.checksum())).unwrap();
+            tx.prepare_cached("INSERT INTO history VALUES (?1, ?2)")
+                .unwrap()
+                .execute((m.version(), m.checksum()))
+                .unwrap();
             tx.commit().unwrap();
         }
         start.elapsed()
     });
     let (mut per_migration, mut batch_mode) = (Duration::ZERO, Duration::ZERO);
-    for (what, batch, raw) in [
-        ("apply 1,000 pending, one transaction each", false, raw_each),
-        ("apply 1,000 pending, batch mode", true, raw),
-    ] {
+    for (what, batch, raw) in
+        [("apply 1,000 pending, one transaction each", false, raw_each), ("apply 1,000 pending, batch mode", true, raw)]
+    {
         let ours = best(3, || {
             let path = dir.path().join(format!("apply{}.db", rand()));
             let mut conn = Connection::open(&path).unwrap();

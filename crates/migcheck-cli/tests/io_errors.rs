@@ -210,7 +210,8 @@ fn migrations() -> Migrations {
                 sql.push_str("UPDATE t1 SET payload = randomblob(100);\n");
             }
             let up = Script::new(format!("migrations/{v}_t{v}.up.sql"), sql, Mode::Transaction);
-            let down = Script::new(format!("migrations/{v}_t{v}.down.sql"), format!("DROP TABLE t{v};"), Mode::Transaction);
+            let down =
+                Script::new(format!("migrations/{v}_t{v}.down.sql"), format!("DROP TABLE t{v};"), Mode::Transaction);
             Migration::new(v, format!("t{v}"), format!("{v:064x}"), format!("{v:064x}"), up, Some(down))
         })
         .collect();

@@ -198,7 +198,8 @@ fn sqlx_gives_the_schema_migcheck_gives() {
     copy_tree(&fixtures().join("sqlx"), &root.join("migrations"));
     let run = migcheck(root, &["upgrade", "--no-backup"], false);
     assert_eq!(run.code, 0, "{run:?}");
-    let out = Command::new(&runner).arg("apply").arg(root.join("migrations")).arg(root.join("sqlx.db")).output().unwrap();
+    let out =
+        Command::new(&runner).arg("apply").arg(root.join("migrations")).arg(root.join("sqlx.db")).output().unwrap();
     assert!(out.status.success(), "sqlx: {}", String::from_utf8_lossy(&out.stderr));
 
     let ours = Connection::open(root.join("shop.db")).unwrap();
@@ -217,6 +218,7 @@ fn sqlx_gives_the_schema_migcheck_gives() {
     ] {
         assert_eq!(rows(&ours, sql), rows(&theirs, sql), "{sql}");
     }
-    let applied: i64 = theirs.query_row("SELECT count(*) FROM _sqlx_migrations WHERE success", [], |r| r.get(0)).unwrap();
+    let applied: i64 =
+        theirs.query_row("SELECT count(*) FROM _sqlx_migrations WHERE success", [], |r| r.get(0)).unwrap();
     assert_eq!(applied, 16);
 }

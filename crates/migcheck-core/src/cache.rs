@@ -166,7 +166,12 @@ pub(crate) fn fingerprint(bytes: &[u8]) -> u64 {
     } else {
         for chunk in words.chunks_exact(32) {
             let word = |k: usize| u64::from_le_bytes(chunk[8 * k..8 * k + 8].try_into().expect("8 bytes"));
-            lanes = [step!(lanes[0], word(0)), step!(lanes[1], word(1)), step!(lanes[2], word(2)), step!(lanes[3], word(3))];
+            lanes = [
+                step!(lanes[0], word(0)),
+                step!(lanes[1], word(1)),
+                step!(lanes[2], word(2)),
+                step!(lanes[3], word(3)),
+            ];
         }
     }
     for &b in tail {

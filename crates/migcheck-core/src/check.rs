@@ -776,7 +776,13 @@ fn check_drift(config: &Config, scratch_config: &ScratchConfig, report: &mut Rep
         return;
     }
     let checksum = checksum::checksum(text.as_bytes());
-    let file = SourceFile { path: path.clone(), display: shown.clone(), text: text.clone(), checksum, analysis: Default::default() };
+    let file = SourceFile {
+        path: path.clone(),
+        display: shown.clone(),
+        text: text.clone(),
+        checksum,
+        analysis: Default::default(),
+    };
     let sql = text.strip_prefix('\u{feff}').unwrap_or(&text).to_owned();
     let script = Script { file, sql, mode: Mode::Transaction };
     let scratch = match Scratch::open(scratch_config) {
@@ -1046,9 +1052,12 @@ mod tests {
         // Dropped and created again, an object moves in `sqlite_schema`; altered
         // and altered back, a table's text is respaced: neither is a difference.
         let (_d, cfg) = config(&[
-            ("1_a.sql", "CREATE TABLE a (x);
+            (
+                "1_a.sql",
+                "CREATE TABLE a (x);
 CREATE TABLE b (y);
-CREATE INDEX b_y ON b (y);"),
+CREATE INDEX b_y ON b (y);",
+            ),
             ("2_drop_a.up.sql", "DROP TABLE a;"),
             ("2_drop_a.down.sql", "CREATE TABLE a (x);"),
             ("3_b_z.up.sql", "ALTER TABLE b ADD COLUMN z TEXT;"),
@@ -1060,8 +1069,11 @@ CREATE INDEX b_y ON b (y);"),
         assert!(!report.has_errors(), "{:?}", report.errors().map(|d| d.render()).collect::<Vec<_>>());
         // And a down that restores a different index is caught.
         let (_d, cfg) = config(&[
-            ("1_a.sql", "CREATE TABLE b (y, w);
-CREATE INDEX b_y ON b (y);"),
+            (
+                "1_a.sql",
+                "CREATE TABLE b (y, w);
+CREATE INDEX b_y ON b (y);",
+            ),
             ("2_index.up.sql", "DROP INDEX b_y;"),
             ("2_index.down.sql", "CREATE INDEX b_y ON b (w);"),
         ]);

@@ -8,8 +8,8 @@ use std::io;
 use std::path::Path;
 
 use crate::check::{Migration, Mode, Script};
-use crate::layout::Layout;
 use crate::checksum::push_hex;
+use crate::layout::Layout;
 
 /// The generated file's path under `OUT_DIR`.
 pub const GENERATED: &str = "migcheck/migrations.rs";
@@ -137,10 +137,11 @@ fn mode_byte(mode: Mode) -> u8 {
 
 /// The file behind [`render_cached`]: each line's key and end, and the lines.
 struct LineCache {
+    /// The keys, one after the other.
     bytes: Vec<u8>,
-    /// (key range, end of the line in `lines`), in order.
+    /// (key range in `bytes`, end of the line in `lines`), in order.
     keys: Vec<(std::ops::Range<usize>, usize)>,
-    lines: std::ops::Range<usize>,
+    lines: String,
 }
 
 const LINES_MAGIC: &[u8] = concat!("migcheck lines 1 ", env!("CARGO_PKG_VERSION"), "\n").as_bytes();
@@ -148,7 +149,7 @@ const LINES_FILE: &str = "lines.bin";
 
 impl LineCache {
     fn load(dir: &Path) -> Option<LineCache> {
-        let bytes = crate::cache::load_fingerprinted(dir, LINES_FILE)?;
+        let mut bytes = crate::cache::load_fingerprinted(dir, LINES_FILE)?;
         if !bytes.starts_with(LINES_MAGIC) {
             return None;
         }
@@ -174,12 +175,12 @@ impl LineCache {
             keys.push((key, end));
         }
         let len = u64_at(&mut at)?;
-        let lines = at..at.checked_add(len).filter(|&e| e == body)?;
-        if last_end > len || std::str::from_utf8(&bytes[lines.clone()]).is_err() {
+        if at.checked_add(len) != Some(body) || last_end > len {
             return None;
         }
-        // Each line ends where a line ends.
-        if keys.iter().any(|&(_, end)| end > 0 && bytes[lines.start + end - 1] != b'\n') {
+        // Validated once; each line ends where a line ends (a character boundary).
+        let lines = String::from_utf8(bytes.split_off(at)).ok()?;
+        if keys.iter().any(|&(_, end)| end > 0 && lines.as_bytes()[end - 1] != b'\n') {
             return None;
         }
         Some(LineCache { bytes, keys, lines })
@@ -192,8 +193,8 @@ impl LineCache {
     /// The first `n` lines.
     fn lines(&self, n: usize) -> &str {
         let end = if n == 0 { 0 } else { self.keys[n - 1].1 };
-        // Checked in `load`: UTF-8, and every end follows a line break.
-        std::str::from_utf8(&self.bytes[self.lines.start..self.lines.start + end]).unwrap_or_default()
+        // Checked in `load`: every end follows a line break.
+        &self.lines[..end]
     }
 
     /// Writes `lines` (those of `migrations`, in order, each ending at its
@@ -306,7 +307,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cache = dir.path();
         let mut ms: Vec<Migration> = (1..=40)
-            .map(|v| migration(v, &format!("CREATE TABLE t{v} (x);\n-- \"quoted\"#"), Some("SELECT 1;"), Mode::Transaction))
+            .map(|v| {
+                migration(v, &format!("CREATE TABLE t{v} (x);\n-- \"quoted\"#"), Some("SELECT 1;"), Mode::Transaction)
+            })
             .collect();
         let check = |ms: &[Migration], layout: Layout, what: &str| {
             assert_eq!(render_cached(ms, layout, "migrations", cache), render(ms, "migrations"), "{what}");

@@ -215,7 +215,10 @@ pub fn single_name(name: &str, layout: Layout) -> Option<(i64, String)> {
             return (!description.trim().is_empty()).then(|| (version, description.to_owned()));
         }
     }
-    crate::name::parse(name).ok().filter(|n| n.kind == crate::name::FileKind::Single).map(|n| (n.version, n.description))
+    crate::name::parse(name)
+        .ok()
+        .filter(|n| n.kind == crate::name::FileKind::Single)
+        .map(|n| (n.version, n.description))
 }
 
 /// Reads a refinery/Flyway file name: `V3__add_pets.sql` (up) or `U3__…` (undo).

@@ -283,7 +283,13 @@ fn check_drift(config: &Config, admin: &PgUrl, migrated: &PgSnapshot, report: &m
         return;
     }
     let shown = display_path(path, &config.display_base);
-    let file = SourceFile { path: path.clone(), display: shown.clone(), text: text.clone(), checksum: [0; 32], analysis: Default::default() };
+    let file = SourceFile {
+        path: path.clone(),
+        display: shown.clone(),
+        text: text.clone(),
+        checksum: [0; 32],
+        analysis: Default::default(),
+    };
     let sql = text.strip_prefix('\u{feff}').unwrap_or(&text).to_owned();
     let script = Script { file, sql, mode: Mode::Transaction };
     let (_db, mut client) = match ScratchDb::create(admin, "_declared") {

@@ -59,6 +59,10 @@ pub struct SchemaRow {
     pub sql: String,
 }
 
+/// The main schema's rows with SQL text, SQLite's own objects left out.
+const SCHEMA_ROWS: &str = "SELECT type, name, tbl_name, sql FROM main.sqlite_schema
+     WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'";
+
 /// A database's schema as `sqlite_schema` holds it, in a stable order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Snapshot {
@@ -69,10 +73,7 @@ impl Snapshot {
     /// Reads the main schema, leaving out SQLite's own objects and `exclude`
     /// (the history table).
     pub fn read(conn: &Connection, exclude: &[&str]) -> rusqlite::Result<Snapshot> {
-        let mut stmt = conn.prepare(
-            "SELECT type, name, tbl_name, sql FROM main.sqlite_schema
-             WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
-        )?;
+        let mut stmt = conn.prepare(SCHEMA_ROWS)?;
         let mut rows = Vec::new();
         let mut query = stmt.query([])?;
         while let Some(r) = query.next()? {
@@ -96,10 +97,7 @@ impl Snapshot {
     /// created again move, so a different text is not yet a different schema:
     /// [`Snapshot::from_text`] reads it back for [`compare`].
     pub fn text(conn: &Connection) -> rusqlite::Result<String> {
-        let mut stmt = conn.prepare(
-            "SELECT type, name, tbl_name, sql FROM main.sqlite_schema
-             WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
-        )?;
+        let mut stmt = conn.prepare(SCHEMA_ROWS)?;
         let mut text = String::new();
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
