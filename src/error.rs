@@ -15,10 +15,12 @@ pub enum Error {
         path: String,
         line: usize,
         column: usize,
-        /// SQLite's message.
+        /// The engine's message.
         message: String,
         /// Versions applied by this call before the failure.
         applied: Vec<i64>,
+        /// The engine's error, with its code ([`Error::code`]).
+        source: Box<Cause>,
     },
     /// A migration's SQL ran, but writing its result failed (an I/O error
     /// while committing it or recording it, say): it was rolled back, and the
@@ -30,6 +32,8 @@ pub enum Error {
         message: String,
         /// Versions applied by this call before the failure.
         applied: Vec<i64>,
+        /// The engine's error, with its code ([`Error::code`]).
+        source: Box<Cause>,
     },
     /// An applied migration's checksum differs from this binary's: the
     /// migration was edited after the database applied it.
@@ -56,14 +60,81 @@ pub enum Error {
     Postgres(sqlx::Error),
 }
 
+/// The engine's own error behind a failed migration: kept whole, so that
+/// [`std::error::Error::source`] and [`Error::code`] reach SQLite's extended
+/// result code or PostgreSQL's SQLSTATE.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Cause {
+    Sqlite(rusqlite::Error),
+    #[cfg(feature = "postgres")]
+    Postgres(sqlx::Error),
+}
+
+impl Cause {
+    fn error(&self) -> &(dyn std::error::Error + 'static) {
+        match self {
+            Cause::Sqlite(err) => err,
+            #[cfg(feature = "postgres")]
+            Cause::Postgres(err) => err,
+        }
+    }
+
+    fn code(&self) -> Option<String> {
+        match self {
+            Cause::Sqlite(err) => sqlite_code(err),
+            #[cfg(feature = "postgres")]
+            Cause::Postgres(err) => postgres_code(err),
+        }
+    }
+}
+
+fn sqlite_code(err: &rusqlite::Error) -> Option<String> {
+    match err {
+        rusqlite::Error::SqliteFailure(e, _) => Some(e.extended_code.to_string()),
+        _ => None,
+    }
+}
+
+#[cfg(feature = "postgres")]
+fn postgres_code(err: &sqlx::Error) -> Option<String> {
+    match err {
+        sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
+        _ => None,
+    }
+}
+
+impl Error {
+    /// The engine's error code behind a failed migration (or any engine
+    /// error): SQLite's extended result code as a number (`"2067"` for
+    /// `SQLITE_CONSTRAINT_UNIQUE`), or PostgreSQL's SQLSTATE (`"23505"`).
+    ///
+    /// ```
+    /// # fn handle(err: migcheck::Error) {
+    /// if err.code().as_deref() == Some("2067") {
+    ///     eprintln!("a migration met duplicate rows: {err}");
+    /// }
+    /// # }
+    /// ```
+    pub fn code(&self) -> Option<String> {
+        match self {
+            Error::MigrationFailed { source, .. } | Error::NotCommitted { source, .. } => source.code(),
+            Error::Sqlite(err) => sqlite_code(err),
+            #[cfg(feature = "postgres")]
+            Error::Postgres(err) => postgres_code(err),
+            _ => None,
+        }
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::MigrationFailed { version, name, path, line, column, message, applied } => {
+            Error::MigrationFailed { version, name, path, line, column, message, applied, .. } => {
                 write!(f, "migration {version} `{name}` failed at {path}:{line}:{column}: {message}; ")?;
                 rolled_back(f, applied)
             }
-            Error::NotCommitted { version, name, message, applied } => {
+            Error::NotCommitted { version, name, message, applied, .. } => {
                 write!(f, "migration {version} `{name}` could not be committed: {message}; ")?;
                 rolled_back(f, applied)?;
                 write!(f, "; check the disk, then run the upgrade again")
@@ -118,6 +189,7 @@ impl std::error::Error for Error {
             Error::Sqlite(err) | Error::Backup { source: err, .. } => Some(err),
             #[cfg(feature = "postgres")]
             Error::Postgres(err) => Some(err),
+            Error::MigrationFailed { source, .. } | Error::NotCommitted { source, .. } => Some(source.error()),
             _ => None,
         }
     }
@@ -130,6 +202,7 @@ impl Error {
         script: &crate::Script,
         offset: usize,
         message: String,
+        source: Cause,
         report: &crate::Report,
     ) -> Error {
         let (line, column) = migcheck_core::lexer::line_column(script.sql(), offset);
@@ -141,6 +214,7 @@ impl Error {
             column,
             message,
             applied: report.applied.iter().map(|a| a.version).collect(),
+            source: Box::new(source),
         }
     }
 }
@@ -154,10 +228,10 @@ impl Error {
         if m.up().mode() != crate::Mode::Transaction {
             return self;
         }
-        let message = match self {
-            Error::Sqlite(err) => err.to_string(),
+        let (message, source) = match self {
+            Error::Sqlite(err) => (err.to_string(), Cause::Sqlite(err)),
             #[cfg(feature = "postgres")]
-            Error::Postgres(err) => err.to_string(),
+            Error::Postgres(err) => (err.to_string(), Cause::Postgres(err)),
             other => return other,
         };
         Error::NotCommitted {
@@ -165,6 +239,7 @@ impl Error {
             name: m.name().to_owned(),
             message,
             applied: report.applied.iter().map(|a| a.version).collect(),
+            source: Box::new(source),
         }
     }
 }

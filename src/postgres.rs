@@ -303,12 +303,10 @@ fn failed(m: &Migration, script: &Script, sent: &str, base: usize, err: sqlx::Er
                 Some(PgErrorPosition::Original(chars)) => Some(chars),
                 _ => None,
             });
-            let offset = position
-                .and_then(|chars| sent.char_indices().nth(chars.saturating_sub(1)).map(|(i, _)| base + i))
-                .unwrap_or(base + lexer::skip_trivia(sent));
+            let offset = lexer::postgres_position(sent, base, position).unwrap_or(base + lexer::skip_trivia(sent));
             (offset, db.message().to_owned())
         }
         other => (base, other.to_string()),
     };
-    Error::failed(m, script, offset, message, report)
+    Error::failed(m, script, offset, message, crate::error::Cause::Postgres(err), report)
 }

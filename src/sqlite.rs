@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use migcheck_core::exec;
-use rusqlite::{Connection, MAIN_DB, OptionalExtension, params};
+use rusqlite::{Connection, MAIN_DB, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use crate::{Error, Migration, Migrations, Mode, Script};
 
@@ -154,7 +154,7 @@ impl Migrations {
         let total = pending.len();
         for (i, m) in pending.into_iter().enumerate() {
             let step = (|| {
-                let tx = Tx::begin(conn)?;
+                let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
                 // Another migrator may have applied it while this one waited.
                 if is_applied(&tx, &self.history, m.version)? {
                     tx.commit()?;
@@ -341,8 +341,13 @@ impl Migrations {
     }
 
     /// Opens a write transaction and makes sure the history table exists.
-    fn begin<'c>(&self, conn: &'c Connection) -> Result<Tx<'c>, Error> {
-        let tx = Tx::begin(conn)?;
+    ///
+    /// The transaction is `BEGIN IMMEDIATE` (the write lock at once, so two
+    /// migrators queue instead of failing half-way), rolled back unless
+    /// committed. It borrows the connection shared, so a file that must run
+    /// outside it can use the connection after `commit`.
+    fn begin<'c>(&self, conn: &'c Connection) -> Result<Transaction<'c>, Error> {
+        let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
         tx.prepare_cached(&format!(
             "CREATE TABLE IF NOT EXISTS {} (
                 version INTEGER PRIMARY KEY,
@@ -364,7 +369,7 @@ impl Migrations {
     fn run_in(
         &self,
         conn: &Connection,
-        tx: Tx<'_>,
+        tx: Transaction<'_>,
         m: &Migration,
         script: &Script,
         report: &Report,
@@ -392,47 +397,11 @@ impl Migrations {
     }
 }
 
-/// A `BEGIN IMMEDIATE` transaction, rolled back unless committed. Unlike
-/// rusqlite's `Transaction` it borrows the connection shared, so a file that
-/// must run outside it can use the connection after `commit`.
-struct Tx<'c> {
-    conn: &'c Connection,
-    open: bool,
-}
-
-impl<'c> Tx<'c> {
-    fn begin(conn: &'c Connection) -> Result<Self, Error> {
-        conn.execute_batch("BEGIN IMMEDIATE")?;
-        Ok(Tx { conn, open: true })
-    }
-
-    fn commit(mut self) -> Result<(), Error> {
-        self.open = false;
-        self.conn.execute_batch("COMMIT")?;
-        Ok(())
-    }
-}
-
-impl std::ops::Deref for Tx<'_> {
-    type Target = Connection;
-
-    fn deref(&self) -> &Connection {
-        self.conn
-    }
-}
-
-impl Drop for Tx<'_> {
-    fn drop(&mut self) {
-        if self.open && !self.conn.is_autocommit() {
-            let _ = self.conn.execute_batch("ROLLBACK");
-        }
-    }
-}
-
 fn run(conn: &Connection, m: &Migration, script: &Script, report: &Report) -> Result<(), Error> {
-    exec::run_statements(conn, script.sql(), |_| Ok(()))
-        .map(|_| ())
-        .map_err(|err| Error::failed(m, script, err.offset, err.message, report))
+    exec::run_statements(conn, script.sql(), |_| Ok(())).map(|_| ()).map_err(|err| {
+        let cause = rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(err.code), Some(err.message.clone()));
+        Error::failed(m, script, err.offset, err.message, crate::error::Cause::Sqlite(cause), report)
+    })
 }
 
 fn is_applied(conn: &Connection, table: &str, version: i64) -> Result<bool, Error> {

@@ -164,6 +164,9 @@ async fn a_failing_migration_leaves_the_last_good_version_and_points_at_the_erro
         }
         other => panic!("{other:?}"),
     }
+    // sqlx's error is kept, with PostgreSQL's SQLSTATE (undefined_column).
+    assert!(std::error::Error::source(&err).is_some(), "{err:?}");
+    assert_eq!(err.code().as_deref(), Some("42703"));
     assert_eq!(db.tables().await, ["migcheck_history", "owners"], "the failed migration was rolled back");
     let owners: i64 = sqlx::query_scalar("SELECT count(*) FROM owners").fetch_one(&db.pool).await.unwrap();
     assert_eq!(owners, 0);

@@ -178,6 +178,10 @@ fn a_failed_migration_leaves_the_last_good_version() {
         other => panic!("{other:?}"),
     }
     assert!(err.to_string().contains("m/2_b.sql:3:1"), "{err}");
+    // The engine's error is kept: `source()` and SQLite's result code (SQLITE_ERROR).
+    let source = std::error::Error::source(&err).expect("the SQLite error is the source");
+    assert!(source.to_string().contains("no such table: nope"), "{source}");
+    assert_eq!(err.code().as_deref(), Some("1"));
     assert_eq!(tables(&conn), ["a", "migcheck_history"]);
     let rows: i64 = conn.query_row("SELECT count(*) FROM a", [], |r| r.get(0)).unwrap();
     assert_eq!(rows, 1, "the half-run migration's insert was rolled back");

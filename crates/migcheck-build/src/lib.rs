@@ -227,20 +227,17 @@ impl Build {
         };
         let dir = manifest_dir.join(self.dir.as_deref().unwrap_or(Path::new("migrations")));
         cargo::rerun_if_changed(&dir);
-        let mut config = Config::new(&dir);
+        let mut config =
+            Config::from_env(&dir, cargo::env).map_err(|e| Error::Env { name: e.name.into(), message: e.message })?;
         config.display_base = manifest_dir.clone();
         // The scratch database at the newest sealed migration, for the next build.
         config.cache_dir = Some(out_dir.join("migcheck"));
         config.keep_schema = false;
         config.dialect = self.dialect;
         config.layout = self.layout;
-        config.postgres_scratch = cargo::env("MIGCHECK_SCRATCH_URL").filter(|u| !u.trim().is_empty());
-        match &self.schema {
-            Some(path) => {
-                config.schema = Some(manifest_dir.join(path));
-                config.schema_required = true;
-            }
-            None => config.schema = dir.parent().map(|p| p.join("schema.sql")),
+        if let Some(path) = &self.schema {
+            config.schema = Some(manifest_dir.join(path));
+            config.schema_required = true;
         }
         // A path that does not exist would re-run the script on every build:
         // watch the schema file only when it is there (the directory is always
@@ -248,20 +245,15 @@ impl Build {
         if let Some(schema) = config.schema.as_ref().filter(|p| p.exists()) {
             cargo::rerun_if_changed(schema);
         }
-        config.locked = self.locked_mode();
+        if let Some(locked) = self.locked {
+            config.locked = locked;
+        }
         config.deny_warnings = self.deny_warnings;
         config.scratch.foreign_keys = self.foreign_keys.unwrap_or(true);
         config.scratch.functions = self.functions.clone();
-        config.scratch.timeout = match self.timeout {
-            Some(t) => t,
-            None => match cargo::env("MIGCHECK_TIMEOUT") {
-                Some(v) => parse_seconds(&v).ok_or_else(|| Error::Env {
-                    name: "MIGCHECK_TIMEOUT".into(),
-                    message: format!("`{v}` is not a number of seconds"),
-                })?,
-                None => config.scratch.timeout,
-            },
-        };
+        if let Some(timeout) = self.timeout {
+            config.scratch.timeout = timeout;
+        }
         let started = std::time::Instant::now();
         let mut report = migcheck_core::check::check(&config);
         let checked = started.elapsed();
@@ -278,10 +270,6 @@ impl Build {
         }
         Ok(Output { generated, report })
     }
-
-    fn locked_mode(&self) -> bool {
-        self.locked.unwrap_or_else(|| Config::locked_from_env(cargo::env))
-    }
 }
 
 /// The `MIGCHECK_TIMINGS=1` line: where the build script's time went.
@@ -295,10 +283,6 @@ fn timings(report: &Report, total: Duration) -> String {
         if report.from_cache { " (the sealed ones' database from the cache)" } else { "" },
         phases.join(", ")
     )
-}
-
-fn parse_seconds(text: &str) -> Option<Duration> {
-    text.trim().parse::<f64>().ok().filter(|s| s.is_finite() && *s > 0.0).map(Duration::from_secs_f64)
 }
 
 /// Seals the migrations of `dir` in its lock file (`migcheck lock` calls this).
@@ -323,15 +307,6 @@ fn seal(dir: &Path, force: bool) -> Result<Sealed, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn seconds() {
-        assert_eq!(parse_seconds("2.5"), Some(Duration::from_millis(2500)));
-        assert_eq!(parse_seconds(" 10 "), Some(Duration::from_secs(10)));
-        for bad in ["", "x", "-1", "0", "inf", "NaN"] {
-            assert_eq!(parse_seconds(bad), None, "{bad}");
-        }
-    }
 
     #[test]
     fn try_run_writes_the_generated_file_only_when_it_changes() {

@@ -17,7 +17,7 @@ use migcheck_core::layout::Layout;
 use migcheck_core::lock::{self, Lock};
 use migcheck_core::schema::Snapshot;
 use migcheck_core::schema::generate::{self, Rename};
-use migcheck_core::{scan, seal};
+use migcheck_core::{name, scan, seal};
 use serde_json::json;
 
 use crate::output::{diagnostic_json, print_diagnostics, print_json};
@@ -68,20 +68,21 @@ pub fn run(cli: &Cli) -> Result<u8> {
     }
 }
 
-fn config(cli: &Cli, execute: bool) -> Config {
-    let mut config = Config::new(&cli.dir);
+/// The checker's configuration as `cargo build` has it: the same
+/// environment variables (also read from `.env`), except that only `check`
+/// is locked in CI, since the other commands work on unsealed migrations.
+fn config(cli: &Cli, execute: bool) -> Result<Config> {
+    let _ = dotenvy::dotenv();
+    let mut config = Config::from_env(&cli.dir, |name| std::env::var(name).ok())?;
+    config.locked = false;
     config.execute = execute;
     config.layout = cli.layout;
-    // PostgreSQL-dialect migrations (`dialect postgres` in the lock) run on a
-    // scratch database on this server, as in `cargo build`.
-    let _ = dotenvy::dotenv();
-    config.postgres_scratch = std::env::var("MIGCHECK_SCRATCH_URL").ok().filter(|u| !u.trim().is_empty());
-    config
+    Ok(config)
 }
 
 /// Runs the checks; prints the errors and fails when there are any.
 fn checked(cli: &Cli, execute: bool) -> Result<Report> {
-    let report = check::check(&config(cli, execute));
+    let report = check::check(&config(cli, execute)?);
     if report.has_errors() {
         print_diagnostics(report.errors());
         let n = report.errors().count();
@@ -142,7 +143,7 @@ fn init(cli: &Cli, dialect: crate::DialectArg) -> Result<u8> {
     }
     // Created now so that the build script watches it: a file that appears
     // later is not seen until something else re-runs the build script.
-    let schema = dir.parent().unwrap_or(Path::new("")).join("schema.sql");
+    let schema = migcheck_core::model::default_schema_path(dir);
     if schema.exists() {
         println!("{} exists", schema.display());
     } else {
@@ -205,12 +206,52 @@ fn utc_timestamp() -> i64 {
     ((year * 100 + month) * 100 + day) * 1_000_000 + (rem / 3600) * 10_000 + (rem % 3600 / 60) * 100 + rem % 60
 }
 
+/// The directory's layout: `--layout`, else the lock's `layout` line, else
+/// detected from the files, as the check reads it.
+fn layout_of(cli: &Cli) -> Layout {
+    let locked = || fs::read_to_string(cli.dir.join(lock::FILE_NAME)).ok().and_then(|t| Lock::parse(&t).ok()?.layout);
+    cli.layout.or_else(locked).unwrap_or_else(|| migcheck_core::layout::detect(&cli.dir))
+}
+
+/// Writes the files of a new migration; none if one of them exists.
+fn write_new(cli: &Cli, files: &[name::NewFile]) -> Result<()> {
+    for file in files {
+        let path = cli.dir.join(&file.path);
+        if path.exists() || path.parent().is_some_and(|p| p != cli.dir && p.exists()) {
+            bail!("`{}` already exists", if path.exists() { &path } else { path.parent().unwrap_or(&path) }.display());
+        }
+    }
+    for file in files {
+        let path = cli.dir.join(&file.path);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).with_context(|| format!("cannot create `{}`", parent.display()))?;
+        }
+        fs::write(&path, &file.text).with_context(|| format!("cannot write `{}`", path.display()))?;
+        println!("created {}", path.display());
+    }
+    Ok(())
+}
+
 /// Every version present in the directory, readable or not.
 fn versions(cli: &Cli) -> Vec<i64> {
-    let s = scan::scan(&cli.dir, Path::new(""));
+    let s = scan::scan_layout(&cli.dir, Path::new(""), layout_of(cli), &Default::default());
     let mut v: Vec<i64> = s.migrations.iter().map(|m| m.version).chain(s.broken_versions).collect();
     v.sort_unstable();
     v
+}
+
+/// The zero-padded width of the versions in the directory's names, if they
+/// are padded (`0007_a.sql`: 4); `None` if there is no name to go by.
+fn sequential_width(cli: &Cli, layout: Layout) -> Option<usize> {
+    let scanned = scan::scan_layout(&cli.dir, Path::new(""), layout, &Default::default());
+    let newest = scanned.migrations.iter().max_by_key(|m| m.version)?;
+    let name = match layout {
+        Layout::Diesel => newest.up.path.parent()?.file_name()?.to_string_lossy().into_owned(),
+        _ => newest.up.file_name(),
+    };
+    let name = name.trim_start_matches(['V', 'v']);
+    let digits = name.bytes().take_while(u8::is_ascii_digit).count();
+    Some(if name.starts_with('0') { digits } else { 0 })
 }
 
 fn new(cli: &Cli, name: &str, sequential: bool, irreversible: bool) -> Result<u8> {
@@ -221,37 +262,39 @@ fn new(cli: &Cli, name: &str, sequential: bool, irreversible: bool) -> Result<u8
     if description.is_empty() {
         bail!("`{name}` has no letter or digit to name the migration with");
     }
+    let layout = layout_of(cli);
     let newest = versions(cli).last().copied().unwrap_or(0);
+    // refinery and Flyway number migrations 1, 2, 3 (refinery's versions are
+    // 32-bit): a timestamp only where the history already uses them.
+    let sequential = sequential || (layout == Layout::Refinery && newest < 10_000_000_000_000);
     let (version, text) = if sequential {
         let v = newest + 1;
-        (v, format!("{v:04}"))
+        // As wide as the names already there (`000016_…`, `00016_…`, `V16__…`).
+        let width = match sequential_width(cli, layout) {
+            Some(width) => width,
+            None if layout == Layout::Native => 4,
+            None => 0,
+        };
+        (v, format!("{v:0width$}"))
     } else {
         let v = utc_timestamp().max(newest + 1);
         (v, v.to_string())
     };
-    let files: Vec<(PathBuf, String)> = if irreversible {
-        vec![(cli.dir.join(format!("{text}_{description}.sql")), format!("-- {name} (irreversible)\n"))]
+    let files = if irreversible {
+        name::format(layout, &text, &description, &format!("-- {name} (irreversible)\n"), None)
     } else {
-        vec![
-            (cli.dir.join(format!("{text}_{description}.up.sql")), format!("-- {name}\n")),
-            (cli.dir.join(format!("{text}_{description}.down.sql")), format!("-- undo: {name}\n")),
-        ]
+        name::format(layout, &text, &description, &format!("-- {name}\n"), Some(&format!("-- undo: {name}\n")))
     };
-    for (path, _) in &files {
-        if path.exists() {
-            bail!("`{}` already exists", path.display());
-        }
-    }
-    for (path, text) in &files {
-        fs::write(path, text).with_context(|| format!("cannot write `{}`", path.display()))?;
-        println!("created {}", path.display());
+    write_new(cli, &files)?;
+    if !irreversible && layout == Layout::Refinery {
+        println!("refinery has no down migrations: only the up file was written");
     }
     println!("migration {version}: write its SQL, build to check it, then `migcheck lock` to seal it");
     Ok(exit::OK)
 }
 
 fn lock(cli: &Cli, force: bool) -> Result<u8> {
-    match seal::seal(&config(cli, true), force) {
+    match seal::seal(&config(cli, true)?, force) {
         Ok(sealed) => {
             if !sealed.written {
                 println!("{} is up to date", sealed.lock_path.display());
@@ -282,7 +325,7 @@ fn lock(cli: &Cli, force: bool) -> Result<u8> {
 }
 
 fn rebase(cli: &Cli) -> Result<u8> {
-    let report = check::check(&config(cli, false));
+    let report = check::check(&config(cli, false)?);
     let blocking: Vec<_> = report.errors().filter(|d| d.kind != migcheck_core::diagnostic::Kind::OutOfOrder).collect();
     if !blocking.is_empty() {
         print_diagnostics(blocking);
@@ -302,7 +345,8 @@ fn rebase(cli: &Cli) -> Result<u8> {
     // Timestamps stay timestamps; small sequential numbers stay sequential.
     let mut next =
         if newest_sealed >= 10_000_000_000_000 { utc_timestamp().max(newest_sealed + 1) } else { newest_sealed + 1 };
-    let mut renames = Vec::new();
+    let layout = report.layout;
+    let mut renames: Vec<(PathBuf, PathBuf, i64, i64)> = Vec::new();
     for m in unsealed {
         let version = if m.version > newest_sealed { m.version.max(next) } else { next };
         next = version + 1;
@@ -310,11 +354,24 @@ fn rebase(cli: &Cli) -> Result<u8> {
             continue;
         }
         for script in std::iter::once(&m.up).chain(m.down.as_ref()) {
-            let old_name = script.file.file_name();
-            let digits = old_name.bytes().take_while(u8::is_ascii_digit).count();
-            let width = if old_name.starts_with('0') { digits } else { 0 };
-            let new_name = format!("{version:0width$}{}", &old_name[digits..]);
-            renames.push((script.file.path.clone(), script.file.path.with_file_name(new_name), m.version, version));
+            // A diesel migration is its directory; a single-file layout's
+            // halves are one file.
+            let path = match layout {
+                Layout::Diesel => script.file.path.parent().map_or_else(|| script.file.path.clone(), Path::to_path_buf),
+                _ => script.file.path.clone(),
+            };
+            if renames.iter().any(|(from, ..)| *from == path) {
+                continue;
+            }
+            let old_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let Some(new_name) = name::renumber(layout, &old_name, version) else {
+                bail!(
+                    "cannot renumber `{}`: it is not named as the {} layout names migrations",
+                    path.display(),
+                    layout.name()
+                );
+            };
+            renames.push((path.clone(), path.with_file_name(new_name), m.version, version));
         }
     }
     for (_, to, ..) in &renames {
@@ -326,7 +383,7 @@ fn rebase(cli: &Cli) -> Result<u8> {
         fs::rename(from, to).with_context(|| format!("cannot rename `{}`", from.display()))?;
         println!("renumbered {old} -> {new}: {} -> {}", from.display(), to.display());
     }
-    let report = check::check(&config(cli, true));
+    let report = check::check(&config(cli, true)?);
     print_diagnostics(report.diagnostics.iter());
     if report.has_errors() {
         return Err(Reported(exit::ERROR).into());
@@ -341,7 +398,7 @@ fn live_drift(cli: &Cli, url: &str, report: &Report) -> Result<(String, Vec<Stri
     let target = db::parse(url)?;
     let migrations = migrations(cli, report);
     if let db::Target::Postgres(live_url) = &target {
-        let Some(scratch) = config(cli, false).postgres_scratch else {
+        let Some(scratch) = config(cli, false)?.postgres_scratch else {
             bail!(
                 "comparing a live PostgreSQL database needs MIGCHECK_SCRATCH_URL: a server where migcheck may create \
                  a scratch database to apply the migrations to"
@@ -352,7 +409,9 @@ fn live_drift(cli: &Cli, url: &str, report: &Report) -> Result<(String, Vec<Stri
         if !status.divergent.is_empty() || !status.unknown.is_empty() {
             return Err(divergence(&status));
         }
-        let expected = migcheck_core::postgres::schema_at(report, &scratch, status.current().unwrap_or(0))
+        let expected = migcheck_core::postgres::PgEngine::create(&scratch, config(cli, false)?.scratch.timeout)
+            .and_then(|engine| check::replay(&engine, report, Some(status.current().unwrap_or(0))))
+            .and_then(|mut db| db.snapshot())
             .map_err(|d| anyhow!(d.render()))?;
         let live = migcheck_core::postgres::live_snapshot(live_url, &cli.history_table)
             .map_err(|e| anyhow!("cannot read `{}`: {e}", target.describe()))?;
@@ -375,7 +434,7 @@ fn live_drift(cli: &Cli, url: &str, report: &Report) -> Result<(String, Vec<Stri
 
 fn check_command(cli: &Cli) -> Result<u8> {
     // Exactly what `cargo build` checks, locked mode included (`CI`, `MIGCHECK_LOCKED`).
-    let mut config = config(cli, true);
+    let mut config = config(cli, true)?;
     config.locked = Config::locked_from_env(|name| std::env::var(name).ok());
     let report = check::check(&config);
     let live = match (&cli.database_url, report.has_errors()) {
@@ -399,6 +458,8 @@ fn check_command(cli: &Cli) -> Result<u8> {
                 "sealed": m.sealed,
                 "reversible": m.down.is_some(),
                 "checksum": to_hex(&m.up.file.checksum),
+                "files": std::iter::once(&m.up).chain(m.down.as_ref()).map(|s| s.file.display.as_str())
+                    .fold(Vec::new(), |mut files, f| { if !files.contains(&f) { files.push(f) } files }),
             })).collect::<Vec<_>>(),
         }));
     } else {
@@ -437,7 +498,7 @@ fn check_command(cli: &Cli) -> Result<u8> {
 fn diff(cli: &Cli, message: &str, renames: &[String]) -> Result<u8> {
     let renames: Vec<Rename> =
         renames.iter().map(|r| Rename::parse(r).map_err(|e| anyhow!(e))).collect::<Result<_>>()?;
-    let config = config(cli, true);
+    let config = config(cli, true)?;
     let report = check::check(&config);
     let blocking: Vec<_> = report.errors().filter(|d| d.kind != Kind::Drift).collect();
     if !blocking.is_empty() {
@@ -464,21 +525,11 @@ fn diff(cli: &Cli, message: &str, renames: &[String]) -> Result<u8> {
     };
     let newest = versions(cli).last().copied().unwrap_or(0);
     let version = utc_timestamp().max(newest + 1);
-    let up = cli.dir.join(format!("{version}_{description}.up.sql"));
-    let down = cli.dir.join(format!("{version}_{description}.down.sql"));
-    for path in [&up, &down] {
-        if path.exists() {
-            bail!("`{}` already exists", path.display());
-        }
+    let files = name::format(report.layout, &version.to_string(), &description, &generated.up, Some(&generated.down));
+    write_new(cli, &files)?;
+    if report.layout == Layout::Refinery {
+        println!("refinery has no down migrations: only the up file was written");
     }
-    fs::write(&up, &generated.up).with_context(|| format!("cannot write `{}`", up.display()))?;
-    fs::write(&down, &generated.down).with_context(|| format!("cannot write `{}`", down.display()))?;
-    println!(
-        "created {}
-created {}",
-        up.display(),
-        down.display()
-    );
     for change in &generated.changes {
         println!("  {change}");
     }
@@ -795,7 +846,7 @@ fn history_of(tool: crate::Tool) -> (&'static str, &'static str, Layout) {
 
 fn import(cli: &Cli, tool: crate::Tool) -> Result<u8> {
     let (table, query, layout) = history_of(tool);
-    let mut config = config(cli, true);
+    let mut config = config(cli, true)?;
     config.layout = Some(cli.layout.unwrap_or(layout));
     let report = check::check(&config);
     if report.has_errors() {

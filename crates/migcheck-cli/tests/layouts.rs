@@ -222,3 +222,117 @@ fn sqlx_gives_the_schema_migcheck_gives() {
         theirs.query_row("SELECT count(*) FROM _sqlx_migrations WHERE success", [], |r| r.get(0)).unwrap();
     assert_eq!(applied, 16);
 }
+
+/// `new`, `rebase` and `diff` write names in the directory's own layout, so
+/// that the next check reads them: in each tool's directory, the newest
+/// migration is held back while the rest and a `new` one are sealed, then
+/// put back (out of order), `rebase`d, and the schema file is extended for
+/// `diff` to write the migration that catches up.
+#[test]
+fn new_rebase_and_diff_write_names_in_each_layout() {
+    let schema = fs::read_to_string(fixtures().join("schema.sql")).unwrap();
+    for fixture in fixture_list() {
+        let name = fixture.dir;
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let dir = root.join("migrations");
+        copy_tree(&fixtures().join(name), &dir);
+        fs::write(root.join("schema.sql"), &schema).unwrap();
+        let run = migcheck(root, &["check", "--format", "json"], false);
+        assert_eq!(run.code, 0, "{name}: {run:?}");
+        let checked: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        let newest = checked["migrations"].as_array().unwrap().last().unwrap().clone();
+        // The newest migration's entries in the directory (a diesel migration is its directory).
+        let mut held: Vec<PathBuf> = Vec::new();
+        for file in newest["files"].as_array().unwrap() {
+            let path = root.join(file.as_str().unwrap());
+            let entry = if fixture.layout == "diesel" { path.parent().unwrap().to_path_buf() } else { path };
+            if !held.contains(&entry) {
+                held.push(entry);
+            }
+        }
+        let aside = root.join("aside");
+        fs::create_dir(&aside).unwrap();
+        for entry in &held {
+            fs::rename(entry, aside.join(entry.file_name().unwrap())).unwrap();
+        }
+        let run = migcheck(root, &["lock"], false);
+        assert_eq!(run.code, 0, "{name}: {run:?}");
+
+        let run = migcheck(root, &["new", "add notes"], false);
+        assert_eq!(run.code, 0, "{name}: {run:?}");
+        let run = migcheck(root, &["check", "--format", "json"], false);
+        assert_eq!(run.code, 0, "{name}: the new migration is read: {run:?}");
+        let checked: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        let added = checked["migrations"].as_array().unwrap().last().unwrap().clone();
+        assert_eq!(added["name"], "add_notes", "{name}: {checked}");
+        // (Its down holds only a comment: diesel and the single-file layouts
+        // read such a down as none, as their tools do.)
+        let files = added["files"].as_array().unwrap().len();
+        assert_eq!(files, if fixture.layout == "migcheck" { 2 } else { 1 }, "{name}: {checked}");
+        let run = migcheck(root, &["lock"], false);
+        assert_eq!(run.code, 0, "{name}: {run:?}");
+
+        if fixture.layout == "refinery" {
+            // Numbered 1, 2, 3, the new migration took the held-back one's
+            // number: that is a duplicate, not an out-of-order migration (see
+            // `rebase_renumbers_a_refinery_migration` for refinery's rebase).
+        } else {
+            for entry in &held {
+                fs::rename(aside.join(entry.file_name().unwrap()), entry).unwrap();
+            }
+            let run = migcheck(root, &["check"], false);
+            assert_eq!(run.code, 1, "{name}: the held-back migration is out of order: {run:?}");
+            assert!(run.stderr.contains("migcheck rebase"), "{name}: {run:?}");
+            let run = migcheck(root, &["rebase"], false);
+            assert_eq!(run.code, 0, "{name}: {run:?}");
+            let run = migcheck(root, &["check", "--format", "json"], false);
+            assert_eq!(run.code, 0, "{name}: the renumbered migration is read: {run:?}");
+            let checked: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+            let last = checked["migrations"].as_array().unwrap().last().unwrap().clone();
+            assert_eq!(last["name"], newest["name"], "{name}: {checked}");
+            assert_eq!(last["reversible"], newest["reversible"], "{name}: {checked}");
+        }
+
+        fs::write(
+            root.join("schema.sql"),
+            format!("{schema}\nCREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL);\n"),
+        )
+        .unwrap();
+        let run = migcheck(root, &["check"], false);
+        assert_eq!(run.code, 1, "{name}: drift: {run:?}");
+        let run = migcheck(root, &["diff", "-m", "add notes table"], false);
+        assert_eq!(run.code, 0, "{name}: {run:?}");
+        let run = migcheck(root, &["check"], false);
+        assert_eq!(run.code, 0, "{name}: the generated migration is read and closes the drift: {run:?}");
+        let run = migcheck(root, &["upgrade", "--no-backup"], false);
+        assert_eq!(run.code, 0, "{name}: {run:?}");
+        let conn = Connection::open(root.join("shop.db")).unwrap();
+        let notes: i64 =
+            conn.query_row("SELECT count(*) FROM sqlite_schema WHERE name = 'notes'", [], |r| r.get(0)).unwrap();
+        assert_eq!(notes, 1, "{name}");
+    }
+}
+
+/// The example of the issue that asked for it: in a refinery directory,
+/// `V3__c.sql` written on a branch while `V5__b.sql` was sealed on main.
+#[test]
+fn rebase_renumbers_a_refinery_migration() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let dir = root.join("migrations");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("V1__a.sql"), "CREATE TABLE a (x);\n").unwrap();
+    fs::write(dir.join("V5__b.sql"), "CREATE TABLE b (x);\n").unwrap();
+    let run = migcheck(root, &["lock"], false);
+    assert_eq!(run.code, 0, "{run:?}");
+    fs::write(dir.join("V3__c.sql"), "CREATE TABLE c (x);\n").unwrap();
+    let run = migcheck(root, &["rebase"], false);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(dir.join("V6__c.sql").exists() && !dir.join("V3__c.sql").exists(), "{run:?}");
+    let run = migcheck(root, &["new", "d"], false);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(dir.join("V7__d.sql").exists(), "{run:?}");
+    let run = migcheck(root, &["check"], false);
+    assert_eq!(run.code, 0, "{run:?}");
+}

@@ -6,11 +6,7 @@
 
 use sha2::{Digest as _, Sha256};
 
-/// A SHA-256 digest.
-pub type Digest = [u8; 32];
-
-/// The chain hash before the first migration.
-pub const CHAIN_START: Digest = [0; 32];
+pub use crate::model::{CHAIN_START, Digest};
 
 /// SHA-256 of `bytes` with line endings normalised to `\n`.
 pub fn checksum(bytes: &[u8]) -> Digest {

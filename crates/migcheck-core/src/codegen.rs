@@ -149,7 +149,7 @@ const LINES_FILE: &str = "lines.bin";
 
 impl LineCache {
     fn load(dir: &Path) -> Option<LineCache> {
-        let mut bytes = crate::cache::load_fingerprinted(dir, LINES_FILE)?;
+        let mut bytes = crate::fingerprint::load_fingerprinted(dir, LINES_FILE)?;
         if !bytes.starts_with(LINES_MAGIC) {
             return None;
         }
@@ -212,7 +212,7 @@ impl LineCache {
         }
         out.extend_from_slice(&(lines.len() as u64).to_le_bytes());
         out.extend_from_slice(lines.as_bytes());
-        crate::cache::store_fingerprinted(dir, LINES_FILE, out)
+        crate::fingerprint::store_fingerprinted(dir, LINES_FILE, out)
     }
 }
 

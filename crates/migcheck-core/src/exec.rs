@@ -16,19 +16,7 @@ use rusqlite::Connection;
 
 use crate::lexer;
 
-/// How a migration file runs: decided when it is checked, embedded in the
-/// binary, and followed by the runtime on every engine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Mode {
-    /// In a transaction of its own (the default).
-    Transaction,
-    /// `-- migcheck: no-transaction` (or another tool's marker): outside any
-    /// transaction, as written.
-    NoTransaction,
-    /// The file has its own `BEGIN … COMMIT`: run as written.
-    SelfManaged,
-}
+pub use crate::model::Mode;
 
 /// A statement that failed to prepare or to run.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,52 +13,7 @@
 use std::ops::Range;
 use std::path::Path;
 
-/// A migrations directory layout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Layout {
-    /// `<v>_<d>.sql`, `<v>_<d>.up.sql` + `.down.sql` (sqlx, golang-migrate).
-    Native,
-    Diesel,
-    /// `V<n>__<d>.sql`, and Flyway's undo files `U<n>__<d>.sql`.
-    Refinery,
-    Dbmate,
-    Goose,
-    SqlMigrate,
-}
-
-impl Layout {
-    pub const ALL: [Layout; 6] =
-        [Layout::Native, Layout::Diesel, Layout::Refinery, Layout::Dbmate, Layout::Goose, Layout::SqlMigrate];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Layout::Native => "migcheck",
-            Layout::Diesel => "diesel",
-            Layout::Refinery => "refinery",
-            Layout::Dbmate => "dbmate",
-            Layout::Goose => "goose",
-            Layout::SqlMigrate => "sql-migrate",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Layout> {
-        match name.trim().to_ascii_lowercase().as_str() {
-            "migcheck" | "native" | "sqlx" | "golang-migrate" => Some(Layout::Native),
-            "diesel" => Some(Layout::Diesel),
-            "refinery" | "flyway" => Some(Layout::Refinery),
-            "dbmate" => Some(Layout::Dbmate),
-            "goose" => Some(Layout::Goose),
-            "sql-migrate" => Some(Layout::SqlMigrate),
-            _ => None,
-        }
-    }
-
-    /// Whether a version 0 is a real migration in this layout (diesel's
-    /// `00000000000000_diesel_initial_setup`, refinery's `V0__`).
-    pub fn allows_version_zero(self) -> bool {
-        matches!(self, Layout::Diesel | Layout::Refinery)
-    }
-}
+pub use crate::model::Layout;
 
 /// Guesses the layout of `dir` from its entries and first lines.
 pub fn detect(dir: &Path) -> Layout {

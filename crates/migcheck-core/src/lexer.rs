@@ -1,6 +1,6 @@
 //! A light look at SQL text that never splits statements for execution.
 //!
-//! Execution walks statements with SQLite's own parser (see [`crate::exec`]).
+//! Execution walks statements with SQLite's own parser (the `exec` module).
 //! This module only answers questions that must be settled before anything
 //! runs: where the leading whitespace and comments of a statement end, whether a
 //! file manages its own transaction (a statement that starts with `BEGIN`), and
@@ -202,6 +202,24 @@ fn inside_quotes(bytes: &[u8], start: usize, end: usize) -> bool {
 /// Where a `/*` comment that is never closed starts. SQLite accepts one at
 /// the end of the text, silently ignoring everything after it: a forgotten
 /// `*/` drops the rest of the migration.
+/// Where PostgreSQL's error position points: `position` counts characters
+/// from 1 in the text sent (`sent`, which starts at byte `base` of the
+/// file); the byte offset in the file, or `None` when the server gave no
+/// position inside `sent`. The checker and the runtime both place
+/// PostgreSQL's errors through here.
+///
+/// ```
+/// use migcheck_core::lexer::postgres_position;
+///
+/// // `é` is two bytes: the 10th character, `+`, starts at byte 10.
+/// assert_eq!(postgres_position("SELECT é + x", 100, Some(10)), Some(110));
+/// assert_eq!(postgres_position("SELECT 1", 0, None), None);
+/// ```
+pub fn postgres_position(sent: &str, base: usize, position: Option<usize>) -> Option<usize> {
+    let chars = position?;
+    sent.char_indices().nth(chars.checked_sub(1)?).map(|(i, _)| base + i)
+}
+
 pub fn unterminated_comment(sql: &str) -> Option<usize> {
     let bytes = sql.as_bytes();
     let mut i = 0;

@@ -12,6 +12,7 @@
 
 pub mod exec;
 pub mod lexer;
+pub mod model;
 
 #[cfg(feature = "checker")]
 pub mod cache;
@@ -25,6 +26,10 @@ pub mod codegen;
 pub mod diagnostic;
 #[cfg(feature = "checker")]
 pub mod directive;
+#[cfg(feature = "checker")]
+pub mod engine;
+#[cfg(feature = "checker")]
+pub mod fingerprint;
 #[cfg(feature = "checker")]
 pub mod layout;
 #[cfg(feature = "checker")]
@@ -45,3 +50,5 @@ pub mod schema;
 pub mod scratch;
 #[cfg(feature = "checker")]
 pub mod seal;
+#[cfg(feature = "checker")]
+pub mod sqlite;

@@ -22,13 +22,13 @@
 use std::fmt::Write as _;
 
 use crate::checksum::{self, CHAIN_START, Digest};
-use crate::scratch::FunctionStub;
+use crate::model::{FunctionStub, Migration};
 
 /// The format this version of migcheck reads and writes.
 pub const FORMAT: u32 = 1;
 
 /// The lock file's name inside the migrations directory.
-pub const FILE_NAME: &str = "migrations.lock";
+pub const FILE_NAME: &str = crate::model::LOCK_FILE_NAME;
 
 const HEADER: &str = "\
 # migcheck lock file: seals released migrations so that `cargo build` fails if one is
@@ -48,6 +48,25 @@ pub struct LockEntry {
 }
 
 impl LockEntry {
+    /// The line that seals `m`.
+    pub fn of(m: &Migration) -> LockEntry {
+        LockEntry {
+            version: m.version,
+            up: m.up.file.checksum,
+            down: m.down.as_ref().map(|d| d.file.checksum),
+            name: m.description.clone(),
+            line: 0,
+        }
+    }
+
+    /// Whether this line seals `m` as it is now.
+    pub fn seals(&self, m: &Migration) -> bool {
+        self.version == m.version
+            && self.up == m.up.file.checksum
+            && self.down == m.down.as_ref().map(|d| d.file.checksum)
+            && self.name == m.description
+    }
+
     /// The entry's line as written and hashed into the chain.
     pub fn to_line(&self) -> String {
         let down = self.down.as_ref().map_or_else(|| "-".to_owned(), checksum::to_hex);
@@ -68,23 +87,7 @@ pub struct Lock {
     pub layout: Option<crate::layout::Layout>,
 }
 
-/// The SQL dialect of a migrations directory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialect {
-    /// Checked on an in-memory SQLite database (the default).
-    Sqlite,
-    /// Checked on a scratch database on `MIGCHECK_SCRATCH_URL`.
-    Postgres,
-}
-
-impl Dialect {
-    pub fn name(self) -> &'static str {
-        match self {
-            Dialect::Sqlite => "sqlite",
-            Dialect::Postgres => "postgres",
-        }
-    }
-}
+pub use crate::model::Dialect;
 
 /// Why a lock file could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]

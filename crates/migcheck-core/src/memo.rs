@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::checksum::Digest;
 use crate::layout::Layout;
 use crate::lock::{Dialect, Lock, LockEntry};
-use crate::scratch::FunctionStub;
+use crate::model::{Analysis, FunctionStub};
 
 const MAGIC: &[u8] = concat!("migcheck memo 3 ", env!("CARGO_PKG_VERSION"), "\n").as_bytes();
 const FILE_NAME: &str = "memo.bin";
@@ -44,7 +44,7 @@ pub struct Memo {
 impl Memo {
     /// The memo in `dir`, or an empty one.
     pub fn load(dir: &Path) -> Memo {
-        crate::cache::load_fingerprinted(dir, FILE_NAME).and_then(Memo::parse).unwrap_or_default()
+        crate::fingerprint::load_fingerprinted(dir, FILE_NAME).and_then(Memo::parse).unwrap_or_default()
     }
 
     fn parse(bytes: Vec<u8>) -> Option<Memo> {
@@ -58,7 +58,7 @@ impl Memo {
             let path = r.range()?;
             let content = r.range()?;
             let digest: Digest = r.take(32)?.try_into().ok()?;
-            let analysis = Analysis(r.take(1)?[0]);
+            let analysis = Analysis::from_bits(r.take(1)?[0]);
             files.push((path, content, digest, analysis));
         }
         if !files.is_sorted_by(|a, b| bytes[a.0.clone()] < bytes[b.0.clone()]) {
@@ -133,7 +133,7 @@ impl Memo {
             block(&mut out, path.as_bytes());
             block(&mut out, content);
             out.extend_from_slice(digest);
-            out.push(analysis.0);
+            out.push(analysis.to_bits());
         }
         match lock {
             None => out.extend_from_slice(&0u64.to_le_bytes()),
@@ -149,46 +149,12 @@ impl Memo {
                 block(&mut out, &encoded);
             }
         }
-        crate::cache::store_fingerprinted(dir, FILE_NAME, out)
+        crate::fingerprint::store_fingerprinted(dir, FILE_NAME, out)
     }
 }
 
 /// One file for [`Memo::store`]: display path, bytes, checksum, analysis.
 pub type MemoFile<'a> = (&'a str, &'a [u8], Digest, Analysis);
-
-/// What reading a whole file's SQL found, for a file without problems
-/// (directives understood, comments closed, no sqlite3 shell commands): the
-/// next build skips the reading when the bytes are the same. Files with a
-/// problem, and halves of single-file layouts, keep [`Analysis::NONE`] and
-/// are read again each time, so that their diagnostics are given again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Analysis(u8);
-
-impl Analysis {
-    pub const NONE: Analysis = Analysis(0);
-    const KNOWN: u8 = 1;
-    const STATEMENTS: u8 = 2;
-    const BEGINS: u8 = 4;
-    const NO_TRANSACTION: u8 = 8;
-
-    /// A clean file's findings: it has statements, it opens its own
-    /// transaction, its directives ask for no transaction.
-    pub fn new(has_statements: bool, begins: bool, no_transaction: bool) -> Analysis {
-        let bit = |b: bool, v: u8| if b { v } else { 0 };
-        Analysis(
-            Analysis::KNOWN
-                | bit(has_statements, Analysis::STATEMENTS)
-                | bit(begins, Analysis::BEGINS)
-                | bit(no_transaction, Analysis::NO_TRANSACTION),
-        )
-    }
-
-    /// `(has_statements, begins, no_transaction)`, if known.
-    pub fn get(self) -> Option<(bool, bool, bool)> {
-        let has = |v: u8| self.0 & v != 0;
-        has(Analysis::KNOWN).then(|| (has(Analysis::STATEMENTS), has(Analysis::BEGINS), has(Analysis::NO_TRANSACTION)))
-    }
-}
 
 /// A parsed lock in the memo's form.
 fn put_lock(out: &mut Vec<u8>, lock: &Lock) {
@@ -294,11 +260,12 @@ mod tests {
     use std::fs;
 
     use super::*;
+    use crate::model::Findings;
 
     #[test]
     fn remembers_only_equal_contents() {
         let dir = tempfile::tempdir().unwrap();
-        let clean = Analysis::new(true, false, true);
+        let clean = Analysis::new(Findings { has_statements: true, begins: false, no_transaction: true });
         let files = [
             ("m/1_a.sql", &b"CREATE TABLE a (x);"[..], [1; 32], clean),
             ("m/2_b.sql", &b""[..], [2; 32], Analysis::NONE),
@@ -313,7 +280,7 @@ mod tests {
         Memo::store(dir.path(), &files, Some(("lock text", &links, &parsed))).unwrap();
         let memo = Memo::load(dir.path());
         assert_eq!(memo.lookup(&mut 0, "m/1_a.sql", b"CREATE TABLE a (x);"), Some(([1; 32], clean)));
-        assert_eq!(clean.get(), Some((true, false, true)));
+        assert_eq!(clean.get(), Some(Findings { has_statements: true, begins: false, no_transaction: true }));
         assert_eq!(memo.lookup(&mut 0, "m/2_b.sql", b""), Some(([2; 32], Analysis::NONE)));
         assert_eq!(Analysis::NONE.get(), None);
         assert_eq!(memo.lookup(&mut 0, "m/1_a.sql", b"CREATE TABLE a (y);"), None, "other bytes");
@@ -345,7 +312,17 @@ mod tests {
     #[test]
     fn a_damaged_memo_is_empty() {
         let dir = tempfile::tempdir().unwrap();
-        Memo::store(dir.path(), &[("a.sql", b"SELECT 1;", [9; 32], Analysis::new(true, false, false))], None).unwrap();
+        Memo::store(
+            dir.path(),
+            &[(
+                "a.sql",
+                b"SELECT 1;",
+                [9; 32],
+                Analysis::new(Findings { has_statements: true, begins: false, no_transaction: false }),
+            )],
+            None,
+        )
+        .unwrap();
         let path = dir.path().join(FILE_NAME);
         let good = fs::read(&path).unwrap();
         for at in [0, good.len() / 2, good.len() - 12, good.len() - 1] {

@@ -6,6 +6,9 @@
 //! silently skipped.
 
 use std::fmt;
+use std::path::PathBuf;
+
+use crate::model::Layout;
 
 /// Which half of a migration a file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -121,6 +124,118 @@ pub fn parse(file_name: &str) -> Result<MigrationName, NameError> {
         }
     }
     Ok(MigrationName { version, description: description.to_owned(), kind })
+}
+
+/// One file of a new migration: its path inside the migrations directory
+/// and its text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewFile {
+    pub path: PathBuf,
+    pub text: String,
+}
+
+/// The files of a new migration in `layout`: the names and, for single-file
+/// layouts, the section markers its tool writes. `version` is written as
+/// given (`0007`, or a timestamp `20240101120000`, which diesel writes as
+/// `2024-01-01-120000`); `down` is `None` for an irreversible migration.
+///
+/// refinery has no down migrations: there the down is left out (its `U`
+/// prefix means something else to refinery).
+///
+/// ```
+/// use migcheck_core::model::Layout;
+/// use migcheck_core::name::format;
+///
+/// let files = format(Layout::Native, "0003", "add_pets", "CREATE TABLE pets (id);\n", Some("DROP TABLE pets;\n"));
+/// assert_eq!(files[0].path.to_str(), Some("0003_add_pets.up.sql"));
+/// assert_eq!(files[1].path.to_str(), Some("0003_add_pets.down.sql"));
+/// let files = format(Layout::Refinery, "3", "add_pets", "CREATE TABLE pets (id);\n", None);
+/// assert_eq!(files[0].path.to_str(), Some("V3__add_pets.sql"));
+/// ```
+pub fn format(layout: Layout, version: &str, description: &str, up: &str, down: Option<&str>) -> Vec<NewFile> {
+    let file = |path: String, text: String| NewFile { path: PathBuf::from(path), text };
+    let sections = |up_marker: &str, down_marker: &str| {
+        let mut text = format!("{up_marker}\n{up}");
+        if let Some(down) = down {
+            if !text.ends_with('\n') {
+                text.push('\n');
+            }
+            text.push_str(&format!("\n{down_marker}\n{down}"));
+        }
+        text
+    };
+    match layout {
+        Layout::Native => match down {
+            None => vec![file(format!("{version}_{description}.sql"), up.to_owned())],
+            Some(down) => vec![
+                file(format!("{version}_{description}.up.sql"), up.to_owned()),
+                file(format!("{version}_{description}.down.sql"), down.to_owned()),
+            ],
+        },
+        Layout::Diesel => {
+            let dir = format!("{}_{description}", diesel_version(version));
+            let mut files = vec![file(format!("{dir}/up.sql"), up.to_owned())];
+            if let Some(down) = down {
+                files.push(file(format!("{dir}/down.sql"), down.to_owned()));
+            }
+            files
+        }
+        Layout::Refinery => vec![file(format!("V{version}__{description}.sql"), up.to_owned())],
+        Layout::Dbmate => {
+            vec![file(format!("{version}_{description}.sql"), sections("-- migrate:up", "-- migrate:down"))]
+        }
+        Layout::Goose => vec![file(format!("{version}_{description}.sql"), sections("-- +goose Up", "-- +goose Down"))],
+        Layout::SqlMigrate => {
+            vec![file(format!("{version}-{description}.sql"), sections("-- +migrate Up", "-- +migrate Down"))]
+        }
+    }
+}
+
+/// diesel's way of writing a 14-digit timestamp (`2024-01-01-120000`); other
+/// versions as they are.
+fn diesel_version(version: &str) -> String {
+    if version.len() == 14 && version.bytes().all(|b| b.is_ascii_digit()) {
+        format!("{}-{}-{}-{}", &version[..4], &version[4..6], &version[6..8], &version[8..])
+    } else {
+        version.to_owned()
+    }
+}
+
+/// The name `name` (a file's, or a diesel directory's) takes when its
+/// migration is renumbered to `version` in `layout`: the version is replaced
+/// where the layout writes it, zero-padding and the rest kept. `None` when
+/// `name` does not start the way the layout's names do.
+///
+/// ```
+/// use migcheck_core::model::Layout;
+/// use migcheck_core::name::renumber;
+///
+/// assert_eq!(renumber(Layout::Native, "0003_c.up.sql", 6).as_deref(), Some("0006_c.up.sql"));
+/// assert_eq!(renumber(Layout::Refinery, "V3__c.sql", 6).as_deref(), Some("V6__c.sql"));
+/// assert_eq!(
+///     renumber(Layout::Diesel, "2024-01-01-120000_c", 20240301090000).as_deref(),
+///     Some("2024-03-01-090000_c")
+/// );
+/// ```
+pub fn renumber(layout: Layout, name: &str, version: i64) -> Option<String> {
+    let (prefix, rest) = match layout {
+        Layout::Refinery => name.split_at_checked(1).filter(|(p, _)| matches!(*p, "V" | "v" | "U" | "u"))?,
+        _ => ("", name),
+    };
+    let digits = match layout {
+        Layout::Diesel => rest.bytes().take_while(|b| b.is_ascii_digit() || *b == b'-').count(),
+        _ => rest.bytes().take_while(u8::is_ascii_digit).count(),
+    };
+    if digits == 0 {
+        return None;
+    }
+    let old = &rest[..digits];
+    let new = match layout {
+        Layout::Diesel if old.contains('-') => diesel_version(&format!("{version:014}")),
+        _ if old.starts_with('0') && old.len() > 1 => format!("{version:0width$}", width = old.len()),
+        _ => version.to_string(),
+    };
+    Some(format!("{prefix}{new}{}", &rest[digits..]))
 }
 
 #[cfg(test)]

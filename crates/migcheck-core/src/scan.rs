@@ -13,35 +13,12 @@ use std::path::{Path, PathBuf};
 use crate::checksum::{self, Digest};
 use crate::diagnostic::{Diagnostic, Kind, Location};
 use crate::layout::{self, Layout};
-use crate::memo::{Analysis, Memo};
+use crate::memo::Memo;
+use crate::model::Analysis;
 use crate::name::{self, FileKind, NameError};
 use crate::order;
 
-/// One migration file, read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SourceFile {
-    pub path: PathBuf,
-    /// The path as shown to users.
-    pub display: String,
-    /// The file's text as read (a byte-order mark included).
-    pub text: String,
-    /// [`checksum::checksum`] of the file's bytes.
-    pub checksum: Digest,
-    /// What reading its SQL found, when known (from the memo, or once the
-    /// checker has read it).
-    pub analysis: Analysis,
-}
-
-impl SourceFile {
-    /// Length of a leading UTF-8 byte-order mark (0 or 3).
-    pub fn bom_len(&self) -> usize {
-        if self.text.starts_with('\u{feff}') { 3 } else { 0 }
-    }
-
-    pub fn file_name(&self) -> String {
-        self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
-    }
-}
+pub use crate::model::SourceFile;
 
 /// A migration found in the directory, not yet checked.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -25,30 +25,7 @@ use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags};
 
-/// An application SQL function the scratch database stands in for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FunctionStub {
-    pub name: String,
-    /// Number of arguments, or -1 for any number.
-    pub arity: i32,
-}
-
-/// How the scratch database is set up.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScratchConfig {
-    /// Enforce foreign keys (default true).
-    pub foreign_keys: bool,
-    /// The longest a single migration file may run.
-    pub timeout: Duration,
-    /// Application functions to stub: each returns its first argument (or NULL).
-    pub functions: Vec<FunctionStub>,
-}
-
-impl Default for ScratchConfig {
-    fn default() -> Self {
-        ScratchConfig { foreign_keys: true, timeout: Duration::from_secs(10), functions: Vec::new() }
-    }
-}
+pub use crate::model::{FunctionStub, ScratchConfig};
 
 /// Something the authorizer saw while a statement was prepared.
 #[derive(Debug, Clone, PartialEq, Eq)]

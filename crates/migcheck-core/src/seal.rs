@@ -51,7 +51,7 @@ pub fn seal(config: &Config, force: bool) -> Result<Sealed, Vec<Diagnostic>> {
     }
     let old = &report.lock;
     let new = Lock {
-        entries: report.migrations.iter().map(|m| m.lock_entry()).collect(),
+        entries: report.migrations.iter().map(crate::lock::LockEntry::of).collect(),
         functions: old.functions.clone(),
         dialect: old.dialect,
         layout: old.layout,

@@ -8,7 +8,9 @@
 //! them changes. Limits, from how procedural macros work: a file added to the
 //! directory is seen only when the crate is rebuilt for another reason (the
 //! build script has no such limit), warnings (unsealed migrations) cannot be
-//! shown, and `CI` / `MIGCHECK_LOCKED` are read but not tracked.
+//! shown, and the environment variables the build script reads (`CI`,
+//! `MIGCHECK_LOCKED`, `MIGCHECK_TIMEOUT`, `MIGCHECK_SCRATCH_URL`) are read but
+//! not tracked.
 
 use std::path::{Path, PathBuf};
 
@@ -42,10 +44,9 @@ fn expand(input: TokenStream) -> Result<TokenStream, String> {
     };
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".into()));
     let dir_path = manifest_dir.join(&dir);
-    let mut config = Config::new(&dir_path);
+    let mut config =
+        Config::from_env(&dir_path, |name| std::env::var(name).ok()).map_err(|e| format!("migcheck: {e}"))?;
     config.display_base = manifest_dir.clone();
-    config.schema = dir_path.parent().map(|p| p.join("schema.sql"));
-    config.locked = Config::locked_from_env(|name| std::env::var(name).ok());
     config.keep_schema = false;
     let report = check::check(&config);
     if report.has_errors() {

@@ -17,10 +17,12 @@ use std::collections::BTreeMap;
 
 use wire::{Client, PgError, PgUrl};
 
-use crate::check::{Config, Migration, Mode, Report, Script};
+use std::time::Duration;
+
 use crate::diagnostic::{Diagnostic, Kind, Location};
+use crate::engine::Engine;
 use crate::lexer;
-use crate::scan::{SourceFile, display_path};
+use crate::model::{Mode, Script};
 
 /// A schema as the catalogs describe it: (kind, name) → definition.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -111,9 +113,13 @@ struct ScratchDb {
 }
 
 impl ScratchDb {
-    fn create(admin: &PgUrl, suffix: &str) -> Result<(ScratchDb, Client), PgError> {
+    fn create(admin: &PgUrl) -> Result<(ScratchDb, Client), PgError> {
+        // Unique among this process's databases and, with the process id and
+        // the clock, among others on the same server.
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-        let name = format!("migcheck_scratch_{}_{nanos}{suffix}", std::process::id());
+        let name = format!("migcheck_scratch_{}_{nanos}_{n}", std::process::id());
         Client::connect(admin)?.query(&format!("CREATE DATABASE \"{name}\""))?;
         let db = ScratchDb { admin: admin.clone(), name };
         let client = Client::connect(&db.admin.with_database(&db.name))?;
@@ -134,65 +140,67 @@ fn io(message: String) -> Diagnostic {
         .help("check MIGCHECK_SCRATCH_URL: a PostgreSQL server where migcheck may create and drop a scratch database")
 }
 
-/// Runs the migrations of `report` on a scratch database on `url`.
-pub(crate) fn execute(config: &Config, url: &str, report: &mut Report) {
-    let admin = match PgUrl::parse(url) {
-        Ok(u) => u,
-        Err(e) => return report.diagnostics.push(io(format!("MIGCHECK_SCRATCH_URL: {e}"))),
-    };
-    let (_db, mut client) = match ScratchDb::create(&admin, "") {
-        Ok(x) => x,
-        Err(e) => {
-            return report
-                .diagnostics
-                .push(io(format!("cannot create a scratch database on the PostgreSQL server: {e}")));
-        }
-    };
-    let timeout_ms = config.scratch.timeout.as_millis();
-    if let Err(e) = client.query(&format!("SET statement_timeout = {timeout_ms}")) {
-        return report.diagnostics.push(io(format!("cannot configure the scratch database: {e}")));
-    }
-    report.executed = true;
-    let total = report.migrations.len();
-    for (i, m) in report.migrations.iter().enumerate() {
-        if let Err(mut d) = run_migration(&mut client, m) {
-            d.version = Some(m.version);
-            if i + 1 < total {
-                d.notes.push(format!("the {} later migration(s) were not run", total - i - 1));
-            }
-            report.diagnostics.push(d);
-            return;
-        }
-    }
-    let migrated = match snapshot(&mut client) {
-        Ok(s) => s,
-        Err(e) => return report.diagnostics.push(io(format!("cannot read the scratch database's schema: {e}"))),
-    };
-    check_drift(config, &admin, &migrated, report);
+/// A scratch database on a PostgreSQL server, dropped when this goes out of
+/// scope (even after a failure).
+pub struct PgEngine {
+    admin: PgUrl,
+    timeout: Duration,
+    client: Client,
+    /// Declared last: dropped after the client's connection closed.
+    _db: ScratchDb,
 }
 
-fn run_migration(client: &mut Client, m: &Migration) -> Result<(), Diagnostic> {
-    let Some(down) = &m.down else { return run_script(client, &m.up) };
-    let read = |c: &mut Client| snapshot(c).map_err(|e| io(format!("cannot read the scratch database's schema: {e}")));
-    let before = read(client)?;
-    run_script(client, &m.up)?;
-    run_script(client, down).map_err(|d| d.note("this happened checking that the down migration undoes the up"))?;
-    let after = read(client)?;
-    let differences = diff(&before, &after, "the schema before the up", "the schema after the down");
-    if !differences.is_empty() {
-        let mut d = Diagnostic::error(
-            Kind::IrreversibleDown,
-            format!("`{}` does not restore the schema its up migration started from", down.file.file_name()),
-        )
-        .at(Location::file(&down.file.display));
-        for line in differences {
-            d = d.note(line);
-        }
-        return Err(d.help(
-            "make the down migration undo exactly what the up does (each reversible migration is checked up, down, up)",
-        ));
+impl PgEngine {
+    /// Creates a scratch database on the server `url` names (an account that
+    /// may create databases), where no statement may run longer than `timeout`.
+    pub fn create(url: &str, timeout: Duration) -> Result<PgEngine, Diagnostic> {
+        let admin = PgUrl::parse(url).map_err(|e| io(format!("MIGCHECK_SCRATCH_URL: {e}")))?;
+        PgEngine::on(admin, timeout)
     }
-    run_script(client, &m.up).map_err(|d| d.note("this happened applying the up migration again after its down"))
+
+    fn on(admin: PgUrl, timeout: Duration) -> Result<PgEngine, Diagnostic> {
+        let (db, mut client) = ScratchDb::create(&admin)
+            .map_err(|e| io(format!("cannot create a scratch database on the PostgreSQL server: {e}")))?;
+        client
+            .query(&format!("SET statement_timeout = {}", timeout.as_millis()))
+            .map_err(|e| io(format!("cannot configure the scratch database: {e}")))?;
+        Ok(PgEngine { admin, timeout, client, _db: db })
+    }
+
+    /// The schema as the catalogs describe it.
+    pub fn snapshot(&mut self) -> Result<PgSnapshot, Diagnostic> {
+        snapshot(&mut self.client).map_err(|e| io(format!("cannot read the scratch database's schema: {e}")))
+    }
+}
+
+impl Engine for PgEngine {
+    type Schema = PgSnapshot;
+
+    fn describe(&self) -> &'static str {
+        "a scratch PostgreSQL database"
+    }
+
+    fn run(&mut self, script: &Script, _warnings: &mut Vec<Diagnostic>) -> Result<(), Diagnostic> {
+        run_script(&mut self.client, script)
+    }
+
+    fn schema(&mut self) -> Result<PgSnapshot, Diagnostic> {
+        self.snapshot()
+    }
+
+    fn differences(
+        &mut self,
+        a: &PgSnapshot,
+        b: &PgSnapshot,
+        a_label: &str,
+        b_label: &str,
+    ) -> Result<Vec<String>, Diagnostic> {
+        Ok(diff(a, b, a_label, b_label))
+    }
+
+    fn fresh(&self) -> Result<PgEngine, Diagnostic> {
+        PgEngine::on(self.admin.clone(), self.timeout)
+    }
 }
 
 /// Runs one file as the runtime will: whole in a transaction, or one
@@ -227,7 +235,7 @@ fn located(script: &Script, sent_at: usize, sent: &str, e: PgError) -> Diagnosti
         PgError::Client(m) => return io(format!("the scratch database: {m}")),
     };
     let mut d = Diagnostic::error(Kind::SqlError, format!("SQL fails on the scratch database: {message}"));
-    let at = position.and_then(|chars| sent.char_indices().nth(chars.saturating_sub(1))).map(|(i, _)| sent_at + i);
+    let at = lexer::postgres_position(sent, sent_at, position);
     d = match at {
         Some(at) => {
             let text = &file.text;
@@ -249,19 +257,6 @@ fn located(script: &Script, sent_at: usize, sent: &str, e: PgError) -> Diagnosti
         .help("fix the statement and build again")
 }
 
-/// The schema the migrations up to `version` make, on a scratch database on
-/// `scratch_url` (dropped afterwards): what a live database at that version
-/// should have.
-pub fn schema_at(report: &Report, scratch_url: &str, version: i64) -> Result<PgSnapshot, Diagnostic> {
-    let admin = PgUrl::parse(scratch_url).map_err(|e| io(format!("MIGCHECK_SCRATCH_URL: {e}")))?;
-    let (_db, mut client) =
-        ScratchDb::create(&admin, "_expected").map_err(|e| io(format!("cannot create a scratch database: {e}")))?;
-    for m in report.migrations.iter().filter(|m| m.version <= version) {
-        run_script(&mut client, &m.up)?;
-    }
-    snapshot(&mut client).map_err(|e| io(format!("cannot read the scratch database's schema: {e}")))
-}
-
 /// The schema of a live database, without migcheck's history table.
 pub fn live_snapshot(url: &str, history_table: &str) -> Result<PgSnapshot, String> {
     let url = PgUrl::parse(url)?;
@@ -274,48 +269,4 @@ pub fn live_snapshot(url: &str, history_table: &str) -> Result<PgSnapshot, Strin
             || (kind == "index" && name == &format!("{history_table}_pkey")))
     });
     Ok(s)
-}
-
-fn check_drift(config: &Config, admin: &PgUrl, migrated: &PgSnapshot, report: &mut Report) {
-    let Some(path) = &config.schema else { return };
-    let Ok(text) = std::fs::read_to_string(path) else { return };
-    if !lexer::outline(&text).has_statements {
-        return;
-    }
-    let shown = display_path(path, &config.display_base);
-    let file = SourceFile {
-        path: path.clone(),
-        display: shown.clone(),
-        text: text.clone(),
-        checksum: [0; 32],
-        analysis: Default::default(),
-    };
-    let sql = text.strip_prefix('\u{feff}').unwrap_or(&text).to_owned();
-    let script = Script { file, sql, mode: Mode::Transaction };
-    let (_db, mut client) = match ScratchDb::create(admin, "_declared") {
-        Ok(x) => x,
-        Err(e) => return report.diagnostics.push(io(format!("cannot create a scratch database: {e}"))),
-    };
-    if let Err(d) = run_script(&mut client, &script) {
-        return report.diagnostics.push(
-            d.note("schema.sql declares the schema the migrations must produce; it must run on an empty database"),
-        );
-    }
-    let declared = match snapshot(&mut client) {
-        Ok(s) => s,
-        Err(e) => return report.diagnostics.push(io(format!("cannot read the declared schema: {e}"))),
-    };
-    let name = path.file_name().map_or_else(|| shown.clone(), |n| n.to_string_lossy().into_owned());
-    let differences = diff(migrated, &declared, "the migrations", &name);
-    if !differences.is_empty() {
-        let mut d =
-            Diagnostic::error(Kind::Drift, format!("the migrations do not produce the schema declared in `{shown}`"))
-                .at(Location::file(&shown));
-        for line in differences {
-            d = d.note(line);
-        }
-        report
-            .diagnostics
-            .push(d.help(format!("write a migration that takes the migrated schema to `{shown}`, or edit `{shown}`")));
-    }
 }

@@ -1,0 +1,391 @@
+//! The checks `cargo build` runs, as one function that returns a [`Report`].
+//!
+//! Order of work: scan the directory, read the lock, read each file's
+//! directives, compare with the lock (edited, deleted, out of order, unsealed),
+//! then run every migration on the sandboxed scratch database: up, and for a
+//! reversible one down and up again. Static problems are all collected; running
+//! stops at the first migration that fails, since the ones after it would run on
+//! a schema it did not produce.
+
+mod lock;
+mod pipeline;
+mod scripts;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::checksum::{self, CHAIN_START, Digest};
+use crate::diagnostic::{Diagnostic, Kind, Severity};
+use crate::engine::Engine;
+use crate::lock::{Dialect, Lock, LockEntry};
+use crate::memo::{Memo, MemoFile};
+use crate::model::{Analysis, ScratchConfig};
+use crate::postgres::PgEngine;
+use crate::scan::{self, ScannedMigration, display_path};
+use crate::schema::Snapshot;
+use crate::sqlite::SqliteEngine;
+
+pub use crate::model::{Config, Migration, Mode, Script};
+
+/// Everything the checker found.
+#[derive(Debug)]
+pub struct Report {
+    /// Migrations in version order (those that could be read).
+    pub migrations: Vec<Migration>,
+    /// The lock as read (empty if missing or unreadable).
+    pub lock: Lock,
+    /// Whether the lock file exists and was read.
+    pub lock_ok: bool,
+    pub diagnostics: Vec<Diagnostic>,
+    /// Whether the SQL was run on the scratch database.
+    pub executed: bool,
+    /// The schema the migrations produce (when they all ran).
+    pub schema: Option<Snapshot>,
+    /// The schema declared in the schema file (when there is one and it ran).
+    pub declared: Option<Snapshot>,
+    /// The scratch configuration used (function stubs from the lock included).
+    pub scratch: ScratchConfig,
+    /// Whether the sealed migrations' result came from the cache.
+    pub from_cache: bool,
+    /// The layout the directory was read in.
+    pub layout: crate::layout::Layout,
+    /// The lock's chain hash after each of its entries.
+    lock_links: Vec<Digest>,
+    /// How long each phase took, in order (`MIGCHECK_TIMINGS=1` shows them).
+    pub timings: Vec<(&'static str, Duration)>,
+}
+
+/// Times the check's phases into [`Report::timings`].
+struct Clock(Instant);
+
+impl Clock {
+    fn start() -> Clock {
+        Clock(Instant::now())
+    }
+
+    fn lap(&mut self, timings: &mut Vec<(&'static str, Duration)>, phase: &'static str) {
+        let now = Instant::now();
+        timings.push((phase, now - self.0));
+        self.0 = now;
+    }
+}
+
+impl Report {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+
+    pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.diagnostics.iter().filter(|d| d.is_error())
+    }
+
+    pub fn warnings(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.diagnostics.iter().filter(|d| !d.is_error())
+    }
+
+    /// The chain hash over all migrations.
+    pub fn chain(&self) -> Digest {
+        self.migrations.last().map_or(CHAIN_START, |m| m.chain)
+    }
+}
+
+/// Runs every check.
+pub fn check(config: &Config) -> Report {
+    let mut report = Report {
+        migrations: Vec::new(),
+        lock: Lock::default(),
+        lock_ok: false,
+        diagnostics: Vec::new(),
+        executed: false,
+        schema: None,
+        declared: None,
+        scratch: config.scratch.clone(),
+        from_cache: false,
+        layout: crate::layout::Layout::Native,
+        lock_links: Vec::new(),
+        timings: Vec::new(),
+    };
+    if !config.dir.is_dir() {
+        let shown = display_path(&config.dir, &config.display_base);
+        report.diagnostics.push(
+            Diagnostic::error(Kind::MissingDirectory, format!("the migrations directory `{shown}` does not exist"))
+                .help("create it with `migcheck init`, or point migcheck at yours (`Build::dir`, `--dir`, or the macro's argument)"),
+        );
+        return report;
+    }
+    let mut clock = Clock::start();
+    let memo = config.cache_dir.as_deref().map(Memo::load).unwrap_or_default();
+    let lock_text = lock::read_lock(config, &mut report, &memo);
+    clock.lap(&mut report.timings, "lock");
+    let lock_diagnostics: Vec<Diagnostic> = std::mem::take(&mut report.diagnostics);
+    let layout = config.layout.or(report.lock.layout).unwrap_or_else(|| crate::layout::detect(&config.dir));
+    report.layout = layout;
+    let scanned = scan::scan_layout(&config.dir, &config.display_base, layout, &memo);
+    clock.lap(&mut report.timings, "scan");
+    let scan_failed = scanned.diagnostics.iter().any(Diagnostic::is_error);
+    report.diagnostics.extend(scanned.diagnostics);
+    report.diagnostics.extend(lock_diagnostics);
+
+    let mut chain = CHAIN_START;
+    let mut script_failed = false;
+    for m in scanned.migrations {
+        let ScannedMigration { version, description, up, down, up_part, down_part } = m;
+        let up = scripts::script(up, &up_part, true, version, &mut report.diagnostics);
+        let down = down.map(|d| scripts::script(d, &down_part, false, version, &mut report.diagnostics));
+        let (Some(up), Some(down)) = (up, down.map_or(Some(None), |d| d.map(Some))) else {
+            script_failed = true;
+            continue;
+        };
+        let mut migration = Migration { version, description, up, down, chain: CHAIN_START, sealed: false };
+        // While the migrations are the lock's entries, their chain is the lock's
+        // (already verified): no need to hash the lines again.
+        let i = report.migrations.len();
+        chain = match report.lock.entries.get(i) {
+            Some(entry) if chain == lock::link_before(&report.lock_links, i) && entry.seals(&migration) => {
+                report.lock_links[i]
+            }
+            _ => checksum::chain(&chain, &LockEntry::of(&migration).to_line()),
+        };
+        migration.chain = chain;
+        report.migrations.push(migration);
+    }
+    clock.lap(&mut report.timings, "scripts");
+    if report.lock_ok {
+        lock::compare_with_lock(config, &scanned.broken_versions, &mut report);
+    }
+    clock.lap(&mut report.timings, "compare");
+    if config.execute {
+        if scan_failed || script_failed {
+            if let Some(first) = report.diagnostics.iter_mut().find(|d| d.is_error()) {
+                first.notes.push("the SQL was not run on the scratch database because of this error".into());
+            }
+        } else {
+            execute(config, &mut report);
+        }
+    }
+    clock.lap(&mut report.timings, "sql");
+    if let Some(dir) = &config.cache_dir {
+        remember(dir, &memo, &report, lock_text.as_deref());
+    }
+    clock.lap(&mut report.timings, "memo");
+    if config.deny_warnings {
+        for d in &mut report.diagnostics {
+            if d.severity == Severity::Warning {
+                d.severity = Severity::Error;
+                d.notes.push("warnings are errors here (`deny_warnings`)".into());
+            }
+        }
+    }
+    report
+}
+
+/// Keeps the checksums of the files read and the lock's links for the next
+/// build, unless the memo already holds exactly them.
+fn remember(dir: &Path, memo: &Memo, report: &Report, lock_text: Option<&str>) {
+    if memo.is_current(lock_text.is_some()) {
+        return;
+    }
+    let mut files: std::collections::BTreeMap<&str, (&[u8], Digest, Analysis)> = std::collections::BTreeMap::new();
+    for m in &report.migrations {
+        for file in std::iter::once(&m.up.file).chain(m.down.as_ref().map(|d| &d.file)) {
+            files.insert(&file.display, (file.text.as_bytes(), file.checksum, file.analysis));
+        }
+    }
+    let files: Vec<MemoFile<'_>> = files.into_iter().map(|(p, (c, d, a))| (p, c, d, a)).collect();
+    let _ = Memo::store(dir, &files, lock_text.map(|t| (t, report.lock_links.as_slice(), &report.lock)));
+}
+
+/// Runs the migrations on the dialect's engine.
+fn execute(config: &Config, report: &mut Report) {
+    let mut clock = Clock::start();
+    if config.dialect.or(report.lock.dialect) == Some(Dialect::Postgres) {
+        let Some(url) = &config.postgres_scratch else {
+            report.diagnostics.push(
+                Diagnostic::warning(Kind::NotExecuted, "the PostgreSQL migrations' SQL was not run: no scratch server")
+                    .note("names, order and checksums were checked")
+                    .help("set MIGCHECK_SCRATCH_URL to a PostgreSQL server where migcheck may create and drop a scratch database (scripts/pg-start starts one)"),
+            );
+            return;
+        };
+        match PgEngine::create(url, config.scratch.timeout) {
+            Ok(engine) => {
+                clock.lap(&mut report.timings, "sql/open");
+                pipeline::execute(config, engine, report);
+            }
+            Err(d) => report.diagnostics.push(d),
+        }
+        return;
+    }
+    let mut scratch = config.scratch.clone();
+    for f in &report.lock.functions {
+        if !scratch.functions.contains(f) {
+            scratch.functions.push(f.clone());
+        }
+    }
+    report.scratch = scratch.clone();
+    match SqliteEngine::open(&scratch, config.cache_dir.clone()) {
+        Ok(engine) => {
+            clock.lap(&mut report.timings, "sql/open");
+            let outcome = pipeline::execute(config, engine, report);
+            report.schema = outcome.migrated.map(|text| Snapshot::from_text(&text));
+            report.declared = outcome.declared.map(|text| Snapshot::from_text(&text));
+        }
+        Err(d) => report.diagnostics.push(d),
+    }
+}
+
+/// The schema the migrations of `report` up to `version` (all when `None`)
+/// produce on a fresh SQLite scratch database: what a live database at that
+/// version should have.
+pub fn schema_at(report: &Report, version: Option<i64>) -> Result<Snapshot, Diagnostic> {
+    let engine = SqliteEngine::open(&report.scratch, None)?;
+    replay(&engine, report, version)?.snapshot()
+}
+
+/// A fresh database of `engine`'s kind holding what the up migrations of
+/// `report` up to `version` (all when `None`) make: what a live database at
+/// that version should have.
+pub fn replay<E: Engine>(engine: &E, report: &Report, version: Option<i64>) -> Result<E, Diagnostic> {
+    pipeline::replay(engine, &report.migrations, version)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+
+    use super::*;
+    use crate::diagnostic::Severity;
+
+    fn config(files: &[(&str, &str)]) -> (tempfile::TempDir, Config) {
+        let dir = tempfile::tempdir().unwrap();
+        let migrations = dir.path().join("migrations");
+        fs::create_dir(&migrations).unwrap();
+        for (name, text) in files {
+            fs::write(migrations.join(name), text).unwrap();
+        }
+        let config = Config::new(migrations);
+        (dir, config)
+    }
+
+    fn kinds(report: &Report) -> Vec<(Kind, Severity)> {
+        report.diagnostics.iter().map(|d| (d.kind, d.severity)).collect()
+    }
+
+    #[test]
+    fn good_migrations_pass_with_unsealed_warnings() {
+        let (_d, cfg) = config(&[
+            ("1_owners.up.sql", "CREATE TABLE owners (id INTEGER PRIMARY KEY);"),
+            ("1_owners.down.sql", "DROP TABLE owners;"),
+            ("2_pets.sql", "CREATE TABLE pets (owner_id REFERENCES owners(id));\n"),
+        ]);
+        let report = check(&cfg);
+        assert!(report.executed);
+        assert_eq!(kinds(&report), [(Kind::Unsealed, Severity::Warning)]);
+        assert!(report.diagnostics[0].render().contains("2 migrations are not sealed yet"));
+        assert_ne!(report.migrations[0].chain, report.migrations[1].chain);
+    }
+
+    #[test]
+    fn a_down_that_does_not_undo_its_up_names_the_difference() {
+        let (_d, cfg) = config(&[
+            ("1_owners.up.sql", "CREATE TABLE owners (id INTEGER PRIMARY KEY);"),
+            ("1_owners.down.sql", "SELECT 1;"),
+        ]);
+        let report = check(&cfg);
+        let err = report.errors().next().unwrap();
+        assert_eq!(err.kind, Kind::IrreversibleDown);
+        assert!(
+            err.render().contains("table `owners`: in the schema after the down, not in the schema before the up"),
+            "{}",
+            err.render()
+        );
+    }
+
+    #[test]
+    fn a_down_that_restores_objects_in_other_places_or_words_is_reversible() {
+        // Dropped and created again, an object moves in `sqlite_schema`; altered
+        // and altered back, a table's text is respaced: neither is a difference.
+        let (_d, cfg) = config(&[
+            (
+                "1_a.sql",
+                "CREATE TABLE a (x);
+CREATE TABLE b (y);
+CREATE INDEX b_y ON b (y);",
+            ),
+            ("2_drop_a.up.sql", "DROP TABLE a;"),
+            ("2_drop_a.down.sql", "CREATE TABLE a (x);"),
+            ("3_b_z.up.sql", "ALTER TABLE b ADD COLUMN z TEXT;"),
+            ("3_b_z.down.sql", "ALTER TABLE b DROP COLUMN z;"),
+            ("4_index.up.sql", "DROP INDEX b_y;"),
+            ("4_index.down.sql", "CREATE INDEX b_y ON b (y);"),
+        ]);
+        let report = check(&cfg);
+        assert!(!report.has_errors(), "{:?}", report.errors().map(|d| d.render()).collect::<Vec<_>>());
+        // And a down that restores a different index is caught.
+        let (_d, cfg) = config(&[
+            (
+                "1_a.sql",
+                "CREATE TABLE b (y, w);
+CREATE INDEX b_y ON b (y);",
+            ),
+            ("2_index.up.sql", "DROP INDEX b_y;"),
+            ("2_index.down.sql", "CREATE INDEX b_y ON b (w);"),
+        ]);
+        let report = check(&cfg);
+        assert_eq!(report.errors().map(|d| d.kind).collect::<Vec<_>>(), [Kind::IrreversibleDown]);
+    }
+
+    #[test]
+    fn errors_without_an_offset_point_at_the_name() {
+        for (sql, expected) in [
+            ("CREATE TABLE a (x);\nINSERT INTO a (y) VALUES (1);", (2, 16)),
+            ("CREATE TABLE a (x);\n  INSERT INTO nope VALUES (1);", (2, 15)),
+        ] {
+            let (_d, cfg) = config(&[("1_a.sql", sql)]);
+            let report = check(&cfg);
+            let err = report.errors().next().unwrap();
+            assert_eq!(err.location.as_ref().unwrap().line_column, Some(expected), "{}", err.render());
+        }
+    }
+
+    #[test]
+    fn modes() {
+        let (_d, cfg) = config(&[
+            ("1_a.sql", "CREATE TABLE a(x);"),
+            ("2_b.sql", "-- migcheck: no-transaction\nVACUUM;"),
+            ("3_c.sql", "PRAGMA foreign_keys=OFF;\nBEGIN;\nCREATE TABLE c(x);\nCOMMIT;\nPRAGMA foreign_keys=ON;"),
+        ]);
+        let report = check(&cfg);
+        assert!(!report.has_errors(), "{:#?}", report.diagnostics);
+        let modes: Vec<Mode> = report.migrations.iter().map(|m| m.up.mode).collect();
+        assert_eq!(modes, [Mode::Transaction, Mode::NoTransaction, Mode::SelfManaged]);
+    }
+
+    #[test]
+    fn vacuum_in_a_transaction_says_what_to_do() {
+        let (_d, cfg) = config(&[("1_a.sql", "VACUUM;")]);
+        let report = check(&cfg);
+        let err = report.errors().next().unwrap().render();
+        assert!(err.contains("no-transaction"), "{err}");
+    }
+
+    #[test]
+    fn pragma_foreign_keys_in_a_transaction_warns() {
+        let (_d, cfg) = config(&[("1_a.sql", "CREATE TABLE a(x);\nPRAGMA foreign_keys = OFF;\n")]);
+        let report = check(&cfg);
+        assert!(kinds(&report).contains(&(Kind::PragmaInTransaction, Severity::Warning)), "{:#?}", report.diagnostics);
+        let d = report.diagnostics.iter().find(|d| d.kind == Kind::PragmaInTransaction).unwrap();
+        assert_eq!(d.location.as_ref().unwrap().line_column, Some((2, 1)));
+    }
+
+    #[test]
+    fn bom_crlf_and_shell_commands() {
+        let (_d, cfg) = config(&[("1_a.sql", "\u{feff}.timeout 5000\r\nCREATE TABLE a(x);\r\nSELECT nope FROM a;")]);
+        let report = check(&cfg);
+        let kinds = kinds(&report);
+        assert!(kinds.contains(&(Kind::ShellCommand, Severity::Warning)));
+        let err = report.errors().next().unwrap();
+        assert_eq!(err.kind, Kind::SqlError);
+        assert_eq!(err.location.as_ref().unwrap().line_column, Some((3, 8)));
+    }
+}

@@ -1,0 +1,424 @@
+//! The shapes every other module shares: what a migration, a script, a
+//! transaction mode, a layout, a dialect and the checker's configuration are.
+//!
+//! This module is a leaf: it imports nothing from the rest of the crate, and
+//! every other module may import it. It is compiled without the `checker`
+//! feature too, since the runtime embeds [`Mode`] in every migration.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The lock file's name inside the migrations directory.
+pub const LOCK_FILE_NAME: &str = "migrations.lock";
+
+/// A SHA-256 digest.
+pub type Digest = [u8; 32];
+
+/// The chain hash before the first migration.
+pub const CHAIN_START: Digest = [0; 32];
+
+/// How a migration file runs: decided when it is checked, embedded in the
+/// binary, and followed by the runtime on every engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Mode {
+    /// In a transaction of its own (the default).
+    Transaction,
+    /// `-- migcheck: no-transaction` (or another tool's marker): outside any
+    /// transaction, as written.
+    NoTransaction,
+    /// The file has its own `BEGIN … COMMIT`: run as written.
+    SelfManaged,
+}
+
+/// A migrations directory layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Layout {
+    /// `<v>_<d>.sql`, `<v>_<d>.up.sql` + `.down.sql` (sqlx, golang-migrate).
+    Native,
+    Diesel,
+    /// `V<n>__<d>.sql`, and Flyway's undo files `U<n>__<d>.sql`.
+    Refinery,
+    Dbmate,
+    Goose,
+    SqlMigrate,
+}
+
+impl Layout {
+    pub const ALL: [Layout; 6] =
+        [Layout::Native, Layout::Diesel, Layout::Refinery, Layout::Dbmate, Layout::Goose, Layout::SqlMigrate];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Layout::Native => "migcheck",
+            Layout::Diesel => "diesel",
+            Layout::Refinery => "refinery",
+            Layout::Dbmate => "dbmate",
+            Layout::Goose => "goose",
+            Layout::SqlMigrate => "sql-migrate",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Layout> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "migcheck" | "native" | "sqlx" | "golang-migrate" => Some(Layout::Native),
+            "diesel" => Some(Layout::Diesel),
+            "refinery" | "flyway" => Some(Layout::Refinery),
+            "dbmate" => Some(Layout::Dbmate),
+            "goose" => Some(Layout::Goose),
+            "sql-migrate" => Some(Layout::SqlMigrate),
+            _ => None,
+        }
+    }
+
+    /// Whether a version 0 is a real migration in this layout (diesel's
+    /// `00000000000000_diesel_initial_setup`, refinery's `V0__`).
+    pub fn allows_version_zero(self) -> bool {
+        matches!(self, Layout::Diesel | Layout::Refinery)
+    }
+}
+
+/// The SQL dialect of a migrations directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// Checked on an in-memory SQLite database (the default).
+    Sqlite,
+    /// Checked on a scratch database on `MIGCHECK_SCRATCH_URL`.
+    Postgres,
+}
+
+impl Dialect {
+    pub fn name(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "sqlite",
+            Dialect::Postgres => "postgres",
+        }
+    }
+}
+
+/// An application SQL function the scratch database stands in for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionStub {
+    pub name: String,
+    /// Number of arguments, or -1 for any number.
+    pub arity: i32,
+}
+
+/// How the scratch database is set up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScratchConfig {
+    /// Enforce foreign keys (default true).
+    pub foreign_keys: bool,
+    /// The longest a single migration file may run.
+    pub timeout: Duration,
+    /// Application functions to stub: each returns its first argument (or NULL).
+    pub functions: Vec<FunctionStub>,
+}
+
+impl Default for ScratchConfig {
+    fn default() -> Self {
+        ScratchConfig { foreign_keys: true, timeout: Duration::from_secs(10), functions: Vec::new() }
+    }
+}
+
+/// What reading one file's SQL found that decides how it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Findings {
+    /// It holds at least one statement (not only comments).
+    pub has_statements: bool,
+    /// A statement of its own starts with `BEGIN`: it manages its transaction.
+    pub begins: bool,
+    /// Its directives (or its tool's marker) ask to run outside a transaction.
+    pub no_transaction: bool,
+}
+
+impl Findings {
+    /// How a file with these findings runs.
+    pub fn mode(self) -> Mode {
+        if self.no_transaction {
+            Mode::NoTransaction
+        } else if self.begins {
+            Mode::SelfManaged
+        } else {
+            Mode::Transaction
+        }
+    }
+}
+
+/// What reading a whole file's SQL found, for a file without problems
+/// (directives understood, comments closed, no sqlite3 shell commands): the
+/// next build skips the reading when the bytes are the same. Files with a
+/// problem, and halves of single-file layouts, keep [`Analysis::NONE`] and
+/// are read again each time, so that their diagnostics are given again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Analysis(u8);
+
+impl Analysis {
+    pub const NONE: Analysis = Analysis(0);
+    const KNOWN: u8 = 1;
+    const STATEMENTS: u8 = 2;
+    const BEGINS: u8 = 4;
+    const NO_TRANSACTION: u8 = 8;
+
+    /// A clean file's findings, known.
+    pub fn new(found: Findings) -> Analysis {
+        let bit = |b: bool, v: u8| if b { v } else { 0 };
+        Analysis(
+            Analysis::KNOWN
+                | bit(found.has_statements, Analysis::STATEMENTS)
+                | bit(found.begins, Analysis::BEGINS)
+                | bit(found.no_transaction, Analysis::NO_TRANSACTION),
+        )
+    }
+
+    /// The findings as one byte, as the memo stores them.
+    pub fn to_bits(self) -> u8 {
+        self.0
+    }
+
+    /// Findings the memo stored with [`Analysis::to_bits`].
+    pub fn from_bits(bits: u8) -> Analysis {
+        Analysis(bits)
+    }
+
+    /// The findings, if known.
+    pub fn get(self) -> Option<Findings> {
+        let has = |v: u8| self.0 & v != 0;
+        has(Analysis::KNOWN).then(|| Findings {
+            has_statements: has(Analysis::STATEMENTS),
+            begins: has(Analysis::BEGINS),
+            no_transaction: has(Analysis::NO_TRANSACTION),
+        })
+    }
+}
+
+/// One migration file, read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceFile {
+    pub path: PathBuf,
+    /// The path as shown to users.
+    pub display: String,
+    /// The file's text as read (a byte-order mark included).
+    pub text: String,
+    /// SHA-256 (`checksum::checksum`) of the file's bytes.
+    pub checksum: Digest,
+    /// What reading its SQL found, when known (from the memo, or once the
+    /// checker has read it).
+    pub analysis: Analysis,
+}
+
+impl SourceFile {
+    /// Length of a leading UTF-8 byte-order mark (0 or 3).
+    pub fn bom_len(&self) -> usize {
+        if self.text.starts_with('\u{feff}') { 3 } else { 0 }
+    }
+
+    pub fn file_name(&self) -> String {
+        self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    }
+}
+
+/// One migration file, ready to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Script {
+    pub file: SourceFile,
+    /// The SQL to run: the file's text without a byte-order mark, with sqlite3
+    /// shell commands blanked out (same length, so offsets still match).
+    pub sql: String,
+    pub mode: Mode,
+}
+
+impl Script {
+    /// Offset of [`Script::sql`] in the file's text.
+    pub fn offset(&self) -> usize {
+        self.file.bom_len()
+    }
+}
+
+/// A checked migration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Migration {
+    pub version: i64,
+    pub description: String,
+    pub up: Script,
+    pub down: Option<Script>,
+    /// The chain hash up to and including this migration.
+    pub chain: Digest,
+    /// Whether the lock seals this migration (with matching checksums).
+    pub sealed: bool,
+}
+
+/// What to check.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The migrations directory.
+    pub dir: PathBuf,
+    /// Paths in messages are shown relative to this directory.
+    pub display_base: PathBuf,
+    /// Locked mode: an unsealed migration is an error.
+    pub locked: bool,
+    /// Warnings are errors.
+    pub deny_warnings: bool,
+    /// Run the migrations on the scratch database (true unless only names,
+    /// order and checksums are wanted).
+    pub execute: bool,
+    pub scratch: ScratchConfig,
+    /// The declared schema (`schema.sql` beside the migrations directory by
+    /// default). A file with no statement, or a missing default file, turns
+    /// the drift check off.
+    pub schema: Option<PathBuf>,
+    /// Whether a missing schema file is an error (it was set explicitly).
+    pub schema_required: bool,
+    /// Where to keep the scratch database at the newest sealed migration
+    /// between runs (the build script uses `OUT_DIR`); `None`: always cold.
+    pub cache_dir: Option<PathBuf>,
+    /// The SQL dialect; `None`: as the lock file says, else SQLite.
+    pub dialect: Option<Dialect>,
+    /// A PostgreSQL server for the scratch database of Postgres-dialect
+    /// migrations (`MIGCHECK_SCRATCH_URL`).
+    pub postgres_scratch: Option<String>,
+    /// The directory's layout; `None`: as the lock says, else detected.
+    pub layout: Option<Layout>,
+    /// Read the migrated schema into [`Report::schema`] even when no drift
+    /// check needs it (the CLI's `diff` does; the build script does not, and
+    /// saves reading thousands of schema rows).
+    pub keep_schema: bool,
+}
+
+impl Config {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        let dir = dir.into();
+        let display_base = dir.parent().map(Path::to_path_buf).unwrap_or_default();
+        let schema = Some(default_schema_path(&dir));
+        Config {
+            dir,
+            display_base,
+            locked: false,
+            deny_warnings: false,
+            execute: true,
+            scratch: ScratchConfig::default(),
+            schema,
+            schema_required: false,
+            cache_dir: None,
+            dialect: None,
+            postgres_scratch: None,
+            layout: None,
+            keep_schema: true,
+        }
+    }
+
+    /// Locked mode as the environment asks, read through `get` (the build
+    /// script declares each variable it reads): `MIGCHECK_LOCKED=1`/`0` wins,
+    /// else a set `CI` (as every CI service sets it) locks.
+    pub fn locked_from_env(get: impl Fn(&str) -> Option<String>) -> bool {
+        match get("MIGCHECK_LOCKED").as_deref().map(str::trim) {
+            Some("1" | "true" | "yes") => true,
+            Some("0" | "false" | "no") => false,
+            _ => get("CI").is_some_and(|v| !v.is_empty() && v != "0" && !v.eq_ignore_ascii_case("false")),
+        }
+    }
+
+    /// The checker's configuration for `dir` as the environment asks, read
+    /// through `get` (the build script passes a reader that declares each
+    /// variable to Cargo). The build script, the `migrations!` macro and the
+    /// `migcheck` command all start here, so they honour the same variables:
+    ///
+    /// - `MIGCHECK_LOCKED` (`1`/`0`) and `CI`: locked mode ([`Config::locked_from_env`]);
+    /// - `MIGCHECK_TIMEOUT`: seconds a migration file may run on the scratch database;
+    /// - `MIGCHECK_SCRATCH_URL`: the PostgreSQL server for PostgreSQL-dialect migrations.
+    ///
+    /// ```
+    /// use migcheck_core::model::Config;
+    ///
+    /// let env = |name: &str| (name == "MIGCHECK_TIMEOUT").then(|| "2.5".to_owned());
+    /// let config = Config::from_env("migrations", env).unwrap();
+    /// assert_eq!(config.scratch.timeout.as_millis(), 2500);
+    /// assert!(!config.locked);
+    /// ```
+    pub fn from_env(dir: impl Into<PathBuf>, get: impl Fn(&str) -> Option<String>) -> Result<Config, EnvError> {
+        let mut config = Config::new(dir);
+        config.locked = Config::locked_from_env(&get);
+        if let Some(text) = get("MIGCHECK_TIMEOUT") {
+            config.scratch.timeout = parse_seconds(&text).ok_or_else(|| EnvError {
+                name: "MIGCHECK_TIMEOUT",
+                message: format!("`{text}` is not a number of seconds (e.g. `MIGCHECK_TIMEOUT=30`)"),
+            })?;
+        }
+        config.postgres_scratch = get("MIGCHECK_SCRATCH_URL").filter(|u| !u.trim().is_empty());
+        Ok(config)
+    }
+
+    pub fn lock_path(&self) -> PathBuf {
+        self.dir.join(LOCK_FILE_NAME)
+    }
+}
+
+/// Where the declared schema is unless configured: `schema.sql` beside the
+/// migrations directory.
+pub fn default_schema_path(migrations_dir: &Path) -> PathBuf {
+    migrations_dir.parent().unwrap_or(Path::new("")).join("schema.sql")
+}
+
+/// Every environment variable [`Config::from_env`] reads.
+pub const ENV_VARS: [&str; 4] = ["MIGCHECK_LOCKED", "CI", "MIGCHECK_TIMEOUT", "MIGCHECK_SCRATCH_URL"];
+
+/// An environment variable with a value migcheck cannot use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvError {
+    pub name: &'static str,
+    pub message: String,
+}
+
+impl std::fmt::Display for EnvError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "environment variable `{}`: {}", self.name, self.message)
+    }
+}
+
+impl std::error::Error for EnvError {}
+
+/// A positive, finite number of seconds.
+pub fn parse_seconds(text: &str) -> Option<Duration> {
+    text.trim().parse::<f64>().ok().filter(|s| s.is_finite() && *s > 0.0).map(Duration::from_secs_f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds() {
+        assert_eq!(parse_seconds("2.5"), Some(Duration::from_millis(2500)));
+        assert_eq!(parse_seconds(" 10 "), Some(Duration::from_secs(10)));
+        for bad in ["", "x", "-1", "0", "inf", "NaN"] {
+            assert_eq!(parse_seconds(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn every_variable_comes_from_the_environment_reader() {
+        let env = |name: &str| {
+            let value = match name {
+                "CI" => "true",
+                "MIGCHECK_TIMEOUT" => "3",
+                "MIGCHECK_SCRATCH_URL" => "postgres://u@h/db",
+                _ => return None,
+            };
+            Some(value.to_owned())
+        };
+        let config = Config::from_env("m", env).unwrap();
+        assert!(config.locked);
+        assert_eq!(config.scratch.timeout, Duration::from_secs(3));
+        assert_eq!(config.postgres_scratch.as_deref(), Some("postgres://u@h/db"));
+        let read = std::cell::RefCell::new(Vec::new());
+        let _ = Config::from_env("m", |name: &str| {
+            read.borrow_mut().push(name.to_owned());
+            None
+        });
+        for name in read.into_inner() {
+            assert!(ENV_VARS.contains(&name.as_str()), "{name} is read but not in ENV_VARS");
+        }
+        let err = Config::from_env("m", |n: &str| (n == "MIGCHECK_TIMEOUT").then(|| "soon".to_owned())).unwrap_err();
+        assert_eq!(err.name, "MIGCHECK_TIMEOUT");
+    }
+}
