@@ -12,6 +12,7 @@
 
 pub mod exec;
 pub mod lexer;
+/// The shared shapes (configuration, migration, script, mode, layout); imports nothing else of the crate.
 pub mod model;
 
 #[cfg(feature = "checker")]

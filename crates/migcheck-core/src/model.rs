@@ -45,6 +45,7 @@ pub enum Layout {
 }
 
 impl Layout {
+    /// Every layout, migcheck's own first.
     pub const ALL: [Layout; 6] =
         [Layout::Native, Layout::Diesel, Layout::Refinery, Layout::Dbmate, Layout::Goose, Layout::SqlMigrate];
 
