@@ -17,7 +17,8 @@ pub enum Error {
         column: usize,
         /// The engine's message.
         message: String,
-        /// Versions applied by this call before the failure.
+        /// Versions applied (or, in a downgrade, reverted) by this call
+        /// before the failure.
         applied: Vec<i64>,
         /// The engine's error, with its code ([`Error::code`]).
         source: Box<Cause>,
@@ -132,12 +133,12 @@ impl fmt::Display for Error {
         match self {
             Error::MigrationFailed { version, name, path, line, column, message, applied, .. } => {
                 write!(f, "migration {version} `{name}` failed at {path}:{line}:{column}: {message}; ")?;
-                rolled_back(f, applied)
+                rolled_back(f, *version, applied)
             }
             Error::NotCommitted { version, name, message, applied, .. } => {
                 write!(f, "migration {version} `{name}` could not be committed: {message}; ")?;
-                rolled_back(f, applied)?;
-                write!(f, "; check the disk, then run the upgrade again")
+                rolled_back(f, *version, applied)?;
+                write!(f, "; check the disk, then run the command again")
             }
             Error::Divergent { version, name, applied_checksum, expected_checksum } => write!(
                 f,
@@ -170,15 +171,21 @@ impl fmt::Display for Error {
     }
 }
 
-/// How a failed migration left the database.
-fn rolled_back(f: &mut fmt::Formatter<'_>, applied: &[i64]) -> fmt::Result {
-    match applied.last() {
+/// How a failed migration (`version`, applied or reverted) left the database.
+fn rolled_back(f: &mut fmt::Formatter<'_>, version: i64, done: &[i64]) -> fmt::Result {
+    let plural = if done.len() == 1 { "" } else { "s" };
+    match done.last() {
         None => write!(f, "it was rolled back, and the database is as it was"),
+        // A downgrade reverts newest first: the failed one is still applied.
+        Some(&last) if last > version => write!(
+            f,
+            "it was rolled back; the database stays at version {version} (this run reverted {} migration{plural} before it)",
+            done.len()
+        ),
         Some(last) => write!(
             f,
-            "it was rolled back; the database stays at version {last} (this run applied {} migration{} before it)",
-            applied.len(),
-            if applied.len() == 1 { "" } else { "s" }
+            "it was rolled back; the database stays at version {last} (this run applied {} migration{plural} before it)",
+            done.len()
         ),
     }
 }
@@ -220,12 +227,12 @@ impl Error {
 }
 
 impl Error {
-    /// An engine error met while applying `m` in its transaction (beginning,
-    /// committing, recording): said of `m`, which was rolled back. Other
-    /// errors, and those of files that run outside a transaction (whose
+    /// An engine error met while running `script` of `m` in its transaction
+    /// (beginning, committing, recording): said of `m`, which was rolled back.
+    /// Other errors, and those of files that run outside a transaction (whose
     /// effects a rollback does not undo), pass unchanged.
-    pub(crate) fn during(self, m: &crate::Migration, report: &crate::Report) -> Error {
-        if m.up().mode() != crate::Mode::Transaction {
+    pub(crate) fn during(self, m: &crate::Migration, script: &crate::Script, report: &crate::Report) -> Error {
+        if script.mode() != crate::Mode::Transaction {
             return self;
         }
         let (message, source) = match self {

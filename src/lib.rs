@@ -29,6 +29,7 @@
 extern crate self as migcheck;
 
 mod error;
+mod plan;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod sqlite;
@@ -41,7 +42,7 @@ pub use error::{Cause, Error};
 /// expands to its [`Migrations`] (feature `macros`): see `migcheck-macros`.
 #[cfg(feature = "macros")]
 pub use migcheck_macros::migrations;
-pub use sqlite::{Applied, AppliedMigration, HISTORY_TABLE, Report, Status, UpgradeOptions};
+pub use plan::{Applied, AppliedMigration, HISTORY_TABLE, Report, Status, UpgradeOptions};
 
 /// Includes the migrations the build script verified, as a [`Migrations`]
 /// value usable in a `static`.

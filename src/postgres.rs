@@ -10,7 +10,6 @@
 //! reports an error's character position, which becomes a line and column.
 //! There is no backup here: use `pg_dump`.
 
-use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use migcheck_core::lexer;
@@ -18,41 +17,47 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgDatabaseError, PgErrorPosition};
 use sqlx::{AssertSqlSafe, Connection as _, PgConnection, PgPool, Postgres};
 
-use crate::sqlite::{Applied, AppliedMigration, Report, Status, UpgradeOptions};
+use crate::plan::{AppliedMigration, Report, Status, UpgradeOptions, from_millis, history_error, millis, quote};
 use crate::{Error, Migration, Migrations, Mode, Script};
 
 /// The advisory lock key: "migcheck" in ASCII, so that it is recognisable in
 /// `pg_locks`.
 const LOCK_KEY: i64 = 0x6d69_6763_6865_636b;
 
-fn quote(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
 impl Migrations {
     /// Applies every pending migration to the database behind `pool`.
+    ///
+    /// ```no_run
+    /// # static MIGRATIONS: migcheck::Migrations = migcheck::Migrations::__from_generated(&[]);
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pool = sqlx::PgPool::connect("postgres://app@localhost/app").await?;
+    /// MIGRATIONS.upgrade_postgres(&pool).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn upgrade_postgres(&self, pool: &PgPool) -> Result<Report, Error> {
-        self.upgrade_postgres_with(pool, &UpgradeOptions::default()).await
+        self.upgrade_postgres_with(pool, &UpgradeOptions::default(), |_, _, _| {}).await
     }
 
     /// Applies pending migrations as `options` say (`target`, `batch`; there
-    /// is no `backup` on PostgreSQL).
-    pub async fn upgrade_postgres_with(&self, pool: &PgPool, options: &UpgradeOptions) -> Result<Report, Error> {
-        if let Some(version) = options.target
-            && self.get(version).is_none()
-        {
-            return Err(Error::NoSuchVersion { version });
-        }
+    /// is no `backup` on PostgreSQL: use `pg_dump`); `progress` is called
+    /// before each one with the migration, its index and the number pending,
+    /// as [`Migrations::upgrade_with`] does on SQLite.
+    pub async fn upgrade_postgres_with(
+        &self,
+        pool: &PgPool,
+        options: &UpgradeOptions,
+        progress: impl FnMut(&Migration, usize, usize),
+    ) -> Result<Report, Error> {
+        self.check_target(options.target)?;
         let mut conn = self.locked(pool).await?;
-        let result = self.upgrade_locked(&mut conn, options).await;
+        let result = self.upgrade_locked(&mut conn, options, progress).await;
         unlock(&mut conn, result).await
     }
 
     /// Reverts applied migrations newer than `version` (0: all), newest first.
     pub async fn downgrade_postgres_to(&self, pool: &PgPool, version: i64) -> Result<Report, Error> {
-        if version != 0 && self.get(version).is_none() {
-            return Err(Error::NoSuchVersion { version });
-        }
+        self.check_base_or_version(version)?;
         let mut conn = self.locked(pool).await?;
         let result = self.downgrade_locked(&mut conn, version).await;
         unlock(&mut conn, result).await
@@ -60,9 +65,7 @@ impl Migrations {
 
     /// Records the database as being at `version` (0: none) without running anything.
     pub async fn stamp_postgres(&self, pool: &PgPool, version: i64) -> Result<(), Error> {
-        if version != 0 && self.get(version).is_none() {
-            return Err(Error::NoSuchVersion { version });
-        }
+        self.check_base_or_version(version)?;
         let mut conn = self.locked(pool).await?;
         let result = self.stamp_locked(&mut conn, version).await;
         unlock(&mut conn, result).await
@@ -112,13 +115,10 @@ impl Migrations {
              FROM {} ORDER BY version",
             quote(&self.history)
         );
-        let rows: Vec<(i64, String, String, String, String, i64)> =
-            sqlx::query_as(AssertSqlSafe(sql)).fetch_all(&mut *conn).await.map_err(|err| Error::History {
-                message: format!(
-                    "{err}; `{}` should have the columns version, name, checksum, chain, applied_at, duration_ms",
-                    self.history
-                ),
-            })?;
+        let rows: Vec<(i64, String, String, String, String, i64)> = sqlx::query_as(AssertSqlSafe(sql))
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(|err| history_error(&self.history, err))?;
         Ok(rows
             .into_iter()
             .map(|(version, name, checksum, chain, applied_at, ms)| AppliedMigration {
@@ -127,100 +127,61 @@ impl Migrations {
                 checksum,
                 chain,
                 applied_at,
-                duration: Duration::from_millis(u64::try_from(ms).unwrap_or(0)),
+                duration: from_millis(ms),
             })
             .collect())
     }
 
-    async fn upgrade_locked(&self, conn: &mut PgConnection, options: &UpgradeOptions) -> Result<Report, Error> {
+    async fn upgrade_locked(
+        &self,
+        conn: &mut PgConnection,
+        options: &UpgradeOptions,
+        mut progress: impl FnMut(&Migration, usize, usize),
+    ) -> Result<Report, Error> {
         self.ensure_history(conn).await?;
-        let applied = self.history_postgres(conn).await?;
-        let status = self.status_of(applied);
-        self.refuse_divergence(&status)?;
-        let done: HashSet<i64> = status.applied.iter().map(|a| a.version).collect();
-        let pending: Vec<&Migration> = self
-            .iter()
-            .filter(|m| !done.contains(&m.version) && options.target.is_none_or(|t| m.version <= t))
-            .collect();
+        let pending = self.to_apply(&self.history_postgres(conn).await?, options)?;
         let mut report = Report::default();
+        let total = pending.len();
         if options.batch {
-            if let Some(m) = pending.iter().find(|m| m.up().mode() != Mode::Transaction) {
-                return Err(Error::NotBatchable { version: m.version(), name: m.name().to_owned() });
-            }
             let mut tx = conn.begin().await.map_err(Error::Postgres)?;
-            let mut applied = Vec::new();
-            for m in &pending {
+            let mut batch = Report::default();
+            for (i, m) in pending.into_iter().enumerate() {
+                progress(m, i, total);
                 let started = Instant::now();
                 run(&mut tx, m, m.up(), &report).await?;
                 self.record(&mut tx, m, started.elapsed()).await?;
-                applied.push(Applied { version: m.version(), name: m.name().to_owned(), duration: started.elapsed() });
+                batch.push(m, started.elapsed());
             }
             tx.commit().await.map_err(Error::Postgres)?;
-            report.applied = applied;
+            report.applied = batch.applied;
             return Ok(report);
         }
-        for m in pending {
+        for (i, m) in pending.into_iter().enumerate() {
+            progress(m, i, total);
             let started = Instant::now();
-            let step = async {
-                if m.up().mode() == Mode::Transaction {
-                    let mut tx = conn.begin().await.map_err(Error::Postgres)?;
-                    run(&mut tx, m, m.up(), &report).await?;
-                    self.record(&mut tx, m, started.elapsed()).await?;
-                    tx.commit().await.map_err(Error::Postgres)?;
-                } else {
-                    run_outside_transaction(conn, m, m.up(), &report).await?;
-                    self.record(conn, m, started.elapsed()).await?;
-                }
-                Ok::<(), Error>(())
-            };
-            if let Err(err) = step.await {
-                return Err(err.during(m, &report));
-            }
-            report.applied.push(Applied {
-                version: m.version(),
-                name: m.name().to_owned(),
-                duration: started.elapsed(),
-            });
+            let record = async |conn: &mut PgConnection| self.record(conn, m, started.elapsed()).await;
+            run_in(conn, m, m.up(), &report, record).await.map_err(|err| err.during(m, m.up(), &report))?;
+            report.push(m, started.elapsed());
         }
         Ok(report)
     }
 
     async fn downgrade_locked(&self, conn: &mut PgConnection, version: i64) -> Result<Report, Error> {
-        let applied = self.history_postgres(conn).await?;
-        let status = self.status_of(applied);
-        self.refuse_divergence(&status)?;
-        let to_revert: Vec<&Migration> =
-            status.applied.iter().rev().filter(|r| r.version > version).filter_map(|r| self.get(r.version)).collect();
-        if let Some(m) = to_revert.iter().find(|m| !m.is_reversible()) {
-            return Err(Error::Irreversible { version: m.version(), name: m.name().to_owned() });
-        }
+        let plan = self.to_revert(&self.history_postgres(conn).await?, version)?;
         let mut report = Report::default();
         let delete = format!("DELETE FROM {} WHERE version = $1", quote(&self.history));
-        for m in to_revert {
-            let Some(down) = m.down() else { continue };
+        for (m, down) in plan {
             let started = Instant::now();
-            if down.mode() == Mode::Transaction {
-                let mut tx = conn.begin().await.map_err(Error::Postgres)?;
-                run(&mut tx, m, down, &report).await?;
-                sqlx::query(AssertSqlSafe(delete.clone()))
-                    .bind(m.version())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(Error::Postgres)?;
-                tx.commit().await.map_err(Error::Postgres)?;
-            } else {
-                run_outside_transaction(conn, m, down, &report).await?;
+            let forget = async |conn: &mut PgConnection| {
                 sqlx::query(AssertSqlSafe(delete.clone()))
                     .bind(m.version())
                     .execute(&mut *conn)
                     .await
-                    .map_err(Error::Postgres)?;
-            }
-            report.applied.push(Applied {
-                version: m.version(),
-                name: m.name().to_owned(),
-                duration: started.elapsed(),
-            });
+                    .map(|_| ())
+                    .map_err(Error::Postgres)
+            };
+            run_in(conn, m, down, &report, forget).await.map_err(|err| err.during(m, down, &report))?;
+            report.push(m, started.elapsed());
         }
         Ok(report)
     }
@@ -228,14 +189,13 @@ impl Migrations {
     async fn stamp_locked(&self, conn: &mut PgConnection, version: i64) -> Result<(), Error> {
         self.ensure_history(conn).await?;
         let applied = self.history_postgres(conn).await?;
-        let done: HashSet<i64> = applied.iter().map(|a| a.version).collect();
         let mut tx = conn.begin().await.map_err(Error::Postgres)?;
         sqlx::query(AssertSqlSafe(format!("DELETE FROM {} WHERE version > $1", quote(&self.history))))
             .bind(version)
             .execute(&mut *tx)
             .await
             .map_err(Error::Postgres)?;
-        for m in self.iter().filter(|m| m.version() <= version && !done.contains(&m.version())) {
+        for m in self.to_stamp(&applied, version) {
             self.record(&mut tx, m, Duration::ZERO).await?;
         }
         tx.commit().await.map_err(Error::Postgres)?;
@@ -252,12 +212,34 @@ impl Migrations {
             .bind(m.name())
             .bind(m.checksum())
             .bind(m.chain())
-            .bind(i64::try_from(duration.as_millis()).unwrap_or(i64::MAX))
+            .bind(millis(duration))
             .execute(&mut *conn)
             .await
             .map_err(Error::Postgres)?;
         Ok(())
     }
+}
+
+/// Runs `script` and then `bookkeeping` in one transaction, or, for a
+/// file that runs outside one, a statement at a time and then
+/// `bookkeeping` on its own.
+async fn run_in(
+    conn: &mut PgConnection,
+    m: &Migration,
+    script: &Script,
+    report: &Report,
+    bookkeeping: impl AsyncFnOnce(&mut PgConnection) -> Result<(), Error>,
+) -> Result<(), Error> {
+    if script.mode() == Mode::Transaction {
+        let mut tx = conn.begin().await.map_err(Error::Postgres)?;
+        run(&mut tx, m, script, report).await?;
+        bookkeeping(&mut tx).await?;
+        tx.commit().await.map_err(Error::Postgres)?;
+    } else {
+        run_outside_transaction(conn, m, script, report).await?;
+        bookkeeping(conn).await?;
+    }
+    Ok(())
 }
 
 /// Releases the advisory lock whatever happened, then returns `result`.

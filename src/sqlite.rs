@@ -7,102 +7,14 @@
 //! later ones find nothing left to do. The history table records version, name,
 //! checksum, chain hash, time applied and duration.
 
-use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use migcheck_core::exec;
 use rusqlite::{Connection, MAIN_DB, OptionalExtension, Transaction, TransactionBehavior, params};
 
+use crate::plan::{AppliedMigration, Head, Report, Status, UpgradeOptions, from_millis, history_error, millis, quote};
 use crate::{Error, Migration, Migrations, Mode, Script};
-
-/// The default history table's name.
-pub const HISTORY_TABLE: &str = "migcheck_history";
-
-/// A row of the history table.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AppliedMigration {
-    pub version: i64,
-    pub name: String,
-    pub checksum: String,
-    pub chain: String,
-    /// UTC, ISO 8601 (`2026-11-24T09:30:00.000Z`).
-    pub applied_at: String,
-    pub duration: Duration,
-}
-
-/// One migration applied or reverted by a call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Applied {
-    pub version: i64,
-    pub name: String,
-    pub duration: Duration,
-}
-
-/// What an upgrade or downgrade did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Report {
-    /// Migrations applied (upgrade) or reverted (downgrade), in the order run.
-    pub applied: Vec<Applied>,
-    /// The backup taken before the first migration ran, if one was asked for.
-    pub backup: Option<PathBuf>,
-}
-
-/// How the database relates to the migrations.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Status {
-    /// The history, in version order.
-    pub applied: Vec<AppliedMigration>,
-    /// Known migrations not applied yet.
-    pub pending: Vec<i64>,
-    /// Applied migrations whose checksum differs from this binary's.
-    pub divergent: Vec<i64>,
-    /// Applied migrations this binary does not know.
-    pub unknown: Vec<i64>,
-}
-
-impl Status {
-    /// The database's version: the newest applied migration.
-    pub fn current(&self) -> Option<i64> {
-        self.applied.last().map(|m| m.version)
-    }
-
-    /// Nothing pending, nothing divergent or unknown.
-    pub fn is_up_to_date(&self) -> bool {
-        self.pending.is_empty() && self.divergent.is_empty() && self.unknown.is_empty()
-    }
-}
-
-/// Options for [`Migrations::upgrade_with`].
-#[derive(Debug, Clone, Default)]
-#[non_exhaustive]
-pub struct UpgradeOptions {
-    /// Stop after this version (default: the newest).
-    pub target: Option<i64>,
-    /// Copy the database here (SQLite's online backup API) before the first
-    /// pending migration runs. Nothing is copied when nothing is pending.
-    pub backup: Option<PathBuf>,
-    /// Apply all pending migrations in one transaction (all or nothing), as
-    /// Alembic does by default. Refused when one must run outside a transaction.
-    pub batch: bool,
-}
-
-impl UpgradeOptions {
-    pub fn target(mut self, version: i64) -> Self {
-        self.target = Some(version);
-        self
-    }
-
-    pub fn backup(mut self, path: impl Into<PathBuf>) -> Self {
-        self.backup = Some(path.into());
-        self
-    }
-
-    pub fn batch(mut self, batch: bool) -> Self {
-        self.batch = batch;
-        self
-    }
-}
 
 impl Migrations {
     /// Applies every pending migration.
@@ -117,29 +29,22 @@ impl Migrations {
 
     /// Applies pending migrations as `options` say; `progress` is called
     /// before each one with the migration, its index and the number pending.
+    ///
+    /// Each migration commits on its own (or, with `batch`, all together): a
+    /// failure leaves the database at the last good version, and the error
+    /// names the migration, file, line and column.
     pub fn upgrade_with(
         &self,
         conn: &mut Connection,
         options: &UpgradeOptions,
         mut progress: impl FnMut(&Migration, usize, usize),
     ) -> Result<Report, Error> {
-        if let Some(version) = options.target
-            && self.get(version).is_none()
-        {
-            return Err(Error::NoSuchVersion { version });
-        }
+        self.check_target(options.target)?;
         let mut report = Report::default();
-        if self.is_up_to_date(conn, options.target)? {
+        if self.is_at_head(self.head(conn).as_ref(), options.target) {
             return Ok(report);
         }
-        let status = self.status(conn)?;
-        self.refuse_divergence(&status)?;
-        let pending: Vec<&Migration> = status
-            .pending
-            .iter()
-            .filter(|v| options.target.is_none_or(|t| **v <= t))
-            .filter_map(|v| self.get(*v))
-            .collect();
+        let pending = self.to_apply(&self.applied(conn)?, options)?;
         if pending.is_empty() {
             return Ok(report);
         }
@@ -156,21 +61,19 @@ impl Migrations {
             let step = (|| {
                 let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
                 // Another migrator may have applied it while this one waited.
-                if is_applied(&tx, &self.history, m.version)? {
+                if is_applied(&tx, &self.history, m.version())? {
                     tx.commit()?;
                     return Ok(None);
                 }
                 progress(m, i, total);
                 let started = Instant::now();
-                self.run_in(conn, tx, m, &m.up, &report, |tx| record(tx, &self.history, m, started.elapsed()))?;
+                self.run_in(conn, tx, m, m.up(), &report, |tx| record(tx, &self.history, m, started.elapsed()))?;
                 Ok(Some(started.elapsed()))
             })();
             match step {
-                Ok(Some(duration)) => {
-                    report.applied.push(Applied { version: m.version, name: m.name().to_owned(), duration })
-                }
+                Ok(Some(duration)) => report.push(m, duration),
                 Ok(None) => {}
-                Err(err) => return Err(Error::during(err, m, &report)),
+                Err(err) => return Err(Error::during(err, m, m.up(), &report)),
             }
         }
         Ok(report)
@@ -184,75 +87,55 @@ impl Migrations {
         mut report: Report,
         mut progress: impl FnMut(&Migration, usize, usize),
     ) -> Result<Report, Error> {
-        if let Some(m) = pending.iter().find(|m| m.up.mode() != Mode::Transaction) {
-            return Err(Error::NotBatchable { version: m.version, name: m.name().to_owned() });
-        }
         let tx = self.begin(conn)?;
-        let mut applied = Vec::new();
+        let mut batch = Report::default();
         for (i, m) in pending.iter().enumerate() {
-            if is_applied(&tx, &self.history, m.version)? {
+            if is_applied(&tx, &self.history, m.version())? {
                 continue;
             }
             progress(m, i, pending.len());
             let started = Instant::now();
-            run(&tx, m, &m.up, &report)?;
+            run(&tx, m, m.up(), &report)?;
             record(&tx, &self.history, m, started.elapsed())?;
-            applied.push(Applied { version: m.version, name: m.name().to_owned(), duration: started.elapsed() });
+            batch.push(m, started.elapsed());
         }
         tx.commit()?;
-        report.applied = applied;
+        report.applied = batch.applied;
         Ok(report)
     }
 
-    /// The constant-time check: the newest history row's chain hash equals
-    /// this binary's for that version (so the whole history matches), and
-    /// nothing newer is wanted. One indexed read, whatever the history's length.
-    fn is_up_to_date(&self, conn: &Connection, target: Option<i64>) -> Result<bool, Error> {
-        let Some(wanted) = target.or_else(|| self.latest()) else { return Ok(true) };
-        let head: Option<(i64, String)> = match conn.prepare_cached(&format!(
-            "SELECT version, chain FROM {} ORDER BY version DESC LIMIT 1",
-            quote(&self.history)
-        )) {
-            Ok(mut stmt) => stmt.query_row([], |r| Ok((r.get(0)?, r.get(1)?))).optional().unwrap_or(None),
-            Err(_) => None, // no history table yet, or not ours: the full path says which
-        };
-        Ok(head
-            .is_some_and(|(version, chain)| version >= wanted && self.get(version).is_some_and(|m| m.chain() == chain)))
+    /// The history's newest row, in one indexed read; `None` when there is no
+    /// history table yet or it is not ours (the full path then says which).
+    fn head(&self, conn: &Connection) -> Option<Head> {
+        let sql = format!("SELECT version, chain FROM {} ORDER BY version DESC LIMIT 1", quote(&self.history));
+        let mut stmt = conn.prepare_cached(&sql).ok()?;
+        stmt.query_row([], |r| Ok(Head { version: r.get(0)?, chain: r.get(1)? })).optional().ok().flatten()
     }
 
     /// Reverts applied migrations newer than `version` (0: all of them), newest
     /// first, each in its own transaction. Refuses, before reverting anything,
     /// when one of them is irreversible.
     pub fn downgrade_to(&self, conn: &mut Connection, version: i64) -> Result<Report, Error> {
-        if version != 0 && self.get(version).is_none() {
-            return Err(Error::NoSuchVersion { version });
-        }
-        let status = self.status(conn)?;
-        self.refuse_divergence(&status)?;
-        for row in status.applied.iter().rev().filter(|r| r.version > version) {
-            if let Some(m) = self.get(row.version).filter(|m| !m.is_reversible()) {
-                return Err(Error::Irreversible { version: m.version, name: m.name().to_owned() });
-            }
-        }
+        self.check_base_or_version(version)?;
+        self.to_revert(&self.applied(conn)?, version)?;
         let mut report = Report::default();
         loop {
+            // The plan again under the write lock: another process may have
+            // moved the database since.
             let tx = self.begin(conn)?;
-            let applied = read_history(&tx, &self.history)?;
-            self.verify(&applied)?;
-            let Some(row) = applied.last().filter(|r| r.version > version) else {
+            let plan = self.to_revert(&read_history(&tx, &self.history)?, version)?;
+            let Some(&(m, down)) = plan.first() else {
                 tx.commit()?;
                 return Ok(report);
             };
-            let m =
-                self.get(row.version).ok_or_else(|| Error::Unknown { version: row.version, name: row.name.clone() })?;
-            let down = m.down().ok_or_else(|| Error::Irreversible { version: m.version, name: m.name().to_owned() })?;
             let started = Instant::now();
-            let table = self.history.clone();
+            let table = &self.history;
             self.run_in(conn, tx, m, down, &report, |tx| {
-                tx.execute(&format!("DELETE FROM {} WHERE version = ?1", quote(&table)), [m.version])?;
+                tx.execute(&format!("DELETE FROM {} WHERE version = ?1", quote(table)), [m.version()])?;
                 Ok(())
-            })?;
-            report.applied.push(Applied { version: m.version, name: m.name().to_owned(), duration: started.elapsed() });
+            })
+            .map_err(|err| err.during(m, down, &report))?;
+            report.push(m, started.elapsed());
         }
     }
 
@@ -260,14 +143,11 @@ impl Migrations {
     /// running anything: records every migration up to it as applied, and
     /// forgets newer ones.
     pub fn stamp(&self, conn: &mut Connection, version: i64) -> Result<(), Error> {
-        if version != 0 && self.get(version).is_none() {
-            return Err(Error::NoSuchVersion { version });
-        }
+        self.check_base_or_version(version)?;
         let tx = self.begin(conn)?;
         let applied = read_history(&tx, &self.history)?;
-        let done: HashSet<i64> = applied.iter().map(|m| m.version).collect();
         tx.execute(&format!("DELETE FROM {} WHERE version > ?1", quote(&self.history)), [version])?;
-        for m in self.iter().filter(|m| m.version <= version && !done.contains(&m.version)) {
+        for m in self.to_stamp(&applied, version) {
             record(&tx, &self.history, m, Duration::ZERO)?;
         }
         tx.commit()?;
@@ -294,50 +174,6 @@ impl Migrations {
     /// What is applied, pending, divergent and unknown.
     pub fn status(&self, conn: &Connection) -> Result<Status, Error> {
         Ok(self.status_of(self.applied(conn)?))
-    }
-
-    /// The status given the history rows (any engine).
-    pub(crate) fn status_of(&self, applied: Vec<AppliedMigration>) -> Status {
-        let done: HashSet<i64> = applied.iter().map(|m| m.version).collect();
-        let mut status = Status {
-            pending: self.iter().map(|m| m.version).filter(|v| !done.contains(v)).collect(),
-            ..Status::default()
-        };
-        for row in &applied {
-            match self.get(row.version) {
-                None => status.unknown.push(row.version),
-                Some(m) if m.checksum() != row.checksum => status.divergent.push(row.version),
-                Some(_) => {}
-            }
-        }
-        status.applied = applied;
-        status
-    }
-
-    /// Refuses edited and unknown migrations (any engine).
-    pub(crate) fn refuse_divergence(&self, status: &Status) -> Result<(), Error> {
-        self.verify(&status.applied)
-    }
-
-    /// Checks the history against this binary's migrations.
-    fn verify(&self, applied: &[AppliedMigration]) -> Result<(), Error> {
-        for row in applied {
-            match self.get(row.version) {
-                None => {
-                    return Err(Error::Unknown { version: row.version, name: row.name.clone() });
-                }
-                Some(m) if m.checksum() != row.checksum => {
-                    return Err(Error::Divergent {
-                        version: row.version,
-                        name: row.name.clone(),
-                        applied_checksum: row.checksum.clone(),
-                        expected_checksum: m.checksum().to_owned(),
-                    });
-                }
-                Some(_) => {}
-            }
-        }
-        Ok(())
     }
 
     /// Opens a write transaction and makes sure the history table exists.
@@ -415,27 +251,14 @@ fn record(conn: &Connection, table: &str, m: &Migration, duration: Duration) -> 
              VALUES (?1, ?2, ?3, ?4, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?5)",
         quote(table)
     ))?;
-    stmt.execute(params![
-        m.version(),
-        m.name(),
-        m.checksum(),
-        m.chain(),
-        i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
-    ])?;
+    stmt.execute(params![m.version(), m.name(), m.checksum(), m.chain(), millis(duration)])?;
     Ok(())
 }
 
 fn read_history(conn: &Connection, table: &str) -> Result<Vec<AppliedMigration>, Error> {
-    let history = |err: rusqlite::Error| {
-        let err = match err {
-            rusqlite::Error::SqlInputError { msg, .. } => msg,
-            other => other.to_string(),
-        };
-        Error::History {
-            message: format!(
-                "{err}; `{table}` should have the columns version, name, checksum, chain, applied_at, duration_ms"
-            ),
-        }
+    let history = |err: rusqlite::Error| match err {
+        rusqlite::Error::SqlInputError { msg, .. } => history_error(table, msg),
+        other => history_error(table, other),
     };
     let mut stmt = conn
         .prepare(&format!(
@@ -451,7 +274,7 @@ fn read_history(conn: &Connection, table: &str) -> Result<Vec<AppliedMigration>,
                 checksum: r.get(2)?,
                 chain: r.get(3)?,
                 applied_at: r.get(4)?,
-                duration: Duration::from_millis(u64::try_from(r.get::<_, i64>(5)?).unwrap_or(0)),
+                duration: from_millis(r.get(5)?),
             })
         })
         .map_err(history)?;
@@ -461,9 +284,4 @@ fn read_history(conn: &Connection, table: &str) -> Result<Vec<AppliedMigration>,
 fn backup(conn: &Connection, path: &Path) -> Result<(), Error> {
     conn.backup(MAIN_DB, path, None::<fn(rusqlite::backup::Progress)>)
         .map_err(|err| Error::Backup { path: path.to_owned(), source: err })
-}
-
-/// An SQL identifier, quoted.
-fn quote(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }

@@ -107,7 +107,10 @@ async fn upgrade_rerun_downgrade_stamp_and_refusals() {
     let report = m.downgrade_postgres_to(&db.pool, 1).await.unwrap();
     assert_eq!(report.applied.iter().map(|a| a.version).collect::<Vec<_>>(), [3, 2]);
     assert_eq!(db.tables().await, ["migcheck_history", "owners"]);
-    m.upgrade_postgres_with(&db.pool, &UpgradeOptions::default().batch(false).target(2)).await.unwrap();
+    let mut seen = Vec::new();
+    let options = UpgradeOptions::default().batch(false).target(2);
+    m.upgrade_postgres_with(&db.pool, &options, |m, i, total| seen.push((m.version(), i, total))).await.unwrap();
+    assert_eq!(seen, [(2, 0, 1)], "progress is reported before each migration, as on SQLite");
     assert_eq!(m.status_postgres(&db.pool).await.unwrap().pending, [3]);
 
     // Edited after being applied, and unknown to this binary.

@@ -297,3 +297,35 @@ fn stamp_status_backup_and_history_table_name() {
     assert_eq!(tables(&copy), ["schema_history"], "the backup is the database before the upgrade");
     assert!(m.status(&conn).unwrap().is_up_to_date());
 }
+
+#[test]
+fn a_failed_down_migration_names_the_version_the_database_stays_at() {
+    let script = |path: &str, sql: &'static str| Script::new(path.to_owned(), sql, Mode::Transaction);
+    let m = |v: i64, up: &'static str, down: &'static str| {
+        Migration::new(
+            v,
+            format!("m{v}"),
+            format!("sum{v}"),
+            format!("chain{v}"),
+            script(&format!("{v}.up.sql"), up),
+            Some(script(&format!("{v}.down.sql"), down)),
+        )
+    };
+    let migrations = Migrations::new(vec![
+        m(1, "CREATE TABLE a (x);", "DROP TABLE a;"),
+        m(2, "CREATE TABLE b (x);", "DROP TABLE b;\nDROP TABLE missing;"),
+        m(3, "CREATE TABLE c (x);", "DROP TABLE c;"),
+    ]);
+    let (_dir, path) = db();
+    let mut conn = Connection::open(&path).unwrap();
+    migrations.upgrade(&mut conn).unwrap();
+    let err = migrations.downgrade_to(&mut conn, 0).unwrap_err();
+    let Error::MigrationFailed { version, ref path, line, ref applied, .. } = err else { panic!("{err:?}") };
+    assert_eq!((version, path.as_str(), line, applied.as_slice()), (2, "2.down.sql", 2, &[3][..]));
+    assert!(
+        err.to_string().contains("the database stays at version 2 (this run reverted 1 migration before it)"),
+        "{err}"
+    );
+    assert_eq!(migrations.current(&conn).unwrap(), Some(2));
+    assert_eq!(tables(&conn), ["a", "b", "migcheck_history"], "the failed down was rolled back whole");
+}

@@ -106,7 +106,7 @@ impl Database {
     ) -> Result<migcheck::Report, migcheck::Error> {
         match self {
             Database::Sqlite(conn) => m.upgrade_with(conn, options, progress),
-            Database::Postgres { pool, runtime } => runtime.block_on(m.upgrade_postgres_with(pool, options)),
+            Database::Postgres { pool, runtime } => runtime.block_on(m.upgrade_postgres_with(pool, options, progress)),
         }
     }
 
