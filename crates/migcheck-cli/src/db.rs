@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
+
+use crate::error::Failure;
 use rusqlite::{Connection, OpenFlags};
 
 /// The database URL: `--database-url`, else `DATABASE_URL` from the
@@ -91,11 +93,12 @@ impl Database {
         }
     }
 
-    pub fn status(&self, m: &migcheck::Migrations) -> Result<migcheck::Status, migcheck::Error> {
+    pub fn status(&self, m: &migcheck::Migrations) -> Result<migcheck::Status, Failure> {
         match self {
             Database::Sqlite(conn) => m.status(conn),
             Database::Postgres { pool, runtime } => runtime.block_on(m.status_postgres(pool)),
         }
+        .map_err(Failure::runtime)
     }
 
     pub fn upgrade(
@@ -103,22 +106,20 @@ impl Database {
         m: &migcheck::Migrations,
         options: &migcheck::UpgradeOptions,
         progress: impl FnMut(&migcheck::Migration, usize, usize),
-    ) -> Result<migcheck::Report, migcheck::Error> {
+    ) -> Result<migcheck::Report, Failure> {
         match self {
             Database::Sqlite(conn) => m.upgrade_with(conn, options, progress),
             Database::Postgres { pool, runtime } => runtime.block_on(m.upgrade_postgres_with(pool, options, progress)),
         }
+        .map_err(Failure::runtime)
     }
 
-    pub fn downgrade_to(
-        &mut self,
-        m: &migcheck::Migrations,
-        version: i64,
-    ) -> Result<migcheck::Report, migcheck::Error> {
+    pub fn downgrade_to(&mut self, m: &migcheck::Migrations, version: i64) -> Result<migcheck::Report, Failure> {
         match self {
             Database::Sqlite(conn) => m.downgrade_to(conn, version),
             Database::Postgres { pool, runtime } => runtime.block_on(m.downgrade_postgres_to(pool, version)),
         }
+        .map_err(Failure::runtime)
     }
 
     /// The first column of `sql`'s rows, as text.
@@ -134,11 +135,12 @@ impl Database {
         }
     }
 
-    pub fn stamp(&mut self, m: &migcheck::Migrations, version: i64) -> Result<(), migcheck::Error> {
+    pub fn stamp(&mut self, m: &migcheck::Migrations, version: i64) -> Result<(), Failure> {
         match self {
             Database::Sqlite(conn) => m.stamp(conn, version),
             Database::Postgres { pool, runtime } => runtime.block_on(m.stamp_postgres(pool, version)),
         }
+        .map_err(Failure::runtime)
     }
 }
 

@@ -8,6 +8,7 @@
 
 mod commands;
 mod db;
+mod error;
 mod output;
 
 use std::path::PathBuf;
@@ -72,22 +73,6 @@ fn parse_layout(text: &str) -> Result<migcheck_core::layout::Layout, String> {
         .ok_or_else(|| format!("unknown layout `{text}`: migcheck, diesel, refinery, dbmate, goose or sql-migrate"))
 }
 
-/// Tools whose history tables `import` reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Tool {
-    Sqlx,
-    Diesel,
-    Refinery,
-    Dbmate,
-    Goose,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum DialectArg {
-    Sqlite,
-    Postgres,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Text,
@@ -100,136 +85,82 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  migcheck init\n  migcheck --dir db/migrations init\n  migcheck init --dialect postgres"
     )]
-    Init {
-        /// The SQL dialect of the migrations, recorded in the lock file.
-        #[arg(long, value_enum, default_value_t = DialectArg::Sqlite)]
-        dialect: DialectArg,
-    },
+    Init(commands::init::Args),
 
     /// Create an empty migration with the next version (a UTC timestamp by default).
     #[command(
         after_help = "Examples:\n  migcheck new create_owners\n  migcheck new \"add pets\" --irreversible\n  migcheck new init --sequential   # 0001_init.up.sql"
     )]
-    New {
-        /// What the migration does; becomes the file name's description (`[a-z0-9_]+`).
-        name: String,
-        /// Number 0001, 0002, … instead of a timestamp.
-        #[arg(long)]
-        sequential: bool,
-        /// One `.sql` file with no down migration.
-        #[arg(long)]
-        irreversible: bool,
-    },
+    New(commands::new::Args),
 
     /// Seal the migrations in `migrations.lock`.
     #[command(
         after_help = "Examples:\n  migcheck lock\n  migcheck lock --force   # re-seal an edited migration that no database has applied"
     )]
-    Lock {
-        /// Also re-seal edited or deleted sealed migrations and rewrite a corrupt lock.
-        #[arg(long)]
-        force: bool,
-    },
+    Lock(commands::lock::Args),
 
     /// Renumber unsealed migrations that sort before the newest sealed one (after a branch merge).
     #[command(after_help = "Example:\n  git merge main && migcheck rebase && migcheck lock")]
-    Rebase,
+    Rebase(commands::rebase::Args),
 
     /// Run every check `cargo build` runs, with the same messages; with --database-url, also compare
     /// the live database's schema with what its applied migrations should have made.
     #[command(
         after_help = "Examples:\n  migcheck check\n  migcheck check --format json\n  migcheck check --database-url sqlite:prod.db   # finds changes made by hand"
     )]
-    Check,
+    Check(commands::check::Args),
 
     /// Generate a migration (up and down) from the migrated schema to schema.sql.
     #[command(
         after_help = "Examples:\n  migcheck diff -m \"create owners table\"\n  migcheck diff -m \"rename owners\" --rename owners:people\n  migcheck diff -m \"rename email\" --rename owners.email:mail"
     )]
-    Diff {
-        /// What the migration does; becomes the file name's description.
-        #[arg(short, long)]
-        message: String,
-        /// A table (`old:new`) or column (`table.old:new`) renamed rather than dropped and created.
-        #[arg(long, value_name = "OLD:NEW")]
-        rename: Vec<String>,
-    },
+    Diff(commands::diff::Args),
 
     /// Apply pending migrations.
     #[command(
         after_help = "Examples:\n  migcheck upgrade\n  migcheck upgrade --to 20261124093000\n  migcheck upgrade --dry-run"
     )]
-    Upgrade {
-        /// Stop after this version.
-        #[arg(long, value_name = "VERSION")]
-        to: Option<i64>,
-        /// Print the SQL that would run, in order, and change nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// Do not copy the database file before the first pending migration runs.
-        #[arg(long)]
-        no_backup: bool,
-        /// Apply all pending migrations in one transaction: all or nothing.
-        #[arg(long)]
-        batch: bool,
-    },
+    Upgrade(commands::upgrade::Args),
 
     /// Revert applied migrations (one by default), newest first.
     #[command(
         after_help = "Examples:\n  migcheck downgrade\n  migcheck downgrade --steps 2\n  migcheck downgrade --to 0   # revert everything"
     )]
-    Downgrade {
-        /// Keep migrations up to this version (0: revert all).
-        #[arg(long, value_name = "VERSION", conflicts_with = "steps")]
-        to: Option<i64>,
-        /// How many migrations to revert.
-        #[arg(long, value_name = "N")]
-        steps: Option<usize>,
-    },
+    Downgrade(commands::downgrade::Args),
 
     /// List every migration with its state (applied, pending, divergent, unknown).
     #[command(after_help = "Examples:\n  migcheck history\n  migcheck history --format json")]
-    History,
+    History(commands::history::Args),
 
     /// Print the database's version.
     #[command(after_help = "Example:\n  migcheck current")]
-    Current,
+    Current(commands::current::Args),
 
     /// Summarise; exit 3 when migrations are pending, 4 when the database diverges.
     #[command(after_help = "Example (deploy script):\n  migcheck status || migcheck upgrade")]
-    Status,
+    Status(commands::status::Args),
 
     /// Adopt a database another tool migrated: seal its migrations (read in place) and record
     /// what its history table says was applied, so that `upgrade` continues from there.
     #[command(
         after_help = "Examples:\n  migcheck import --from sqlx --database-url sqlite:app.db\n  migcheck --dir migrations import --from diesel --database-url postgres://localhost/app"
     )]
-    Import {
-        /// The tool that migrated the database.
-        #[arg(long, value_enum)]
-        from: Tool,
-    },
+    Import(commands::import::Args),
 
     /// Mark the database as being at VERSION without running anything (0: no migration).
     #[command(after_help = "Example (adopting an existing database):\n  migcheck stamp 20261124093000")]
-    Stamp { version: i64 },
+    Stamp(commands::stamp::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match commands::run(&cli) {
         Ok(code) => ExitCode::from(code),
-        Err(err) => match err.downcast_ref::<commands::Reported>() {
-            Some(reported) => ExitCode::from(reported.0),
-            None => {
-                eprintln!("error: {err:#}");
-                let code = match (err.downcast_ref::<migcheck::Error>(), err.downcast_ref::<commands::Failure>()) {
-                    (Some(migcheck::Error::Divergent { .. } | migcheck::Error::Unknown { .. }), _) => exit::DIVERGENT,
-                    (_, Some(failure)) => failure.code,
-                    _ => exit::ERROR,
-                };
-                ExitCode::from(code)
+        Err(failure) => {
+            if let error::Failure::Error { error, .. } = &failure {
+                eprintln!("error: {error:#}");
             }
-        },
+            ExitCode::from(failure.code())
+        }
     }
 }

@@ -1,0 +1,120 @@
+//! `migcheck check`: every check `cargo build` runs, and with a database URL the live drift.
+
+use anyhow::anyhow;
+use migcheck_core::check::{self as checker, Config, Report};
+use migcheck_core::checksum::to_hex;
+use migcheck_core::schema::Snapshot;
+use serde_json::json;
+
+use super::*;
+use crate::Format;
+use crate::error::{Result, bail};
+use crate::output::{diagnostic_json, print_diagnostics, print_json};
+use crate::{Cli, db, exit};
+
+/// `migcheck check`.
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+pub fn run(cli: &Cli, _args: &Args) -> Result<u8> {
+    // Exactly what `cargo build` checks, locked mode included (`CI`, `MIGCHECK_LOCKED`).
+    let mut config = config(cli, true)?;
+    config.locked = Config::locked_from_env(|name| std::env::var(name).ok());
+    let report = checker::check(&config);
+    let live = match (&cli.database_url, report.has_errors()) {
+        (Some(url), false) => Some(live_drift(cli, url, &report)?),
+        _ => None,
+    };
+    let drifted = live.as_ref().is_some_and(|(_, d)| !d.is_empty());
+    let errors = report.errors().count();
+    let warnings = report.warnings().count();
+    if cli.format == Format::Json {
+        print_json(&json!({
+            "ok": errors == 0,
+            "layout": report.layout.name(),
+            "errors": errors,
+            "warnings": warnings,
+            "diagnostics": report.diagnostics.iter().map(diagnostic_json).collect::<Vec<_>>(),
+            "database": live.as_ref().map(|(db, d)| json!({ "database": db, "drift": d })),
+            "migrations": report.migrations.iter().map(|m| json!({
+                "version": m.version,
+                "name": m.description,
+                "sealed": m.sealed,
+                "reversible": m.down.is_some(),
+                "checksum": to_hex(&m.up.file.checksum),
+                "files": std::iter::once(&m.up).chain(m.down.as_ref()).map(|s| s.file.display.as_str())
+                    .fold(Vec::new(), |mut files, f| { if !files.contains(&f) { files.push(f) } files }),
+            })).collect::<Vec<_>>(),
+        }));
+    } else {
+        print_diagnostics(report.diagnostics.iter());
+        if errors == 0 {
+            println!(
+                "{} migration{} checked: ok{}",
+                report.migrations.len(),
+                plural(report.migrations.len()),
+                if warnings > 0 { format!(" ({warnings} warning{})", plural(warnings)) } else { String::new() }
+            );
+        } else {
+            eprintln!("error: {errors} error{} in `{}`", plural(errors), cli.dir.display());
+        }
+        if let Some((db, differences)) = &live {
+            if differences.is_empty() {
+                println!("{db}: its schema is what its applied migrations make");
+            } else {
+                eprintln!("error: `{db}` was changed outside its migrations:");
+                for d in differences {
+                    eprintln!("  {d}");
+                }
+                eprintln!("help: undo the manual changes, or write a migration that makes them");
+            }
+        }
+    }
+    Ok(if errors > 0 {
+        exit::ERROR
+    } else if drifted {
+        exit::DIVERGENT
+    } else {
+        exit::OK
+    })
+}
+
+/// Differences between a live database and the schema its applied
+/// migrations should have made, described.
+fn live_drift(cli: &Cli, url: &str, report: &Report) -> Result<(String, Vec<String>)> {
+    let target = db::parse(url)?;
+    let migrations = migrations(cli, report);
+    if let db::Target::Postgres(live_url) = &target {
+        let Some(scratch) = config(cli, false)?.postgres_scratch else {
+            bail!(
+                "comparing a live PostgreSQL database needs MIGCHECK_SCRATCH_URL: a server where migcheck may create \
+                 a scratch database to apply the migrations to"
+            );
+        };
+        let database = db::Database::connect(&target, false)?.ok_or_else(|| anyhow!("cannot open the database"))?;
+        let status = database.status(&migrations)?;
+        if !status.divergent.is_empty() || !status.unknown.is_empty() {
+            return Err(divergence(&status));
+        }
+        let expected = migcheck_core::postgres::PgEngine::create(&scratch, config(cli, false)?.scratch.timeout)
+            .and_then(|engine| checker::replay(&engine, report, Some(status.current().unwrap_or(0))))
+            .and_then(|mut db| db.snapshot())
+            .map_err(|d| anyhow!(d.render()))?;
+        let live = migcheck_core::postgres::live_snapshot(live_url, &cli.history_table)
+            .map_err(|e| anyhow!("cannot read `{}`: {e}", target.describe()))?;
+        let label = format!("the database at version {}", version_text(status.current()));
+        return Ok((target.describe(), migcheck_core::postgres::diff(&expected, &live, "its migrations", &label)));
+    }
+    let Some(conn) = db::open_existing(&target)? else {
+        bail!("the database `{}` does not exist", target.describe());
+    };
+    let status = migrations.status(&conn)?;
+    if !status.divergent.is_empty() || !status.unknown.is_empty() {
+        return Err(divergence(&status));
+    }
+    let expected = checker::schema_at(report, Some(status.current().unwrap_or(0))).map_err(|d| anyhow!(d.render()))?;
+    let live = Snapshot::read(&conn, &[&cli.history_table])?;
+    let label = format!("the database at version {}", version_text(status.current()));
+    let diff = migcheck_core::schema::compare(&expected, &live, &report.scratch)?;
+    Ok((target.describe(), diff.describe("its migrations", &label)))
+}

@@ -1,0 +1,57 @@
+//! `migcheck downgrade`: revert applied migrations, newest first.
+
+use anyhow::anyhow;
+
+use super::*;
+use crate::error::{Result, bail};
+use crate::{Cli, db, exit};
+
+/// `migcheck downgrade`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Keep migrations up to this version (0: revert all).
+    #[arg(long, value_name = "VERSION", conflicts_with = "steps")]
+    pub to: Option<i64>,
+    /// How many migrations to revert.
+    #[arg(long, value_name = "N")]
+    pub steps: Option<usize>,
+}
+
+pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
+    let Args { to, steps } = *args;
+    let report = checked(cli, false)?;
+    let migrations = migrations(cli, &report);
+    let target = db::parse(&db::url(cli.database_url.as_deref())?)?;
+    let mut database = db::Database::connect(&target, true)?.ok_or_else(|| anyhow!("cannot open the database"))?;
+    let applied = database.status(&migrations)?.applied;
+    let version = match (to, steps) {
+        (Some(v), _) if v < 0 => bail!("--to must be a version or 0, not {v}"),
+        (Some(v), _) => v,
+        (None, steps) => {
+            let steps = steps.unwrap_or(1);
+            if steps == 0 {
+                println!("nothing to do: --steps 0");
+                return Ok(exit::OK);
+            }
+            if steps > applied.len() {
+                bail!(
+                    "cannot downgrade {steps} step{}: {} has {} applied migration{}",
+                    plural(steps),
+                    target.describe(),
+                    applied.len(),
+                    plural(applied.len())
+                );
+            }
+            if steps == applied.len() { 0 } else { applied[applied.len() - steps - 1].version }
+        }
+    };
+    let done = database.downgrade_to(&migrations, version)?;
+    for a in &done.applied {
+        println!("reverted {} {} ({:.1?})", a.version, a.name, a.duration);
+    }
+    if done.applied.is_empty() {
+        println!("nothing to revert");
+    }
+    println!("{} is at version {}", target.describe(), version_text(database.status(&migrations)?.current()));
+    Ok(exit::OK)
+}

@@ -1,0 +1,60 @@
+//! `migcheck history`: every migration with its state.
+
+use serde_json::json;
+
+use super::*;
+use crate::Format;
+use crate::error::Result;
+use crate::output::print_json;
+use crate::{Cli, exit};
+
+/// `migcheck history`.
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+pub fn run(cli: &Cli, _args: &Args) -> Result<u8> {
+    let report = checked(cli, false)?;
+    let migrations = migrations(cli, &report);
+    let status = optional_status(cli, &migrations, false)?;
+    let mut rows = Vec::new();
+    for (m, checked) in migrations.iter().zip(&report.migrations) {
+        let (state, applied_at) = match &status {
+            None => (if checked.sealed { "sealed" } else { "unsealed" }, None),
+            Some((_, s)) => {
+                let row = s.applied.iter().find(|r| r.version == m.version());
+                match row {
+                    Some(r) if s.divergent.contains(&r.version) => ("divergent", Some(r.applied_at.clone())),
+                    Some(r) => ("applied", Some(r.applied_at.clone())),
+                    None => ("pending", None),
+                }
+            }
+        };
+        rows.push((m.version(), m.name().to_owned(), state, applied_at));
+    }
+    if let Some((_, s)) = &status {
+        for r in s.applied.iter().filter(|r| s.unknown.contains(&r.version)) {
+            rows.push((r.version, r.name.clone(), "unknown", Some(r.applied_at.clone())));
+        }
+        rows.sort_by_key(|r| r.0);
+    }
+    if cli.format == Format::Json {
+        print_json(&json!({
+            "database": status.as_ref().map(|(t, _)| t.describe()),
+            "migrations": rows.iter().map(|(v, n, s, at)| json!({"version": v, "name": n, "state": s, "applied_at": at})).collect::<Vec<_>>(),
+        }));
+    } else {
+        if rows.is_empty() {
+            println!("no migrations in `{}`", cli.dir.display());
+        }
+        for (v, n, s, at) in &rows {
+            match at {
+                Some(at) => println!("{v}  {n}  {s} {at}"),
+                None => println!("{v}  {n}  {s}"),
+            }
+        }
+        if status.is_none() {
+            println!("(no DATABASE_URL: showing whether each migration is sealed; set it to see what is applied)");
+        }
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,48 @@
+//! `migcheck lock`: seal the migrations in `migrations.lock`.
+
+use migcheck_core::seal;
+
+use super::*;
+use crate::error::{Failure, Result};
+use crate::output::print_diagnostics;
+use crate::{Cli, exit};
+
+/// `migcheck lock`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Also re-seal edited or deleted sealed migrations and rewrite a corrupt lock.
+    #[arg(long)]
+    pub force: bool,
+}
+
+pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
+    let force = args.force;
+    match seal::seal(&config(cli, true)?, force) {
+        Ok(sealed) => {
+            if !sealed.written {
+                println!("{} is up to date", sealed.lock_path.display());
+            } else {
+                let mut parts = Vec::new();
+                for (n, what) in [
+                    (sealed.added.len(), "sealed"),
+                    (sealed.resealed.len(), "re-sealed"),
+                    (sealed.removed.len(), "removed"),
+                ] {
+                    if n > 0 {
+                        parts.push(format!("{what} {n} migration{}", plural(n)));
+                    }
+                }
+                if parts.is_empty() {
+                    parts.push("rewrote the lock".into());
+                }
+                println!("{}: {}", sealed.lock_path.display(), parts.join(", "));
+            }
+            Ok(exit::OK)
+        }
+        Err(diagnostics) => {
+            print_diagnostics(&diagnostics);
+            eprintln!("error: nothing was sealed");
+            Err(Failure::Reported(exit::ERROR))
+        }
+    }
+}

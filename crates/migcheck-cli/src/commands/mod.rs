@@ -1,0 +1,251 @@
+//! The subcommands, one module each with its clap `Args`, and what they share:
+//! the checker's configuration, the checked migrations as the runtime's
+//! [`Migrations`], names and versions for new files, statuses.
+
+pub mod check;
+pub mod current;
+pub mod diff;
+pub mod downgrade;
+pub mod history;
+pub mod import;
+pub mod init;
+pub mod lock;
+pub mod new;
+pub mod rebase;
+pub mod stamp;
+pub mod status;
+pub mod upgrade;
+
+use std::fs;
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+use migcheck::{Migration, Migrations, Script};
+use migcheck_core::check::{self as checker, Config, Report};
+use migcheck_core::checksum::to_hex;
+use migcheck_core::layout::Layout;
+use migcheck_core::lock::{self as lock_file, Lock};
+use migcheck_core::{name, scan};
+
+use crate::error::{Failure, Result, bail};
+use crate::output::print_diagnostics;
+use crate::{Cli, Command, db, exit};
+
+/// Runs the command; the exit code, or a failure that carries its own.
+pub fn run(cli: &Cli) -> Result<u8> {
+    match &cli.command {
+        Command::Init(args) => init::run(cli, args),
+        Command::New(args) => new::run(cli, args),
+        Command::Lock(args) => lock::run(cli, args),
+        Command::Rebase(args) => rebase::run(cli, args),
+        Command::Check(args) => check::run(cli, args),
+        Command::Diff(args) => diff::run(cli, args),
+        Command::Upgrade(args) => upgrade::run(cli, args),
+        Command::Downgrade(args) => downgrade::run(cli, args),
+        Command::History(args) => history::run(cli, args),
+        Command::Current(args) => current::run(cli, args),
+        Command::Status(args) => status::run(cli, args),
+        Command::Stamp(args) => stamp::run(cli, args),
+        Command::Import(args) => import::run(cli, args),
+    }
+}
+
+/// The checker's configuration as `cargo build` has it: the same
+/// environment variables (also read from `.env`), except that only `check`
+/// is locked in CI, since the other commands work on unsealed migrations.
+pub(crate) fn config(cli: &Cli, execute: bool) -> Result<Config> {
+    let _ = dotenvy::dotenv();
+    let mut config = Config::from_env(&cli.dir, |name| std::env::var(name).ok())?;
+    config.locked = false;
+    config.execute = execute;
+    config.layout = cli.layout;
+    Ok(config)
+}
+
+/// Runs the checks; prints the errors and fails when there are any.
+pub(crate) fn checked(cli: &Cli, execute: bool) -> Result<Report> {
+    let report = checker::check(&config(cli, execute)?);
+    if report.has_errors() {
+        print_diagnostics(report.errors());
+        let n = report.errors().count();
+        eprintln!(
+            "error: {n} error{} in `{}`; fix {} first",
+            plural(n),
+            cli.dir.display(),
+            if n == 1 { "it" } else { "them" }
+        );
+        return Err(Failure::Reported(exit::ERROR));
+    }
+    Ok(report)
+}
+
+/// The checked migrations as the runtime's [`Migrations`].
+pub(crate) fn migrations(cli: &Cli, report: &Report) -> Migrations {
+    let script = |s: &checker::Script| Script::new(s.file.display.clone(), s.sql.clone(), s.mode);
+    let list = report
+        .migrations
+        .iter()
+        .map(|m| {
+            Migration::new(
+                m.version,
+                m.description.clone(),
+                to_hex(&m.up.file.checksum),
+                to_hex(&m.chain),
+                script(&m.up),
+                m.down.as_ref().map(script),
+            )
+        })
+        .collect();
+    Migrations::new(list).with_history_table(cli.history_table.clone())
+}
+
+pub(crate) fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// A description as `migcheck new` writes it: `[a-z0-9_]+`.
+pub(crate) fn slug(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.trim().chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_alphanumeric() {
+            out.push(c);
+        } else if !out.ends_with('_') {
+            out.push('_');
+        }
+    }
+    out.trim_matches('_').to_owned()
+}
+
+/// The current UTC time as `YYYYMMDDHHMMSS`.
+pub(crate) fn utc_timestamp() -> i64 {
+    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    ((year * 100 + month) * 100 + day) * 1_000_000 + (rem / 3600) * 10_000 + (rem % 3600 / 60) * 100 + rem % 60
+}
+
+/// The directory's layout: `--layout`, else the lock's `layout` line, else
+/// detected from the files, as the check reads it.
+pub(crate) fn layout_of(cli: &Cli) -> Layout {
+    let locked =
+        || fs::read_to_string(cli.dir.join(lock_file::FILE_NAME)).ok().and_then(|t| Lock::parse(&t).ok()?.layout);
+    cli.layout.or_else(locked).unwrap_or_else(|| migcheck_core::layout::detect(&cli.dir))
+}
+
+/// Writes the files of a new migration; none if one of them exists.
+pub(crate) fn write_new(cli: &Cli, files: &[name::NewFile]) -> Result<()> {
+    for file in files {
+        let path = cli.dir.join(&file.path);
+        if path.exists() || path.parent().is_some_and(|p| p != cli.dir && p.exists()) {
+            bail!("`{}` already exists", if path.exists() { &path } else { path.parent().unwrap_or(&path) }.display());
+        }
+    }
+    for file in files {
+        let path = cli.dir.join(&file.path);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).with_context(|| format!("cannot create `{}`", parent.display()))?;
+        }
+        fs::write(&path, &file.text).with_context(|| format!("cannot write `{}`", path.display()))?;
+        println!("created {}", path.display());
+    }
+    Ok(())
+}
+
+/// Every version present in the directory, readable or not.
+pub(crate) fn versions(cli: &Cli) -> Vec<i64> {
+    let s = scan::scan_layout(&cli.dir, Path::new(""), layout_of(cli), &Default::default());
+    let mut v: Vec<i64> = s.migrations.iter().map(|m| m.version).chain(s.broken_versions).collect();
+    v.sort_unstable();
+    v
+}
+
+pub(crate) fn version_text(v: Option<i64>) -> String {
+    v.map_or_else(|| "none".to_owned(), |v| v.to_string())
+}
+
+pub(crate) fn divergence(status: &migcheck::Status) -> Failure {
+    let mut parts = Vec::new();
+    if !status.divergent.is_empty() {
+        parts.push(format!("applied migrations edited since: {:?}", status.divergent));
+    }
+    if !status.unknown.is_empty() {
+        parts.push(format!("applied migrations unknown here (a newer binary migrated it): {:?}", status.unknown));
+    }
+    Failure::new(
+        exit::DIVERGENT,
+        format!(
+            "the database does not match the migrations: {}; restore the released migrations, or use the binary \
+             that migrated it",
+            parts.join("; ")
+        ),
+    )
+}
+
+/// The status of a database that does not exist yet: everything pending.
+pub(crate) fn status_of_new(m: &Migrations) -> migcheck::Status {
+    migcheck::Status { pending: m.iter().map(|m| m.version()).collect(), ..Default::default() }
+}
+
+/// The status of the database, or `None` when no database URL is given.
+pub(crate) fn optional_status(
+    cli: &Cli,
+    migrations: &Migrations,
+    required: bool,
+) -> Result<Option<(db::Target, migcheck::Status)>> {
+    let url = match db::url(cli.database_url.as_deref()) {
+        Ok(url) => url,
+        Err(_) if !required => return Ok(None),
+        Err(err) => return Err(err.into()),
+    };
+    let target = db::parse(&url)?;
+    let status = match db::Database::connect(&target, false)? {
+        Some(db) => db.status(migrations)?,
+        None => status_of_new(migrations),
+    };
+    Ok(Some((target, status)))
+}
+
+pub(crate) fn list(versions: &[i64]) -> String {
+    if versions.is_empty() {
+        return "none".to_owned();
+    }
+    versions.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs() {
+        for (name, expected) in [
+            ("create owners table", "create_owners_table"),
+            ("Add-SMTP port!", "add_smtp_port"),
+            ("  __x__ ", "x"),
+            ("émoji 🎉 ok", "moji_ok"),
+            ("!!!", ""),
+        ] {
+            assert_eq!(slug(name), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn timestamps_look_like_timestamps() {
+        let t = utc_timestamp().to_string();
+        assert_eq!(t.len(), 14);
+        assert!(t.starts_with("20"));
+        let month: u32 = t[4..6].parse().unwrap();
+        let day: u32 = t[6..8].parse().unwrap();
+        assert!((1..=12).contains(&month) && (1..=31).contains(&day), "{t}");
+    }
+}

@@ -1,0 +1,78 @@
+//! `migcheck new`: an empty migration with the next version, named in the directory's layout.
+
+use std::path::Path;
+
+use migcheck_core::layout::Layout;
+use migcheck_core::name;
+
+use super::*;
+use crate::error::{Result, bail};
+use crate::{Cli, exit};
+
+/// `migcheck new`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// What the migration does; becomes the file name's description (`[a-z0-9_]+`).
+    pub name: String,
+    /// Number 0001, 0002, … instead of a timestamp.
+    #[arg(long)]
+    pub sequential: bool,
+    /// One `.sql` file with no down migration.
+    #[arg(long)]
+    pub irreversible: bool,
+}
+
+pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
+    let Args { name, sequential, irreversible } = args;
+    let (name, sequential, irreversible) = (name.as_str(), *sequential, *irreversible);
+    if !cli.dir.is_dir() {
+        bail!("the migrations directory `{}` does not exist: run `migcheck init` first", cli.dir.display());
+    }
+    let description = slug(name);
+    if description.is_empty() {
+        bail!("`{name}` has no letter or digit to name the migration with");
+    }
+    let layout = layout_of(cli);
+    let newest = versions(cli).last().copied().unwrap_or(0);
+    // refinery and Flyway number migrations 1, 2, 3 (refinery's versions are
+    // 32-bit): a timestamp only where the history already uses them.
+    let sequential = sequential || (layout == Layout::Refinery && newest < 10_000_000_000_000);
+    let (version, text) = if sequential {
+        let v = newest + 1;
+        // As wide as the names already there (`000016_…`, `00016_…`, `V16__…`).
+        let width = match sequential_width(cli, layout) {
+            Some(width) => width,
+            None if layout == Layout::Native => 4,
+            None => 0,
+        };
+        (v, format!("{v:0width$}"))
+    } else {
+        let v = utc_timestamp().max(newest + 1);
+        (v, v.to_string())
+    };
+    let files = if irreversible {
+        name::format(layout, &text, &description, &format!("-- {name} (irreversible)\n"), None)
+    } else {
+        name::format(layout, &text, &description, &format!("-- {name}\n"), Some(&format!("-- undo: {name}\n")))
+    };
+    write_new(cli, &files)?;
+    if !irreversible && layout == Layout::Refinery {
+        println!("refinery has no down migrations: only the up file was written");
+    }
+    println!("migration {version}: write its SQL, build to check it, then `migcheck lock` to seal it");
+    Ok(exit::OK)
+}
+
+/// The zero-padded width of the versions in the directory's names, if they
+/// are padded (`0007_a.sql`: 4); `None` if there is no name to go by.
+fn sequential_width(cli: &Cli, layout: Layout) -> Option<usize> {
+    let scanned = scan::scan_layout(&cli.dir, Path::new(""), layout, &Default::default());
+    let newest = scanned.migrations.iter().max_by_key(|m| m.version)?;
+    let name = match layout {
+        Layout::Diesel => newest.up.path.parent()?.file_name()?.to_string_lossy().into_owned(),
+        _ => newest.up.file_name(),
+    };
+    let name = name.trim_start_matches(['V', 'v']);
+    let digits = name.bytes().take_while(u8::is_ascii_digit).count();
+    Some(if name.starts_with('0') { digits } else { 0 })
+}

@@ -1,0 +1,32 @@
+//! `migcheck stamp`: record the database as being at a version without running anything.
+
+use anyhow::anyhow;
+
+use super::*;
+use crate::error::{Result, bail};
+use crate::{Cli, db, exit};
+
+/// `migcheck stamp`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The version (0: no migration).
+    pub version: i64,
+}
+
+pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
+    let version = args.version;
+    let report = checked(cli, false)?;
+    let migrations = migrations(cli, &report);
+    if version < 0 || (version != 0 && migrations.get(version).is_none()) {
+        bail!("there is no migration with version {version} in `{}`; `migcheck history` lists them", cli.dir.display());
+    }
+    let target = db::parse(&db::url(cli.database_url.as_deref())?)?;
+    let mut database = db::Database::connect(&target, true)?.ok_or_else(|| anyhow!("cannot open the database"))?;
+    database.stamp(&migrations, version)?;
+    println!(
+        "{} stamped at version {} (nothing was run)",
+        target.describe(),
+        version_text((version != 0).then_some(version))
+    );
+    Ok(exit::OK)
+}

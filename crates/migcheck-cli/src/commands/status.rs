@@ -1,0 +1,52 @@
+//! `migcheck status`: a summary, with exit code 3 when migrations are pending and 4 when the database diverges.
+
+use anyhow::anyhow;
+use serde_json::json;
+
+use super::*;
+use crate::Format;
+use crate::error::Result;
+use crate::output::print_json;
+use crate::{Cli, exit};
+
+/// `migcheck status`.
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+pub fn run(cli: &Cli, _args: &Args) -> Result<u8> {
+    let report = checked(cli, false)?;
+    let migrations = migrations(cli, &report);
+    let (target, status) = optional_status(cli, &migrations, true)?.ok_or_else(|| anyhow!("no database given"))?;
+    let code = if !status.divergent.is_empty() || !status.unknown.is_empty() {
+        exit::DIVERGENT
+    } else if !status.pending.is_empty() {
+        exit::PENDING
+    } else {
+        exit::OK
+    };
+    if cli.format == Format::Json {
+        print_json(&json!({
+            "database": target.describe(),
+            "current": status.current(),
+            "latest": migrations.latest(),
+            "applied": status.applied.len(),
+            "pending": status.pending,
+            "divergent": status.divergent,
+            "unknown": status.unknown,
+            "up_to_date": status.is_up_to_date(),
+        }));
+    } else {
+        println!("database:  {}", target.describe());
+        println!("current:   {}", version_text(status.current()));
+        println!("latest:    {}", version_text(migrations.latest()));
+        println!("applied:   {}", status.applied.len());
+        println!("pending:   {}", list(&status.pending));
+        if !status.divergent.is_empty() {
+            println!("divergent: {} (applied, then edited)", list(&status.divergent));
+        }
+        if !status.unknown.is_empty() {
+            println!("unknown:   {} (applied by a newer binary)", list(&status.unknown));
+        }
+    }
+    Ok(code)
+}
