@@ -10,21 +10,17 @@
 //! sealed migrations produced no diagnostic and left no TEMP objects, so that a
 //! build from the cache reports exactly what a cold build would.
 
-use std::ffi::{CStr, c_char};
 use std::fs;
-use std::io::{Read as _, Write as _};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::ptr::{self, NonNull};
 
-use libsqlite3_sys as ffi;
-use rusqlite::Connection;
+use rusqlite::{Connection, MAIN_DB};
 
 use crate::checksum::{self, Digest};
 use crate::fingerprint::fingerprint;
 use crate::model::ScratchConfig;
 
-/// The file is the database image followed by a fixed-size trailer, so that
-/// it is read in one go into the buffer SQLite then owns:
+/// The file is the database image followed by a fixed-size trailer:
 /// `\nmigcheck scratch cache 3 <key hex> fk=<0|1> <fingerprint hex>\n`.
 const MAGIC: &str = "\nmigcheck scratch cache 3 ";
 const TRAILER_LEN: usize = MAGIC.len() + 64 + " fk=0 ".len() + 16 + 1;
@@ -37,8 +33,7 @@ pub fn path(dir: &Path) -> PathBuf {
 
 /// The key for the database after the sealed migrations whose chain hash is `chain`.
 pub fn key(chain: &Digest, sealed: usize, config: &ScratchConfig) -> Digest {
-    // SAFETY: sqlite3_libversion returns a static NUL-terminated string.
-    let sqlite = unsafe { CStr::from_ptr(ffi::sqlite3_libversion()) }.to_string_lossy();
+    let sqlite = rusqlite::version();
     let mut functions: Vec<String> =
         config.functions.iter().map(|f| format!("{}/{}", f.name.to_lowercase(), f.arity)).collect();
     functions.sort();
@@ -60,59 +55,12 @@ pub struct State {
     pub foreign_keys: bool,
 }
 
-/// A database image in memory SQLite allocated, ready to hand to
-/// `sqlite3_deserialize`.
-pub struct Image {
-    buffer: NonNull<u8>,
-    /// The database's size: the buffer may be larger.
-    len: usize,
-    capacity: usize,
-}
-
-impl Image {
-    fn alloc(capacity: usize) -> Option<Image> {
-        // SAFETY: plain allocation; zeroed so that the slice below is initialised.
-        let buffer = NonNull::new(unsafe { ffi::sqlite3_malloc64(capacity.max(1) as u64) }.cast::<u8>())?;
-        unsafe { ptr::write_bytes(buffer.as_ptr(), 0, capacity) };
-        Some(Image { buffer, len: capacity, capacity })
-    }
-
-    pub fn bytes(&self) -> &[u8] {
-        // SAFETY: `len <= capacity` initialised bytes owned by this image.
-        unsafe { std::slice::from_raw_parts(self.buffer.as_ptr(), self.len) }
-    }
-
-    fn bytes_mut(&mut self) -> &mut [u8] {
-        // SAFETY: as above, and `&mut self` is unique.
-        unsafe { std::slice::from_raw_parts_mut(self.buffer.as_ptr(), self.capacity) }
-    }
-
-    /// Copies `bytes` into a new image.
-    pub fn copy_of(bytes: &[u8]) -> Option<Image> {
-        let mut image = Image::alloc(bytes.len())?;
-        image.bytes_mut().copy_from_slice(bytes);
-        Some(image)
-    }
-}
-
-impl Drop for Image {
-    fn drop(&mut self) {
-        // SAFETY: allocated by sqlite3_malloc64 and not handed over.
-        unsafe { ffi::sqlite3_free(self.buffer.as_ptr().cast()) }
-    }
-}
-
 /// Reads the cached database for `key`, if there is one and it is intact.
-pub fn load(dir: &Path, key: &Digest) -> Option<(State, Image)> {
-    let mut file = fs::File::open(path(dir)).ok()?;
-    let size = usize::try_from(file.metadata().ok()?.len()).ok()?;
-    if size < TRAILER_LEN {
-        return None;
-    }
-    let mut image = Image::alloc(size)?;
-    file.read_exact(image.bytes_mut()).ok()?;
-    let db_len = size - TRAILER_LEN;
-    let trailer = std::str::from_utf8(&image.bytes()[db_len..]).ok()?;
+/// The database's bytes are checked before SQLite sees them.
+pub fn load(dir: &Path, key: &Digest) -> Option<(State, Vec<u8>)> {
+    let mut image = fs::read(path(dir)).ok()?;
+    let db_len = image.len().checked_sub(TRAILER_LEN)?;
+    let trailer = std::str::from_utf8(&image[db_len..]).ok()?;
     let rest = trailer.strip_prefix(MAGIC)?.strip_suffix('\n')?;
     let (key_hex, rest) = rest.split_once(' ')?;
     if checksum::from_hex(key_hex)? != *key {
@@ -125,8 +73,8 @@ pub fn load(dir: &Path, key: &Digest) -> Option<(State, Image)> {
         _ => return None,
     };
     let sum = u64::from_str_radix(sum, 16).ok()?;
-    image.len = db_len;
-    if sum != fingerprint(image.bytes()) {
+    image.truncate(db_len);
+    if sum != fingerprint(&image) {
         return None;
     }
     Some((State { foreign_keys }, image))
@@ -144,44 +92,15 @@ pub fn store(dir: &Path, key: &Digest, state: State, db: &[u8]) -> std::io::Resu
     fs::rename(tmp, path(dir))
 }
 
-/// A copy of the main database's bytes.
-pub fn serialize(conn: &Connection) -> Option<Vec<u8>> {
-    let mut size: ffi::sqlite3_int64 = 0;
-    // SAFETY: valid handle; with flags 0 SQLite returns a copy we must free.
-    unsafe {
-        let data = ffi::sqlite3_serialize(conn.handle(), c"main".as_ptr(), &mut size, 0);
-        if data.is_null() {
-            return None;
-        }
-        let bytes = std::slice::from_raw_parts(data, usize::try_from(size).ok()?).to_vec();
-        ffi::sqlite3_free(data.cast());
-        Some(bytes)
-    }
+/// The main database's bytes (SQLite's own serialization: an in-memory
+/// database is read in place, without a copy).
+pub fn serialize(conn: &mut Connection) -> Option<rusqlite::serialize::Data<'_>> {
+    conn.serialize(MAIN_DB).ok()
 }
 
-/// Replaces the main database with `image`, which SQLite then owns.
-pub fn deserialize(conn: &Connection, image: Image) -> bool {
-    let image = std::mem::ManuallyDrop::new(image);
-    let (Ok(size), Ok(capacity)) =
-        (ffi::sqlite3_int64::try_from(image.len), ffi::sqlite3_int64::try_from(image.capacity))
-    else {
-        std::mem::ManuallyDrop::into_inner(image);
-        return false;
-    };
-    // SAFETY: the buffer comes from sqlite3_malloc64; with FREEONCLOSE SQLite
-    // owns it from here on, and frees it itself if deserializing fails. It is
-    // resizeable so that the database stays writable.
-    let rc = unsafe {
-        ffi::sqlite3_deserialize(
-            conn.handle(),
-            c"main".as_ptr() as *const c_char,
-            image.buffer.as_ptr(),
-            size,
-            capacity,
-            ffi::SQLITE_DESERIALIZE_FREEONCLOSE | ffi::SQLITE_DESERIALIZE_RESIZEABLE,
-        )
-    };
-    rc == ffi::SQLITE_OK
+/// Replaces the main database with `bytes`, writable.
+pub fn deserialize(conn: &mut Connection, bytes: &[u8]) -> bool {
+    conn.deserialize_read_exact(MAIN_DB, bytes, bytes.len(), false).is_ok()
 }
 
 #[cfg(test)]
@@ -201,20 +120,34 @@ mod tests {
     }
 
     #[test]
+    fn a_damaged_cache_is_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = key(&[7; 32], 1, &ScratchConfig::default());
+        store(dir.path(), &key, State { foreign_keys: false }, &[1, 2, 3, 4]).unwrap();
+        assert!(load(dir.path(), &key).is_some());
+        let mut bytes = fs::read(path(dir.path())).unwrap();
+        bytes[2] ^= 1;
+        fs::write(path(dir.path()), &bytes).unwrap();
+        assert!(load(dir.path(), &key).is_none(), "a changed byte");
+        fs::write(path(dir.path()), &bytes[..5]).unwrap();
+        assert!(load(dir.path(), &key).is_none(), "a short file");
+    }
+
+    #[test]
     fn round_trip() {
         let dir = tempfile::tempdir().unwrap();
         let config = ScratchConfig::default();
-        let a = Scratch::open(&config).unwrap();
+        let mut a = Scratch::open(&config).unwrap();
         a.conn.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (42);").unwrap();
-        let bytes = serialize(&a.conn).unwrap();
+        let bytes = serialize(&mut a.conn).unwrap().to_vec();
         let key = key(&[7; 32], 1, &config);
         store(dir.path(), &key, State { foreign_keys: true }, &bytes).unwrap();
         let (state, loaded) = load(dir.path(), &key).expect("loads");
-        assert_eq!((state, loaded.bytes()), (State { foreign_keys: true }, &bytes[..]));
+        assert_eq!((state, &loaded[..]), (State { foreign_keys: true }, &bytes[..]));
         assert!(load(dir.path(), &[8; 32]).is_none(), "another key");
-        let b = Scratch::open(&config).unwrap();
-        assert!(!deserialize(&b.conn, Image::copy_of(&bytes).unwrap()), "the sandbox refuses the internal ATTACH");
-        assert!(b.restore(loaded));
+        let mut b = Scratch::open(&config).unwrap();
+        assert!(!deserialize(&mut b.conn, &bytes), "the sandbox refuses the internal ATTACH");
+        assert!(b.restore(&loaded));
         let x: i64 = b.conn.query_row("SELECT x FROM t", [], |r| r.get(0)).unwrap();
         assert_eq!(x, 42);
         b.conn.execute_batch("INSERT INTO t VALUES (1)").unwrap();

@@ -96,9 +96,9 @@ impl Scratch {
     }
 
     /// Replaces the database with a serialized one (the build cache).
-    pub(crate) fn restore(&self, image: crate::cache::Image) -> bool {
+    pub(crate) fn restore(&mut self, bytes: &[u8]) -> bool {
         self.shared.restoring.store(true, Ordering::Relaxed);
-        let ok = crate::cache::deserialize(&self.conn, image);
+        let ok = crate::cache::deserialize(&mut self.conn, bytes);
         self.shared.restoring.store(false, Ordering::Relaxed);
         ok
     }

@@ -90,7 +90,7 @@ impl Engine for SqliteEngine {
     fn resume(&mut self, migrations: &[Migration], sealed: usize) -> bool {
         let Some((dir, key)) = self.cache_key(migrations, sealed) else { return false };
         let Some((state, image)) = cache::load(&dir, &key) else { return false };
-        self.scratch.restore(image)
+        self.scratch.restore(&image)
             && self
                 .scratch
                 .conn
@@ -106,7 +106,7 @@ impl Engine for SqliteEngine {
     /// lack) exist. A cache that cannot be written only costs speed.
     fn checkpoint(&mut self, migrations: &[Migration], sealed: usize) {
         let Some((dir, key)) = self.cache_key(migrations, sealed) else { return };
-        let conn = &self.scratch.conn;
+        let conn = &mut self.scratch.conn;
         let temp_objects: i64 =
             conn.query_row("SELECT count(*) FROM temp.sqlite_schema", [], |r| r.get(0)).unwrap_or(1);
         let foreign_keys = conn.query_row("PRAGMA foreign_keys", [], |r| r.get::<_, i64>(0)).map(|v| v == 1);
