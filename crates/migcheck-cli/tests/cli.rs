@@ -665,3 +665,52 @@ fn import_adopts_databases_other_tools_migrated() {
         assert_eq!(p.run(&["status"]).code, 0, "{}", case.tool);
     }
 }
+
+/// One URL works for every command: TLS (`sslmode=require`, `verify-full`
+/// with `sslrootcert`) and a Unix socket given as a `host` parameter, for the
+/// runtime's commands (sqlx) and for `check`'s live drift and scratch server
+/// (migcheck's own client) alike.
+#[test]
+fn every_command_accepts_the_same_tls_and_socket_urls() {
+    let Some(url) = postgres_database() else { return };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let show = |what: &str| -> String {
+        rt.block_on(async {
+            let pool = sqlx::PgPool::connect(&url).await.unwrap();
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SHOW {what}"))).fetch_one(&pool).await.unwrap()
+        })
+    };
+    if show("ssl") != "on" {
+        assert!(std::env::var_os("CI").is_none(), "CI's server must have TLS on: scripts/pg-start needs openssl");
+        eprintln!("SKIPPED: the server has no TLS");
+        return;
+    }
+    let root = std::path::Path::new(&show("data_directory")).join("root.crt");
+    let (socket, port) = (show("unix_socket_directories"), show("port"));
+    let database = url.rsplit_once('/').unwrap().1.to_owned();
+    let admin = std::env::var("MIGCHECK_TEST_PG_URL").unwrap();
+    let urls = [
+        (format!("{url}?sslmode=require"), format!("{admin}?sslmode=require")),
+        (
+            format!("{}?sslmode=verify-full&sslrootcert={}", url.replace("127.0.0.1", "localhost"), root.display()),
+            format!("{}?sslmode=verify-full&sslrootcert={}", admin.replace("127.0.0.1", "localhost"), root.display()),
+        ),
+        (
+            format!("postgres:///{database}?host={socket}&port={port}&user=postgres"),
+            format!("postgres:///postgres?host={socket}&port={port}&user=postgres"),
+        ),
+    ];
+    let p = Project::new();
+    p.ok(&["init", "--dialect", "postgres"]);
+    p.write("0001_create_owners.up.sql", "CREATE TABLE owners (id BIGSERIAL PRIMARY KEY, email TEXT NOT NULL);\n");
+    p.write("0001_create_owners.down.sql", "DROP TABLE owners;\n");
+    for (i, (url, scratch)) in urls.iter().enumerate() {
+        let run = p.run(&["--database-url", url, "status"]);
+        assert_eq!(run.code, if i == 0 { 3 } else { 0 }, "{url}: {run:?}");
+        p.ok(&["--database-url", url, "upgrade"]);
+        let mut check = p.command(&["--database-url", url, "check"]);
+        let run: Run = check.env("MIGCHECK_SCRATCH_URL", scratch).output().unwrap().into();
+        assert_eq!(run.code, 0, "{url}: {run:?}");
+        assert!(run.stdout.contains("its schema is what its applied migrations make"), "{url}: {run:?}");
+    }
+}

@@ -119,3 +119,48 @@ fn without_a_scratch_server_the_sql_is_not_run_and_the_build_says_so() {
     assert!(kinds.contains(&(Kind::NotExecuted, Severity::Warning)), "{kinds:?}");
     assert!(!r.has_errors());
 }
+
+/// Each `sslmode` against the test server's certificate (made by
+/// `scripts/pg-start` for the name `localhost` only, signed by its own CA), a Unix socket given as
+/// libpq and sqlx take it, and a wrong password.
+#[test]
+#[cfg_attr(not(feature = "tls"), ignore = "needs migcheck-core's `tls` feature")]
+fn connects_with_each_sslmode_over_a_socket_and_refuses_a_wrong_password() {
+    let Some(url) = server() else { return };
+    let show = |c: &mut Client, what: &str| c.query(&format!("SHOW {what}")).unwrap()[0][0].clone().unwrap();
+    let mut plain = Client::connect(&PgUrl::parse(&url).unwrap()).unwrap();
+    if show(&mut plain, "ssl") != "on" {
+        assert!(std::env::var_os("CI").is_none(), "CI's server must have TLS on: scripts/pg-start needs openssl");
+        eprintln!("SKIPPED: the server has no TLS");
+        return;
+    }
+    let cert = std::path::Path::new(&show(&mut plain, "data_directory")).join("root.crt");
+    let socket = show(&mut plain, "unix_socket_directories");
+    let port = show(&mut plain, "port");
+    let (base, _) = url.split_once('?').unwrap_or((&url, ""));
+    let with = |query: &str| format!("{base}?{query}");
+    let encrypted = |url: &str| -> Result<String, String> {
+        let mut c = Client::connect(&PgUrl::parse(url).unwrap()).map_err(|e| e.to_string())?;
+        let rows = c.query("SELECT ssl::text FROM pg_stat_ssl WHERE pid = pg_backend_pid()").unwrap();
+        Ok(rows[0][0].clone().unwrap())
+    };
+    let cert = cert.display();
+    assert_eq!(encrypted(&with("sslmode=require")).unwrap(), "true");
+    assert_eq!(encrypted(&with("sslmode=prefer")).unwrap(), "true");
+    assert_eq!(encrypted(&with("sslmode=disable")).unwrap(), "false");
+    assert_eq!(encrypted(&with(&format!("sslmode=verify-ca&sslrootcert={cert}"))).unwrap(), "true");
+    let err = encrypted(&with(&format!("sslmode=verify-full&sslrootcert={cert}"))).unwrap_err();
+    assert!(err.contains("TLS") && err.contains("not valid for name"), "127.0.0.1 is not in the certificate: {err}");
+    let localhost = base.replace("127.0.0.1", "localhost");
+    assert_eq!(encrypted(&format!("{localhost}?sslmode=verify-full&sslrootcert={cert}")).unwrap(), "true");
+    let err = encrypted(&format!("{localhost}?sslmode=verify-full")).unwrap_err();
+    assert!(err.contains("UnknownIssuer"), "a self-signed certificate is not in the public roots: {err}");
+
+    let over_socket = format!("postgres:///postgres?host={socket}&port={port}&user=postgres");
+    assert_eq!(encrypted(&over_socket).unwrap(), "false", "a Unix socket is not encrypted");
+
+    let wrong = base.replacen(":migcheck-test@", ":wrong@", 1);
+    assert_ne!(wrong, base, "the test server's password is in its URL");
+    let err = encrypted(&wrong).unwrap_err();
+    assert!(err.contains("password authentication failed"), "{err}");
+}

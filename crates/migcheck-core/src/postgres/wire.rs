@@ -1,13 +1,23 @@
 //! A small synchronous PostgreSQL client for the build-time check: the
-//! simple-query protocol over TCP, with trust, password and SCRAM-SHA-256
-//! authentication. The build script must not pull an async runtime, and this
+//! simple-query protocol over TCP, a Unix socket or (feature `tls`) TLS
+//! through rustls. The build script must not pull an async runtime, and this
 //! is all it needs: create a scratch database, run files, read the catalogs.
+//!
+//! The protocol's messages and SCRAM-SHA-256 / MD5 authentication come from
+//! `postgres-protocol` (the sync-agnostic core of rust-postgres); this module
+//! only moves bytes and reads URLs the way libpq and sqlx read them.
 
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
 use std::net::TcpStream;
+#[cfg(unix)]
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
 use std::time::Duration;
 
-use sha2::{Digest as _, Sha256};
+use bytes::BytesMut;
+use fallible_iterator::FallibleIterator as _;
+use postgres_protocol::authentication::{md5_hash, sasl};
+use postgres_protocol::message::{backend::Message, frontend};
 
 /// An error the server reported.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,8 +46,32 @@ impl std::fmt::Display for PgError {
     }
 }
 
+impl std::error::Error for PgError {}
+
 fn client(e: impl std::fmt::Display) -> PgError {
     PgError::Client(e.to_string())
+}
+
+/// `sslmode`, as libpq reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SslMode {
+    Disable,
+    /// TLS if the server offers it (libpq's default).
+    Prefer,
+    /// TLS, the certificate not verified.
+    Require,
+    /// TLS, the certificate verified against the root certificates.
+    VerifyCa,
+    /// As `VerifyCa`, and the certificate names the host.
+    VerifyFull,
+}
+
+/// Where the server listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Host {
+    Tcp(String),
+    /// The directory of a Unix socket (`host=/var/run/postgresql`).
+    Socket(PathBuf),
 }
 
 /// What a `postgres://` URL says.
@@ -45,45 +79,111 @@ fn client(e: impl std::fmt::Display) -> PgError {
 pub struct PgUrl {
     pub user: String,
     pub password: Option<String>,
-    pub host: String,
+    pub host: Host,
     pub port: u16,
     pub database: String,
+    pub ssl: SslMode,
+    /// `sslrootcert`: PEM file of the certificates to trust.
+    pub root_cert: Option<PathBuf>,
+    /// Other startup parameters (`application_name`, `options`).
+    pub parameters: Vec<(String, String)>,
 }
 
 impl PgUrl {
+    /// Reads `postgres://[user[:password]@][host][:port][/database][?param=value&…]`,
+    /// with the parameters libpq and sqlx accept (`host` — a directory for a
+    /// Unix socket —, `port`, `user`, `password`, `dbname`, `sslmode`,
+    /// `sslrootcert`, `application_name`, `options`).
+    ///
+    /// ```
+    /// # use migcheck_core::postgres::wire::{Host, PgUrl, SslMode};
+    /// let url = PgUrl::parse("postgres://app:s%40cret@db.example.com/app?sslmode=verify-full").unwrap();
+    /// assert_eq!((url.host, url.port, url.ssl), (Host::Tcp("db.example.com".into()), 5432, SslMode::VerifyFull));
+    /// ```
     pub fn parse(url: &str) -> Result<PgUrl, String> {
         let rest = url
             .strip_prefix("postgres://")
             .or_else(|| url.strip_prefix("postgresql://"))
             .ok_or_else(|| format!("`{url}` is not a postgres:// URL"))?;
         let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
-        if query.split('&').any(|kv| matches!(kv, "sslmode=require" | "sslmode=verify-ca" | "sslmode=verify-full")) {
-            return Err("the scratch server connection does not support TLS; use a local server".into());
-        }
         let (authority, database) = rest.split_once('/').unwrap_or((rest, ""));
         let (credentials, host_port) = match authority.rsplit_once('@') {
             Some((c, h)) => (Some(c), h),
             None => (None, authority),
         };
-        let (user, password) = match credentials {
+        let (mut user, mut password) = match credentials {
             Some(c) => match c.split_once(':') {
-                Some((u, p)) => (decode(u)?, Some(decode(p)?)),
-                None => (decode(c)?, None),
+                Some((u, p)) => (Some(decode(u)?), Some(decode(p)?)),
+                None => (Some(decode(c)?), None),
             },
-            None => (std::env::var("USER").unwrap_or_else(|_| "postgres".into()), None),
+            None => (None, None),
         };
-        let (host, port) = match host_port.rsplit_once(':') {
-            Some((h, p)) => (h.to_owned(), p.parse().map_err(|_| format!("`{p}` is not a port"))?),
-            None => (host_port.to_owned(), 5432),
+        let (host, port) = match host_port.strip_prefix('[') {
+            // IPv6: `[::1]:5432`.
+            Some(v6) => {
+                let (h, rest) = v6.split_once(']').ok_or("unclosed `[` in the URL's host")?;
+                (h.to_owned(), rest.strip_prefix(':'))
+            }
+            None => match host_port.rsplit_once(':') {
+                Some((h, p)) => (decode(h)?, Some(p)),
+                None => (decode(host_port)?, None),
+            },
         };
-        let host = if host.is_empty() { "localhost".to_owned() } else { host };
-        let database = if database.is_empty() { user.clone() } else { decode(database)? };
-        Ok(PgUrl { user, password, host, port, database })
+        let mut host = (!host.is_empty()).then_some(host);
+        let mut port = port.filter(|p| !p.is_empty()).map(str::to_owned);
+        let mut database = (!database.is_empty()).then(|| decode(database)).transpose()?;
+        let (mut ssl, mut root_cert, mut parameters) = (SslMode::Prefer, None, Vec::new());
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let value = decode(value)?;
+            match key {
+                "host" => host = Some(value),
+                "port" => port = Some(value),
+                "user" => user = Some(value),
+                "password" => password = Some(value),
+                "dbname" => database = Some(value),
+                "sslmode" => {
+                    ssl = match value.as_str() {
+                        "disable" | "allow" => SslMode::Disable,
+                        "prefer" => SslMode::Prefer,
+                        "require" => SslMode::Require,
+                        "verify-ca" => SslMode::VerifyCa,
+                        "verify-full" => SslMode::VerifyFull,
+                        other => return Err(format!("unknown sslmode `{other}`")),
+                    }
+                }
+                "sslrootcert" => root_cert = Some(PathBuf::from(value)),
+                "application_name" | "options" => parameters.push((key.to_owned(), value)),
+                // Others (connect_timeout, statement-cache sizes, …) tune a
+                // client, not what it connects to.
+                _ => {}
+            }
+        }
+        let user = user.or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "postgres".into());
+        let port = match port {
+            Some(p) => p.parse().map_err(|_| format!("`{p}` is not a port"))?,
+            None => 5432,
+        };
+        let host = match host {
+            Some(h) if h.starts_with('/') => Host::Socket(PathBuf::from(h)),
+            Some(h) => Host::Tcp(h),
+            None => Host::Tcp("localhost".into()),
+        };
+        let database = database.unwrap_or_else(|| user.clone());
+        Ok(PgUrl { user, password, host, port, database, ssl, root_cert, parameters })
     }
 
     /// The same server, another database.
     pub fn with_database(&self, database: &str) -> PgUrl {
         PgUrl { database: database.to_owned(), ..self.clone() }
+    }
+
+    /// Where the server is, for messages.
+    pub fn server(&self) -> String {
+        match &self.host {
+            Host::Tcp(h) => format!("{h}:{}", self.port),
+            Host::Socket(dir) => format!("{}/.s.PGSQL.{}", dir.display(), self.port),
+        }
     }
 }
 
@@ -104,39 +204,95 @@ fn decode(s: &str) -> Result<String, String> {
     String::from_utf8(out).map_err(|_| "the URL is not UTF-8".into())
 }
 
+/// The byte stream under the protocol.
+enum Stream {
+    Tcp(TcpStream),
+    #[cfg(unix)]
+    Unix(UnixStream),
+    #[cfg(feature = "tls")]
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(buf),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.read(buf),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write(buf),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.write(buf),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.flush(),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.flush(),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.flush(),
+        }
+    }
+}
+
 /// A connection.
 pub struct Client {
-    stream: TcpStream,
+    stream: Stream,
+    /// Bytes read and not yet parsed.
+    input: BytesMut,
+    output: BytesMut,
 }
 
 /// Rows of text values (`None` for NULL).
 pub type Rows = Vec<Vec<Option<String>>>;
 
+const TIMEOUT: Duration = Duration::from_secs(300);
+
 impl Client {
     pub fn connect(url: &PgUrl) -> Result<Client, PgError> {
-        let stream = TcpStream::connect((url.host.as_str(), url.port))
-            .map_err(|e| client(format!("cannot connect to {}:{}: {e}", url.host, url.port)))?;
-        stream.set_read_timeout(Some(Duration::from_secs(300))).map_err(client)?;
-        let _ = stream.set_nodelay(true);
-        let mut c = Client { stream };
-        let mut body = Vec::new();
-        body.extend_from_slice(&196_608i32.to_be_bytes());
-        for (k, v) in [("user", url.user.as_str()), ("database", url.database.as_str()), ("client_encoding", "UTF8")] {
-            body.extend_from_slice(k.as_bytes());
-            body.push(0);
-            body.extend_from_slice(v.as_bytes());
-            body.push(0);
-        }
-        body.push(0);
-        let mut msg = ((body.len() + 4) as i32).to_be_bytes().to_vec();
-        msg.extend_from_slice(&body);
-        c.stream.write_all(&msg).map_err(client)?;
+        let cannot = |e: &dyn std::fmt::Display| client(format!("cannot connect to {}: {e}", url.server()));
+        let stream = match &url.host {
+            #[cfg(unix)]
+            Host::Socket(dir) => {
+                let stream = UnixStream::connect(dir.join(format!(".s.PGSQL.{}", url.port))).map_err(|e| cannot(&e))?;
+                stream.set_read_timeout(Some(TIMEOUT)).map_err(client)?;
+                Stream::Unix(stream)
+            }
+            #[cfg(not(unix))]
+            Host::Socket(_) => return Err(client("Unix sockets are not available on this system")),
+            Host::Tcp(host) => {
+                let stream = TcpStream::connect((host.as_str(), url.port)).map_err(|e| cannot(&e))?;
+                stream.set_read_timeout(Some(TIMEOUT)).map_err(client)?;
+                let _ = stream.set_nodelay(true);
+                secure(stream, host, url).map_err(|e| match e {
+                    PgError::Client(m) => cannot(&m),
+                    other => other,
+                })?
+            }
+        };
+        let mut c = Client { stream, input: BytesMut::with_capacity(8192), output: BytesMut::new() };
+        let mut parameters =
+            vec![("user", url.user.as_str()), ("database", url.database.as_str()), ("client_encoding", "UTF8")];
+        parameters.extend(url.parameters.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        frontend::startup_message(parameters, &mut c.output).map_err(client)?;
+        c.flush()?;
         c.authenticate(url)?;
         loop {
-            let (tag, payload) = c.read()?;
-            match tag {
-                b'Z' => return Ok(c),
-                b'E' => return Err(PgError::Server(parse_error(&payload))),
+            match c.read()? {
+                Message::ReadyForQuery(_) => return Ok(c),
+                Message::ErrorResponse(body) => return Err(PgError::Server(server_error(&body))),
                 _ => {}
             }
         }
@@ -144,98 +300,74 @@ impl Client {
 
     fn authenticate(&mut self, url: &PgUrl) -> Result<(), PgError> {
         let password =
-            || url.password.clone().ok_or_else(|| client("the server asks for a password; put it in the URL"));
+            || url.password.as_deref().ok_or_else(|| client("the server asks for a password; put it in the URL"));
         loop {
-            let (tag, payload) = self.read()?;
-            match tag {
-                b'E' => return Err(PgError::Server(parse_error(&payload))),
-                b'R' => {}
-                _ => return Err(client("unexpected message during authentication")),
-            }
-            let code = i32::from_be_bytes(
-                payload.get(..4).ok_or_else(|| client("short message"))?.try_into().unwrap_or_default(),
-            );
-            match code {
-                0 => return Ok(()),
-                3 => {
-                    let mut p = password()?.into_bytes();
-                    p.push(0);
-                    self.send(b'p', &p)?;
+            match self.read()? {
+                Message::AuthenticationOk => return Ok(()),
+                Message::AuthenticationCleartextPassword => {
+                    frontend::password_message(password()?.as_bytes(), &mut self.output).map_err(client)?;
                 }
-                10 => {
-                    let mechanisms = String::from_utf8_lossy(&payload[4..]).to_string();
-                    if !mechanisms.split('\0').any(|m| m == "SCRAM-SHA-256") {
+                Message::AuthenticationMd5Password(body) => {
+                    let hash = md5_hash(url.user.as_bytes(), password()?.as_bytes(), body.salt());
+                    frontend::password_message(hash.as_bytes(), &mut self.output).map_err(client)?;
+                }
+                Message::AuthenticationSasl(body) => {
+                    let mechanisms: Vec<&str> = body.mechanisms().collect().map_err(client)?;
+                    if !mechanisms.contains(&sasl::SCRAM_SHA_256) {
                         return Err(client(format!("unsupported SASL mechanisms: {mechanisms:?}")));
                     }
-                    self.scram(&password()?)?;
+                    self.scram(password()?)?;
+                    continue;
                 }
-                5 => return Err(client("md5 password authentication is not supported: use scram-sha-256 or trust")),
-                other => return Err(client(format!("unsupported authentication method {other}"))),
+                Message::ErrorResponse(body) => return Err(PgError::Server(server_error(&body))),
+                _ => {
+                    return Err(client("unsupported authentication method: use scram-sha-256, md5, password or trust"));
+                }
             }
+            self.flush()?;
         }
     }
 
-    /// SCRAM-SHA-256 (RFC 5802 / 7677), without channel binding.
+    /// SCRAM-SHA-256, without channel binding.
     fn scram(&mut self, password: &str) -> Result<(), PgError> {
-        let nonce = base64(&nonce_bytes());
-        let client_first_bare = format!("n=,r={nonce}");
-        let client_first = format!("n,,{client_first_bare}");
-        let mut msg = b"SCRAM-SHA-256\0".to_vec();
-        msg.extend_from_slice(&(client_first.len() as i32).to_be_bytes());
-        msg.extend_from_slice(client_first.as_bytes());
-        self.send(b'p', &msg)?;
-        let server_first = self.sasl_message(11)?;
-        let attr = |k: &str| server_first.split(',').find_map(|kv| kv.strip_prefix(k)).map(str::to_owned);
-        let server_nonce = attr("r=").filter(|r| r.starts_with(&nonce)).ok_or_else(|| client("bad SCRAM nonce"))?;
-        let salt =
-            unbase64(&attr("s=").ok_or_else(|| client("no SCRAM salt"))?).ok_or_else(|| client("bad SCRAM salt"))?;
-        let iterations: u32 =
-            attr("i=").and_then(|i| i.parse().ok()).ok_or_else(|| client("bad SCRAM iteration count"))?;
-        let salted = pbkdf2(password.as_bytes(), &salt, iterations);
-        let client_key = hmac(&salted, b"Client Key");
-        let stored_key: [u8; 32] = Sha256::digest(client_key).into();
-        let client_final_without_proof = format!("c=biws,r={server_nonce}");
-        let auth_message = format!("{client_first_bare},{server_first},{client_final_without_proof}");
-        let signature = hmac(&stored_key, auth_message.as_bytes());
-        let proof: Vec<u8> = client_key.iter().zip(signature).map(|(a, b)| a ^ b).collect();
-        let client_final = format!("{client_final_without_proof},p={}", base64(&proof));
-        self.send(b'p', client_final.as_bytes())?;
-        let server_final = self.sasl_message(12)?;
-        let server_key = hmac(&salted, b"Server Key");
-        let expected = base64(&hmac(&server_key, auth_message.as_bytes()));
-        if server_final.strip_prefix("v=") != Some(expected.as_str()) {
-            return Err(client("the server's SCRAM signature does not match"));
+        let mut scram = sasl::ScramSha256::new(password.as_bytes(), sasl::ChannelBinding::unsupported());
+        frontend::sasl_initial_response(sasl::SCRAM_SHA_256, scram.message(), &mut self.output).map_err(client)?;
+        self.flush()?;
+        match self.read()? {
+            Message::AuthenticationSaslContinue(body) => scram.update(body.data()).map_err(client)?,
+            Message::ErrorResponse(body) => return Err(PgError::Server(server_error(&body))),
+            _ => return Err(client("unexpected message during SCRAM authentication")),
         }
-        Ok(())
-    }
-
-    fn sasl_message(&mut self, expected: i32) -> Result<String, PgError> {
-        let (tag, payload) = self.read()?;
-        if tag == b'E' {
-            return Err(PgError::Server(parse_error(&payload)));
+        frontend::sasl_response(scram.message(), &mut self.output).map_err(client)?;
+        self.flush()?;
+        match self.read()? {
+            Message::AuthenticationSaslFinal(body) => scram.finish(body.data()).map_err(client),
+            Message::ErrorResponse(body) => Err(PgError::Server(server_error(&body))),
+            _ => Err(client("unexpected message during SCRAM authentication")),
         }
-        let code = payload.get(..4).map(|b| i32::from_be_bytes(b.try_into().unwrap_or_default()));
-        if tag != b'R' || code != Some(expected) {
-            return Err(client("unexpected message during SCRAM authentication"));
-        }
-        Ok(String::from_utf8_lossy(&payload[4..]).into_owned())
     }
 
     /// Runs `sql` (one or more statements) and returns the rows of the last
     /// result, or the first error.
     pub fn query(&mut self, sql: &str) -> Result<Rows, PgError> {
-        let mut body = sql.as_bytes().to_vec();
-        body.push(0);
-        self.send(b'Q', &body)?;
+        frontend::query(sql, &mut self.output).map_err(client)?;
+        self.flush()?;
         let mut rows = Vec::new();
         let mut error = None;
         loop {
-            let (tag, payload) = self.read()?;
-            match tag {
-                b'T' => rows.clear(),
-                b'D' => rows.push(parse_row(&payload)?),
-                b'E' => error = error.or(Some(parse_error(&payload))),
-                b'Z' => break,
+            match self.read()? {
+                Message::RowDescription(_) => rows.clear(),
+                Message::DataRow(body) => {
+                    let buffer = body.buffer();
+                    let row = body
+                        .ranges()
+                        .map(|range| Ok(range.map(|r| String::from_utf8_lossy(&buffer[r]).into_owned())))
+                        .collect()
+                        .map_err(client)?;
+                    rows.push(row);
+                }
+                Message::ErrorResponse(body) => error = error.or(Some(server_error(&body))),
+                Message::ReadyForQuery(_) => break,
                 _ => {}
             }
         }
@@ -245,54 +377,41 @@ impl Client {
         }
     }
 
-    fn send(&mut self, tag: u8, body: &[u8]) -> Result<(), PgError> {
-        let mut msg = vec![tag];
-        msg.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
-        msg.extend_from_slice(body);
-        self.stream.write_all(&msg).map_err(client)
+    fn flush(&mut self) -> Result<(), PgError> {
+        self.stream.write_all(&self.output).map_err(client)?;
+        self.output.clear();
+        self.stream.flush().map_err(client)
     }
 
-    fn read(&mut self) -> Result<(u8, Vec<u8>), PgError> {
-        let mut head = [0u8; 5];
-        self.stream.read_exact(&mut head).map_err(|e| client(format!("the server closed the connection: {e}")))?;
-        let len = i32::from_be_bytes([head[1], head[2], head[3], head[4]]);
-        let len = usize::try_from(len - 4).map_err(|_| client("bad message length"))?;
-        let mut payload = vec![0u8; len];
-        self.stream.read_exact(&mut payload).map_err(client)?;
-        Ok((head[0], payload))
+    fn read(&mut self) -> Result<Message, PgError> {
+        loop {
+            if let Some(message) = Message::parse(&mut self.input).map_err(client)? {
+                return Ok(message);
+            }
+            let mut chunk = [0u8; 8192];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return Err(client("the server closed the connection")),
+                Ok(n) => self.input.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(client(format!("the server closed the connection: {e}"))),
+            }
+        }
     }
 }
 
 impl Drop for Client {
     fn drop(&mut self) {
-        let _ = self.send(b'X', &[]);
+        frontend::terminate(&mut self.output);
+        let _ = self.flush();
     }
 }
 
-fn parse_row(payload: &[u8]) -> Result<Vec<Option<String>>, PgError> {
-    let short = || client("short data row");
-    let count = i16::from_be_bytes(payload.get(..2).ok_or_else(short)?.try_into().unwrap_or_default());
-    let mut at = 2;
-    let mut row = Vec::with_capacity(count.max(0) as usize);
-    for _ in 0..count {
-        let len = i32::from_be_bytes(payload.get(at..at + 4).ok_or_else(short)?.try_into().unwrap_or_default());
-        at += 4;
-        if len < 0 {
-            row.push(None);
-        } else {
-            let end = at + len as usize;
-            row.push(Some(String::from_utf8_lossy(payload.get(at..end).ok_or_else(short)?).into_owned()));
-            at = end;
-        }
-    }
-    Ok(row)
-}
-
-fn parse_error(payload: &[u8]) -> ServerError {
+fn server_error(body: &postgres_protocol::message::backend::ErrorResponseBody) -> ServerError {
     let mut e = ServerError { code: String::new(), message: String::new(), position: None, detail: None };
-    for field in payload.split(|&b| b == 0).filter(|f| !f.is_empty()) {
-        let value = String::from_utf8_lossy(&field[1..]).into_owned();
-        match field[0] {
+    let mut fields = body.fields();
+    while let Ok(Some(field)) = fields.next() {
+        let value = String::from_utf8_lossy(field.value_bytes()).into_owned();
+        match field.type_() {
             b'C' => e.code = value,
             b'M' => e.message = value,
             b'P' => e.position = value.parse().ok(),
@@ -303,84 +422,177 @@ fn parse_error(payload: &[u8]) -> ServerError {
     e
 }
 
-fn hmac(key: &[u8], message: &[u8]) -> [u8; 32] {
-    let mut block = [0u8; 64];
-    if key.len() > 64 {
-        block[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        block[..key.len()].copy_from_slice(key);
+/// Asks the server for TLS as `sslmode` says (an `SSLRequest`, then the
+/// handshake if it agrees).
+#[cfg(feature = "tls")]
+fn secure(mut stream: TcpStream, host: &str, url: &PgUrl) -> Result<Stream, PgError> {
+    if url.ssl == SslMode::Disable {
+        return Ok(Stream::Tcp(stream));
     }
-    let inner: Vec<u8> = block.iter().map(|b| b ^ 0x36).collect();
-    let outer: Vec<u8> = block.iter().map(|b| b ^ 0x5c).collect();
-    let mut h = Sha256::new();
-    h.update(&inner);
-    h.update(message);
-    let inner_hash = h.finalize();
-    let mut h = Sha256::new();
-    h.update(&outer);
-    h.update(inner_hash);
-    h.finalize().into()
+    let mut request = BytesMut::new();
+    frontend::ssl_request(&mut request);
+    stream.write_all(&request).map_err(client)?;
+    let mut answer = [0u8; 1];
+    stream.read_exact(&mut answer).map_err(client)?;
+    match (answer[0], url.ssl) {
+        (b'S', _) => {}
+        (_, SslMode::Prefer) => return Ok(Stream::Tcp(stream)),
+        _ => return Err(client("the server does not accept TLS connections, and sslmode asks for TLS")),
+    }
+    let config = tls::config(url)?;
+    let name = rustls::pki_types::ServerName::try_from(host.to_owned())
+        .map_err(|_| client(format!("`{host}` is not a host name for TLS")))?;
+    let connection = rustls::ClientConnection::new(config, name).map_err(client)?;
+    let mut tls = rustls::StreamOwned::new(connection, stream);
+    // Complete the handshake now, so that a refused certificate is said here.
+    tls.conn.complete_io(&mut tls.sock).map_err(|e| client(format!("TLS: {e}")))?;
+    Ok(Stream::Tls(Box::new(tls)))
 }
 
-fn pbkdf2(password: &[u8], salt: &[u8], iterations: u32) -> [u8; 32] {
-    let mut first = salt.to_vec();
-    first.extend_from_slice(&1u32.to_be_bytes());
-    let mut u = hmac(password, &first);
-    let mut out = u;
-    for _ in 1..iterations {
-        u = hmac(password, &u);
-        for (o, x) in out.iter_mut().zip(u) {
-            *o ^= x;
+#[cfg(not(feature = "tls"))]
+fn secure(stream: TcpStream, _host: &str, url: &PgUrl) -> Result<Stream, PgError> {
+    match url.ssl {
+        SslMode::Disable | SslMode::Prefer => Ok(Stream::Tcp(stream)),
+        _ => Err(client(
+            "sslmode asks for TLS, and this build has no TLS: turn on the `tls` feature of migcheck-build \
+             (migcheck-build = { version = \"…\", features = [\"tls\"] })",
+        )),
+    }
+}
+
+#[cfg(feature = "tls")]
+mod tls {
+    //! rustls configurations for each `sslmode`.
+
+    use std::sync::Arc;
+
+    use rustls::client::WebPkiServerVerifier;
+    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+    use rustls::{CertificateError, DigitallySignedStruct, Error, RootCertStore, SignatureScheme};
+
+    use super::{PgError, PgUrl, SslMode, client};
+
+    pub(super) fn config(url: &PgUrl) -> Result<Arc<rustls::ClientConfig>, PgError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+            .with_safe_default_protocol_versions()
+            .map_err(client)?;
+        let verifier: Arc<dyn ServerCertVerifier> = match url.ssl {
+            // libpq: `require` and `prefer` encrypt without verifying.
+            SslMode::Prefer | SslMode::Require | SslMode::Disable => Arc::new(Unverified(provider)),
+            SslMode::VerifyCa | SslMode::VerifyFull => {
+                let roots = Arc::new(roots(url)?);
+                let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider).build().map_err(client)?;
+                if url.ssl == SslMode::VerifyCa { Arc::new(AnyName(webpki)) } else { webpki }
+            }
+        };
+        Ok(Arc::new(builder.dangerous().with_custom_certificate_verifier(verifier).with_no_client_auth()))
+    }
+
+    /// `sslrootcert`, else `~/.postgresql/root.crt` as libpq reads it, else
+    /// the Mozilla roots (`webpki-roots`).
+    fn roots(url: &PgUrl) -> Result<RootCertStore, PgError> {
+        let default = std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".postgresql/root.crt"));
+        let file = url.root_cert.clone().or(default.filter(|p| p.exists()));
+        let mut store = RootCertStore::empty();
+        match file {
+            Some(path) => {
+                for cert in CertificateDer::pem_file_iter(&path)
+                    .map_err(|e| client(format!("cannot read sslrootcert `{}`: {e}", path.display())))?
+                {
+                    let cert = cert.map_err(|e| client(format!("sslrootcert `{}`: {e}", path.display())))?;
+                    store.add(cert).map_err(|e| client(format!("sslrootcert `{}`: {e}", path.display())))?;
+                }
+            }
+            None => store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+        }
+        Ok(store)
+    }
+
+    /// `require`: any certificate, but the handshake's signatures are still checked.
+    #[derive(Debug)]
+    struct Unverified(Arc<rustls::crypto::CryptoProvider>);
+
+    impl ServerCertVerifier for Unverified {
+        fn verify_server_cert(
+            &self,
+            _end_entity: &CertificateDer<'_>,
+            _intermediates: &[CertificateDer<'_>],
+            _server_name: &ServerName<'_>,
+            _ocsp_response: &[u8],
+            _now: UnixTime,
+        ) -> Result<ServerCertVerified, Error> {
+            Ok(ServerCertVerified::assertion())
+        }
+
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, Error> {
+            rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, Error> {
+            rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.0.signature_verification_algorithms.supported_schemes()
         }
     }
-    out
-}
 
-fn nonce_bytes() -> Vec<u8> {
-    use std::hash::{BuildHasher, Hasher};
-    (0..3)
-        .flat_map(|i| {
-            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-            h.write_u64(i);
-            h.write_u128(
-                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()),
-            );
-            h.finish().to_le_bytes()
-        })
-        .collect()
-}
+    /// `verify-ca`: the chain is verified, the name is not.
+    #[derive(Debug)]
+    struct AnyName(Arc<WebPkiServerVerifier>);
 
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-fn base64(bytes: &[u8]) -> String {
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, &b)| acc | (u32::from(b) << (16 - 8 * i)));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(B64[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
+    impl ServerCertVerifier for AnyName {
+        fn verify_server_cert(
+            &self,
+            end_entity: &CertificateDer<'_>,
+            intermediates: &[CertificateDer<'_>],
+            server_name: &ServerName<'_>,
+            ocsp_response: &[u8],
+            now: UnixTime,
+        ) -> Result<ServerCertVerified, Error> {
+            match self.0.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
+                Err(Error::InvalidCertificate(
+                    CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+                )) => Ok(ServerCertVerified::assertion()),
+                other => other,
             }
         }
-    }
-    out
-}
 
-fn unbase64(text: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut acc = 0u32;
-    let mut bits = 0;
-    for c in text.bytes().filter(|&c| c != b'=') {
-        let v = B64.iter().position(|&b| b == c)? as u32;
-        acc = (acc << 6) | v;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, Error> {
+            self.0.verify_tls12_signature(message, cert, dss)
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, Error> {
+            self.0.verify_tls13_signature(message, cert, dss)
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.0.supported_verify_schemes()
         }
     }
-    Some(out)
 }
 
 #[cfg(test)]
@@ -391,39 +603,20 @@ mod tests {
     fn urls() {
         let u = PgUrl::parse("postgres://me:p%40ss@db.local:6543/app?application_name=x").unwrap();
         assert_eq!(
-            (u.user.as_str(), u.password.as_deref(), u.host.as_str(), u.port, u.database.as_str()),
-            ("me", Some("p@ss"), "db.local", 6543, "app")
+            (u.user.as_str(), u.password.as_deref(), &u.host, u.port, u.database.as_str(), u.ssl),
+            ("me", Some("p@ss"), &Host::Tcp("db.local".into()), 6543, "app", SslMode::Prefer)
         );
+        assert_eq!(u.parameters, [("application_name".to_owned(), "x".to_owned())]);
         let u = PgUrl::parse("postgresql://postgres@127.0.0.1/postgres").unwrap();
         assert_eq!((u.port, u.password), (5432, None));
+        let u = PgUrl::parse("postgres://u@[::1]:5433/db?sslmode=verify-full&sslrootcert=/etc/ca.pem").unwrap();
+        assert_eq!((&u.host, u.port, u.ssl), (&Host::Tcp("::1".into()), 5433, SslMode::VerifyFull));
+        assert_eq!(u.root_cert.as_deref(), Some(std::path::Path::new("/etc/ca.pem")));
+        let u = PgUrl::parse("postgres:///app?host=%2Fvar%2Frun%2Fpostgresql&user=me&port=5433").unwrap();
+        assert_eq!((&u.host, u.user.as_str(), u.port), (&Host::Socket("/var/run/postgresql".into()), "me", 5433));
+        assert_eq!(u.server(), "/var/run/postgresql/.s.PGSQL.5433");
         assert!(PgUrl::parse("mysql://x").is_err());
-        assert!(PgUrl::parse("postgres://h/db?sslmode=require").is_err());
-    }
-
-    #[test]
-    fn base64_round_trips() {
-        for data in [&b""[..], b"f", b"fo", b"foo", b"foob", b"fooba", b"foobar"] {
-            assert_eq!(unbase64(&base64(data)).unwrap(), data);
-        }
-        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
-        assert_eq!(base64(b"fo"), "Zm8=");
-    }
-
-    #[test]
-    fn hmac_and_pbkdf2_match_known_vectors() {
-        // RFC 4231 test case 2.
-        assert_eq!(
-            crate::checksum::to_hex(&hmac(b"Jefe", b"what do ya want for nothing?")),
-            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
-        );
-        // PBKDF2-HMAC-SHA256, "password"/"salt", 1 and 4096 iterations.
-        assert_eq!(
-            crate::checksum::to_hex(&pbkdf2(b"password", b"salt", 1)),
-            "120fb6cffcf8b32c43e7225256c4f837a86548c92ccc35480805987cb70be17b"
-        );
-        assert_eq!(
-            crate::checksum::to_hex(&pbkdf2(b"password", b"salt", 4096)),
-            "c5e478d59288c841aa530db6845c4c8d962893a001ce4e11a4963873aa98134a"
-        );
+        assert!(PgUrl::parse("postgres://h/db?sslmode=sometimes").is_err());
+        assert!(PgUrl::parse("postgres://h:port/db").is_err());
     }
 }
