@@ -69,9 +69,32 @@ pub struct Sections {
     pub down_no_transaction: bool,
 }
 
+/// Why a single-file migration's sections cannot be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SectionError {
+    TwoUp,
+    TwoDown,
+    /// No up marker; the marker the layout expects.
+    NoUp {
+        marker: &'static str,
+    },
+}
+
+impl std::fmt::Display for SectionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SectionError::TwoUp => f.write_str("two up sections"),
+            SectionError::TwoDown => f.write_str("two down sections"),
+            SectionError::NoUp { marker } => write!(f, "no `{marker}` line"),
+        }
+    }
+}
+
+impl std::error::Error for SectionError {}
+
 /// Finds the sections of a dbmate, goose or sql-migrate file. `Err` names
 /// what is missing.
-pub fn sections(layout: Layout, text: &str) -> Result<Sections, String> {
+pub fn sections(layout: Layout, text: &str) -> Result<Sections, SectionError> {
     let mut markers: Vec<(bool, usize, usize, bool)> = Vec::new(); // (is_up, line start, line end, no_tx)
     let mut any_no_tx = false;
     let mut offset = 0;
@@ -113,13 +136,13 @@ pub fn sections(layout: Layout, text: &str) -> Result<Sections, String> {
         let range = body_start..end;
         if up {
             if out.up.is_some() {
-                return Err("two up sections".into());
+                return Err(SectionError::TwoUp);
             }
             out.up = Some(range);
             out.up_no_transaction = no_tx || any_no_tx;
         } else {
             if out.down.is_some() {
-                return Err("two down sections".into());
+                return Err(SectionError::TwoDown);
             }
             out.down = Some(range);
             out.down_no_transaction = no_tx || any_no_tx;
@@ -131,7 +154,7 @@ pub fn sections(layout: Layout, text: &str) -> Result<Sections, String> {
             Layout::Goose => "-- +goose Up",
             _ => "-- +migrate Up",
         };
-        return Err(format!("no `{marker}` line"));
+        return Err(SectionError::NoUp { marker });
     }
     Ok(out)
 }
@@ -241,7 +264,7 @@ mod tests {
         assert_eq!(&sm[s.down.clone().unwrap()], "DROP TABLE a;\n");
         assert!(s.up_no_transaction);
 
-        assert!(sections(Layout::Goose, "CREATE TABLE a (x);").unwrap_err().contains("-- +goose Up"));
+        assert_eq!(sections(Layout::Goose, "CREATE TABLE a (x);").unwrap_err().to_string(), "no `-- +goose Up` line");
         assert!(sections(Layout::Dbmate, "-- migrate:up\n-- migrate:up\n").is_err());
     }
 

@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::anyhow;
 use migcheck_core::check::{self as checker};
 use migcheck_core::diagnostic::Kind;
 use migcheck_core::layout::Layout;
@@ -27,8 +26,7 @@ pub struct Args {
 
 pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
     let (message, renames) = (args.message.as_str(), args.rename.as_slice());
-    let renames: Vec<Rename> =
-        renames.iter().map(|r| Rename::parse(r).map_err(|e| anyhow!(e))).collect::<anyhow::Result<_>>()?;
+    let renames: Vec<Rename> = renames.iter().map(|r| Rename::parse(r)).collect::<Result<_, _>>()?;
     let config = config(cli, true)?;
     let report = checker::check(&config);
     let blocking: Vec<_> = report.errors().filter(|d| d.kind != Kind::Drift).collect();
@@ -48,9 +46,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
     if description.is_empty() {
         bail!("`{message}` has no letter or digit to name the migration with");
     }
-    let Some(generated) =
-        generate::generate(migrated, declared, &renames, &report.scratch, message).map_err(|e| anyhow!(e))?
-    else {
+    let Some(generated) = generate::generate(migrated, declared, &renames, &report.scratch, message)? else {
         println!("nothing to change: the migrations already produce `{}`; nothing was written", schema_file.display());
         return Ok(exit::OK);
     };

@@ -232,7 +232,7 @@ fn located(script: &Script, sent_at: usize, sent: &str, e: PgError) -> Diagnosti
     let offset = script.offset();
     let (message, position, detail) = match &e {
         PgError::Server(s) => (s.message.clone(), s.position, s.detail.clone()),
-        PgError::Client(m) => return io(format!("the scratch database: {m}")),
+        other => return io(format!("the scratch database: {other}")),
     };
     let mut d = Diagnostic::error(Kind::SqlError, format!("SQL fails on the scratch database: {message}"));
     let at = lexer::postgres_position(sent, sent_at, position);
@@ -258,10 +258,10 @@ fn located(script: &Script, sent_at: usize, sent: &str, e: PgError) -> Diagnosti
 }
 
 /// The schema of a live database, without migcheck's history table.
-pub fn live_snapshot(url: &str, history_table: &str) -> Result<PgSnapshot, String> {
-    let url = PgUrl::parse(url)?;
-    let mut client = Client::connect(&url).map_err(|e| e.to_string())?;
-    let mut s = snapshot(&mut client).map_err(|e| e.to_string())?;
+pub fn live_snapshot(url: &str, history_table: &str) -> Result<PgSnapshot, PgError> {
+    let url = PgUrl::parse(url).map_err(PgError::Url)?;
+    let mut client = Client::connect(&url)?;
+    let mut s = snapshot(&mut client)?;
     let prefix = format!("{history_table}.");
     s.objects.retain(|(kind, name), _| {
         !(name == history_table

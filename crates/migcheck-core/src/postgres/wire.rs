@@ -30,27 +30,98 @@ pub struct ServerError {
 }
 
 /// Why a call failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
+#[non_exhaustive]
 pub enum PgError {
+    /// The server reported an error.
     Server(ServerError),
-    /// Connecting, the protocol, or the URL.
-    Client(String),
+    /// The URL cannot be read.
+    Url(UrlError),
+    /// Connecting to `server` (host and port, or a socket) failed.
+    Connect { server: String, source: Box<PgError> },
+    /// Reading or writing the connection.
+    Io(io::Error),
+    /// The TLS handshake, a certificate, or the `sslrootcert` file.
+    Tls(String),
+    /// `sslmode` asks for TLS and this build has none (feature `tls`).
+    NoTls,
+    /// The server asks for a password and the URL has none.
+    NoPassword,
+    /// The server answered outside the protocol, or asks for what this
+    /// client does not support (an authentication method, say).
+    Protocol(String),
 }
 
 impl std::fmt::Display for PgError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            PgError::Server(e) => write!(f, "{}", e.message),
-            PgError::Client(e) => f.write_str(e),
+            PgError::Server(e) => f.write_str(&e.message),
+            PgError::Url(e) => e.fmt(f),
+            PgError::Connect { server, source } => write!(f, "cannot connect to {server}: {source}"),
+            PgError::Io(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                f.write_str("the server closed the connection")
+            }
+            PgError::Io(e) => write!(f, "the connection failed: {e}"),
+            PgError::Tls(e) => write!(f, "TLS: {e}"),
+            PgError::NoTls => f.write_str(
+                "sslmode asks for TLS, and this build has no TLS: turn on the `tls` feature of migcheck-build \
+                 (migcheck-build = { version = \"…\", features = [\"tls\"] })",
+            ),
+            PgError::NoPassword => f.write_str("the server asks for a password; put it in the URL"),
+            PgError::Protocol(e) => f.write_str(e),
         }
     }
 }
 
-impl std::error::Error for PgError {}
-
-fn client(e: impl std::fmt::Display) -> PgError {
-    PgError::Client(e.to_string())
+impl std::error::Error for PgError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            PgError::Url(e) => Some(e),
+            PgError::Connect { source, .. } => Some(source),
+            PgError::Io(e) => Some(e),
+            _ => None,
+        }
+    }
 }
+
+impl From<io::Error> for PgError {
+    fn from(e: io::Error) -> Self {
+        PgError::Io(e)
+    }
+}
+
+fn protocol(e: impl std::fmt::Display) -> PgError {
+    PgError::Protocol(e.to_string())
+}
+
+/// Why a URL cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UrlError {
+    /// Not `postgres://` or `postgresql://`.
+    NotPostgres(String),
+    BadPort(String),
+    BadSslMode(String),
+    /// A `%` not followed by two hex digits, or bytes that are not UTF-8.
+    BadEncoding,
+    /// `[::1` without its `]`.
+    UnclosedBracket,
+}
+
+impl std::fmt::Display for UrlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UrlError::NotPostgres(url) => write!(f, "`{url}` is not a postgres:// URL"),
+            UrlError::BadPort(p) => write!(f, "`{p}` is not a port"),
+            UrlError::BadSslMode(m) => {
+                write!(f, "unknown sslmode `{m}`: disable, prefer, require, verify-ca or verify-full")
+            }
+            UrlError::BadEncoding => f.write_str("bad percent-encoding in the URL"),
+            UrlError::UnclosedBracket => f.write_str("unclosed `[` in the URL's host"),
+        }
+    }
+}
+
+impl std::error::Error for UrlError {}
 
 /// `sslmode`, as libpq reads it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,11 +171,11 @@ impl PgUrl {
     /// let url = PgUrl::parse("postgres://app:s%40cret@db.example.com/app?sslmode=verify-full").unwrap();
     /// assert_eq!((url.host, url.port, url.ssl), (Host::Tcp("db.example.com".into()), 5432, SslMode::VerifyFull));
     /// ```
-    pub fn parse(url: &str) -> Result<PgUrl, String> {
+    pub fn parse(url: &str) -> Result<PgUrl, UrlError> {
         let rest = url
             .strip_prefix("postgres://")
             .or_else(|| url.strip_prefix("postgresql://"))
-            .ok_or_else(|| format!("`{url}` is not a postgres:// URL"))?;
+            .ok_or_else(|| UrlError::NotPostgres(url.to_owned()))?;
         let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
         let (authority, database) = rest.split_once('/').unwrap_or((rest, ""));
         let (credentials, host_port) = match authority.rsplit_once('@') {
@@ -121,7 +192,7 @@ impl PgUrl {
         let (host, port) = match host_port.strip_prefix('[') {
             // IPv6: `[::1]:5432`.
             Some(v6) => {
-                let (h, rest) = v6.split_once(']').ok_or("unclosed `[` in the URL's host")?;
+                let (h, rest) = v6.split_once(']').ok_or(UrlError::UnclosedBracket)?;
                 (h.to_owned(), rest.strip_prefix(':'))
             }
             None => match host_port.rsplit_once(':') {
@@ -149,7 +220,7 @@ impl PgUrl {
                         "require" => SslMode::Require,
                         "verify-ca" => SslMode::VerifyCa,
                         "verify-full" => SslMode::VerifyFull,
-                        other => return Err(format!("unknown sslmode `{other}`")),
+                        other => return Err(UrlError::BadSslMode(other.to_owned())),
                     }
                 }
                 "sslrootcert" => root_cert = Some(PathBuf::from(value)),
@@ -161,7 +232,7 @@ impl PgUrl {
         }
         let user = user.or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "postgres".into());
         let port = match port {
-            Some(p) => p.parse().map_err(|_| format!("`{p}` is not a port"))?,
+            Some(p) => p.parse().map_err(|_| UrlError::BadPort(p))?,
             None => 5432,
         };
         let host = match host {
@@ -187,21 +258,21 @@ impl PgUrl {
     }
 }
 
-fn decode(s: &str) -> Result<String, String> {
+fn decode(s: &str) -> Result<String, UrlError> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            let hex = s.get(i + 1..i + 3).ok_or("bad percent-encoding in the URL")?;
-            out.push(u8::from_str_radix(hex, 16).map_err(|_| "bad percent-encoding in the URL")?);
+            let hex = s.get(i + 1..i + 3).ok_or(UrlError::BadEncoding)?;
+            out.push(u8::from_str_radix(hex, 16).map_err(|_| UrlError::BadEncoding)?);
             i += 3;
         } else {
             out.push(bytes[i]);
             i += 1;
         }
     }
-    String::from_utf8(out).map_err(|_| "the URL is not UTF-8".into())
+    String::from_utf8(out).map_err(|_| UrlError::BadEncoding)
 }
 
 /// The byte stream under the protocol.
@@ -262,23 +333,24 @@ const TIMEOUT: Duration = Duration::from_secs(300);
 
 impl Client {
     pub fn connect(url: &PgUrl) -> Result<Client, PgError> {
-        let cannot = |e: &dyn std::fmt::Display| client(format!("cannot connect to {}: {e}", url.server()));
+        let cannot = |e: PgError| PgError::Connect { server: url.server(), source: Box::new(e) };
         let stream = match &url.host {
             #[cfg(unix)]
             Host::Socket(dir) => {
-                let stream = UnixStream::connect(dir.join(format!(".s.PGSQL.{}", url.port))).map_err(|e| cannot(&e))?;
-                stream.set_read_timeout(Some(TIMEOUT)).map_err(client)?;
+                let stream = UnixStream::connect(dir.join(format!(".s.PGSQL.{}", url.port)))
+                    .map_err(|e| cannot(PgError::Io(e)))?;
+                stream.set_read_timeout(Some(TIMEOUT))?;
                 Stream::Unix(stream)
             }
             #[cfg(not(unix))]
-            Host::Socket(_) => return Err(client("Unix sockets are not available on this system")),
+            Host::Socket(_) => return Err(protocol("Unix sockets are not available on this system")),
             Host::Tcp(host) => {
-                let stream = TcpStream::connect((host.as_str(), url.port)).map_err(|e| cannot(&e))?;
-                stream.set_read_timeout(Some(TIMEOUT)).map_err(client)?;
+                let stream = TcpStream::connect((host.as_str(), url.port)).map_err(|e| cannot(PgError::Io(e)))?;
+                stream.set_read_timeout(Some(TIMEOUT))?;
                 let _ = stream.set_nodelay(true);
                 secure(stream, host, url).map_err(|e| match e {
-                    PgError::Client(m) => cannot(&m),
-                    other => other,
+                    PgError::Server(_) => e,
+                    other => cannot(other),
                 })?
             }
         };
@@ -286,7 +358,7 @@ impl Client {
         let mut parameters =
             vec![("user", url.user.as_str()), ("database", url.database.as_str()), ("client_encoding", "UTF8")];
         parameters.extend(url.parameters.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        frontend::startup_message(parameters, &mut c.output).map_err(client)?;
+        frontend::startup_message(parameters, &mut c.output)?;
         c.flush()?;
         c.authenticate(url)?;
         loop {
@@ -299,29 +371,30 @@ impl Client {
     }
 
     fn authenticate(&mut self, url: &PgUrl) -> Result<(), PgError> {
-        let password =
-            || url.password.as_deref().ok_or_else(|| client("the server asks for a password; put it in the URL"));
+        let password = || url.password.as_deref().ok_or(PgError::NoPassword);
         loop {
             match self.read()? {
                 Message::AuthenticationOk => return Ok(()),
                 Message::AuthenticationCleartextPassword => {
-                    frontend::password_message(password()?.as_bytes(), &mut self.output).map_err(client)?;
+                    frontend::password_message(password()?.as_bytes(), &mut self.output)?;
                 }
                 Message::AuthenticationMd5Password(body) => {
                     let hash = md5_hash(url.user.as_bytes(), password()?.as_bytes(), body.salt());
-                    frontend::password_message(hash.as_bytes(), &mut self.output).map_err(client)?;
+                    frontend::password_message(hash.as_bytes(), &mut self.output)?;
                 }
                 Message::AuthenticationSasl(body) => {
-                    let mechanisms: Vec<&str> = body.mechanisms().collect().map_err(client)?;
+                    let mechanisms: Vec<&str> = body.mechanisms().collect()?;
                     if !mechanisms.contains(&sasl::SCRAM_SHA_256) {
-                        return Err(client(format!("unsupported SASL mechanisms: {mechanisms:?}")));
+                        return Err(protocol(format!("unsupported SASL mechanisms: {mechanisms:?}")));
                     }
                     self.scram(password()?)?;
                     continue;
                 }
                 Message::ErrorResponse(body) => return Err(PgError::Server(server_error(&body))),
                 _ => {
-                    return Err(client("unsupported authentication method: use scram-sha-256, md5, password or trust"));
+                    return Err(protocol(
+                        "unsupported authentication method: use scram-sha-256, md5, password or trust",
+                    ));
                 }
             }
             self.flush()?;
@@ -331,26 +404,26 @@ impl Client {
     /// SCRAM-SHA-256, without channel binding.
     fn scram(&mut self, password: &str) -> Result<(), PgError> {
         let mut scram = sasl::ScramSha256::new(password.as_bytes(), sasl::ChannelBinding::unsupported());
-        frontend::sasl_initial_response(sasl::SCRAM_SHA_256, scram.message(), &mut self.output).map_err(client)?;
+        frontend::sasl_initial_response(sasl::SCRAM_SHA_256, scram.message(), &mut self.output)?;
         self.flush()?;
         match self.read()? {
-            Message::AuthenticationSaslContinue(body) => scram.update(body.data()).map_err(client)?,
+            Message::AuthenticationSaslContinue(body) => scram.update(body.data()).map_err(protocol)?,
             Message::ErrorResponse(body) => return Err(PgError::Server(server_error(&body))),
-            _ => return Err(client("unexpected message during SCRAM authentication")),
+            _ => return Err(protocol("unexpected message during SCRAM authentication")),
         }
-        frontend::sasl_response(scram.message(), &mut self.output).map_err(client)?;
+        frontend::sasl_response(scram.message(), &mut self.output)?;
         self.flush()?;
         match self.read()? {
-            Message::AuthenticationSaslFinal(body) => scram.finish(body.data()).map_err(client),
+            Message::AuthenticationSaslFinal(body) => scram.finish(body.data()).map_err(protocol),
             Message::ErrorResponse(body) => Err(PgError::Server(server_error(&body))),
-            _ => Err(client("unexpected message during SCRAM authentication")),
+            _ => Err(protocol("unexpected message during SCRAM authentication")),
         }
     }
 
     /// Runs `sql` (one or more statements) and returns the rows of the last
     /// result, or the first error.
     pub fn query(&mut self, sql: &str) -> Result<Rows, PgError> {
-        frontend::query(sql, &mut self.output).map_err(client)?;
+        frontend::query(sql, &mut self.output)?;
         self.flush()?;
         let mut rows = Vec::new();
         let mut error = None;
@@ -362,8 +435,7 @@ impl Client {
                     let row = body
                         .ranges()
                         .map(|range| Ok(range.map(|r| String::from_utf8_lossy(&buffer[r]).into_owned())))
-                        .collect()
-                        .map_err(client)?;
+                        .collect()?;
                     rows.push(row);
                 }
                 Message::ErrorResponse(body) => error = error.or(Some(server_error(&body))),
@@ -378,22 +450,22 @@ impl Client {
     }
 
     fn flush(&mut self) -> Result<(), PgError> {
-        self.stream.write_all(&self.output).map_err(client)?;
+        self.stream.write_all(&self.output)?;
         self.output.clear();
-        self.stream.flush().map_err(client)
+        Ok(self.stream.flush()?)
     }
 
     fn read(&mut self) -> Result<Message, PgError> {
         loop {
-            if let Some(message) = Message::parse(&mut self.input).map_err(client)? {
+            if let Some(message) = Message::parse(&mut self.input)? {
                 return Ok(message);
             }
             let mut chunk = [0u8; 8192];
             match self.stream.read(&mut chunk) {
-                Ok(0) => return Err(client("the server closed the connection")),
+                Ok(0) => return Err(PgError::Io(io::ErrorKind::UnexpectedEof.into())),
                 Ok(n) => self.input.extend_from_slice(&chunk[..n]),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(client(format!("the server closed the connection: {e}"))),
+                Err(e) => return Err(PgError::Io(e)),
             }
         }
     }
@@ -431,21 +503,21 @@ fn secure(mut stream: TcpStream, host: &str, url: &PgUrl) -> Result<Stream, PgEr
     }
     let mut request = BytesMut::new();
     frontend::ssl_request(&mut request);
-    stream.write_all(&request).map_err(client)?;
+    stream.write_all(&request)?;
     let mut answer = [0u8; 1];
-    stream.read_exact(&mut answer).map_err(client)?;
+    stream.read_exact(&mut answer)?;
     match (answer[0], url.ssl) {
         (b'S', _) => {}
         (_, SslMode::Prefer) => return Ok(Stream::Tcp(stream)),
-        _ => return Err(client("the server does not accept TLS connections, and sslmode asks for TLS")),
+        _ => return Err(PgError::Tls("the server does not accept TLS connections, and sslmode asks for TLS".into())),
     }
     let config = tls::config(url)?;
     let name = rustls::pki_types::ServerName::try_from(host.to_owned())
-        .map_err(|_| client(format!("`{host}` is not a host name for TLS")))?;
-    let connection = rustls::ClientConnection::new(config, name).map_err(client)?;
+        .map_err(|_| PgError::Tls(format!("`{host}` is not a host name for TLS")))?;
+    let connection = rustls::ClientConnection::new(config, name).map_err(|e| PgError::Tls(e.to_string()))?;
     let mut tls = rustls::StreamOwned::new(connection, stream);
     // Complete the handshake now, so that a refused certificate is said here.
-    tls.conn.complete_io(&mut tls.sock).map_err(|e| client(format!("TLS: {e}")))?;
+    tls.conn.complete_io(&mut tls.sock).map_err(|e| PgError::Tls(e.to_string()))?;
     Ok(Stream::Tls(Box::new(tls)))
 }
 
@@ -453,10 +525,7 @@ fn secure(mut stream: TcpStream, host: &str, url: &PgUrl) -> Result<Stream, PgEr
 fn secure(stream: TcpStream, _host: &str, url: &PgUrl) -> Result<Stream, PgError> {
     match url.ssl {
         SslMode::Disable | SslMode::Prefer => Ok(Stream::Tcp(stream)),
-        _ => Err(client(
-            "sslmode asks for TLS, and this build has no TLS: turn on the `tls` feature of migcheck-build \
-             (migcheck-build = { version = \"…\", features = [\"tls\"] })",
-        )),
+        _ => Err(PgError::NoTls),
     }
 }
 
@@ -472,19 +541,23 @@ mod tls {
     use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
     use rustls::{CertificateError, DigitallySignedStruct, Error, RootCertStore, SignatureScheme};
 
-    use super::{PgError, PgUrl, SslMode, client};
+    use super::{PgError, PgUrl, SslMode};
+
+    fn tls(e: impl std::fmt::Display) -> PgError {
+        PgError::Tls(e.to_string())
+    }
 
     pub(super) fn config(url: &PgUrl) -> Result<Arc<rustls::ClientConfig>, PgError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
             .with_safe_default_protocol_versions()
-            .map_err(client)?;
+            .map_err(tls)?;
         let verifier: Arc<dyn ServerCertVerifier> = match url.ssl {
             // libpq: `require` and `prefer` encrypt without verifying.
             SslMode::Prefer | SslMode::Require | SslMode::Disable => Arc::new(Unverified(provider)),
             SslMode::VerifyCa | SslMode::VerifyFull => {
                 let roots = Arc::new(roots(url)?);
-                let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider).build().map_err(client)?;
+                let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider).build().map_err(tls)?;
                 if url.ssl == SslMode::VerifyCa { Arc::new(AnyName(webpki)) } else { webpki }
             }
         };
@@ -500,10 +573,10 @@ mod tls {
         match file {
             Some(path) => {
                 for cert in CertificateDer::pem_file_iter(&path)
-                    .map_err(|e| client(format!("cannot read sslrootcert `{}`: {e}", path.display())))?
+                    .map_err(|e| tls(format!("cannot read sslrootcert `{}`: {e}", path.display())))?
                 {
-                    let cert = cert.map_err(|e| client(format!("sslrootcert `{}`: {e}", path.display())))?;
-                    store.add(cert).map_err(|e| client(format!("sslrootcert `{}`: {e}", path.display())))?;
+                    let cert = cert.map_err(|e| tls(format!("sslrootcert `{}`: {e}", path.display())))?;
+                    store.add(cert).map_err(|e| tls(format!("sslrootcert `{}`: {e}", path.display())))?;
                 }
             }
             None => store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),

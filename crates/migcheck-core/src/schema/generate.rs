@@ -18,7 +18,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::c_int;
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 
 use super::{Change, Diff, ObjectKind, Snapshot, Table, compare, parse_create_table, tokens};
 use crate::scratch::{Scratch, ScratchConfig};
@@ -30,20 +30,76 @@ pub enum Rename {
     Column { table: String, from: String, to: String },
 }
 
+/// A `--rename` that cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RenameError {
+    /// Not `old:new` or `table.old:new`.
+    NotARename(String),
+    /// `table.old:other_table.new`.
+    LeavesItsTable(String),
+}
+
+impl fmt::Display for RenameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RenameError::NotARename(text) => {
+                write!(f, "`{text}` is not a rename: write `old_table:new_table` or `table.old_column:new_column`")
+            }
+            RenameError::LeavesItsTable(text) => write!(f, "`{text}`: a column rename stays in its table"),
+        }
+    }
+}
+
+impl std::error::Error for RenameError {}
+
+/// Why a migration could not be generated: SQLite failed on the schemas.
+#[derive(Debug)]
+pub enum GenerateError {
+    /// Reading or comparing the schemas on a scratch database.
+    Compare(rusqlite::Error),
+    /// A requested rename does not apply to the migrated schema.
+    Rename { statement: String, source: rusqlite::Error },
+}
+
+impl fmt::Display for GenerateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GenerateError::Compare(e) => write!(f, "cannot compare the schemas: {e}"),
+            GenerateError::Rename { statement, source } => {
+                write!(f, "`{statement}` fails on the migrated schema: {source}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for GenerateError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            GenerateError::Compare(e) | GenerateError::Rename { source: e, .. } => Some(e),
+        }
+    }
+}
+
 impl Rename {
     /// Parses `old:new` or `table.old:new` (or `table.old:table.new`).
-    pub fn parse(text: &str) -> Result<Rename, String> {
-        let (from, to) =
-            text.split_once(':').filter(|(a, b)| !a.trim().is_empty() && !b.trim().is_empty()).ok_or_else(|| {
-                format!("`{text}` is not a rename: write `old_table:new_table` or `table.old_column:new_column`")
-            })?;
+    ///
+    /// ```
+    /// use migcheck_core::schema::generate::Rename;
+    /// let rename = Rename::parse("owners.email:mail").unwrap();
+    /// assert_eq!(rename, Rename::Column { table: "owners".into(), from: "email".into(), to: "mail".into() });
+    /// ```
+    pub fn parse(text: &str) -> Result<Rename, RenameError> {
+        let (from, to) = text
+            .split_once(':')
+            .filter(|(a, b)| !a.trim().is_empty() && !b.trim().is_empty())
+            .ok_or_else(|| RenameError::NotARename(text.to_owned()))?;
         let (from, to) = (from.trim(), to.trim());
         match from.split_once('.') {
             None => Ok(Rename::Table { from: from.into(), to: to.into() }),
             Some((table, column)) => {
                 let to = match to.split_once('.') {
                     Some((t, c)) if t.eq_ignore_ascii_case(table) => c,
-                    Some(_) => return Err(format!("`{text}`: a column rename stays in its table")),
+                    Some(_) => return Err(RenameError::LeavesItsTable(text.to_owned())),
                     None => to,
                 };
                 Ok(Rename::Column { table: table.into(), from: column.into(), to: to.into() })
@@ -89,8 +145,8 @@ pub fn generate(
     renames: &[Rename],
     config: &ScratchConfig,
     title: &str,
-) -> Result<Option<Generated>, String> {
-    let err = |e: rusqlite::Error| format!("cannot compare the schemas: {e}");
+) -> Result<Option<Generated>, GenerateError> {
+    let err = GenerateError::Compare;
     // Renames first, done by SQLite itself on a copy of `a`, so that references
     // in other tables, views and triggers follow.
     let renamed = apply(a, &renames.iter().map(Rename::statement).collect::<Vec<_>>(), config)?;
@@ -114,23 +170,23 @@ pub fn generate(
 }
 
 /// A scratch database holding `snapshot`, after `statements`.
-fn apply(snapshot: &Snapshot, statements: &[String], config: &ScratchConfig) -> Result<Snapshot, String> {
+fn apply(snapshot: &Snapshot, statements: &[String], config: &ScratchConfig) -> Result<Snapshot, GenerateError> {
     if statements.is_empty() {
         return Ok(snapshot.clone());
     }
     let mut config = config.clone();
     config.foreign_keys = false;
-    let scratch = Scratch::open(&config).map_err(|e| e.to_string())?;
+    let scratch = Scratch::open(&config).map_err(GenerateError::Compare)?;
     for row in &snapshot.rows {
-        scratch.conn.execute_batch(&row.sql).map_err(|e| format!("cannot rebuild the migrated schema: {e}"))?;
+        scratch.conn.execute_batch(&row.sql).map_err(GenerateError::Compare)?;
     }
     for statement in statements {
         scratch
             .conn
             .execute_batch(statement)
-            .map_err(|e| format!("`{statement}` fails on the migrated schema: {e}"))?;
+            .map_err(|source| GenerateError::Rename { statement: statement.clone(), source })?;
     }
-    Snapshot::read(&scratch.conn, &[]).map_err(|e| e.to_string())
+    Snapshot::read(&scratch.conn, &[]).map_err(GenerateError::Compare)
 }
 
 fn script(title: &str, direction: &str, warnings: &[String], changes: &[String], body: &Body) -> String {
@@ -919,7 +975,7 @@ mod tests {
     #[test]
     fn nothing_to_change_writes_nothing() {
         let s = snapshot(PETS);
-        assert_eq!(generate(&s, &snapshot(&PETS.to_lowercase()), &[], &ScratchConfig::default(), "x"), Ok(None));
+        assert_eq!(generate(&s, &snapshot(&PETS.to_lowercase()), &[], &ScratchConfig::default(), "x").unwrap(), None);
     }
 
     #[test]
