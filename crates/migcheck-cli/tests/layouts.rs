@@ -52,6 +52,16 @@ fn tree(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     out
 }
 
+/// A project holding a copy of the fixture `name` as its `migrations/`, and
+/// `schema` as its `schema.sql`.
+fn project(name: &str, schema: &str) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("migrations");
+    copy_tree(&fixtures().join(name), &dir);
+    fs::write(tmp.path().join("schema.sql"), schema).unwrap();
+    (tmp, dir)
+}
+
 struct Run {
     code: i32,
     stdout: String,
@@ -124,11 +134,8 @@ fn other_tools_directories_are_checked_and_applied_in_place() {
     };
     for fixture in fixture_list() {
         let name = fixture.dir;
-        let tmp = tempfile::tempdir().unwrap();
+        let (tmp, dir) = project(name, &expected_schema);
         let root = tmp.path();
-        let dir = root.join("migrations");
-        copy_tree(&fixtures().join(name), &dir);
-        fs::write(root.join("schema.sql"), &expected_schema).unwrap();
         let before = tree(&dir);
 
         // Unsealed: the checks pass (with the unsealed warning), drift included.
@@ -233,11 +240,8 @@ fn new_rebase_and_diff_write_names_in_each_layout() {
     let schema = fs::read_to_string(fixtures().join("schema.sql")).unwrap();
     for fixture in fixture_list() {
         let name = fixture.dir;
-        let tmp = tempfile::tempdir().unwrap();
+        let (tmp, _) = project(name, &schema);
         let root = tmp.path();
-        let dir = root.join("migrations");
-        copy_tree(&fixtures().join(name), &dir);
-        fs::write(root.join("schema.sql"), &schema).unwrap();
         let run = migcheck(root, &["check", "--format", "json"], false);
         assert_eq!(run.code, 0, "{name}: {run:?}");
         let checked: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();

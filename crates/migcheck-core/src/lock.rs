@@ -158,33 +158,7 @@ impl Lock {
     pub fn parse_with_links(text: &str) -> Result<(Lock, Vec<Digest>), LockError> {
         let text = text.replace("\r\n", "\n");
         let lines: Vec<&str> = text.lines().collect();
-        for (i, line) in lines.iter().enumerate() {
-            // Most lines are entries: look closer only at lines that could be markers.
-            if !line.starts_with(['<', '|', '=', '>']) {
-                continue;
-            }
-            let marker = ["<<<<<<<", "|||||||", "=======", ">>>>>>>"]
-                .iter()
-                .any(|m| line.strip_prefix(m).is_some_and(|rest| rest.is_empty() || rest.starts_with(' ')));
-            if marker {
-                return Err(LockError {
-                    conflict: true,
-                    line: i + 1,
-                    message: "the lock file has git conflict markers".into(),
-                    help: "keep the migration lines of both sides in version order and delete the markers \
-                           and the `chain` lines, then run `migcheck lock` to write the chain again; if \
-                           both branches added migrations, run `migcheck rebase` so that yours come after \
-                           the ones already sealed"
-                        .into(),
-                });
-            }
-        }
-        let corrupt = |line: usize, message: String| LockError {
-            conflict: false,
-            line,
-            message,
-            help: "restore the lock file from version control, or run `migcheck lock` to write it again".into(),
-        };
+        refuse_conflict_markers(&lines)?;
         let mut lock = Lock::default();
         let mut seen_header = false;
         let mut chain: Option<(usize, &str)> = None;
@@ -198,100 +172,25 @@ impl Lock {
                 return Err(corrupt(n, format!("unexpected line after the `chain` line (line {chain_line})")));
             }
             // An entry line starts with its version: skip the keyword checks.
-            let is_entry = seen_header && line.starts_with(|c: char| c.is_ascii_digit());
+            let is_entry = line.starts_with(|c: char| c.is_ascii_digit());
             if !seen_header {
-                let Some(format) = line.strip_prefix("migcheck-lock ") else {
-                    return Err(corrupt(n, "the lock file does not start with `migcheck-lock 1`".into()));
-                };
-                match format.trim().parse::<u32>() {
-                    Ok(FORMAT) => seen_header = true,
-                    Ok(newer) if newer > FORMAT => {
-                        return Err(LockError {
-                            help: "upgrade migcheck to the version that wrote this lock file".into(),
-                            ..corrupt(
-                                n,
-                                format!("the lock file has format {newer}, newer than this migcheck reads ({FORMAT})"),
-                            )
-                        });
-                    }
-                    _ => return Err(corrupt(n, format!("unknown lock file format `{}`", format.trim()))),
-                }
-                continue;
-            }
-            if !is_entry && let Some(dialect) = line.strip_prefix("dialect ") {
-                lock.dialect = Some(match dialect.trim() {
-                    "sqlite" => Dialect::Sqlite,
-                    "postgres" | "postgresql" => Dialect::Postgres,
-                    other => return Err(corrupt(n, format!("unknown dialect `{other}`: `sqlite` or `postgres`"))),
-                });
-                continue;
-            }
-            if !is_entry && let Some(name) = line.strip_prefix("layout ") {
-                lock.layout = Some(crate::layout::Layout::parse(name).ok_or_else(|| {
-                    corrupt(
+                read_header(n, line)?;
+                seen_header = true;
+            } else if !is_entry && let Some(hash) = line.strip_prefix("chain ") {
+                chain = Some((n, hash.trim()));
+            } else if is_entry || !read_setting(&mut lock, n, line)? {
+                let entry = read_entry(n, line)?;
+                if let Some(prev) = lock.entries.last().filter(|p| p.version >= entry.version) {
+                    return Err(corrupt(
                         n,
                         format!(
-                            "unknown layout `{}`: migcheck, diesel, refinery, dbmate, goose or sql-migrate",
-                            name.trim()
+                            "version {} comes after version {} (line {}): lines must be in increasing version order",
+                            entry.version, prev.version, prev.line
                         ),
-                    )
-                })?);
-                continue;
-            }
-            if !is_entry && let Some(decl) = line.strip_prefix("function ") {
-                let mut parts = decl.split_whitespace();
-                let (Some(name), Some(arity), None) = (parts.next(), parts.next(), parts.next()) else {
-                    return Err(corrupt(n, "expected `function <name> <number of arguments>`".into()));
-                };
-                let arity = match arity.parse::<i32>() {
-                    Ok(a) if (-1..=127).contains(&a) => a,
-                    _ => {
-                        return Err(corrupt(n, format!("`{arity}` is not a number of arguments (-1 to 127)")));
-                    }
-                };
-                if !name.chars().all(|c| c.is_alphanumeric() || c == '_') {
-                    return Err(corrupt(n, format!("`{name}` is not an SQL function name")));
+                    ));
                 }
-                lock.functions.push(FunctionStub { name: name.to_owned(), arity });
-                continue;
+                lock.entries.push(entry);
             }
-            if !is_entry && let Some(hash) = line.strip_prefix("chain ") {
-                chain = Some((n, hash.trim()));
-                continue;
-            }
-            let mut parts = line.splitn(4, ' ');
-            let (Some(version), Some(up), Some(down), Some(name)) =
-                (parts.next(), parts.next(), parts.next(), parts.next())
-            else {
-                return Err(corrupt(n, "expected `<version> <sha256 of up> <sha256 of down or -> <name>`".into()));
-            };
-            let version: i64 = match version.parse() {
-                Ok(v) if v >= 0 => v,
-                _ => return Err(corrupt(n, format!("`{version}` is not a migration version"))),
-            };
-            let Some(up) = checksum::from_hex(up) else {
-                return Err(corrupt(n, format!("`{up}` is not a sha256 checksum (64 hexadecimal digits)")));
-            };
-            let down = match down {
-                "-" => None,
-                hex => match checksum::from_hex(hex) {
-                    Some(d) => Some(d),
-                    None => return Err(corrupt(n, format!("`{hex}` is not a sha256 checksum or `-`"))),
-                },
-            };
-            if name.trim().is_empty() {
-                return Err(corrupt(n, "the migration name is empty".into()));
-            }
-            if let Some(prev) = lock.entries.last().filter(|p| p.version >= version) {
-                return Err(corrupt(
-                    n,
-                    format!(
-                        "version {version} comes after version {} (line {}): lines must be in increasing version order",
-                        prev.version, prev.line
-                    ),
-                ));
-            }
-            lock.entries.push(LockEntry { version, up, down, name: name.to_owned(), line: n });
         }
         if !seen_header {
             return Err(corrupt(0, "the lock file is empty: it has no `migcheck-lock 1` line".into()));
@@ -315,6 +214,118 @@ impl Lock {
             None => Err(corrupt(chain_line, format!("`{hash}` is not a sha256 checksum"))),
         }
     }
+}
+
+/// A lock file that cannot be read, at `line`.
+fn corrupt(line: usize, message: String) -> LockError {
+    LockError {
+        conflict: false,
+        line,
+        message,
+        help: "restore the lock file from version control, or run `migcheck lock` to write it again".into(),
+    }
+}
+
+/// Git's conflict markers, said as such (a merge of two branches' locks).
+fn refuse_conflict_markers(lines: &[&str]) -> Result<(), LockError> {
+    for (i, line) in lines.iter().enumerate() {
+        // Most lines are entries: look closer only at lines that could be markers.
+        if !line.starts_with(['<', '|', '=', '>']) {
+            continue;
+        }
+        let marker = ["<<<<<<<", "|||||||", "=======", ">>>>>>>"]
+            .iter()
+            .any(|m| line.strip_prefix(m).is_some_and(|rest| rest.is_empty() || rest.starts_with(' ')));
+        if marker {
+            return Err(LockError {
+                conflict: true,
+                line: i + 1,
+                message: "the lock file has git conflict markers".into(),
+                help: "keep the migration lines of both sides in version order and delete the markers \
+                       and the `chain` lines, then run `migcheck lock` to write the chain again; if \
+                       both branches added migrations, run `migcheck rebase` so that yours come after \
+                       the ones already sealed"
+                    .into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// `migcheck-lock <format>`.
+fn read_header(n: usize, line: &str) -> Result<(), LockError> {
+    let Some(format) = line.strip_prefix("migcheck-lock ") else {
+        return Err(corrupt(n, "the lock file does not start with `migcheck-lock 1`".into()));
+    };
+    match format.trim().parse::<u32>() {
+        Ok(FORMAT) => Ok(()),
+        Ok(newer) if newer > FORMAT => Err(LockError {
+            help: "upgrade migcheck to the version that wrote this lock file".into(),
+            ..corrupt(n, format!("the lock file has format {newer}, newer than this migcheck reads ({FORMAT})"))
+        }),
+        _ => Err(corrupt(n, format!("unknown lock file format `{}`", format.trim()))),
+    }
+}
+
+/// A `dialect`, `layout` or `function` line; `false` for any other line.
+fn read_setting(lock: &mut Lock, n: usize, line: &str) -> Result<bool, LockError> {
+    if let Some(dialect) = line.strip_prefix("dialect ") {
+        lock.dialect = Some(match dialect.trim() {
+            "sqlite" => Dialect::Sqlite,
+            "postgres" | "postgresql" => Dialect::Postgres,
+            other => return Err(corrupt(n, format!("unknown dialect `{other}`: `sqlite` or `postgres`"))),
+        });
+    } else if let Some(name) = line.strip_prefix("layout ") {
+        lock.layout = Some(crate::layout::Layout::parse(name).ok_or_else(|| {
+            corrupt(
+                n,
+                format!("unknown layout `{}`: migcheck, diesel, refinery, dbmate, goose or sql-migrate", name.trim()),
+            )
+        })?);
+    } else if let Some(decl) = line.strip_prefix("function ") {
+        let mut parts = decl.split_whitespace();
+        let (Some(name), Some(arity), None) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(corrupt(n, "expected `function <name> <number of arguments>`".into()));
+        };
+        let arity = match arity.parse::<i32>() {
+            Ok(a) if (-1..=127).contains(&a) => a,
+            _ => return Err(corrupt(n, format!("`{arity}` is not a number of arguments (-1 to 127)"))),
+        };
+        if !name.chars().all(|c| c.is_alphanumeric() || c == '_') {
+            return Err(corrupt(n, format!("`{name}` is not an SQL function name")));
+        }
+        lock.functions.push(FunctionStub { name: name.to_owned(), arity });
+    } else {
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// `<version> <sha256 of up> <sha256 of down or -> <name>`.
+fn read_entry(n: usize, line: &str) -> Result<LockEntry, LockError> {
+    let mut parts = line.splitn(4, ' ');
+    let (Some(version), Some(up), Some(down), Some(name)) = (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(corrupt(n, "expected `<version> <sha256 of up> <sha256 of down or -> <name>`".into()));
+    };
+    let version: i64 = match version.parse() {
+        Ok(v) if v >= 0 => v,
+        _ => return Err(corrupt(n, format!("`{version}` is not a migration version"))),
+    };
+    let Some(up) = checksum::from_hex(up) else {
+        return Err(corrupt(n, format!("`{up}` is not a sha256 checksum (64 hexadecimal digits)")));
+    };
+    let down = match down {
+        "-" => None,
+        hex => match checksum::from_hex(hex) {
+            Some(d) => Some(d),
+            None => return Err(corrupt(n, format!("`{hex}` is not a sha256 checksum or `-`"))),
+        },
+    };
+    if name.trim().is_empty() {
+        return Err(corrupt(n, "the migration name is empty".into()));
+    }
+    Ok(LockEntry { version, up, down, name: name.to_owned(), line: n })
 }
 
 #[cfg(test)]

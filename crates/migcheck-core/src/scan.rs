@@ -101,18 +101,73 @@ pub fn scan(dir: &Path, display_base: &Path) -> Scan {
 
 fn scan_native(dir: &Path, display_base: &Path, memo: &Memo) -> Scan {
     let mut out = Scan::default();
-    let shown_dir = display_path(dir, display_base);
     // First what the names say, then the files read all at once (on several
     // threads), in version order (a version's files in name order, as the
     // memo keeps them); problems with names first, in name order.
-    struct Pending {
-        version: i64,
-        kind: FileKind,
-        name: String,
-        description: String,
-        display: String,
-        path: PathBuf,
+    let (pending, problems) = list_native(dir, display_base);
+    out.diagnostics.extend(problems);
+    // Versions are not negative: their order is their order as unsigned keys.
+    let mut pending = order::sorted_by_key(pending, |p| p.version as u64);
+    for same in pending.chunk_by_mut(|a, b| a.version == b.version).filter(|s| s.len() > 1) {
+        same.sort_by(|a, b| a.name.cmp(&b.name));
     }
+    let jobs: Vec<(&Path, &str)> = pending.iter().map(|p| (p.path.as_path(), p.display.as_str())).collect();
+    let mut contents = read_all(&jobs, memo).into_iter();
+    let mut read = Vec::with_capacity(jobs.len());
+    for Pending { version, kind, description, display, path, .. } in pending {
+        match source_file(path, display, contents.next().expect("one result per file")) {
+            Ok(file) => read.push((version, kind, description, file)),
+            Err(diagnostic) => {
+                out.diagnostics.push(diagnostic.version(version));
+                out.broken_versions.insert(version);
+            }
+        }
+    }
+    // Each version's files, in one reused buffer, up before down.
+    let mut read = read.into_iter().peekable();
+    let mut files: Vec<(FileKind, String, SourceFile)> = Vec::new();
+    while let Some((version, kind, description, file)) = read.next() {
+        files.clear();
+        files.push((kind, description, file));
+        while let Some((_, kind, description, file)) = read.next_if(|f| f.0 == version) {
+            files.push((kind, description, file));
+        }
+        if files.len() > 1 {
+            files.sort_by_key(|f| f.0);
+        }
+        // The common cases move the files (their text) instead of copying them.
+        let single = matches!(files.as_slice(), [(FileKind::Single | FileKind::Up, _, _)]);
+        let pair = matches!(files.as_slice(), [(FileKind::Up, a, _), (FileKind::Down, b, _)] if a == b);
+        if single || pair {
+            let mut files = files.drain(..);
+            let (_, description, up) = files.next().expect("one file");
+            let down = files.next().map(|(_, _, down)| down);
+            drop(files);
+            let up_part = sqlx_part(&up);
+            let down_part = down.as_ref().map(sqlx_part).unwrap_or_default();
+            out.migrations.push(ScannedMigration { version, description, up, down, up_part, down_part });
+        } else {
+            out.broken_versions.insert(version);
+            out.diagnostics.push(mismatched_files(version, &files));
+        }
+    }
+    out
+}
+
+/// A `.sql` file whose name says a version, not read yet.
+struct Pending {
+    version: i64,
+    kind: FileKind,
+    name: String,
+    description: String,
+    display: String,
+    path: PathBuf,
+}
+
+/// The directory's `.sql` files as their names say, and the names and
+/// entries that are not migrations (in name order).
+fn list_native(dir: &Path, display_base: &Path) -> (Vec<Pending>, Vec<Diagnostic>) {
+    let shown_dir = display_path(dir, display_base);
     let mut pending = Vec::new();
     let mut problems: Vec<(String, Diagnostic)> = Vec::new();
     for entry in walkdir::WalkDir::new(dir).min_depth(1).max_depth(1) {
@@ -160,94 +215,40 @@ fn scan_native(dir: &Path, display_base: &Path, memo: &Memo) -> Scan {
         }
     }
     problems.sort_by(|a, b| a.0.cmp(&b.0));
-    out.diagnostics.extend(problems.into_iter().map(|(_, d)| d));
-    // Versions are positive: their order is their order as unsigned keys.
-    let mut pending = order::sorted_by_key(pending, |p| p.version as u64);
-    for same in pending.chunk_by_mut(|a, b| a.version == b.version).filter(|s| s.len() > 1) {
-        same.sort_by(|a, b| a.name.cmp(&b.name));
-    }
-    let jobs: Vec<(&Path, &str)> = pending.iter().map(|p| (p.path.as_path(), p.display.as_str())).collect();
-    let mut contents = read_all(&jobs, memo).into_iter();
-    let mut read = Vec::with_capacity(jobs.len());
-    for Pending { version, kind, description, display, path, .. } in pending {
-        match source_file(path, display, contents.next().expect("one result per file")) {
-            Ok(file) => read.push((version, kind, description, file)),
-            Err(diagnostic) => {
-                out.diagnostics.push(diagnostic.version(version));
-                out.broken_versions.insert(version);
-            }
+    (pending, problems.into_iter().map(|(_, d)| d).collect())
+}
+
+/// The error for a version whose files are not one migration: a down file
+/// alone, halves with different descriptions, or several migrations.
+fn mismatched_files(version: i64, files: &[(FileKind, String, SourceFile)]) -> Diagnostic {
+    match files {
+        [(FileKind::Down, description, down)] => {
+            Diagnostic::error(Kind::DownWithoutUp, format!("`{}` has no up migration", down.file_name()))
+                .at(Location::file(down.display.clone()))
+                .version(version)
+                .help(format!("add `{version}_{description}.up.sql` beside it, or delete the down file"))
+        }
+        [(FileKind::Up, _, up), (FileKind::Down, _, down)] => Diagnostic::error(
+            Kind::DownWithoutUp,
+            format!("`{}` has no up migration: its name differs from `{}`", down.file_name(), up.file_name()),
+        )
+        .at(Location::file(down.display.clone()))
+        .version(version)
+        .help("give the up and the down file the same description"),
+        _ => {
+            let names: Vec<String> = files.iter().map(|(_, _, f)| format!("`{}`", f.file_name())).collect();
+            Diagnostic::error(
+                Kind::DuplicateVersion,
+                format!("{} migrations share version {version}: {}", files.len(), names.join(", ")),
+            )
+            .at(Location::file(files[1].2.display.clone()))
+            .version(version)
+            .help(
+                "give each migration its own version; if one came from another branch, \
+                 `migcheck rebase` renumbers the unsealed one",
+            )
         }
     }
-    // Each version's files, in one reused buffer, up before down.
-    let mut read = read.into_iter().peekable();
-    let mut files: Vec<(FileKind, String, SourceFile)> = Vec::new();
-    while let Some((version, kind, description, file)) = read.next() {
-        files.clear();
-        files.push((kind, description, file));
-        while let Some((_, kind, description, file)) = read.next_if(|f| f.0 == version) {
-            files.push((kind, description, file));
-        }
-        if files.len() > 1 {
-            files.sort_by_key(|f| f.0);
-        }
-        // The common cases move the files (their text) instead of copying them.
-        let single = matches!(files.as_slice(), [(FileKind::Single | FileKind::Up, _, _)]);
-        let pair = matches!(files.as_slice(), [(FileKind::Up, a, _), (FileKind::Down, b, _)] if a == b);
-        if single || pair {
-            let mut files = files.drain(..);
-            let (_, description, up) = files.next().expect("one file");
-            let down = files.next().map(|(_, _, down)| down);
-            drop(files);
-            let up_part = sqlx_part(&up);
-            let down_part = down.as_ref().map(sqlx_part).unwrap_or_default();
-            out.migrations.push(ScannedMigration { version, description, up, down, up_part, down_part });
-            continue;
-        }
-        match files.as_slice() {
-            [(FileKind::Down, description, down)] => {
-                out.broken_versions.insert(version);
-                out.diagnostics.push(
-                    Diagnostic::error(Kind::DownWithoutUp, format!("`{}` has no up migration", down.file_name()))
-                        .at(Location::file(down.display.clone()))
-                        .version(version)
-                        .help(format!("add `{version}_{description}.up.sql` beside it, or delete the down file")),
-                );
-            }
-            [(FileKind::Up, _, up), (FileKind::Down, _, down)] => {
-                out.broken_versions.insert(version);
-                out.diagnostics.push(
-                    Diagnostic::error(
-                        Kind::DownWithoutUp,
-                        format!(
-                            "`{}` has no up migration: its name differs from `{}`",
-                            down.file_name(),
-                            up.file_name()
-                        ),
-                    )
-                    .at(Location::file(down.display.clone()))
-                    .version(version)
-                    .help("give the up and the down file the same description"),
-                );
-            }
-            _ => {
-                out.broken_versions.insert(version);
-                let names: Vec<String> = files.iter().map(|(_, _, f)| format!("`{}`", f.file_name())).collect();
-                out.diagnostics.push(
-                    Diagnostic::error(
-                        Kind::DuplicateVersion,
-                        format!("{} migrations share version {version}: {}", files.len(), names.join(", ")),
-                    )
-                    .at(Location::file(files[1].2.display.clone()))
-                    .version(version)
-                    .help(
-                        "give each migration its own version; if one came from another branch, \
-                           `migcheck rebase` renumbers the unsealed one",
-                    ),
-                );
-            }
-        }
-    }
-    out
 }
 
 /// A `.sql` entry must be a regular file in the directory, or a symlink to

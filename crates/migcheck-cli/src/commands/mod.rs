@@ -146,8 +146,10 @@ pub(crate) fn layout_of(cli: &Cli) -> Layout {
 pub(crate) fn write_new(cli: &Cli, files: &[name::NewFile]) -> Result<()> {
     for file in files {
         let path = cli.dir.join(&file.path);
-        if path.exists() || path.parent().is_some_and(|p| p != cli.dir && p.exists()) {
-            bail!("`{}` already exists", if path.exists() { &path } else { path.parent().unwrap_or(&path) }.display());
+        // A diesel migration is a new directory: it must not exist either.
+        let own_directory = path.parent().filter(|p| *p != cli.dir);
+        if let Some(taken) = std::iter::once(path.as_path()).chain(own_directory).find(|p| p.exists()) {
+            bail!("`{}` already exists", taken.display());
         }
     }
     for file in files {

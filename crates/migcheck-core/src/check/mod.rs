@@ -210,13 +210,9 @@ fn execute(config: &Config, report: &mut Report) {
             );
             return;
         };
-        match PgEngine::create(url, config.scratch.timeout) {
-            Ok(engine) => {
-                clock.lap(&mut report.timings, "sql/open");
-                pipeline::execute(config, engine, report);
-            }
-            Err(d) => report.diagnostics.push(d),
-        }
+        // The catalogs' definitions are not kept: reports and `migcheck diff`
+        // model SQLite schemas only.
+        run_on(config, report, &mut clock, PgEngine::create(url, config.scratch.timeout));
         return;
     }
     let mut scratch = config.scratch.clone();
@@ -226,14 +222,28 @@ fn execute(config: &Config, report: &mut Report) {
         }
     }
     report.scratch = scratch.clone();
-    match SqliteEngine::open(&scratch, config.cache_dir.clone()) {
+    if let Some(outcome) = run_on(config, report, &mut clock, SqliteEngine::open(&scratch, config.cache_dir.clone())) {
+        report.schema = outcome.migrated.map(|text| Snapshot::from_text(&text));
+        report.declared = outcome.declared.map(|text| Snapshot::from_text(&text));
+    }
+}
+
+/// The pipeline on an engine that opened, or the reason it did not.
+fn run_on<E: Engine>(
+    config: &Config,
+    report: &mut Report,
+    clock: &mut Clock,
+    engine: Result<E, Diagnostic>,
+) -> Option<pipeline::Outcome<E::Schema>> {
+    match engine {
         Ok(engine) => {
             clock.lap(&mut report.timings, "sql/open");
-            let outcome = pipeline::execute(config, engine, report);
-            report.schema = outcome.migrated.map(|text| Snapshot::from_text(&text));
-            report.declared = outcome.declared.map(|text| Snapshot::from_text(&text));
+            Some(pipeline::execute(config, engine, report))
         }
-        Err(d) => report.diagnostics.push(d),
+        Err(d) => {
+            report.diagnostics.push(d);
+            None
+        }
     }
 }
 

@@ -185,48 +185,55 @@ fn check_drift<E: Engine>(
     migrated: &E::Schema,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<E::Schema> {
-    let mut fresh = match engine.fresh() {
-        Ok(fresh) => fresh,
-        Err(d) => {
-            diagnostics.push(d);
-            return None;
-        }
-    };
-    let shown = &script.file.display;
-    if let Err(d) = fresh.run(script, diagnostics) {
-        diagnostics.push(d.note(format!(
-            "`{shown}` declares the schema the migrations must produce; it must run on an empty database"
-        )));
-        return None;
-    }
-    let declared = match fresh.schema() {
-        Ok(s) => s,
-        Err(d) => {
-            diagnostics.push(d);
-            return None;
-        }
-    };
-    let name = script.file.file_name();
-    match fresh.differences(migrated, &declared, "the migrations", &name) {
-        Ok(differences) if !differences.is_empty() => {
-            let mut d = Diagnostic::error(
-                Kind::Drift,
-                format!("the migrations do not produce the schema declared in `{shown}`"),
-            )
-            .at(Location::file(shown));
-            for line in differences {
-                d = d.note(line);
+    match declared_schema(engine, script, diagnostics) {
+        Ok((mut fresh, declared)) => {
+            let name = script.file.file_name();
+            match fresh.differences(migrated, &declared, "the migrations", &name) {
+                Ok(differences) if differences.is_empty() => {}
+                Ok(differences) => diagnostics.push(drift(engine, script, differences)),
+                Err(d) => diagnostics.push(d),
             }
-            diagnostics.push(d.help(if engine.generates_migrations() {
-                format!(
-                    "run `migcheck diff -m \"<what changed>\"` to generate a migration from the migrated schema to `{shown}`, or edit `{shown}`"
-                )
-            } else {
-                format!("write a migration that takes the migrated schema to `{shown}`, or edit `{shown}`")
-            }));
+            Some(declared)
         }
-        Ok(_) => {}
-        Err(d) => diagnostics.push(d),
+        Err(d) => {
+            diagnostics.push(d);
+            None
+        }
     }
-    Some(declared)
+}
+
+/// The schema `script` (the schema file) makes on an empty database, and that
+/// database.
+fn declared_schema<E: Engine>(
+    engine: &E,
+    script: &Script,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Result<(E, E::Schema), Diagnostic> {
+    let mut fresh = engine.fresh()?;
+    fresh.run(script, diagnostics).map_err(|d| {
+        d.note(format!(
+            "`{}` declares the schema the migrations must produce; it must run on an empty database",
+            script.file.display
+        ))
+    })?;
+    let schema = fresh.schema()?;
+    Ok((fresh, schema))
+}
+
+/// The drift error: what differs, and how to resolve it.
+fn drift<E: Engine>(engine: &E, script: &Script, differences: Vec<String>) -> Diagnostic {
+    let shown = &script.file.display;
+    let mut d =
+        Diagnostic::error(Kind::Drift, format!("the migrations do not produce the schema declared in `{shown}`"))
+            .at(Location::file(shown));
+    for line in differences {
+        d = d.note(line);
+    }
+    d.help(if engine.generates_migrations() {
+        format!(
+            "run `migcheck diff -m \"<what changed>\"` to generate a migration from the migrated schema to `{shown}`, or edit `{shown}`"
+        )
+    } else {
+        format!("write a migration that takes the migrated schema to `{shown}`, or edit `{shown}`")
+    })
 }

@@ -242,32 +242,147 @@ fn body(
     suffix: &[String],
     warnings: &mut Vec<String>,
 ) -> Body {
-    let lower = |s: &str| s.to_lowercase();
-    let mut added_tables = BTreeSet::new();
-    let mut dropped_tables = BTreeSet::new();
-    let mut object_changes: Vec<(ObjectKind, String, &'static str)> = Vec::new();
-    let mut per_table: BTreeMap<String, Vec<&Change>> = BTreeMap::new();
-    for change in &diff.changes {
-        match change {
-            Change::Add { kind: ObjectKind::Table, name } => {
-                added_tables.insert(lower(name));
+    let plan = Plan::of(diff);
+    let (rebuilds, simple) = alter_or_rebuild(a, diff, &plan.per_table, warnings);
+    for t in &plan.dropped_tables {
+        let name = a.get(ObjectKind::Table, t).map_or(t.clone(), |r| r.name.clone());
+        warnings.push(format!("DATA LOSS: drops table `{name}` and all its rows"));
+    }
+    let restructures =
+        !rebuilds.is_empty() || !plan.dropped_tables.is_empty() || !prefix.is_empty() || !suffix.is_empty();
+    // Dropping a table that a remaining table references needs foreign keys
+    // off (with them on, DROP TABLE deletes its rows first and cascades).
+    let referenced = |t: &String| {
+        a.of_kind(ObjectKind::Table).filter(|r| !plan.dropped_tables.contains(&lower(&r.name))).any(|r| {
+            let toks = tokens::tokenize(&r.sql);
+            toks.windows(2).any(|w| w[0].is_word("references") && w[1].is_word(t))
+        })
+    };
+    let outside_transaction = !rebuilds.is_empty() || plan.dropped_tables.iter().any(referenced);
+
+    let mut out = Vec::new();
+    out.extend(prefix.iter().cloned());
+    // Views and triggers may name any table: when tables are rebuilt, dropped
+    // or renamed, drop them all first and create the wanted ones at the end
+    // (SQLite's ALTER TABLE refuses to rename while a view is broken).
+    let mut recreate: BTreeSet<(ObjectKind, String)> = BTreeSet::new();
+    for kind in [ObjectKind::Trigger, ObjectKind::View] {
+        for row in a.of_kind(kind) {
+            let key = (kind, lower(&row.name));
+            let changed = plan.has(kind, &row.name, |e| e != Edit::Add);
+            let on_dropped_table = kind == ObjectKind::Trigger && plan.dropped_tables.contains(&lower(&row.table));
+            if (restructures || changed) && !on_dropped_table {
+                out.push(format!("DROP {} {};", kind.word().to_uppercase(), ident(&row.name)));
+                recreate.insert(key);
             }
-            Change::Drop { kind: ObjectKind::Table, name } => {
-                dropped_tables.insert(lower(name));
-            }
-            Change::Add { kind, name } => object_changes.push((*kind, name.clone(), "add")),
-            Change::Drop { kind, name } => object_changes.push((*kind, name.clone(), "drop")),
-            Change::Alter { kind, name } => object_changes.push((*kind, name.clone(), "alter")),
-            Change::AddColumn { table, .. }
-            | Change::DropColumn { table, .. }
-            | Change::AlterColumn { table, .. }
-            | Change::AlterTable { table, .. } => per_table.entry(lower(table)).or_default().push(change),
         }
     }
-    // Which changed tables need a rebuild, and the simple steps for the others.
+    for (kind, name, edit) in &plan.objects {
+        if *kind == ObjectKind::Index && *edit != Edit::Add {
+            let table = a.get(ObjectKind::Index, name).map(|r| lower(&r.table)).unwrap_or_default();
+            if !rebuilds.contains(&table) && !plan.dropped_tables.contains(&table) {
+                out.push(format!("DROP INDEX {};", ident(name)));
+            }
+        }
+    }
+    for t in order_for_drop(a, diff, &plan.dropped_tables) {
+        out.push(format!("DROP TABLE {};", ident(&t)));
+    }
+    for row in b.of_kind(ObjectKind::Table).filter(|r| plan.added_tables.contains(&lower(&r.name))) {
+        out.push(format!("{};", row.sql.trim_end_matches(';')));
+    }
+    out.extend(simple);
+    for table in &rebuilds {
+        let (ta, tb) = (&diff.a_tables[table], &diff.b_tables[table]);
+        out.extend(rebuild(ta, tb, warnings));
+    }
+    // Indexes: new and changed ones, and every index of a rebuilt table.
+    for row in b.of_kind(ObjectKind::Index) {
+        let on_rebuilt = rebuilds.contains(&lower(&row.table));
+        if on_rebuilt || plan.has(ObjectKind::Index, &row.name, |e| e != Edit::Drop) {
+            out.push(format!("{};", row.sql.trim_end_matches(';')));
+        }
+    }
+    for kind in [ObjectKind::View, ObjectKind::Trigger] {
+        for row in b.of_kind(kind) {
+            let added = plan.has(kind, &row.name, |e| e != Edit::Drop);
+            let trigger_of_rebuilt = kind == ObjectKind::Trigger && rebuilds.contains(&lower(&row.table));
+            if recreate.contains(&(kind, lower(&row.name))) || added || trigger_of_rebuilt {
+                out.push(format!("{};", row.sql.trim_end_matches(';')));
+            }
+        }
+    }
+    out.extend(suffix.iter().cloned());
+    Body { statements: out, outside_transaction }
+}
+
+fn lower(s: &str) -> String {
+    s.to_lowercase()
+}
+
+/// What happens to an index, view or trigger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Edit {
+    Add,
+    Drop,
+    Alter,
+}
+
+/// A diff sorted by what the generated SQL does with it.
+struct Plan<'d> {
+    added_tables: BTreeSet<String>,
+    dropped_tables: BTreeSet<String>,
+    /// Indexes, views and triggers.
+    objects: Vec<(ObjectKind, String, Edit)>,
+    /// Column and table-level changes, by table (lower case).
+    per_table: BTreeMap<String, Vec<&'d Change>>,
+}
+
+impl<'d> Plan<'d> {
+    fn of(diff: &'d Diff) -> Plan<'d> {
+        let mut plan = Plan {
+            added_tables: BTreeSet::new(),
+            dropped_tables: BTreeSet::new(),
+            objects: Vec::new(),
+            per_table: BTreeMap::new(),
+        };
+        for change in &diff.changes {
+            match change {
+                Change::Add { kind: ObjectKind::Table, name } => {
+                    plan.added_tables.insert(lower(name));
+                }
+                Change::Drop { kind: ObjectKind::Table, name } => {
+                    plan.dropped_tables.insert(lower(name));
+                }
+                Change::Add { kind, name } => plan.objects.push((*kind, name.clone(), Edit::Add)),
+                Change::Drop { kind, name } => plan.objects.push((*kind, name.clone(), Edit::Drop)),
+                Change::Alter { kind, name } => plan.objects.push((*kind, name.clone(), Edit::Alter)),
+                Change::AddColumn { table, .. }
+                | Change::DropColumn { table, .. }
+                | Change::AlterColumn { table, .. }
+                | Change::AlterTable { table, .. } => plan.per_table.entry(lower(table)).or_default().push(change),
+            }
+        }
+        plan
+    }
+
+    /// Whether the object `name` of `kind` has an edit that `wanted` accepts.
+    fn has(&self, kind: ObjectKind, name: &str, wanted: impl Fn(Edit) -> bool) -> bool {
+        self.objects.iter().any(|(k, n, edit)| *k == kind && n.eq_ignore_ascii_case(name) && wanted(*edit))
+    }
+}
+
+/// Which changed tables need a rebuild, and the `ALTER TABLE` steps for the
+/// others (columns added or dropped where SQLite allows it).
+fn alter_or_rebuild(
+    a: &Snapshot,
+    diff: &Diff,
+    per_table: &BTreeMap<String, Vec<&Change>>,
+    warnings: &mut Vec<String>,
+) -> (BTreeSet<String>, Vec<String>) {
     let mut rebuilds = BTreeSet::new();
     let mut simple: Vec<String> = Vec::new();
-    for (table, changes) in &per_table {
+    for (table, changes) in per_table {
         let (Some(ta), Some(tb)) = (diff.a_tables.get(table), diff.b_tables.get(table)) else { continue };
         let indexes_a: Vec<&str> = a
             .of_kind(ObjectKind::Index)
@@ -301,79 +416,7 @@ fn body(
             rebuilds.insert(table.clone());
         }
     }
-    for t in &dropped_tables {
-        let name = a.get(ObjectKind::Table, t).map_or(t.clone(), |r| r.name.clone());
-        warnings.push(format!("DATA LOSS: drops table `{name}` and all its rows"));
-    }
-    let restructures = !rebuilds.is_empty() || !dropped_tables.is_empty() || !prefix.is_empty() || !suffix.is_empty();
-    // Dropping a table that a remaining table references needs foreign keys
-    // off (with them on, DROP TABLE deletes its rows first and cascades).
-    let referenced = |t: &String| {
-        a.of_kind(ObjectKind::Table).filter(|r| !dropped_tables.contains(&lower(&r.name))).any(|r| {
-            let toks = tokens::tokenize(&r.sql);
-            toks.windows(2).any(|w| w[0].is_word("references") && w[1].is_word(t))
-        })
-    };
-    let outside_transaction = !rebuilds.is_empty() || dropped_tables.iter().any(referenced);
-
-    let mut out = Vec::new();
-    out.extend(prefix.iter().cloned());
-    // Views and triggers may name any table: when tables are rebuilt, dropped
-    // or renamed, drop them all first and create the wanted ones at the end
-    // (SQLite's ALTER TABLE refuses to rename while a view is broken).
-    let mut recreate: BTreeSet<(ObjectKind, String)> = BTreeSet::new();
-    for kind in [ObjectKind::Trigger, ObjectKind::View] {
-        for row in a.of_kind(kind) {
-            let key = (kind, lower(&row.name));
-            let changed = object_changes.iter().any(|(k, n, what)| *k == kind && lower(n) == key.1 && *what != "add");
-            let on_dropped_table = kind == ObjectKind::Trigger && dropped_tables.contains(&lower(&row.table));
-            if (restructures || changed) && !on_dropped_table {
-                out.push(format!("DROP {} {};", kind.word().to_uppercase(), ident(&row.name)));
-                recreate.insert(key);
-            }
-        }
-    }
-    for (kind, name, what) in &object_changes {
-        if *kind == ObjectKind::Index && *what != "add" {
-            let table = a.get(ObjectKind::Index, name).map(|r| lower(&r.table)).unwrap_or_default();
-            if !rebuilds.contains(&table) && !dropped_tables.contains(&table) {
-                out.push(format!("DROP INDEX {};", ident(name)));
-            }
-        }
-    }
-    for t in order_for_drop(a, diff, &dropped_tables) {
-        out.push(format!("DROP TABLE {};", ident(&t)));
-    }
-    for row in b.of_kind(ObjectKind::Table).filter(|r| added_tables.contains(&lower(&r.name))) {
-        out.push(format!("{};", row.sql.trim_end_matches(';')));
-    }
-    out.extend(simple);
-    for table in &rebuilds {
-        let (ta, tb) = (&diff.a_tables[table], &diff.b_tables[table]);
-        out.extend(rebuild(ta, tb, warnings));
-    }
-    // Indexes: new and changed ones, and every index of a rebuilt table.
-    for row in b.of_kind(ObjectKind::Index) {
-        let on_rebuilt = rebuilds.contains(&lower(&row.table));
-        let changed = object_changes
-            .iter()
-            .any(|(k, n, what)| *k == ObjectKind::Index && n.eq_ignore_ascii_case(&row.name) && *what != "drop");
-        if on_rebuilt || changed {
-            out.push(format!("{};", row.sql.trim_end_matches(';')));
-        }
-    }
-    for kind in [ObjectKind::View, ObjectKind::Trigger] {
-        for row in b.of_kind(kind) {
-            let key = (kind, lower(&row.name));
-            let added = object_changes.iter().any(|(k, n, what)| *k == kind && lower(n) == key.1 && *what != "drop");
-            let trigger_of_rebuilt = kind == ObjectKind::Trigger && rebuilds.contains(&lower(&row.table));
-            if recreate.contains(&key) || added || trigger_of_rebuilt {
-                out.push(format!("{};", row.sql.trim_end_matches(';')));
-            }
-        }
-    }
-    out.extend(suffix.iter().cloned());
-    Body { statements: out, outside_transaction }
+    (rebuilds, simple)
 }
 
 /// Dropped tables, children before the parents they reference.
