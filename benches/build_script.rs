@@ -71,9 +71,9 @@ fn raw_work() {
     }
     let out = std::path::PathBuf::from(std::env::var_os("OUT_DIR").unwrap());
     let bytes = std::fs::read(out.join("migcheck/scratch-cache.sqlite")).unwrap();
-    // The cache file is the database image, then a one-line trailer.
-    let end = bytes.len() - bytes.iter().rev().skip(1).position(|&b| b == b'\n').unwrap() - 2;
-    let image = &bytes[..end];
+    // The cache file is a one-line header, then the database image.
+    let start = bytes.iter().position(|&b| b == b'\n').unwrap() + 1;
+    let image = &bytes[start..];
     let mut conn = rusqlite::Connection::open_in_memory().unwrap();
     conn.deserialize_read_exact(rusqlite::MAIN_DB, image, image.len(), false).unwrap();
     let sql = std::fs::read_to_string(&newest.1).unwrap();

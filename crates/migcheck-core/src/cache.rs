@@ -11,7 +11,7 @@
 //! build from the cache reports exactly what a cold build would.
 
 use std::fs;
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, MAIN_DB};
@@ -20,10 +20,11 @@ use crate::checksum::{self, Digest};
 use crate::fingerprint::fingerprint;
 use crate::model::ScratchConfig;
 
-/// The file is the database image followed by a fixed-size trailer:
-/// `\nmigcheck scratch cache 3 <key hex> fk=<0|1> <fingerprint hex>\n`.
-const MAGIC: &str = "\nmigcheck scratch cache 3 ";
-const TRAILER_LEN: usize = MAGIC.len() + 64 + " fk=0 ".len() + 16 + 1;
+/// The file is a fixed-size header line, then the database image, which
+/// SQLite reads straight from the file into its own buffer:
+/// `migcheck scratch cache 4 <key hex> fk=<0|1> <fingerprint hex> <length hex>\n`.
+const MAGIC: &str = "migcheck scratch cache 4 ";
+const HEADER_LEN: usize = MAGIC.len() + 64 + " fk=0 ".len() + 16 + 1 + 16 + 1;
 const FILE_NAME: &str = "scratch-cache.sqlite";
 
 /// The cache file in `dir`.
@@ -55,29 +56,51 @@ pub struct State {
     pub foreign_keys: bool,
 }
 
-/// Reads the cached database for `key`, if there is one and it is intact.
-/// The database's bytes are checked before SQLite sees them.
-pub fn load(dir: &Path, key: &Digest) -> Option<(State, Vec<u8>)> {
-    let mut image = fs::read(path(dir)).ok()?;
-    let db_len = image.len().checked_sub(TRAILER_LEN)?;
-    let trailer = std::str::from_utf8(&image[db_len..]).ok()?;
-    let rest = trailer.strip_prefix(MAGIC)?.strip_suffix('\n')?;
-    let (key_hex, rest) = rest.split_once(' ')?;
+/// What the header says of the image after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    pub state: State,
+    /// The image's [`fingerprint`]: check it once SQLite holds the image.
+    pub fingerprint: u64,
+    /// The image's length in bytes.
+    pub len: usize,
+}
+
+impl Header {
+    /// Whether `image` (the restored database's bytes) is the one stored.
+    pub fn matches(&self, image: &[u8]) -> bool {
+        image.len() == self.len && fingerprint(image) == self.fingerprint
+    }
+}
+
+/// Opens the cached database for `key`, if there is one: its header, and the
+/// file positioned at the image. The image is checked against the header's
+/// fingerprint after it is read ([`Header::matches`]).
+pub fn open(dir: &Path, key: &Digest) -> Option<(Header, fs::File)> {
+    let mut file = fs::File::open(path(dir)).ok()?;
+    let mut header = [0u8; HEADER_LEN];
+    file.read_exact(&mut header).ok()?;
+    let rest = std::str::from_utf8(&header).ok()?.strip_prefix(MAGIC)?.strip_suffix('\n')?;
+    let mut fields = rest.split(' ');
+    let (Some(key_hex), Some(state), Some(sum), Some(len), None) =
+        (fields.next(), fields.next(), fields.next(), fields.next(), fields.next())
+    else {
+        return None;
+    };
     if checksum::from_hex(key_hex)? != *key {
         return None;
     }
-    let (state, sum) = rest.split_once(' ')?;
     let foreign_keys = match state {
         "fk=1" => true,
         "fk=0" => false,
         _ => return None,
     };
-    let sum = u64::from_str_radix(sum, 16).ok()?;
-    image.truncate(db_len);
-    if sum != fingerprint(&image) {
+    let fingerprint = u64::from_str_radix(sum, 16).ok()?;
+    let len = usize::try_from(u64::from_str_radix(len, 16).ok()?).ok()?;
+    if file.metadata().ok()?.len() != (HEADER_LEN + len) as u64 {
         return None;
     }
-    Some((State { foreign_keys }, image))
+    Some((Header { state: State { foreign_keys }, fingerprint, len }, file))
 }
 
 /// Writes the cache (to a temporary file, then renamed: a build killed
@@ -86,8 +109,15 @@ pub fn store(dir: &Path, key: &Digest, state: State, db: &[u8]) -> std::io::Resu
     fs::create_dir_all(dir)?;
     let tmp = dir.join(format!("{FILE_NAME}.tmp"));
     let mut file = fs::File::create(&tmp)?;
+    writeln!(
+        file,
+        "{MAGIC}{} fk={} {:016x} {:016x}",
+        checksum::to_hex(key),
+        u8::from(state.foreign_keys),
+        fingerprint(db),
+        db.len()
+    )?;
     file.write_all(db)?;
-    writeln!(file, "{MAGIC}{} fk={} {:016x}", checksum::to_hex(key), u8::from(state.foreign_keys), fingerprint(db))?;
     drop(file);
     fs::rename(tmp, path(dir))
 }
@@ -98,9 +128,9 @@ pub fn serialize(conn: &mut Connection) -> Option<rusqlite::serialize::Data<'_>>
     conn.serialize(MAIN_DB).ok()
 }
 
-/// Replaces the main database with `bytes`, writable.
-pub fn deserialize(conn: &mut Connection, bytes: &[u8]) -> bool {
-    conn.deserialize_read_exact(MAIN_DB, bytes, bytes.len(), false).is_ok()
+/// Replaces the main database with the `len` bytes `source` gives, writable.
+pub fn deserialize(conn: &mut Connection, source: impl std::io::Read, len: usize) -> bool {
+    conn.deserialize_read_exact(MAIN_DB, source, len, false).is_ok()
 }
 
 #[cfg(test)]
@@ -124,13 +154,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let key = key(&[7; 32], 1, &ScratchConfig::default());
         store(dir.path(), &key, State { foreign_keys: false }, &[1, 2, 3, 4]).unwrap();
-        assert!(load(dir.path(), &key).is_some());
-        let mut bytes = fs::read(path(dir.path())).unwrap();
-        bytes[2] ^= 1;
-        fs::write(path(dir.path()), &bytes).unwrap();
-        assert!(load(dir.path(), &key).is_none(), "a changed byte");
-        fs::write(path(dir.path()), &bytes[..5]).unwrap();
-        assert!(load(dir.path(), &key).is_none(), "a short file");
+        let (header, _) = open(dir.path(), &key).unwrap();
+        assert!(header.matches(&[1, 2, 3, 4]) && !header.matches(&[1, 2, 3, 5]), "a changed byte");
+        assert!(open(dir.path(), &[8; 32]).is_none(), "another key");
+        let bytes = fs::read(path(dir.path())).unwrap();
+        fs::write(path(dir.path()), &bytes[..bytes.len() - 1]).unwrap();
+        assert!(open(dir.path(), &key).is_none(), "a short file");
+        fs::write(path(dir.path()), &bytes[1..]).unwrap();
+        assert!(open(dir.path(), &key).is_none(), "a damaged header");
     }
 
     #[test]
@@ -142,12 +173,12 @@ mod tests {
         let bytes = serialize(&mut a.conn).unwrap().to_vec();
         let key = key(&[7; 32], 1, &config);
         store(dir.path(), &key, State { foreign_keys: true }, &bytes).unwrap();
-        let (state, loaded) = load(dir.path(), &key).expect("loads");
-        assert_eq!((state, &loaded[..]), (State { foreign_keys: true }, &bytes[..]));
-        assert!(load(dir.path(), &[8; 32]).is_none(), "another key");
+        let (header, file) = open(dir.path(), &key).expect("opens");
+        assert_eq!((header.state, header.len), (State { foreign_keys: true }, bytes.len()));
         let mut b = Scratch::open(&config).unwrap();
-        assert!(!deserialize(&mut b.conn, &bytes), "the sandbox refuses the internal ATTACH");
-        assert!(b.restore(&loaded));
+        assert!(!deserialize(&mut b.conn, &bytes[..], bytes.len()), "the sandbox refuses the internal ATTACH");
+        assert!(b.restore(file, header.len));
+        assert!(header.matches(&serialize(&mut b.conn).unwrap()));
         let x: i64 = b.conn.query_row("SELECT x FROM t", [], |r| r.get(0)).unwrap();
         assert_eq!(x, 42);
         b.conn.execute_batch("INSERT INTO t VALUES (1)").unwrap();

@@ -96,9 +96,9 @@ impl Scratch {
     }
 
     /// Replaces the database with a serialized one (the build cache).
-    pub(crate) fn restore(&mut self, bytes: &[u8]) -> bool {
+    pub(crate) fn restore(&mut self, source: impl std::io::Read, len: usize) -> bool {
         self.shared.restoring.store(true, Ordering::Relaxed);
-        let ok = crate::cache::deserialize(&mut self.conn, bytes);
+        let ok = crate::cache::deserialize(&mut self.conn, source, len);
         self.shared.restoring.store(false, Ordering::Relaxed);
         ok
     }

@@ -89,17 +89,26 @@ impl Engine for SqliteEngine {
 
     fn resume(&mut self, migrations: &[Migration], sealed: usize) -> bool {
         let Some((dir, key)) = self.cache_key(migrations, sealed) else { return false };
-        let Some((state, image)) = cache::load(&dir, &key) else { return false };
-        self.scratch.restore(&image)
+        let Some((header, file)) = cache::open(&dir, &key) else { return false };
+        let restored = self.scratch.restore(file, header.len)
+            && cache::serialize(&mut self.scratch.conn).is_some_and(|image| header.matches(&image))
             && self
                 .scratch
                 .conn
-                .execute_batch(if state.foreign_keys {
+                .execute_batch(if header.state.foreign_keys {
                     "PRAGMA foreign_keys = ON"
                 } else {
                     "PRAGMA foreign_keys = OFF"
                 })
-                .is_ok()
+                .is_ok();
+        if !restored {
+            // A damaged image may be half in: start again from an empty database.
+            match Scratch::open(&self.config) {
+                Ok(scratch) => self.scratch = scratch,
+                Err(_) => return false,
+            }
+        }
+        restored
     }
 
     /// Keeps the database unless TEMP objects (which a restored database would

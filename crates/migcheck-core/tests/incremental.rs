@@ -168,6 +168,8 @@ fn a_corrupt_or_foreign_cache_is_ignored_and_rebuilt() {
         bytes[..bytes.len() / 2].to_vec(),
         bytes[1..].to_vec(),
         flipped(0),
+        flipped(100),
+        flipped(130),
         flipped(bytes.len() / 2),
         flipped(bytes.len() - 30),
         flipped(bytes.len() - 1),
