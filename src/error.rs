@@ -9,11 +9,15 @@ pub enum Error {
     /// A migration failed; the database is left at the last good version
     /// (everything in `applied` was committed before it).
     MigrationFailed {
+        /// The migration's version.
         version: i64,
+        /// The migration's description.
         name: String,
         /// The file, as the build saw it.
         path: String,
+        /// The failing statement's line in the file (from 1).
         line: usize,
+        /// Its column (from 1, in characters).
         column: usize,
         /// The engine's message.
         message: String,
@@ -27,7 +31,9 @@ pub enum Error {
     /// while committing it or recording it, say): it was rolled back, and the
     /// database is left at the last good version.
     NotCommitted {
+        /// The migration's version.
         version: i64,
+        /// The migration's description.
         name: String,
         /// The engine's message.
         message: String,
@@ -38,26 +44,62 @@ pub enum Error {
     },
     /// An applied migration's checksum differs from this binary's: the
     /// migration was edited after the database applied it.
-    Divergent { version: i64, name: String, applied_checksum: String, expected_checksum: String },
+    Divergent {
+        /// The migration's version.
+        version: i64,
+        /// Its description, as the history records it.
+        name: String,
+        /// The checksum the history records (SHA-256, hex).
+        applied_checksum: String,
+        /// This binary's checksum of the file.
+        expected_checksum: String,
+    },
     /// The database has a migration this binary does not know: a newer binary
     /// (or another branch) migrated it.
-    Unknown { version: i64, name: String },
+    Unknown {
+        /// The version the history records.
+        version: i64,
+        /// Its description, as the history records it.
+        name: String,
+    },
     /// A target version that is not one of the migrations.
-    NoSuchVersion { version: i64 },
+    NoSuchVersion {
+        /// The version asked for.
+        version: i64,
+    },
     /// A downgrade would have to revert a migration that has no down migration.
-    Irreversible { version: i64, name: String },
+    Irreversible {
+        /// The migration's version.
+        version: i64,
+        /// Its description.
+        name: String,
+    },
     /// Batch mode cannot include a migration that runs outside a transaction.
-    NotBatchable { version: i64, name: String },
+    NotBatchable {
+        /// The migration's version.
+        version: i64,
+        /// Its description.
+        name: String,
+    },
     /// The backup before upgrading could not be written.
-    Backup { path: std::path::PathBuf, source: rusqlite::Error },
+    Backup {
+        /// Where the backup was to be written.
+        path: std::path::PathBuf,
+        /// SQLite's error.
+        source: rusqlite::Error,
+    },
     /// The history table exists but is not migcheck's (missing columns, bad values).
-    History { message: String },
+    History {
+        /// What is wrong with it.
+        message: String,
+    },
     /// An SQLite error outside a migration's SQL (opening the transaction,
     /// reading or writing the history).
     Sqlite(rusqlite::Error),
     /// A PostgreSQL error outside a migration's SQL (connecting, the advisory
     /// lock, the history).
     #[cfg(feature = "postgres")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
     Postgres(sqlx::Error),
 }
 
@@ -67,8 +109,11 @@ pub enum Error {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Cause {
+    /// rusqlite's error (`SqliteFailure` with the extended result code).
     Sqlite(rusqlite::Error),
+    /// sqlx's error (a database error carries the SQLSTATE).
     #[cfg(feature = "postgres")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
     Postgres(sqlx::Error),
 }
 

@@ -19,6 +19,9 @@
 //! refuses a database whose applied migrations were edited since, or that has a
 //! migration this binary does not know.
 
+#![warn(missing_docs)]
+// docs.rs builds with every feature and marks what each item needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 // A failed migration says where and why, with the engine's error kept: a
 // few hundred bytes, returned rarely; boxing the whole error would only make
 // matching on it clumsier for users.
@@ -41,6 +44,7 @@ pub use error::{Cause, Error};
 /// Checks a migrations directory at compile time, with no build script, and
 /// expands to its [`Migrations`] (feature `macros`): see `migcheck-macros`.
 #[cfg(feature = "macros")]
+#[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
 pub use migcheck_macros::migrations;
 pub use plan::{Applied, AppliedMigration, HISTORY_TABLE, Report, Status, UpgradeOptions};
 
@@ -84,6 +88,7 @@ impl Script {
         &self.sql
     }
 
+    /// How it runs: in a transaction of its own, outside any, or managing its own.
     pub fn mode(&self) -> Mode {
         self.mode
     }
@@ -133,6 +138,7 @@ impl Migration {
         }
     }
 
+    /// The version: the number its file name starts with.
     pub fn version(&self) -> i64 {
         self.version
     }
@@ -152,6 +158,7 @@ impl Migration {
         &self.chain
     }
 
+    /// The up migration.
     pub fn up(&self) -> &Script {
         &self.up
     }
@@ -161,6 +168,7 @@ impl Migration {
         self.down.as_ref()
     }
 
+    /// Whether it has a down migration.
     pub fn is_reversible(&self) -> bool {
         self.down.is_some()
     }
@@ -202,18 +210,29 @@ impl Migrations {
         Migrations { migrations: Cow::Borrowed(migrations), history: Cow::Borrowed(HISTORY_TABLE) }
     }
 
+    /// The migrations, oldest first.
+    ///
+    /// ```
+    /// # static MIGRATIONS: migcheck::Migrations = migcheck::Migrations::__from_generated(&[]);
+    /// for m in MIGRATIONS.iter() {
+    ///     println!("{m}: {}", if m.is_reversible() { "reversible" } else { "irreversible" });
+    /// }
+    /// ```
     pub fn iter(&self) -> impl ExactSizeIterator<Item = &Migration> {
         self.migrations.iter()
     }
 
+    /// How many migrations there are.
     pub fn len(&self) -> usize {
         self.migrations.len()
     }
 
+    /// Whether there is no migration.
     pub fn is_empty(&self) -> bool {
         self.migrations.is_empty()
     }
 
+    /// The migration with this version.
     pub fn get(&self, version: i64) -> Option<&Migration> {
         self.migrations.binary_search_by_key(&version, |m| m.version).ok().map(|i| &self.migrations[i])
     }

@@ -20,20 +20,28 @@ pub const HISTORY_TABLE: &str = "migcheck_history";
 /// A row of the history table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppliedMigration {
+    /// The migration's version.
     pub version: i64,
+    /// Its description when it was applied.
     pub name: String,
+    /// SHA-256 (hex) of its up file when it was applied.
     pub checksum: String,
+    /// The chain hash up to it when it was applied.
     pub chain: String,
     /// UTC, ISO 8601 (`2026-11-24T09:30:00.000Z`).
     pub applied_at: String,
+    /// How long it took to apply.
     pub duration: Duration,
 }
 
 /// One migration applied or reverted by a call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Applied {
+    /// The migration's version.
     pub version: i64,
+    /// Its description.
     pub name: String,
+    /// How long it took.
     pub duration: Duration,
 }
 

@@ -24,6 +24,7 @@ use crate::{Error, Migration, Migrations, Mode, Script};
 /// `pg_locks`.
 const LOCK_KEY: i64 = 0x6d69_6763_6865_636b;
 
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 impl Migrations {
     /// Applies every pending migration to the database behind `pool`.
     ///

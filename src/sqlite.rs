@@ -18,11 +18,45 @@ use crate::{Error, Migration, Migrations, Mode, Script};
 
 impl Migrations {
     /// Applies every pending migration.
+    ///
+    /// ```
+    /// # use migcheck::{Migration, Migrations, Mode, Script};
+    /// # let migrations = Migrations::new(vec![
+    /// #     Migration::new(1, "owners", "c1", "h1",
+    /// #         Script::new("1_owners.up.sql", "CREATE TABLE owners (id INTEGER PRIMARY KEY);", Mode::Transaction),
+    /// #         Some(Script::new("1_owners.down.sql", "DROP TABLE owners;", Mode::Transaction))),
+    /// #     Migration::new(2, "pets", "c2", "h2",
+    /// #         Script::new("2_pets.up.sql", "CREATE TABLE pets (owner INTEGER REFERENCES owners);", Mode::Transaction),
+    /// #         Some(Script::new("2_pets.down.sql", "DROP TABLE pets;", Mode::Transaction))),
+    /// # ]);
+    /// // `static MIGRATIONS: Migrations = migcheck::include_migrations!();` in an application.
+    /// let mut conn = rusqlite::Connection::open_in_memory()?;
+    /// let report = migrations.upgrade(&mut conn)?;
+    /// assert_eq!(report.applied.iter().map(|a| a.version).collect::<Vec<_>>(), [1, 2]);
+    /// assert!(migrations.upgrade(&mut conn)?.applied.is_empty(), "nothing left to do");
+    /// # Ok::<(), migcheck::Error>(())
+    /// ```
     pub fn upgrade(&self, conn: &mut Connection) -> Result<Report, Error> {
         self.upgrade_with(conn, &UpgradeOptions::default(), |_, _, _| {})
     }
 
     /// Applies pending migrations up to and including `version`.
+    ///
+    /// ```
+    /// # use migcheck::{Migration, Migrations, Mode, Script};
+    /// # let migrations = Migrations::new(vec![
+    /// #     Migration::new(1, "owners", "c1", "h1",
+    /// #         Script::new("1_owners.up.sql", "CREATE TABLE owners (id INTEGER PRIMARY KEY);", Mode::Transaction),
+    /// #         Some(Script::new("1_owners.down.sql", "DROP TABLE owners;", Mode::Transaction))),
+    /// #     Migration::new(2, "pets", "c2", "h2",
+    /// #         Script::new("2_pets.up.sql", "CREATE TABLE pets (owner INTEGER REFERENCES owners);", Mode::Transaction),
+    /// #         Some(Script::new("2_pets.down.sql", "DROP TABLE pets;", Mode::Transaction))),
+    /// # ]);
+    /// let mut conn = rusqlite::Connection::open_in_memory()?;
+    /// migrations.upgrade_to(&mut conn, 1)?;
+    /// assert_eq!(migrations.current(&conn)?, Some(1));
+    /// # Ok::<(), migcheck::Error>(())
+    /// ```
     pub fn upgrade_to(&self, conn: &mut Connection, version: i64) -> Result<Report, Error> {
         self.upgrade_with(conn, &UpgradeOptions::default().target(version), |_, _, _| {})
     }
@@ -33,6 +67,24 @@ impl Migrations {
     /// Each migration commits on its own (or, with `batch`, all together): a
     /// failure leaves the database at the last good version, and the error
     /// names the migration, file, line and column.
+    ///
+    /// ```
+    /// # use migcheck::{Migration, Migrations, Mode, Script};
+    /// # let migrations = Migrations::new(vec![
+    /// #     Migration::new(1, "owners", "c1", "h1",
+    /// #         Script::new("1_owners.up.sql", "CREATE TABLE owners (id INTEGER PRIMARY KEY);", Mode::Transaction),
+    /// #         Some(Script::new("1_owners.down.sql", "DROP TABLE owners;", Mode::Transaction))),
+    /// #     Migration::new(2, "pets", "c2", "h2",
+    /// #         Script::new("2_pets.up.sql", "CREATE TABLE pets (owner INTEGER REFERENCES owners);", Mode::Transaction),
+    /// #         Some(Script::new("2_pets.down.sql", "DROP TABLE pets;", Mode::Transaction))),
+    /// # ]);
+    /// let mut conn = rusqlite::Connection::open_in_memory()?;
+    /// let options = migcheck::UpgradeOptions::default().batch(true);
+    /// let mut seen = Vec::new();
+    /// migrations.upgrade_with(&mut conn, &options, |m, i, total| seen.push(format!("[{}/{total}] {m}", i + 1)))?;
+    /// assert_eq!(seen, ["[1/2] 1 `owners`", "[2/2] 2 `pets`"]);
+    /// # Ok::<(), migcheck::Error>(())
+    /// ```
     pub fn upgrade_with(
         &self,
         conn: &mut Connection,
@@ -115,6 +167,25 @@ impl Migrations {
     /// Reverts applied migrations newer than `version` (0: all of them), newest
     /// first, each in its own transaction. Refuses, before reverting anything,
     /// when one of them is irreversible.
+    ///
+    /// ```
+    /// # use migcheck::{Migration, Migrations, Mode, Script};
+    /// # let migrations = Migrations::new(vec![
+    /// #     Migration::new(1, "owners", "c1", "h1",
+    /// #         Script::new("1_owners.up.sql", "CREATE TABLE owners (id INTEGER PRIMARY KEY);", Mode::Transaction),
+    /// #         Some(Script::new("1_owners.down.sql", "DROP TABLE owners;", Mode::Transaction))),
+    /// #     Migration::new(2, "pets", "c2", "h2",
+    /// #         Script::new("2_pets.up.sql", "CREATE TABLE pets (owner INTEGER REFERENCES owners);", Mode::Transaction),
+    /// #         Some(Script::new("2_pets.down.sql", "DROP TABLE pets;", Mode::Transaction))),
+    /// # ]);
+    /// let mut conn = rusqlite::Connection::open_in_memory()?;
+    /// migrations.upgrade(&mut conn)?;
+    /// let report = migrations.downgrade_to(&mut conn, 1)?;
+    /// assert_eq!(report.applied[0].version, 2, "reverted");
+    /// migrations.downgrade_to(&mut conn, 0)?;
+    /// assert_eq!(migrations.current(&conn)?, None);
+    /// # Ok::<(), migcheck::Error>(())
+    /// ```
     pub fn downgrade_to(&self, conn: &mut Connection, version: i64) -> Result<Report, Error> {
         self.check_base_or_version(version)?;
         self.to_revert(&self.applied(conn)?, version)?;
@@ -142,6 +213,23 @@ impl Migrations {
     /// Marks the database as being at `version` (0: no migration) without
     /// running anything: records every migration up to it as applied, and
     /// forgets newer ones.
+    ///
+    /// ```
+    /// # use migcheck::{Migration, Migrations, Mode, Script};
+    /// # let migrations = Migrations::new(vec![
+    /// #     Migration::new(1, "owners", "c1", "h1",
+    /// #         Script::new("1_owners.up.sql", "CREATE TABLE owners (id INTEGER PRIMARY KEY);", Mode::Transaction),
+    /// #         Some(Script::new("1_owners.down.sql", "DROP TABLE owners;", Mode::Transaction))),
+    /// #     Migration::new(2, "pets", "c2", "h2",
+    /// #         Script::new("2_pets.up.sql", "CREATE TABLE pets (owner INTEGER REFERENCES owners);", Mode::Transaction),
+    /// #         Some(Script::new("2_pets.down.sql", "DROP TABLE pets;", Mode::Transaction))),
+    /// # ]);
+    /// // A database whose schema was made before migcheck: adopt it at version 2.
+    /// let mut conn = rusqlite::Connection::open_in_memory()?;
+    /// migrations.stamp(&mut conn, 2)?;
+    /// assert!(migrations.status(&conn)?.is_up_to_date());
+    /// # Ok::<(), migcheck::Error>(())
+    /// ```
     pub fn stamp(&self, conn: &mut Connection, version: i64) -> Result<(), Error> {
         self.check_base_or_version(version)?;
         let tx = self.begin(conn)?;
@@ -172,6 +260,24 @@ impl Migrations {
     }
 
     /// What is applied, pending, divergent and unknown.
+    ///
+    /// ```
+    /// # use migcheck::{Migration, Migrations, Mode, Script};
+    /// # let migrations = Migrations::new(vec![
+    /// #     Migration::new(1, "owners", "c1", "h1",
+    /// #         Script::new("1_owners.up.sql", "CREATE TABLE owners (id INTEGER PRIMARY KEY);", Mode::Transaction),
+    /// #         Some(Script::new("1_owners.down.sql", "DROP TABLE owners;", Mode::Transaction))),
+    /// #     Migration::new(2, "pets", "c2", "h2",
+    /// #         Script::new("2_pets.up.sql", "CREATE TABLE pets (owner INTEGER REFERENCES owners);", Mode::Transaction),
+    /// #         Some(Script::new("2_pets.down.sql", "DROP TABLE pets;", Mode::Transaction))),
+    /// # ]);
+    /// let mut conn = rusqlite::Connection::open_in_memory()?;
+    /// migrations.upgrade_to(&mut conn, 1)?;
+    /// let status = migrations.status(&conn)?;
+    /// assert_eq!((status.current(), status.pending.as_slice()), (Some(1), &[2][..]));
+    /// assert!(!status.is_up_to_date());
+    /// # Ok::<(), migcheck::Error>(())
+    /// ```
     pub fn status(&self, conn: &Connection) -> Result<Status, Error> {
         Ok(self.status_of(self.applied(conn)?))
     }

@@ -20,6 +20,8 @@
 //! `MIGCHECK_SCRATCH_URL` (a PostgreSQL server for Postgres-dialect checks),
 //! `MIGCHECK_TIMINGS` (`1`: a warning with the time each phase took).
 
+#![warn(missing_docs)]
+
 mod cargo;
 
 use migcheck_core::codegen;
@@ -28,12 +30,15 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use migcheck_core::check::{Config, Migration, Mode, Report};
+// What this crate's API takes and returns: nothing else of migcheck-core.
+pub use migcheck_core::check::{Migration, Report};
 pub use migcheck_core::diagnostic::{Diagnostic, Kind, Severity};
 pub use migcheck_core::layout::Layout;
 pub use migcheck_core::lock::Dialect;
-pub use migcheck_core::scratch::{FunctionStub, ScratchConfig};
 pub use migcheck_core::seal::Sealed;
+
+use migcheck_core::check::Config;
+use migcheck_core::scratch::FunctionStub;
 
 /// Configures and runs the build-time check. Setters chain:
 /// `Build::new().dir("db/migrations").locked(true).run()`.
@@ -65,12 +70,25 @@ pub struct Output {
 #[non_exhaustive]
 pub enum Error {
     /// The migrations failed the checks; every problem found is here.
-    Check { diagnostics: Vec<Diagnostic> },
+    Check {
+        /// Errors and warnings, in the order found.
+        diagnostics: Vec<Diagnostic>,
+    },
     /// An environment variable has a value migcheck cannot use, or one Cargo
     /// sets is missing (the build was not run by Cargo).
-    Env { name: String, message: String },
+    Env {
+        /// The variable.
+        name: String,
+        /// What is wrong with it.
+        message: String,
+    },
     /// A file could not be written.
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The system's error.
+        source: std::io::Error,
+    },
 }
 
 impl fmt::Display for Error {
@@ -103,6 +121,17 @@ impl std::error::Error for Error {
 }
 
 impl Build {
+    /// The defaults: `migrations/` beside `Cargo.toml`, `schema.sql` beside
+    /// it if present, locked mode from `CI` / `MIGCHECK_LOCKED`.
+    ///
+    /// ```no_run
+    /// // build.rs: `fn main` calls
+    /// migcheck_build::Build::new()
+    ///     .dir("db/migrations")
+    ///     .timeout(std::time::Duration::from_secs(30))
+    ///     .deny_warnings()
+    ///     .run();
+    /// ```
     pub fn new() -> Self {
         Build::default()
     }
@@ -290,6 +319,15 @@ fn timings(report: &Report, total: Duration) -> String {
 /// Runs every check first and refuses to seal when they fail. It re-seals an
 /// edited migration only when it is the newest sealed one; [`lock_force`]
 /// seals the directory as it is.
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// std::fs::write(dir.path().join("1_owners.sql"), "CREATE TABLE owners (id INTEGER PRIMARY KEY);")?;
+/// let sealed = migcheck_build::lock(dir.path())?;
+/// assert_eq!(sealed.added, [1]);
+/// assert!(std::fs::read_to_string(dir.path().join("migrations.lock"))?.contains("1 "));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn lock(dir: impl AsRef<Path>) -> Result<Sealed, Error> {
     seal(dir.as_ref(), false)
 }

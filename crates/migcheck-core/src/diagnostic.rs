@@ -14,7 +14,9 @@ use crate::lexer;
 /// Error or warning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Severity {
+    /// The build fails.
     Error,
+    /// Printed; the build goes on (unless warnings are denied).
     Warning,
 }
 
@@ -160,10 +162,13 @@ impl Location {
 /// One problem found by the checker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
+    /// Error or warning.
     pub severity: Severity,
+    /// What kind of problem: its stable code.
     pub kind: Kind,
     /// One lower-case sentence naming what is wrong.
     pub message: String,
+    /// Where: a file, with a line and column when known.
     pub location: Option<Location>,
     /// Facts that explain the error.
     pub notes: Vec<String>,
@@ -174,6 +179,7 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
+    /// An error of `kind`.
     pub fn error(kind: Kind, message: impl Into<String>) -> Self {
         Diagnostic {
             severity: Severity::Error,
@@ -186,30 +192,36 @@ impl Diagnostic {
         }
     }
 
+    /// A warning of `kind`.
     pub fn warning(kind: Kind, message: impl Into<String>) -> Self {
         Diagnostic { severity: Severity::Warning, ..Diagnostic::error(kind, message) }
     }
 
+    /// Says where.
     pub fn at(mut self, location: Location) -> Self {
         self.location = Some(location);
         self
     }
 
+    /// Adds a fact that explains it.
     pub fn note(mut self, note: impl Into<String>) -> Self {
         self.notes.push(note.into());
         self
     }
 
+    /// Says what to do.
     pub fn help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
         self
     }
 
+    /// Says which migration it concerns.
     pub fn version(mut self, version: i64) -> Self {
         self.version = Some(version);
         self
     }
 
+    /// Whether it fails the build.
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }

@@ -63,19 +63,26 @@ pub fn detect(dir: &Path) -> Layout {
 /// The up and down sections of a single-file migration.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Sections {
+    /// The up section's byte range in the file.
     pub up: Option<Range<usize>>,
+    /// The down section's byte range, if there is one.
     pub down: Option<Range<usize>>,
+    /// Whether the up section runs outside a transaction.
     pub up_no_transaction: bool,
+    /// Whether the down section runs outside a transaction.
     pub down_no_transaction: bool,
 }
 
 /// Why a single-file migration's sections cannot be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SectionError {
+    /// Two up markers.
     TwoUp,
+    /// Two down markers.
     TwoDown,
     /// No up marker; the marker the layout expects.
     NoUp {
+        /// The marker the layout expects.
         marker: &'static str,
     },
 }

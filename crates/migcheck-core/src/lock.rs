@@ -39,9 +39,13 @@ const HEADER: &str = "\
 /// One sealed migration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LockEntry {
+    /// The migration's version.
     pub version: i64,
+    /// SHA-256 of its up file.
     pub up: Digest,
+    /// SHA-256 of its down file, if it has one.
     pub down: Option<Digest>,
+    /// Its description.
     pub name: String,
     /// 1-based line in the lock file (0 for entries not read from a file).
     pub line: usize,
@@ -92,10 +96,13 @@ pub use crate::model::Dialect;
 /// Why a lock file could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LockError {
+    /// Whether the problem is git conflict markers (a merge).
     pub conflict: bool,
     /// 1-based line, or 0 for the file as a whole.
     pub line: usize,
+    /// What is wrong.
     pub message: String,
+    /// What to do.
     pub help: String,
 }
 
@@ -122,6 +129,7 @@ impl Lock {
         self.entries.last().map(|e| e.version)
     }
 
+    /// The entry for `version`.
     pub fn get(&self, version: i64) -> Option<&LockEntry> {
         self.entries.binary_search_by_key(&version, |e| e.version).ok().map(|i| &self.entries[i])
     }

@@ -36,11 +36,15 @@ pub enum Mode {
 pub enum Layout {
     /// `<v>_<d>.sql`, `<v>_<d>.up.sql` + `.down.sql` (sqlx, golang-migrate).
     Native,
+    /// `<timestamp>_<d>/up.sql` + `down.sql` directories (diesel).
     Diesel,
     /// `V<n>__<d>.sql`, and Flyway's undo files `U<n>__<d>.sql`.
     Refinery,
+    /// One file with `-- migrate:up` / `-- migrate:down` sections (dbmate).
     Dbmate,
+    /// One file with `-- +goose Up` / `-- +goose Down` sections (goose).
     Goose,
+    /// One file with `-- +migrate Up` / `-- +migrate Down` sections (sql-migrate).
     SqlMigrate,
 }
 
@@ -49,6 +53,7 @@ impl Layout {
     pub const ALL: [Layout; 6] =
         [Layout::Native, Layout::Diesel, Layout::Refinery, Layout::Dbmate, Layout::Goose, Layout::SqlMigrate];
 
+    /// The layout's name, as `--layout` and the lock file's `layout` line spell it.
     pub fn name(self) -> &'static str {
         match self {
             Layout::Native => "migcheck",
@@ -60,6 +65,7 @@ impl Layout {
         }
     }
 
+    /// The layout named `name` (`migcheck`, `diesel`, `refinery`, `dbmate`, `goose`, `sql-migrate`).
     pub fn parse(name: &str) -> Option<Layout> {
         match name.trim().to_ascii_lowercase().as_str() {
             "migcheck" | "native" | "sqlx" | "golang-migrate" => Some(Layout::Native),
@@ -89,6 +95,7 @@ pub enum Dialect {
 }
 
 impl Dialect {
+    /// The dialect's name, as the lock file's `dialect` line spells it.
     pub fn name(self) -> &'static str {
         match self {
             Dialect::Sqlite => "sqlite",
@@ -100,6 +107,7 @@ impl Dialect {
 /// An application SQL function the scratch database stands in for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FunctionStub {
+    /// The function's name.
     pub name: String,
     /// Number of arguments, or -1 for any number.
     pub arity: i32,
@@ -155,6 +163,7 @@ impl Findings {
 pub struct Analysis(u8);
 
 impl Analysis {
+    /// Nothing known yet.
     pub const NONE: Analysis = Analysis(0);
     const KNOWN: u8 = 1;
     const STATEMENTS: u8 = 2;
@@ -196,6 +205,7 @@ impl Analysis {
 /// One migration file, read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceFile {
+    /// Where the file is.
     pub path: PathBuf,
     /// The path as shown to users.
     pub display: String,
@@ -214,6 +224,7 @@ impl SourceFile {
         if self.text.starts_with('\u{feff}') { 3 } else { 0 }
     }
 
+    /// The file's name, without its directory.
     pub fn file_name(&self) -> String {
         self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
     }
@@ -222,10 +233,12 @@ impl SourceFile {
 /// One migration file, ready to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Script {
+    /// The file it comes from.
     pub file: SourceFile,
     /// The SQL to run: the file's text without a byte-order mark, with sqlite3
     /// shell commands blanked out (same length, so offsets still match).
     pub sql: String,
+    /// How it runs (its own transaction, none, or one it manages).
     pub mode: Mode,
 }
 
@@ -239,9 +252,13 @@ impl Script {
 /// A checked migration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Migration {
+    /// The version: the number its name starts with.
     pub version: i64,
+    /// The description from its name.
     pub description: String,
+    /// The up migration.
     pub up: Script,
+    /// The down migration, if it is reversible.
     pub down: Option<Script>,
     /// The chain hash up to and including this migration.
     pub chain: Digest,
@@ -263,6 +280,7 @@ pub struct Config {
     /// Run the migrations on the scratch database (true unless only names,
     /// order and checksums are wanted).
     pub execute: bool,
+    /// The scratch database's settings (timeout, foreign keys, function stubs).
     pub scratch: ScratchConfig,
     /// The declared schema (`schema.sql` beside the migrations directory by
     /// default). A file with no statement, or a missing default file, turns
@@ -280,13 +298,14 @@ pub struct Config {
     pub postgres_scratch: Option<String>,
     /// The directory's layout; `None`: as the lock says, else detected.
     pub layout: Option<Layout>,
-    /// Read the migrated schema into [`Report::schema`] even when no drift
+    /// Read the migrated schema into `check::Report::schema` even when no drift
     /// check needs it (the CLI's `diff` does; the build script does not, and
     /// saves reading thousands of schema rows).
     pub keep_schema: bool,
 }
 
 impl Config {
+    /// The defaults for the migrations directory `dir`: not locked, executed, schema file beside `dir`.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         let dir = dir.into();
         let display_base = dir.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -349,6 +368,7 @@ impl Config {
         Ok(config)
     }
 
+    /// The lock file's path: `migrations.lock` in the directory.
     pub fn lock_path(&self) -> PathBuf {
         self.dir.join(LOCK_FILE_NAME)
     }
@@ -366,7 +386,9 @@ pub const ENV_VARS: [&str; 4] = ["MIGCHECK_LOCKED", "CI", "MIGCHECK_TIMEOUT", "M
 /// An environment variable with a value migcheck cannot use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnvError {
+    /// The variable.
     pub name: &'static str,
+    /// What is wrong with its value.
     pub message: String,
 }
 

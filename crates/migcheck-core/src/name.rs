@@ -24,8 +24,11 @@ pub enum FileKind {
 /// A parsed migration file name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MigrationName {
+    /// The version.
     pub version: i64,
+    /// The description.
     pub description: String,
+    /// Which half (or a single file).
     pub kind: FileKind,
 }
 
@@ -47,7 +50,10 @@ pub enum NameError {
     ExtensionCase,
     /// `1_init_up.sql`: looks like a half of a reversible migration, but would be
     /// read as an irreversible one named `init_up`.
-    MisspelledHalf { suggestion: String },
+    MisspelledHalf {
+        /// The name it should have.
+        suggestion: String,
+    },
 }
 
 impl fmt::Display for NameError {
@@ -130,7 +136,9 @@ pub fn parse(file_name: &str) -> Result<MigrationName, NameError> {
 /// and its text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewFile {
+    /// The path, relative to the migrations directory.
     pub path: PathBuf,
+    /// The file's text.
     pub text: String,
 }
 

@@ -15,6 +15,7 @@ use crate::lock::Lock;
 /// What [`seal`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sealed {
+    /// The lock file's path.
     pub lock_path: PathBuf,
     /// Versions sealed for the first time.
     pub added: Vec<i64>,

@@ -12,6 +12,8 @@
 //! `MIGCHECK_LOCKED`, `MIGCHECK_TIMEOUT`, `MIGCHECK_SCRATCH_URL`) are read but
 //! not tracked.
 
+#![warn(missing_docs)]
+
 use std::path::{Path, PathBuf};
 
 use proc_macro::{Literal, TokenStream, TokenTree};

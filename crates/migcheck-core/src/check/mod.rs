@@ -36,6 +36,7 @@ pub struct Report {
     pub lock: Lock,
     /// Whether the lock file exists and was read.
     pub lock_ok: bool,
+    /// Errors and warnings, in the order found.
     pub diagnostics: Vec<Diagnostic>,
     /// Whether the SQL was run on the scratch database.
     pub executed: bool,
