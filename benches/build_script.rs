@@ -130,7 +130,7 @@ fn cargo_build(dir: &Path, env: &[(&str, &Path)], raw: bool) {
     let mut cmd = Command::new(env!("CARGO"));
     cmd.args(["build", "--offline", "--quiet"])
         .current_dir(dir)
-        .env("CARGO_TARGET_DIR", workspace().join("target/e2e"))
+        .env("CARGO_TARGET_DIR", Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e"))
         .env_remove("CI")
         .env_remove("MIGCHECK_LOCKED")
         .env_remove("RUSTFLAGS");

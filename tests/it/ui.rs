@@ -8,19 +8,21 @@ use std::path::Path;
 
 #[test]
 fn ui() {
-    // The macro resolves its path against the crate that calls it, and trybuild's
-    // crate lives in `<target>/tests/trybuild/migcheck`: the cases name their
-    // fixtures `../../../../ui-tests/...`, which only works with the target
-    // directory at the workspace root.
+    // The macro resolves its path against the crate that calls it, and
+    // trybuild's crate lives in `<target>/tests/trybuild/migcheck`: the cases
+    // name their fixtures `ui-tests/...`, found through a link placed there to
+    // this repository's `ui-tests/`, wherever the target directory is.
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    if let Some(target) = std::env::var_os("CARGO_TARGET_DIR") {
-        let parent = Path::new(&target).canonicalize().ok().and_then(|t| t.parent().map(Path::to_path_buf));
-        assert_eq!(
-            parent.as_deref(),
-            root.canonicalize().ok().as_deref(),
-            "the ui tests need the target directory at the workspace root: unset CARGO_TARGET_DIR or set it to {}",
-            root.join("target").display()
-        );
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().expect("the target directory");
+    let project = target.join("tests/trybuild/migcheck");
+    std::fs::create_dir_all(&project).unwrap();
+    // `migrations/` too, for the case that calls the macro with no argument.
+    for name in ["ui-tests", "migrations"] {
+        let link = project.join(name);
+        if std::fs::read_link(&link).ok().as_deref() != Some(root.join(name).as_path()) {
+            let _ = std::fs::remove_file(&link);
+            std::os::unix::fs::symlink(root.join(name), &link).unwrap();
+        }
     }
     let t = trybuild::TestCases::new();
     t.pass("ui-tests/pass/*.rs");

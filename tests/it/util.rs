@@ -12,7 +12,8 @@ pub fn workspace() -> PathBuf {
 
 /// One target directory for every fixture, so dependencies build once.
 pub fn target_dir() -> PathBuf {
-    workspace().join("target").join("e2e")
+    // Inside this build's own target directory, whatever CARGO_TARGET_DIR says.
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e")
 }
 
 pub struct Fixture {

@@ -1,7 +1,7 @@
 // With no argument the macro reads `migrations/` of the package being built:
-// here trybuild's generated package, which has none, so this case only shows
-// that the argument is optional by naming the directory explicitly instead.
-static MIGRATIONS: migcheck::Migrations = migcheck::migrations!(r"../../../../migrations");
+// here trybuild's generated package, where the test links this repository's
+// example migrations as `migrations/`.
+static MIGRATIONS: migcheck::Migrations = migcheck::migrations!();
 
 fn main() {
     // The workspace's own example migrations: owners, then pets.

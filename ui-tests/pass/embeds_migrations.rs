@@ -1,5 +1,5 @@
 // The expansion is a `Migrations` usable in a static, and it applies.
-static MIGRATIONS: migcheck::Migrations = migcheck::migrations!("../../../../ui-tests/fixtures/good/migrations");
+static MIGRATIONS: migcheck::Migrations = migcheck::migrations!("ui-tests/fixtures/good/migrations");
 
 fn main() {
     assert_eq!(MIGRATIONS.len(), 2);

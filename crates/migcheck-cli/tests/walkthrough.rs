@@ -50,7 +50,7 @@ impl Pets {
         cmd.args(args)
             .arg("--offline")
             .current_dir(self.root())
-            .env("CARGO_TARGET_DIR", workspace().join("target/e2e"))
+            .env("CARGO_TARGET_DIR", Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e"))
             .env("CARGO_TERM_COLOR", "never")
             .env_remove("MIGCHECK_LOCKED")
             .env_remove("RUSTFLAGS");
