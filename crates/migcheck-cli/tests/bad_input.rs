@@ -1,13 +1,19 @@
 //! Bad input, each case a clear error and never a panic: the exit status, a
 //! message naming the offending file or value, and no file changed.
+//!
+//! One test per case (libtest-mimic, `harness = false`), named after the case:
+//! `cargo test -p migcheck-cli --test bad_input -- UTF-16` runs the cases whose
+//! name contains `UTF-16`; `-- --list` lists them.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-type Setup = Box<dyn Fn(&Path)>;
-type LockEdit = Box<dyn Fn(&str) -> String>;
+use libtest_mimic::{Arguments, Failed, Trial};
+
+type Setup = Box<dyn Fn(&Path) + Send + Sync>;
+type LockEdit = Box<dyn Fn(&str) -> String + Send + Sync>;
 
 struct Case {
     name: String,
@@ -20,7 +26,7 @@ struct Case {
 
 fn case(
     name: impl Into<String>,
-    setup: impl Fn(&Path) + 'static,
+    setup: impl Fn(&Path) + Send + Sync + 'static,
     args: &[&'static str],
     code: i32,
     expect: &[&str],
@@ -272,7 +278,7 @@ fn cases(outside: &Path) -> Vec<Case> {
         ),
     ];
     for (what, edit, message) in locks {
-        let edit = std::rc::Rc::new(edit);
+        let edit = std::sync::Arc::new(edit);
         for cmd in ["check", "lock"] {
             let e = edit.clone();
             cases.push(case(
@@ -423,52 +429,57 @@ fn cases(outside: &Path) -> Vec<Case> {
     cases
 }
 
-#[test]
-fn bad_input_gets_a_clear_error_and_changes_nothing() {
-    let outside = tempfile::tempdir().unwrap();
-    fs::write(outside.path().join("outside.sql"), "SELECT 'secret';").unwrap();
-    let all = cases(outside.path());
+fn main() {
+    let args = Arguments::from_args();
+    // A file outside every case's directory, for the cases that link to it;
+    // kept until the process ends.
+    let outside = tempfile::tempdir().unwrap().keep();
+    fs::write(outside.join("outside.sql"), "SELECT 'secret';").unwrap();
+    let all = cases(&outside);
     assert!(all.len() >= 100, "{} cases", all.len());
-    let mut failures = Vec::new();
-    for c in &all {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
-        m(root, "1_a.sql", "CREATE TABLE a (x);");
-        (c.setup)(root);
-        let before = tree(root);
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_migcheck"));
-        cmd.args(&c.args)
-            .current_dir(root)
-            .env_remove("DATABASE_URL")
-            .env_remove("CI")
-            .env_remove("MIGCHECK_LOCKED")
-            .stdin(Stdio::null());
-        for (k, v) in &c.env {
-            cmd.env(k, v);
-        }
-        let out = cmd.output().unwrap();
-        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        let all_text = format!("{stdout}{stderr}");
-        let mut problems = Vec::new();
-        if out.status.code() != Some(c.code) {
-            problems.push(format!("exit {:?}, expected {}", out.status.code(), c.code));
-        }
-        if all_text.contains("panicked") || all_text.contains("RUST_BACKTRACE") {
-            problems.push("it panicked".into());
-        }
-        for e in &c.expect {
-            if !all_text.contains(e.as_str()) {
-                problems.push(format!("no `{e}` in the output"));
-            }
-        }
-        if c.code != 0 && tree(root) != before {
-            problems.push("a file changed".into());
-        }
-        if !problems.is_empty() {
-            failures.push(format!("{}: {}\n{all_text}", c.name, problems.join("; ")));
+    let mut trials: Vec<Trial> = all.into_iter().map(|c| Trial::test(c.name.clone(), move || run_case(&c))).collect();
+    trials.push(Trial::test("huge_files_are_checked_whole", huge_files_are_checked_whole));
+    let conclusion = libtest_mimic::run(&args, trials);
+    let _ = fs::remove_dir_all(&outside);
+    conclusion.exit();
+}
+
+/// One case: the exit status, the expected words, no panic, no file changed.
+fn run_case(c: &Case) -> Result<(), Failed> {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    m(root, "1_a.sql", "CREATE TABLE a (x);");
+    (c.setup)(root);
+    let before = tree(root);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_migcheck"));
+    cmd.args(&c.args)
+        .current_dir(root)
+        .env_remove("DATABASE_URL")
+        .env_remove("CI")
+        .env_remove("MIGCHECK_LOCKED")
+        .stdin(Stdio::null());
+    for (k, v) in &c.env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let all_text = format!("{stdout}{stderr}");
+    let mut problems = Vec::new();
+    if out.status.code() != Some(c.code) {
+        problems.push(format!("exit {:?}, expected {}", out.status.code(), c.code));
+    }
+    if all_text.contains("panicked") || all_text.contains("RUST_BACKTRACE") {
+        problems.push("it panicked".into());
+    }
+    for e in &c.expect {
+        if !all_text.contains(e.as_str()) {
+            problems.push(format!("no `{e}` in the output"));
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases failed:\n\n{}", failures.len(), all.len(), failures.join("\n\n"));
+    if c.code != 0 && tree(root) != before {
+        problems.push("a file changed".into());
+    }
+    if problems.is_empty() { Ok(()) } else { Err(format!("{}\n{all_text}", problems.join("; ")).into()) }
 }
 
 /// `migcheck check` as a developer runs it: not in CI, so unsealed migrations only warn.
@@ -483,8 +494,7 @@ fn check(root: &Path) -> std::process::Output {
         .unwrap()
 }
 
-#[test]
-fn huge_files_are_checked_whole() {
+fn huge_files_are_checked_whole() -> Result<(), Failed> {
     // 100 MB of comments, then an error: found at its line, nothing truncated.
     let dir = tempfile::tempdir().unwrap();
     let padding = "-- padding padding padding padding padding padding padding padding padding padding\n";
@@ -505,4 +515,5 @@ fn huge_files_are_checked_whole() {
     fs::write(dir.path().join("migrations/1_big.sql"), "CREATE TABLE big (x);").unwrap();
     let out = check(dir.path());
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    Ok(())
 }
