@@ -5,6 +5,8 @@
 #![allow(clippy::result_large_err)]
 
 mod build_script;
+#[path = "../support/pg.rs"]
+mod pg;
 mod postgres;
 mod runtime;
 mod ui;

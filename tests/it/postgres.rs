@@ -1,6 +1,7 @@
-//! The runtime on a real PostgreSQL server, started by `scripts/pg-start`
-//! (`.ci/run` does it and sets `MIGCHECK_TEST_PG_URL`). Run by hand without a
-//! server, these tests say so and skip; in CI (`CI` set) a missing server fails.
+//! The runtime on a real PostgreSQL server: `MIGCHECK_TEST_PG_URL`, or one
+//! started from `scripts/pg-start` when PostgreSQL is installed
+//! (`tests/support/pg.rs`). Without either these tests say so and skip; in CI
+//! (`CI` set) a missing server fails.
 
 use migcheck::{Error, Migration, Migrations, Mode, Script, UpgradeOptions};
 use sqlx::postgres::PgPoolOptions;
@@ -15,14 +16,12 @@ struct TestDb {
 
 impl TestDb {
     async fn new() -> Option<TestDb> {
-        let Ok(url) = std::env::var("MIGCHECK_TEST_PG_URL") else {
-            if std::env::var_os("CI").is_some() {
-                panic!(
-                    "CI must run the PostgreSQL tests: start a server with scripts/pg-start and set MIGCHECK_TEST_PG_URL"
-                );
+        let url = match crate::pg::server() {
+            Ok(url) => url,
+            Err(why) => {
+                eprintln!("SKIPPED: {why}");
+                return None;
             }
-            eprintln!("SKIPPED: no PostgreSQL server (run `export MIGCHECK_TEST_PG_URL=$(scripts/pg-start)`)");
-            return None;
         };
         let admin = PgPoolOptions::new().max_connections(2).connect(&url).await.expect("connect to the test server");
         let name = format!("migcheck_{}", std::process::id()) + &format!("_{}", rand());

@@ -1,6 +1,9 @@
 //! The real `migcheck` binary against real SQLite files in temporary projects:
 //! exit codes, messages, files and database state.
 
+#[path = "../../../tests/support/pg.rs"]
+mod pg;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -473,14 +476,16 @@ fn check_with_a_database_finds_changes_made_by_hand() {
     assert_eq!(json["database"]["drift"].as_array().unwrap().len(), 2);
 }
 
-/// A fresh database on the test server (`scripts/pg-start`; `.ci/run` sets
-/// `MIGCHECK_TEST_PG_URL`); `None`, with a visible message, when run by hand
-/// without one. In CI a missing server is a failure.
+/// A fresh database on the test server (`tests/support/pg.rs`: the
+/// `MIGCHECK_TEST_PG_URL` server, or one started when PostgreSQL is installed);
+/// `None`, with the reason, when there is none. In CI that is a failure.
 fn postgres_database() -> Option<String> {
-    let Ok(url) = std::env::var("MIGCHECK_TEST_PG_URL") else {
-        assert!(std::env::var_os("CI").is_none(), "CI must run the PostgreSQL tests: scripts/pg-start");
-        eprintln!("SKIPPED: no PostgreSQL server (run `export MIGCHECK_TEST_PG_URL=$(scripts/pg-start)`)");
-        return None;
+    let url = match pg::server() {
+        Ok(url) => url,
+        Err(why) => {
+            eprintln!("SKIPPED: {why}");
+            return None;
+        }
     };
     let name = format!(
         "migcheck_cli_{}_{}",
@@ -540,7 +545,7 @@ fn every_database_command_works_on_postgres() {
     p.ok(&with(&["upgrade", "--to", "1"]));
 
     // Changes made by hand in the live database (MIGCHECK_SCRATCH_URL: where the expected schema is built).
-    let scratch = std::env::var("MIGCHECK_TEST_PG_URL").unwrap();
+    let scratch = pg::server().unwrap();
     let mut check = p.command(&with(&["check"]));
     let run: Run = check.env("MIGCHECK_SCRATCH_URL", &scratch).output().unwrap().into();
     assert_eq!(run.code, 0, "{run:?}");
@@ -688,7 +693,7 @@ fn every_command_accepts_the_same_tls_and_socket_urls() {
     let root = std::path::Path::new(&show("data_directory")).join("root.crt");
     let (socket, port) = (show("unix_socket_directories"), show("port"));
     let database = url.rsplit_once('/').unwrap().1.to_owned();
-    let admin = std::env::var("MIGCHECK_TEST_PG_URL").unwrap();
+    let admin = pg::server().unwrap();
     let urls = [
         (format!("{url}?sslmode=require"), format!("{admin}?sslmode=require")),
         (

@@ -1,6 +1,13 @@
-//! The build-time check of PostgreSQL-dialect migrations on a real server
-//! (`scripts/pg-start`; `.ci/run` sets `MIGCHECK_TEST_PG_URL`). Run by hand
-//! without a server these tests say so and skip; in CI they must run.
+//! The build-time check of PostgreSQL-dialect migrations on a real server:
+//! `MIGCHECK_TEST_PG_URL`, or one started from `scripts/pg-start` when
+//! PostgreSQL is installed (`tests/support/pg.rs`). Without either, the tests
+//! that need it are reported as ignored, with the reason; in CI they fail.
+//! (libtest-mimic, `harness = false`, so that "ignored" is decided at run time.)
+
+#[path = "../../../tests/support/pg.rs"]
+mod pg;
+
+use libtest_mimic::{Arguments, Trial};
 
 use std::fs;
 
@@ -11,17 +18,6 @@ use migcheck_core::postgres::wire::{Client, PgUrl};
 
 /// The tests look at every scratch database on the server: one at a time.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn server() -> Option<String> {
-    match std::env::var("MIGCHECK_TEST_PG_URL") {
-        Ok(url) => Some(url),
-        Err(_) => {
-            assert!(std::env::var_os("CI").is_none(), "CI must run the PostgreSQL tests: scripts/pg-start");
-            eprintln!("SKIPPED: no PostgreSQL server (run `export MIGCHECK_TEST_PG_URL=$(scripts/pg-start)`)");
-            None
-        }
-    }
-}
 
 fn scratch_databases(url: &str) -> Vec<String> {
     let mut c = Client::connect(&PgUrl::parse(url).unwrap()).unwrap();
@@ -67,10 +63,9 @@ fn errors(r: &Report) -> Vec<String> {
     r.errors().map(|d| d.render()).collect()
 }
 
-#[test]
-fn good_postgres_migrations_pass_and_match_their_schema() {
+fn good_postgres_migrations_pass_and_match_their_schema(url: &str) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(url) = server() else { return };
+    let url = url.to_owned();
     let schema = format!("{OWNERS_UP}{PETS_UP}CREATE INDEX pets_owner ON pets (owner_id);\n");
     let r = run(Some(&url), &good(), Some(&schema));
     assert!(r.executed);
@@ -78,10 +73,9 @@ fn good_postgres_migrations_pass_and_match_their_schema() {
     assert!(scratch_databases(&url).is_empty(), "scratch databases are dropped");
 }
 
-#[test]
-fn errors_point_at_postgres_positions_and_scratch_databases_are_dropped() {
+fn errors_point_at_postgres_positions_and_scratch_databases_are_dropped(url: &str) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(url) = server() else { return };
+    let url = url.to_owned();
     let mut files = good();
     files.push(("4_typo.sql", "CREATE TABLE toys (id BIGSERIAL PRIMARY KEY);\n\nSELECT nmae FROM owners;\n"));
     let r = run(Some(&url), &files, None);
@@ -111,7 +105,6 @@ fn errors_point_at_postgres_positions_and_scratch_databases_are_dropped() {
     assert!(scratch_databases(&url).is_empty());
 }
 
-#[test]
 fn without_a_scratch_server_the_sql_is_not_run_and_the_build_says_so() {
     let r = run(None, &good(), None);
     assert!(!r.executed);
@@ -123,10 +116,8 @@ fn without_a_scratch_server_the_sql_is_not_run_and_the_build_says_so() {
 /// Each `sslmode` against the test server's certificate (made by
 /// `scripts/pg-start` for the name `localhost` only, signed by its own CA), a Unix socket given as
 /// libpq and sqlx take it, and a wrong password.
-#[test]
-#[cfg_attr(not(feature = "tls"), ignore = "needs migcheck-core's `tls` feature")]
-fn connects_with_each_sslmode_over_a_socket_and_refuses_a_wrong_password() {
-    let Some(url) = server() else { return };
+fn connects_with_each_sslmode_over_a_socket_and_refuses_a_wrong_password(url: &str) {
+    let url = url.to_owned();
     let show = |c: &mut Client, what: &str| c.query(&format!("SHOW {what}")).unwrap()[0][0].clone().unwrap();
     let mut plain = Client::connect(&PgUrl::parse(&url).unwrap()).unwrap();
     if show(&mut plain, "ssl") != "on" {
@@ -163,4 +154,44 @@ fn connects_with_each_sslmode_over_a_socket_and_refuses_a_wrong_password() {
     assert_ne!(wrong, base, "the test server's password is in its URL");
     let err = encrypted(&wrong).unwrap_err();
     assert!(err.contains("password authentication failed"), "{err}");
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    let server = pg::server();
+    if let Err(why) = &server {
+        eprintln!("PostgreSQL tests ignored: {why}");
+    }
+    let on_server = |name: &str, test: fn(&str), needs_tls: bool| {
+        let url = server.clone().ok();
+        let ignored = url.is_none() || (needs_tls && !cfg!(feature = "tls"));
+        Trial::test(name, move || {
+            test(url.as_deref().unwrap_or_default());
+            Ok(())
+        })
+        .with_ignored_flag(ignored)
+    };
+    let trials = vec![
+        on_server(
+            "good_postgres_migrations_pass_and_match_their_schema",
+            good_postgres_migrations_pass_and_match_their_schema,
+            false,
+        ),
+        on_server(
+            "errors_point_at_postgres_positions_and_scratch_databases_are_dropped",
+            errors_point_at_postgres_positions_and_scratch_databases_are_dropped,
+            false,
+        ),
+        // Needs migcheck-core's `tls` feature (on in `cargo test --workspace`).
+        on_server(
+            "connects_with_each_sslmode_over_a_socket_and_refuses_a_wrong_password",
+            connects_with_each_sslmode_over_a_socket_and_refuses_a_wrong_password,
+            true,
+        ),
+        Trial::test("without_a_scratch_server_the_sql_is_not_run_and_the_build_says_so", || {
+            without_a_scratch_server_the_sql_is_not_run_and_the_build_says_so();
+            Ok(())
+        }),
+    ];
+    libtest_mimic::run(&args, trials).exit();
 }
