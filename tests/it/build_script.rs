@@ -3,13 +3,17 @@
 //!
 //! One fixture crate is built many times with different migrations: its build
 //! script compiles once and then only re-runs, which keeps this fast on two
-//! cores. Each case asserts what the user sees: success or failure, the error
-//! code, the file and line, and the advice.
+//! cores. Each case is its own test (`cargo test --test it -- checks::`
+//! lists them by name) and asserts what the user sees: success or failure, the
+//! error code, the file and line, and the advice.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
 
-use crate::util::Fixture;
+use libtest_mimic::{Failed, Trial};
+
+use crate::util::{Fixture, take_turn};
 
 const OWNERS_UP: &str = "CREATE TABLE owners (\n    id INTEGER PRIMARY KEY,\n    email TEXT NOT NULL\n);\n";
 const OWNERS_DOWN: &str = "DROP TABLE owners;\n";
@@ -33,7 +37,7 @@ struct Case {
     name: &'static str,
     files: Vec<(&'static str, String)>,
     /// Runs after the files are written (sealing, edits).
-    setup: Box<dyn Fn(&Path)>,
+    setup: Box<dyn Fn(&Path) + Send + Sync>,
     env: Vec<(&'static str, &'static str)>,
     succeeds: bool,
     /// Substrings the build script's messages must contain.
@@ -52,7 +56,7 @@ fn case(name: &'static str, files: Vec<(&'static str, &str)>) -> Case {
 }
 
 impl Case {
-    fn setup(mut self, f: impl Fn(&Path) + 'static) -> Self {
+    fn setup(mut self, f: impl Fn(&Path) + Send + Sync + 'static) -> Self {
         self.setup = Box::new(f);
         self
     }
@@ -76,17 +80,87 @@ fn with(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static s
     files
 }
 
-#[test]
-fn cargo_build_checks_the_migrations() {
-    let fixture = Fixture::new("fixture_checks", r#"migcheck_build::Build::new().function("normalize", 1).run();"#);
-    let escape_dir = tempfile::tempdir().unwrap();
-    let escape = escape_dir.path().join("escape.db");
+/// Where a migration that escaped the sandbox would write: it must stay absent.
+fn escape_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().unwrap().keep())
+}
+
+/// The fixture every check case builds in turn: one crate, so that each
+/// build recompiles only it.
+static CHECKS: Mutex<Option<Fixture>> = Mutex::new(None);
+
+/// One test per case of `cargo build` checking migrations.
+pub fn trials() -> Vec<Trial> {
+    let mut trials: Vec<Trial> = check_cases()
+        .into_iter()
+        .map(|case| Trial::test(format!("build_script::checks::{}", case.name), move || run_case(&case)))
+        .collect();
+    trials.push(Trial::test(
+        "build_script::the_built_program_applies_the_embedded_migrations_and_unchanged_builds_skip_the_check",
+        || {
+            the_built_program_applies_the_embedded_migrations_and_unchanged_builds_skip_the_check();
+            Ok(())
+        },
+    ));
+    trials.push(Trial::test("build_script::cargo_build_checks_postgres_migrations_on_a_scratch_server", || {
+        cargo_build_checks_postgres_migrations_on_a_scratch_server();
+        Ok(())
+    }));
+    trials
+}
+
+/// Deletes the shared fixture and the escape directory (after every test ran).
+pub fn cleanup() {
+    let _ = CHECKS.lock().map(|mut f| f.take());
+    let _ = fs::remove_dir_all(escape_dir());
+}
+
+fn run_case(case: &Case) -> Result<(), Failed> {
+    let _turn = take_turn();
+    let mut guard = CHECKS.lock().unwrap_or_else(|p| p.into_inner());
+    let fixture = guard.get_or_insert_with(|| {
+        Fixture::shared("fixture_checks", r#"migcheck_build::Build::new().function("normalize", 1).run();"#)
+    });
+    let files: Vec<(&str, &str)> = case.files.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    if !fixture.migrations().exists() {
+        fs::create_dir(fixture.migrations()).unwrap();
+    }
+    fixture.set_migrations(&files);
+    let _ = fs::remove_file(fixture.path().join("schema.sql"));
+    (case.setup)(&fixture.migrations());
+    let result = fixture.build(&case.env);
+    let messages = result.messages();
+    let mut problems = Vec::new();
+    if result.success != case.succeeds {
+        problems.push(format!("expected the build to {}", if case.succeeds { "pass" } else { "fail" }));
+    }
+    for expected in &case.expect {
+        if !messages.contains(expected) {
+            problems.push(format!("missing `{expected}`"));
+        }
+    }
+    let escape = escape_dir().join("escape.db");
+    if escape.exists() {
+        problems.push(format!("the sandbox let a migration create {}", escape.display()));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{}\n--- stderr ---\n{}", problems.join("; "), result.stderr).into())
+    }
+}
+
+/// The cases: files, setup, environment, and what the build must say.
+fn check_cases() -> Vec<Case> {
+    let escape_dir = escape_dir();
+    let escape = escape_dir.join("escape.db");
     let attach: &'static str =
         Box::leak(format!("ATTACH DATABASE '{}' AS other;\n", escape.display()).into_boxed_str());
     let attach_uri: &'static str =
         Box::leak(format!("ATTACH DATABASE 'file:{}?mode=rwc' AS other;\n", escape.display()).into_boxed_str());
     let temp_dir: &'static str =
-        Box::leak(format!("PRAGMA temp_store_directory = '{}';\n", escape_dir.path().display()).into_boxed_str());
+        Box::leak(format!("PRAGMA temp_store_directory = '{}';\n", escape_dir.display()).into_boxed_str());
     let vacuum_into: &'static str =
         Box::leak(format!("-- migcheck: no-transaction\nVACUUM INTO '{}';\n", escape.display()).into_boxed_str());
 
@@ -273,37 +347,11 @@ fn cargo_build_checks_the_migrations() {
             .expect("error[missing-directory]: the migrations directory `migrations` does not exist"),
     ];
 
-    let mut failures = Vec::new();
-    for case in &cases {
-        let files: Vec<(&str, &str)> = case.files.iter().map(|(n, t)| (*n, t.as_str())).collect();
-        if !fixture.migrations().exists() {
-            fs::create_dir(fixture.migrations()).unwrap();
-        }
-        fixture.set_migrations(&files);
-        let _ = fs::remove_file(fixture.path().join("schema.sql"));
-        (case.setup)(&fixture.migrations());
-        let result = fixture.build(&case.env);
-        let messages = result.messages();
-        let mut problems = Vec::new();
-        if result.success != case.succeeds {
-            problems.push(format!("expected the build to {}", if case.succeeds { "pass" } else { "fail" }));
-        }
-        for expected in &case.expect {
-            if !messages.contains(expected) {
-                problems.push(format!("missing `{expected}`"));
-            }
-        }
-        if !problems.is_empty() {
-            failures.push(format!("case `{}`: {}\n--- stderr ---\n{}", case.name, problems.join("; "), result.stderr));
-        }
-    }
-    assert!(!escape.exists(), "the sandbox let a migration create {}", escape.display());
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    cases
 }
 
-#[test]
 fn the_built_program_applies_the_embedded_migrations_and_unchanged_builds_skip_the_check() {
-    let fixture = Fixture::new("fixture_run", "migcheck_build::Build::new().run();");
+    let fixture = Fixture::with_turn("fixture_run", "migcheck_build::Build::new().run();");
     fixture.set_migrations(&good());
     seal(&fixture.migrations());
     let run = fixture.cargo(&["run", "--offline", "--quiet"], &[]);
@@ -326,7 +374,6 @@ fn the_built_program_applies_the_embedded_migrations_and_unchanged_builds_skip_t
     assert!(run.stderr.contains("warning: fixture_run@0.1.0: warning[unsealed]"), "{}", run.stderr);
 }
 
-#[test]
 fn cargo_build_checks_postgres_migrations_on_a_scratch_server() {
     let url = match crate::pg::server() {
         Ok(url) => url,
@@ -335,7 +382,7 @@ fn cargo_build_checks_postgres_migrations_on_a_scratch_server() {
             return;
         }
     };
-    let fixture = Fixture::new(
+    let fixture = Fixture::with_turn(
         "fixture_postgres",
         "migcheck_build::Build::new().dialect(migcheck_build::Dialect::Postgres).run();",
     );

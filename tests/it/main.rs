@@ -1,5 +1,8 @@
 //! One integration-test binary: the runtime migrator on real SQLite files, and
 //! end-to-end builds of small crates whose `build.rs` runs the checker.
+//!
+//! A libtest-mimic harness (`harness = false`): the end-to-end check cases are
+//! one test each, generated from their table.
 
 // The runtime and checker errors are large and rare (see the crates).
 #![allow(clippy::result_large_err)]
@@ -11,3 +14,14 @@ mod postgres;
 mod runtime;
 mod ui;
 mod util;
+
+fn main() {
+    let args = libtest_mimic::Arguments::from_args();
+    let mut trials = build_script::trials();
+    trials.extend(postgres::trials());
+    trials.extend(runtime::trials());
+    trials.extend(ui::trials());
+    let conclusion = libtest_mimic::run(&args, trials);
+    build_script::cleanup();
+    conclusion.exit();
+}

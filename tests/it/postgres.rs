@@ -3,6 +3,7 @@
 //! (`tests/support/pg.rs`). Without either these tests say so and skip; in CI
 //! (`CI` set) a missing server fails.
 
+use libtest_mimic::Trial;
 use migcheck::{Error, Migration, Migrations, Mode, Script, UpgradeOptions};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{AssertSqlSafe, PgPool};
@@ -91,7 +92,6 @@ fn example() -> Migrations {
     ])
 }
 
-#[tokio::test]
 async fn upgrade_rerun_downgrade_stamp_and_refusals() {
     let Some(db) = TestDb::new().await else { return };
     let m = example();
@@ -138,7 +138,6 @@ async fn upgrade_rerun_downgrade_stamp_and_refusals() {
     db.drop().await;
 }
 
-#[tokio::test]
 async fn a_failing_migration_leaves_the_last_good_version_and_points_at_the_error() {
     let Some(db) = TestDb::new().await else { return };
     let m = Migrations::new(vec![
@@ -176,7 +175,6 @@ async fn a_failing_migration_leaves_the_last_good_version_and_points_at_the_erro
     db.drop().await;
 }
 
-#[tokio::test]
 async fn concurrent_migrators_apply_each_migration_once() {
     let Some(db) = TestDb::new().await else { return };
     let many = Migrations::new(
@@ -211,4 +209,34 @@ async fn concurrent_migrators_apply_each_migration_once() {
     assert_eq!(total, 30, "each migration applied exactly once across 8 migrators");
     assert_eq!(many.status_postgres(&db.pool).await.unwrap().applied.len(), 30);
     db.drop().await;
+}
+
+/// This module's tests.
+pub fn trials() -> Vec<Trial> {
+    vec![
+        Trial::test("postgres::upgrade_rerun_downgrade_stamp_and_refusals", || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(upgrade_rerun_downgrade_stamp_and_refusals());
+            Ok(())
+        }),
+        Trial::test("postgres::a_failing_migration_leaves_the_last_good_version_and_points_at_the_error", || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(a_failing_migration_leaves_the_last_good_version_and_points_at_the_error());
+            Ok(())
+        }),
+        Trial::test("postgres::concurrent_migrators_apply_each_migration_once", || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(concurrent_migrators_apply_each_migration_once());
+            Ok(())
+        }),
+    ]
 }

@@ -1,5 +1,6 @@
 //! The runtime migrator against real SQLite files.
 
+use libtest_mimic::Trial;
 use std::sync::{Arc, Barrier};
 
 use migcheck::{Error, Migration, Migrations, Mode, Script};
@@ -22,7 +23,6 @@ fn tables(conn: &Connection) -> Vec<String> {
     stmt.query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
 }
 
-#[test]
 fn upgrade_applies_records_and_is_idempotent() {
     let (_dir, path) = db();
     let mut conn = Connection::open(&path).unwrap();
@@ -47,7 +47,6 @@ fn upgrade_applies_records_and_is_idempotent() {
     assert_eq!(EXAMPLE.current(&conn).unwrap(), Some(20261124101500));
 }
 
-#[test]
 fn upgrade_to_stops_at_the_version() {
     let (_dir, path) = db();
     let mut conn = Connection::open(&path).unwrap();
@@ -80,7 +79,6 @@ fn edited_example() -> Migrations {
     )
 }
 
-#[test]
 fn refuses_a_database_whose_applied_migration_was_edited() {
     let (_dir, path) = db();
     let mut conn = Connection::open(&path).unwrap();
@@ -100,7 +98,6 @@ fn refuses_a_database_whose_applied_migration_was_edited() {
     assert!(matches!(EXAMPLE.upgrade(&mut conn), Err(Error::Divergent { version: 20261124093000, .. })));
 }
 
-#[test]
 fn batch_mode_is_all_or_nothing() {
     let (_dir, path) = db();
     let mut conn = Connection::open(&path).unwrap();
@@ -114,7 +111,6 @@ fn batch_mode_is_all_or_nothing() {
     assert!(matches!(err, Error::NotBatchable { version: 2, .. }), "{err:?}");
 }
 
-#[test]
 fn refuses_a_database_migrated_by_a_newer_binary() {
     let (_dir, path) = db();
     let mut conn = Connection::open(&path).unwrap();
@@ -129,7 +125,6 @@ fn refuses_a_database_migrated_by_a_newer_binary() {
     assert!(err.to_string().contains("which this binary does not know"), "{err}");
 }
 
-#[test]
 fn a_malformed_history_table_is_an_error_not_a_panic() {
     let (_dir, path) = db();
     let mut conn = Connection::open(&path).unwrap();
@@ -164,7 +159,6 @@ fn failing() -> Migrations {
     ])
 }
 
-#[test]
 fn a_failed_migration_leaves_the_last_good_version() {
     let (_dir, path) = db();
     let mut conn = Connection::open(&path).unwrap();
@@ -221,7 +215,6 @@ fn modes() -> Migrations {
     ])
 }
 
-#[test]
 fn no_transaction_and_self_managed_files_run_as_written() {
     let (_dir, path) = db();
     let mut conn = Connection::open(&path).unwrap();
@@ -231,7 +224,6 @@ fn no_transaction_and_self_managed_files_run_as_written() {
     assert!(conn.is_autocommit());
 }
 
-#[test]
 fn concurrent_migrators_apply_each_migration_once() {
     let (_dir, path) = db();
     let barrier = Arc::new(Barrier::new(8));
@@ -251,7 +243,6 @@ fn concurrent_migrators_apply_each_migration_once() {
     assert_eq!(EXAMPLE.applied(&conn).unwrap().len(), EXAMPLE.len());
 }
 
-#[test]
 fn downgrade_reverts_newest_first_and_refuses_irreversible() {
     let (_dir, path) = db();
     let mut conn = Connection::open(&path).unwrap();
@@ -275,7 +266,6 @@ fn downgrade_reverts_newest_first_and_refuses_irreversible() {
     assert_eq!(m.current(&conn).unwrap(), Some(3));
 }
 
-#[test]
 fn stamp_status_backup_and_history_table_name() {
     let (dir, path) = db();
     let mut conn = Connection::open(&path).unwrap();
@@ -298,7 +288,6 @@ fn stamp_status_backup_and_history_table_name() {
     assert!(m.status(&conn).unwrap().is_up_to_date());
 }
 
-#[test]
 fn a_failed_down_migration_names_the_version_the_database_stays_at() {
     let script = |path: &str, sql: &'static str| Script::new(path.to_owned(), sql, Mode::Transaction);
     let m = |v: i64, up: &'static str, down: &'static str| {
@@ -328,4 +317,58 @@ fn a_failed_down_migration_names_the_version_the_database_stays_at() {
     );
     assert_eq!(migrations.current(&conn).unwrap(), Some(2));
     assert_eq!(tables(&conn), ["a", "b", "migcheck_history"], "the failed down was rolled back whole");
+}
+
+/// This module's tests.
+pub fn trials() -> Vec<Trial> {
+    vec![
+        Trial::test("runtime::upgrade_applies_records_and_is_idempotent", || {
+            upgrade_applies_records_and_is_idempotent();
+            Ok(())
+        }),
+        Trial::test("runtime::upgrade_to_stops_at_the_version", || {
+            upgrade_to_stops_at_the_version();
+            Ok(())
+        }),
+        Trial::test("runtime::refuses_a_database_whose_applied_migration_was_edited", || {
+            refuses_a_database_whose_applied_migration_was_edited();
+            Ok(())
+        }),
+        Trial::test("runtime::batch_mode_is_all_or_nothing", || {
+            batch_mode_is_all_or_nothing();
+            Ok(())
+        }),
+        Trial::test("runtime::refuses_a_database_migrated_by_a_newer_binary", || {
+            refuses_a_database_migrated_by_a_newer_binary();
+            Ok(())
+        }),
+        Trial::test("runtime::a_malformed_history_table_is_an_error_not_a_panic", || {
+            a_malformed_history_table_is_an_error_not_a_panic();
+            Ok(())
+        }),
+        Trial::test("runtime::a_failed_migration_leaves_the_last_good_version", || {
+            a_failed_migration_leaves_the_last_good_version();
+            Ok(())
+        }),
+        Trial::test("runtime::no_transaction_and_self_managed_files_run_as_written", || {
+            no_transaction_and_self_managed_files_run_as_written();
+            Ok(())
+        }),
+        Trial::test("runtime::concurrent_migrators_apply_each_migration_once", || {
+            concurrent_migrators_apply_each_migration_once();
+            Ok(())
+        }),
+        Trial::test("runtime::downgrade_reverts_newest_first_and_refuses_irreversible", || {
+            downgrade_reverts_newest_first_and_refuses_irreversible();
+            Ok(())
+        }),
+        Trial::test("runtime::stamp_status_backup_and_history_table_name", || {
+            stamp_status_backup_and_history_table_name();
+            Ok(())
+        }),
+        Trial::test("runtime::a_failed_down_migration_names_the_version_the_database_stays_at", || {
+            a_failed_down_migration_names_the_version_the_database_stays_at();
+            Ok(())
+        }),
+    ]
 }

@@ -4,9 +4,9 @@
 //! messages. Refresh with `TRYBUILD=overwrite cargo test --test it ui` and
 //! review the diff.
 
+use libtest_mimic::Trial;
 use std::path::Path;
 
-#[test]
 fn ui() {
     // The macro resolves its path against the crate that calls it, and
     // trybuild's crate lives in `<target>/tests/trybuild/migcheck`: the cases
@@ -27,4 +27,12 @@ fn ui() {
     let t = trybuild::TestCases::new();
     t.pass("ui-tests/pass/*.rs");
     t.compile_fail("ui-tests/fail/*.rs");
+}
+
+/// This module's tests.
+pub fn trials() -> Vec<Trial> {
+    vec![Trial::test("ui::ui", || {
+        ui();
+        Ok(())
+    })]
 }

@@ -19,21 +19,44 @@ pub fn target_dir() -> PathBuf {
 pub struct Fixture {
     pub dir: tempfile::TempDir,
     pub name: &'static str,
-    /// Fixtures take turns: they share a target directory, and one fixture's
-    /// environment (`MIGCHECK_SCRATCH_URL`) re-runs the `migcheck` package's
-    /// own build script, which would make another fixture's "nothing changed"
-    /// build see a rebuilt dependency.
+}
+
+/// A fixture built while holding the turn. Fixtures take turns: they share a
+/// target directory, and one fixture's environment (`MIGCHECK_SCRATCH_URL`)
+/// re-runs the `migcheck` package's own build script, which would make another
+/// fixture's "nothing changed" build see a rebuilt dependency.
+pub struct Turned {
+    fixture: Fixture,
     _turn: std::sync::MutexGuard<'static, ()>,
 }
 
-static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+impl std::ops::Deref for Turned {
+    type Target = Fixture;
+    fn deref(&self) -> &Fixture {
+        &self.fixture
+    }
+}
+
+/// Whose turn it is to build.
+pub static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Waits for the turn to build.
+pub fn take_turn() -> std::sync::MutexGuard<'static, ()> {
+    TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 impl Fixture {
     /// A crate named `name` with the given `build.rs` body. Each fixture needs
     /// its own name: Cargo keys a package's build output by name and version,
     /// not by path, so two fixtures of one name would share fingerprints.
-    pub fn new(name: &'static str, build_rs: &str) -> Fixture {
-        let turn = TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    pub fn with_turn(name: &'static str, build_rs: &str) -> Turned {
+        let turn = take_turn();
+        Turned { fixture: Fixture::shared(name, build_rs), _turn: turn }
+    }
+
+    /// A fixture kept across tests, which take the turn ([`take_turn`])
+    /// for each build themselves.
+    pub fn shared(name: &'static str, build_rs: &str) -> Fixture {
         let dir = tempfile::Builder::new().prefix("migcheck-e2e-").tempdir().unwrap();
         let root = workspace();
         let root = root.display();
@@ -77,7 +100,7 @@ fn main() {
         )
         .unwrap();
         fs::create_dir(dir.path().join("migrations")).unwrap();
-        Fixture { dir, name, _turn: turn }
+        Fixture { dir, name }
     }
 
     pub fn path(&self) -> &Path {
