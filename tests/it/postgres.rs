@@ -211,9 +211,14 @@ async fn concurrent_migrators_apply_each_migration_once() {
     db.drop().await;
 }
 
-/// This module's tests.
+/// This module's tests: ignored, with the reason printed, when there is no
+/// PostgreSQL server (`tests/support/pg.rs`).
 pub fn trials() -> Vec<Trial> {
-    vec![
+    let no_server = crate::pg::server().err();
+    if let Some(why) = &no_server {
+        eprintln!("PostgreSQL tests ignored: {why}");
+    }
+    let trials = vec![
         Trial::test("postgres::upgrade_rerun_downgrade_stamp_and_refusals", || {
             tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -238,5 +243,6 @@ pub fn trials() -> Vec<Trial> {
                 .block_on(concurrent_migrators_apply_each_migration_once());
             Ok(())
         }),
-    ]
+    ];
+    trials.into_iter().map(|t| t.with_ignored_flag(no_server.is_some())).collect()
 }
