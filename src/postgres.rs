@@ -44,6 +44,17 @@ impl Migrations {
     /// is no `backup` on PostgreSQL: use `pg_dump`); `progress` is called
     /// before each one with the migration, its index and the number pending,
     /// as [`Migrations::upgrade_with`] does on SQLite.
+    ///
+    /// ```no_run
+    /// # static MIGRATIONS: migcheck::Migrations = migcheck::Migrations::__from_generated(&[]);
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pool = sqlx::PgPool::connect("postgres://app@localhost/app").await?;
+    /// let options = migcheck::UpgradeOptions::default().target(20261124093000);
+    /// let report = MIGRATIONS.upgrade_postgres_with(&pool, &options, |m, i, n| eprintln!("[{}/{n}] {m}", i + 1)).await?;
+    /// println!("applied {}", report.applied.len());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn upgrade_postgres_with(
         &self,
         pool: &PgPool,
@@ -57,6 +68,16 @@ impl Migrations {
     }
 
     /// Reverts applied migrations newer than `version` (0: all), newest first.
+    ///
+    /// ```no_run
+    /// # static MIGRATIONS: migcheck::Migrations = migcheck::Migrations::__from_generated(&[]);
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pool = sqlx::PgPool::connect("postgres://app@localhost/app").await?;
+    /// let report = MIGRATIONS.downgrade_postgres_to(&pool, 0).await?; // revert everything
+    /// println!("reverted {}", report.applied.len());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn downgrade_postgres_to(&self, pool: &PgPool, version: i64) -> Result<Report, Error> {
         self.check_base_or_version(version)?;
         let mut conn = self.locked(pool).await?;
@@ -65,6 +86,16 @@ impl Migrations {
     }
 
     /// Records the database as being at `version` (0: none) without running anything.
+    ///
+    /// ```no_run
+    /// # static MIGRATIONS: migcheck::Migrations = migcheck::Migrations::__from_generated(&[]);
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pool = sqlx::PgPool::connect("postgres://app@localhost/app").await?;
+    /// // A schema made before migcheck: adopt it at its version.
+    /// MIGRATIONS.stamp_postgres(&pool, 20261124093000).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn stamp_postgres(&self, pool: &PgPool, version: i64) -> Result<(), Error> {
         self.check_base_or_version(version)?;
         let mut conn = self.locked(pool).await?;
@@ -73,6 +104,18 @@ impl Migrations {
     }
 
     /// What is applied, pending, divergent and unknown.
+    ///
+    /// ```no_run
+    /// # static MIGRATIONS: migcheck::Migrations = migcheck::Migrations::__from_generated(&[]);
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pool = sqlx::PgPool::connect("postgres://app@localhost/app").await?;
+    /// let status = MIGRATIONS.status_postgres(&pool).await?;
+    /// if !status.is_up_to_date() {
+    ///     eprintln!("pending: {:?}", status.pending);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn status_postgres(&self, pool: &PgPool) -> Result<Status, Error> {
         let mut conn = pool.acquire().await.map_err(Error::Postgres)?;
         let applied = self.history_postgres(&mut conn).await?;
