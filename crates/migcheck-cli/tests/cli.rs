@@ -106,7 +106,6 @@ impl Project {
     }
 }
 
-#[test]
 fn init_creates_and_never_overwrites() {
     let p = Project::new();
     let run = p.ok(&["init"]);
@@ -125,7 +124,6 @@ fn init_creates_and_never_overwrites() {
     assert!(p.path().join("db/migrations/migrations.lock").exists());
 }
 
-#[test]
 fn new_picks_the_next_version() {
     let p = Project::new();
     let run = p.run(&["new", "x"]);
@@ -151,7 +149,6 @@ fn new_picks_the_next_version() {
     assert!(run.stderr.contains("no letter or digit"), "{run:?}");
 }
 
-#[test]
 fn upgrade_current_history_status_downgrade_stamp() {
     let p = Project::with_migrations();
     let run = p.run(&["status"]);
@@ -216,7 +213,6 @@ fn upgrade_current_history_status_downgrade_stamp() {
     assert_eq!(p.run(&["downgrade", "--to", "1", "--steps", "1"]).code, 2, "usage error");
 }
 
-#[test]
 fn database_errors_are_clear() {
     let p = Project::with_migrations();
     fs::remove_file(p.path().join(".env")).unwrap();
@@ -238,7 +234,6 @@ fn database_errors_are_clear() {
     assert!(run.stderr.contains("empty"), "{run:?}");
 }
 
-#[test]
 fn a_database_from_a_newer_binary_or_edited_migrations_exit_4() {
     let p = Project::with_migrations();
     p.ok(&["upgrade"]);
@@ -260,7 +255,6 @@ fn a_database_from_a_newer_binary_or_edited_migrations_exit_4() {
     assert!(run.stderr.contains("migration 1 `create_owners` was previously applied but has been modified"), "{run:?}");
 }
 
-#[test]
 fn check_lock_and_rebase() {
     let p = Project::with_migrations();
     let run = p.ok(&["check"]);
@@ -301,7 +295,6 @@ fn check_lock_and_rebase() {
     assert!(run.stderr.contains("`0002_from_branch.sql`"), "{run:?}");
 }
 
-#[test]
 fn rebase_renumbers_after_the_newest_sealed() {
     let p = Project::new();
     p.ok(&["init"]);
@@ -324,7 +317,6 @@ fn rebase_renumbers_after_the_newest_sealed() {
     assert!(p.ok(&["rebase"]).stdout.contains("nothing to rebase"));
 }
 
-#[test]
 fn a_failing_migration_leaves_the_previous_version() {
     let p = Project::with_migrations();
     p.ok(&["upgrade"]);
@@ -339,7 +331,6 @@ fn a_failing_migration_leaves_the_previous_version() {
     assert_eq!(p.ok(&["current"]).stdout, "3\n");
 }
 
-#[test]
 fn concurrent_upgrades_apply_each_migration_once() {
     let p = Project::with_migrations();
     for i in 4..40 {
@@ -358,7 +349,6 @@ fn concurrent_upgrades_apply_each_migration_once() {
     assert_eq!(p.applied(), (1..40).collect::<Vec<i64>>());
 }
 
-#[test]
 fn sigkill_during_a_long_upgrade_leaves_a_consistent_database() {
     let p = Project::new();
     p.ok(&["init"]);
@@ -407,7 +397,6 @@ impl Project {
     }
 }
 
-#[test]
 fn diff_generates_renames_on_request_and_writes_nothing_when_nothing_changed() {
     let p = Project::new();
     p.ok(&["init"]);
@@ -456,7 +445,6 @@ fn diff_generates_renames_on_request_and_writes_nothing_when_nothing_changed() {
     assert!(run.stderr.contains("is not a rename"), "{run:?}");
 }
 
-#[test]
 fn check_with_a_database_finds_changes_made_by_hand() {
     let p = Project::with_migrations();
     p.ok(&["upgrade"]);
@@ -500,7 +488,6 @@ fn postgres_database() -> Option<String> {
     Some(format!("{}/{name}", url.rsplit_once('/').unwrap().0))
 }
 
-#[test]
 fn every_database_command_works_on_postgres() {
     let Some(url) = postgres_database() else { return };
     let p = Project::new();
@@ -577,7 +564,6 @@ fn every_database_command_works_on_postgres() {
     assert!(run.stderr.contains("was previously applied but has been modified"), "{run:?}");
 }
 
-#[test]
 fn import_adopts_databases_other_tools_migrated() {
     struct Case {
         tool: &'static str,
@@ -675,7 +661,6 @@ fn import_adopts_databases_other_tools_migrated() {
 /// with `sslrootcert`) and a Unix socket given as a `host` parameter, for the
 /// runtime's commands (sqlx) and for `check`'s live drift and scratch server
 /// (migcheck's own client) alike.
-#[test]
 fn every_command_accepts_the_same_tls_and_socket_urls() {
     let Some(url) = postgres_database() else { return };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -718,4 +703,58 @@ fn every_command_accepts_the_same_tls_and_socket_urls() {
         assert_eq!(run.code, 0, "{url}: {run:?}");
         assert!(run.stdout.contains("its schema is what its applied migrations make"), "{url}: {run:?}");
     }
+}
+
+/// One test each; the PostgreSQL ones are ignored, with the reason printed,
+/// when there is no server (`tests/support/pg.rs`).
+fn main() {
+    let args = libtest_mimic::Arguments::from_args();
+    let no_server = if args.list { None } else { pg::server().err() };
+    if let Some(why) = &no_server {
+        eprintln!("PostgreSQL tests ignored: {why}");
+    }
+    let tests: [(&str, fn(), bool); 15] = [
+        ("init_creates_and_never_overwrites", init_creates_and_never_overwrites, false),
+        ("new_picks_the_next_version", new_picks_the_next_version, false),
+        ("upgrade_current_history_status_downgrade_stamp", upgrade_current_history_status_downgrade_stamp, false),
+        ("database_errors_are_clear", database_errors_are_clear, false),
+        (
+            "a_database_from_a_newer_binary_or_edited_migrations_exit_4",
+            a_database_from_a_newer_binary_or_edited_migrations_exit_4,
+            false,
+        ),
+        ("check_lock_and_rebase", check_lock_and_rebase, false),
+        ("rebase_renumbers_after_the_newest_sealed", rebase_renumbers_after_the_newest_sealed, false),
+        ("a_failing_migration_leaves_the_previous_version", a_failing_migration_leaves_the_previous_version, false),
+        ("concurrent_upgrades_apply_each_migration_once", concurrent_upgrades_apply_each_migration_once, false),
+        (
+            "sigkill_during_a_long_upgrade_leaves_a_consistent_database",
+            sigkill_during_a_long_upgrade_leaves_a_consistent_database,
+            false,
+        ),
+        (
+            "diff_generates_renames_on_request_and_writes_nothing_when_nothing_changed",
+            diff_generates_renames_on_request_and_writes_nothing_when_nothing_changed,
+            false,
+        ),
+        ("check_with_a_database_finds_changes_made_by_hand", check_with_a_database_finds_changes_made_by_hand, false),
+        ("every_database_command_works_on_postgres", every_database_command_works_on_postgres, true),
+        ("import_adopts_databases_other_tools_migrated", import_adopts_databases_other_tools_migrated, false),
+        (
+            "every_command_accepts_the_same_tls_and_socket_urls",
+            every_command_accepts_the_same_tls_and_socket_urls,
+            true,
+        ),
+    ];
+    let trials = tests
+        .into_iter()
+        .map(|(name, test, needs_server)| {
+            libtest_mimic::Trial::test(name, move || {
+                test();
+                Ok(())
+            })
+            .with_ignored_flag(needs_server && no_server.is_some())
+        })
+        .collect();
+    libtest_mimic::run(&args, trials).exit();
 }
