@@ -76,3 +76,6 @@ pub mod seal;
 #[cfg(feature = "checker")]
 #[doc(hidden)]
 pub mod sqlite;
+#[cfg(feature = "checker")]
+#[doc(hidden)]
+pub mod synthetic;
