@@ -345,6 +345,20 @@ fn check_cases() -> Vec<Case> {
             .passes()
             .expect("warning[pragma-in-transaction]: `PRAGMA foreign_keys` has no effect inside a transaction")
             .expect("--> migrations/3_fk.sql:1:1"),
+        case(
+            "a migration past the scratch size limit",
+            with(&[(
+                "3_big.sql",
+                "CREATE TABLE big AS WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c LIMIT 3000000)\n  SELECT i, randomblob(4000) FROM c;\n",
+            )]),
+        )
+        .env("MIGCHECK_SCRATCH_LIMIT", "16MiB")
+        .expect("error[scratch-limit]: `3_big.sql` grows the scratch database past its size limit (16 MiB)")
+        .expect("--> migrations/3_big.sql:1:1")
+        .expect("MIGCHECK_SCRATCH_LIMIT=4GiB"),
+        case("a bad MIGCHECK_SCRATCH_LIMIT", good())
+            .env("MIGCHECK_SCRATCH_LIMIT", "lots")
+            .expect("`lots` is not a size"),
         case("missing directory", vec![])
             .setup(|dir| fs::remove_dir(dir).unwrap())
             .expect("error[missing-directory]: the migrations directory `migrations` does not exist"),

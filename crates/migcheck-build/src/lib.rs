@@ -17,6 +17,8 @@
 //! `MIGCHECK_LOCKED` (`1` locked mode, `0` not, whatever `CI` says), `CI`
 //! (locked mode when set, as on every CI service), `MIGCHECK_TIMEOUT` (seconds
 //! a single migration may run on the scratch database; default 10),
+//! `MIGCHECK_SCRATCH_LIMIT` (the most the scratch database may grow to, e.g.
+//! `2GiB`; default 1 GiB),
 //! `MIGCHECK_SCRATCH_URL` (a PostgreSQL server for Postgres-dialect checks),
 //! `MIGCHECK_TIMINGS` (`1`: a warning with the time each phase took).
 
@@ -52,6 +54,7 @@ pub struct Build {
     deny_warnings: bool,
     foreign_keys: Option<bool>,
     timeout: Option<Duration>,
+    scratch_limit: Option<u64>,
     functions: Vec<FunctionStub>,
     out_dir: Option<PathBuf>,
 }
@@ -196,6 +199,15 @@ impl Build {
         self
     }
 
+    /// The most the in-memory scratch database may grow to, in bytes (default
+    /// 1 GiB; `MIGCHECK_SCRATCH_LIMIT`, e.g. `2GiB`, overrides the default). A
+    /// migration that needs more fails with `scratch-limit` instead of
+    /// exhausting the build machine's memory.
+    pub fn scratch_limit(&mut self, bytes: u64) -> &mut Self {
+        self.scratch_limit = Some(bytes);
+        self
+    }
+
     /// Declares an SQL function the application registers on its connections
     /// (`normalize(text)`: `.function("normalize", 1)`; `-1` for any number of
     /// arguments). The scratch database stands in for it with a function that
@@ -280,6 +292,9 @@ impl Build {
         config.deny_warnings = self.deny_warnings;
         config.scratch.foreign_keys = self.foreign_keys.unwrap_or(true);
         config.scratch.functions = self.functions.clone();
+        if let Some(limit) = self.scratch_limit {
+            config.scratch.size_limit = limit;
+        }
         if let Some(timeout) = self.timeout {
             config.scratch.timeout = timeout;
         }

@@ -59,6 +59,8 @@ pub enum Kind {
     SandboxDenied,
     /// A migration that ran past the time limit.
     Timeout,
+    /// A migration that grew the scratch database past its size limit.
+    ScratchLimit,
     /// `PRAGMA foreign_keys` inside a transaction, where SQLite ignores it.
     PragmaInTransaction,
     /// A sqlite3 shell command (`.timeout`) that is not SQL.
@@ -94,6 +96,7 @@ impl Kind {
             Kind::ForeignKeyViolation => "foreign-key-violation",
             Kind::SandboxDenied => "sandbox",
             Kind::Timeout => "timeout",
+            Kind::ScratchLimit => "scratch-limit",
             Kind::PragmaInTransaction => "pragma-in-transaction",
             Kind::ShellCommand => "shell-command",
             Kind::EmptyMigration => "empty-migration",

@@ -122,11 +122,23 @@ pub struct ScratchConfig {
     pub timeout: Duration,
     /// Application functions to stub: each returns its first argument (or NULL).
     pub functions: Vec<FunctionStub>,
+    /// The most the scratch database may grow to, in bytes (default 1 GiB):
+    /// a migration that would make it larger fails with `scratch-limit`
+    /// instead of exhausting the machine's memory.
+    pub size_limit: u64,
 }
+
+/// The scratch database's default size limit: 1 GiB.
+pub const DEFAULT_SIZE_LIMIT: u64 = 1 << 30;
 
 impl Default for ScratchConfig {
     fn default() -> Self {
-        ScratchConfig { foreign_keys: true, timeout: Duration::from_secs(10), functions: Vec::new() }
+        ScratchConfig {
+            foreign_keys: true,
+            timeout: Duration::from_secs(10),
+            functions: Vec::new(),
+            size_limit: DEFAULT_SIZE_LIMIT,
+        }
     }
 }
 
@@ -364,6 +376,12 @@ impl Config {
                 message: format!("`{text}` is not a number of seconds (e.g. `MIGCHECK_TIMEOUT=30`)"),
             })?;
         }
+        if let Some(text) = get("MIGCHECK_SCRATCH_LIMIT") {
+            config.scratch.size_limit = parse_size(&text).ok_or_else(|| EnvError {
+                name: "MIGCHECK_SCRATCH_LIMIT",
+                message: format!("`{text}` is not a size (e.g. `MIGCHECK_SCRATCH_LIMIT=2GiB`, `512MiB`, bytes)"),
+            })?;
+        }
         config.postgres_scratch = get("MIGCHECK_SCRATCH_URL").filter(|u| !u.trim().is_empty());
         Ok(config)
     }
@@ -381,7 +399,8 @@ pub fn default_schema_path(migrations_dir: &Path) -> PathBuf {
 }
 
 /// Every environment variable [`Config::from_env`] reads.
-pub const ENV_VARS: [&str; 4] = ["MIGCHECK_LOCKED", "CI", "MIGCHECK_TIMEOUT", "MIGCHECK_SCRATCH_URL"];
+pub const ENV_VARS: [&str; 5] =
+    ["MIGCHECK_LOCKED", "CI", "MIGCHECK_TIMEOUT", "MIGCHECK_SCRATCH_URL", "MIGCHECK_SCRATCH_LIMIT"];
 
 /// An environment variable with a value migcheck cannot use.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -405,9 +424,57 @@ pub fn parse_seconds(text: &str) -> Option<Duration> {
     text.trim().parse::<f64>().ok().filter(|s| s.is_finite() && *s > 0.0).map(Duration::from_secs_f64)
 }
 
+/// A size: bytes, or a number with `KiB`, `MiB`, `GiB` (or `KB`, `MB`, `GB`,
+/// also meaning powers of 1024, as SQLite's own limits do); at least 1 MiB.
+///
+/// ```
+/// # use migcheck_core::model::parse_size;
+/// assert_eq!(parse_size("2GiB"), Some(2 << 30));
+/// assert_eq!(parse_size("512 MiB"), Some(512 << 20));
+/// assert_eq!(parse_size("12"), None, "less than 1 MiB");
+/// ```
+pub fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let digits = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let number: u64 = text[..digits].parse().ok()?;
+    let unit: u64 = match text[digits..].trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return None,
+    };
+    number.checked_mul(unit).filter(|bytes| *bytes >= 1 << 20)
+}
+
+/// A size as people read it (`1 GiB`, `512 MiB`, bytes otherwise).
+pub fn show_size(bytes: u64) -> String {
+    if bytes.is_multiple_of(1 << 30) {
+        format!("{} GiB", bytes >> 30)
+    } else if bytes.is_multiple_of(1 << 20) {
+        format!("{} MiB", bytes >> 20)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1GiB"), Some(1 << 30));
+        assert_eq!(parse_size(" 3 gb "), Some(3 << 30));
+        assert_eq!(parse_size("1048576"), Some(1 << 20));
+        for bad in ["", "x", "-1GiB", "1.5GiB", "2TB", "1KiB", "99999999999999999999GiB"] {
+            assert_eq!(parse_size(bad), None, "{bad}");
+        }
+        assert_eq!(
+            (show_size(1 << 30), show_size(64 << 20), show_size(1_500_000)),
+            ("1 GiB".into(), "64 MiB".into(), "1500000 bytes".into())
+        );
+    }
 
     #[test]
     fn seconds() {
@@ -424,6 +491,7 @@ mod tests {
             let value = match name {
                 "CI" => "true",
                 "MIGCHECK_TIMEOUT" => "3",
+                "MIGCHECK_SCRATCH_LIMIT" => "2GiB",
                 "MIGCHECK_SCRATCH_URL" => "postgres://u@h/db",
                 _ => return None,
             };
@@ -432,6 +500,7 @@ mod tests {
         let config = Config::from_env("m", env).unwrap();
         assert!(config.locked);
         assert_eq!(config.scratch.timeout, Duration::from_secs(3));
+        assert_eq!(config.scratch.size_limit, 2 << 30);
         assert_eq!(config.postgres_scratch.as_deref(), Some("postgres://u@h/db"));
         let read = std::cell::RefCell::new(Vec::new());
         let _ = Config::from_env("m", |name: &str| {

@@ -64,6 +64,17 @@ pub(crate) struct Scratch {
     pub(crate) conn: Connection,
     shared: Arc<Shared>,
     timeout: Duration,
+    size_limit: u64,
+}
+
+/// The scratch database's pages: 1 KiB each (set at open, kept by restores).
+const PAGE_SIZE: u64 = 1024;
+
+/// Bounds the main and TEMP databases to `limit` bytes of pages: past it, a
+/// write fails with `SQLITE_FULL` instead of growing the process's memory.
+fn bound(conn: &Connection, limit: u64) -> rusqlite::Result<()> {
+    let pages = (limit / PAGE_SIZE).max(1);
+    conn.execute_batch(&format!("PRAGMA main.max_page_count = {pages}; PRAGMA temp.max_page_count = {pages};"))
 }
 
 impl Scratch {
@@ -74,6 +85,7 @@ impl Scratch {
         conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_FKEY, config.foreign_keys)?;
         conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_TRIGGER, true)?;
         conn.execute_batch("PRAGMA temp_store = MEMORY; PRAGMA page_size = 1024;")?;
+        bound(&conn, config.size_limit)?;
         for function in &config.functions {
             conn.create_scalar_function(
                 function.name.as_str(),
@@ -92,13 +104,17 @@ impl Scratch {
         conn.authorizer(Some(move |ctx: AuthContext<'_>| authorize(&events, ctx)))?;
         let clock = Arc::clone(&shared);
         conn.progress_handler(1000, Some(move || clock.past_deadline()))?;
-        Ok(Scratch { conn, shared, timeout: config.timeout })
+        Ok(Scratch { conn, shared, timeout: config.timeout, size_limit: config.size_limit })
     }
 
     /// Replaces the database with a serialized one (the build cache).
     pub(crate) fn restore(&mut self, source: impl std::io::Read, len: usize) -> bool {
         self.shared.restoring.store(true, Ordering::Relaxed);
-        let ok = crate::cache::deserialize(&mut self.conn, source, len);
+        // A database larger than the limit is not restored: the check runs
+        // cold and says which migration passes the limit.
+        let ok = len as u64 <= self.size_limit
+            && crate::cache::deserialize(&mut self.conn, source, len)
+            && bound(&self.conn, self.size_limit).is_ok();
         self.shared.restoring.store(false, Ordering::Relaxed);
         ok
     }
@@ -115,6 +131,10 @@ impl Scratch {
 
     pub(crate) fn timeout(&self) -> Duration {
         self.timeout
+    }
+
+    pub(crate) fn size_limit(&self) -> u64 {
+        self.size_limit
     }
 
     /// Events since the last call.

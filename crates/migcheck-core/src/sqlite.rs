@@ -263,6 +263,18 @@ fn statement_error(
             )
             .help("keep migrations to SQL on the database itself; do file work outside the migration");
     }
+    if err.code & 0xff == ffi::SQLITE_FULL {
+        let limit = crate::model::show_size(scratch.size_limit());
+        return Diagnostic::error(
+            Kind::ScratchLimit,
+            format!("`{}` grows the scratch database past its size limit ({limit})", file.file_name()),
+        )
+        .at(Location::span(&file.display, text, statement, "needs more room than the limit"))
+        .note("the build-time check holds the scratch database in memory, bounded so that a runaway migration cannot exhaust the machine")
+        .help(format!(
+            "raise the limit if the migration really needs it (MIGCHECK_SCRATCH_LIMIT=4GiB, or `Build::scratch_limit`); it is {limit} now"
+        ));
+    }
     if err.code == ffi::SQLITE_INTERRUPT {
         return Diagnostic::error(
             Kind::Timeout,
