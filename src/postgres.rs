@@ -187,16 +187,23 @@ impl Migrations {
         let mut report = Report::default();
         let total = pending.len();
         if options.batch {
-            let mut tx = conn.begin().await.map_err(Error::Postgres)?;
+            let Some(&last) = pending.last() else { return Ok(report) };
             let mut batch = Report::default();
-            for (i, m) in pending.into_iter().enumerate() {
-                progress(m, i, total);
-                let started = Instant::now();
-                run(&mut tx, m, m.up(), &report).await?;
-                self.record(&mut tx, m, started.elapsed()).await?;
-                batch.push(m, started.elapsed());
+            let result = async {
+                let mut tx = conn.begin().await.map_err(Error::Postgres)?;
+                for (i, m) in pending.into_iter().enumerate() {
+                    progress(m, i, total);
+                    let started = Instant::now();
+                    run(&mut tx, m, m.up(), &report).await?;
+                    self.record(&mut tx, m, started.elapsed()).await?;
+                    batch.push(m, started.elapsed());
+                }
+                tx.commit().await.map_err(Error::Postgres)
             }
-            tx.commit().await.map_err(Error::Postgres)?;
+            .await;
+            // A failure to begin, record or commit the batch rolls all of it
+            // back: said of its last migration, with nothing applied.
+            result.map_err(|err| err.during(last, last.up(), &Report::default()))?;
             report.applied = batch.applied;
             return Ok(report);
         }

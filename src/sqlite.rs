@@ -139,19 +139,30 @@ impl Migrations {
         mut report: Report,
         mut progress: impl FnMut(&Migration, usize, usize),
     ) -> Result<Report, Error> {
-        let tx = self.begin(conn)?;
         let mut batch = Report::default();
-        for (i, m) in pending.iter().enumerate() {
-            if is_applied(&tx, &self.history, m.version())? {
-                continue;
+        let result = (|| {
+            let tx = self.begin(conn)?;
+            for (i, m) in pending.iter().enumerate() {
+                if is_applied(&tx, &self.history, m.version())? {
+                    continue;
+                }
+                progress(m, i, pending.len());
+                let started = Instant::now();
+                run(&tx, m, m.up(), &report)?;
+                record(&tx, &self.history, m, started.elapsed())?;
+                batch.push(m, started.elapsed());
             }
-            progress(m, i, pending.len());
-            let started = Instant::now();
-            run(&tx, m, m.up(), &report)?;
-            record(&tx, &self.history, m, started.elapsed())?;
-            batch.push(m, started.elapsed());
+            tx.commit()?;
+            Ok::<(), Error>(())
+        })();
+        // A failure to begin, record or commit the batch rolls all of it back:
+        // said of its last migration, with nothing applied.
+        if let Err(err) = result {
+            return Err(match pending.last() {
+                Some(last) => Error::during(err, last, last.up(), &Report::default()),
+                None => err,
+            });
         }
-        tx.commit()?;
         report.applied = batch.applied;
         Ok(report)
     }

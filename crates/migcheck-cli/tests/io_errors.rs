@@ -17,8 +17,10 @@ use rusqlite::{Connection, OpenFlags, ffi};
 static WRITES_LEFT: AtomicI64 = AtomicI64::new(-1);
 /// Writes seen since the count was set.
 static WRITES: AtomicI64 = AtomicI64::new(0);
-/// The VFS's registration, once per process; tests that inject take turns.
+/// The VFS's registration, once per process.
 static VFS: Mutex<Option<usize>> = Mutex::new(None);
+/// The fault counters are the process's: tests that inject take turns.
+static TURN: Mutex<()> = Mutex::new(());
 
 const NAME: &CStr = c"migcheck_faulty";
 
@@ -247,6 +249,7 @@ fn consistent(path: &std::path::Path) -> Vec<i64> {
 
 #[test]
 fn io_errors_leave_the_last_good_version_at_every_write() {
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
     register();
     let m = migrations();
     // How many writes a whole upgrade makes.
@@ -288,4 +291,77 @@ fn io_errors_leave_the_last_good_version_at_every_write() {
     }
     assert!(stopped_part_way > 0, "some failures came after a migration was committed");
     eprintln!("{total} fault points; {stopped_part_way} of them after at least one migration was committed");
+}
+
+/// Batch mode and downgrades under the same faults: every failure names a
+/// migration (`NotCommitted` when the SQL ran and writing it failed), batch
+/// mode leaves all or nothing, a downgrade stops at a version its history
+/// names, and a re-run finishes.
+#[test]
+fn io_errors_in_batch_mode_and_downgrades_name_the_migration() {
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    register();
+    let m = migrations();
+    let faulty = |path: &std::path::Path| {
+        Connection::open_with_flags_and_vfs(path, OpenFlags::default(), NAME.to_str().unwrap()).unwrap()
+    };
+    // Writes a whole batch makes, and a whole downgrade.
+    let count = |f: &dyn Fn(&mut Connection)| {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.db");
+        let mut conn = faulty(&path);
+        WRITES_LEFT.store(-1, Ordering::SeqCst);
+        WRITES.store(0, Ordering::SeqCst);
+        f(&mut conn);
+        WRITES.load(Ordering::SeqCst)
+    };
+    let batch = migcheck::UpgradeOptions::default().batch(true);
+    let batch_writes = count(&|c| drop(m.upgrade_with(c, &batch, |_, _, _| {}).unwrap()));
+    let downgrade_writes = count(&|c| {
+        WRITES_LEFT.store(-1, Ordering::SeqCst);
+        m.upgrade(c).unwrap();
+        WRITES.store(0, Ordering::SeqCst);
+        m.downgrade_to(c, 0).unwrap();
+    });
+    assert!(batch_writes > 5 && downgrade_writes > 5, "{batch_writes} {downgrade_writes}");
+
+    for fail_at in 0..batch_writes {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.db");
+        let result = {
+            let mut conn = faulty(&path);
+            WRITES_LEFT.store(fail_at, Ordering::SeqCst);
+            let result = m.upgrade_with(&mut conn, &batch, |_, _, _| {});
+            WRITES_LEFT.store(-1, Ordering::SeqCst);
+            result
+        };
+        let message = result.expect_err("a write failed").to_string();
+        assert!(message.contains("migration ") && message.contains("`t"), "batch, write {fail_at}: {message}");
+        let applied = consistent(&path);
+        assert!(applied.is_empty(), "batch, write {fail_at}: all or nothing, found {applied:?}");
+        m.upgrade(&mut Connection::open(&path).unwrap()).unwrap();
+        assert_eq!(consistent(&path), (1..=6).collect::<Vec<_>>());
+    }
+    for fail_at in 0..downgrade_writes {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.db");
+        m.upgrade(&mut Connection::open(&path).unwrap()).unwrap();
+        let result = {
+            let mut conn = faulty(&path);
+            WRITES_LEFT.store(fail_at, Ordering::SeqCst);
+            let result = m.downgrade_to(&mut conn, 0);
+            WRITES_LEFT.store(-1, Ordering::SeqCst);
+            result
+        };
+        let message = result.expect_err("a write failed").to_string();
+        let applied = consistent(&path);
+        assert!(!applied.is_empty(), "downgrade, write {fail_at}: stopped before the end");
+        let stays = applied.last().unwrap();
+        assert!(
+            message.contains(&format!("migration {stays} `t{stays}`")),
+            "downgrade, write {fail_at}: names the migration it could not revert: {message}"
+        );
+        m.downgrade_to(&mut Connection::open(&path).unwrap(), 0).unwrap();
+        assert!(consistent(&path).is_empty(), "downgrade, write {fail_at}: a re-run finishes");
+    }
 }
