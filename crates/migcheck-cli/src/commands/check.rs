@@ -16,6 +16,7 @@ use crate::{Cli, db, exit};
 #[derive(Debug, clap::Args)]
 pub struct Args {}
 
+/// Runs `migcheck check`; exit 0, 1 on errors, 4 when the live database drifted.
 pub fn run(cli: &Cli, _args: &Args) -> Result<u8> {
     // Exactly what `cargo build` checks, locked mode included (`CI`, `MIGCHECK_LOCKED`).
     let mut config = config(cli, true)?;

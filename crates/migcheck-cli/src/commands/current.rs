@@ -1,6 +1,5 @@
 //! `migcheck current`: the database's version.
 
-use anyhow::anyhow;
 use serde_json::json;
 
 use super::*;
@@ -13,10 +12,9 @@ use crate::{Cli, exit};
 #[derive(Debug, clap::Args)]
 pub struct Args {}
 
+/// Runs `migcheck current`: prints the database's version.
 pub fn run(cli: &Cli, _args: &Args) -> Result<u8> {
-    let report = checked(cli, false)?;
-    let migrations = migrations(cli, &report);
-    let (target, status) = optional_status(cli, &migrations, true)?.ok_or_else(|| anyhow!("no database given"))?;
+    let (_, target, status) = checked_status(cli)?;
     let current = status.current();
     if cli.format == Format::Json {
         print_json(&json!({ "database": target.describe(), "version": current }));

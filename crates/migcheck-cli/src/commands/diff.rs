@@ -24,6 +24,7 @@ pub struct Args {
     pub rename: Vec<String>,
 }
 
+/// Runs `migcheck diff`: writes the generated migration, then checks it.
 pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
     let (message, renames) = (args.message.as_str(), args.rename.as_slice());
     let renames: Vec<Rename> = renames.iter().map(|r| Rename::parse(r)).collect::<Result<_, _>>()?;

@@ -17,6 +17,7 @@ pub struct Args {
     pub steps: Option<usize>,
 }
 
+/// Runs `migcheck downgrade`.
 pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
     let Args { to, steps } = *args;
     let report = checked(cli, false)?;

@@ -12,10 +12,11 @@ use crate::{Cli, exit};
 #[derive(Debug, clap::Args)]
 pub struct Args {}
 
+/// Runs `migcheck history`.
 pub fn run(cli: &Cli, _args: &Args) -> Result<u8> {
     let report = checked(cli, false)?;
     let migrations = migrations(cli, &report);
-    let status = optional_status(cli, &migrations, false)?;
+    let status = optional_status(cli, &migrations)?;
     let mut rows = Vec::new();
     for (m, checked) in migrations.iter().zip(&report.migrations) {
         let (state, applied_at) = match &status {

@@ -31,6 +31,7 @@ pub enum Tool {
     Goose,
 }
 
+/// Runs `migcheck import`: seals the directory and stamps the database at what the tool applied.
 pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
     let tool = args.from;
     let (table, query, layout) = history_of(tool);

@@ -24,6 +24,7 @@ pub enum Dialect {
     Postgres,
 }
 
+/// Runs `migcheck init`; never overwrites a file.
 pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
     let dialect = args.dialect;
     let dir = &cli.dir;

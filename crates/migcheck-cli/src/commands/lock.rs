@@ -15,6 +15,7 @@ pub struct Args {
     pub force: bool,
 }
 
+/// Runs `migcheck lock`.
 pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
     let force = args.force;
     match seal::seal(&config(cli, true)?, force) {

@@ -198,23 +198,31 @@ pub(crate) fn status_of_new(m: &Migrations) -> migcheck::Status {
     migcheck::Status { pending: m.iter().map(|m| m.version()).collect(), ..Default::default() }
 }
 
+/// The checked migrations, the database and its status: what `current` and
+/// `status` show. A database URL is required.
+pub(crate) fn checked_status(cli: &Cli) -> Result<(Migrations, db::Target, migcheck::Status)> {
+    let report = checked(cli, false)?;
+    let migrations = migrations(cli, &report);
+    let target = db::parse(&db::url(cli.database_url.as_deref())?)?;
+    let status = status_at(&target, &migrations)?;
+    Ok((migrations, target, status))
+}
+
 /// The status of the database, or `None` when no database URL is given.
-pub(crate) fn optional_status(
-    cli: &Cli,
-    migrations: &Migrations,
-    required: bool,
-) -> Result<Option<(db::Target, migcheck::Status)>> {
-    let url = match db::url(cli.database_url.as_deref()) {
-        Ok(url) => url,
-        Err(_) if !required => return Ok(None),
-        Err(err) => return Err(err.into()),
-    };
+pub(crate) fn optional_status(cli: &Cli, migrations: &Migrations) -> Result<Option<(db::Target, migcheck::Status)>> {
+    let Ok(url) = db::url(cli.database_url.as_deref()) else { return Ok(None) };
     let target = db::parse(&url)?;
-    let status = match db::Database::connect(&target, false)? {
+    let status = status_at(&target, migrations)?;
+    Ok(Some((target, status)))
+}
+
+/// The status of the database at `target`; everything pending when it does
+/// not exist yet (reading commands never create one).
+fn status_at(target: &db::Target, migrations: &Migrations) -> Result<migcheck::Status> {
+    Ok(match db::Database::connect(target, false)? {
         Some(db) => db.status(migrations)?,
         None => status_of_new(migrations),
-    };
-    Ok(Some((target, status)))
+    })
 }
 
 pub(crate) fn list(versions: &[i64]) -> String {

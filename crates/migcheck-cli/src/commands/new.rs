@@ -22,6 +22,7 @@ pub struct Args {
     pub irreversible: bool,
 }
 
+/// Runs `migcheck new`: writes the files, refusing to overwrite.
 pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
     let Args { name, sequential, irreversible } = args;
     let (name, sequential, irreversible) = (name.as_str(), *sequential, *irreversible);

@@ -17,6 +17,7 @@ use crate::{Cli, exit};
 #[derive(Debug, clap::Args)]
 pub struct Args {}
 
+/// Runs `migcheck rebase`, then checks the result.
 pub fn run(cli: &Cli, _args: &Args) -> Result<u8> {
     let report = checker::check(&config(cli, false)?);
     let blocking: Vec<_> = report.errors().filter(|d| d.kind != migcheck_core::diagnostic::Kind::OutOfOrder).collect();

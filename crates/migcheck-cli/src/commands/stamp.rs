@@ -13,6 +13,7 @@ pub struct Args {
     pub version: i64,
 }
 
+/// Runs `migcheck stamp`.
 pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
     let version = args.version;
     let report = checked(cli, false)?;

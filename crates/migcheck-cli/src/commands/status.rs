@@ -1,6 +1,5 @@
 //! `migcheck status`: a summary, with exit code 3 when migrations are pending and 4 when the database diverges.
 
-use anyhow::anyhow;
 use serde_json::json;
 
 use super::*;
@@ -13,10 +12,9 @@ use crate::{Cli, exit};
 #[derive(Debug, clap::Args)]
 pub struct Args {}
 
+/// Runs `migcheck status`; exit 3 when migrations are pending, 4 when the database diverges.
 pub fn run(cli: &Cli, _args: &Args) -> Result<u8> {
-    let report = checked(cli, false)?;
-    let migrations = migrations(cli, &report);
-    let (target, status) = optional_status(cli, &migrations, true)?.ok_or_else(|| anyhow!("no database given"))?;
+    let (migrations, target, status) = checked_status(cli)?;
     let code = if !status.divergent.is_empty() || !status.unknown.is_empty() {
         exit::DIVERGENT
     } else if !status.pending.is_empty() {

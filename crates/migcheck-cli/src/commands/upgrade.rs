@@ -28,6 +28,7 @@ pub struct Args {
     pub batch: bool,
 }
 
+/// Runs `migcheck upgrade` (or, with `--dry-run`, prints what it would run).
 pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
     let Args { to, dry_run, no_backup, batch } = *args;
     let report = checked(cli, false)?;
