@@ -55,6 +55,8 @@ pub struct Build {
     foreign_keys: Option<bool>,
     timeout: Option<Duration>,
     scratch_limit: Option<u64>,
+    data_checks: Option<bool>,
+    fixtures: Option<PathBuf>,
     functions: Vec<FunctionStub>,
     out_dir: Option<PathBuf>,
 }
@@ -208,6 +210,37 @@ impl Build {
         self
     }
 
+    /// Whether every table gets synthetic rows before each migration runs, so
+    /// that the build proves the migrations on tables holding data (default
+    /// on; `MIGCHECK_DATA=0` turns it off). The fixtures load either way.
+    ///
+    /// With rows, a migration that fails only on data (a UNIQUE index over
+    /// duplicates, a NOT NULL column without a default) is `data-dependent`,
+    /// rows or values it loses are `data-loss`, and a down that does not give
+    /// the rows back is `down-data-mismatch`.
+    ///
+    /// ```no_run
+    /// migcheck_build::Build::new().data_checks(false).run();
+    /// ```
+    pub fn data_checks(&mut self, on: bool) -> &mut Self {
+        self.data_checks = Some(on);
+        self
+    }
+
+    /// The fixtures directory, relative to the package root (default
+    /// `fixtures` beside the migrations directory, when it exists). A fixture
+    /// `<version>.sql` (or `<version>_<words>.sql`) holds `INSERT` statements
+    /// of rows like production's, loaded right after migration `<version>` on
+    /// every check; a migration those rows make fail is a `data-error`.
+    ///
+    /// ```no_run
+    /// migcheck_build::Build::new().fixtures("db/fixtures").run();
+    /// ```
+    pub fn fixtures(&mut self, dir: impl AsRef<Path>) -> &mut Self {
+        self.fixtures = Some(dir.as_ref().to_owned());
+        self
+    }
+
     /// Declares an SQL function the application registers on its connections
     /// (`normalize(text)`: `.function("normalize", 1)`; `-1` for any number of
     /// arguments). The scratch database stands in for it with a function that
@@ -285,6 +318,17 @@ impl Build {
         // watched, so a new migration still re-runs the check).
         if let Some(schema) = config.schema.as_ref().filter(|p| p.exists()) {
             cargo::rerun_if_changed(schema);
+        }
+        if let Some(dir) = &self.fixtures {
+            config.fixtures = Some(manifest_dir.join(dir));
+            config.fixtures_required = true;
+        }
+        // Likewise the fixtures directory (Cargo watches a directory's files).
+        if let Some(fixtures) = config.fixtures.as_ref().filter(|p| p.exists()) {
+            cargo::rerun_if_changed(fixtures);
+        }
+        if let Some(on) = self.data_checks {
+            config.data = on;
         }
         if let Some(locked) = self.locked {
             config.locked = locked;

@@ -66,6 +66,11 @@ pub struct Cli {
     /// Default: the lock file's `layout` line, else detected.
     #[arg(long, global = true, value_name = "LAYOUT", value_parser = parse_layout)]
     pub layout: Option<migcheck_core::layout::Layout>,
+
+    /// The fixtures directory: `<version>.sql` files of rows loaded right after their version
+    /// when migrations are checked. Default: `fixtures` beside the migrations directory.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub fixtures: Option<PathBuf>,
 }
 
 fn parse_layout(text: &str) -> Result<migcheck_core::layout::Layout, String> {

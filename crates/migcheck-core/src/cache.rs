@@ -32,19 +32,21 @@ pub fn path(dir: &Path) -> PathBuf {
     dir.join(FILE_NAME)
 }
 
-/// The key for the database after the sealed migrations whose chain hash is `chain`.
-pub fn key(chain: &Digest, sealed: usize, config: &ScratchConfig) -> Digest {
+/// The key for the database after the sealed migrations whose chain hash is
+/// `chain`, made with `config` and with rows that depend on `salt`.
+pub fn key(chain: &Digest, sealed: usize, config: &ScratchConfig, salt: &Digest) -> Digest {
     let sqlite = rusqlite::version();
     let mut functions: Vec<String> =
         config.functions.iter().map(|f| format!("{}/{}", f.name.to_lowercase(), f.arity)).collect();
     functions.sort();
     let text = format!(
-        "{}\n{}\n{sqlite}\n{}\n{sealed}\n{}\n{}",
+        "{}\n{}\n{sqlite}\n{}\n{sealed}\n{}\n{}\n{}",
         MAGIC.trim(),
         env!("CARGO_PKG_VERSION"),
         checksum::to_hex(chain),
         config.foreign_keys,
-        functions.join(",")
+        functions.join(","),
+        checksum::to_hex(salt)
     );
     checksum::checksum(text.as_bytes())
 }
@@ -152,7 +154,7 @@ mod tests {
     #[test]
     fn a_damaged_cache_is_ignored() {
         let dir = tempfile::tempdir().unwrap();
-        let key = key(&[7; 32], 1, &ScratchConfig::default());
+        let key = key(&[7; 32], 1, &ScratchConfig::default(), &[0; 32]);
         store(dir.path(), &key, State { foreign_keys: false }, &[1, 2, 3, 4]).unwrap();
         let (header, _) = open(dir.path(), &key).unwrap();
         assert!(header.matches(&[1, 2, 3, 4]) && !header.matches(&[1, 2, 3, 5]), "a changed byte");
@@ -171,7 +173,7 @@ mod tests {
         let mut a = Scratch::open(&config).unwrap();
         a.conn.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (42);").unwrap();
         let bytes = serialize(&mut a.conn).unwrap().to_vec();
-        let key = key(&[7; 32], 1, &config);
+        let key = key(&[7; 32], 1, &config, &[0; 32]);
         store(dir.path(), &key, State { foreign_keys: true }, &bytes).unwrap();
         let (header, file) = open(dir.path(), &key).expect("opens");
         assert_eq!((header.state, header.len), (State { foreign_keys: true }, bytes.len()));

@@ -290,6 +290,7 @@ mod tests {
             },
             sql: sql.into(),
             mode,
+            allow: Default::default(),
         };
         let chain = crate::checksum::checksum(format!("{version} {sql} {down:?}").as_bytes());
         Migration {

@@ -73,6 +73,14 @@ pub enum Kind {
     Drift,
     /// PostgreSQL-dialect SQL that was not run (no scratch server given).
     NotExecuted,
+    /// A file that fails when its tables hold rows (the synthetic ones).
+    DataDependent,
+    /// A file that fails on the fixtures' rows, or a fixture that does not load.
+    DataError,
+    /// Rows or values present before a migration and gone after it.
+    DataLoss,
+    /// A down migration that does not give back the rows its up started from.
+    DownDataMismatch,
 }
 
 impl Kind {
@@ -103,6 +111,10 @@ impl Kind {
             Kind::IrreversibleDown => "down-mismatch",
             Kind::Drift => "drift",
             Kind::NotExecuted => "not-executed",
+            Kind::DataDependent => "data-dependent",
+            Kind::DataError => "data-error",
+            Kind::DataLoss => "data-loss",
+            Kind::DownDataMismatch => "down-data-mismatch",
         }
     }
 }

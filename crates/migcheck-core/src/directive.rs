@@ -3,14 +3,25 @@
 //! Only the leading block of comments and blank lines is read, so a directive
 //! cannot hide in the middle of a file. An unknown directive is an error: a
 //! misspelt `no-transcation` must not silently run the file in a transaction.
+//!
+//! The directives:
+//! - `no-transaction`: run the file outside a transaction;
+//! - `allow data-loss`: the file loses rows or values on purpose (no
+//!   `data-loss` warning);
+//! - `allow data-dependent`: the file may fail on rows a production database
+//!   holds, and its author knows (no `data-dependent` warning).
 
 use std::ops::Range;
+
+pub use crate::model::Allow;
 
 /// What a migration's directives ask for.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Directives {
     /// `-- migcheck: no-transaction`: run the file outside a transaction.
     pub no_transaction: bool,
+    /// The findings the file accepts (`-- migcheck: allow data-loss`).
+    pub allow: Allow,
 }
 
 /// A directive comment that could not be understood.
@@ -22,7 +33,10 @@ pub struct DirectiveError {
 }
 
 /// The directives every migration may use.
-pub const KNOWN: &[&str] = &["no-transaction"];
+pub const KNOWN: &[&str] = &["no-transaction", "allow data-loss", "allow data-dependent"];
+
+/// The codes `allow` accepts.
+pub const ALLOWABLE: &[&str] = &["data-loss", "data-dependent"];
 
 /// Reads the directives of `sql`.
 pub fn parse(sql: &str) -> Result<Directives, DirectiveError> {
@@ -41,9 +55,17 @@ pub fn parse(sql: &str) -> Result<Directives, DirectiveError> {
         let Some(rest) = comment.trim_start().strip_prefix("migcheck:") else {
             continue;
         };
+        // `allow` takes the codes after it, up to the next directive.
+        let mut allowing = false;
         for word in rest.split([',', ' ', '\t', '\r', '\n']).filter(|w| !w.is_empty()) {
             match word {
-                "no-transaction" => directives.no_transaction = true,
+                "no-transaction" => {
+                    directives.no_transaction = true;
+                    allowing = false;
+                }
+                "allow" => allowing = true,
+                "data-loss" if allowing => directives.allow.data_loss = true,
+                "data-dependent" if allowing => directives.allow.data_dependent = true,
                 _ => {
                     let start = line_start + (word.as_ptr() as usize - line.as_ptr() as usize);
                     return Err(DirectiveError { span: start..start + word.len(), directive: word.into() });
@@ -60,7 +82,7 @@ mod tests {
 
     #[test]
     fn reads_the_leading_comment_block_only() {
-        let yes = Directives { no_transaction: true };
+        let yes = Directives { no_transaction: true, ..Directives::default() };
         let cases: &[(&str, Directives)] = &[
             ("-- migcheck: no-transaction\nVACUUM;", yes),
             ("\n\n  --migcheck:no-transaction\r\nVACUUM;", yes),
@@ -72,6 +94,17 @@ mod tests {
         for (sql, expected) in cases {
             assert_eq!(parse(sql).as_ref(), Ok(expected), "{sql:?}");
         }
+    }
+
+    #[test]
+    fn allow_takes_the_codes_after_it() {
+        let d = parse("-- migcheck: allow data-loss\n-- migcheck: no-transaction, allow data-dependent\n").unwrap();
+        assert!(d.no_transaction && d.allow.data_loss && d.allow.data_dependent);
+        let d = parse("-- migcheck: allow data-loss data-dependent\n").unwrap();
+        assert_eq!(d.allow, Allow { data_loss: true, data_dependent: true });
+        // A code without `allow` is not a directive; `allow` of an unknown code neither.
+        assert_eq!(parse("-- migcheck: data-loss\n").unwrap_err().directive, "data-loss");
+        assert_eq!(parse("-- migcheck: allow sql-error\n").unwrap_err().directive, "sql-error");
     }
 
     #[test]

@@ -8,8 +8,10 @@
 //! sandbox (`sqlite::SqliteEngine`) and the PostgreSQL scratch database
 //! (`postgres::PgEngine`) implement it.
 
+use std::collections::BTreeSet;
+
 use crate::diagnostic::Diagnostic;
-use crate::model::{Migration, Script};
+use crate::model::{Digest, Migration, Script};
 
 /// A scratch database the checks run migrations on.
 pub trait Engine: Sized {
@@ -53,16 +55,74 @@ pub trait Engine: Sized {
     fn fresh(&self) -> Result<Self, Diagnostic>;
 
     /// Restores the database after `migrations[..sealed]` from a cache kept by
-    /// [`Engine::checkpoint`] in an earlier run; whether it did. An engine
-    /// without a cache always runs cold.
-    fn resume(&mut self, migrations: &[Migration], sealed: usize) -> bool {
-        let _ = (migrations, sealed);
+    /// [`Engine::checkpoint`] in an earlier run with the same `salt` (what the
+    /// rows in the tables depend on); whether it did. An engine without a
+    /// cache always runs cold.
+    fn resume(&mut self, migrations: &[Migration], sealed: usize, salt: &Digest) -> bool {
+        let _ = (migrations, sealed, salt);
         false
     }
 
     /// Called when `migrations[..sealed]` ran without a single diagnostic:
     /// the engine may keep the database for [`Engine::resume`].
-    fn checkpoint(&mut self, migrations: &[Migration], sealed: usize) {
-        let _ = (migrations, sealed);
+    fn checkpoint(&mut self, migrations: &[Migration], sealed: usize, salt: &Digest) {
+        let _ = (migrations, sealed, salt);
+    }
+
+    // The data checks (`check::data`): rows in the tables, read back and
+    // compared.
+
+    /// Which of `names` (lower-case words of a migration) are ordinary tables
+    /// now, spelt as the database spells them; all of them when `None`.
+    fn tables(&mut self, names: Option<&BTreeSet<String>>) -> Result<Vec<String>, Diagnostic>;
+
+    /// The tables whose foreign keys reference `table` (rows a cascade reaches).
+    fn children(&mut self, table: &str) -> Result<Vec<String>, Diagnostic>;
+
+    /// Fills `tables` that are empty with synthetic rows, parents first;
+    /// returns notes on rows left out.
+    fn seed(&mut self, tables: &[String]) -> Result<Vec<String>, Diagnostic>;
+
+    /// Every row of `table`, values as SQL literals.
+    fn contents(&mut self, table: &str) -> Result<Contents, Diagnostic>;
+
+    /// Deletes the rows of every table except `keep` (lower-case names),
+    /// with triggers and foreign-key actions out of the way.
+    fn clear(&mut self, keep: &BTreeSet<String>) -> Result<(), Diagnostic>;
+
+    /// After `error` made a file fail with rows in `tables` (the database
+    /// back as it was before the file), the rows that made it fail, shown
+    /// one per line; empty when the engine cannot tell.
+    fn culprits(&mut self, error: &Diagnostic, tables: &[String]) -> Vec<String> {
+        let _ = (error, tables);
+        Vec::new()
+    }
+}
+
+/// A table's rows as read by [`Engine::contents`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Contents {
+    /// Column names, in the table's order.
+    pub columns: Vec<String>,
+    /// Each row's values as SQL literals (`1`, `'text'`, `X'00'`); `None` for NULL.
+    pub rows: Vec<Vec<Option<String>>>,
+}
+
+impl Contents {
+    /// The position of the column `name` (case-insensitive).
+    pub fn column(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c.eq_ignore_ascii_case(name))
+    }
+
+    /// How many rows hold a value (not NULL) in column `i`.
+    pub fn values(&self, i: usize) -> usize {
+        self.rows.iter().filter(|r| r[i].is_some()).count()
+    }
+
+    /// Row `row` shown as `(id = 1, name = 'Ada')`.
+    pub fn show(&self, row: &[Option<String>]) -> String {
+        let parts: Vec<String> =
+            self.columns.iter().zip(row).map(|(c, v)| format!("{c} = {}", v.as_deref().unwrap_or("NULL"))).collect();
+        format!("({})", parts.join(", "))
     }
 }

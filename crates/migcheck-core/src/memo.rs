@@ -265,7 +265,8 @@ mod tests {
     #[test]
     fn remembers_only_equal_contents() {
         let dir = tempfile::tempdir().unwrap();
-        let clean = Analysis::new(Findings { has_statements: true, begins: false, no_transaction: true });
+        let clean =
+            Analysis::new(Findings { has_statements: true, begins: false, no_transaction: true, ..Default::default() });
         let files = [
             ("m/1_a.sql", &b"CREATE TABLE a (x);"[..], [1; 32], clean),
             ("m/2_b.sql", &b""[..], [2; 32], Analysis::NONE),
@@ -280,7 +281,10 @@ mod tests {
         Memo::store(dir.path(), &files, Some(("lock text", &links, &parsed))).unwrap();
         let memo = Memo::load(dir.path());
         assert_eq!(memo.lookup(&mut 0, "m/1_a.sql", b"CREATE TABLE a (x);"), Some(([1; 32], clean)));
-        assert_eq!(clean.get(), Some(Findings { has_statements: true, begins: false, no_transaction: true }));
+        assert_eq!(
+            clean.get(),
+            Some(Findings { has_statements: true, begins: false, no_transaction: true, ..Default::default() })
+        );
         assert_eq!(memo.lookup(&mut 0, "m/2_b.sql", b""), Some(([2; 32], Analysis::NONE)));
         assert_eq!(Analysis::NONE.get(), None);
         assert_eq!(memo.lookup(&mut 0, "m/1_a.sql", b"CREATE TABLE a (y);"), None, "other bytes");
@@ -318,7 +322,12 @@ mod tests {
                 "a.sql",
                 b"SELECT 1;",
                 [9; 32],
-                Analysis::new(Findings { has_statements: true, begins: false, no_transaction: false }),
+                Analysis::new(Findings {
+                    has_statements: true,
+                    begins: false,
+                    no_transaction: false,
+                    ..Default::default()
+                }),
             )],
             None,
         )

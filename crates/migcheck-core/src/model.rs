@@ -142,6 +142,16 @@ impl Default for ScratchConfig {
     }
 }
 
+/// The data findings a migration accepts with `-- migcheck: allow <code>`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Allow {
+    /// `allow data-loss`: rows or values the file loses are lost on purpose.
+    pub data_loss: bool,
+    /// `allow data-dependent`: the file may fail on rows a production
+    /// database holds, and its author knows.
+    pub data_dependent: bool,
+}
+
 /// What reading one file's SQL found that decides how it runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Findings {
@@ -151,6 +161,8 @@ pub struct Findings {
     pub begins: bool,
     /// Its directives (or its tool's marker) ask to run outside a transaction.
     pub no_transaction: bool,
+    /// The data findings its directives accept.
+    pub allow: Allow,
 }
 
 impl Findings {
@@ -181,6 +193,8 @@ impl Analysis {
     const STATEMENTS: u8 = 2;
     const BEGINS: u8 = 4;
     const NO_TRANSACTION: u8 = 8;
+    const ALLOW_DATA_LOSS: u8 = 16;
+    const ALLOW_DATA_DEPENDENT: u8 = 32;
 
     /// A clean file's findings, known.
     pub fn new(found: Findings) -> Analysis {
@@ -189,7 +203,9 @@ impl Analysis {
             Analysis::KNOWN
                 | bit(found.has_statements, Analysis::STATEMENTS)
                 | bit(found.begins, Analysis::BEGINS)
-                | bit(found.no_transaction, Analysis::NO_TRANSACTION),
+                | bit(found.no_transaction, Analysis::NO_TRANSACTION)
+                | bit(found.allow.data_loss, Analysis::ALLOW_DATA_LOSS)
+                | bit(found.allow.data_dependent, Analysis::ALLOW_DATA_DEPENDENT),
         )
     }
 
@@ -210,6 +226,10 @@ impl Analysis {
             has_statements: has(Analysis::STATEMENTS),
             begins: has(Analysis::BEGINS),
             no_transaction: has(Analysis::NO_TRANSACTION),
+            allow: Allow {
+                data_loss: has(Analysis::ALLOW_DATA_LOSS),
+                data_dependent: has(Analysis::ALLOW_DATA_DEPENDENT),
+            },
         })
     }
 }
@@ -252,6 +272,8 @@ pub struct Script {
     pub sql: String,
     /// How it runs (its own transaction, none, or one it manages).
     pub mode: Mode,
+    /// The data findings its directives accept.
+    pub allow: Allow,
 }
 
 impl Script {
@@ -314,6 +336,14 @@ pub struct Config {
     /// check needs it (the CLI's `diff` does; the build script does not, and
     /// saves reading thousands of schema rows).
     pub keep_schema: bool,
+    /// Synthetic rows in every table before each migration (the data checks;
+    /// `MIGCHECK_DATA=0` turns them off; fixtures load either way).
+    pub data: bool,
+    /// The fixtures directory (`fixtures/` beside the migrations directory by
+    /// default): `<version>.sql` files of rows loaded right after their version.
+    pub fixtures: Option<PathBuf>,
+    /// Whether a missing fixtures directory is an error (it was set explicitly).
+    pub fixtures_required: bool,
 }
 
 impl Config {
@@ -322,6 +352,7 @@ impl Config {
         let dir = dir.into();
         let display_base = dir.parent().map(Path::to_path_buf).unwrap_or_default();
         let schema = Some(default_schema_path(&dir));
+        let fixtures = default_fixtures_path(&dir);
         Config {
             dir,
             display_base,
@@ -336,6 +367,9 @@ impl Config {
             postgres_scratch: None,
             layout: None,
             keep_schema: true,
+            data: true,
+            fixtures: Some(fixtures),
+            fixtures_required: false,
         }
     }
 
@@ -357,7 +391,9 @@ impl Config {
     ///
     /// - `MIGCHECK_LOCKED` (`1`/`0`) and `CI`: locked mode ([`Config::locked_from_env`]);
     /// - `MIGCHECK_TIMEOUT`: seconds a migration file may run on the scratch database;
-    /// - `MIGCHECK_SCRATCH_URL`: the PostgreSQL server for PostgreSQL-dialect migrations.
+    /// - `MIGCHECK_SCRATCH_URL`: the PostgreSQL server for PostgreSQL-dialect migrations;
+    /// - `MIGCHECK_SCRATCH_LIMIT`: the most the scratch database may grow to (`2GiB`);
+    /// - `MIGCHECK_DATA` (`1`/`0`): synthetic rows in every table for the data checks.
     ///
     /// ```
     /// use migcheck_core::model::Config;
@@ -383,6 +419,18 @@ impl Config {
             })?;
         }
         config.postgres_scratch = get("MIGCHECK_SCRATCH_URL").filter(|u| !u.trim().is_empty());
+        if let Some(text) = get("MIGCHECK_DATA") {
+            config.data = match text.trim() {
+                "1" | "true" | "yes" | "on" | "" => true,
+                "0" | "false" | "no" | "off" => false,
+                _ => {
+                    return Err(EnvError {
+                        name: "MIGCHECK_DATA",
+                        message: format!("`{text}` is not `1` or `0` (synthetic rows on or off)"),
+                    });
+                }
+            };
+        }
         Ok(config)
     }
 
@@ -398,9 +446,15 @@ pub fn default_schema_path(migrations_dir: &Path) -> PathBuf {
     migrations_dir.parent().unwrap_or(Path::new("")).join("schema.sql")
 }
 
+/// Where the fixtures are unless configured: `fixtures/` beside the
+/// migrations directory.
+pub fn default_fixtures_path(migrations_dir: &Path) -> PathBuf {
+    migrations_dir.parent().unwrap_or(Path::new("")).join("fixtures")
+}
+
 /// Every environment variable [`Config::from_env`] reads.
-pub const ENV_VARS: [&str; 5] =
-    ["MIGCHECK_LOCKED", "CI", "MIGCHECK_TIMEOUT", "MIGCHECK_SCRATCH_URL", "MIGCHECK_SCRATCH_LIMIT"];
+pub const ENV_VARS: [&str; 6] =
+    ["MIGCHECK_LOCKED", "CI", "MIGCHECK_TIMEOUT", "MIGCHECK_SCRATCH_URL", "MIGCHECK_SCRATCH_LIMIT", "MIGCHECK_DATA"];
 
 /// An environment variable with a value migcheck cannot use.
 #[derive(Debug, Clone, PartialEq, Eq)]

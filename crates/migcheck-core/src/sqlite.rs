@@ -8,16 +8,20 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use std::collections::BTreeSet;
+
+use rusqlite::config::DbConfig;
 use rusqlite::ffi;
 
 use crate::cache;
 use crate::diagnostic::{Diagnostic, Kind, Location};
-use crate::engine::Engine;
+use crate::engine::{Contents, Engine};
 use crate::exec::{self, StatementError};
 use crate::lexer;
-use crate::model::{Migration, Mode, ScratchConfig, Script};
+use crate::model::{Digest, Migration, Mode, ScratchConfig, Script};
 use crate::schema::{self, Snapshot};
 use crate::scratch::{Event, Scratch};
+use crate::synthetic;
 
 /// The in-memory scratch database.
 pub struct SqliteEngine {
@@ -44,9 +48,9 @@ impl SqliteEngine {
         Snapshot::read(&self.scratch.conn, &[]).map_err(|e| io("cannot read the scratch database's schema", e))
     }
 
-    fn cache_key(&self, migrations: &[Migration], sealed: usize) -> Option<(PathBuf, crate::model::Digest)> {
+    fn cache_key(&self, migrations: &[Migration], sealed: usize, salt: &Digest) -> Option<(PathBuf, Digest)> {
         let dir = self.cache_dir.as_ref().filter(|_| sealed > 0)?;
-        Some((dir.clone(), cache::key(&migrations[sealed - 1].chain, sealed, &self.config)))
+        Some((dir.clone(), cache::key(&migrations[sealed - 1].chain, sealed, &self.config, salt)))
     }
 }
 
@@ -87,8 +91,8 @@ impl Engine for SqliteEngine {
         SqliteEngine::open(&self.config, None)
     }
 
-    fn resume(&mut self, migrations: &[Migration], sealed: usize) -> bool {
-        let Some((dir, key)) = self.cache_key(migrations, sealed) else { return false };
+    fn resume(&mut self, migrations: &[Migration], sealed: usize, salt: &Digest) -> bool {
+        let Some((dir, key)) = self.cache_key(migrations, sealed, salt) else { return false };
         let Some((header, file)) = cache::open(&dir, &key) else { return false };
         let restored = self.scratch.restore(file, header.len)
             && cache::serialize(&mut self.scratch.conn).is_some_and(|image| header.matches(&image))
@@ -113,8 +117,8 @@ impl Engine for SqliteEngine {
 
     /// Keeps the database unless TEMP objects (which a restored database would
     /// lack) exist. A cache that cannot be written only costs speed.
-    fn checkpoint(&mut self, migrations: &[Migration], sealed: usize) {
-        let Some((dir, key)) = self.cache_key(migrations, sealed) else { return };
+    fn checkpoint(&mut self, migrations: &[Migration], sealed: usize, salt: &Digest) {
+        let Some((dir, key)) = self.cache_key(migrations, sealed, salt) else { return };
         let conn = &mut self.scratch.conn;
         let temp_objects: i64 =
             conn.query_row("SELECT count(*) FROM temp.sqlite_schema", [], |r| r.get(0)).unwrap_or(1);
@@ -123,6 +127,188 @@ impl Engine for SqliteEngine {
             let _ = cache::store(&dir, &key, cache::State { foreign_keys }, &bytes);
         }
     }
+
+    fn tables(&mut self, names: Option<&BTreeSet<String>>) -> Result<Vec<String>, Diagnostic> {
+        let conn = &self.scratch.conn;
+        let read = || -> rusqlite::Result<Vec<String>> {
+            let ordinary =
+                |name: &str, kind: &str| kind == "table" && !name.to_ascii_lowercase().starts_with("sqlite_");
+            let mut out = Vec::new();
+            let mut stmt = conn.prepare("SELECT name, type FROM pragma_table_list(?1) WHERE schema = 'main'")?;
+            match names {
+                Some(names) => {
+                    for name in names {
+                        let mut rows = stmt.query([name])?;
+                        while let Some(row) = rows.next()? {
+                            let (name, kind): (String, String) = (row.get(0)?, row.get(1)?);
+                            if ordinary(&name, &kind) {
+                                out.push(name);
+                            }
+                        }
+                    }
+                }
+                None => {
+                    let mut all = conn.prepare("SELECT name, type FROM pragma_table_list WHERE schema = 'main'")?;
+                    let mut rows = all.query([])?;
+                    while let Some(row) = rows.next()? {
+                        let (name, kind): (String, String) = (row.get(0)?, row.get(1)?);
+                        if ordinary(&name, &kind) {
+                            out.push(name);
+                        }
+                    }
+                }
+            }
+            Ok(out)
+        };
+        read().map_err(|e| io("cannot list the scratch database's tables", e))
+    }
+
+    fn children(&mut self, table: &str) -> Result<Vec<String>, Diagnostic> {
+        // Only tables whose text names the parent can reference it: the text
+        // test keeps the foreign-key pragma off most tables.
+        let mut stmt = self
+            .scratch
+            .conn
+            .prepare(
+                "SELECT DISTINCT m.name FROM sqlite_schema m, pragma_foreign_key_list(m.name) f
+                 WHERE m.type = 'table' AND instr(lower(m.sql), lower(?1)) > 0
+                   AND f.\"table\" = ?1 COLLATE NOCASE AND m.name <> ?1 COLLATE NOCASE",
+            )
+            .map_err(|e| io("cannot read the scratch database's foreign keys", e))?;
+        let rows = stmt.query_map([table], |r| r.get(0)).and_then(|rows| rows.collect());
+        rows.map_err(|e| io("cannot read the scratch database's foreign keys", e))
+    }
+
+    fn seed(&mut self, tables: &[String]) -> Result<Vec<String>, Diagnostic> {
+        let conn = &self.scratch.conn;
+        // Rows as the application would have written them before this
+        // version, not as today's triggers would rewrite them.
+        let _ = conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_TRIGGER, false);
+        let seeded = synthetic::seed_tables(conn, tables);
+        let _ = conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_TRIGGER, true);
+        match seeded {
+            Ok(seeded) => Ok(seeded.notes),
+            Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::DiskFull => Err(
+                Diagnostic::error(Kind::ScratchLimit, "the synthetic rows grow the scratch database past its size limit")
+                    .help("raise the limit (MIGCHECK_SCRATCH_LIMIT, `Build::scratch_limit`) or turn the synthetic rows off (MIGCHECK_DATA=0, `Build::data_checks(false)`)"),
+            ),
+            Err(e) => Err(io("cannot write synthetic rows", e)),
+        }
+    }
+
+    fn contents(&mut self, table: &str) -> Result<Contents, Diagnostic> {
+        let read = || -> rusqlite::Result<Contents> {
+            let mut stmt = self.scratch.conn.prepare(&format!("SELECT * FROM \"{}\"", table.replace('"', "\"\"")))?;
+            let columns: Vec<String> = stmt.column_names().map(str::to_owned).collect();
+            let width = columns.len();
+            let rows = stmt
+                .query_map([], |r| {
+                    (0..width).map(|i| Ok(literal(r.get_ref(i)?))).collect::<rusqlite::Result<Vec<_>>>()
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(Contents { columns, rows })
+        };
+        read().map_err(|e| io(&format!("cannot read the rows of `{table}`"), e))
+    }
+
+    fn clear(&mut self, keep: &BTreeSet<String>) -> Result<(), Diagnostic> {
+        let tables = self.tables(None)?;
+        let conn = &self.scratch.conn;
+        let run = || -> rusqlite::Result<()> {
+            let enforcing = conn.query_row("PRAGMA foreign_keys", [], |r| r.get::<_, i64>(0))? == 1;
+            conn.execute_batch("PRAGMA foreign_keys = OFF")?;
+            let _ = conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_TRIGGER, false);
+            let mut result = Ok(());
+            for table in tables.iter().filter(|t| !keep.contains(&t.to_lowercase())) {
+                result = result.and(conn.execute_batch(&format!("DELETE FROM \"{}\"", table.replace('"', "\"\""))));
+            }
+            let _ = conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_TRIGGER, true);
+            if enforcing {
+                conn.execute_batch("PRAGMA foreign_keys = ON")?;
+            }
+            result
+        };
+        run().map_err(|e| io("cannot delete the rows of the scratch database", e))
+    }
+
+    fn culprits(&mut self, error: &Diagnostic, tables: &[String]) -> Vec<String> {
+        culprits(&self.scratch.conn, &error.message, tables).unwrap_or_default()
+    }
+}
+
+/// A value as an SQL literal; `None` for NULL.
+fn literal(value: rusqlite::types::ValueRef<'_>) -> Option<String> {
+    use rusqlite::types::ValueRef;
+    match value {
+        ValueRef::Null => None,
+        ValueRef::Integer(i) => Some(i.to_string()),
+        ValueRef::Real(f) => Some(format!("{f:?}")),
+        ValueRef::Text(t) => Some(format!("'{}'", String::from_utf8_lossy(t).replace('\'', "''"))),
+        ValueRef::Blob(b) => Some(format!("X'{}'", b.iter().map(|b| format!("{b:02X}")).collect::<String>())),
+    }
+}
+
+/// The rows behind a constraint error, read from SQLite's message: for
+/// `NOT NULL constraint failed: t.c`, rows of `tables` with NULL in a column
+/// `c`; for `UNIQUE constraint failed: t.a, t.b`, rows of `tables` that
+/// share their values of `a, b`.
+fn culprits(conn: &rusqlite::Connection, message: &str, tables: &[String]) -> rusqlite::Result<Vec<String>> {
+    let ident = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    let columns_of = |list: &str| -> Vec<String> {
+        list.split(',')
+            .map(|c| c.trim().rsplit('.').next().unwrap_or("").to_owned())
+            .filter(|c| !c.is_empty())
+            .collect()
+    };
+    type Condition = fn(&[String]) -> String;
+    let (condition, columns): (Condition, Vec<String>) =
+        if let Some(rest) = message.split("NOT NULL constraint failed: ").nth(1) {
+            (|c: &[String]| format!("{} IS NULL", c[0]), columns_of(rest))
+        } else if let Some(rest) = message.split("UNIQUE constraint failed: ").nth(1) {
+            (
+                |c: &[String]| {
+                    let list = c.join(", ");
+                    format!("({list}) IN (SELECT {list} FROM __t GROUP BY {list} HAVING count(*) > 1)")
+                },
+                columns_of(rest),
+            )
+        } else {
+            return Ok(Vec::new());
+        };
+    let mut out = Vec::new();
+    for table in tables {
+        let has = |c: &String| -> rusqlite::Result<bool> {
+            conn.query_row(
+                "SELECT count(*) FROM pragma_table_info(?1) WHERE name = ?2 COLLATE NOCASE",
+                [table, c],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n > 0)
+        };
+        if columns.is_empty() || !columns.iter().try_fold(true, |all, c| Ok::<_, rusqlite::Error>(all && has(c)?))? {
+            continue;
+        }
+        let quoted: Vec<String> = columns.iter().map(|c| ident(c)).collect();
+        let sql = format!(
+            "SELECT * FROM {t} WHERE {} LIMIT 2",
+            condition(&quoted).replace("__t", &ident(table)),
+            t = ident(table)
+        );
+        let Ok(mut stmt) = conn.prepare(&sql) else { continue };
+        let names: Vec<String> = stmt.column_names().map(str::to_owned).collect();
+        let width = names.len();
+        let rows = stmt
+            .query_map([], |r| (0..width).map(|i| Ok(literal(r.get_ref(i)?))).collect::<rusqlite::Result<Vec<_>>>())?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let contents = Contents { columns: names, rows };
+        for row in &contents.rows {
+            out.push(format!("`{table}` {}", contents.show(row)));
+        }
+        if !out.is_empty() {
+            break;
+        }
+    }
+    Ok(out)
 }
 
 /// Runs one file on the scratch database the way the runtime will.

@@ -7,6 +7,8 @@
 //! to row), foreign keys (parents first; a self reference points at the row
 //! before), CHECK constraints (a row a CHECK refuses is tried again with plain
 //! values, then left out with a note); generated columns are left to SQLite.
+//! Integer keys count from 1001, clear of the small explicit keys migrations
+//! give reference rows.
 //! What they probe: NULL in one row of every nullable column, and edge values
 //! where the type allows (empty text, 0, a negative number, an integer beyond
 //! 2^53, non-ASCII text, quotes and `--` in text).
@@ -17,7 +19,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use rusqlite::types::Value;
-use rusqlite::{Connection, ErrorCode, params_from_iter};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, params_from_iter};
 
 use crate::schema::{Column, Table};
 
@@ -46,8 +48,33 @@ pub struct Seeded {
 /// ```
 pub fn seed(conn: &Connection) -> rusqlite::Result<Seeded> {
     let tables = ordinary_tables(conn)?;
+    fill(conn, &tables)
+}
+
+/// Fills those of `names` that are ordinary tables and hold no row, parents
+/// before the tables that reference them (parents outside `names` keep the
+/// rows they have).
+pub fn seed_tables(conn: &Connection, names: &[String]) -> rusqlite::Result<Seeded> {
+    let mut lookup = conn.prepare(
+        "SELECT l.name, s.sql FROM pragma_table_list(?1) l JOIN sqlite_schema s ON s.name = l.name AND s.type = 'table'
+         WHERE l.schema = 'main' AND l.type = 'table' AND l.name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
+    )?;
+    let mut empty = Vec::new();
+    for name in names {
+        let found: Option<(String, String)> = lookup.query_row([name], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
+        let Some((name, sql)): Option<(String, String)> = found else { continue };
+        let table = Table::introspect(conn, &name, &sql)?;
+        let sql = format!("SELECT EXISTS (SELECT 1 FROM {})", ident(&table.name));
+        if !conn.query_row(&sql, [], |r| r.get::<_, bool>(0))? {
+            empty.push(table);
+        }
+    }
+    fill(conn, &empty)
+}
+
+fn fill(conn: &Connection, tables: &[Table]) -> rusqlite::Result<Seeded> {
     let mut seeded = Seeded::default();
-    for table in fill_order(&tables) {
+    for table in fill_order(tables) {
         let inserted = seed_table(conn, table, &mut seeded.notes)?;
         seeded.rows.push((table.name.clone(), inserted));
     }
@@ -133,7 +160,10 @@ fn value(column: &Column, i: usize, plain: bool) -> Value {
     let n = i as i64;
     let name = column.name.to_ascii_lowercase();
     match kind(column) {
-        Kind::Integer if plain || column.primary_key > 0 => Value::Integer(n + 1),
+        // Keys from 1001 on: a migration that inserts rows with small explicit
+        // keys (reference data) does not meet the synthetic ones.
+        Kind::Integer if column.primary_key > 0 => Value::Integer(1001 + n),
+        Kind::Integer if plain => Value::Integer(n + 1),
         Kind::Integer => Value::Integer([1, 0, -7, 9_007_199_254_740_993, 42][i % ROWS] + (i / ROWS) as i64 * 1000),
         Kind::Real if plain => Value::Real(n as f64 + 1.5),
         Kind::Real => Value::Real([1.5, 0.0, -2.25, 1e15, 3.25][i % ROWS] + (i / ROWS) as f64 * 1000.0),

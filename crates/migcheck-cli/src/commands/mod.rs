@@ -60,6 +60,10 @@ pub(crate) fn config(cli: &Cli, execute: bool) -> Result<Config> {
     config.locked = false;
     config.execute = execute;
     config.layout = cli.layout;
+    if let Some(dir) = &cli.fixtures {
+        config.fixtures = Some(dir.clone());
+        config.fixtures_required = true;
+    }
     Ok(config)
 }
 

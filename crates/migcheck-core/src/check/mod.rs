@@ -7,6 +7,7 @@
 //! stops at the first migration that fails, since the ones after it would run on
 //! a schema it did not produce.
 
+mod data;
 mod lock;
 mod pipeline;
 mod scripts;

@@ -16,6 +16,7 @@ use crate::lexer;
 use crate::model::{Config, Migration, Mode, Script, SourceFile};
 use crate::scan::display_path;
 
+use super::data::{self, Cause, Data, Watch};
 use super::{Clock, Report};
 
 /// The schemas a run produced, in the engine's form.
@@ -32,24 +33,30 @@ pub(crate) fn execute<E: Engine>(config: &Config, mut engine: E, report: &mut Re
     let mut outcome = Outcome { migrated: None, declared: None };
     let mut clock = Clock::start();
     report.executed = true;
+    let before = report.diagnostics.len();
+    let data = data::read_fixtures(config, &report.migrations, &mut report.diagnostics);
+    if report.diagnostics[before..].iter().any(Diagnostic::is_error) {
+        return outcome;
+    }
+    let salt = data.salt();
     // The leading sealed migrations: their result can come from a cache.
     let sealed = report.migrations.iter().take_while(|m| m.sealed).count();
     let mut start = 0;
-    if sealed > 0 && engine.resume(&report.migrations, sealed) {
+    if sealed > 0 && engine.resume(&report.migrations, sealed, &salt) {
         start = sealed;
         report.from_cache = true;
     }
     clock.lap(&mut report.timings, "sql/restore");
     if start < sealed {
         let before = report.diagnostics.len();
-        if !run_range(&mut engine, report, start..sealed) {
+        if !run_range(&mut engine, report, &data, start..sealed) {
             return outcome;
         }
         if report.diagnostics.len() == before {
-            engine.checkpoint(&report.migrations, sealed);
+            engine.checkpoint(&report.migrations, sealed, &salt);
         }
     }
-    if !run_range(&mut engine, report, sealed.max(start)..report.migrations.len()) {
+    if !run_range(&mut engine, report, &data, sealed.max(start)..report.migrations.len()) {
         return outcome;
     }
     clock.lap(&mut report.timings, "sql/run");
@@ -73,12 +80,12 @@ pub(crate) fn execute<E: Engine>(config: &Config, mut engine: E, report: &mut Re
 
 /// Runs `report.migrations[range]`; false after the first that failed (its
 /// diagnostic pushed).
-fn run_range<E: Engine>(engine: &mut E, report: &mut Report, range: std::ops::Range<usize>) -> bool {
+fn run_range<E: Engine>(engine: &mut E, report: &mut Report, data: &Data, range: std::ops::Range<usize>) -> bool {
     let total = report.migrations.len();
     for i in range {
         let m = &report.migrations[i];
-        if let Err(mut d) = run_migration(engine, m, &mut report.diagnostics) {
-            d.version = Some(m.version);
+        if let Err(mut d) = run_migration(engine, &report.migrations, i, data, &mut report.diagnostics) {
+            d.version = d.version.or(Some(m.version));
             let later = total - i - 1;
             if later > 0 {
                 d.notes.push(format!("the {later} later migration{} were not run", if later == 1 { "" } else { "s" }));
@@ -91,18 +98,32 @@ fn run_range<E: Engine>(engine: &mut E, report: &mut Report, range: std::ops::Ra
 }
 
 /// Up; for a reversible migration also down (which must restore the schema
-/// the up started from) and up again.
+/// the up started from, and with rows in the tables, the rows) and up again.
+/// With rows, the data checks run around each step, then the tables the
+/// migration created get rows and its fixture loads.
 pub(crate) fn run_migration<E: Engine>(
     engine: &mut E,
-    m: &Migration,
+    migrations: &[Migration],
+    i: usize,
+    data: &Data,
     warnings: &mut Vec<Diagnostic>,
 ) -> Result<(), Diagnostic> {
+    let m = &migrations[i];
+    let mut watch = if data.active() { Some(Watch::before(engine, m)?) } else { None };
     let Some(down) = &m.down else {
-        return engine.run(&m.up, warnings);
+        step(engine, migrations, i, Step::Up, data, watch.as_mut(), warnings)?;
+        if let Some(watch) = watch.as_mut() {
+            watch.after_up(engine, m, warnings)?;
+        }
+        return after_migration(engine, m, data, watch.as_ref());
     };
     let before = engine.schema()?;
-    engine.run(&m.up, warnings)?;
-    engine.run(down, warnings).map_err(|d| d.note("this happened checking that the down migration undoes the up"))?;
+    step(engine, migrations, i, Step::Up, data, watch.as_mut(), warnings)?;
+    if let Some(watch) = watch.as_mut() {
+        watch.after_up(engine, m, warnings)?;
+    }
+    step(engine, migrations, i, Step::Down, data, watch.as_mut(), warnings)
+        .map_err(|d| d.note("this happened checking that the down migration undoes the up"))?;
     let after = engine.schema()?;
     if before != after {
         let differences =
@@ -121,7 +142,157 @@ pub(crate) fn run_migration<E: Engine>(
             ));
         }
     }
-    engine.run(&m.up, warnings).map_err(|d| d.note("this happened applying the up migration again after its down"))
+    if let Some(watch) = &watch {
+        watch.after_down(engine, down)?;
+    }
+    step(engine, migrations, i, Step::UpAgain, data, watch.as_mut(), warnings)
+        .map_err(|d| d.note("this happened applying the up migration again after its down"))?;
+    after_migration(engine, m, data, watch.as_ref())
+}
+
+/// The steps of a migration's check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Up,
+    Down,
+    UpAgain,
+}
+
+/// Runs one step. With rows in the tables, a file that fails in a way rows
+/// can cause runs again without them: if it then runs, the rows made it
+/// fail (`data-dependent`, or `data-error` for the fixtures' rows), and the
+/// check goes on from the database without rows.
+fn step<E: Engine>(
+    engine: &mut E,
+    migrations: &[Migration],
+    i: usize,
+    step: Step,
+    data: &Data,
+    watch: Option<&mut Watch>,
+    warnings: &mut Vec<Diagnostic>,
+) -> Result<(), Diagnostic> {
+    let m = &migrations[i];
+    let script = match step {
+        Step::Down => m.down.as_ref().expect("a down step of a reversible migration"),
+        Step::Up | Step::UpAgain => &m.up,
+    };
+    let err = match engine.run(script, warnings) {
+        Ok(()) => return Ok(()),
+        Err(err) => err,
+    };
+    let Some(watch) = watch else { return Err(err) };
+    if watch.cleared || !matches!(err.kind, Kind::SqlError | Kind::ForeignKeyViolation) {
+        return Err(err);
+    }
+    // A failed file in a transaction of its own left the database as it was.
+    let rolled_back = script.mode == Mode::Transaction && err.kind == Kind::SqlError;
+    let culprits = if rolled_back { engine.culprits(&err, watch.present()) } else { Vec::new() };
+    let fixtures = data.fixtures.range(..m.version).next().is_some();
+    let mut sink = Vec::new();
+    let mut retry = |engine: &mut E, keep_fixtures: bool| -> Result<(), Diagnostic> {
+        if rolled_back {
+            let keep = if keep_fixtures { data.fixture_tables.clone() } else { Default::default() };
+            engine.clear(&keep)?;
+            return engine.run(script, &mut sink);
+        }
+        let mut fresh = rebuild(engine, migrations, i, step, data, keep_fixtures)?;
+        fresh.run(script, &mut sink)?;
+        *engine = fresh;
+        Ok(())
+    };
+    let cause = if fixtures && retry(engine, true).is_ok() {
+        Cause::Synthetic
+    } else {
+        match retry(engine, false) {
+            Ok(()) if fixtures => Cause::Fixtures,
+            Ok(()) => Cause::Synthetic,
+            // It fails without rows too: the error is not the rows'.
+            Err(plain) => return Err(plain),
+        }
+    };
+    watch.cleared = true;
+    let d = data::data_failure(err, script, cause, culprits, data, m.version, watch);
+    if d.is_error() {
+        return Err(d);
+    }
+    if !script.allow.data_dependent {
+        warnings.push(d.version(m.version));
+    }
+    Ok(())
+}
+
+/// A fresh database as it was before `step` of `migrations[i]`, with the
+/// fixtures' rows when `fixtures` and no synthetic rows (for a file that
+/// failed outside a transaction and left the database half changed).
+fn rebuild<E: Engine>(
+    engine: &E,
+    migrations: &[Migration],
+    i: usize,
+    step: Step,
+    data: &Data,
+    fixtures: bool,
+) -> Result<E, Diagnostic> {
+    let mut fresh = engine.fresh()?;
+    let mut sink = Vec::new();
+    for m in &migrations[..i] {
+        fresh.run(&m.up, &mut sink)?;
+        if let Some(f) = data.fixtures.get(&m.version).filter(|_| fixtures) {
+            fresh.run(&f.script, &mut sink)?;
+        }
+    }
+    let m = &migrations[i];
+    if step != Step::Up {
+        fresh.run(&m.up, &mut sink)?;
+    }
+    if let (Step::UpAgain, Some(down)) = (step, &m.down) {
+        fresh.run(down, &mut sink)?;
+    }
+    Ok(fresh)
+}
+
+/// After a migration ran: its fixture loads, and the tables it created (or
+/// every table, after a retry emptied them) get synthetic rows.
+fn after_migration<E: Engine>(
+    engine: &mut E,
+    m: &Migration,
+    data: &Data,
+    watch: Option<&Watch>,
+) -> Result<(), Diagnostic> {
+    let Some(watch) = watch else { return Ok(()) };
+    if let Some(fixture) = data.fixtures.get(&m.version) {
+        engine.run(&fixture.script, &mut Vec::new()).map_err(|mut d| {
+            d.kind = Kind::DataError;
+            d.message = format!(
+                "the fixture `{}` does not load after migration {}: {}",
+                fixture.script.file.display,
+                m.version,
+                d.message.strip_prefix("SQL fails on the scratch database: ").unwrap_or(&d.message)
+            );
+            d.notes.retain(|n| !n.starts_with("each migration runs on"));
+            d.notes.push(format!(
+                "its rows load right after `{}`, on the schema at version {}",
+                m.up.file.file_name(),
+                m.version
+            ));
+            d.help =
+                Some("make the fixture's rows fit the schema at its version (or rename it to another version)".into());
+            d
+        })?;
+    }
+    if !data.synthetic {
+        return Ok(());
+    }
+    let tables: Vec<String> = if watch.cleared {
+        engine.tables(None)?
+    } else {
+        let existed: Vec<String> = watch.present().iter().map(|t| t.to_lowercase()).collect();
+        engine.tables(Some(watch.named()))?.into_iter().filter(|t| !existed.contains(&t.to_lowercase())).collect()
+    };
+    let tables: Vec<String> = tables.into_iter().filter(|t| !data.fixture_tables.contains(&t.to_lowercase())).collect();
+    if !tables.is_empty() {
+        engine.seed(&tables)?;
+    }
+    Ok(())
 }
 
 /// The schema the up migrations of `migrations` up to `version` (all when
@@ -174,7 +345,7 @@ fn declared_script(config: &Config, diagnostics: &mut Vec<Diagnostic>) -> Option
         analysis: Default::default(),
     };
     let sql = file.text[file.bom_len()..].to_owned();
-    Some(Script { file, sql, mode: Mode::Transaction })
+    Some(Script { file, sql, mode: Mode::Transaction, allow: Default::default() })
 }
 
 /// Runs the schema file on a fresh database and compares what it declares

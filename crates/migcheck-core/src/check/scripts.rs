@@ -38,7 +38,7 @@ pub(super) fn script(
     }
     // Another tool's marker asks for no transaction too.
     found.no_transaction |= part.no_transaction;
-    Some(Script { file, sql, mode: found.mode() })
+    Some(Script { file, sql, mode: found.mode(), allow: found.allow })
 }
 
 /// What reading one file or section gave.
@@ -113,6 +113,7 @@ fn read_script(
         has_statements: outline.has_statements,
         begins: outline.begin.is_some(),
         no_transaction: directives.no_transaction,
+        allow: directives.allow,
     };
     Some(Reading { sql, found, clean: outline.shell_commands.is_empty() })
 }

@@ -11,16 +11,17 @@
 //! comparing them compares the schemas. There is no sandbox on a server: point
 //! the variable at a throwaway server (scripts/pg-start starts one).
 
+mod data;
 pub mod wire;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use wire::{Client, PgError, PgUrl};
 
 use std::time::Duration;
 
 use crate::diagnostic::{Diagnostic, Kind, Location};
-use crate::engine::Engine;
+use crate::engine::{Contents, Engine};
 use crate::lexer;
 use crate::model::{Mode, Script};
 
@@ -200,6 +201,28 @@ impl Engine for PgEngine {
 
     fn fresh(&self) -> Result<PgEngine, Diagnostic> {
         PgEngine::on(self.admin.clone(), self.timeout)
+    }
+
+    fn tables(&mut self, names: Option<&BTreeSet<String>>) -> Result<Vec<String>, Diagnostic> {
+        data::tables(&mut self.client, names).map_err(|e| io(format!("cannot list the scratch database's tables: {e}")))
+    }
+
+    fn children(&mut self, table: &str) -> Result<Vec<String>, Diagnostic> {
+        data::children(&mut self.client, table)
+            .map_err(|e| io(format!("cannot read the scratch database's foreign keys: {e}")))
+    }
+
+    fn seed(&mut self, tables: &[String]) -> Result<Vec<String>, Diagnostic> {
+        data::seed(&mut self.client, tables).map_err(|e| io(format!("cannot write synthetic rows: {e}")))
+    }
+
+    fn contents(&mut self, table: &str) -> Result<Contents, Diagnostic> {
+        data::contents(&mut self.client, table).map_err(|e| io(format!("cannot read the rows of `{table}`: {e}")))
+    }
+
+    fn clear(&mut self, keep: &BTreeSet<String>) -> Result<(), Diagnostic> {
+        data::clear(&mut self.client, keep)
+            .map_err(|e| io(format!("cannot delete the rows of the scratch database: {e}")))
     }
 }
 

@@ -1,0 +1,351 @@
+//! The data checks' side of the PostgreSQL scratch database: which tables
+//! exist, their rows, synthetic rows made from the catalogs, and clearing.
+//!
+//! Synthetic rows follow the same rules as SQLite's ([`crate::synthetic`]):
+//! a few rows per table, parents first, values of each column's type that
+//! differ from row to row, NULL in one row of every nullable column, edge
+//! values where the type allows, a plain retry when a constraint refuses a
+//! row. Identity and `serial` keys get explicit values from 1001 on, so that
+//! the sequence is left where the migrations leave it and a migration that
+//! inserts rows with small explicit keys does not meet the synthetic ones.
+
+use std::collections::BTreeSet;
+
+use super::wire::{Client, PgError};
+use crate::engine::Contents;
+
+/// How a table is named in SQL: `"name"`, or `"schema"."name"` outside `public`.
+pub(crate) fn ident(table: &str) -> String {
+    table.split('.').map(|part| format!("\"{}\"", part.replace('"', "\"\""))).collect::<Vec<_>>().join(".")
+}
+
+/// A text literal.
+pub(crate) fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+const TABLES: &str = "SELECT CASE WHEN n.nspname = 'public' THEN c.relname ELSE n.nspname || '.' || c.relname END
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+      AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'";
+
+/// The ordinary tables among `names` (lower-case words), or all.
+pub(crate) fn tables(client: &mut Client, names: Option<&BTreeSet<String>>) -> Result<Vec<String>, PgError> {
+    let sql = match names {
+        Some(names) if names.is_empty() => return Ok(Vec::new()),
+        Some(names) => {
+            let list: Vec<String> = names.iter().map(|n| literal(n)).collect();
+            format!("{TABLES} AND lower(c.relname) IN ({}) ORDER BY 1", list.join(", "))
+        }
+        None => format!("{TABLES} ORDER BY 1"),
+    };
+    Ok(client.query(&sql)?.into_iter().filter_map(|mut r| r.remove(0)).collect())
+}
+
+/// The tables whose foreign keys reference `table`.
+pub(crate) fn children(client: &mut Client, table: &str) -> Result<Vec<String>, PgError> {
+    let sql = format!(
+        "SELECT DISTINCT CASE WHEN n.nspname = 'public' THEN c.relname ELSE n.nspname || '.' || c.relname END
+         FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE k.contype = 'f' AND k.confrelid = {}::regclass AND k.conrelid <> k.confrelid",
+        literal(&ident(table))
+    );
+    Ok(client.query(&sql)?.into_iter().filter_map(|mut r| r.remove(0)).collect())
+}
+
+/// Every row of `table`, values as literals.
+pub(crate) fn contents(client: &mut Client, table: &str) -> Result<Contents, PgError> {
+    let columns: Vec<String> = client
+        .query(&format!(
+            "SELECT attname FROM pg_attribute WHERE attrelid = {}::regclass AND attnum > 0 AND NOT attisdropped
+             ORDER BY attnum",
+            literal(&ident(table))
+        ))?
+        .into_iter()
+        .filter_map(|mut r| r.remove(0))
+        .collect();
+    if columns.is_empty() {
+        return Ok(Contents { columns, rows: Vec::new() });
+    }
+    let list: Vec<String> = columns.iter().map(|c| format!("{}::text", ident(c))).collect();
+    let rows = client.query(&format!("SELECT {} FROM {}", list.join(", "), ident(table)))?;
+    let rows = rows.into_iter().map(|r| r.into_iter().map(|v| v.map(|v| literal(&v))).collect()).collect();
+    Ok(Contents { columns, rows })
+}
+
+/// Deletes every row of every table but `keep`, without firing row triggers:
+/// `TRUNCATE` of them all at once, or, when a kept table references one of
+/// them, `DELETE` with triggers and foreign keys off (`session_replication_role`).
+pub(crate) fn clear(client: &mut Client, keep: &BTreeSet<String>) -> Result<(), PgError> {
+    let tables: Vec<String> = tables(client, None)?.into_iter().filter(|t| !keep.contains(&t.to_lowercase())).collect();
+    if tables.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = tables.iter().map(|t| ident(t)).collect();
+    if client.query(&format!("TRUNCATE {}", list.join(", "))).is_ok() {
+        return Ok(());
+    }
+    client.query(&format!(
+        "SET session_replication_role = replica; DELETE FROM {}; RESET session_replication_role;",
+        list.join("; DELETE FROM ")
+    ))?;
+    Ok(())
+}
+
+/// A column as the catalogs describe it.
+#[derive(Debug)]
+struct Column {
+    name: String,
+    /// `format_type`: `integer`, `character varying(20)`, `text[]`, …
+    ty: String,
+    /// The base type's name (a domain's underlying type).
+    base: String,
+    not_null: bool,
+    /// Identity, or a `nextval` default (serial).
+    generated_key: bool,
+    /// `GENERATED ALWAYS AS IDENTITY`: needs `OVERRIDING SYSTEM VALUE`.
+    always_identity: bool,
+    /// A stored generated column: left to PostgreSQL.
+    computed: bool,
+    /// An enum's labels, in order.
+    labels: Vec<String>,
+    /// Part of the primary key or of a unique constraint or index.
+    unique: bool,
+}
+
+/// A foreign key: its columns, the parent, the parent's columns.
+#[derive(Debug)]
+struct ForeignKey {
+    columns: Vec<String>,
+    parent: String,
+    parent_columns: Vec<String>,
+}
+
+fn columns(client: &mut Client, table: &str) -> Result<Vec<Column>, PgError> {
+    let oid = format!("{}::regclass", literal(&ident(table)));
+    let rows = client.query(&format!(
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod), COALESCE(bt.typname, t.typname), a.attnotnull,
+                a.attidentity <> '' OR COALESCE(pg_get_expr(d.adbin, d.adrelid) LIKE 'nextval(%', false),
+                a.attidentity = 'a', a.attgenerated <> '',
+                COALESCE((SELECT string_agg(e.enumlabel, E'\\x1f' ORDER BY e.enumsortorder) FROM pg_enum e
+                          WHERE e.enumtypid = COALESCE(NULLIF(t.typbasetype, 0), t.oid)), ''),
+                EXISTS (SELECT 1 FROM pg_index x WHERE x.indrelid = a.attrelid AND x.indisunique
+                        AND a.attnum = ANY (x.indkey))
+         FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+         LEFT JOIN pg_type bt ON bt.oid = t.typbasetype AND t.typtype = 'd'
+         LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+         WHERE a.attrelid = {oid} AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum"
+    ))?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let text = |i: usize| r[i].clone().unwrap_or_default();
+            let yes = |i: usize| r[i].as_deref() == Some("t");
+            Column {
+                name: text(0),
+                ty: text(1),
+                base: text(2),
+                not_null: yes(3),
+                generated_key: yes(4),
+                always_identity: yes(5),
+                computed: yes(6),
+                labels: text(7).split('\u{1f}').filter(|l| !l.is_empty()).map(str::to_owned).collect(),
+                unique: yes(8),
+            }
+        })
+        .collect())
+}
+
+fn foreign_keys(client: &mut Client, table: &str) -> Result<Vec<ForeignKey>, PgError> {
+    let oid = format!("{}::regclass", literal(&ident(table)));
+    let rows = client.query(&format!(
+        "SELECT (SELECT string_agg(a.attname, E'\\x1f' ORDER BY k.i) FROM unnest(c.conkey) WITH ORDINALITY k(n, i)
+                 JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n),
+                CASE WHEN n.nspname = 'public' THEN p.relname ELSE n.nspname || '.' || p.relname END,
+                (SELECT string_agg(a.attname, E'\\x1f' ORDER BY k.i) FROM unnest(c.confkey) WITH ORDINALITY k(n, i)
+                 JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n)
+         FROM pg_constraint c JOIN pg_class p ON p.oid = c.confrelid JOIN pg_namespace n ON n.oid = p.relnamespace
+         WHERE c.contype = 'f' AND c.conrelid = {oid}"
+    ))?;
+    let split = |s: &Option<String>| -> Vec<String> {
+        s.as_deref().unwrap_or("").split('\u{1f}').filter(|c| !c.is_empty()).map(str::to_owned).collect()
+    };
+    Ok(rows
+        .iter()
+        .map(|r| ForeignKey {
+            columns: split(&r[0]),
+            parent: r[1].clone().unwrap_or_default(),
+            parent_columns: split(&r[2]),
+        })
+        .collect())
+}
+
+/// The value of row `i` of `column` as a literal with its cast; `plain`
+/// values are the ones a CHECK constraint is likeliest to accept. `None`:
+/// no value migcheck knows how to make (left NULL).
+fn value(column: &Column, i: usize, plain: bool) -> Option<String> {
+    let n = i as i64;
+    let edge = !plain && !column.unique;
+    let ty = column.ty.as_str();
+    let cast = |text: String| Some(format!("{}::{}", literal(&text), ty));
+    if !column.labels.is_empty() {
+        return cast(column.labels[i % column.labels.len()].clone());
+    }
+    if ty.ends_with("[]") {
+        return cast("{}".into());
+    }
+    let max_len = ty.split_once('(').and_then(|(_, rest)| rest.trim_end_matches(')').parse::<usize>().ok());
+    let text = |s: String| {
+        let s: String = match max_len {
+            Some(len) => s.chars().take(len).collect(),
+            None => s,
+        };
+        cast(s)
+    };
+    match column.base.as_str() {
+        "int2" | "int4" | "int8" if column.generated_key || column.unique => cast((1001 + n).to_string()),
+        "int2" | "int4" | "int8" if !edge => cast((n + 1).to_string()),
+        "int2" | "int4" | "int8" => {
+            let big = match column.base.as_str() {
+                "int2" => 32_767_i64,
+                "int4" => 2_147_483_647,
+                _ => 9_007_199_254_740_993,
+            };
+            cast([1, 0, -7, big, 42][i % 5].to_string())
+        }
+        "numeric" | "float4" | "float8" | "money" if !edge => cast(format!("{}.5", n + 1)),
+        "numeric" | "float4" | "float8" | "money" => cast(["1.5", "0", "-2.25", "99999.75", "3.25"][i % 5].into()),
+        "bool" => cast(if i.is_multiple_of(2) { "true" } else { "false" }.into()),
+        "date" => cast(format!("2026-01-{:02}", i % 28 + 1)),
+        "timestamp" | "timestamptz" => cast(format!("2026-01-{:02} 12:{:02}:00+00", i % 28 + 1, i % 60)),
+        "time" | "timetz" => cast(format!("12:{:02}:00", i % 60)),
+        "interval" => cast(format!("{} days", i + 1)),
+        "uuid" => cast(format!("00000000-0000-4000-8000-{:012}", i + 1)),
+        "json" | "jsonb" => cast(format!("{{\"n\": {}}}", i + 1)),
+        "bytea" => cast(format!("\\x{:02x}", i + 1)),
+        "inet" => cast(format!("10.0.0.{}", i + 1)),
+        "cidr" => cast(format!("10.0.{}.0/24", i + 1)),
+        "macaddr" => cast(format!("08:00:2b:01:02:{:02x}", i + 1)),
+        "text" | "varchar" | "bpchar" | "citext" | "name" => {
+            let lower = column.name.to_ascii_lowercase();
+            if lower.contains("email") {
+                text(format!("user{}@example.com", i + 1))
+            } else if lower.contains("url") {
+                text(format!("https://example.com/{}", i + 1))
+            } else if !edge {
+                text(format!("{} {}", column.name, i + 1))
+            } else {
+                text(match i % 5 {
+                    0 => format!("Ada Lovelace {}", i + 1),
+                    1 => String::new(),
+                    2 => format!("Zoë Ōkubo 名前 {}", i + 1),
+                    3 => format!("O'Brien; -- {}", i + 1),
+                    _ => format!("{} {}", column.name, i + 1),
+                })
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Fills those of `tables` that are empty, parents first; notes on rows
+/// left out.
+pub(crate) fn seed(client: &mut Client, tables: &[String]) -> Result<Vec<String>, PgError> {
+    let mut notes = Vec::new();
+    let mut pending: Vec<(String, Vec<ForeignKey>)> = Vec::new();
+    for table in tables {
+        let empty = client.query(&format!("SELECT NOT EXISTS (SELECT 1 FROM {})", ident(table)))?;
+        if empty.first().and_then(|r| r[0].as_deref()) == Some("t") {
+            let fks = foreign_keys(client, table)?;
+            pending.push((table.clone(), fks));
+        }
+    }
+    // Parents first: a table waits while a parent still to fill is pending.
+    while !pending.is_empty() {
+        let lower: BTreeSet<String> = pending.iter().map(|(t, _)| t.to_lowercase()).collect();
+        let ready = pending
+            .iter()
+            .position(|(t, fks)| {
+                fks.iter().all(|fk| fk.parent.eq_ignore_ascii_case(t) || !lower.contains(&fk.parent.to_lowercase()))
+            })
+            .unwrap_or(0);
+        let (table, fks) = pending.remove(ready);
+        seed_table(client, &table, &fks, &mut notes)?;
+    }
+    Ok(notes)
+}
+
+fn seed_table(client: &mut Client, table: &str, fks: &[ForeignKey], notes: &mut Vec<String>) -> Result<(), PgError> {
+    let columns: Vec<Column> = columns(client, table)?.into_iter().filter(|c| !c.computed).collect();
+    if columns.is_empty() {
+        return Ok(());
+    }
+    // The parents' key values, for each foreign key to another table.
+    let mut parents: Vec<Vec<Vec<Option<String>>>> = Vec::new();
+    for fk in fks {
+        if fk.parent.eq_ignore_ascii_case(table) || fk.parent_columns.is_empty() {
+            parents.push(Vec::new());
+            continue;
+        }
+        let list: Vec<String> = fk.parent_columns.iter().map(|c| format!("{}::text", ident(c))).collect();
+        let rows = client.query(&format!(
+            "SELECT {} FROM {} WHERE ({}) IS NOT NULL ORDER BY 1 LIMIT 5",
+            list.join(", "),
+            ident(&fk.parent),
+            fk.parent_columns.iter().map(|c| ident(c)).collect::<Vec<_>>().join(", ")
+        ))?;
+        parents.push(rows);
+    }
+    let overriding = if columns.iter().any(|c| c.always_identity) { " OVERRIDING SYSTEM VALUE" } else { "" };
+    let names: Vec<String> = columns.iter().map(|c| ident(&c.name)).collect();
+    let mut inserted = 0;
+    let mut refused = None;
+    for i in 0..crate::synthetic::ROWS {
+        let mut done = false;
+        for plain in [false, true] {
+            let mut row: Vec<String> = columns
+                .iter()
+                .map(|c| {
+                    let null = !c.not_null && !c.unique && !c.generated_key && i == 2 && !plain;
+                    if null { None } else { value(c, i, plain) }.unwrap_or_else(|| "NULL".into())
+                })
+                .collect();
+            for (fk, keys) in fks.iter().zip(&parents) {
+                let nullable = fk.columns.iter().all(|n| columns.iter().any(|c| c.name == *n && !c.not_null));
+                let target: Option<&Vec<Option<String>>> =
+                    if keys.is_empty() || (nullable && i == 2 && !plain) { None } else { Some(&keys[i % keys.len()]) };
+                for (k, name) in fk.columns.iter().enumerate() {
+                    if let Some(p) = columns.iter().position(|c| c.name == *name) {
+                        row[p] = match target.and_then(|t| t.get(k).cloned().flatten()) {
+                            Some(v) => format!("{}::{}", literal(&v), columns[p].ty),
+                            None => "NULL".into(),
+                        };
+                    }
+                }
+            }
+            let sql =
+                format!("INSERT INTO {} ({}){overriding} VALUES ({})", ident(table), names.join(", "), row.join(", "));
+            match client.query(&sql) {
+                Ok(_) => {
+                    inserted += 1;
+                    done = true;
+                    break;
+                }
+                // Integrity violations (class 23) and values a type refuses (22).
+                Err(PgError::Server(e)) if e.code.starts_with("23") || e.code.starts_with("22") => {
+                    refused = Some(e.message);
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        let _ = done;
+    }
+    if inserted < crate::synthetic::ROWS {
+        notes.push(format!(
+            "table `{table}`: {inserted} of {} synthetic rows (the others were refused: {})",
+            crate::synthetic::ROWS,
+            refused.unwrap_or_else(|| "a constraint".into())
+        ));
+    }
+    Ok(())
+}
