@@ -42,6 +42,8 @@ struct Case {
     succeeds: bool,
     /// Substrings the build script's messages must contain.
     expect: Vec<&'static str>,
+    /// Substrings they must not contain.
+    reject: Vec<&'static str>,
 }
 
 fn case(name: &'static str, files: Vec<(&'static str, &str)>) -> Case {
@@ -52,6 +54,7 @@ fn case(name: &'static str, files: Vec<(&'static str, &str)>) -> Case {
         env: Vec::new(),
         succeeds: false,
         expect: Vec::new(),
+        reject: Vec::new(),
     }
 }
 
@@ -72,6 +75,37 @@ impl Case {
         self.expect.push(s);
         self
     }
+    fn reject(mut self, s: &'static str) -> Self {
+        self.reject.push(s);
+        self
+    }
+}
+
+/// Seals the first `n` migrations of `dir` only (the later ones would not seal).
+fn seal_first(dir: &Path, n: usize) {
+    let later: Vec<(PathBuf, Vec<u8>)> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            name.split('_').next().and_then(|v| v.parse::<usize>().ok()).is_some_and(|v| v > n)
+        })
+        .map(|p| (p.clone(), fs::read(&p).unwrap()))
+        .collect();
+    for (path, _) in &later {
+        fs::remove_file(path).unwrap();
+    }
+    seal(dir);
+    for (path, bytes) in later {
+        fs::write(path, bytes).unwrap();
+    }
+}
+
+/// Writes `fixtures/<name>` beside the migrations directory `dir`.
+fn fixture_file(dir: &Path, name: &str, text: &str) {
+    let fixtures = dir.parent().unwrap().join("fixtures");
+    fs::create_dir_all(&fixtures).unwrap();
+    fs::write(fixtures.join(name), text).unwrap();
 }
 
 fn with(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
@@ -103,6 +137,10 @@ pub fn trials() -> Vec<Trial> {
             Ok(())
         },
     ));
+    trials.push(Trial::test("build_script::editing_a_fixture_reruns_the_check", || {
+        editing_a_fixture_reruns_the_check();
+        Ok(())
+    }));
     trials.push(
         Trial::test("build_script::cargo_build_checks_postgres_migrations_on_a_scratch_server", || {
             cargo_build_checks_postgres_migrations_on_a_scratch_server();
@@ -131,6 +169,7 @@ fn run_case(case: &Case) -> Result<(), Failed> {
     }
     fixture.set_migrations(&files);
     let _ = fs::remove_file(fixture.path().join("schema.sql"));
+    let _ = fs::remove_dir_all(fixture.path().join("fixtures"));
     (case.setup)(&fixture.migrations());
     let result = fixture.build(&case.env);
     let messages = result.messages();
@@ -141,6 +180,11 @@ fn run_case(case: &Case) -> Result<(), Failed> {
     for expected in &case.expect {
         if !messages.contains(expected) {
             problems.push(format!("missing `{expected}`"));
+        }
+    }
+    for unexpected in &case.reject {
+        if messages.contains(unexpected) {
+            problems.push(format!("unexpected `{unexpected}`"));
         }
     }
     let escape = escape_dir().join("escape.db");
@@ -168,7 +212,147 @@ fn check_cases() -> Vec<Case> {
         Box::leak(format!("-- migcheck: no-transaction\nVACUUM INTO '{}';\n", escape.display()).into_boxed_str());
 
     let cases = vec![
-        case("good, sealed", good()).setup(seal).passes(),
+        case("good, sealed", good()).setup(seal).passes().reject("warning"),
+        case(
+            "a unique index over values rows already repeat is data-dependent",
+            with(&[
+                ("3_active.sql", "ALTER TABLE owners ADD COLUMN active BOOLEAN NOT NULL DEFAULT 1;\n"),
+                ("4_one_active.sql", "CREATE UNIQUE INDEX owners_active ON owners (active);\n"),
+            ]),
+        )
+        .setup(seal)
+        .passes()
+        .expect("warning[data-dependent]: `4_one_active.sql` fails when its tables hold rows: UNIQUE constraint failed: owners.active")
+        .expect("--> migrations/4_one_active.sql:1:46")
+        .expect("a row that makes it fail: `owners` (id = 1001, email = ")
+        .expect("-- migcheck: allow data-dependent"),
+        case(
+            "a NOT NULL rebuild over NULLs is data-dependent, and shows the row",
+            with(&[(
+                "3_name_required.sql",
+                "CREATE TABLE pets_new (id INTEGER PRIMARY KEY, name TEXT NOT NULL, owner_id INTEGER REFERENCES owners(id));\n\
+                 INSERT INTO pets_new SELECT id, name, owner_id FROM pets;\nDROP TABLE pets;\nALTER TABLE pets_new RENAME TO pets;\n",
+            )]),
+        )
+        .setup(seal)
+        .passes()
+        .expect("warning[data-dependent]: `3_name_required.sql` fails when its tables hold rows: NOT NULL constraint failed: pets_new.name")
+        .expect("--> migrations/3_name_required.sql:2:")
+        .expect("a row that makes it fail: `pets` (id = 1003, name = NULL, owner_id = NULL)"),
+        case(
+            "data-dependent is allowed by its directive",
+            with(&[
+                ("3_active.sql", "ALTER TABLE owners ADD COLUMN active BOOLEAN NOT NULL DEFAULT 1;\n"),
+                (
+                    "4_one_active.sql",
+                    "-- migcheck: allow data-dependent\nCREATE UNIQUE INDEX owners_active ON owners (active);\n",
+                ),
+            ]),
+        )
+        .setup(seal)
+        .passes()
+        .reject("data-dependent"),
+        case(
+            "MIGCHECK_DATA=0 runs on empty tables",
+            with(&[
+                ("3_active.sql", "ALTER TABLE owners ADD COLUMN active BOOLEAN NOT NULL DEFAULT 1;\n"),
+                ("4_one_active.sql", "CREATE UNIQUE INDEX owners_active ON owners (active);\n"),
+            ]),
+        )
+        .setup(seal)
+        .env("MIGCHECK_DATA", "0")
+        .passes()
+        .reject("warning"),
+        case(
+            "a rebuild that forgets a column loses its values",
+            with(&[(
+                "3_rebuild.sql",
+                "CREATE TABLE pets_new (id INTEGER PRIMARY KEY, name TEXT, owner_id INTEGER REFERENCES owners(id), born DATE);\n\
+                 INSERT INTO pets_new (id, owner_id) SELECT id, owner_id FROM pets;\nDROP TABLE pets;\nALTER TABLE pets_new RENAME TO pets;\n",
+            )]),
+        )
+        .setup(seal)
+        .passes()
+        .expect("warning[data-loss]: `3_rebuild.sql` loses 4 of the 4 values of `pets.name`: NULL after it")
+        .expect("--> migrations/3_rebuild.sql:1:")
+        .expect("one of them: 'Ada Lovelace 1'"),
+        case(
+            "a rebuild that drops rows loses them, unless the file allows it",
+            with(&[(
+                "3_rebuild.sql",
+                "CREATE TABLE pets_new (id INTEGER PRIMARY KEY, name TEXT, owner_id INTEGER REFERENCES owners(id));\n\
+                 INSERT INTO pets_new SELECT * FROM pets WHERE name <> '';\nDROP TABLE pets;\nALTER TABLE pets_new RENAME TO pets;\n",
+            )]),
+        )
+        .setup(|dir| {
+            seal(dir);
+            let allowed = fs::read_to_string(dir.join("3_rebuild.sql")).unwrap();
+            fs::write(dir.join("4_again.sql"), format!("-- migcheck: allow data-loss\n{}", allowed.replace("pets_new", "pets_again"))).unwrap();
+        })
+        .passes()
+        .expect("warning[data-loss]: `3_rebuild.sql` loses 2 of the 5 rows of `pets`")
+        .expect("--> migrations/3_rebuild.sql:2:")
+        .expect("rows in: 5, rows out: 3")
+        .reject("`4_again.sql` loses"),
+        case(
+            "deleting rows on purpose is not data loss",
+            with(&[("3_purge.sql", "DELETE FROM pets WHERE name IS NULL;\nUPDATE owners SET email = lower(email);\n")]),
+        )
+        .setup(seal)
+        .passes()
+        .reject("data-loss"),
+        case(
+            "a down that does not give the rows back",
+            with(&[
+                (
+                    "3_born.up.sql",
+                    "CREATE TABLE pets_new (id INTEGER PRIMARY KEY, name TEXT, owner_id INTEGER REFERENCES owners(id), born DATE);\n\
+                     INSERT INTO pets_new (id, name, owner_id) SELECT id, name, owner_id FROM pets;\nDROP TABLE pets;\nALTER TABLE pets_new RENAME TO pets;\n",
+                ),
+                ("3_born.down.sql", "DROP TABLE pets;\nCREATE TABLE pets (\n    id INTEGER PRIMARY KEY,\n    name TEXT,\n    owner_id INTEGER REFERENCES owners(id)\n);\n"),
+            ]),
+        )
+        .setup(|dir| seal_first(dir, 2))
+        .expect("error[down-data-mismatch]: `3_born.down.sql` does not give back 5 of the 5 rows of `pets` its up migration started from")
+        .expect("--> migrations/3_born.down.sql:1:12")
+        .expect("one of them: (id = 1001, name = 'Ada Lovelace 1', owner_id = 1001)"),
+        case(
+            "fixtures that make a migration fail are a data error naming the fixture",
+            with(&[("3_unique_names.sql", "CREATE UNIQUE INDEX pets_name ON pets (name);\n")]),
+        )
+        .setup(|dir| {
+            seal(dir);
+            fixture_file(
+                dir,
+                "2.sql",
+                "-- two owners' pets\nINSERT INTO owners (id, email) VALUES (1, 'ann@example.com'), (2, 'bo@example.com');\n\
+                 INSERT INTO pets (id, name, owner_id) VALUES (1, 'Rex', 1), (2, 'Rex', 2);\n",
+            );
+        })
+        .expect("error[data-error]: `3_unique_names.sql` fails on the fixtures' rows: UNIQUE constraint failed: pets.name")
+        .expect("--> migrations/3_unique_names.sql:1:40")
+        .expect("a row that makes it fail: `pets` (id = 1, name = 'Rex', owner_id = 1)")
+        .expect("the rows of `pets` come from `fixtures/2.sql` line 3 (loaded after version 2)"),
+        case("a fixture that does not load names its line", good())
+            .setup(|dir| {
+                seal(dir);
+                fixture_file(dir, "1_owners.sql", "INSERT INTO owners (id, email) VALUES (1, 'a@example.com');\nINSERT INTO owners (id, mail) VALUES (2, 'b');\n");
+            })
+            .expect("error[data-error]: the fixture `fixtures/1_owners.sql` does not load after migration 1: table owners has no column named mail")
+            .expect("--> fixtures/1_owners.sql:2:25"),
+        case("a fixture for a version that does not exist", good())
+            .setup(|dir| {
+                seal(dir);
+                fixture_file(dir, "7.sql", "INSERT INTO owners (id, email) VALUES (1, 'a@example.com');\n");
+            })
+            .expect("error[data-error]: `fixtures/7.sql` is for version 7, and there is no migration 7"),
+        case("fixtures that fit build without warnings", good())
+            .setup(|dir| {
+                seal(dir);
+                fixture_file(dir, "2.sql", "INSERT INTO owners (id, email) VALUES (1, 'ann@example.com');\nINSERT INTO pets (id, name, owner_id) VALUES (1, 'Rex', 1);\n");
+            })
+            .passes()
+            .reject("warning"),
         case("unsealed is a warning", good())
             .setup(|dir| {
                 seal(dir);
@@ -391,6 +575,24 @@ fn the_built_program_applies_the_embedded_migrations_and_unchanged_builds_skip_t
     assert!(run.stderr.contains("warning: fixture_run@0.1.0: warning[unsealed]"), "{}", run.stderr);
 }
 
+fn editing_a_fixture_reruns_the_check() {
+    let fixture = Fixture::with_turn("fixture_fixtures", "migcheck_build::Build::new().run();");
+    fixture.set_migrations(&good());
+    seal(&fixture.migrations());
+    fixture_file(&fixture.migrations(), "1.sql", "INSERT INTO owners (id, email) VALUES (1, 'ann@example.com');\n");
+    let fits = fixture.cargo(&["build", "--offline"], &[]);
+    assert!(fits.success, "{}", fits.stderr);
+    // Only the fixture changes: Cargo must run the build script again.
+    fixture_file(&fixture.migrations(), "1.sql", "INSERT INTO owners (id) VALUES (1);\n");
+    let broken = fixture.cargo(&["build", "--offline"], &[]);
+    assert!(!broken.success, "{}", broken.stderr);
+    assert!(
+        broken.messages().contains("error[data-error]: the fixture `fixtures/1.sql` does not load after migration 1: NOT NULL constraint failed: owners.email"),
+        "{}",
+        broken.stderr
+    );
+}
+
 fn cargo_build_checks_postgres_migrations_on_a_scratch_server() {
     let url = match crate::pg::server() {
         Ok(url) => url,
@@ -433,4 +635,71 @@ fn cargo_build_checks_postgres_migrations_on_a_scratch_server() {
         "{messages}"
     );
     assert!(messages.contains("--> migrations/3_typo.sql:2:26"), "{messages}");
+    fs::remove_file(fixture.migrations().join("3_typo.sql")).unwrap();
+
+    // The data checks on PostgreSQL: the scratch database's tables hold rows.
+    let build = |files: &[(&str, &str)]| {
+        for (name, text) in files {
+            fixture.write(name, text);
+        }
+        let result = fixture.cargo(&["build", "--offline"], &[("MIGCHECK_SCRATCH_URL", &url)]);
+        for (name, _) in files {
+            fs::remove_file(fixture.migrations().join(name)).unwrap();
+        }
+        result
+    };
+    let nn = build(&[("3_plan.sql", "ALTER TABLE owners ADD COLUMN plan TEXT NOT NULL;\n")]);
+    assert!(nn.success, "{}", nn.stderr);
+    let messages = nn.messages();
+    assert!(
+        messages.contains("warning[data-dependent]: `3_plan.sql` fails when its tables hold rows: column \"plan\" of relation \"owners\" contains null values"),
+        "{messages}"
+    );
+    assert!(messages.contains("--> migrations/3_plan.sql:1:1"), "{messages}");
+
+    let cast = build(&[("3_cast.sql", "ALTER TABLE owners ALTER COLUMN email TYPE integer USING email::integer;\n")]);
+    assert!(cast.success, "{}", cast.stderr);
+    assert!(cast.messages().contains("warning[data-dependent]: `3_cast.sql` fails when its tables hold rows: invalid input syntax for type integer: \"user1@example.com\""), "{}", cast.stderr);
+
+    let lost = build(&[(
+        "3_lose.sql",
+        "ALTER TABLE owners ALTER COLUMN email DROP NOT NULL, ALTER COLUMN email TYPE varchar(200) USING NULL;\n",
+    )]);
+    assert!(lost.success, "{}", lost.stderr);
+    assert!(
+        lost.messages()
+            .contains("warning[data-loss]: `3_lose.sql` loses 5 of the 5 values of `owners.email`: NULL after it"),
+        "{}",
+        lost.stderr
+    );
+
+    let down = build(&[
+        ("3_nick.up.sql", "ALTER TABLE owners ADD COLUMN nick TEXT;\n"),
+        ("3_nick.down.sql", "DELETE FROM owners WHERE id > 1002;\nALTER TABLE owners DROP COLUMN nick;\n"),
+    ]);
+    assert!(!down.success, "{}", down.stderr);
+    let messages = down.messages();
+    assert!(
+        messages.contains("error[down-data-mismatch]: `3_nick.down.sql` does not give back 3 of the 5 rows of `owners` its up migration started from"),
+        "{messages}"
+    );
+    assert!(messages.contains("--> migrations/3_nick.down.sql:1:13"), "{messages}");
+
+    let fixtures = fixture.path().join("fixtures");
+    fs::create_dir_all(&fixtures).unwrap();
+    fs::write(
+        fixtures.join("1.sql"),
+        "INSERT INTO owners (id, email) VALUES (1, 'ann@example.com'), (2, 'ann@example.com');\n",
+    )
+    .unwrap();
+    let unique = build(&[("3_unique.sql", "CREATE UNIQUE INDEX owners_email_key ON owners (email);\n")]);
+    fs::remove_dir_all(&fixtures).unwrap();
+    assert!(!unique.success, "{}", unique.stderr);
+    let messages = unique.messages();
+    assert!(messages.contains("error[data-error]: `3_unique.sql` fails on the fixtures' rows: could not create unique index \"owners_email_key\""), "{messages}");
+    assert!(messages.contains("Key (email)=(ann@example.com) is duplicated."), "{messages}");
+    assert!(
+        messages.contains("the rows of `owners` come from `fixtures/1.sql` line 1 (loaded after version 1)"),
+        "{messages}"
+    );
 }

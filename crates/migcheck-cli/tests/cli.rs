@@ -445,6 +445,60 @@ fn diff_generates_renames_on_request_and_writes_nothing_when_nothing_changed() {
     assert!(run.stderr.contains("is not a rename"), "{run:?}");
 }
 
+/// A table rebuild written by `migcheck diff` keeps every row: the check
+/// runs it on tables holding rows (a child's foreign keys included) and finds
+/// no loss; a migration that loses values is reported in the JSON too.
+fn diff_rebuilds_keep_every_row_and_check_reports_data_findings() {
+    let p = Project::new();
+    p.ok(&["init"]);
+    let schema = |sql: &str| fs::write(p.path().join("schema.sql"), sql).unwrap();
+    schema(
+        "CREATE TABLE owners (id INTEGER PRIMARY KEY, email TEXT NOT NULL, nick TEXT, age INTEGER);\n\
+         CREATE TABLE pets (id INTEGER PRIMARY KEY, owner_id INTEGER NOT NULL REFERENCES owners(id), name TEXT);\n",
+    );
+    p.ok(&["diff", "-m", "create"]);
+    schema(
+        "CREATE TABLE owners (id INTEGER PRIMARY KEY, email TEXT NOT NULL UNIQUE, nick TEXT CHECK (length(nick) < 100), age REAL);\n\
+         CREATE TABLE pets (id INTEGER PRIMARY KEY, owner_id INTEGER NOT NULL REFERENCES owners(id), name TEXT);\n",
+    );
+    let run = p.ok(&["diff", "-m", "rebuild owners"]);
+    assert!(run.stdout.contains("UNIQUE (email) added"), "{run:?}");
+    let run = p.ok(&["check", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let codes: Vec<&str> =
+        json["diagnostics"].as_array().unwrap().iter().map(|d| d["code"].as_str().unwrap()).collect();
+    assert_eq!(codes, ["unsealed"], "the rebuild keeps every row: {run:?}");
+
+    // Rows changed on purpose, a column dropped and a table emptied on
+    // purpose: nothing lost. A rebuild that forgets a column: lost.
+    fs::write(
+        p.path().join("migrations/99990101000000_on_purpose.sql"),
+        "UPDATE owners SET nick = NULL;\nALTER TABLE owners DROP COLUMN age;\nALTER TABLE owners ADD COLUMN age REAL;\n\
+         CREATE TABLE pets_copy AS SELECT id FROM pets;\nDELETE FROM pets_copy;\n",
+    )
+    .unwrap();
+    fs::write(
+        p.path().join("migrations/99990102000000_lose.sql"),
+        "CREATE TABLE pets_new (id INTEGER PRIMARY KEY, owner_id INTEGER NOT NULL REFERENCES owners(id), name TEXT);\n\
+         INSERT INTO pets_new (id, owner_id) SELECT id, owner_id FROM pets;\nDROP TABLE pets;\nALTER TABLE pets_new RENAME TO pets;\n",
+    )
+    .unwrap();
+    let run = p.run(&["check", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let findings: Vec<(&str, &str)> = json["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["code"] != "unsealed" && d["code"] != "drift")
+        .map(|d| (d["code"].as_str().unwrap(), d["message"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        findings,
+        [("data-loss", "`99990102000000_lose.sql` loses 4 of the 4 values of `pets.name`: NULL after it")],
+        "{run:?}"
+    );
+}
+
 fn check_with_a_database_finds_changes_made_by_hand() {
     let p = Project::with_migrations();
     p.ok(&["upgrade"]);
@@ -713,7 +767,12 @@ fn main() {
     if let Some(why) = &no_server {
         eprintln!("PostgreSQL tests ignored: {why}");
     }
-    let tests: [(&str, fn(), bool); 15] = [
+    let tests: [(&str, fn(), bool); 16] = [
+        (
+            "diff_rebuilds_keep_every_row_and_check_reports_data_findings",
+            diff_rebuilds_keep_every_row_and_check_reports_data_findings,
+            false,
+        ),
         ("init_creates_and_never_overwrites", init_creates_and_never_overwrites, false),
         ("new_picks_the_next_version", new_picks_the_next_version, false),
         ("upgrade_current_history_status_downgrade_stamp", upgrade_current_history_status_downgrade_stamp, false),

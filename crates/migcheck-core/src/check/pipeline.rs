@@ -88,7 +88,11 @@ fn run_range<E: Engine>(engine: &mut E, report: &mut Report, data: &Data, range:
             d.version = d.version.or(Some(m.version));
             let later = total - i - 1;
             if later > 0 {
-                d.notes.push(format!("the {later} later migration{} were not run", if later == 1 { "" } else { "s" }));
+                d.notes.push(if later == 1 {
+                    "the 1 later migration was not run".to_owned()
+                } else {
+                    format!("the {later} later migrations were not run")
+                });
             }
             report.diagnostics.push(d);
             return false;
