@@ -16,8 +16,9 @@ fn ui() {
     let target = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().expect("the target directory");
     let project = target.join("tests/trybuild/migcheck");
     std::fs::create_dir_all(&project).unwrap();
-    // `migrations/` too, for the case that calls the macro with no argument.
-    for name in ["ui-tests", "migrations"] {
+    // `migrations/` (and its `fixtures/`) too, for the case that calls the macro
+    // with no argument.
+    for name in ["ui-tests", "migrations", "fixtures"] {
         let link = project.join(name);
         if std::fs::read_link(&link).ok().as_deref() != Some(root.join(name).as_path()) {
             let _ = std::fs::remove_file(&link);

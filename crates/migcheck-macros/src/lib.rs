@@ -4,13 +4,13 @@
 //! The directory is relative to the package root (`CARGO_MANIFEST_DIR`),
 //! `migrations` by default. Every problem becomes a `compile_error!` carrying
 //! the same rustc-style text the build script prints. The expansion
-//! `include_bytes!`s each file, so rustc expands the macro again when one of
-//! them changes. Limits, from how procedural macros work: a file added to the
+//! `include_bytes!`s each file (migrations, lock, schema, fixtures), so rustc
+//! expands the macro again when one of them changes. Limits, from how procedural macros work: a file added to the
 //! directory is seen only when the crate is rebuilt for another reason (the
 //! build script has no such limit), warnings (unsealed migrations) cannot be
 //! shown, and the environment variables the build script reads (`CI`,
-//! `MIGCHECK_LOCKED`, `MIGCHECK_TIMEOUT`, `MIGCHECK_SCRATCH_URL`) are read but
-//! not tracked.
+//! `MIGCHECK_LOCKED`, `MIGCHECK_TIMEOUT`, `MIGCHECK_SCRATCH_URL`,
+//! `MIGCHECK_DATA`) are read but not tracked.
 
 #![warn(missing_docs)]
 
@@ -72,6 +72,9 @@ fn expand(input: TokenStream) -> Result<TokenStream, String> {
     track(&config.lock_path());
     if let Some(schema) = &config.schema {
         track(schema);
+    }
+    for fixture in &report.fixtures {
+        track(fixture);
     }
     let shown = display_path(&dir_path, &manifest_dir);
     codegen::render_with(&report.migrations, &shown, &items)

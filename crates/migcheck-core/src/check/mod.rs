@@ -51,6 +51,8 @@ pub struct Report {
     pub from_cache: bool,
     /// The layout the directory was read in.
     pub layout: crate::layout::Layout,
+    /// The fixture files read (to watch for changes).
+    pub fixtures: Vec<std::path::PathBuf>,
     /// The lock's chain hash after each of its entries.
     lock_links: Vec<Digest>,
     /// How long each phase took, in order (`MIGCHECK_TIMINGS=1` shows them).
@@ -107,6 +109,7 @@ pub fn check(config: &Config) -> Report {
         scratch: config.scratch.clone(),
         from_cache: false,
         layout: crate::layout::Layout::Native,
+        fixtures: Vec::new(),
         lock_links: Vec::new(),
         timings: Vec::new(),
     };

@@ -35,6 +35,7 @@ pub(crate) fn execute<E: Engine>(config: &Config, mut engine: E, report: &mut Re
     report.executed = true;
     let before = report.diagnostics.len();
     let data = data::read_fixtures(config, &report.migrations, &mut report.diagnostics);
+    report.fixtures = data.fixtures.values().map(|f| f.script.file.path.clone()).collect();
     if report.diagnostics[before..].iter().any(Diagnostic::is_error) {
         return outcome;
     }
