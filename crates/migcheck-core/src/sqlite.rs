@@ -131,31 +131,38 @@ impl Engine for SqliteEngine {
     fn tables(&mut self, names: Option<&BTreeSet<String>>) -> Result<Vec<String>, Diagnostic> {
         let conn = &self.scratch.conn;
         let read = || -> rusqlite::Result<Vec<String>> {
-            let ordinary =
-                |name: &str, kind: &str| kind == "table" && !name.to_ascii_lowercase().starts_with("sqlite_");
             let mut out = Vec::new();
-            let mut stmt = conn.prepare("SELECT name, type FROM pragma_table_list(?1) WHERE schema = 'main'")?;
+            let mut rows_of = |stmt: &mut rusqlite::Statement<'_>, name: Option<&str>| -> rusqlite::Result<()> {
+                let mut rows = match name {
+                    Some(name) => stmt.query([name])?,
+                    None => stmt.query([])?,
+                };
+                while let Some(row) = rows.next()? {
+                    let (name, kind): (String, String) = (row.get(0)?, row.get(1)?);
+                    if kind == "table" && !name.to_ascii_lowercase().starts_with("sqlite_") {
+                        out.push(name);
+                    }
+                }
+                Ok(())
+            };
             match names {
                 Some(names) => {
-                    for name in names {
-                        let mut rows = stmt.query([name])?;
-                        while let Some(row) = rows.next()? {
-                            let (name, kind): (String, String) = (row.get(0)?, row.get(1)?);
-                            if ordinary(&name, &kind) {
-                                out.push(name);
-                            }
-                        }
+                    // Most words of a migration are not tables: a lookup in
+                    // SQLite's hash of names rules them out without SQL.
+                    let candidates: Vec<&String> =
+                        names.iter().filter(|n| conn.table_exists(None, n.as_str()).unwrap_or(true)).collect();
+                    if candidates.is_empty() {
+                        return Ok(out);
+                    }
+                    let mut stmt =
+                        conn.prepare("SELECT name, type FROM pragma_table_list(?1) WHERE schema = 'main'")?;
+                    for name in candidates {
+                        rows_of(&mut stmt, Some(name))?;
                     }
                 }
                 None => {
-                    let mut all = conn.prepare("SELECT name, type FROM pragma_table_list WHERE schema = 'main'")?;
-                    let mut rows = all.query([])?;
-                    while let Some(row) = rows.next()? {
-                        let (name, kind): (String, String) = (row.get(0)?, row.get(1)?);
-                        if ordinary(&name, &kind) {
-                            out.push(name);
-                        }
-                    }
+                    let mut stmt = conn.prepare("SELECT name, type FROM pragma_table_list WHERE schema = 'main'")?;
+                    rows_of(&mut stmt, None)?;
                 }
             }
             Ok(out)

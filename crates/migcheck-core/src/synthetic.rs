@@ -55,18 +55,23 @@ pub fn seed(conn: &Connection) -> rusqlite::Result<Seeded> {
 /// before the tables that reference them (parents outside `names` keep the
 /// rows they have).
 pub fn seed_tables(conn: &Connection, names: &[String]) -> rusqlite::Result<Seeded> {
-    let mut lookup = conn.prepare(
-        "SELECT l.name, s.sql FROM pragma_table_list(?1) l JOIN sqlite_schema s ON s.name = l.name AND s.type = 'table'
-         WHERE l.schema = 'main' AND l.type = 'table' AND l.name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
-    )?;
     let mut empty = Vec::new();
     for name in names {
-        let found: Option<(String, String)> = lookup.query_row([name], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
-        let Some((name, sql)): Option<(String, String)> = found else { continue };
-        let table = Table::introspect(conn, &name, &sql)?;
-        let sql = format!("SELECT EXISTS (SELECT 1 FROM {})", ident(&table.name));
-        if !conn.query_row(&sql, [], |r| r.get::<_, bool>(0))? {
-            empty.push(table);
+        // A quick test first: most tables named are not new, and hold rows.
+        let has_rows = format!("SELECT EXISTS (SELECT 1 FROM main.{})", ident(name));
+        if conn.query_row(&has_rows, [], |r| r.get::<_, bool>(0)).unwrap_or(true) {
+            continue;
+        }
+        let found: Option<(String, String)> = conn
+            .query_row(
+                "SELECT l.name, s.sql FROM pragma_table_list(?1) l JOIN sqlite_schema s ON s.name = l.name AND s.type = 'table'
+                 WHERE l.schema = 'main' AND l.type = 'table' AND l.name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
+                [name],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        if let Some((name, sql)) = found {
+            empty.push(Table::introspect(conn, &name, &sql)?);
         }
     }
     fill(conn, &empty)

@@ -15,9 +15,10 @@
 //! - a down must give back every row its up started from and kept as it was
 //!   (on the columns the up kept), else `down-data-mismatch` (an error).
 //!
-//! Only the tables a migration names (and the tables referencing them, which
-//! a cascade reaches) are read: a history of thousands of tables pays for
-//! the few each migration touches.
+//! Only the tables a migration names (and the tables referencing those it
+//! drops or deletes from, which a cascade reaches) are read, and only when it
+//! holds a statement that can lose rows (a drop, delete, update, rename, …):
+//! a history of thousands of tables pays for the few each migration touches.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -196,18 +197,17 @@ fn name_at(tokens: &[Token], mut i: usize) -> Option<String> {
 }
 
 /// Every word of `sql` (identifiers and keywords, lower case).
-fn words(sql: &str, into: &mut BTreeSet<String>) {
-    for t in tokens::tokenize(sql) {
+fn words(tokens: &[Token], into: &mut BTreeSet<String>) {
+    for t in tokens {
         if t.kind == tokens::Kind::Word {
-            into.insert(t.text);
+            into.insert(t.text.clone());
         }
     }
 }
 
 /// The tables `sql` deletes from, updates, truncates or replaces rows of on
 /// purpose (lower case).
-fn changed_on_purpose(sql: &str) -> BTreeSet<String> {
-    let tokens = tokens::tokenize(sql);
+fn changed_on_purpose(tokens: &[Token]) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for (i, t) in tokens.iter().enumerate() {
         let skip = |from: usize, noise: &[&str]| {
@@ -219,7 +219,12 @@ fn changed_on_purpose(sql: &str) -> BTreeSet<String> {
         };
         let at = if t.is_word("delete") && tokens.get(i + 1).is_some_and(|n| n.is_word("from")) {
             Some(skip(i + 2, &["only"]))
-        } else if t.is_word("update") {
+        } else if t.is_word("update")
+            && !i
+                .checked_sub(1)
+                .and_then(|p| tokens.get(p))
+                .is_some_and(|p| ["on", "after", "before", "instead", "for", "of"].iter().any(|w| p.is_word(w)))
+        {
             Some(skip(i + 1, &["or", "rollback", "abort", "replace", "fail", "ignore", "only"]))
         } else if t.is_word("truncate") {
             // TRUNCATE [TABLE] [ONLY] a, b
@@ -247,16 +252,86 @@ fn changed_on_purpose(sql: &str) -> BTreeSet<String> {
     out
 }
 
+/// The names after `DROP TABLE [IF EXISTS]` in `sql` (lower case).
+fn dropped(tokens: &[Token]) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for (i, t) in tokens.iter().enumerate() {
+        if t.is_word("drop") && tokens.get(i + 1).is_some_and(|n| n.is_word("table")) {
+            let mut j = i + 2;
+            if tokens.get(j).is_some_and(|t| t.is_word("if")) && tokens.get(j + 1).is_some_and(|t| t.is_word("exists"))
+            {
+                j += 2;
+            }
+            if let Some(name) = name_at(&tokens, j) {
+                out.insert(name);
+            }
+        }
+    }
+    out
+}
+
+/// Whether `sql` holds a statement that can lose or change rows already
+/// there: `DROP TABLE` or a dropped column, `DELETE`, `UPDATE`, `TRUNCATE`,
+/// `REPLACE INTO`, a column type change. A file without one only adds
+/// (tables, columns, indexes, rows, views, triggers, whose bodies run later):
+/// there is nothing to compare before and after it.
+fn may_lose(tokens: &[Token]) -> bool {
+    let word = |i: usize| tokens.get(i).filter(|t| t.kind == tokens::Kind::Word).map(|t| t.text.as_str());
+    let mut i = 0;
+    while i < tokens.len() {
+        let t = &tokens[i];
+        let before = i.checked_sub(1).and_then(word);
+        // A trigger's body runs later, on rows written then: skip to its END.
+        if t.is_word("trigger") && matches!(before, Some("create" | "temp" | "temporary")) {
+            while i < tokens.len() && !(tokens[i].is_word("end") && tokens.get(i + 1).is_none_or(|n| n.is_punct(";"))) {
+                i += 1;
+            }
+            i += 1;
+            continue;
+        }
+        let risky = match t.text.as_str() {
+            _ if t.kind != tokens::Kind::Word => false,
+            "drop" => !matches!(
+                word(i + 1),
+                Some(
+                    "index"
+                        | "view"
+                        | "trigger"
+                        | "default"
+                        | "not"
+                        | "constraint"
+                        | "sequence"
+                        | "type"
+                        | "function"
+                        | "extension"
+                        | "schema"
+                )
+            ),
+            "delete" => word(i + 1) == Some("from"),
+            "update" => !matches!(before, Some("on" | "after" | "before" | "instead" | "for" | "of")),
+            "replace" => word(i + 1) == Some("into"),
+            "truncate" | "using" => true,
+            "type" => !matches!(before, Some("create" | "drop" | "alter") | None),
+            _ => false,
+        };
+        if risky {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
+
 /// What one migration touches, read before its up runs.
 pub(crate) struct Watch {
     /// Every word of the up and down files.
     named: BTreeSet<String>,
-    /// The tables among them that exist before the up.
-    present: Vec<String>,
     /// The tables (lower case) whose rows may change on purpose: those the up
     /// deletes from, updates or truncates, and the tables referencing them.
     on_purpose: BTreeSet<String>,
-    /// The rows of `present` and their children before the up.
+    /// The rows, before the up, of the tables the migration names that exist
+    /// and of the tables referencing those it drops or deletes from (rows a
+    /// cascade reaches); empty for a migration that only adds.
     before: Vec<(String, Contents)>,
     /// The same tables after the up (`None`: gone).
     after_up: Vec<Option<Contents>>,
@@ -267,21 +342,32 @@ pub(crate) struct Watch {
 impl Watch {
     /// Reads what `m` touches before it runs.
     pub fn before<E: Engine>(engine: &mut E, m: &Migration) -> Result<Watch, Diagnostic> {
+        let up = tokens::tokenize(&m.up.sql);
+        let down = m.down.as_ref().map(|d| tokens::tokenize(&d.sql)).unwrap_or_default();
         let mut named = BTreeSet::new();
-        words(&m.up.sql, &mut named);
-        if let Some(down) = &m.down {
-            words(&down.sql, &mut named);
+        words(&up, &mut named);
+        words(&down, &mut named);
+        let risky = may_lose(&up) || may_lose(&down);
+        let mut watch =
+            Watch { named, on_purpose: BTreeSet::new(), before: Vec::new(), after_up: Vec::new(), cleared: false };
+        if !risky {
+            return Ok(watch);
         }
-        let present = engine.tables(Some(&named))?;
-        let targets = changed_on_purpose(&m.up.sql);
+        let present = engine.tables(Some(&watch.named))?;
+        let targets = changed_on_purpose(&up);
+        let mut reached = targets.clone();
+        reached.extend(dropped(&up));
+        reached.extend(dropped(&down));
         let mut watched = present.clone();
-        let mut on_purpose = BTreeSet::new();
         for table in &present {
             let lower = table.to_lowercase();
+            if !reached.contains(&lower) {
+                continue;
+            }
             let children = engine.children(table)?;
             if targets.contains(&lower) {
-                on_purpose.insert(lower);
-                on_purpose.extend(children.iter().map(|c| c.to_lowercase()));
+                watch.on_purpose.insert(lower);
+                watch.on_purpose.extend(children.iter().map(|c| c.to_lowercase()));
             }
             for child in children {
                 if !watched.iter().any(|w| w.eq_ignore_ascii_case(&child)) {
@@ -289,18 +375,11 @@ impl Watch {
                 }
             }
         }
-        let mut before = Vec::new();
         for table in watched {
             let contents = engine.contents(&table)?;
-            before.push((table, contents));
+            watch.before.push((table, contents));
         }
-        Ok(Watch { named, present, on_purpose, before, after_up: Vec::new(), cleared: false })
-    }
-
-    /// The tables the migration names that existed before it (for showing
-    /// the rows behind a failure).
-    pub fn present(&self) -> &[String] {
-        &self.present
+        Ok(watch)
     }
 
     /// After the up: rows and values that vanished are `data-loss` warnings.
@@ -310,7 +389,7 @@ impl Watch {
         m: &Migration,
         warnings: &mut Vec<Diagnostic>,
     ) -> Result<(), Diagnostic> {
-        if self.cleared {
+        if self.cleared || self.before.is_empty() {
             return Ok(());
         }
         let names: BTreeSet<String> = self.before.iter().map(|(t, _)| t.to_lowercase()).collect();
@@ -332,7 +411,7 @@ impl Watch {
     /// After the down: every row the up started from and kept as it was must
     /// be back, on the columns the up kept.
     pub fn after_down<E: Engine>(&self, engine: &mut E, down: &Script) -> Result<(), Diagnostic> {
-        if self.cleared {
+        if self.cleared || self.before.is_empty() {
             return Ok(());
         }
         let names: BTreeSet<String> = self.before.iter().map(|(t, _)| t.to_lowercase()).collect();
@@ -542,4 +621,52 @@ pub(crate) fn data_failure(
         }
     }
     d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_that_only_add_cannot_lose_rows() {
+        for sql in [
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, p INTEGER REFERENCES p(id) ON DELETE CASCADE ON UPDATE SET NULL);",
+            "ALTER TABLE t ADD COLUMN c INTEGER NOT NULL DEFAULT 0; CREATE INDEX i ON t (c); DROP INDEX old;",
+            "CREATE TRIGGER tr AFTER UPDATE OF name ON t BEGIN\n  UPDATE t SET note = 'x'; DELETE FROM u;\nEND;\nINSERT INTO t (name) VALUES ('a');",
+            "CREATE OR REPLACE VIEW v AS SELECT replace(name, 'a', 'b') FROM t; CREATE TYPE mood AS ENUM ('ok'); DROP VIEW w;",
+            "ALTER TABLE t RENAME TO u; ALTER TABLE u RENAME COLUMN a TO b; ALTER TABLE u ALTER COLUMN b DROP NOT NULL;",
+        ] {
+            assert!(!may_lose(&tokens::tokenize(sql)), "{sql}");
+        }
+        for sql in [
+            "DROP TABLE t;",
+            "ALTER TABLE t DROP COLUMN c;",
+            "ALTER TABLE t DROP c;",
+            "DELETE FROM t;",
+            "CREATE TRIGGER tr AFTER INSERT ON t BEGIN SELECT 1; END; UPDATE t SET a = 1;",
+            "INSERT OR REPLACE INTO t VALUES (1);",
+            "TRUNCATE t;",
+            "ALTER TABLE t ALTER COLUMN c TYPE integer USING c::integer;",
+            "ALTER TABLE t ALTER COLUMN c SET DATA TYPE bigint;",
+        ] {
+            assert!(may_lose(&tokens::tokenize(sql)), "{sql}");
+        }
+    }
+
+    #[test]
+    fn rows_changed_on_purpose_and_tables_dropped() {
+        let sql = "DELETE FROM main.a WHERE x; UPDATE OR IGNORE \"B\" SET y = 1; TRUNCATE TABLE c, d; REPLACE INTO e VALUES (1);\n\
+                   CREATE TABLE f (p REFERENCES g ON DELETE CASCADE ON UPDATE CASCADE);";
+        let found: Vec<String> = changed_on_purpose(&tokens::tokenize(sql)).into_iter().collect();
+        assert_eq!(found, ["a", "b", "c", "d", "e"]);
+        let found: Vec<String> =
+            dropped(&tokens::tokenize("DROP TABLE IF EXISTS x; DROP INDEX y; drop table \"Z\";")).into_iter().collect();
+        assert_eq!(found, ["x", "z"]);
+        assert_eq!(
+            inserts(
+                "-- rows\nINSERT INTO a VALUES (1);\nINSERT OR IGNORE INTO main.b SELECT 1;\nINSERT INTO a VALUES (2);"
+            ),
+            [("a".to_owned(), 8), ("b".to_owned(), 34)]
+        );
+    }
 }

@@ -106,7 +106,7 @@ fn run_range<E: Engine>(engine: &mut E, report: &mut Report, data: &Data, range:
 /// the up started from, and with rows in the tables, the rows) and up again.
 /// With rows, the data checks run around each step, then the tables the
 /// migration created get rows and its fixture loads.
-pub(crate) fn run_migration<E: Engine>(
+fn run_migration<E: Engine>(
     engine: &mut E,
     migrations: &[Migration],
     i: usize,
@@ -191,7 +191,12 @@ fn step<E: Engine>(
     }
     // A failed file in a transaction of its own left the database as it was.
     let rolled_back = script.mode == Mode::Transaction && err.kind == Kind::SqlError;
-    let culprits = if rolled_back { engine.culprits(&err, watch.present()) } else { Vec::new() };
+    let culprits = if rolled_back {
+        let tables = engine.tables(Some(watch.named()))?;
+        engine.culprits(&err, &tables)
+    } else {
+        Vec::new()
+    };
     let fixtures = data.fixtures.range(..m.version).next().is_some();
     let mut sink = Vec::new();
     let mut retry = |engine: &mut E, keep_fixtures: bool| -> Result<(), Diagnostic> {
@@ -255,8 +260,9 @@ fn rebuild<E: Engine>(
     Ok(fresh)
 }
 
-/// After a migration ran: its fixture loads, and the tables it created (or
-/// every table, after a retry emptied them) get synthetic rows.
+/// After a migration ran: its fixture loads, and the tables it names that
+/// hold no row (those it created; every table, after a retry emptied them)
+/// get synthetic rows.
 fn after_migration<E: Engine>(
     engine: &mut E,
     m: &Migration,
@@ -287,12 +293,9 @@ fn after_migration<E: Engine>(
     if !data.synthetic {
         return Ok(());
     }
-    let tables: Vec<String> = if watch.cleared {
-        engine.tables(None)?
-    } else {
-        let existed: Vec<String> = watch.present().iter().map(|t| t.to_lowercase()).collect();
-        engine.tables(Some(watch.named()))?.into_iter().filter(|t| !existed.contains(&t.to_lowercase())).collect()
-    };
+    // Every table the migration names gets rows if it has none (those it
+    // created); after a retry emptied them, every table.
+    let tables = engine.tables(if watch.cleared { None } else { Some(watch.named()) })?;
     let tables: Vec<String> = tables.into_iter().filter(|t| !data.fixture_tables.contains(&t.to_lowercase())).collect();
     if !tables.is_empty() {
         engine.seed(&tables)?;
