@@ -170,7 +170,7 @@ fn inserts(sql: &str) -> Vec<(String, usize)> {
             start = None;
         }
         if t.is_word("into")
-            && let (Some(at), Some(name)) = (start, name_at(&tokens, i + 1))
+            && let (Some(at), Some(name)) = (start, name_at(tokens, i + 1))
             && !out.iter().any(|(n, _)| *n == name)
         {
             out.push((name, at));
@@ -229,7 +229,7 @@ fn changed_on_purpose(tokens: &[Token]) -> BTreeSet<String> {
         } else if t.is_word("truncate") {
             // TRUNCATE [TABLE] [ONLY] a, b
             let mut j = skip(i + 1, &["table", "only"]);
-            while let Some(name) = name_at(&tokens, j) {
+            while let Some(name) = name_at(tokens, j) {
                 out.insert(name);
                 while tokens.get(j).is_some_and(|t| !t.is_punct(",") && !t.is_punct(";")) {
                     j += 1;
@@ -245,7 +245,7 @@ fn changed_on_purpose(tokens: &[Token]) -> BTreeSet<String> {
         } else {
             None
         };
-        if let Some(name) = at.and_then(|j| name_at(&tokens, j)) {
+        if let Some(name) = at.and_then(|j| name_at(tokens, j)) {
             out.insert(name);
         }
     }
@@ -262,7 +262,7 @@ fn dropped(tokens: &[Token]) -> BTreeSet<String> {
             {
                 j += 2;
             }
-            if let Some(name) = name_at(&tokens, j) {
+            if let Some(name) = name_at(tokens, j) {
                 out.insert(name);
             }
         }
