@@ -170,7 +170,7 @@ fn inserts(sql: &str) -> Vec<(String, usize)> {
             start = None;
         }
         if t.is_word("into")
-            && let (Some(at), Some(name)) = (start, name_at(tokens, i + 1))
+            && let (Some(at), Some(name)) = (start, name_at(&tokens, i + 1))
             && !out.iter().any(|(n, _)| *n == name)
         {
             out.push((name, at));
