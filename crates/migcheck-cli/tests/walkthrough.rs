@@ -211,4 +211,47 @@ fn the_walkthrough_works_as_written() {
     assert_eq!(p.query("SELECT name FROM pets"), ["Babbage"]);
     assert!(p.migcheck(&["downgrade"]).ok);
     assert_eq!(p.query("SELECT name FROM pets"), ["Babbage"]);
+    assert!(p.migcheck(&["upgrade"]).ok);
+
+    // 12. Prove it on your data: a fixture with a pet without a name, then
+    // make names required. The generated rebuild fails on the fixture's row,
+    // the build says where, and a backfill fixes it.
+    let pets_version = p
+        .migration("_add_pets_table.up.sql")
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .split('_')
+        .next()
+        .unwrap()
+        .to_owned();
+    fs::create_dir_all(p.root().join("fixtures")).unwrap();
+    fs::write(
+        p.root().join(format!("fixtures/{pets_version}.sql")),
+        "INSERT INTO owners (id, first_name, last_name, email) VALUES (1, 'Ada', 'Lovelace', 'ada@example.com');\n\
+         INSERT INTO pets (id, name, owner_id) VALUES (1, 'Babbage', 1), (2, NULL, 1);\n",
+    )
+    .unwrap();
+    assert!(p.cargo(&["build"], false).ok, "the fixture loads at its version");
+    let schema = fs::read_to_string(p.root().join("schema.sql")).unwrap();
+    fs::write(p.root().join("schema.sql"), schema.replace("name VARCHAR(100),", "name VARCHAR(100) NOT NULL,"))
+        .unwrap();
+    let r = p.migcheck(&["diff", "-m", "require pet names"]);
+    assert!(!r.ok, "{r:?}");
+    assert!(
+        r.stderr.contains("error[data-error]: `") && r.stderr.contains("_require_pet_names.up.sql` fails on the fixtures' rows: NOT NULL constraint failed: migcheck_new_pets.name"),
+        "{r:?}"
+    );
+    assert!(r.stderr.contains(&format!("the rows of `pets` come from `fixtures/{pets_version}.sql` line 2")), "{r:?}");
+    let r = p.cargo(&["build"], false);
+    assert!(!r.ok && r.stderr.contains("error[data-error]"), "{r:?}");
+    let up_path = p.migration("_require_pet_names.up.sql");
+    let up = fs::read_to_string(&up_path).unwrap();
+    fs::write(&up_path, up.replacen("BEGIN;\n", "BEGIN;\nUPDATE pets SET name = 'unnamed' WHERE name IS NULL;\n", 1))
+        .unwrap();
+    let r = p.cargo(&["build"], false);
+    assert!(r.ok, "the backfill makes the migration work on the fixture's rows: {r:?}");
+    assert!(!r.stderr.contains("data-"), "{r:?}");
+    assert!(p.migcheck(&["upgrade"]).ok);
+    assert_eq!(p.query("SELECT name FROM pets"), ["Babbage"]);
 }

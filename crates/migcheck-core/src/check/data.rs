@@ -581,6 +581,10 @@ pub(crate) fn data_failure(
         err.message.strip_prefix("SQL fails on the scratch database: ").unwrap_or(&err.message).to_owned();
     let mut d = err;
     d.notes.retain(|n| !n.starts_with("each migration runs on"));
+    // The tables the rows behind the failure belong to (`pets` in
+    // "`pets` (id = 1, …)"), when they are known.
+    let culprit_tables: BTreeSet<String> =
+        culprits.iter().filter_map(|c| c.strip_prefix('`')?.split('`').next()).map(str::to_lowercase).collect();
     for row in culprits {
         d.notes.push(format!("a row that makes it fail: {row}"));
     }
@@ -605,7 +609,12 @@ pub(crate) fn data_failure(
             d.message = format!("`{}` fails on the fixtures' rows: {sql_message}", script.file.file_name());
             for (version, f) in data.fixtures.range(..before_version) {
                 for (table, at) in &f.fills {
-                    if watch.named.contains(table) {
+                    let relevant = if culprit_tables.is_empty() {
+                        watch.named.contains(table)
+                    } else {
+                        culprit_tables.contains(table)
+                    };
+                    if relevant {
                         let (line, _) = lexer::line_column(&f.script.file.text, *at);
                         d.notes.push(format!(
                             "the rows of `{table}` come from `{}` line {line} (loaded after version {version})",

@@ -191,7 +191,7 @@ fn step<E: Engine>(
     }
     // A failed file in a transaction of its own left the database as it was.
     let rolled_back = script.mode == Mode::Transaction && err.kind == Kind::SqlError;
-    let culprits = if rolled_back {
+    let mut culprits = if rolled_back {
         let tables = engine.tables(Some(watch.named()))?;
         engine.culprits(&err, &tables)
     } else {
@@ -199,22 +199,34 @@ fn step<E: Engine>(
     };
     let fixtures = data.fixtures.range(..m.version).next().is_some();
     let mut sink = Vec::new();
-    let mut retry = |engine: &mut E, keep_fixtures: bool| -> Result<(), Diagnostic> {
+    let mut retry = |engine: &mut E, keep_fixtures: bool, culprits: &mut Vec<String>| -> Result<(), Diagnostic> {
         if rolled_back {
             let keep = if keep_fixtures { data.fixture_tables.clone() } else { Default::default() };
             engine.clear(&keep)?;
             return engine.run(script, &mut sink);
         }
         let mut fresh = rebuild(engine, migrations, i, step, data, keep_fixtures)?;
+        if keep_fixtures && culprits.is_empty() {
+            // The database as it was, with the fixtures' rows: the rows
+            // behind the failure can be read before the file runs again.
+            let tables = fresh.tables(Some(watch.named()))?;
+            *culprits = fresh.culprits(&err, &tables);
+        }
         fresh.run(script, &mut sink)?;
         *engine = fresh;
         Ok(())
     };
-    let cause = if fixtures && retry(engine, true).is_ok() {
+    let mut fixture_culprits = Vec::new();
+    let cause = if fixtures && retry(engine, true, &mut fixture_culprits).is_ok() {
         Cause::Synthetic
     } else {
-        match retry(engine, false) {
-            Ok(()) if fixtures => Cause::Fixtures,
+        match retry(engine, false, &mut Vec::new()) {
+            Ok(()) if fixtures => {
+                if culprits.is_empty() {
+                    culprits = fixture_culprits;
+                }
+                Cause::Fixtures
+            }
             Ok(()) => Cause::Synthetic,
             // It fails without rows too: the error is not the rows'.
             Err(plain) => return Err(plain),
