@@ -84,6 +84,14 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Whether this is an advisory finding about what a migration would do
+    /// to a production database (data dependence, data loss), as opposed to
+    /// a defect of the files. Findings are reported for migrations not sealed
+    /// yet: a sealed migration is released, and cannot be changed anyway.
+    pub fn is_finding(self) -> bool {
+        matches!(self, Kind::DataDependent | Kind::DataLoss)
+    }
+
     /// The stable short code shown in brackets.
     pub fn code(self) -> &'static str {
         match self {

@@ -344,6 +344,10 @@ pub struct Config {
     pub fixtures: Option<PathBuf>,
     /// Whether a missing fixtures directory is an error (it was set explicitly).
     pub fixtures_required: bool,
+    /// Report findings (`data-loss`, `data-dependent`) of sealed migrations
+    /// too; by default only migrations not sealed yet get them, since a
+    /// sealed one is released and cannot change.
+    pub sealed_findings: bool,
 }
 
 impl Config {
@@ -370,6 +374,7 @@ impl Config {
             data: true,
             fixtures: Some(fixtures),
             fixtures_required: false,
+            sealed_findings: false,
         }
     }
 

@@ -14,13 +14,19 @@ use crate::{Cli, db, exit};
 
 /// `migcheck check`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Also report findings (`data-loss`, `data-dependent`) of sealed migrations, which are released
+    /// and cannot change; by default only migrations not sealed yet get them.
+    #[arg(long)]
+    pub all: bool,
+}
 
 /// Runs `migcheck check`; exit 0, 1 on errors, 4 when the live database drifted.
-pub fn run(cli: &Cli, _args: &Args) -> Result<u8> {
+pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
     // Exactly what `cargo build` checks, locked mode included (`CI`, `MIGCHECK_LOCKED`).
     let mut config = config(cli, true)?;
     config.locked = Config::locked_from_env(|name| std::env::var(name).ok());
+    config.sealed_findings = args.all;
     let report = checker::check(&config);
     let live = match (&cli.database_url, report.has_errors()) {
         (Some(url), false) => Some(live_drift(cli, url, &report)?),

@@ -49,6 +49,8 @@ pub(crate) struct Data {
     /// Tables a fixture fills (lower case): their rows are the user's, never
     /// synthetic.
     pub fixture_tables: BTreeSet<String>,
+    /// Report findings (warnings such as `data-loss`) of sealed migrations too.
+    pub sealed_findings: bool,
 }
 
 impl Data {
@@ -71,7 +73,7 @@ impl Data {
 /// Reads the fixtures directory: files `<version>.sql` or
 /// `<version>_<words>.sql`, each for a migration that exists.
 pub(crate) fn read_fixtures(config: &Config, migrations: &[Migration], diagnostics: &mut Vec<Diagnostic>) -> Data {
-    let mut data = Data { synthetic: config.data, ..Data::default() };
+    let mut data = Data { synthetic: config.data, sealed_findings: config.sealed_findings, ..Data::default() };
     let Some(dir) = &config.fixtures else { return data };
     let shown_dir = display_path(dir, &config.display_base);
     let entries = match fs::read_dir(dir) {

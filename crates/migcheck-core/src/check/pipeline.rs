@@ -85,7 +85,19 @@ fn run_range<E: Engine>(engine: &mut E, report: &mut Report, data: &Data, range:
     let total = report.migrations.len();
     for i in range {
         let m = &report.migrations[i];
-        if let Err(mut d) = run_migration(engine, &report.migrations, i, data, &mut report.diagnostics) {
+        let before = report.diagnostics.len();
+        let result = run_migration(engine, &report.migrations, i, data, &mut report.diagnostics);
+        if m.sealed && !data.sealed_findings {
+            let mut k = before;
+            while k < report.diagnostics.len() {
+                if report.diagnostics[k].kind.is_finding() && !report.diagnostics[k].is_error() {
+                    report.diagnostics.remove(k);
+                } else {
+                    k += 1;
+                }
+            }
+        }
+        if let Err(mut d) = result {
             d.version = d.version.or(Some(m.version));
             let later = total - i - 1;
             if later > 0 {
