@@ -263,6 +263,17 @@ fn check_cases() -> Vec<Case> {
         .passes()
         .reject("data-dependent"),
         case(
+            "an allow that matches nothing is a warning, an unknown code an error",
+            with(&[("3_nick.sql", "-- migcheck: no-transaction, allow data-loss\nALTER TABLE owners ADD COLUMN nick TEXT;\n")]),
+        )
+        .setup(|dir| seal_first(dir, 2))
+        .passes()
+        .expect("warning[unused-allow]: `3_nick.sql` allows `data-loss`, and no `data-loss` finding is made")
+        .expect("--> migrations/3_nick.sql:1:36"),
+        case("allow of a code that is not a finding", with(&[("3_x.sql", "-- migcheck: allow sql-error\nSELECT 1;\n")]))
+            .expect("error[unknown-directive]: unknown directive `sql-error`")
+            .expect("--> migrations/3_x.sql:1:20"),
+        case(
             "MIGCHECK_DATA=0 runs on empty tables",
             with(&[
                 ("3_active.sql", "ALTER TABLE owners ADD COLUMN active BOOLEAN NOT NULL DEFAULT 1;\n"),

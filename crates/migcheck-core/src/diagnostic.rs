@@ -81,6 +81,8 @@ pub enum Kind {
     DataLoss,
     /// A down migration that does not give back the rows its up started from.
     DownDataMismatch,
+    /// `-- migcheck: allow <code>` in a file where no such finding is made.
+    UnusedAllow,
 }
 
 impl Kind {
@@ -89,7 +91,7 @@ impl Kind {
     /// a defect of the files. Findings are reported for migrations not sealed
     /// yet: a sealed migration is released, and cannot be changed anyway.
     pub fn is_finding(self) -> bool {
-        matches!(self, Kind::DataDependent | Kind::DataLoss)
+        matches!(self, Kind::DataDependent | Kind::DataLoss | Kind::UnusedAllow)
     }
 
     /// The stable short code shown in brackets.
@@ -123,6 +125,7 @@ impl Kind {
             Kind::DataError => "data-error",
             Kind::DataLoss => "data-loss",
             Kind::DownDataMismatch => "down-data-mismatch",
+            Kind::UnusedAllow => "unused-allow",
         }
     }
 }

@@ -6,10 +6,10 @@
 //!
 //! The directives:
 //! - `no-transaction`: run the file outside a transaction;
-//! - `allow data-loss`: the file loses rows or values on purpose (no
-//!   `data-loss` warning);
-//! - `allow data-dependent`: the file may fail on rows a production database
-//!   holds, and its author knows (no `data-dependent` warning).
+//! - `allow <code>, …`: the file accepts those findings ([`Allow::CODES`]:
+//!   `data-loss` when it loses rows or values on purpose, `data-dependent`
+//!   when production cannot hold the rows it fails on, the deployment
+//!   hazards); an `allow` that matches no finding is itself a warning.
 
 use std::ops::Range;
 
@@ -33,10 +33,7 @@ pub struct DirectiveError {
 }
 
 /// The directives every migration may use.
-pub const KNOWN: &[&str] = &["no-transaction", "allow data-loss", "allow data-dependent"];
-
-/// The codes `allow` accepts.
-pub const ALLOWABLE: &[&str] = &["data-loss", "data-dependent"];
+pub const KNOWN: &[&str] = &["no-transaction", "allow <code>, …"];
 
 /// Reads the directives of `sql`.
 pub fn parse(sql: &str) -> Result<Directives, DirectiveError> {
@@ -64,8 +61,7 @@ pub fn parse(sql: &str) -> Result<Directives, DirectiveError> {
                     allowing = false;
                 }
                 "allow" => allowing = true,
-                "data-loss" if allowing => directives.allow.data_loss = true,
-                "data-dependent" if allowing => directives.allow.data_dependent = true,
+                code if allowing && directives.allow.insert(code) => {}
                 _ => {
                     let start = line_start + (word.as_ptr() as usize - line.as_ptr() as usize);
                     return Err(DirectiveError { span: start..start + word.len(), directive: word.into() });
@@ -99,9 +95,10 @@ mod tests {
     #[test]
     fn allow_takes_the_codes_after_it() {
         let d = parse("-- migcheck: allow data-loss\n-- migcheck: no-transaction, allow data-dependent\n").unwrap();
-        assert!(d.no_transaction && d.allow.data_loss && d.allow.data_dependent);
-        let d = parse("-- migcheck: allow data-loss data-dependent\n").unwrap();
-        assert_eq!(d.allow, Allow { data_loss: true, data_dependent: true });
+        assert!(d.no_transaction && d.allow.allows("data-loss") && d.allow.allows("data-dependent"));
+        let d = parse("-- migcheck: allow data-loss data-dependent, table-rewrite\n").unwrap();
+        assert_eq!(d.allow.codes().collect::<Vec<_>>(), ["data-loss", "data-dependent", "table-rewrite"]);
+        assert!(!d.allow.allows("blocking-lock"));
         // A code without `allow` is not a directive; `allow` of an unknown code neither.
         assert_eq!(parse("-- migcheck: data-loss\n").unwrap_err().directive, "data-loss");
         assert_eq!(parse("-- migcheck: allow sql-error\n").unwrap_err().directive, "sql-error");

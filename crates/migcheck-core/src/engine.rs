@@ -24,6 +24,13 @@ pub trait Engine: Sized {
     /// Where migrations run, for notes: "an in-memory SQLite database".
     fn describe(&self) -> &'static str;
 
+    /// The codes of the findings this engine measures while running files
+    /// (beyond the data checks): an `allow` of another code matches nothing
+    /// here, and is not reported as unused.
+    fn measures(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// Whether `migcheck diff` can write a migration for this engine (the
     /// drift error then suggests it).
     fn generates_migrations(&self) -> bool {

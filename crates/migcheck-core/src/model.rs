@@ -142,14 +142,50 @@ impl Default for ScratchConfig {
     }
 }
 
-/// The data findings a migration accepts with `-- migcheck: allow <code>`.
+/// The findings a migration file accepts with `-- migcheck: allow <code>`:
+/// a set of [`Allow::CODES`].
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Allow {
-    /// `allow data-loss`: rows or values the file loses are lost on purpose.
-    pub data_loss: bool,
-    /// `allow data-dependent`: the file may fail on rows a production
-    /// database holds, and its author knows.
-    pub data_dependent: bool,
+pub struct Allow(u32);
+
+impl Allow {
+    /// The codes `allow` accepts: the warnings about what a migration would
+    /// do to a production database.
+    pub const CODES: [&'static str; 8] = [
+        "data-loss",
+        "data-dependent",
+        "table-rewrite",
+        "blocking-lock",
+        "validating-constraint",
+        "index-not-concurrent",
+        "no-lock-timeout",
+        "breaking-change",
+    ];
+
+    /// Adds `code`; false when it is not one of [`Allow::CODES`].
+    pub fn insert(&mut self, code: &str) -> bool {
+        match Allow::CODES.iter().position(|c| *c == code) {
+            Some(i) => {
+                self.0 |= 1 << i;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether the file accepts findings with this code.
+    pub fn allows(self, code: &str) -> bool {
+        Allow::CODES.iter().position(|c| *c == code).is_some_and(|i| self.0 & (1 << i) != 0)
+    }
+
+    /// Whether no code is accepted.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The accepted codes, in [`Allow::CODES`] order.
+    pub fn codes(self) -> impl Iterator<Item = &'static str> {
+        Allow::CODES.into_iter().enumerate().filter(move |(i, _)| self.0 & (1 << i) != 0).map(|(_, c)| c)
+    }
 }
 
 /// What reading one file's SQL found that decides how it runs.
@@ -179,7 +215,7 @@ impl Findings {
 }
 
 /// What reading a whole file's SQL found, for a file without problems
-/// (directives understood, comments closed, no sqlite3 shell commands): the
+/// (directives understood, no `allow`, comments closed, no sqlite3 shell commands): the
 /// next build skips the reading when the bytes are the same. Files with a
 /// problem, and halves of single-file layouts, keep [`Analysis::NONE`] and
 /// are read again each time, so that their diagnostics are given again.
@@ -193,8 +229,6 @@ impl Analysis {
     const STATEMENTS: u8 = 2;
     const BEGINS: u8 = 4;
     const NO_TRANSACTION: u8 = 8;
-    const ALLOW_DATA_LOSS: u8 = 16;
-    const ALLOW_DATA_DEPENDENT: u8 = 32;
 
     /// A clean file's findings, known.
     pub fn new(found: Findings) -> Analysis {
@@ -203,9 +237,7 @@ impl Analysis {
             Analysis::KNOWN
                 | bit(found.has_statements, Analysis::STATEMENTS)
                 | bit(found.begins, Analysis::BEGINS)
-                | bit(found.no_transaction, Analysis::NO_TRANSACTION)
-                | bit(found.allow.data_loss, Analysis::ALLOW_DATA_LOSS)
-                | bit(found.allow.data_dependent, Analysis::ALLOW_DATA_DEPENDENT),
+                | bit(found.no_transaction, Analysis::NO_TRANSACTION),
         )
     }
 
@@ -226,10 +258,7 @@ impl Analysis {
             has_statements: has(Analysis::STATEMENTS),
             begins: has(Analysis::BEGINS),
             no_transaction: has(Analysis::NO_TRANSACTION),
-            allow: Allow {
-                data_loss: has(Analysis::ALLOW_DATA_LOSS),
-                data_dependent: has(Analysis::ALLOW_DATA_DEPENDENT),
-            },
+            allow: Allow::default(),
         })
     }
 }

@@ -399,7 +399,6 @@ impl Watch {
         for (table, before) in &self.before {
             let after = if now.contains(&table.to_lowercase()) { Some(engine.contents(table)?) } else { None };
             if let Some(after) = &after
-                && !m.up.allow.data_loss
                 && !self.on_purpose.contains(&table.to_lowercase())
                 && let Some(d) = loss(&m.up, table, before, after)
             {

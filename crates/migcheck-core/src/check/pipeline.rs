@@ -87,6 +87,11 @@ fn run_range<E: Engine>(engine: &mut E, report: &mut Report, data: &Data, range:
         let m = &report.migrations[i];
         let before = report.diagnostics.len();
         let result = run_migration(engine, &report.migrations, i, data, &mut report.diagnostics);
+        let mut checked: Vec<&str> = engine.measures().to_vec();
+        if data.active() {
+            checked.extend(["data-loss", "data-dependent"]);
+        }
+        apply_allows(m, &mut report.diagnostics, before, result.is_ok(), &checked);
         if m.sealed && !data.sealed_findings {
             let mut k = before;
             while k < report.diagnostics.len() {
@@ -112,6 +117,66 @@ fn run_range<E: Engine>(engine: &mut E, report: &mut Report, data: &Data, range:
         }
     }
     true
+}
+
+/// Drops the findings of `m` from `diagnostics[from..]` that its files
+/// accept (`-- migcheck: allow <code>`); when the migration ran through,
+/// an accepted code among `checked` that matched nothing is an
+/// `unused-allow` warning at the code.
+fn apply_allows(m: &Migration, diagnostics: &mut Vec<Diagnostic>, from: usize, ran: bool, checked: &[&str]) {
+    let scripts: Vec<&Script> = std::iter::once(&m.up).chain(m.down.as_ref()).collect();
+    if scripts.iter().all(|s| s.allow.is_empty()) {
+        return;
+    }
+    let mut used: Vec<(usize, &'static str)> = Vec::new();
+    let mut k = from;
+    while k < diagnostics.len() {
+        let d = &diagnostics[k];
+        let code = d.kind.code();
+        // The file the finding is in: its location's, else the up.
+        let file = d.location.as_ref().and_then(|l| scripts.iter().position(|s| s.file.display == l.path)).unwrap_or(0);
+        if d.kind.is_finding() && !d.is_error() && scripts[file].allow.allows(code) {
+            used.push((file, code));
+            diagnostics.remove(k);
+        } else {
+            k += 1;
+        }
+    }
+    if !ran {
+        return;
+    }
+    for (f, script) in scripts.iter().enumerate() {
+        for code in script.allow.codes().filter(|c| checked.contains(c) && !used.contains(&(f, *c))) {
+            let text = &script.file.text;
+            // The code on a directive line (`-- migcheck: allow …`).
+            let mut offset = 0;
+            let mut at = None;
+            for line in text.split_inclusive('\n') {
+                if let Some(d) = line.find("migcheck:")
+                    && let Some(c) = line[d..].find(code)
+                {
+                    at = Some(offset + d + c);
+                    break;
+                }
+                offset += line.len();
+            }
+            let location = match at {
+                Some(at) => Location::span(&script.file.display, text, at..at + code.len(), "no such finding here"),
+                None => Location::file(&script.file.display),
+            };
+            diagnostics.push(
+                Diagnostic::warning(
+                    Kind::UnusedAllow,
+                    format!("`{}` allows `{code}`, and no `{code}` finding is made", script.file.file_name()),
+                )
+                .at(location)
+                .version(m.version)
+                .help(format!(
+                    "remove `{code}` from the directive; an allow that matches nothing would hide a later finding"
+                )),
+            );
+        }
+    }
 }
 
 /// Up; for a reversible migration also down (which must restore the schema
@@ -249,9 +314,7 @@ fn step<E: Engine>(
     if d.is_error() {
         return Err(d);
     }
-    if !script.allow.data_dependent {
-        warnings.push(d.version(m.version));
-    }
+    warnings.push(d.version(m.version));
     Ok(())
 }
 

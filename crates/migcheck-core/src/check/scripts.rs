@@ -115,5 +115,6 @@ fn read_script(
         no_transaction: directives.no_transaction,
         allow: directives.allow,
     };
-    Some(Reading { sql, found, clean: outline.shell_commands.is_empty() })
+    // A file with `allow` is read each time: the memo keeps no codes.
+    Some(Reading { sql, found, clean: outline.shell_commands.is_empty() && directives.allow.is_empty() })
 }
