@@ -759,6 +759,120 @@ fn every_command_accepts_the_same_tls_and_socket_urls() {
     }
 }
 
+/// Deployment hazards measured on the PostgreSQL scratch database: each case
+/// is one migration after a base that creates `users` and `orgs`, with the
+/// findings `migcheck check` must report (code and line), the safe variants
+/// none but what they say.
+fn postgres_hazards_are_measured() {
+    let Ok(scratch) = pg::server() else {
+        eprintln!("SKIPPED: no PostgreSQL server");
+        return;
+    };
+    let base = "CREATE TABLE users (id serial PRIMARY KEY, email text NOT NULL, name text, age integer);\n\
+                CREATE TABLE orgs (id serial PRIMARY KEY, name text);\n";
+    let cases: &[(&str, &str, &[(&str, usize)])] = &[
+        (
+            "index",
+            "CREATE INDEX users_email ON users (email);\n",
+            &[("index-not-concurrent", 1), ("no-lock-timeout", 1)],
+        ),
+        (
+            "index concurrently, in a file of its own",
+            "-- migcheck: no-transaction\nCREATE INDEX CONCURRENTLY users_email ON users (email);\n",
+            &[],
+        ),
+        ("drop index", "SET lock_timeout = '2s';\nDROP INDEX users_pkey_copy;\n", &[("index-not-concurrent", 2)]),
+        ("drop index concurrently", "-- migcheck: no-transaction\nDROP INDEX CONCURRENTLY users_pkey_copy;\n", &[]),
+        (
+            "an index on a table of the same migration",
+            "CREATE TABLE fresh (id int);\nCREATE INDEX fresh_id ON fresh (id);\nALTER TABLE fresh ADD COLUMN x int DEFAULT random();\n",
+            &[],
+        ),
+        (
+            "a type change rewrites",
+            "SET lock_timeout = '2s';\nALTER TABLE users ALTER COLUMN age TYPE bigint;\n",
+            &[("table-rewrite", 2)],
+        ),
+        (
+            "a volatile default rewrites",
+            "SET lock_timeout = '2s';\nALTER TABLE users ADD COLUMN token uuid DEFAULT gen_random_uuid();\n",
+            &[("table-rewrite", 2)],
+        ),
+        (
+            "a constant default, or an immutable function's, does not",
+            "CREATE FUNCTION one() RETURNS integer LANGUAGE sql IMMUTABLE AS 'SELECT 1';\nSET lock_timeout = '2s';\n\
+             ALTER TABLE users ADD COLUMN plan text NOT NULL DEFAULT 'free';\nALTER TABLE users ADD COLUMN level integer DEFAULT one();\n",
+            &[],
+        ),
+        (
+            "without lock_timeout, even a brief lock queues",
+            "ALTER TABLE users ADD COLUMN plan text;\n",
+            &[("no-lock-timeout", 1)],
+        ),
+        (
+            "a foreign key added valid",
+            "SET lock_timeout = '2s';\nALTER TABLE users ADD COLUMN org_id integer;\n\
+             ALTER TABLE users ADD CONSTRAINT users_org FOREIGN KEY (org_id) REFERENCES orgs (id);\n",
+            &[("blocking-lock", 2), ("validating-constraint", 3)],
+        ),
+        (
+            "NOT VALID, then VALIDATE",
+            "SET lock_timeout = '2s';\nALTER TABLE users ADD CONSTRAINT age_positive CHECK (age >= 0) NOT VALID;\n\
+             COMMIT;\nBEGIN;\nALTER TABLE users VALIDATE CONSTRAINT age_positive;\n",
+            &[],
+        ),
+        (
+            "a lock held through a backfill",
+            "SET lock_timeout = '2s';\nALTER TABLE users ADD COLUMN score integer;\nUPDATE users SET score = 1;\n",
+            &[("blocking-lock", 2)],
+        ),
+        (
+            "a brief lock held while SET NOT NULL scans",
+            "SET lock_timeout = '2s';\nALTER TABLE users ALTER COLUMN email DROP NOT NULL;\nALTER TABLE users ALTER COLUMN email SET NOT NULL;\n",
+            &[("blocking-lock", 2)],
+        ),
+        (
+            "SET NOT NULL scans under its lock",
+            "SET lock_timeout = '2s';\nALTER TABLE users ALTER COLUMN flag SET NOT NULL;\n",
+            &[("blocking-lock", 2)],
+        ),
+        (
+            "allowed in the file",
+            "-- migcheck: allow index-not-concurrent, no-lock-timeout\nCREATE INDEX users_email ON users (email);\n",
+            &[],
+        ),
+    ];
+    for (what, sql, expected) in cases {
+        let p = Project::new();
+        p.ok(&["init", "--dialect", "postgres"]);
+        p.write("1_base.sql", base);
+        p.write(
+            "2_index.sql",
+            "-- migcheck: no-transaction\nCREATE INDEX CONCURRENTLY users_pkey_copy ON users (id);\n\
+             ALTER TABLE users ADD COLUMN flag boolean DEFAULT false;\n",
+        );
+        p.write("3_case.sql", sql);
+        let mut check = p.command(&["check", "--format", "json"]);
+        let run: Run = check.env("MIGCHECK_SCRATCH_URL", &scratch).output().unwrap().into();
+        let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap_or_else(|_| panic!("{what}: {run:?}"));
+        let found: Vec<(String, usize)> = json["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["code"] != "unsealed")
+            .map(|d| (d["code"].as_str().unwrap().to_owned(), d["line"].as_u64().unwrap_or(0) as usize))
+            .collect();
+        let expected: Vec<(String, usize)> = expected.iter().map(|(c, l)| (c.to_string(), *l)).collect();
+        assert_eq!(found, expected, "{what}: {run:?}");
+        if let Some(d) = json["diagnostics"].as_array().unwrap().iter().find(|d| d["code"] == "table-rewrite") {
+            assert!(d["message"].as_str().unwrap().contains("(5 rows copied here)"), "{what}: {d}");
+        }
+        if let Some(d) = json["diagnostics"].as_array().unwrap().iter().find(|d| d["code"] == "blocking-lock") {
+            assert!(d["message"].as_str().unwrap().contains("ACCESS EXCLUSIVE lock on `users`"), "{what}: {d}");
+        }
+    }
+}
+
 /// One test each; the PostgreSQL ones are ignored, with the reason printed,
 /// when there is no server (`tests/support/pg.rs`).
 fn main() {
@@ -767,7 +881,8 @@ fn main() {
     if let Some(why) = &no_server {
         eprintln!("PostgreSQL tests ignored: {why}");
     }
-    let tests: [(&str, fn(), bool); 16] = [
+    let tests: [(&str, fn(), bool); 17] = [
+        ("postgres_hazards_are_measured", postgres_hazards_are_measured, true),
         (
             "diff_rebuilds_keep_every_row_and_check_reports_data_findings",
             diff_rebuilds_keep_every_row_and_check_reports_data_findings,

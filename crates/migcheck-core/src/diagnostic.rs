@@ -83,15 +83,37 @@ pub enum Kind {
     DownDataMismatch,
     /// `-- migcheck: allow <code>` in a file where no such finding is made.
     UnusedAllow,
+    /// A table or index of the database before the migration rewritten.
+    TableRewrite,
+    /// A lock that blocks reads or writes held while the table is scanned or
+    /// while the migration works on.
+    BlockingLock,
+    /// A constraint added and validated at once on an existing table.
+    ValidatingConstraint,
+    /// An index built or dropped on an existing table without `CONCURRENTLY`.
+    IndexNotConcurrent,
+    /// A blocking lock taken with `lock_timeout` unset.
+    NoLockTimeout,
 }
 
 impl Kind {
     /// Whether this is an advisory finding about what a migration would do
-    /// to a production database (data dependence, data loss), as opposed to
+    /// to a production database (data dependence, data loss, deployment
+    /// hazards), as opposed to
     /// a defect of the files. Findings are reported for migrations not sealed
     /// yet: a sealed migration is released, and cannot be changed anyway.
     pub fn is_finding(self) -> bool {
-        matches!(self, Kind::DataDependent | Kind::DataLoss | Kind::UnusedAllow)
+        matches!(
+            self,
+            Kind::DataDependent
+                | Kind::DataLoss
+                | Kind::UnusedAllow
+                | Kind::TableRewrite
+                | Kind::BlockingLock
+                | Kind::ValidatingConstraint
+                | Kind::IndexNotConcurrent
+                | Kind::NoLockTimeout
+        )
     }
 
     /// The stable short code shown in brackets.
@@ -126,6 +148,11 @@ impl Kind {
             Kind::DataLoss => "data-loss",
             Kind::DownDataMismatch => "down-data-mismatch",
             Kind::UnusedAllow => "unused-allow",
+            Kind::TableRewrite => "table-rewrite",
+            Kind::BlockingLock => "blocking-lock",
+            Kind::ValidatingConstraint => "validating-constraint",
+            Kind::IndexNotConcurrent => "index-not-concurrent",
+            Kind::NoLockTimeout => "no-lock-timeout",
         }
     }
 }

@@ -43,6 +43,13 @@ pub trait Engine: Sized {
     /// and is returned, located at its statement.
     fn run(&mut self, script: &Script, warnings: &mut Vec<Diagnostic>) -> Result<(), Diagnostic>;
 
+    /// Runs a migration's up file the first time, measuring what each
+    /// statement does to what existed before it (locks, rewrites) where the
+    /// engine can: findings go to `warnings` with [`Engine::run`]'s.
+    fn run_measured(&mut self, script: &Script, warnings: &mut Vec<Diagnostic>) -> Result<(), Diagnostic> {
+        self.run(script, warnings)
+    }
+
     /// The database's schema now.
     fn schema(&mut self) -> Result<Self::Schema, Diagnostic>;
 

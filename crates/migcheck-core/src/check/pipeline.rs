@@ -258,7 +258,8 @@ fn step<E: Engine>(
         Step::Down => m.down.as_ref().expect("a down step of a reversible migration"),
         Step::Up | Step::UpAgain => &m.up,
     };
-    let err = match engine.run(script, warnings) {
+    let ran = if step == Step::Up { engine.run_measured(script, warnings) } else { engine.run(script, warnings) };
+    let err = match ran {
         Ok(()) => return Ok(()),
         Err(err) => err,
     };

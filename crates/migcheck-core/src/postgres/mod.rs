@@ -12,6 +12,7 @@
 //! the variable at a throwaway server (scripts/pg-start starts one).
 
 mod data;
+mod trace;
 pub mod wire;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -183,6 +184,14 @@ impl Engine for PgEngine {
 
     fn run(&mut self, script: &Script, _warnings: &mut Vec<Diagnostic>) -> Result<(), Diagnostic> {
         run_script(&mut self.client, script)
+    }
+
+    fn run_measured(&mut self, script: &Script, warnings: &mut Vec<Diagnostic>) -> Result<(), Diagnostic> {
+        trace::run(&mut self.client, script, warnings, |sent_at, sent, e| located(script, sent_at, sent, e))
+    }
+
+    fn measures(&self) -> &'static [&'static str] {
+        trace::CODES
     }
 
     fn schema(&mut self) -> Result<PgSnapshot, Diagnostic> {
