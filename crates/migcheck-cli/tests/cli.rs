@@ -770,7 +770,9 @@ fn postgres_hazards_are_measured() {
     };
     let base = "CREATE TABLE users (id serial PRIMARY KEY, email text NOT NULL, name text, age integer);\n\
                 CREATE TABLE orgs (id serial PRIMARY KEY, name text);\n";
-    let cases: &[(&str, &str, &[(&str, usize)])] = &[
+    /// What the case is, its migration, and the findings: (code, line).
+    type Case = (&'static str, &'static str, &'static [(&'static str, usize)]);
+    let cases: &[Case] = &[
         (
             "index",
             "CREATE INDEX users_email ON users (email);\n",
