@@ -274,6 +274,18 @@ fn check_cases() -> Vec<Case> {
             .expect("error[unknown-directive]: unknown directive `sql-error`")
             .expect("--> migrations/3_x.sql:1:20"),
         case(
+            "a dropped column or a NOT NULL without a default breaks the running release",
+            with(&[(
+                "3_contract.sql",
+                "ALTER TABLE pets DROP COLUMN name;\nALTER TABLE owners ADD COLUMN plan TEXT NOT NULL DEFAULT 'free';\n",
+            )]),
+        )
+        .setup(|dir| seal_first(dir, 2))
+        .passes()
+        .expect("warning[breaking-change]: `3_contract.sql` drops or renames column `pets.name`, which the running release still reads and writes")
+        .expect("--> migrations/3_contract.sql:1:30")
+        .reject("`owners.plan`"),
+        case(
             "MIGCHECK_DATA=0 runs on empty tables",
             with(&[
                 ("3_active.sql", "ALTER TABLE owners ADD COLUMN active BOOLEAN NOT NULL DEFAULT 1;\n"),

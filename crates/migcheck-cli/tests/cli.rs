@@ -839,6 +839,17 @@ fn postgres_hazards_are_measured() {
             &[("blocking-lock", 2)],
         ),
         (
+            "a dropped column breaks the running release",
+            "SET lock_timeout = '2s';\nALTER TABLE users DROP COLUMN name;\n",
+            &[("breaking-change", 2)],
+        ),
+        (
+            "a narrowed type, and a NOT NULL column without a default",
+            "SET lock_timeout = '2s';\nALTER TABLE orgs ALTER COLUMN name TYPE varchar(20);\nALTER TABLE orgs ADD COLUMN tier int NOT NULL DEFAULT 1;\n\
+             ALTER TABLE orgs ALTER COLUMN tier DROP DEFAULT;\n",
+            &[("table-rewrite", 2), ("breaking-change", 2), ("breaking-change", 3)],
+        ),
+        (
             "allowed in the file",
             "-- migcheck: allow index-not-concurrent, no-lock-timeout\nCREATE INDEX users_email ON users (email);\n",
             &[],

@@ -94,6 +94,8 @@ pub enum Kind {
     IndexNotConcurrent,
     /// A blocking lock taken with `lock_timeout` unset.
     NoLockTimeout,
+    /// A change the release still running during a deploy breaks on.
+    BreakingChange,
 }
 
 impl Kind {
@@ -113,6 +115,7 @@ impl Kind {
                 | Kind::ValidatingConstraint
                 | Kind::IndexNotConcurrent
                 | Kind::NoLockTimeout
+                | Kind::BreakingChange
         )
     }
 
@@ -153,6 +156,7 @@ impl Kind {
             Kind::ValidatingConstraint => "validating-constraint",
             Kind::IndexNotConcurrent => "index-not-concurrent",
             Kind::NoLockTimeout => "no-lock-timeout",
+            Kind::BreakingChange => "breaking-change",
         }
     }
 }

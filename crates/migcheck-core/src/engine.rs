@@ -97,6 +97,9 @@ pub trait Engine: Sized {
     /// returns notes on rows left out.
     fn seed(&mut self, tables: &[String]) -> Result<Vec<String>, Diagnostic>;
 
+    /// The columns of `table`, in order.
+    fn columns(&mut self, table: &str) -> Result<Vec<ColumnShape>, Diagnostic>;
+
     /// Every row of `table`, values as SQL literals.
     fn contents(&mut self, table: &str) -> Result<Contents, Diagnostic>;
 
@@ -111,6 +114,19 @@ pub trait Engine: Sized {
         let _ = (error, tables);
         Vec::new()
     }
+}
+
+/// A column as [`Engine::columns`] reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnShape {
+    /// Its name.
+    pub name: String,
+    /// Its declared type (SQLite), or `format_type` (PostgreSQL).
+    pub ty: String,
+    /// NOT NULL.
+    pub not_null: bool,
+    /// It has a default (or is generated, or an identity).
+    pub has_default: bool,
 }
 
 /// A table's rows as read by [`Engine::contents`].

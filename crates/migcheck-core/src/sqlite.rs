@@ -15,7 +15,7 @@ use rusqlite::ffi;
 
 use crate::cache;
 use crate::diagnostic::{Diagnostic, Kind, Location};
-use crate::engine::{Contents, Engine};
+use crate::engine::{ColumnShape, Contents, Engine};
 use crate::exec::{self, StatementError};
 use crate::lexer;
 use crate::model::{Digest, Migration, Mode, ScratchConfig, Script};
@@ -201,6 +201,20 @@ impl Engine for SqliteEngine {
             ),
             Err(e) => Err(io("cannot write synthetic rows", e)),
         }
+    }
+
+    fn columns(&mut self, table: &str) -> Result<Vec<ColumnShape>, Diagnostic> {
+        let read = || -> rusqlite::Result<Vec<ColumnShape>> {
+            let mut stmt = self
+                .scratch
+                .conn
+                .prepare("SELECT name, type, \"notnull\", dflt_value IS NOT NULL OR hidden IN (2, 3) OR pk > 0 FROM pragma_table_xinfo(?1) WHERE hidden <> 1")?;
+            let rows = stmt.query_map([table], |r| {
+                Ok(ColumnShape { name: r.get(0)?, ty: r.get(1)?, not_null: r.get(2)?, has_default: r.get(3)? })
+            })?;
+            rows.collect()
+        };
+        read().map_err(|e| io(&format!("cannot read the columns of `{table}`"), e))
     }
 
     fn contents(&mut self, table: &str) -> Result<Contents, Diagnostic> {

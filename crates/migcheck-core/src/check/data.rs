@@ -543,11 +543,11 @@ fn loss(up: &Script, table: &str, before: &Contents, after: &Contents) -> Option
 
 /// Where `script` first names `name` (the statement a reader should look
 /// at), or the whole file.
-fn mention(script: &Script, name: &str) -> Location {
+pub(crate) fn mention(script: &Script, name: &str) -> Location {
     find_mention(script, name).unwrap_or_else(|| Location::file(&script.file.display))
 }
 
-fn find_mention(script: &Script, name: &str) -> Option<Location> {
+pub(crate) fn find_mention(script: &Script, name: &str) -> Option<Location> {
     let lower = name.to_lowercase();
     let offset = script.offset();
     let t = tokens::tokenize(&script.sql).into_iter().find(|t| t.is_word(&lower))?;

@@ -7,6 +7,7 @@
 //! stops at the first migration that fails, since the ones after it would run on
 //! a schema it did not produce.
 
+mod breaking;
 mod data;
 mod lock;
 mod pipeline;

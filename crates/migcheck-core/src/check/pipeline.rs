@@ -16,6 +16,7 @@ use crate::lexer;
 use crate::model::{Config, Migration, Mode, Script, SourceFile};
 use crate::scan::display_path;
 
+use super::breaking::Shapes;
 use super::data::{self, Cause, Data, Watch};
 use super::{Clock, Report};
 
@@ -88,6 +89,7 @@ fn run_range<E: Engine>(engine: &mut E, report: &mut Report, data: &Data, range:
         let before = report.diagnostics.len();
         let result = run_migration(engine, &report.migrations, i, data, &mut report.diagnostics);
         let mut checked: Vec<&str> = engine.measures().to_vec();
+        checked.push("breaking-change");
         if data.active() {
             checked.extend(["data-loss", "data-dependent"]);
         }
@@ -192,18 +194,16 @@ fn run_migration<E: Engine>(
 ) -> Result<(), Diagnostic> {
     let m = &migrations[i];
     let mut watch = if data.active() { Some(Watch::before(engine, m)?) } else { None };
-    let Some(down) = &m.down else {
-        step(engine, migrations, i, Step::Up, data, watch.as_mut(), warnings)?;
-        if let Some(watch) = watch.as_mut() {
-            watch.after_up(engine, m, warnings)?;
-        }
-        return after_migration(engine, m, data, watch.as_ref());
-    };
-    let before = engine.schema()?;
+    let shapes = Shapes::before(engine, m)?;
+    let before = if m.down.is_some() { Some(engine.schema()?) } else { None };
     step(engine, migrations, i, Step::Up, data, watch.as_mut(), warnings)?;
+    shapes.after(engine, m, warnings)?;
     if let Some(watch) = watch.as_mut() {
         watch.after_up(engine, m, warnings)?;
     }
+    let (Some(down), Some(before)) = (&m.down, before) else {
+        return after_migration(engine, m, data, watch.as_ref());
+    };
     step(engine, migrations, i, Step::Down, data, watch.as_mut(), warnings)
         .map_err(|d| d.note("this happened checking that the down migration undoes the up"))?;
     let after = engine.schema()?;

@@ -349,3 +349,22 @@ fn seed_table(client: &mut Client, table: &str, fks: &[ForeignKey], notes: &mut 
     }
     Ok(())
 }
+
+/// The columns of `table` as [`crate::engine::ColumnShape`]s.
+pub(crate) fn columns_shape(client: &mut Client, table: &str) -> Result<Vec<crate::engine::ColumnShape>, PgError> {
+    let rows = client.query(&format!(
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+                a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> ''
+         FROM pg_attribute a WHERE a.attrelid = {}::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+        literal(&ident(table))
+    ))?;
+    Ok(rows
+        .into_iter()
+        .map(|r| crate::engine::ColumnShape {
+            name: r[0].clone().unwrap_or_default(),
+            ty: r[1].clone().unwrap_or_default(),
+            not_null: r[2].as_deref() == Some("t"),
+            has_default: r[3].as_deref() == Some("t"),
+        })
+        .collect())
+}

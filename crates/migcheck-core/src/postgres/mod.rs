@@ -22,7 +22,7 @@ use wire::{Client, PgError, PgUrl};
 use std::time::Duration;
 
 use crate::diagnostic::{Diagnostic, Kind, Location};
-use crate::engine::{Contents, Engine};
+use crate::engine::{ColumnShape, Contents, Engine};
 use crate::lexer;
 use crate::model::{Mode, Script};
 
@@ -223,6 +223,11 @@ impl Engine for PgEngine {
 
     fn seed(&mut self, tables: &[String]) -> Result<Vec<String>, Diagnostic> {
         data::seed(&mut self.client, tables).map_err(|e| io(format!("cannot write synthetic rows: {e}")))
+    }
+
+    fn columns(&mut self, table: &str) -> Result<Vec<ColumnShape>, Diagnostic> {
+        data::columns_shape(&mut self.client, table)
+            .map_err(|e| io(format!("cannot read the columns of `{table}`: {e}")))
     }
 
     fn contents(&mut self, table: &str) -> Result<Contents, Diagnostic> {

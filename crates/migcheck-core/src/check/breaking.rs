@@ -1,0 +1,204 @@
+//! `breaking-change`: what an up migration changes that the release still
+//! running during a rolling deploy depends on. Read from the schema before
+//! and after the up, on either engine, for the tables the migration names
+//! that existed before it:
+//!
+//! - a table or column dropped or renamed (the running code reads it);
+//! - a column made NOT NULL, or a NOT NULL column added, without a default
+//!   (the running code's INSERTs leave it out);
+//! - a column's type narrowed (the running code writes values the new type
+//!   refuses).
+//!
+//! Only files that can change a table's shape (`ALTER`, `DROP`, `RENAME`, a
+//! SQLite table rebuild's `DROP TABLE`) are read.
+
+use std::collections::BTreeSet;
+
+use crate::diagnostic::{Diagnostic, Kind};
+use crate::engine::{ColumnShape, Engine};
+use crate::model::Migration;
+use crate::schema::tokens;
+
+use super::data::{find_mention, mention};
+
+/// The tables an up migration may reshape, with their columns before it.
+pub(crate) struct Shapes {
+    before: Vec<(String, Vec<ColumnShape>)>,
+}
+
+impl Shapes {
+    /// Reads the columns of the existing tables `m`'s up names, when it can
+    /// reshape them.
+    pub fn before<E: Engine>(engine: &mut E, m: &Migration) -> Result<Shapes, Diagnostic> {
+        let tokens = tokens::tokenize(&m.up.sql);
+        let reshapes = tokens.iter().any(|t| t.is_word("alter") || t.is_word("drop") || t.is_word("rename"));
+        if !reshapes {
+            return Ok(Shapes { before: Vec::new() });
+        }
+        let named: BTreeSet<String> =
+            tokens.into_iter().filter(|t| t.kind == tokens::Kind::Word).map(|t| t.text).collect();
+        let mut before = Vec::new();
+        for table in engine.tables(Some(&named))? {
+            let columns = engine.columns(&table)?;
+            before.push((table, columns));
+        }
+        Ok(Shapes { before })
+    }
+
+    /// After the up: each change that breaks the running release is a
+    /// `breaking-change` warning.
+    pub fn after<E: Engine>(
+        &self,
+        engine: &mut E,
+        m: &Migration,
+        warnings: &mut Vec<Diagnostic>,
+    ) -> Result<(), Diagnostic> {
+        if self.before.is_empty() {
+            return Ok(());
+        }
+        let names: BTreeSet<String> = self.before.iter().map(|(t, _)| t.to_lowercase()).collect();
+        let now: BTreeSet<String> = engine.tables(Some(&names))?.into_iter().map(|t| t.to_lowercase()).collect();
+        let up = &m.up;
+        let file = up.file.file_name();
+        let help = "change the schema in steps a running release survives (expand, then contract): \
+                    stop using what goes in one release, drop it in a later one; \
+                    or accept it with `-- migcheck: allow breaking-change`";
+        let mut push = |message: String, name: &str, table: &str| {
+            let at = find_mention(up, name).unwrap_or_else(|| mention(up, table));
+            warnings.push(
+                Diagnostic::warning(Kind::BreakingChange, format!("`{file}` {message}"))
+                    .at(at)
+                    .version(m.version)
+                    .note("during a rolling deploy the previous release still runs against the migrated database")
+                    .help(help),
+            );
+        };
+        for (table, before) in &self.before {
+            if !now.contains(&table.to_lowercase()) {
+                push(format!("drops or renames table `{table}`, which the running release still uses"), table, table);
+                continue;
+            }
+            let after = engine.columns(table)?;
+            for old in before {
+                let Some(new) = after.iter().find(|c| c.name.eq_ignore_ascii_case(&old.name)) else {
+                    push(
+                        format!(
+                            "drops or renames column `{table}.{}`, which the running release still reads and writes",
+                            old.name
+                        ),
+                        &old.name,
+                        table,
+                    );
+                    continue;
+                };
+                if new.not_null && !old.not_null && !new.has_default {
+                    push(
+                        format!(
+                            "makes `{table}.{}` NOT NULL without a default: the running release's writes that leave it NULL fail",
+                            new.name
+                        ),
+                        &new.name,
+                        table,
+                    );
+                } else if narrowed(&old.ty, &new.ty) {
+                    push(
+                        format!(
+                            "changes `{table}.{}` from `{}` to `{}`: values the running release writes may not fit",
+                            new.name, old.ty, new.ty
+                        ),
+                        &new.name,
+                        table,
+                    );
+                }
+            }
+            for new in after.iter().filter(|c| !before.iter().any(|o| o.name.eq_ignore_ascii_case(&c.name))) {
+                if new.not_null && !new.has_default {
+                    push(
+                        format!(
+                            "adds NOT NULL column `{table}.{}` without a default: the running release's INSERTs leave it out and fail",
+                            new.name
+                        ),
+                        &new.name,
+                        table,
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether a column's type went from `old` to a type that holds fewer
+/// values. Widening (a larger integer, a longer or unbounded text, a
+/// number to text, SQLite's NUMERIC and untyped) is not.
+fn narrowed(old: &str, new: &str) -> bool {
+    let (old, new) = (old.trim().to_lowercase(), new.trim().to_lowercase());
+    if old == new {
+        return false;
+    }
+    let rank = |t: &str| -> Option<u32> {
+        let base = t.split('(').next().unwrap_or(t).trim();
+        Some(match base {
+            "smallint" | "int2" => 1,
+            "integer" | "int" | "int4" => 2,
+            "bigint" | "int8" => 3,
+            "numeric" | "decimal" => 4,
+            "real" | "float4" => 5,
+            "double precision" | "float8" | "double" => 6,
+            _ => return None,
+        })
+    };
+    let length = |t: &str| {
+        t.split_once('(').and_then(|(_, r)| r.trim_end_matches(')').split(',').next()?.trim().parse::<u32>().ok())
+    };
+    let texty = |t: &str| ["text", "char", "clob", "varchar", "character"].iter().any(|w| t.contains(w));
+    match (rank(&old), rank(&new)) {
+        (Some(a), Some(b)) if a < 4 && b < 4 => return b < a,
+        (Some(_), Some(_)) => return false,
+        _ => {}
+    }
+    if texty(&new) {
+        // To text: narrower only when bounded below what was there.
+        return match (length(&old), length(&new)) {
+            (_, None) => false,
+            (Some(a), Some(b)) => b < a,
+            (None, Some(_)) => true,
+        };
+    }
+    // SQLite's forgiving types, and types without a declared type.
+    if new.is_empty() || new == "any" || new == "blob" || new == "numeric" {
+        return false;
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::narrowed;
+
+    #[test]
+    fn widening_is_not_narrowing() {
+        for (old, new) in [
+            ("integer", "bigint"),
+            ("int4", "int8"),
+            ("character varying(20)", "character varying(40)"),
+            ("character varying(20)", "text"),
+            ("integer", "text"),
+            ("INTEGER", "NUMERIC"),
+            ("TEXT", ""),
+            ("real", "double precision"),
+        ] {
+            assert!(!narrowed(old, new), "{old} → {new}");
+        }
+        for (old, new) in [
+            ("bigint", "integer"),
+            ("character varying(40)", "character varying(20)"),
+            ("text", "character varying(20)"),
+            ("text", "integer"),
+            ("TEXT", "INTEGER"),
+            ("timestamp with time zone", "date"),
+        ] {
+            assert!(narrowed(old, new), "{old} → {new}");
+        }
+    }
+}
