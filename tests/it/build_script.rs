@@ -137,6 +137,13 @@ pub fn trials() -> Vec<Trial> {
             Ok(())
         },
     ));
+    trials.push(Trial::test(
+        "build_script::an_accepted_down_mismatch_builds_in_locked_mode_until_what_is_found_changes",
+        || {
+            an_accepted_down_mismatch_builds_in_locked_mode_until_what_is_found_changes();
+            Ok(())
+        },
+    ));
     trials.push(Trial::test("build_script::editing_a_fixture_reruns_the_check", || {
         editing_a_fixture_reruns_the_check();
         Ok(())
@@ -606,6 +613,44 @@ fn the_built_program_applies_the_embedded_migrations_and_unchanged_builds_skip_t
     assert!(run.success, "{}", run.stderr);
     assert!(run.stdout.ends_with("applied 3 more\napplied 4 crlf\n"), "{}", run.stdout);
     assert!(run.stderr.contains("warning: fixture_run@0.1.0: warning[unsealed]"), "{}", run.stderr);
+}
+
+/// A released migration whose down does not undo its up: `lock --accept`
+/// records the finding, `cargo build` in CI passes saying so, and fails again
+/// when what is found changes (here: the lock's hash no longer matches).
+fn an_accepted_down_mismatch_builds_in_locked_mode_until_what_is_found_changes() {
+    let fixture = Fixture::with_turn("fixture_accept", "migcheck_build::Build::new().run();");
+    let mut files = good();
+    files[3] = ("2_add_pets.down.sql", "SELECT 1;\n");
+    fixture.set_migrations(&files);
+    let dir = fixture.migrations();
+    let refused = migcheck_build::lock(&dir).unwrap_err().to_string();
+    assert!(refused.contains("error[down-mismatch]") && refused.contains("`migcheck lock --accept`"), "{refused}");
+    let config = migcheck_core::check::Config::new(&dir);
+    let sealed =
+        migcheck_core::seal::seal_accepting(&config, false, true).unwrap_or_else(|d| panic!("{}", d[0].render()));
+    assert_eq!((sealed.added.len(), sealed.accepted), (2, 1));
+    let lock = fs::read_to_string(dir.join("migrations.lock")).unwrap();
+    assert!(lock.contains("\naccept 2 down-mismatch "), "{lock}");
+
+    let ci = fixture.cargo(&["build", "--offline"], &[("CI", "true")]);
+    assert!(ci.success, "{}", ci.stderr);
+    let messages = ci.messages();
+    assert!(messages.contains("migcheck: 1 finding of sealed migrations accepted in the lock"), "{messages}");
+    assert!(!messages.contains("down-mismatch"), "{messages}");
+
+    // What is found no longer matches what was accepted.
+    let hash = lock.split("accept 2 down-mismatch ").nth(1).unwrap().lines().next().unwrap().to_owned();
+    fs::write(dir.join("migrations.lock"), lock.replace(&hash, "0000000000000000")).unwrap();
+    let changed = fixture.cargo(&["build", "--offline"], &[("CI", "true")]);
+    assert!(!changed.success, "{}", changed.stderr);
+    assert!(
+        changed.messages().contains(
+            "error[down-mismatch]: `2_add_pets.down.sql` does not restore the schema its up migration started from"
+        ),
+        "{}",
+        changed.stderr
+    );
 }
 
 fn editing_a_fixture_reruns_the_check() {

@@ -264,6 +264,9 @@ impl Build {
                 for d in output.report.warnings() {
                     cargo::warning(&d.render());
                 }
+                if let Some(line) = accepted_line(&output.report) {
+                    cargo::warning(&line);
+                }
             }
             Err(Error::Check { diagnostics }) => {
                 let errors = diagnostics.iter().filter(|d| d.is_error()).count();
@@ -358,6 +361,17 @@ impl Build {
         }
         Ok(Output { generated, report })
     }
+}
+
+/// The one line that says how many findings the lock accepts, if any.
+fn accepted_line(report: &Report) -> Option<String> {
+    let n = report.accepted_in_lock();
+    (n > 0).then(|| {
+        format!(
+            "migcheck: {n} finding{} of sealed migrations accepted in the lock (`accept` lines; `migcheck lock --accept` records them)",
+            if n == 1 { "" } else { "s" }
+        )
+    })
 }
 
 /// The `MIGCHECK_TIMINGS=1` line: where the build script's time went.

@@ -14,6 +14,13 @@
 //! alike. They may be added by hand, are kept by `migcheck lock`, and are not
 //! part of the chain.
 //!
+//! `accept <version> <code> <hash>` lines record findings of sealed
+//! migrations the team accepts (`migcheck lock --accept`): a released
+//! migration's known imperfect down, a rewrite of a table that is small in
+//! production. The build reports them as accepted, and again as found when
+//! what is found changes (the hash covers the finding's text). Outside the
+//! chain too.
+//!
 //! One line per sealed migration, in version order, and a chain hash over those
 //! lines (`chain_n = sha256(chain_{n-1} || line_n)`, starting from 32 zero bytes),
 //! so that any insertion, deletion, edit or reordering of the lines shows. Line
@@ -89,6 +96,27 @@ pub struct Lock {
     pub dialect: Option<Dialect>,
     /// `layout diesel`: the directory's layout (detected when absent).
     pub layout: Option<crate::layout::Layout>,
+    /// `accept …` lines: findings of sealed migrations accepted.
+    pub accepts: Vec<Accepted>,
+}
+
+/// A finding of a sealed migration the team accepts (an `accept` line).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Accepted {
+    /// The migration's version.
+    pub version: i64,
+    /// The finding's code (`down-mismatch`, `table-rewrite`, …).
+    pub code: String,
+    /// What was found, hashed ([`Accepted::hash_of`]).
+    pub hash: String,
+}
+
+impl Accepted {
+    /// The hash of a finding: its code, message and notes.
+    pub fn hash_of(code: &str, message: &str, notes: &[String]) -> String {
+        let text = format!("{code}\n{message}\n{}", notes.join("\n"));
+        checksum::to_hex(&checksum::checksum(text.as_bytes()))[..16].to_owned()
+    }
 }
 
 pub use crate::model::Dialect;
@@ -146,6 +174,9 @@ impl Lock {
         }
         for f in &self.functions {
             let _ = writeln!(out, "function {} {}", f.name, f.arity);
+        }
+        for a in &self.accepts {
+            let _ = writeln!(out, "accept {} {} {}", a.version, a.code, a.hash);
         }
         for entry in &self.entries {
             out.push_str(&entry.to_line());
@@ -275,7 +306,7 @@ fn read_header(n: usize, line: &str) -> Result<(), LockError> {
     }
 }
 
-/// A `dialect`, `layout` or `function` line; `false` for any other line.
+/// A `dialect`, `layout`, `function` or `accept` line; `false` for any other line.
 fn read_setting(lock: &mut Lock, n: usize, line: &str) -> Result<bool, LockError> {
     if let Some(dialect) = line.strip_prefix("dialect ") {
         lock.dialect = Some(match dialect.trim() {
@@ -303,6 +334,19 @@ fn read_setting(lock: &mut Lock, n: usize, line: &str) -> Result<bool, LockError
             return Err(corrupt(n, format!("`{name}` is not an SQL function name")));
         }
         lock.functions.push(FunctionStub { name: name.to_owned(), arity });
+    } else if let Some(accept) = line.strip_prefix("accept ") {
+        let mut parts = accept.split_whitespace();
+        let (Some(version), Some(code), Some(hash), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(corrupt(n, "expected `accept <version> <code> <hash>`".into()));
+        };
+        let Ok(version) = version.parse::<i64>() else {
+            return Err(corrupt(n, format!("`{version}` is not a migration version")));
+        };
+        if hash.len() != 16 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(corrupt(n, format!("`{hash}` is not a finding's hash (16 hexadecimal digits)")));
+        }
+        lock.accepts.push(Accepted { version, code: code.to_owned(), hash: hash.to_owned() });
     } else {
         return Ok(false);
     }
@@ -356,6 +400,7 @@ mod tests {
             functions: vec![FunctionStub { name: "normalize".into(), arity: 1 }],
             dialect: Some(Dialect::Postgres),
             layout: Some(crate::layout::Layout::Diesel),
+            accepts: Vec::new(),
         }
     }
 
@@ -371,6 +416,20 @@ mod tests {
         assert_eq!(parsed(&text), sample());
         assert_eq!(parsed(&text.replace('\n', "\r\n")), sample());
         assert_eq!(parsed(&Lock::default().render()), Lock::default());
+    }
+
+    #[test]
+    fn accept_lines_round_trip_outside_the_chain() {
+        let mut lock = sample();
+        let chain = lock.chain();
+        lock.accepts.push(Accepted { version: 1, code: "down-mismatch".into(), hash: "0123456789abcdef".into() });
+        let text = lock.render();
+        assert!(text.contains("\naccept 1 down-mismatch 0123456789abcdef\n"), "{text}");
+        let parsed = parsed(&text);
+        assert_eq!(parsed.accepts, lock.accepts);
+        assert_eq!(parsed.chain(), chain);
+        let bad = text.replace("0123456789abcdef", "xyz");
+        assert!(Lock::parse(&bad).unwrap_err().message.contains("is not a finding's hash"));
     }
 
     #[test]

@@ -20,7 +20,7 @@ use crate::layout::Layout;
 use crate::lock::{Dialect, Lock, LockEntry};
 use crate::model::{Analysis, FunctionStub};
 
-const MAGIC: &[u8] = concat!("migcheck memo 3 ", env!("CARGO_PKG_VERSION"), "\n").as_bytes();
+const MAGIC: &[u8] = concat!("migcheck memo 4 ", env!("CARGO_PKG_VERSION"), "\n").as_bytes();
 const FILE_NAME: &str = "memo.bin";
 
 /// Remembered results, looked up by content.
@@ -183,6 +183,12 @@ fn put_lock(out: &mut Vec<u8>, lock: &Lock) {
         }
         block(out, e.name.as_bytes());
     }
+    out.extend_from_slice(&(lock.accepts.len() as u64).to_le_bytes());
+    for a in &lock.accepts {
+        out.extend_from_slice(&a.version.to_le_bytes());
+        block(out, a.code.as_bytes());
+        block(out, a.hash.as_bytes());
+    }
 }
 
 fn get_lock(r: &mut Reader<'_>) -> Option<Lock> {
@@ -217,7 +223,15 @@ fn get_lock(r: &mut Reader<'_>) -> Option<Lock> {
         let name = r.text()?.to_owned();
         entries.push(LockEntry { version, up, down, name, line });
     }
-    (r.at == r.bytes.len()).then_some(Lock { entries, functions, dialect, layout })
+    let count = usize::try_from(r.u64()?).ok()?;
+    let mut accepts = Vec::with_capacity(count.min(1 << 10));
+    for _ in 0..count {
+        let version = r.u64()? as i64;
+        let code = r.text()?.to_owned();
+        let hash = r.text()?.to_owned();
+        accepts.push(crate::lock::Accepted { version, code, hash });
+    }
+    (r.at == r.bytes.len()).then_some(Lock { entries, functions, dialect, layout, accepts })
 }
 
 fn block(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -277,6 +291,11 @@ mod tests {
             functions: vec![FunctionStub { name: "slugify".into(), arity: 1 }],
             dialect: Some(Dialect::Sqlite),
             layout: Some(Layout::Dbmate),
+            accepts: vec![crate::lock::Accepted {
+                version: 7,
+                code: "down-mismatch".into(),
+                hash: "0123456789abcdef".into(),
+            }],
         };
         Memo::store(dir.path(), &files, Some(("lock text", &links, &parsed))).unwrap();
         let memo = Memo::load(dir.path());

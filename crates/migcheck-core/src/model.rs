@@ -377,6 +377,9 @@ pub struct Config {
     /// too; by default only migrations not sealed yet get them, since a
     /// sealed one is released and cannot change.
     pub sealed_findings: bool,
+    /// Accept every finding that can be accepted (`migcheck lock --accept`):
+    /// they are listed in `check::Report::accepted` instead of reported.
+    pub accepting: bool,
 }
 
 impl Config {
@@ -404,6 +407,7 @@ impl Config {
             fixtures: Some(fixtures),
             fixtures_required: false,
             sealed_findings: false,
+            accepting: false,
         }
     }
 

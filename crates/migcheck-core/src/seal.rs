@@ -25,11 +25,26 @@ pub struct Sealed {
     pub removed: Vec<i64>,
     /// Whether the file changed.
     pub written: bool,
+    /// The `accept` lines written (with `accept`).
+    pub accepted: usize,
 }
 
 /// Seals every migration of `config.dir` in its lock file.
 pub fn seal(config: &Config, force: bool) -> Result<Sealed, Vec<Diagnostic>> {
-    let config = Config { locked: false, ..config.clone() };
+    seal_accepting(config, force, false)
+}
+
+/// Seals as [`seal`] does; with `accept`, also records in the lock every
+/// finding of the sealed migrations that can be accepted (warnings, and a
+/// released migration's down that does not undo its up), replacing the
+/// `accept` lines there were (`migcheck lock --accept`).
+pub fn seal_accepting(config: &Config, force: bool, accept: bool) -> Result<Sealed, Vec<Diagnostic>> {
+    let config = Config {
+        locked: false,
+        accepting: accept,
+        sealed_findings: accept || config.sealed_findings,
+        ..config.clone()
+    };
     let report = check::check(&config);
     let newest_sealed = report.lock.newest();
     let blocking: Vec<Diagnostic> = report
@@ -44,6 +59,9 @@ pub fn seal(config: &Config, force: bool) -> Result<Sealed, Vec<Diagnostic>> {
             Kind::SealedEdited | Kind::SealedDeleted | Kind::LockCorrupt | Kind::LockConflict => {
                 d.note("`migcheck lock --force` seals the directory as it is now; do that only if no database has applied the old version")
             }
+            Kind::IrreversibleDown | Kind::DownDataMismatch => d.note(
+                "if this migration is released and its down cannot change, `migcheck lock --accept` seals it with this finding accepted",
+            ),
             _ => d,
         })
         .collect();
@@ -56,6 +74,14 @@ pub fn seal(config: &Config, force: bool) -> Result<Sealed, Vec<Diagnostic>> {
         functions: old.functions.clone(),
         dialect: old.dialect,
         layout: old.layout,
+        accepts: if accept {
+            let mut found = report.accepted.clone();
+            found.sort();
+            found.dedup();
+            found
+        } else {
+            old.accepts.clone()
+        },
     };
     let mut sealed = Sealed {
         lock_path: config.lock_path(),
@@ -63,6 +89,7 @@ pub fn seal(config: &Config, force: bool) -> Result<Sealed, Vec<Diagnostic>> {
         resealed: Vec::new(),
         removed: old.entries.iter().filter(|e| new.get(e.version).is_none()).map(|e| e.version).collect(),
         written: false,
+        accepted: new.accepts.len(),
     };
     for entry in &new.entries {
         match old.get(entry.version) {

@@ -87,8 +87,11 @@ impl Engine for SqliteEngine {
         Ok(if diff.is_empty() { Vec::new() } else { diff.describe(a_label, b_label) })
     }
 
+    /// Keeps the cache directory: a fresh database that replaces this one
+    /// (after a retry without rows, or an accepted finding) may still be
+    /// kept for the next run.
     fn fresh(&self) -> Result<SqliteEngine, Diagnostic> {
-        SqliteEngine::open(&self.config, None)
+        SqliteEngine::open(&self.config, self.cache_dir.clone())
     }
 
     fn resume(&mut self, migrations: &[Migration], sealed: usize, salt: &Digest) -> bool {

@@ -42,6 +42,8 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
             "errors": errors,
             "warnings": warnings,
             "diagnostics": report.diagnostics.iter().map(diagnostic_json).collect::<Vec<_>>(),
+            "accepted": report.accepted.iter().map(|a| json!({ "version": a.version, "code": a.code, "hash": a.hash })).collect::<Vec<_>>(),
+            "accepted_in_lock": report.accepted_in_lock(),
             "database": live.as_ref().map(|(db, d)| json!({ "database": db, "drift": d })),
             "migrations": report.migrations.iter().map(|m| json!({
                 "version": m.version,
@@ -62,6 +64,10 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
                 plural(report.migrations.len()),
                 if warnings > 0 { format!(" ({warnings} warning{})", plural(warnings)) } else { String::new() }
             );
+            let accepted = report.accepted_in_lock();
+            if accepted > 0 {
+                println!("{accepted} finding{} of sealed migrations accepted in the lock", plural(accepted));
+            }
         } else {
             eprintln!("error: {errors} error{} in `{}`", plural(errors), cli.dir.display());
         }

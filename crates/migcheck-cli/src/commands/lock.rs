@@ -13,12 +13,18 @@ pub struct Args {
     /// Also re-seal edited or deleted sealed migrations and rewrite a corrupt lock.
     #[arg(long)]
     pub force: bool,
+
+    /// Also record in the lock the findings of the sealed migrations that the team accepts: every warning,
+    /// and a released migration's down that does not undo its up. The build then reports them as accepted,
+    /// and again as found if what is found changes.
+    #[arg(long)]
+    pub accept: bool,
 }
 
 /// Runs `migcheck lock`.
 pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
     let force = args.force;
-    match seal::seal(&config(cli, true)?, force) {
+    match seal::seal_accepting(&config(cli, true)?, force, args.accept) {
         Ok(sealed) => {
             if !sealed.written {
                 println!("{} is up to date", sealed.lock_path.display());
@@ -32,6 +38,9 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
                     if n > 0 {
                         parts.push(format!("{what} {n} migration{}", plural(n)));
                     }
+                }
+                if args.accept {
+                    parts.push(format!("{} accepted finding{}", sealed.accepted, plural(sealed.accepted)));
                 }
                 if parts.is_empty() {
                     parts.push("rewrote the lock".into());

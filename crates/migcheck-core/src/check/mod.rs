@@ -54,6 +54,9 @@ pub struct Report {
     pub layout: crate::layout::Layout,
     /// The fixture files read (to watch for changes).
     pub fixtures: Vec<std::path::PathBuf>,
+    /// Findings of sealed migrations found and accepted by the lock's
+    /// `accept` lines (or, with `Config::accepting`, every acceptable one).
+    pub accepted: Vec<crate::lock::Accepted>,
     /// The lock's chain hash after each of its entries.
     lock_links: Vec<Digest>,
     /// How long each phase took, in order (`MIGCHECK_TIMINGS=1` shows them).
@@ -91,6 +94,12 @@ impl Report {
         self.diagnostics.iter().filter(|d| !d.is_error())
     }
 
+    /// The lock's `accept` lines for migrations sealed now: findings the
+    /// team accepts, to be said in one line.
+    pub fn accepted_in_lock(&self) -> usize {
+        self.lock.accepts.iter().filter(|a| self.migrations.iter().any(|m| m.sealed && m.version == a.version)).count()
+    }
+
     /// The chain hash over all migrations.
     pub fn chain(&self) -> Digest {
         self.migrations.last().map_or(CHAIN_START, |m| m.chain)
@@ -111,6 +120,7 @@ pub fn check(config: &Config) -> Report {
         from_cache: false,
         layout: crate::layout::Layout::Native,
         fixtures: Vec::new(),
+        accepted: Vec::new(),
         lock_links: Vec::new(),
         timings: Vec::new(),
     };

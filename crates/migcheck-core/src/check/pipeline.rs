@@ -13,6 +13,7 @@ use crate::checksum;
 use crate::diagnostic::{Diagnostic, Kind, Location};
 use crate::engine::Engine;
 use crate::lexer;
+use crate::lock::Accepted;
 use crate::model::{Config, Migration, Mode, Script, SourceFile};
 use crate::scan::display_path;
 
@@ -40,7 +41,14 @@ pub(crate) fn execute<E: Engine>(config: &Config, mut engine: E, report: &mut Re
     if report.diagnostics[before..].iter().any(Diagnostic::is_error) {
         return outcome;
     }
-    let salt = data.salt();
+    let accept = Acceptance { lines: report.lock.accepts.clone(), all: config.accepting };
+    // What the rows depend on, and what is accepted: a cached database
+    // skips the sealed migrations, so either changing means running them.
+    let mut salt_text = checksum::to_hex(&data.salt());
+    for a in &accept.lines {
+        salt_text.push_str(&format!("\naccept {} {} {}", a.version, a.code, a.hash));
+    }
+    let salt = checksum::checksum(salt_text.as_bytes());
     // The leading sealed migrations: their result can come from a cache.
     let sealed = report.migrations.iter().take_while(|m| m.sealed).count();
     let mut start = 0;
@@ -51,14 +59,14 @@ pub(crate) fn execute<E: Engine>(config: &Config, mut engine: E, report: &mut Re
     clock.lap(&mut report.timings, "sql/restore");
     if start < sealed {
         let before = report.diagnostics.len();
-        if !run_range(&mut engine, report, &data, start..sealed) {
+        if !run_range(&mut engine, report, &data, &accept, start..sealed) {
             return outcome;
         }
         if report.diagnostics.len() == before {
             engine.checkpoint(&report.migrations, sealed, &salt);
         }
     }
-    if !run_range(&mut engine, report, &data, sealed.max(start)..report.migrations.len()) {
+    if !run_range(&mut engine, report, &data, &accept, sealed.max(start)..report.migrations.len()) {
         return outcome;
     }
     clock.lap(&mut report.timings, "sql/run");
@@ -80,9 +88,37 @@ pub(crate) fn execute<E: Engine>(config: &Config, mut engine: E, report: &mut Re
     outcome
 }
 
+/// The lock's `accept` lines, or "accept everything" (`lock --accept`).
+struct Acceptance {
+    lines: Vec<Accepted>,
+    all: bool,
+}
+
+impl Acceptance {
+    /// Whether `d`, found running `m`, is accepted: a warning, or an error
+    /// that a released migration can carry (a down that does not undo its
+    /// up), of a sealed migration with a matching `accept` line.
+    fn accepts(&self, m: &Migration, d: &Diagnostic) -> Option<Accepted> {
+        let acceptable = !d.is_error() || matches!(d.kind, Kind::IrreversibleDown | Kind::DownDataMismatch);
+        if !acceptable || !(self.all || m.sealed) {
+            return None;
+        }
+        let code = d.kind.code();
+        let found =
+            Accepted { version: m.version, code: code.to_owned(), hash: Accepted::hash_of(code, &d.message, &d.notes) };
+        (self.all || self.lines.contains(&found)).then_some(found)
+    }
+}
+
 /// Runs `report.migrations[range]`; false after the first that failed (its
 /// diagnostic pushed).
-fn run_range<E: Engine>(engine: &mut E, report: &mut Report, data: &Data, range: std::ops::Range<usize>) -> bool {
+fn run_range<E: Engine>(
+    engine: &mut E,
+    report: &mut Report,
+    data: &Data,
+    accept: &Acceptance,
+    range: std::ops::Range<usize>,
+) -> bool {
     let total = report.migrations.len();
     for i in range {
         let m = &report.migrations[i];
@@ -104,7 +140,29 @@ fn run_range<E: Engine>(engine: &mut E, report: &mut Report, data: &Data, range:
                 }
             }
         }
+        let mut k = before;
+        while k < report.diagnostics.len() {
+            match accept.accepts(m, &report.diagnostics[k]) {
+                Some(found) => {
+                    report.accepted.push(found);
+                    report.diagnostics.remove(k);
+                }
+                None => k += 1,
+            }
+        }
         if let Err(mut d) = result {
+            if let Some(found) = accept.accepts(m, &d) {
+                // Accepted: go on from the database the runtime would have
+                // (every up so far), without this migration's down.
+                report.accepted.push(found);
+                match replay_with_rows(engine, &report.migrations[..=i], data) {
+                    Ok(fresh) => {
+                        *engine = fresh;
+                        continue;
+                    }
+                    Err(e) => d = e,
+                }
+            }
             d.version = d.version.or(Some(m.version));
             let later = total - i - 1;
             if later > 0 {
@@ -119,6 +177,25 @@ fn run_range<E: Engine>(engine: &mut E, report: &mut Report, data: &Data, range:
         }
     }
     true
+}
+
+/// A fresh database after the ups of `migrations`, their fixtures loaded and
+/// synthetic rows in every table that has none.
+fn replay_with_rows<E: Engine>(engine: &E, migrations: &[Migration], data: &Data) -> Result<E, Diagnostic> {
+    let mut fresh = engine.fresh()?;
+    let mut sink = Vec::new();
+    for m in migrations {
+        fresh.run(&m.up, &mut sink)?;
+        if let Some(f) = data.fixtures.get(&m.version) {
+            fresh.run(&f.script, &mut sink)?;
+        }
+    }
+    if data.synthetic {
+        let tables: Vec<String> =
+            fresh.tables(None)?.into_iter().filter(|t| !data.fixture_tables.contains(&t.to_lowercase())).collect();
+        fresh.seed(&tables)?;
+    }
+    Ok(fresh)
 }
 
 /// Drops the findings of `m` from `diagnostics[from..]` that its files
