@@ -101,6 +101,13 @@ fn seal_first(dir: &Path, n: usize) {
     }
 }
 
+/// Adds a settings line to the lock file of `dir` (outside the chain).
+fn lock_setting(dir: &Path, line: &str) {
+    let path = dir.join("migrations.lock");
+    let lock = fs::read_to_string(&path).unwrap();
+    fs::write(&path, lock.replacen("migcheck-lock 1\n", &format!("migcheck-lock 1\n{line}\n"), 1)).unwrap();
+}
+
 /// Writes `fixtures/<name>` beside the migrations directory `dir`.
 fn fixture_file(dir: &Path, name: &str, text: &str) {
     let fixtures = dir.parent().unwrap().join("fixtures");
@@ -292,6 +299,32 @@ fn check_cases() -> Vec<Case> {
         .expect("warning[breaking-change]: `3_contract.sql` drops or renames column `pets.name`, which the running release still reads and writes")
         .expect("--> migrations/3_contract.sql:1:30")
         .reject("`owners.plan`"),
+        case("the lock's deny line makes a warning fail the build", with(&[("3_contract.sql", "ALTER TABLE pets DROP COLUMN name;\n")]))
+            .setup(|dir| {
+                seal_first(dir, 2);
+                lock_setting(dir, "deny breaking-change");
+            })
+            .expect("error[breaking-change]: `3_contract.sql` drops or renames column `pets.name`")
+            .expect("`breaking-change` is denied in this project (`deny breaking-change`)"),
+        case("the lock's allow line hides a warning", with(&[("3_contract.sql", "ALTER TABLE pets DROP COLUMN name;\n")]))
+            .setup(|dir| {
+                seal_first(dir, 2);
+                lock_setting(dir, "allow breaking-change");
+            })
+            .passes()
+            .reject("breaking-change"),
+        case(
+            "the lock's scratch-limit line bounds the scratch database",
+            with(&[(
+                "3_big.sql",
+                "CREATE TABLE big AS WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c LIMIT 3000000)\n  SELECT i, randomblob(4000) FROM c;\n",
+            )]),
+        )
+        .setup(|dir| {
+            seal_first(dir, 2);
+            lock_setting(dir, "scratch-limit 16MiB");
+        })
+        .expect("error[scratch-limit]: `3_big.sql` grows the scratch database past its size limit (16 MiB)"),
         case(
             "MIGCHECK_DATA=0 runs on empty tables",
             with(&[

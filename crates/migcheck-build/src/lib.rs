@@ -57,6 +57,8 @@ pub struct Build {
     scratch_limit: Option<u64>,
     data_checks: Option<bool>,
     fixtures: Option<PathBuf>,
+    allow: Vec<String>,
+    deny: Vec<String>,
     functions: Vec<FunctionStub>,
     out_dir: Option<PathBuf>,
 }
@@ -241,6 +243,32 @@ impl Build {
         self
     }
 
+    /// Warnings not to report, by code, for the whole project: a deployment
+    /// hazard that does not matter where you deploy (`"table-rewrite"` when
+    /// every table is small). The lock's `allow <code>` lines do the same for
+    /// the build and the CLI alike; a file accepts its own findings with
+    /// `-- migcheck: allow <code>`.
+    ///
+    /// ```no_run
+    /// migcheck_build::Build::new().allow(&["table-rewrite"]).run();
+    /// ```
+    pub fn allow(&mut self, codes: &[&str]) -> &mut Self {
+        self.allow.extend(codes.iter().map(|c| c.to_string()));
+        self
+    }
+
+    /// Warnings that fail the build, by code (`"blocking-lock"`,
+    /// `"breaking-change"`); the lock's `deny <code>` lines do the same for
+    /// the build and the CLI alike. `deny_warnings` denies them all.
+    ///
+    /// ```no_run
+    /// migcheck_build::Build::new().deny(&["blocking-lock", "index-not-concurrent"]).run();
+    /// ```
+    pub fn deny(&mut self, codes: &[&str]) -> &mut Self {
+        self.deny.extend(codes.iter().map(|c| c.to_string()));
+        self
+    }
+
     /// Declares an SQL function the application registers on its connections
     /// (`normalize(text)`: `.function("normalize", 1)`; `-1` for any number of
     /// arguments). The scratch database stands in for it with a function that
@@ -333,6 +361,8 @@ impl Build {
         if let Some(on) = self.data_checks {
             config.data = on;
         }
+        config.allow = self.allow.clone();
+        config.deny = self.deny.clone();
         if let Some(locked) = self.locked {
             config.locked = locked;
         }

@@ -99,6 +99,30 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// The kinds that can be warnings: those `allow` and `deny` settings
+    /// (`Build::allow`, `Build::deny`, the lock's `allow`/`deny` lines) name.
+    pub const WARNINGS: [Kind; 14] = [
+        Kind::Unsealed,
+        Kind::PragmaInTransaction,
+        Kind::ShellCommand,
+        Kind::EmptyMigration,
+        Kind::NotExecuted,
+        Kind::DataDependent,
+        Kind::DataLoss,
+        Kind::UnusedAllow,
+        Kind::TableRewrite,
+        Kind::BlockingLock,
+        Kind::ValidatingConstraint,
+        Kind::IndexNotConcurrent,
+        Kind::NoLockTimeout,
+        Kind::BreakingChange,
+    ];
+
+    /// The warning kind whose code is `code`.
+    pub fn warning_from_code(code: &str) -> Option<Kind> {
+        Kind::WARNINGS.into_iter().find(|k| k.code() == code)
+    }
+
     /// Whether this is an advisory finding about what a migration would do
     /// to a production database (data dependence, data loss, deployment
     /// hazards), as opposed to

@@ -14,6 +14,10 @@
 //! alike. They may be added by hand, are kept by `migcheck lock`, and are not
 //! part of the chain.
 //!
+//! Settings lines, also outside the chain, make the build script and the CLI
+//! agree: `scratch-limit 2GiB`, `allow <code>` (a warning not reported),
+//! `deny <code>` (a warning that fails the build).
+//!
 //! `accept <version> <code> <hash>` lines record findings of sealed
 //! migrations the team accepts (`migcheck lock --accept`): a released
 //! migration's known imperfect down, a rewrite of a table that is small in
@@ -98,6 +102,13 @@ pub struct Lock {
     pub layout: Option<crate::layout::Layout>,
     /// `accept …` lines: findings of sealed migrations accepted.
     pub accepts: Vec<Accepted>,
+    /// `allow <code>` lines: warnings not reported, project-wide.
+    pub allow: Vec<String>,
+    /// `deny <code>` lines: warnings that fail the build.
+    pub deny: Vec<String>,
+    /// `scratch-limit <size>`: the scratch database's size limit, unless the
+    /// build or the environment set one.
+    pub scratch_limit: Option<u64>,
 }
 
 /// A finding of a sealed migration the team accepts (an `accept` line).
@@ -174,6 +185,16 @@ impl Lock {
         }
         for f in &self.functions {
             let _ = writeln!(out, "function {} {}", f.name, f.arity);
+        }
+        if let Some(limit) = self.scratch_limit {
+            let shown = crate::model::show_size(limit);
+            let _ = writeln!(out, "scratch-limit {}", shown.strip_suffix(" bytes").unwrap_or(&shown).replace(' ', ""));
+        }
+        for code in &self.allow {
+            let _ = writeln!(out, "allow {code}");
+        }
+        for code in &self.deny {
+            let _ = writeln!(out, "deny {code}");
         }
         for a in &self.accepts {
             let _ = writeln!(out, "accept {} {} {}", a.version, a.code, a.hash);
@@ -306,7 +327,8 @@ fn read_header(n: usize, line: &str) -> Result<(), LockError> {
     }
 }
 
-/// A `dialect`, `layout`, `function` or `accept` line; `false` for any other line.
+/// A `dialect`, `layout`, `function`, `scratch-limit`, `allow`, `deny` or
+/// `accept` line; `false` for any other line.
 fn read_setting(lock: &mut Lock, n: usize, line: &str) -> Result<bool, LockError> {
     if let Some(dialect) = line.strip_prefix("dialect ") {
         lock.dialect = Some(match dialect.trim() {
@@ -334,6 +356,19 @@ fn read_setting(lock: &mut Lock, n: usize, line: &str) -> Result<bool, LockError
             return Err(corrupt(n, format!("`{name}` is not an SQL function name")));
         }
         lock.functions.push(FunctionStub { name: name.to_owned(), arity });
+    } else if let Some(size) = line.strip_prefix("scratch-limit ") {
+        lock.scratch_limit = Some(
+            crate::model::parse_size(size.trim())
+                .ok_or_else(|| corrupt(n, format!("`{}` is not a size (`2GiB`, `512MiB`, bytes)", size.trim())))?,
+        );
+    } else if let Some(rest) =
+        line.strip_prefix("allow ").map(|r| (r, true)).or_else(|| line.strip_prefix("deny ").map(|r| (r, false)))
+    {
+        let (code, allow) = (rest.0.trim(), rest.1);
+        if crate::diagnostic::Kind::warning_from_code(code).is_none() {
+            return Err(corrupt(n, format!("`{code}` is not the code of a warning migcheck gives")));
+        }
+        if allow { &mut lock.allow } else { &mut lock.deny }.push(code.to_owned());
     } else if let Some(accept) = line.strip_prefix("accept ") {
         let mut parts = accept.split_whitespace();
         let (Some(version), Some(code), Some(hash), None) = (parts.next(), parts.next(), parts.next(), parts.next())
@@ -401,6 +436,9 @@ mod tests {
             dialect: Some(Dialect::Postgres),
             layout: Some(crate::layout::Layout::Diesel),
             accepts: Vec::new(),
+            allow: vec!["table-rewrite".into()],
+            deny: vec!["blocking-lock".into()],
+            scratch_limit: Some(2 << 30),
         }
     }
 
@@ -430,6 +468,9 @@ mod tests {
         assert_eq!(parsed.chain(), chain);
         let bad = text.replace("0123456789abcdef", "xyz");
         assert!(Lock::parse(&bad).unwrap_err().message.contains("is not a finding's hash"));
+        assert!(text.contains("\nscratch-limit 2GiB\nallow table-rewrite\ndeny blocking-lock\n"), "{text}");
+        let bad = text.replace("deny blocking-lock", "deny sql-error");
+        assert!(Lock::parse(&bad).unwrap_err().message.contains("`sql-error` is not the code of a warning"));
     }
 
     #[test]

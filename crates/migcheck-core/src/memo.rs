@@ -183,6 +183,13 @@ fn put_lock(out: &mut Vec<u8>, lock: &Lock) {
         }
         block(out, e.name.as_bytes());
     }
+    out.extend_from_slice(&lock.scratch_limit.map_or(u64::MAX, |l| l).to_le_bytes());
+    for list in [&lock.allow, &lock.deny] {
+        out.extend_from_slice(&(list.len() as u64).to_le_bytes());
+        for code in list {
+            block(out, code.as_bytes());
+        }
+    }
     out.extend_from_slice(&(lock.accepts.len() as u64).to_le_bytes());
     for a in &lock.accepts {
         out.extend_from_slice(&a.version.to_le_bytes());
@@ -223,6 +230,15 @@ fn get_lock(r: &mut Reader<'_>) -> Option<Lock> {
         let name = r.text()?.to_owned();
         entries.push(LockEntry { version, up, down, name, line });
     }
+    let scratch_limit = Some(r.u64()?).filter(|l| *l != u64::MAX);
+    let mut lists = [Vec::new(), Vec::new()];
+    for list in &mut lists {
+        let count = usize::try_from(r.u64()?).ok()?;
+        for _ in 0..count.min(1 << 10) {
+            list.push(r.text()?.to_owned());
+        }
+    }
+    let [allow, deny] = lists;
     let count = usize::try_from(r.u64()?).ok()?;
     let mut accepts = Vec::with_capacity(count.min(1 << 10));
     for _ in 0..count {
@@ -231,7 +247,7 @@ fn get_lock(r: &mut Reader<'_>) -> Option<Lock> {
         let hash = r.text()?.to_owned();
         accepts.push(crate::lock::Accepted { version, code, hash });
     }
-    (r.at == r.bytes.len()).then_some(Lock { entries, functions, dialect, layout, accepts })
+    (r.at == r.bytes.len()).then_some(Lock { entries, functions, dialect, layout, accepts, allow, deny, scratch_limit })
 }
 
 fn block(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -296,6 +312,9 @@ mod tests {
                 code: "down-mismatch".into(),
                 hash: "0123456789abcdef".into(),
             }],
+            allow: vec!["data-loss".into()],
+            deny: Vec::new(),
+            scratch_limit: Some(4096),
         };
         Memo::store(dir.path(), &files, Some(("lock text", &links, &parsed))).unwrap();
         let memo = Memo::load(dir.path());

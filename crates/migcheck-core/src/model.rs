@@ -380,6 +380,10 @@ pub struct Config {
     /// Accept every finding that can be accepted (`migcheck lock --accept`):
     /// they are listed in `check::Report::accepted` instead of reported.
     pub accepting: bool,
+    /// Warning codes not reported (`Build::allow`; the lock's `allow` lines add to them).
+    pub allow: Vec<String>,
+    /// Warning codes that fail the build (`Build::deny`; the lock's `deny` lines add to them).
+    pub deny: Vec<String>,
 }
 
 impl Config {
@@ -408,6 +412,8 @@ impl Config {
             fixtures_required: false,
             sealed_findings: false,
             accepting: false,
+            allow: Vec::new(),
+            deny: Vec::new(),
         }
     }
 

@@ -74,6 +74,9 @@ pub fn seal_accepting(config: &Config, force: bool, accept: bool) -> Result<Seal
         functions: old.functions.clone(),
         dialect: old.dialect,
         layout: old.layout,
+        allow: old.allow.clone(),
+        deny: old.deny.clone(),
+        scratch_limit: old.scratch_limit,
         accepts: if accept {
             let mut found = report.accepted.clone();
             found.sort();

@@ -187,6 +187,7 @@ pub fn check(config: &Config) -> Report {
         remember(dir, &memo, &report, lock_text.as_deref());
     }
     clock.lap(&mut report.timings, "memo");
+    settle(config, &mut report);
     if config.deny_warnings {
         for d in &mut report.diagnostics {
             if d.severity == Severity::Warning {
@@ -196,6 +197,35 @@ pub fn check(config: &Config) -> Report {
         }
     }
     report
+}
+
+/// Applies the project's `allow` and `deny` settings (`Build::allow`,
+/// `Build::deny` and the lock's lines): an allowed warning is not reported, a
+/// denied one is an error. A code that is not a warning's is an error itself.
+fn settle(config: &Config, report: &mut Report) {
+    let allow: Vec<&String> = config.allow.iter().chain(&report.lock.allow).collect();
+    let deny: Vec<&String> = config.deny.iter().chain(&report.lock.deny).collect();
+    for (code, setting) in config.allow.iter().map(|c| (c, "allow")).chain(config.deny.iter().map(|c| (c, "deny"))) {
+        if Kind::warning_from_code(code).is_none() {
+            report.diagnostics.push(
+                Diagnostic::error(
+                    Kind::UnknownDirective,
+                    format!("`{code}` in `Build::{setting}` is not the code of a warning"),
+                )
+                .help(format!(
+                    "the warnings are: {}",
+                    Kind::WARNINGS.iter().map(|k| k.code()).collect::<Vec<_>>().join(", ")
+                )),
+            );
+        }
+    }
+    report.diagnostics.retain(|d| d.is_error() || !allow.iter().any(|c| c.as_str() == d.kind.code()));
+    for d in &mut report.diagnostics {
+        if !d.is_error() && deny.iter().any(|c| c.as_str() == d.kind.code()) {
+            d.severity = Severity::Error;
+            d.notes.push(format!("`{}` is denied in this project (`deny {}`)", d.kind.code(), d.kind.code()));
+        }
+    }
 }
 
 /// Keeps the checksums of the files read and the lock's links for the next
@@ -232,6 +262,11 @@ fn execute(config: &Config, report: &mut Report) {
         return;
     }
     let mut scratch = config.scratch.clone();
+    // The lock's `scratch-limit` is the project's, unless the build or the
+    // environment set another.
+    if let Some(limit) = report.lock.scratch_limit.filter(|_| scratch.size_limit == crate::model::DEFAULT_SIZE_LIMIT) {
+        scratch.size_limit = limit;
+    }
     for f in &report.lock.functions {
         if !scratch.functions.contains(f) {
             scratch.functions.push(f.clone());
