@@ -380,6 +380,9 @@ pub struct Config {
     /// Accept every finding that can be accepted (`migcheck lock --accept`):
     /// they are listed in `check::Report::accepted` instead of reported.
     pub accepting: bool,
+    /// Measure each up statement's locks and rewrites on the PostgreSQL
+    /// scratch database (`MIGCHECK_TRACE=0` turns it off).
+    pub trace: bool,
     /// Warning codes not reported (`Build::allow`; the lock's `allow` lines add to them).
     pub allow: Vec<String>,
     /// Warning codes that fail the build (`Build::deny`; the lock's `deny` lines add to them).
@@ -412,6 +415,7 @@ impl Config {
             fixtures_required: false,
             sealed_findings: false,
             accepting: false,
+            trace: true,
             allow: Vec::new(),
             deny: Vec::new(),
         }
@@ -437,7 +441,8 @@ impl Config {
     /// - `MIGCHECK_TIMEOUT`: seconds a migration file may run on the scratch database;
     /// - `MIGCHECK_SCRATCH_URL`: the PostgreSQL server for PostgreSQL-dialect migrations;
     /// - `MIGCHECK_SCRATCH_LIMIT`: the most the scratch database may grow to (`2GiB`);
-    /// - `MIGCHECK_DATA` (`1`/`0`): synthetic rows in every table for the data checks.
+    /// - `MIGCHECK_DATA` (`1`/`0`): synthetic rows in every table for the data checks;
+    /// - `MIGCHECK_TRACE` (`1`/`0`): measuring each statement's locks and rewrites on PostgreSQL.
     ///
     /// ```
     /// use migcheck_core::model::Config;
@@ -463,17 +468,19 @@ impl Config {
             })?;
         }
         config.postgres_scratch = get("MIGCHECK_SCRATCH_URL").filter(|u| !u.trim().is_empty());
-        if let Some(text) = get("MIGCHECK_DATA") {
-            config.data = match text.trim() {
-                "1" | "true" | "yes" | "on" | "" => true,
-                "0" | "false" | "no" | "off" => false,
-                _ => {
-                    return Err(EnvError {
-                        name: "MIGCHECK_DATA",
-                        message: format!("`{text}` is not `1` or `0` (synthetic rows on or off)"),
-                    });
-                }
-            };
+        let switch = |name: &'static str, what: &str| -> Result<Option<bool>, EnvError> {
+            let Some(text) = get(name) else { return Ok(None) };
+            match text.trim() {
+                "1" | "true" | "yes" | "on" | "" => Ok(Some(true)),
+                "0" | "false" | "no" | "off" => Ok(Some(false)),
+                _ => Err(EnvError { name, message: format!("`{text}` is not `1` or `0` ({what} on or off)") }),
+            }
+        };
+        if let Some(on) = switch("MIGCHECK_DATA", "synthetic rows")? {
+            config.data = on;
+        }
+        if let Some(on) = switch("MIGCHECK_TRACE", "measuring locks and rewrites")? {
+            config.trace = on;
         }
         Ok(config)
     }
@@ -497,8 +504,15 @@ pub fn default_fixtures_path(migrations_dir: &Path) -> PathBuf {
 }
 
 /// Every environment variable [`Config::from_env`] reads.
-pub const ENV_VARS: [&str; 6] =
-    ["MIGCHECK_LOCKED", "CI", "MIGCHECK_TIMEOUT", "MIGCHECK_SCRATCH_URL", "MIGCHECK_SCRATCH_LIMIT", "MIGCHECK_DATA"];
+pub const ENV_VARS: [&str; 7] = [
+    "MIGCHECK_LOCKED",
+    "CI",
+    "MIGCHECK_TIMEOUT",
+    "MIGCHECK_SCRATCH_URL",
+    "MIGCHECK_SCRATCH_LIMIT",
+    "MIGCHECK_DATA",
+    "MIGCHECK_TRACE",
+];
 
 /// An environment variable with a value migcheck cannot use.
 #[derive(Debug, Clone, PartialEq, Eq)]

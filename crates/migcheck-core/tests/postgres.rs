@@ -156,6 +156,50 @@ fn connects_with_each_sslmode_over_a_socket_and_refuses_a_wrong_password(url: &s
     assert!(err.contains("password authentication failed"), "{err}");
 }
 
+/// Repeat checks start from a template of the sealed migrations' database
+/// kept on the server; a template dropped by someone else means a cold check,
+/// with the same result; at most a few templates stay.
+fn repeat_checks_start_from_a_template_on_the_server(url: &str) {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let m = dir.path().join("migrations");
+    fs::create_dir(&m).unwrap();
+    for (name, text) in good() {
+        fs::write(m.join(name), text).unwrap();
+    }
+    fs::write(m.join("migrations.lock"), format!("migcheck-lock 1\ndialect postgres\nchain {}\n", "0".repeat(64)))
+        .unwrap();
+    let mut config = Config::new(&m);
+    config.postgres_scratch = Some(url.to_owned());
+    config.cache_dir = Some(dir.path().join("out"));
+    migcheck_core::seal::seal(&config, false).unwrap_or_else(|d| panic!("{}", d[0].render()));
+    let cold = check(&config);
+    assert!(!cold.has_errors() && !cold.from_cache, "{:?}", errors(&cold));
+    fs::write(m.join("9_more.sql"), "CREATE TABLE more (id bigint PRIMARY KEY REFERENCES owners (id));\n").unwrap();
+    let warm = check(&config);
+    assert!(warm.from_cache, "the second check starts from the template");
+    assert_eq!(errors(&warm), errors(&cold));
+    assert_eq!(warm.migrations.len(), cold.migrations.len() + 1);
+
+    let templates = || -> Vec<String> {
+        let mut c = Client::connect(&PgUrl::parse(url).unwrap()).unwrap();
+        c.query("SELECT datname FROM pg_database WHERE datname LIKE 'migcheck\\_tpl\\_%'")
+            .unwrap()
+            .into_iter()
+            .map(|r| r[0].clone().unwrap())
+            .collect()
+    };
+    let mut admin = Client::connect(&PgUrl::parse(url).unwrap()).unwrap();
+    for t in templates() {
+        admin.query(&format!("DROP DATABASE \"{t}\"")).unwrap();
+    }
+    let again = check(&config);
+    assert!(!again.from_cache && !again.has_errors(), "a dropped template means a cold check: {:?}", errors(&again));
+    assert_eq!(templates().len(), 1, "the cold check kept a template again");
+    assert!(templates().len() <= 4);
+    assert!(scratch_databases(url).is_empty(), "scratch databases are dropped: {:?}", scratch_databases(url));
+}
+
 fn main() {
     let args = Arguments::from_args();
     let server = pg::server();
@@ -180,6 +224,11 @@ fn main() {
         on_server(
             "errors_point_at_postgres_positions_and_scratch_databases_are_dropped",
             errors_point_at_postgres_positions_and_scratch_databases_are_dropped,
+            false,
+        ),
+        on_server(
+            "repeat_checks_start_from_a_template_on_the_server",
+            repeat_checks_start_from_a_template_on_the_server,
             false,
         ),
         // Needs migcheck-core's `tls` feature (on in `cargo test --workspace`).

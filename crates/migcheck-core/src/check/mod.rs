@@ -258,7 +258,11 @@ fn execute(config: &Config, report: &mut Report) {
         };
         // The catalogs' definitions are not kept: reports and `migcheck diff`
         // model SQLite schemas only.
-        run_on(config, report, &mut clock, PgEngine::create(url, config.scratch.timeout));
+        // The build script keeps a template of the sealed migrations' database
+        // on the server, as it keeps SQLite's in `OUT_DIR`.
+        let engine = PgEngine::create(url, config.scratch.timeout)
+            .map(|e| e.with_templates(config.cache_dir.is_some()).with_tracing(config.trace));
+        run_on(config, report, &mut clock, engine);
         return;
     }
     let mut scratch = config.scratch.clone();

@@ -24,7 +24,7 @@ use std::time::Duration;
 use crate::diagnostic::{Diagnostic, Kind, Location};
 use crate::engine::{ColumnShape, Contents, Engine};
 use crate::lexer;
-use crate::model::{Mode, Script};
+use crate::model::{Digest, Migration, Mode, Script};
 
 /// A schema as the catalogs describe it: (kind, name) → definition.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -137,6 +137,14 @@ impl Drop for ScratchDb {
     }
 }
 
+/// The session settings every scratch connection gets.
+fn configure(client: &mut Client, timeout: Duration) -> Result<(), Diagnostic> {
+    client
+        .query(&format!("SET statement_timeout = {}", timeout.as_millis()))
+        .map(|_| ())
+        .map_err(|e| io(format!("cannot configure the scratch database: {e}")))
+}
+
 fn io(message: String) -> Diagnostic {
     Diagnostic::error(Kind::Io, message)
         .help("check MIGCHECK_SCRATCH_URL: a PostgreSQL server where migcheck may create and drop a scratch database")
@@ -148,9 +156,17 @@ pub struct PgEngine {
     admin: PgUrl,
     timeout: Duration,
     client: Client,
+    /// Keep the database at the newest sealed migration on the server as a
+    /// template for the next run (the build script does).
+    templates: bool,
+    /// Measure each up statement's locks and rewrites.
+    trace: bool,
     /// Declared last: dropped after the client's connection closed.
-    _db: ScratchDb,
+    db: ScratchDb,
 }
+
+/// Templates kept on a server at most: the oldest go first.
+const MAX_TEMPLATES: usize = 4;
 
 impl PgEngine {
     /// Creates a scratch database on the server `url` names (an account that
@@ -163,10 +179,53 @@ impl PgEngine {
     fn on(admin: PgUrl, timeout: Duration) -> Result<PgEngine, Diagnostic> {
         let (db, mut client) = ScratchDb::create(&admin)
             .map_err(|e| io(format!("cannot create a scratch database on the PostgreSQL server: {e}")))?;
-        client
-            .query(&format!("SET statement_timeout = {}", timeout.as_millis()))
-            .map_err(|e| io(format!("cannot configure the scratch database: {e}")))?;
-        Ok(PgEngine { admin, timeout, client, _db: db })
+        configure(&mut client, timeout)?;
+        Ok(PgEngine { admin, timeout, client, templates: false, trace: true, db })
+    }
+
+    /// Keeps (and starts from) a template of the database at the newest
+    /// sealed migration on the server: repeat checks then run only the
+    /// migrations after it, as the SQLite build cache does.
+    pub fn with_templates(mut self, on: bool) -> PgEngine {
+        self.templates = on;
+        self
+    }
+
+    /// Measures the deployment hazards of each up statement (on by default).
+    pub fn with_tracing(mut self, on: bool) -> PgEngine {
+        self.trace = on;
+        self
+    }
+
+    /// The template's name for the database after `migrations[..sealed]`
+    /// with rows that depend on `salt`, on this server.
+    fn template_name(&mut self, migrations: &[Migration], sealed: usize, salt: &Digest) -> Option<String> {
+        let version = self.client.query("SHOW server_version_num").ok()?.first()?.first()?.clone()?;
+        let text = format!(
+            "migcheck pg template\n{}\n{version}\n{}\n{sealed}\n{}",
+            env!("CARGO_PKG_VERSION"),
+            crate::checksum::to_hex(&migrations[sealed - 1].chain),
+            crate::checksum::to_hex(salt)
+        );
+        Some(format!("migcheck_tpl_{}", &crate::checksum::to_hex(&crate::checksum::checksum(text.as_bytes()))[..24]))
+    }
+
+    /// Replaces the scratch database with a copy of `template` (or, when
+    /// that fails, an empty one); whether the copy was made.
+    fn recreate(&mut self, template: Option<&str>) -> Result<bool, PgError> {
+        let mut admin = Client::connect(&self.admin)?;
+        // The scratch database must have no connection while it is dropped.
+        self.client = Client::connect(&self.admin)?;
+        admin.query(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.db.name))?;
+        let copied = match template {
+            Some(t) => admin.query(&format!("CREATE DATABASE \"{}\" TEMPLATE \"{t}\"", self.db.name)).is_ok(),
+            None => false,
+        };
+        if !copied {
+            admin.query(&format!("CREATE DATABASE \"{}\"", self.db.name))?;
+        }
+        self.client = Client::connect(&self.admin.with_database(&self.db.name))?;
+        Ok(copied)
     }
 
     /// The schema as the catalogs describe it.
@@ -187,11 +246,14 @@ impl Engine for PgEngine {
     }
 
     fn run_measured(&mut self, script: &Script, warnings: &mut Vec<Diagnostic>) -> Result<(), Diagnostic> {
+        if !self.trace {
+            return self.run(script, warnings);
+        }
         trace::run(&mut self.client, script, warnings, |sent_at, sent, e| located(script, sent_at, sent, e))
     }
 
     fn measures(&self) -> &'static [&'static str] {
-        trace::CODES
+        if self.trace { trace::CODES } else { &[] }
     }
 
     fn schema(&mut self) -> Result<PgSnapshot, Diagnostic> {
@@ -209,7 +271,53 @@ impl Engine for PgEngine {
     }
 
     fn fresh(&self) -> Result<PgEngine, Diagnostic> {
-        PgEngine::on(self.admin.clone(), self.timeout)
+        Ok(PgEngine { templates: self.templates, trace: self.trace, ..PgEngine::on(self.admin.clone(), self.timeout)? })
+    }
+
+    fn resume(&mut self, migrations: &[Migration], sealed: usize, salt: &Digest) -> bool {
+        if !self.templates {
+            return false;
+        }
+        let Some(template) = self.template_name(migrations, sealed, salt) else { return false };
+        let exists = self
+            .client
+            .query(&format!("SELECT 1 FROM pg_database WHERE datname = '{template}'"))
+            .is_ok_and(|rows| !rows.is_empty());
+        // A template dropped by someone else, or being copied by another
+        // build: start cold, on an empty database.
+        exists
+            && matches!(self.recreate(Some(&template)), Ok(true))
+            && configure(&mut self.client, self.timeout).is_ok()
+    }
+
+    /// Copies the database as the template for the next run (a failure only
+    /// costs the next run its speed), and drops the oldest templates beyond
+    /// [`MAX_TEMPLATES`].
+    fn checkpoint(&mut self, migrations: &[Migration], sealed: usize, salt: &Digest) {
+        if !self.templates {
+            return;
+        }
+        let Some(template) = self.template_name(migrations, sealed, salt) else { return };
+        let made = (|| -> Result<(), PgError> {
+            // A database with a connection cannot be copied: step out of it.
+            self.client = Client::connect(&self.admin)?;
+            let result = self.client.query(&format!("CREATE DATABASE \"{template}\" TEMPLATE \"{}\"", self.db.name));
+            self.client = Client::connect(&self.admin.with_database(&self.db.name))?;
+            result?;
+            let mut admin = Client::connect(&self.admin)?;
+            let old: Vec<String> = admin
+                .query("SELECT datname FROM pg_database WHERE datname LIKE 'migcheck\\_tpl\\_%' ORDER BY oid DESC")?
+                .into_iter()
+                .filter_map(|mut r| r.remove(0))
+                .skip(MAX_TEMPLATES)
+                .collect();
+            for name in old {
+                let _ = admin.query(&format!("DROP DATABASE IF EXISTS \"{name}\""));
+            }
+            Ok(())
+        })();
+        let _ = made;
+        let _ = configure(&mut self.client, self.timeout);
     }
 
     fn tables(&mut self, names: Option<&BTreeSet<String>>) -> Result<Vec<String>, Diagnostic> {
@@ -242,7 +350,7 @@ impl Engine for PgEngine {
 
 /// Runs one file as the runtime will: whole in a transaction, or one
 /// statement at a time outside any.
-fn run_script(client: &mut Client, script: &Script) -> Result<(), Diagnostic> {
+pub(crate) fn run_script(client: &mut Client, script: &Script) -> Result<(), Diagnostic> {
     let fail = |sent_at: usize, sent: &str, e: PgError| -> Diagnostic { located(script, sent_at, sent, e) };
     if script.mode == Mode::Transaction {
         client.query("BEGIN").map_err(|e| fail(0, "", e))?;

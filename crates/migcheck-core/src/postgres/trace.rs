@@ -57,9 +57,9 @@ struct State {
     indexes: BTreeSet<(u32, u32)>,
     /// table oid → scans of it in this transaction (sequential and index).
     scans: BTreeMap<u32, u64>,
-    /// Scans and rows written in the tables that existed before, in this
-    /// transaction (work on a table the migration created is no work in
-    /// production, where it is empty).
+    /// Scans and rows written in the relations that existed before and that
+    /// the file names, in this transaction (work on a table the migration
+    /// created is no work in production, where it is empty).
     work: u64,
     /// `lock_timeout` is 0.
     no_lock_timeout: bool,
@@ -67,12 +67,29 @@ struct State {
 
 const USER: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'";
 
-fn existing(client: &mut Client) -> Result<BTreeMap<u32, Relation>, PgError> {
+/// The relations that existed before the file and that it names (`words`),
+/// with the indexes of the tables it names and the tables of the indexes it
+/// names: all a statement can lock, rewrite or scan.
+fn existing(client: &mut Client, words: &BTreeSet<String>) -> Result<BTreeMap<u32, Relation>, PgError> {
+    if words.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let list = literal(&format!(
+        "{{{}}}",
+        words.iter().map(|w| format!("\"{}\"", w.replace('"', "\\\""))).collect::<Vec<_>>().join(",")
+    ));
     let rows = client.query(&format!(
-        "SELECT c.oid::text, CASE WHEN n.nspname = 'public' THEN c.relname ELSE n.nspname || '.' || c.relname END,
+        "WITH named AS (
+           SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE c.relkind IN ('r', 'p', 'i', 'm') AND {USER} AND lower(c.relname) = ANY ({list}::text[])),
+         relations AS (
+           SELECT oid FROM named
+           UNION SELECT x.indexrelid FROM pg_index x WHERE x.indrelid IN (SELECT oid FROM named)
+           UNION SELECT x.indrelid FROM pg_index x WHERE x.indexrelid IN (SELECT oid FROM named))
+         SELECT c.oid::text, CASE WHEN n.nspname = 'public' THEN c.relname ELSE n.nspname || '.' || c.relname END,
                 c.relkind::text, x.indrelid::text
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace LEFT JOIN pg_index x ON x.indexrelid = c.oid
-         WHERE c.relkind IN ('r', 'p', 'i', 'm') AND {USER}"
+         WHERE c.oid IN (SELECT oid FROM relations)"
     ))?;
     Ok(rows
         .into_iter()
@@ -99,10 +116,10 @@ fn state(client: &mut Client, before: &BTreeMap<u32, Relation>) -> Result<State,
          UNION ALL SELECT CASE WHEN k.convalidated THEN 'V' ELSE 'C' END, k.conrelid::text, k.conname::text
            FROM pg_constraint k WHERE k.contype IN ('f', 'c') AND k.conrelid = ANY ({t}::oid[])
          UNION ALL SELECT 'I', x.indexrelid::text, x.indrelid::text FROM pg_index x WHERE x.indrelid = ANY ({t}::oid[])
-         UNION ALL SELECT 'S', s.relid::text, (s.seq_scan + COALESCE(s.idx_scan, 0))::text FROM pg_stat_xact_user_tables s
-           WHERE s.relid = ANY ({t}::oid[])
-         UNION ALL SELECT 'W', '', COALESCE(sum(s.seq_scan + COALESCE(s.idx_scan, 0) + s.n_tup_ins + s.n_tup_upd + s.n_tup_del), 0)::text
-           FROM pg_stat_xact_user_tables s WHERE s.relid = ANY ({t}::oid[])
+         UNION ALL SELECT 'S', t::text, pg_stat_get_xact_numscans(t)::text FROM unnest ({t}::oid[]) t
+         UNION ALL SELECT 'W', '', COALESCE(sum(pg_stat_get_xact_numscans(t) + pg_stat_get_xact_tuples_inserted(t)
+             + pg_stat_get_xact_tuples_updated(t) + pg_stat_get_xact_tuples_deleted(t)), 0)::text
+           FROM unnest ({o}::oid[]) t
          UNION ALL SELECT 'T', current_setting('lock_timeout'), ''",
         o = list(&oids),
         t = list(&tables),
@@ -149,27 +166,50 @@ pub(crate) fn run(
     warnings: &mut Vec<Diagnostic>,
     located: impl Fn(usize, &str, PgError) -> Diagnostic,
 ) -> Result<(), Diagnostic> {
-    let io = |e: PgError| located(0, "", e);
-    let before = existing(client).map_err(io)?;
+    let fail = |e: PgError| located(0, "", e);
+    let words: BTreeSet<String> = crate::schema::tokens::tokenize(&script.sql)
+        .into_iter()
+        .filter(|t| t.kind == crate::schema::tokens::Kind::Word)
+        .map(|t| t.text)
+        .collect();
+    let before = existing(client, &words).map_err(fail)?;
+    // Only a statement that names a relation that existed can lock, rewrite
+    // or scan one (a foreign key names its parent, a DROP INDEX its index):
+    // the others run without being measured, and a file with none of them
+    // runs as it would untraced.
+    let names: BTreeSet<String> =
+        before.values().map(|r| r.name.rsplit('.').next().unwrap_or(&r.name).to_lowercase()).collect();
+    let statements: Vec<(std::ops::Range<usize>, bool)> = lexer::postgres_statements(&script.sql)
+        .into_iter()
+        .map(|range| {
+            let touches = crate::schema::tokens::tokenize(&script.sql[range.clone()])
+                .iter()
+                .any(|t| t.kind == crate::schema::tokens::Kind::Word && names.contains(&t.text));
+            (range, touches)
+        })
+        .collect();
+    if !statements.iter().any(|(_, touches)| *touches) {
+        return super::run_script(client, script);
+    }
     let in_transaction = script.mode == Mode::Transaction;
     // `lock_timeout` must be set by the migration itself, not left by an
     // earlier one in the same session.
-    client.query("RESET lock_timeout").map_err(io)?;
-    if in_transaction {
-        client.query("BEGIN").map_err(io)?;
-    }
-    let mut now = state(client, &before).map_err(io)?;
+    client.query(if in_transaction { "RESET lock_timeout; BEGIN" } else { "RESET lock_timeout" }).map_err(fail)?;
+    let mut now = state(client, &before).map_err(fail)?;
     let mut unguarded: Option<std::ops::Range<usize>> = None;
     let mut found: Vec<(std::ops::Range<usize>, (Kind, String, String))> = Vec::new();
     // Blocking locks taken and not reported yet: (statement, lock, what it blocks).
     let mut pending: BTreeMap<u32, (std::ops::Range<usize>, &str, &str)> = BTreeMap::new();
-    for range in lexer::postgres_statements(&script.sql) {
+    for (range, touches) in statements {
         let statement = &script.sql[range.clone()];
         if let Err(e) = client.query(statement) {
             let _ = client.query("ROLLBACK");
             return Err(located(range.start, statement, e));
         }
-        let next = state(client, &before).map_err(io)?;
+        if !touches {
+            continue;
+        }
+        let next = state(client, &before).map_err(fail)?;
         let concurrently = crate::schema::tokens::tokenize(statement).iter().any(|t| t.is_word("concurrently"));
         let mut said: BTreeSet<u32> = BTreeSet::new();
         let mut counted = false;
@@ -262,7 +302,7 @@ pub(crate) fn run(
             );
         }
         // Counting rows read the tables: measure again from here.
-        let next = if counted { state(client, &before).map_err(io)? } else { next };
+        let next = if counted { state(client, &before).map_err(fail)? } else { next };
         // Blocking locks on existing tables: a hazard when the table is
         // scanned under it, or when the lock is held while later statements
         // work (until the migration commits). A lock held for a change of
@@ -315,7 +355,7 @@ pub(crate) fn run(
         now = next;
     }
     if in_transaction {
-        client.query("COMMIT").map_err(io)?;
+        client.query("COMMIT").map_err(fail)?;
     }
     let file = &script.file;
     let offset = script.offset();
