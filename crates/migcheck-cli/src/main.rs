@@ -115,6 +115,14 @@ pub enum Command {
     )]
     Check(commands::check::Args),
 
+    /// Show what each statement of a migration does on a database at the version before it: the locks
+    /// it takes, the relations it rewrites, the rows it touches and its time (PostgreSQL measures locks
+    /// and rewrites; SQLite locks the whole database).
+    #[command(
+        after_help = "Examples:\n  migcheck explain 20261124101500\n  MIGCHECK_SCRATCH_URL=postgres://… migcheck explain 3 --format json"
+    )]
+    Explain(commands::explain::Args),
+
     /// Generate a migration (up and down) from the migrated schema to schema.sql.
     #[command(
         after_help = "Examples:\n  migcheck diff -m \"create owners table\"\n  migcheck diff -m \"rename owners\" --rename owners:people\n  migcheck diff -m \"rename email\" --rename owners.email:mail"

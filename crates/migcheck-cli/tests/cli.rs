@@ -886,6 +886,37 @@ fn postgres_hazards_are_measured() {
     }
 }
 
+/// `migcheck explain`: one row per statement, on SQLite and on PostgreSQL
+/// (where the locks and rewrites are measured).
+fn explain_shows_each_statement() {
+    let p = Project::new();
+    p.ok(&["init"]);
+    p.write("1_owners.sql", "CREATE TABLE owners (id INTEGER PRIMARY KEY, email TEXT NOT NULL);\n");
+    p.write("2_more.sql", "ALTER TABLE owners ADD COLUMN nick TEXT;\nUPDATE owners SET nick = email;\n");
+    let run = p.ok(&["explain", "2"]);
+    assert!(run.stdout.contains("migration 2 `more` (migrations/2_more.sql)"), "{run:?}");
+    assert!(run.stdout.contains("line  time"), "{run:?}");
+    let update = run.stdout.lines().find(|l| l.contains("UPDATE owners SET nick = email;")).unwrap();
+    assert!(update.starts_with("2 ") && update.contains(" 5 "), "five synthetic rows updated: {run:?}");
+    let run = p.run(&["explain", "7"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("there is no migration 7"), "{run:?}");
+
+    let Ok(scratch) = pg::server() else { return };
+    let p = Project::new();
+    p.ok(&["init", "--dialect", "postgres"]);
+    p.write("1_users.sql", "CREATE TABLE users (id serial PRIMARY KEY, age integer);\n");
+    p.write("2_type.sql", "SET lock_timeout = '2s';\nALTER TABLE users ALTER COLUMN age TYPE bigint;\n");
+    let mut explain = p.command(&["explain", "2", "--format", "json"]);
+    let run: Run = explain.env("MIGCHECK_SCRATCH_URL", &scratch).output().unwrap().into();
+    assert_eq!(run.code, 0, "{run:?}");
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let alter = &json["statements"][1];
+    assert_eq!(alter["line"], 2, "{run:?}");
+    assert_eq!(alter["locks"], serde_json::json!(["ACCESS EXCLUSIVE on users"]), "{run:?}");
+    assert_eq!(alter["rewritten"][0], "users", "{run:?}");
+}
+
 /// One test each; the PostgreSQL ones are ignored, with the reason printed,
 /// when there is no server (`tests/support/pg.rs`).
 fn main() {
@@ -894,7 +925,8 @@ fn main() {
     if let Some(why) = &no_server {
         eprintln!("PostgreSQL tests ignored: {why}");
     }
-    let tests: [(&str, fn(), bool); 17] = [
+    let tests: [(&str, fn(), bool); 18] = [
+        ("explain_shows_each_statement", explain_shows_each_statement, false),
         ("postgres_hazards_are_measured", postgres_hazards_are_measured, true),
         (
             "diff_rebuilds_keep_every_row_and_check_reports_data_findings",

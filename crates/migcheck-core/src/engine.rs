@@ -50,6 +50,10 @@ pub trait Engine: Sized {
         self.run(script, warnings)
     }
 
+    /// Runs `script` statement by statement and says what each did (locks,
+    /// rewrites, rows, time), for `migcheck explain`.
+    fn explain(&mut self, script: &Script) -> Result<Vec<StatementTrace>, Diagnostic>;
+
     /// The database's schema now.
     fn schema(&mut self) -> Result<Self::Schema, Diagnostic>;
 
@@ -114,6 +118,25 @@ pub trait Engine: Sized {
         let _ = (error, tables);
         Vec::new()
     }
+}
+
+/// What one statement did, as `migcheck explain` shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatementTrace {
+    /// 1-based line of the statement in its file.
+    pub line: usize,
+    /// The statement's first line.
+    pub statement: String,
+    /// Locks taken on relations that existed before the file
+    /// (`ACCESS EXCLUSIVE on users`); SQLite locks the whole database.
+    pub locks: Vec<String>,
+    /// Relations that existed before the file and were rewritten.
+    pub rewritten: Vec<String>,
+    /// Rows read or written in relations that existed before (PostgreSQL),
+    /// rows changed (SQLite).
+    pub rows: u64,
+    /// How long it ran on the scratch database.
+    pub elapsed: std::time::Duration,
 }
 
 /// A column as [`Engine::columns`] reads it.

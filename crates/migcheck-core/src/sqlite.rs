@@ -15,7 +15,7 @@ use rusqlite::ffi;
 
 use crate::cache;
 use crate::diagnostic::{Diagnostic, Kind, Location};
-use crate::engine::{ColumnShape, Contents, Engine};
+use crate::engine::{ColumnShape, Contents, Engine, StatementTrace};
 use crate::exec::{self, StatementError};
 use crate::lexer;
 use crate::model::{Digest, Migration, Mode, ScratchConfig, Script};
@@ -69,6 +69,47 @@ impl Engine for SqliteEngine {
 
     fn run(&mut self, script: &Script, warnings: &mut Vec<Diagnostic>) -> Result<(), Diagnostic> {
         run_script(&self.scratch, script, warnings)
+    }
+
+    fn explain(&mut self, script: &Script) -> Result<Vec<StatementTrace>, Diagnostic> {
+        let conn = &self.scratch.conn;
+        let file = &script.file;
+        let offset = script.offset();
+        let mut traces: Vec<StatementTrace> = Vec::new();
+        let mut last: Option<(Instant, u64)> = None;
+        // Each statement's cost is what passed until the next one starts.
+        let close = |traces: &mut Vec<StatementTrace>, last: &mut Option<(Instant, u64)>| {
+            if let (Some(t), Some((started, changes))) = (traces.last_mut(), last.take()) {
+                t.elapsed = started.elapsed();
+                t.rows = conn.total_changes().saturating_sub(changes);
+            }
+        };
+        let wrapped = script.mode == Mode::Transaction;
+        if wrapped {
+            conn.execute_batch("BEGIN").map_err(|e| io("cannot begin", e))?;
+        }
+        let result = exec::run_statements(conn, &script.sql, |range| {
+            close(&mut traces, &mut last);
+            let start = range.start + offset;
+            let text =
+                file.text[start..(range.end + offset).min(file.text.len())].lines().next().unwrap_or("").to_owned();
+            traces.push(StatementTrace {
+                line: lexer::line_column(&file.text, start).0,
+                statement: text,
+                locks: vec!["the whole database (SQLite)".into()],
+                ..StatementTrace::default()
+            });
+            last = Some((Instant::now(), conn.total_changes()));
+            Ok(())
+        });
+        close(&mut traces, &mut last);
+        if wrapped {
+            let _ = conn.execute_batch(if result.is_ok() { "COMMIT" } else { "ROLLBACK" });
+        }
+        result.map_err(|e| {
+            Diagnostic::error(Kind::SqlError, format!("SQL fails on the scratch database: {}", e.message))
+        })?;
+        Ok(traces)
     }
 
     fn schema(&mut self) -> Result<String, Diagnostic> {

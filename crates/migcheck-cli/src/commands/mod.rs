@@ -6,6 +6,7 @@ pub mod check;
 pub mod current;
 pub mod diff;
 pub mod downgrade;
+pub mod explain;
 pub mod history;
 pub mod import;
 pub mod init;
@@ -41,6 +42,7 @@ pub fn run(cli: &Cli) -> Result<u8> {
         Command::Rebase(args) => rebase::run(cli, args),
         Command::Check(args) => check::run(cli, args),
         Command::Diff(args) => diff::run(cli, args),
+        Command::Explain(args) => explain::run(cli, args),
         Command::Upgrade(args) => upgrade::run(cli, args),
         Command::Downgrade(args) => downgrade::run(cli, args),
         Command::History(args) => history::run(cli, args),

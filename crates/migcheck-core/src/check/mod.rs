@@ -302,6 +302,34 @@ fn run_on<E: Engine>(
     }
 }
 
+/// What each statement of migration `version`'s up does, run on a scratch
+/// database at the version before it with the rows the check gives it
+/// (`migcheck explain`): locks, rewrites, rows, time. PostgreSQL-dialect
+/// migrations need `config.postgres_scratch`.
+pub fn explain(
+    config: &Config,
+    report: &Report,
+    version: i64,
+) -> Result<Vec<crate::engine::StatementTrace>, Diagnostic> {
+    let Some(i) = report.migrations.iter().position(|m| m.version == version) else {
+        return Err(Diagnostic::error(Kind::MissingDirectory, format!("there is no migration {version}"))
+            .help("`migcheck history` lists the versions"));
+    };
+    if config.dialect.or(report.lock.dialect) == Some(Dialect::Postgres) {
+        let Some(url) = &config.postgres_scratch else {
+            return Err(Diagnostic::error(
+                Kind::NotExecuted,
+                "explaining a PostgreSQL migration needs a scratch server",
+            )
+            .help(
+                "set MIGCHECK_SCRATCH_URL to a PostgreSQL server where migcheck may create and drop a scratch database",
+            ));
+        };
+        return pipeline::explain(config, PgEngine::create(url, config.scratch.timeout)?, &report.migrations, i);
+    }
+    pipeline::explain(config, SqliteEngine::open(&report.scratch, None)?, &report.migrations, i)
+}
+
 /// The schema the migrations of `report` up to `version` (all when `None`)
 /// produce on a fresh SQLite scratch database: what a live database at that
 /// version should have.

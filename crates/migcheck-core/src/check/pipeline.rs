@@ -468,6 +468,23 @@ fn after_migration<E: Engine>(
     Ok(())
 }
 
+/// What each statement of `migrations[i]`'s up does on a database at the
+/// version before it, holding the rows the check would give it.
+pub(crate) fn explain<E: Engine>(
+    config: &Config,
+    engine: E,
+    migrations: &[Migration],
+    i: usize,
+) -> Result<Vec<crate::engine::StatementTrace>, Diagnostic> {
+    let mut diagnostics = Vec::new();
+    let data = data::read_fixtures(config, migrations, &mut diagnostics);
+    if let Some(d) = diagnostics.into_iter().find(Diagnostic::is_error) {
+        return Err(d);
+    }
+    let mut db = replay_with_rows(&engine, &migrations[..i], &data)?;
+    db.explain(&migrations[i].up)
+}
+
 /// The schema the up migrations of `migrations` up to `version` (all when
 /// `None`) produce on a fresh database of `engine`'s kind: what a live
 /// database at that version should have.

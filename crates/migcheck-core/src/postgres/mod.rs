@@ -22,7 +22,7 @@ use wire::{Client, PgError, PgUrl};
 use std::time::Duration;
 
 use crate::diagnostic::{Diagnostic, Kind, Location};
-use crate::engine::{ColumnShape, Contents, Engine};
+use crate::engine::{ColumnShape, Contents, Engine, StatementTrace};
 use crate::lexer;
 use crate::model::{Digest, Migration, Mode, Script};
 
@@ -250,6 +250,14 @@ impl Engine for PgEngine {
             return self.run(script, warnings);
         }
         trace::run(&mut self.client, script, warnings, |sent_at, sent, e| located(script, sent_at, sent, e))
+    }
+
+    fn explain(&mut self, script: &Script) -> Result<Vec<StatementTrace>, Diagnostic> {
+        let mut traces = Vec::new();
+        trace::run_traced(&mut self.client, script, &mut Vec::new(), Some(&mut traces), |sent_at, sent, e| {
+            located(script, sent_at, sent, e)
+        })?;
+        Ok(traces)
     }
 
     fn measures(&self) -> &'static [&'static str] {

@@ -25,6 +25,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::data::literal;
 use super::wire::{Client, PgError};
 use crate::diagnostic::{Diagnostic, Kind, Location};
+use crate::engine::StatementTrace;
 use crate::lexer;
 use crate::model::{Mode, Script};
 
@@ -158,12 +159,49 @@ fn blocks(mode: &str) -> Option<(&'static str, &'static str)> {
     }
 }
 
+/// The modes, weakest first.
+const MODES: [(&str, &str); 8] = [
+    ("AccessShareLock", "ACCESS SHARE"),
+    ("RowShareLock", "ROW SHARE"),
+    ("RowExclusiveLock", "ROW EXCLUSIVE"),
+    ("ShareUpdateExclusiveLock", "SHARE UPDATE EXCLUSIVE"),
+    ("ShareLock", "SHARE"),
+    ("ShareRowExclusiveLock", "SHARE ROW EXCLUSIVE"),
+    ("ExclusiveLock", "EXCLUSIVE"),
+    ("AccessExclusiveLock", "ACCESS EXCLUSIVE"),
+];
+
+/// The strongest lock taken on each table (indexes left out), as
+/// `ACCESS EXCLUSIVE on users`.
+fn strongest<'a>(locks: impl Iterator<Item = &'a (u32, String)>, before: &BTreeMap<u32, Relation>) -> Vec<String> {
+    let mut by_table: BTreeMap<&str, usize> = BTreeMap::new();
+    for (oid, mode) in locks {
+        let Some(relation) = before.get(oid).filter(|r| r.kind != 'i') else { continue };
+        let rank = MODES.iter().position(|(m, _)| m == mode).unwrap_or(0);
+        let entry = by_table.entry(relation.name.as_str()).or_insert(rank);
+        *entry = (*entry).max(rank);
+    }
+    by_table.into_iter().map(|(name, rank)| format!("{} on {name}", MODES[rank].1)).collect()
+}
+
 /// Runs `script` statement by statement, measuring each; findings go to
 /// `warnings`. Errors are located as [`super::run_script`] locates them.
 pub(crate) fn run(
     client: &mut Client,
     script: &Script,
     warnings: &mut Vec<Diagnostic>,
+    located: impl Fn(usize, &str, PgError) -> Diagnostic,
+) -> Result<(), Diagnostic> {
+    run_traced(client, script, warnings, None, located)
+}
+
+/// [`run`], and with `traces`, what each statement did (every statement
+/// measured), for `migcheck explain`.
+pub(crate) fn run_traced(
+    client: &mut Client,
+    script: &Script,
+    warnings: &mut Vec<Diagnostic>,
+    mut traces: Option<&mut Vec<StatementTrace>>,
     located: impl Fn(usize, &str, PgError) -> Diagnostic,
 ) -> Result<(), Diagnostic> {
     let fail = |e: PgError| located(0, "", e);
@@ -188,7 +226,8 @@ pub(crate) fn run(
             (range, touches)
         })
         .collect();
-    if !statements.iter().any(|(_, touches)| *touches) {
+    let explaining = traces.is_some();
+    if !explaining && !statements.iter().any(|(_, touches)| *touches) {
         return super::run_script(client, script);
     }
     let in_transaction = script.mode == Mode::Transaction;
@@ -202,14 +241,32 @@ pub(crate) fn run(
     let mut pending: BTreeMap<u32, (std::ops::Range<usize>, &str, &str)> = BTreeMap::new();
     for (range, touches) in statements {
         let statement = &script.sql[range.clone()];
+        let started = std::time::Instant::now();
         if let Err(e) = client.query(statement) {
             let _ = client.query("ROLLBACK");
             return Err(located(range.start, statement, e));
         }
-        if !touches {
+        let elapsed = started.elapsed();
+        if !touches && !explaining {
             continue;
         }
         let next = state(client, &before).map_err(fail)?;
+        if let Some(traces) = traces.as_deref_mut() {
+            let start = range.start + script.offset();
+            traces.push(StatementTrace {
+                line: lexer::line_column(&script.file.text, start).0,
+                statement: statement.trim_start().lines().next().unwrap_or("").to_owned(),
+                locks: strongest(next.locks.difference(&now.locks), &before),
+                rewritten: next
+                    .filenodes
+                    .iter()
+                    .filter(|(oid, node)| now.filenodes.get(oid) != Some(node))
+                    .filter_map(|(oid, _)| before.get(oid).map(|r| r.name.clone()))
+                    .collect(),
+                rows: next.work.saturating_sub(now.work),
+                elapsed,
+            });
+        }
         let concurrently = crate::schema::tokens::tokenize(statement).iter().any(|t| t.is_word("concurrently"));
         let mut said: BTreeSet<u32> = BTreeSet::new();
         let mut counted = false;
