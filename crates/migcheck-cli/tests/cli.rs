@@ -898,6 +898,14 @@ fn explain_shows_each_statement() {
     assert!(run.stdout.contains("line  time"), "{run:?}");
     let update = run.stdout.lines().find(|l| l.contains("UPDATE owners SET nick = email;")).unwrap();
     assert!(update.starts_with("2 ") && update.contains(" 5 "), "five synthetic rows updated: {run:?}");
+    p.write(
+        "3_rebuild.sql",
+        "CREATE TABLE owners_new (id INTEGER PRIMARY KEY, email TEXT NOT NULL UNIQUE, nick TEXT);\n\
+         INSERT INTO owners_new SELECT * FROM owners;\nDROP TABLE owners;\nALTER TABLE owners_new RENAME TO owners;\n",
+    );
+    let run = p.ok(&["explain", "3"]);
+    let rename = run.stdout.lines().find(|l| l.contains("RENAME TO owners")).unwrap();
+    assert!(rename.contains("owners (rebuilt)"), "SQLite's table rebuild is named: {run:?}");
     let run = p.run(&["explain", "7"]);
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stderr.contains("there is no migration 7"), "{run:?}");

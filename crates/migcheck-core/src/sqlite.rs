@@ -106,6 +106,26 @@ impl Engine for SqliteEngine {
         if wrapped {
             let _ = conn.execute_batch(if result.is_ok() { "COMMIT" } else { "ROLLBACK" });
         }
+        // SQLite's table rebuild (create a new table, copy, drop the old one,
+        // rename the new one to its name): the rename is where the table is
+        // rewritten.
+        let mut dropped: Vec<String> = Vec::new();
+        for t in &mut traces {
+            let tokens = schema::tokens::tokenize(&t.statement);
+            let word =
+                |i: usize| tokens.get(i).filter(|t| t.kind == schema::tokens::Kind::Word).map(|t| t.text.clone());
+            if word(0).as_deref() == Some("drop") && word(1).as_deref() == Some("table") {
+                let at = if word(2).as_deref() == Some("if") { 4 } else { 2 };
+                dropped.extend(word(at));
+            }
+            if word(0).as_deref() == Some("alter")
+                && tokens.iter().any(|t| t.is_word("rename"))
+                && let Some(to) = tokens.iter().position(|t| t.is_word("to")).and_then(|i| word(i + 1))
+                && dropped.contains(&to)
+            {
+                t.rewritten.push(format!("{to} (rebuilt)"));
+            }
+        }
         result.map_err(|e| {
             Diagnostic::error(Kind::SqlError, format!("SQL fails on the scratch database: {}", e.message))
         })?;
