@@ -173,14 +173,6 @@ fn repeat_checks_start_from_a_template_on_the_server(url: &str) {
     config.postgres_scratch = Some(url.to_owned());
     config.cache_dir = Some(dir.path().join("out"));
     migcheck_core::seal::seal(&config, false).unwrap_or_else(|d| panic!("{}", d[0].render()));
-    let cold = check(&config);
-    assert!(!cold.has_errors() && !cold.from_cache, "{:?}", errors(&cold));
-    fs::write(m.join("9_more.sql"), "CREATE TABLE more (id bigint PRIMARY KEY REFERENCES owners (id));\n").unwrap();
-    let warm = check(&config);
-    assert!(warm.from_cache, "the second check starts from the template");
-    assert_eq!(errors(&warm), errors(&cold));
-    assert_eq!(warm.migrations.len(), cold.migrations.len() + 1);
-
     let templates = || -> Vec<String> {
         let mut c = Client::connect(&PgUrl::parse(url).unwrap()).unwrap();
         c.query("SELECT datname FROM pg_database WHERE datname LIKE 'migcheck\\_tpl\\_%'")
@@ -189,7 +181,19 @@ fn repeat_checks_start_from_a_template_on_the_server(url: &str) {
             .map(|r| r[0].clone().unwrap())
             .collect()
     };
+    // An earlier run of this test left this history's template: start cold.
     let mut admin = Client::connect(&PgUrl::parse(url).unwrap()).unwrap();
+    for t in templates() {
+        admin.query(&format!("DROP DATABASE \"{t}\"")).unwrap();
+    }
+    let cold = check(&config);
+    assert!(!cold.has_errors() && !cold.from_cache, "{:?}", errors(&cold));
+    fs::write(m.join("9_more.sql"), "CREATE TABLE more (id bigint PRIMARY KEY REFERENCES owners (id));\n").unwrap();
+    let warm = check(&config);
+    assert!(warm.from_cache, "the second check starts from the template");
+    assert_eq!(errors(&warm), errors(&cold));
+    assert_eq!(warm.migrations.len(), cold.migrations.len() + 1);
+
     for t in templates() {
         admin.query(&format!("DROP DATABASE \"{t}\"")).unwrap();
     }
@@ -198,6 +202,37 @@ fn repeat_checks_start_from_a_template_on_the_server(url: &str) {
     assert_eq!(templates().len(), 1, "the cold check kept a template again");
     assert!(templates().len() <= 4);
     assert!(scratch_databases(url).is_empty(), "scratch databases are dropped: {:?}", scratch_databases(url));
+}
+
+/// The scratch database is bounded on PostgreSQL too: a database grown past
+/// the limit, and temporary files past it, are `scratch-limit` errors.
+fn the_scratch_database_is_bounded(url: &str) {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    for (sql, expected) in [
+        (
+            "CREATE TABLE big AS SELECT i, repeat(md5(i::text), 20) AS pad FROM generate_series(1, 200000) i;\n",
+            "`2_big.sql` grows the scratch database past its size limit (32 MiB)",
+        ),
+        (
+            "SELECT count(*) FROM (SELECT i, md5(i::text) m FROM generate_series(1, 3000000) i ORDER BY m) s;\n",
+            "temporary file size exceeds temp_file_limit",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let m = dir.path().join("migrations");
+        fs::create_dir(&m).unwrap();
+        fs::write(m.join("1_a.sql"), "CREATE TABLE a (id int);\n").unwrap();
+        fs::write(m.join("2_big.sql"), sql).unwrap();
+        let mut config = Config::new(&m);
+        config.dialect = Some(Dialect::Postgres);
+        config.postgres_scratch = Some(url.to_owned());
+        config.scratch.size_limit = 32 << 20;
+        let report = check(&config);
+        let err = report.errors().next().unwrap_or_else(|| panic!("{sql}: no error"));
+        assert_eq!(err.kind, Kind::ScratchLimit, "{}", err.render());
+        assert!(err.render().contains(expected), "{}", err.render());
+    }
+    assert!(scratch_databases(url).is_empty());
 }
 
 fn main() {
@@ -226,6 +261,7 @@ fn main() {
             errors_point_at_postgres_positions_and_scratch_databases_are_dropped,
             false,
         ),
+        on_server("the_scratch_database_is_bounded", the_scratch_database_is_bounded, false),
         on_server(
             "repeat_checks_start_from_a_template_on_the_server",
             repeat_checks_start_from_a_template_on_the_server,

@@ -260,8 +260,15 @@ fn execute(config: &Config, report: &mut Report) {
         // model SQLite schemas only.
         // The build script keeps a template of the sealed migrations' database
         // on the server, as it keeps SQLite's in `OUT_DIR`.
-        let engine = PgEngine::create(url, config.scratch.timeout)
-            .map(|e| e.with_templates(config.cache_dir.is_some()).with_tracing(config.trace));
+        let engine = PgEngine::create(url, config.scratch.timeout).map(|e| {
+            e.with_templates(config.cache_dir.is_some()).with_tracing(config.trace).with_size_limit(
+                report
+                    .lock
+                    .scratch_limit
+                    .filter(|_| config.scratch.size_limit == crate::model::DEFAULT_SIZE_LIMIT)
+                    .unwrap_or(config.scratch.size_limit),
+            )
+        });
         run_on(config, report, &mut clock, engine);
         return;
     }

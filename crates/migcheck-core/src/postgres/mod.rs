@@ -137,6 +137,42 @@ impl Drop for ScratchDb {
     }
 }
 
+impl PgEngine {
+    /// The session settings, again on a new connection.
+    fn session(&mut self) -> Result<(), Diagnostic> {
+        configure(&mut self.client, self.timeout)?;
+        let _ = self.client.query(&format!("SET temp_file_limit = '{}kB'", (self.size_limit / 1024).max(1)));
+        Ok(())
+    }
+
+    /// `scratch-limit` when the database outgrew its bound.
+    fn check_size(&mut self, script: &Script) -> Result<(), Diagnostic> {
+        let size = self
+            .client
+            .query("SELECT pg_database_size(current_database())")
+            .ok()
+            .and_then(|r| r.first()?.first()?.as_deref()?.parse::<u64>().ok());
+        match size {
+            Some(size) if size > self.size_limit => Err(too_big(script, self.size_limit)),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The `scratch-limit` error for `script`.
+fn too_big(script: &Script, limit: u64) -> Diagnostic {
+    let limit = crate::model::show_size(limit);
+    Diagnostic::error(
+        Kind::ScratchLimit,
+        format!("`{}` grows the scratch database past its size limit ({limit})", script.file.file_name()),
+    )
+    .at(Location::file(&script.file.display))
+    .note("the build-time check bounds the scratch database, so that a runaway migration cannot fill the server")
+    .help(format!(
+        "raise the limit if the migration really needs it (MIGCHECK_SCRATCH_LIMIT=4GiB, `Build::scratch_limit`, or the lock's `scratch-limit` line); it is {limit} now"
+    ))
+}
+
 /// The session settings every scratch connection gets.
 fn configure(client: &mut Client, timeout: Duration) -> Result<(), Diagnostic> {
     client
@@ -161,6 +197,8 @@ pub struct PgEngine {
     templates: bool,
     /// Measure each up statement's locks and rewrites.
     trace: bool,
+    /// The most the scratch database may grow to, in bytes.
+    size_limit: u64,
     /// Declared last: dropped after the client's connection closed.
     db: ScratchDb,
 }
@@ -180,7 +218,15 @@ impl PgEngine {
         let (db, mut client) = ScratchDb::create(&admin)
             .map_err(|e| io(format!("cannot create a scratch database on the PostgreSQL server: {e}")))?;
         configure(&mut client, timeout)?;
-        Ok(PgEngine { admin, timeout, client, templates: false, trace: true, db })
+        Ok(PgEngine {
+            admin,
+            timeout,
+            client,
+            templates: false,
+            trace: true,
+            size_limit: crate::model::DEFAULT_SIZE_LIMIT,
+            db,
+        })
     }
 
     /// Keeps (and starts from) a template of the database at the newest
@@ -188,6 +234,15 @@ impl PgEngine {
     /// migrations after it, as the SQLite build cache does.
     pub fn with_templates(mut self, on: bool) -> PgEngine {
         self.templates = on;
+        self
+    }
+
+    /// Bounds the scratch database: a migration that grows it past `bytes`
+    /// fails with `scratch-limit` (its temporary files too, where the
+    /// account may set `temp_file_limit`).
+    pub fn with_size_limit(mut self, bytes: u64) -> PgEngine {
+        self.size_limit = bytes;
+        let _ = self.client.query(&format!("SET temp_file_limit = '{}kB'", (bytes / 1024).max(1)));
         self
     }
 
@@ -246,10 +301,12 @@ impl Engine for PgEngine {
     }
 
     fn run_measured(&mut self, script: &Script, warnings: &mut Vec<Diagnostic>) -> Result<(), Diagnostic> {
-        if !self.trace {
-            return self.run(script, warnings);
+        if self.trace {
+            trace::run(&mut self.client, script, warnings, |sent_at, sent, e| located(script, sent_at, sent, e))?;
+        } else {
+            self.run(script, warnings)?;
         }
-        trace::run(&mut self.client, script, warnings, |sent_at, sent, e| located(script, sent_at, sent, e))
+        self.check_size(script)
     }
 
     fn explain(&mut self, script: &Script) -> Result<Vec<StatementTrace>, Diagnostic> {
@@ -279,7 +336,8 @@ impl Engine for PgEngine {
     }
 
     fn fresh(&self) -> Result<PgEngine, Diagnostic> {
-        Ok(PgEngine { templates: self.templates, trace: self.trace, ..PgEngine::on(self.admin.clone(), self.timeout)? })
+        Ok(PgEngine { templates: self.templates, trace: self.trace, ..PgEngine::on(self.admin.clone(), self.timeout)? }
+            .with_size_limit(self.size_limit))
     }
 
     fn resume(&mut self, migrations: &[Migration], sealed: usize, salt: &Digest) -> bool {
@@ -325,7 +383,7 @@ impl Engine for PgEngine {
             Ok(())
         })();
         let _ = made;
-        let _ = configure(&mut self.client, self.timeout);
+        let _ = self.session();
     }
 
     fn tables(&mut self, names: Option<&BTreeSet<String>>) -> Result<Vec<String>, Diagnostic> {
@@ -387,7 +445,11 @@ fn located(script: &Script, sent_at: usize, sent: &str, e: PgError) -> Diagnosti
         PgError::Server(s) => (s.message.clone(), s.position, s.detail.clone()),
         other => return io(format!("the scratch database: {other}")),
     };
-    let mut d = Diagnostic::error(Kind::SqlError, format!("SQL fails on the scratch database: {message}"));
+    let kind = match &e {
+        PgError::Server(s) if s.code == "53400" && s.message.contains("temp_file_limit") => Kind::ScratchLimit,
+        _ => Kind::SqlError,
+    };
+    let mut d = Diagnostic::error(kind, format!("SQL fails on the scratch database: {message}"));
     let at = lexer::postgres_position(sent, sent_at, position);
     d = match at {
         Some(at) => {
