@@ -17,6 +17,13 @@ use crate::{Error, Migration, Migrations, Script};
 /// The default history table's name.
 pub const HISTORY_TABLE: &str = "migcheck_history";
 
+/// The target "no migration" for [`Migrations::downgrade_to`] and
+/// [`Migrations::stamp`] (the CLI's `base`): every migration reverted, none
+/// recorded. `0` says the same where no migration has version 0 (sqlx and
+/// golang-migrate histories may start at `0_…`, diesel's at
+/// `00000000000000_diesel_initial_setup`).
+pub const BASE: i64 = i64::MIN;
+
 /// A row of the history table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppliedMigration {
@@ -147,10 +154,11 @@ impl Migrations {
         }
     }
 
-    /// Refuses a downgrade or stamp target that is neither a migration nor 0
-    /// (no migration).
+    /// Refuses a downgrade or stamp target that is neither a migration nor
+    /// [`BASE`] (no migration; 0 says the same where no migration has
+    /// version 0).
     pub(crate) fn check_base_or_version(&self, version: i64) -> Result<(), Error> {
-        if version != 0 && self.get(version).is_none() {
+        if version != BASE && version != 0 && self.get(version).is_none() {
             return Err(Error::NoSuchVersion { version });
         }
         Ok(())

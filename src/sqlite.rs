@@ -175,7 +175,8 @@ impl Migrations {
         stmt.query_row([], |r| Ok(Head { version: r.get(0)?, chain: r.get(1)? })).optional().ok().flatten()
     }
 
-    /// Reverts applied migrations newer than `version` (0: all of them), newest
+    /// Reverts applied migrations newer than `version` ([`BASE`](crate::BASE): all
+    /// of them; 0 too where no migration has version 0), newest
     /// first, each in its own transaction. Refuses, before reverting anything,
     /// when one of them is irreversible.
     ///

@@ -137,7 +137,7 @@ pub enum Command {
 
     /// Revert applied migrations (one by default), newest first.
     #[command(
-        after_help = "Examples:\n  migcheck downgrade\n  migcheck downgrade --steps 2\n  migcheck downgrade --to 0   # revert everything"
+        after_help = "Examples:\n  migcheck downgrade\n  migcheck downgrade --steps 2\n  migcheck downgrade --to base   # revert everything"
     )]
     Downgrade(commands::downgrade::Args),
 

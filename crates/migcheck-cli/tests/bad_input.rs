@@ -96,7 +96,6 @@ fn cases(outside: &Path) -> Vec<Case> {
         ("\u{0661}_arabic_digit.sql", "does not start with a version number"),
         ("\u{ff11}_fullwidth_digit.sql", "does not start with a version number"),
         ("1_.sql", "the description after `_` is empty"),
-        ("0_zero.sql", "the version must be a positive integer"),
         ("1_init.SQL", "must be lower-case `.sql`"),
         ("1_init.Sql", "must be lower-case `.sql`"),
         ("1_init_up.sql", "did you mean `1_init.up.sql`"),

@@ -925,6 +925,33 @@ fn explain_shows_each_statement() {
     assert_eq!(alter["rewritten"][0], "users", "{run:?}");
 }
 
+/// sqlx and golang-migrate histories may start at version 0: it is a
+/// migration like any other, and "no migration" is spelt `base`.
+fn version_zero_is_a_migration_and_base_is_none() {
+    let p = Project::new();
+    p.ok(&["init"]);
+    p.write("0_initial.up.sql", "CREATE TABLE owners (id INTEGER PRIMARY KEY);\n");
+    p.write("0_initial.down.sql", "DROP TABLE owners;\n");
+    p.write("1_pets.up.sql", "CREATE TABLE pets (id INTEGER PRIMARY KEY, owner INTEGER REFERENCES owners);\n");
+    p.write("1_pets.down.sql", "DROP TABLE pets;\n");
+    p.ok(&["lock"]);
+    p.ok(&["check"]);
+    p.ok(&["upgrade", "--no-backup"]);
+    assert_eq!(p.applied(), [0, 1]);
+    let run = p.ok(&["downgrade", "--to", "0"]);
+    assert!(run.stdout.contains("reverted 1 pets") && !run.stdout.contains("reverted 0"), "{run:?}");
+    assert_eq!(p.ok(&["current"]).stdout, "0\n");
+    let run = p.ok(&["downgrade", "--to", "base"]);
+    assert!(run.stdout.contains("reverted 0 initial"), "{run:?}");
+    assert_eq!(p.ok(&["current"]).stdout, "none\n");
+    p.ok(&["stamp", "1"]);
+    let run = p.ok(&["stamp", "base"]);
+    assert!(run.stdout.contains("stamped at version none"), "{run:?}");
+    let run = p.run(&["downgrade", "--to", "latest"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("a number, or `base` for no migration"), "{run:?}");
+}
+
 /// One test each; the PostgreSQL ones are ignored, with the reason printed,
 /// when there is no server (`tests/support/pg.rs`).
 fn main() {
@@ -933,7 +960,8 @@ fn main() {
     if let Some(why) = &no_server {
         eprintln!("PostgreSQL tests ignored: {why}");
     }
-    let tests: [(&str, fn(), bool); 18] = [
+    let tests: [(&str, fn(), bool); 19] = [
+        ("version_zero_is_a_migration_and_base_is_none", version_zero_is_a_migration_and_base_is_none, false),
         ("explain_shows_each_statement", explain_shows_each_statement, false),
         ("postgres_hazards_are_measured", postgres_hazards_are_measured, true),
         (

@@ -1,7 +1,8 @@
 //! Migration file names: `<version>_<description>.sql`, `.up.sql` and `.down.sql`.
 //!
-//! The version is a positive integer (timestamps from `migcheck new`, or small
-//! sequential numbers); order is numeric, never string order. Every `.sql` file
+//! The version is a non-negative integer (timestamps from `migcheck new`, or
+//! small sequential numbers; sqlx and golang-migrate accept `0_…`, and so does
+//! migcheck); order is numeric, never string order. Every `.sql` file
 //! in the directory must be a migration name: one that is not is an error, never
 //! silently skipped.
 
@@ -40,8 +41,6 @@ pub enum NameError {
     NoVersion,
     /// The version does not fit in a signed 64-bit integer.
     VersionTooLarge,
-    /// The version is zero.
-    VersionZero,
     /// Something other than `_` follows the version.
     NoSeparator,
     /// Nothing follows `<version>_`.
@@ -61,7 +60,6 @@ impl fmt::Display for NameError {
         match self {
             NameError::NoVersion => f.write_str("the name does not start with a version number"),
             NameError::VersionTooLarge => f.write_str("the version does not fit in a 64-bit signed integer"),
-            NameError::VersionZero => f.write_str("the version must be a positive integer, not 0"),
             NameError::NoSeparator => f.write_str("the version must be followed by `_`"),
             NameError::EmptyDescription => f.write_str("the description after `_` is empty"),
             NameError::ExtensionCase => f.write_str("the extension must be lower-case `.sql`"),
@@ -111,9 +109,6 @@ pub fn parse(file_name: &str) -> Result<MigrationName, NameError> {
     } else {
         stem[..digits].parse().map_err(|_| NameError::VersionTooLarge)?
     };
-    if version == 0 {
-        return Err(NameError::VersionZero);
-    }
     let Some(description) = stem[digits..].strip_prefix('_') else {
         return Err(NameError::NoSeparator);
     };
@@ -276,8 +271,6 @@ mod tests {
             ("_init.sql", NameError::NoVersion),
             ("V1__init.sql", NameError::NoVersion),
             ("9223372036854775808_big.sql", NameError::VersionTooLarge),
-            ("0_zero.sql", NameError::VersionZero),
-            ("000_zero.up.sql", NameError::VersionZero),
             ("1-init.sql", NameError::NoSeparator),
             ("1.sql", NameError::NoSeparator),
             ("1_.sql", NameError::EmptyDescription),

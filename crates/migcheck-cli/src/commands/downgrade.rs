@@ -9,8 +9,8 @@ use crate::{Cli, db, exit};
 /// `migcheck downgrade`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Keep migrations up to this version (0: revert all).
-    #[arg(long, value_name = "VERSION", conflicts_with = "steps")]
+    /// Keep migrations up to this version; `base` reverts all (so does 0 where no migration has version 0).
+    #[arg(long, value_name = "VERSION", conflicts_with = "steps", value_parser = parse_target)]
     pub to: Option<i64>,
     /// How many migrations to revert.
     #[arg(long, value_name = "N")]
@@ -26,7 +26,6 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
     let mut database = db::Database::connect(&target, true)?.ok_or_else(|| anyhow!("cannot open the database"))?;
     let applied = database.status(&migrations)?.applied;
     let version = match (to, steps) {
-        (Some(v), _) if v < 0 => bail!("--to must be a version or 0, not {v}"),
         (Some(v), _) => v,
         (None, steps) => {
             let steps = steps.unwrap_or(1);
@@ -43,7 +42,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
                     plural(applied.len())
                 );
             }
-            if steps == applied.len() { 0 } else { applied[applied.len() - steps - 1].version }
+            if steps == applied.len() { migcheck::BASE } else { applied[applied.len() - steps - 1].version }
         }
     };
     let done = database.downgrade_to(&migrations, version)?;

@@ -69,6 +69,18 @@ pub(crate) fn config(cli: &Cli, execute: bool) -> Result<Config> {
     Ok(config)
 }
 
+/// A target version on the command line: a number, or `base` (no
+/// migration; `0` means the same where no migration has version 0).
+pub(crate) fn parse_target(text: &str) -> std::result::Result<i64, String> {
+    match text.trim() {
+        "base" => Ok(migcheck::BASE),
+        t => match t.parse::<i64>() {
+            Ok(v) if v >= 0 => Ok(v),
+            _ => Err(format!("`{t}` is not a version: a number, or `base` for no migration")),
+        },
+    }
+}
+
 /// Runs the checks; prints the errors and fails when there are any.
 pub(crate) fn checked(cli: &Cli, execute: bool) -> Result<Report> {
     let report = checker::check(&config(cli, execute)?);

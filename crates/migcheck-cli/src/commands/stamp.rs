@@ -9,7 +9,8 @@ use crate::{Cli, db, exit};
 /// `migcheck stamp`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The version (0: no migration).
+    /// The version; `base` records none (so does 0 where no migration has version 0).
+    #[arg(value_parser = parse_target)]
     pub version: i64,
 }
 
@@ -18,7 +19,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
     let version = args.version;
     let report = checked(cli, false)?;
     let migrations = migrations(cli, &report);
-    if version < 0 || (version != 0 && migrations.get(version).is_none()) {
+    if version != migcheck::BASE && version != 0 && migrations.get(version).is_none() {
         bail!("there is no migration with version {version} in `{}`; `migcheck history` lists them", cli.dir.display());
     }
     let target = db::parse(&db::url(cli.database_url.as_deref())?)?;
@@ -27,7 +28,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
     println!(
         "{} stamped at version {} (nothing was run)",
         target.describe(),
-        version_text((version != 0).then_some(version))
+        version_text((version != migcheck::BASE && (version != 0 || migrations.get(0).is_some())).then_some(version))
     );
     Ok(exit::OK)
 }
