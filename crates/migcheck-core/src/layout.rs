@@ -181,12 +181,51 @@ pub fn blank_outside(text: &str, keep: &Range<usize>) -> String {
 
 /// Reads a diesel directory name: `2017-11-24-215001_create_posts`.
 pub fn diesel_name(name: &str) -> Option<(i64, String)> {
-    let (version, description) = name.split_once('_')?;
+    // diesel: the version is the name up to the first `_` (the whole name
+    // when there is none), its dashes removed.
+    let (version, description) = name.split_once('_').unwrap_or((name, name));
     if version.is_empty() || !version.bytes().all(|b| b.is_ascii_digit() || b == b'-') || description.is_empty() {
         return None;
     }
+    if !version.bytes().any(|b| b.is_ascii_digit()) {
+        return None;
+    }
     let digits: String = version.chars().filter(char::is_ascii_digit).collect();
-    Some((digits.parse().ok()?, description.to_owned()))
+    Some((diesel_version_number(&digits)?, description.to_owned()))
+}
+
+/// The number migcheck orders a diesel version by. diesel orders versions as
+/// strings; for its timestamps (`YYYYMMDD` and a time) that is numeric order
+/// once the time has six digits, so a time written with five or seven
+/// (`2023-10-06-10000`, `2023-03-01-1745356`, both seen in real histories)
+/// is read as the six-digit time that sorts where it sorts. Any other
+/// version is its number. `__diesel_schema_migrations` keeps the digits
+/// (`migcheck import` reads them through here too).
+///
+/// ```
+/// use migcheck_core::layout::diesel_version_number;
+///
+/// assert_eq!(diesel_version_number("20221207110000"), Some(20221207110000));
+/// assert_eq!(diesel_version_number("2023100610000"), Some(20231006100000));
+/// assert_eq!(diesel_version_number("202303011745356"), Some(20230301174535));
+/// assert_eq!(diesel_version_number("00000000000000"), Some(0));
+/// ```
+pub fn diesel_version_number(digits: &str) -> Option<i64> {
+    if !digits.bytes().all(|b| b.is_ascii_digit()) || digits.is_empty() {
+        return None;
+    }
+    let date_like = digits.len() > 8 && digits.len() != 14 && {
+        let (year, month, day) = (&digits[..4], &digits[4..6], &digits[6..8]);
+        matches!(year.parse::<u32>(), Ok(1970..=2200))
+            && matches!(month.parse::<u32>(), Ok(1..=12))
+            && matches!(day.parse::<u32>(), Ok(1..=31))
+    };
+    if date_like {
+        let time = &digits[8..];
+        let time: String = if time.len() < 6 { format!("{time:0<6}") } else { time[..6].to_owned() };
+        return format!("{}{time}", &digits[..8]).parse().ok();
+    }
+    digits.parse().ok()
 }
 
 /// Reads a single-file layout's name, `<version>_<description>.sql`; for

@@ -288,6 +288,32 @@ fn check_entry(dir: &Path, entry: &walkdir::DirEntry, display: &str) -> Result<(
     Ok(())
 }
 
+/// An entry of the directory that cannot be read: said, never skipped.
+fn unreadable_entry(shown_dir: &str, err: &walkdir::Error) -> Diagnostic {
+    let path = err.path().map(|p| p.display().to_string()).unwrap_or_else(|| shown_dir.to_owned());
+    Diagnostic::error(Kind::Io, format!("cannot read `{path}` in `{shown_dir}`: {err}"))
+        .at(Location::file(shown_dir))
+        .help("make it readable, or move it out of the migrations directory")
+}
+
+/// A symbolic link is read only when it resolves inside `dir`.
+fn inside(dir: &Path, link: &Path, display: &str) -> Result<(), Diagnostic> {
+    let error = |message: String, help: &str| {
+        Diagnostic::error(Kind::Io, message).at(Location::file(display)).help(help.to_owned())
+    };
+    let target = std::fs::canonicalize(link).map_err(|err| {
+        error(format!("`{display}` is a broken symbolic link: {err}"), "point it at a file, or delete it")
+    })?;
+    if std::fs::canonicalize(dir).is_ok_and(|d| target.starts_with(d)) {
+        Ok(())
+    } else {
+        Err(error(
+            format!("`{display}` links to `{}`, outside the migrations directory", target.display()),
+            "copy it into the migrations directory: migcheck reads only what is inside it",
+        ))
+    }
+}
+
 /// Scans `dir` in `layout`.
 /// Reads `dir` in `layout`; files whose bytes `memo` remembers are not hashed again.
 pub fn scan_layout(dir: &Path, display_base: &Path, layout: Layout, memo: &Memo) -> Scan {
@@ -311,10 +337,26 @@ fn scan_diesel(dir: &Path, base: &Path, memo: &Memo) -> Scan {
     let mut out = Scan::default();
     let mut buffer = Vec::new();
     let mut found: BTreeMap<i64, Vec<ScannedMigration>> = BTreeMap::new();
-    for entry in walkdir::WalkDir::new(dir).min_depth(1).max_depth(1).sort_by_file_name().into_iter().flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
+    let shown_dir = display_path(dir, base);
+    for (name, entry) in sorted_entries(dir) {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(err) => {
+                out.diagnostics.push(unreadable_entry(&shown_dir, &err));
+                continue;
+            }
+        };
         let display = display_path(entry.path(), base);
-        if !entry.file_type().is_dir() {
+        // A linked migration directory is read only if it stays inside.
+        let linked_dir = entry.path_is_symlink() && entry.path().is_dir();
+        if linked_dir && let Err(d) = inside(dir, entry.path(), &display) {
+            out.diagnostics.push(d);
+            continue;
+        }
+        if name.starts_with('.') {
+            continue;
+        }
+        if !entry.file_type().is_dir() && !linked_dir {
             if name::is_sql_file(&name) {
                 out.diagnostics.push(layout_error(
                     &display,
@@ -334,6 +376,15 @@ fn scan_diesel(dir: &Path, base: &Path, memo: &Memo) -> Scan {
         };
         let up_path = entry.path().join("up.sql");
         let down_path = entry.path().join("down.sql");
+        if let Some(d) = [&up_path, &down_path]
+            .into_iter()
+            .filter(|p| p.is_symlink())
+            .find_map(|p| inside(dir, p, &display_path(p, base)).err())
+        {
+            out.diagnostics.push(d.version(version));
+            out.broken_versions.insert(version);
+            continue;
+        }
         let no_transaction = std::fs::read_to_string(entry.path().join("metadata.toml"))
             .is_ok_and(|m| m.lines().any(|l| l.replace(' ', "") == "run_in_transaction=false"));
         let up = match read(&up_path, &display_path(&up_path, base), memo, &mut buffer) {
@@ -376,11 +427,23 @@ fn scan_files(dir: &Path, base: &Path, layout: Layout, memo: &Memo) -> Scan {
     let mut found: BTreeMap<i64, Vec<ScannedMigration>> = BTreeMap::new();
     let mut undo: BTreeMap<i64, SourceFile> = BTreeMap::new();
     for (name, entry) in sorted_entries(dir) {
-        let Ok(entry) = entry else { continue };
-        if !name::is_sql_file(&name) || entry.file_type().is_dir() {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(err) => {
+                out.diagnostics.push(unreadable_entry(&shown_dir, &err));
+                continue;
+            }
+        };
+        if !name::is_sql_file(&name) {
             continue;
         }
         let display = child_display(&shown_dir, &name);
+        // The same entry rules as migcheck's own layout: a file, or a link
+        // to one inside the directory.
+        if let Err(d) = check_entry(dir, &entry, &display) {
+            out.diagnostics.push(d);
+            continue;
+        }
         let parsed = if layout == Layout::Refinery {
             layout::refinery_name(&name)
         } else {

@@ -81,6 +81,33 @@ fn diesel() {
     );
 }
 
+/// diesel orders versions as strings: a first migration whose time has seven
+/// digits runs before one with six that sorts after it, a five-digit time
+/// sorts where its string does, and a directory may be named by its version
+/// alone.
+#[test]
+fn diesel_orders_as_diesel_does() {
+    check_dir(
+        &[
+            ("2023-03-01-1745356_initial/up.sql", "CREATE TABLE users (id INTEGER PRIMARY KEY);"),
+            ("2023-03-01-1745356_initial/down.sql", "DROP TABLE users;"),
+            (
+                "2023-03-02-120000_posts/up.sql",
+                "CREATE TABLE posts (id INTEGER PRIMARY KEY, user_id REFERENCES users);",
+            ),
+            ("2023-10-06-10000_drop_mmr/up.sql", "ALTER TABLE posts ADD COLUMN mmr INTEGER;"),
+            ("2023-10-06-110000/up.sql", "CREATE INDEX posts_mmr ON posts (mmr);"),
+        ],
+        Expect {
+            layout: Layout::Diesel,
+            versions: vec![20230301174535, 20230302120000, 20231006100000, 20231006110000],
+            reversible: vec![true, false, false, false],
+            modes: vec![T, T, T, T],
+            tables: vec!["posts", "users"],
+        },
+    );
+}
+
 #[test]
 fn refinery_and_flyway() {
     check_dir(
@@ -228,4 +255,52 @@ fn the_layout_can_be_set_and_sealed() {
     assert!(!report.has_errors());
     assert_eq!(report.layout, Layout::Dbmate);
     assert!(report.migrations[0].sealed && report.migrations[0].down.is_some());
+}
+
+/// Every layout applies migcheck's entry rules: a link that leaves the
+/// directory is refused, never followed.
+#[cfg(unix)]
+#[test]
+fn links_out_of_the_directory_are_refused_in_every_layout() {
+    use std::os::unix::fs::symlink;
+    let outside = tempfile::tempdir().unwrap();
+    fs::write(outside.path().join("secret.sql"), "CREATE TABLE secret (x);").unwrap();
+    fs::create_dir(outside.path().join("2024-01-01-000000_elsewhere")).unwrap();
+    fs::write(outside.path().join("2024-01-01-000000_elsewhere/up.sql"), "CREATE TABLE elsewhere (x);").unwrap();
+    let cases: Vec<(&str, Vec<(&str, &str)>, Box<dyn Fn(&Path)>)> = vec![
+        (
+            "goose",
+            vec![("1_a.sql", "-- +goose Up\nCREATE TABLE a (x);\n-- +goose Down\nDROP TABLE a;\n")],
+            Box::new(|dir: &Path| symlink(outside.path().join("secret.sql"), dir.join("2_b.sql")).unwrap()),
+        ),
+        (
+            "diesel directory",
+            vec![("2023-01-01-000000_a/up.sql", "CREATE TABLE a (x);")],
+            Box::new(|dir: &Path| {
+                symlink(outside.path().join("2024-01-01-000000_elsewhere"), dir.join("2024-01-01-000000_elsewhere"))
+                    .unwrap()
+            }),
+        ),
+        (
+            "diesel up.sql",
+            vec![("2023-01-01-000000_a/up.sql", "CREATE TABLE a (x);"), ("2024-01-01-000000_b/down.sql", "")],
+            Box::new(|dir: &Path| {
+                symlink(outside.path().join("secret.sql"), dir.join("2024-01-01-000000_b/up.sql")).unwrap()
+            }),
+        ),
+    ];
+    for (what, files, link) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("migrations");
+        fs::create_dir(&dir).unwrap();
+        write(&dir, &files);
+        link(&dir);
+        let report = check(&Config::new(&dir));
+        let errors: Vec<String> = report.errors().map(|d| d.render()).collect();
+        assert!(errors.iter().any(|e| e.contains("outside the migrations directory")), "{what}: {errors:#?}");
+        assert!(
+            report.migrations.iter().all(|m| !m.up.sql.contains("secret") && !m.up.sql.contains("elsewhere")),
+            "{what}"
+        );
+    }
 }

@@ -52,8 +52,16 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
         .texts(query)
         .with_context(|| format!("cannot read `{table}`, the history table of {tool:?}, in `{}`", target.describe()))?
         .iter()
-        .map(|v| v.chars().filter(char::is_ascii_digit).collect::<String>().parse::<i64>())
-        .collect::<Result<_, _>>()
+        .map(|v| {
+            let digits: String = v.chars().filter(char::is_ascii_digit).collect();
+            // diesel's versions, read as migcheck reads its directory names.
+            if report.layout == migcheck_core::layout::Layout::Diesel {
+                migcheck_core::layout::diesel_version_number(&digits).ok_or(())
+            } else {
+                digits.parse::<i64>().map_err(|_| ())
+            }
+        })
+        .collect::<std::result::Result<_, ()>>()
         .map_err(|_| anyhow!("`{table}` has a version that is not a number"))?;
     let migrations = migrations(cli, &report);
     let unknown: Vec<i64> = applied.iter().copied().filter(|v| migrations.get(*v).is_none()).collect();
