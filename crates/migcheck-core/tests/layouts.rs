@@ -267,7 +267,9 @@ fn links_out_of_the_directory_are_refused_in_every_layout() {
     fs::write(outside.path().join("secret.sql"), "CREATE TABLE secret (x);").unwrap();
     fs::create_dir(outside.path().join("2024-01-01-000000_elsewhere")).unwrap();
     fs::write(outside.path().join("2024-01-01-000000_elsewhere/up.sql"), "CREATE TABLE elsewhere (x);").unwrap();
-    let cases: Vec<(&str, Vec<(&str, &str)>, Box<dyn Fn(&Path)>)> = vec![
+    /// What the case is, its files, and the link it adds.
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, Box<dyn Fn(&Path) + 'a>);
+    let cases: Vec<Case> = vec![
         (
             "goose",
             vec![("1_a.sql", "-- +goose Up\nCREATE TABLE a (x);\n-- +goose Down\nDROP TABLE a;\n")],
