@@ -184,6 +184,7 @@ fn run_case(case: &Case) -> Result<(), Failed> {
     fixture.set_migrations(&files);
     let _ = fs::remove_file(fixture.path().join("schema.sql"));
     let _ = fs::remove_dir_all(fixture.path().join("fixtures"));
+    let _ = fs::remove_file(fixture.path().join("prelude.sql"));
     (case.setup)(&fixture.migrations());
     let result = fixture.build(&case.env);
     let messages = result.messages();
@@ -325,6 +326,21 @@ fn check_cases() -> Vec<Case> {
             lock_setting(dir, "scratch-limit 16MiB");
         })
         .expect("error[scratch-limit]: `3_big.sql` grows the scratch database past its size limit (16 MiB)"),
+        case("the prelude makes what the deployment creates", with(&[("3_settings.sql", "INSERT INTO app_settings (k, v) VALUES ('theme', 'dark');\n")]))
+            .setup(|dir| {
+                seal_first(dir, 2);
+                fs::write(dir.parent().unwrap().join("prelude.sql"), "-- made by the deployment\nCREATE TABLE app_settings (k TEXT PRIMARY KEY, v TEXT);\n").unwrap();
+            })
+            .passes()
+            .reject("error"),
+        case("a prelude that does not run", good())
+            .setup(|dir| {
+                seal(dir);
+                fs::write(dir.parent().unwrap().join("prelude.sql"), "CREATE TABLE broken (;\n").unwrap();
+            })
+            .expect("error[sql-error]: SQL fails on the scratch database: near \";\": syntax error")
+            .expect("--> prelude.sql:1:22")
+            .expect("`prelude.sql` is the prelude: it runs on every scratch database before the first migration, and never at run time"),
         case(
             "MIGCHECK_DATA=0 runs on empty tables",
             with(&[

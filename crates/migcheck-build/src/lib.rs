@@ -59,6 +59,7 @@ pub struct Build {
     fixtures: Option<PathBuf>,
     allow: Vec<String>,
     deny: Vec<String>,
+    prelude: Option<PathBuf>,
     functions: Vec<FunctionStub>,
     out_dir: Option<PathBuf>,
 }
@@ -243,6 +244,20 @@ impl Build {
         self
     }
 
+    /// The prelude, relative to the package root (default `prelude.sql`
+    /// beside the migrations directory, when it exists): SQL for what the
+    /// deployment creates outside the migrations (an extension such as
+    /// `pg_trgm`, a role, a schema), run on every scratch database before
+    /// the first migration and never applied at run time.
+    ///
+    /// ```no_run
+    /// migcheck_build::Build::new().prelude("db/prelude.sql").run();
+    /// ```
+    pub fn prelude(&mut self, path: impl AsRef<Path>) -> &mut Self {
+        self.prelude = Some(path.as_ref().to_owned());
+        self
+    }
+
     /// Warnings not to report, by code, for the whole project: a deployment
     /// hazard that does not matter where you deploy (`"table-rewrite"` when
     /// every table is small). The lock's `allow <code>` lines do the same for
@@ -353,6 +368,13 @@ impl Build {
         if let Some(dir) = &self.fixtures {
             config.fixtures = Some(manifest_dir.join(dir));
             config.fixtures_required = true;
+        }
+        if let Some(path) = &self.prelude {
+            config.prelude = Some(manifest_dir.join(path));
+            config.prelude_required = true;
+        }
+        if let Some(prelude) = config.prelude.as_ref().filter(|p| p.exists()) {
+            cargo::rerun_if_changed(prelude);
         }
         // Likewise the fixtures directory (Cargo watches a directory's files).
         if let Some(fixtures) = config.fixtures.as_ref().filter(|p| p.exists()) {

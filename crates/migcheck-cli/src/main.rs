@@ -71,6 +71,11 @@ pub struct Cli {
     /// when migrations are checked. Default: `fixtures` beside the migrations directory.
     #[arg(long, global = true, value_name = "PATH")]
     pub fixtures: Option<PathBuf>,
+
+    /// SQL run on every scratch database before the first migration, never at run time (an extension
+    /// the deployment creates). Default: `prelude.sql` beside the migrations directory.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub prelude: Option<PathBuf>,
 }
 
 fn parse_layout(text: &str) -> Result<migcheck_core::layout::Layout, String> {

@@ -373,6 +373,12 @@ pub struct Config {
     pub fixtures: Option<PathBuf>,
     /// Whether a missing fixtures directory is an error (it was set explicitly).
     pub fixtures_required: bool,
+    /// The prelude (`prelude.sql` beside the migrations directory by default):
+    /// what the deployment creates outside the migrations (an extension, a
+    /// role), run on every scratch database before the first migration.
+    pub prelude: Option<PathBuf>,
+    /// Whether a missing prelude is an error (it was set explicitly).
+    pub prelude_required: bool,
     /// Report findings (`data-loss`, `data-dependent`) of sealed migrations
     /// too; by default only migrations not sealed yet get them, since a
     /// sealed one is released and cannot change.
@@ -396,6 +402,7 @@ impl Config {
         let display_base = dir.parent().map(Path::to_path_buf).unwrap_or_default();
         let schema = Some(default_schema_path(&dir));
         let fixtures = default_fixtures_path(&dir);
+        let prelude = dir.parent().unwrap_or(Path::new("")).join("prelude.sql");
         Config {
             dir,
             display_base,
@@ -412,6 +419,8 @@ impl Config {
             keep_schema: true,
             data: true,
             fixtures: Some(fixtures),
+            prelude: Some(prelude),
+            prelude_required: false,
             fixtures_required: false,
             sealed_findings: false,
             accepting: false,

@@ -235,6 +235,39 @@ fn the_scratch_database_is_bounded(url: &str) {
     assert!(scratch_databases(url).is_empty());
 }
 
+/// What the deployment creates outside the migrations (an extension) comes
+/// from the prelude, on every scratch database, the drift check's too.
+fn the_prelude_runs_before_the_first_migration(url: &str) {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let m = dir.path().join("migrations");
+    fs::create_dir(&m).unwrap();
+    fs::write(m.join("1_docs.sql"), "CREATE TABLE docs (id serial PRIMARY KEY, body text);\n").unwrap();
+    fs::write(m.join("2_trgm.sql"), "CREATE INDEX docs_trgm ON docs USING gin (body gin_trgm_ops);\n").unwrap();
+    let mut config = Config::new(&m);
+    config.dialect = Some(Dialect::Postgres);
+    config.postgres_scratch = Some(url.to_owned());
+    let without = check(&config);
+    assert!(
+        errors(&without).iter().any(|e| e.contains("operator class \"gin_trgm_ops\" does not exist")),
+        "{:?}",
+        errors(&without)
+    );
+    fs::write(dir.path().join("prelude.sql"), "CREATE EXTENSION IF NOT EXISTS pg_trgm;\n").unwrap();
+    fs::write(
+        dir.path().join("schema.sql"),
+        "CREATE EXTENSION IF NOT EXISTS pg_trgm;\nCREATE TABLE docs (id serial PRIMARY KEY, body text);\n\
+         CREATE INDEX docs_trgm ON docs USING gin (body gin_trgm_ops);\n",
+    )
+    .unwrap();
+    let with = check(&config);
+    assert!(!with.has_errors(), "{:?}", errors(&with));
+    fs::write(dir.path().join("prelude.sql"), "CREATE EXTENSION no_such_extension;\n").unwrap();
+    let broken = check(&config);
+    let err = broken.errors().next().unwrap().render();
+    assert!(err.contains("--> prelude.sql:1:1") && err.contains("is the prelude"), "{err}");
+}
+
 fn main() {
     let args = Arguments::from_args();
     let server = pg::server();
@@ -262,6 +295,7 @@ fn main() {
             false,
         ),
         on_server("the_scratch_database_is_bounded", the_scratch_database_is_bounded, false),
+        on_server("the_prelude_runs_before_the_first_migration", the_prelude_runs_before_the_first_migration, false),
         on_server(
             "repeat_checks_start_from_a_template_on_the_server",
             repeat_checks_start_from_a_template_on_the_server,

@@ -76,6 +76,9 @@ fn expand(input: TokenStream) -> Result<TokenStream, String> {
     for fixture in &report.fixtures {
         track(fixture);
     }
+    if let Some(prelude) = &report.prelude {
+        track(&prelude.file.path);
+    }
     let shown = display_path(&dir_path, &manifest_dir);
     codegen::render_with(&report.migrations, &shown, &items)
         .parse()

@@ -66,6 +66,10 @@ pub(crate) fn config(cli: &Cli, execute: bool) -> Result<Config> {
         config.fixtures = Some(dir.clone());
         config.fixtures_required = true;
     }
+    if let Some(path) = &cli.prelude {
+        config.prelude = Some(path.clone());
+        config.prelude_required = true;
+    }
     Ok(config)
 }
 

@@ -51,6 +51,8 @@ pub(crate) struct Data {
     pub fixture_tables: BTreeSet<String>,
     /// Report findings (warnings such as `data-loss`) of sealed migrations too.
     pub sealed_findings: bool,
+    /// The prelude, run on every fresh scratch database first.
+    pub prelude: Option<Script>,
 }
 
 impl Data {

@@ -54,6 +54,8 @@ pub struct Report {
     pub layout: crate::layout::Layout,
     /// The fixture files read (to watch for changes).
     pub fixtures: Vec<std::path::PathBuf>,
+    /// The prelude run before the first migration, when there is one.
+    pub prelude: Option<Script>,
     /// Findings of sealed migrations found and accepted by the lock's
     /// `accept` lines (or, with `Config::accepting`, every acceptable one).
     pub accepted: Vec<crate::lock::Accepted>,
@@ -120,6 +122,7 @@ pub fn check(config: &Config) -> Report {
         from_cache: false,
         layout: crate::layout::Layout::Native,
         fixtures: Vec::new(),
+        prelude: None,
         accepted: Vec::new(),
         lock_links: Vec::new(),
         timings: Vec::new(),
@@ -349,7 +352,7 @@ pub fn schema_at(report: &Report, version: Option<i64>) -> Result<Snapshot, Diag
 /// `report` up to `version` (all when `None`) make: what a live database at
 /// that version should have.
 pub fn replay<E: Engine>(engine: &E, report: &Report, version: Option<i64>) -> Result<E, Diagnostic> {
-    pipeline::replay(engine, &report.migrations, version)
+    pipeline::replay(engine, report.prelude.as_ref(), &report.migrations, version)
 }
 
 #[cfg(test)]

@@ -36,8 +36,10 @@ pub(crate) fn execute<E: Engine>(config: &Config, mut engine: E, report: &mut Re
     let mut clock = Clock::start();
     report.executed = true;
     let before = report.diagnostics.len();
-    let data = data::read_fixtures(config, &report.migrations, &mut report.diagnostics);
+    let mut data = data::read_fixtures(config, &report.migrations, &mut report.diagnostics);
     report.fixtures = data.fixtures.values().map(|f| f.script.file.path.clone()).collect();
+    data.prelude = prelude_script(config, &mut report.diagnostics);
+    report.prelude = data.prelude.clone();
     if report.diagnostics[before..].iter().any(Diagnostic::is_error) {
         return outcome;
     }
@@ -48,6 +50,9 @@ pub(crate) fn execute<E: Engine>(config: &Config, mut engine: E, report: &mut Re
     for a in &accept.lines {
         salt_text.push_str(&format!("\naccept {} {} {}", a.version, a.code, a.hash));
     }
+    if let Some(prelude) = &data.prelude {
+        salt_text.push_str(&format!("\nprelude {}", checksum::to_hex(&prelude.file.checksum)));
+    }
     let salt = checksum::checksum(salt_text.as_bytes());
     // The leading sealed migrations: their result can come from a cache.
     let sealed = report.migrations.iter().take_while(|m| m.sealed).count();
@@ -55,6 +60,12 @@ pub(crate) fn execute<E: Engine>(config: &Config, mut engine: E, report: &mut Re
     if sealed > 0 && engine.resume(&report.migrations, sealed, &salt) {
         start = sealed;
         report.from_cache = true;
+    }
+    if start == 0
+        && let Err(d) = run_prelude(&mut engine, data.prelude.as_ref())
+    {
+        report.diagnostics.push(d);
+        return outcome;
     }
     clock.lap(&mut report.timings, "sql/restore");
     if start < sealed {
@@ -82,7 +93,7 @@ pub(crate) fn execute<E: Engine>(config: &Config, mut engine: E, report: &mut Re
     }
     clock.lap(&mut report.timings, "sql/schema");
     if let (Some(script), Some(migrated)) = (declared, &outcome.migrated) {
-        outcome.declared = check_drift(&engine, &script, migrated, &mut report.diagnostics);
+        outcome.declared = check_drift(&engine, &script, data.prelude.as_ref(), migrated, &mut report.diagnostics);
     }
     clock.lap(&mut report.timings, "sql/drift");
     outcome
@@ -183,6 +194,7 @@ fn run_range<E: Engine>(
 /// synthetic rows in every table that has none.
 fn replay_with_rows<E: Engine>(engine: &E, migrations: &[Migration], data: &Data) -> Result<E, Diagnostic> {
     let mut fresh = engine.fresh()?;
+    run_prelude(&mut fresh, data.prelude.as_ref())?;
     let mut sink = Vec::new();
     for m in migrations {
         fresh.run(&m.up, &mut sink)?;
@@ -408,6 +420,7 @@ fn rebuild<E: Engine>(
     fixtures: bool,
 ) -> Result<E, Diagnostic> {
     let mut fresh = engine.fresh()?;
+    run_prelude(&mut fresh, data.prelude.as_ref())?;
     let mut sink = Vec::new();
     for m in &migrations[..i] {
         fresh.run(&m.up, &mut sink)?;
@@ -477,7 +490,8 @@ pub(crate) fn explain<E: Engine>(
     i: usize,
 ) -> Result<Vec<crate::engine::StatementTrace>, Diagnostic> {
     let mut diagnostics = Vec::new();
-    let data = data::read_fixtures(config, migrations, &mut diagnostics);
+    let mut data = data::read_fixtures(config, migrations, &mut diagnostics);
+    data.prelude = prelude_script(config, &mut diagnostics);
     if let Some(d) = diagnostics.into_iter().find(Diagnostic::is_error) {
         return Err(d);
     }
@@ -488,8 +502,14 @@ pub(crate) fn explain<E: Engine>(
 /// The schema the up migrations of `migrations` up to `version` (all when
 /// `None`) produce on a fresh database of `engine`'s kind: what a live
 /// database at that version should have.
-pub(crate) fn replay<E: Engine>(engine: &E, migrations: &[Migration], version: Option<i64>) -> Result<E, Diagnostic> {
+pub(crate) fn replay<E: Engine>(
+    engine: &E,
+    prelude: Option<&Script>,
+    migrations: &[Migration],
+    version: Option<i64>,
+) -> Result<E, Diagnostic> {
     let mut fresh = engine.fresh()?;
+    run_prelude(&mut fresh, prelude)?;
     let mut warnings = Vec::new();
     for m in migrations.iter().filter(|m| version.is_none_or(|v| m.version <= v)) {
         fresh.run(&m.up, &mut warnings)?;
@@ -501,6 +521,27 @@ pub(crate) fn replay<E: Engine>(engine: &E, migrations: &[Migration], version: O
 /// A missing file is an error only when it was asked for by name.
 fn declared_script(config: &Config, diagnostics: &mut Vec<Diagnostic>) -> Option<Script> {
     let path = config.schema.as_ref()?;
+    sql_file(config, path, config.schema_required, "the schema file", "`.schema(…)`", diagnostics)
+}
+
+/// The prelude (`prelude.sql`): what the deployment creates outside the
+/// migrations (an extension, a role, a schema), run on every scratch
+/// database before the first migration and never at run time.
+pub(crate) fn prelude_script(config: &Config, diagnostics: &mut Vec<Diagnostic>) -> Option<Script> {
+    let path = config.prelude.as_ref()?;
+    sql_file(config, path, config.prelude_required, "the prelude", "`.prelude(…)` / `--prelude`", diagnostics)
+}
+
+/// A SQL file beside the migrations, when there is one with statements; a
+/// missing one is an error only when it was `required` (named).
+fn sql_file(
+    config: &Config,
+    path: &std::path::Path,
+    required: bool,
+    what: &str,
+    setting: &str,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<Script> {
     let shown = display_path(path, &config.display_base);
     let text = match fs::read(path) {
         Ok(bytes) => match String::from_utf8(bytes) {
@@ -514,12 +555,12 @@ fn declared_script(config: &Config, diagnostics: &mut Vec<Diagnostic>) -> Option
                 return None;
             }
         },
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound && !config.schema_required => return None,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound && !required => return None,
         Err(err) => {
             diagnostics.push(
-                Diagnostic::error(Kind::Io, format!("cannot read the schema file `{shown}`: {err}"))
+                Diagnostic::error(Kind::Io, format!("cannot read {what} `{shown}`: {err}"))
                     .at(Location::file(&shown))
-                    .help("create it, or remove the `.schema(…)` setting"),
+                    .help(format!("create it, or remove the {setting} setting")),
             );
             return None;
         }
@@ -528,7 +569,7 @@ fn declared_script(config: &Config, diagnostics: &mut Vec<Diagnostic>) -> Option
         return None;
     }
     let file = SourceFile {
-        path: path.clone(),
+        path: path.to_path_buf(),
         display: shown,
         checksum: checksum::checksum(text.as_bytes()),
         text,
@@ -538,15 +579,28 @@ fn declared_script(config: &Config, diagnostics: &mut Vec<Diagnostic>) -> Option
     Some(Script { file, sql, mode: Mode::Transaction, allow: Default::default() })
 }
 
+/// Runs the prelude on a database, its failure said as the prelude's.
+pub(crate) fn run_prelude<E: Engine>(engine: &mut E, prelude: Option<&Script>) -> Result<(), Diagnostic> {
+    let Some(prelude) = prelude else { return Ok(()) };
+    engine.run(prelude, &mut Vec::new()).map_err(|mut d| {
+        d.notes.retain(|n| !n.starts_with("each migration runs on"));
+        d.note(format!(
+            "`{}` is the prelude: it runs on every scratch database before the first migration, and never at run time",
+            prelude.file.display
+        ))
+    })
+}
+
 /// Runs the schema file on a fresh database and compares what it declares
 /// with `migrated`; returns the declared schema.
 fn check_drift<E: Engine>(
     engine: &E,
     script: &Script,
+    prelude: Option<&Script>,
     migrated: &E::Schema,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<E::Schema> {
-    match declared_schema(engine, script, diagnostics) {
+    match declared_schema(engine, script, prelude, diagnostics) {
         Ok((mut fresh, declared)) => {
             let name = script.file.file_name();
             match fresh.differences(migrated, &declared, "the migrations", &name) {
@@ -568,9 +622,11 @@ fn check_drift<E: Engine>(
 fn declared_schema<E: Engine>(
     engine: &E,
     script: &Script,
+    prelude: Option<&Script>,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Result<(E, E::Schema), Diagnostic> {
     let mut fresh = engine.fresh()?;
+    run_prelude(&mut fresh, prelude)?;
     fresh.run(script, diagnostics).map_err(|d| {
         d.note(format!(
             "`{}` declares the schema the migrations must produce; it must run on an empty database",
