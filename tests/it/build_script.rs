@@ -406,6 +406,16 @@ fn check_cases() -> Vec<Case> {
         .expect("--> migrations/3_born.down.sql:1:12")
         .expect("one of them: (id = 1001, name = 'Ada Lovelace 1', owner_id = 1001)"),
         case(
+            "a down that deletes rows on purpose (the rows its up inserted, and more)",
+            with(&[
+                ("3_seed.up.sql", "INSERT INTO owners (id, email) VALUES (1, 'admin@example.com');\n"),
+                ("3_seed.down.sql", "DELETE FROM owners;\n"),
+            ]),
+        )
+        .setup(|dir| seal_first(dir, 2))
+        .passes()
+        .reject("down-data-mismatch"),
+        case(
             "fixtures that make a migration fail are a data error naming the fixture",
             with(&[("3_unique_names.sql", "CREATE UNIQUE INDEX pets_name ON pets (name);\n")]),
         )

@@ -333,6 +333,9 @@ pub(crate) struct Watch {
     /// The tables (lower case) whose rows may change on purpose: those the up
     /// deletes from, updates or truncates, and the tables referencing them.
     on_purpose: BTreeSet<String>,
+    /// The tables (lower case) the down deletes from, updates or truncates,
+    /// and the tables referencing them: not compared after the down.
+    down_on_purpose: BTreeSet<String>,
     /// The rows, before the up, of the tables the migration names that exist
     /// and of the tables referencing those it drops or deletes from (rows a
     /// cascade reaches); empty for a migration that only adds.
@@ -352,14 +355,25 @@ impl Watch {
         words(&up, &mut named);
         words(&down, &mut named);
         let risky = may_lose(&up) || may_lose(&down);
-        let mut watch =
-            Watch { named, on_purpose: BTreeSet::new(), before: Vec::new(), after_up: Vec::new(), cleared: false };
+        let mut watch = Watch {
+            named,
+            on_purpose: BTreeSet::new(),
+            down_on_purpose: BTreeSet::new(),
+            before: Vec::new(),
+            after_up: Vec::new(),
+            cleared: false,
+        };
         if !risky {
             return Ok(watch);
         }
         let present = engine.tables(Some(&watch.named))?;
         let targets = changed_on_purpose(&up);
+        // The down's own deletes and updates (a down that deletes the rows
+        // its up inserted, `DELETE FROM roles`) are on purpose for the round
+        // trip.
+        let down_targets = changed_on_purpose(&down);
         let mut reached = targets.clone();
+        reached.extend(down_targets.iter().cloned());
         reached.extend(dropped(&up));
         reached.extend(dropped(&down));
         let mut watched = present.clone();
@@ -370,8 +384,12 @@ impl Watch {
             }
             let children = engine.children(table)?;
             if targets.contains(&lower) {
-                watch.on_purpose.insert(lower);
+                watch.on_purpose.insert(lower.clone());
                 watch.on_purpose.extend(children.iter().map(|c| c.to_lowercase()));
+            }
+            if down_targets.contains(&lower) {
+                watch.down_on_purpose.insert(lower);
+                watch.down_on_purpose.extend(children.iter().map(|c| c.to_lowercase()));
             }
             for child in children {
                 if !watched.iter().any(|w| w.eq_ignore_ascii_case(&child)) {
@@ -421,9 +439,11 @@ impl Watch {
         let now: BTreeSet<String> = engine.tables(Some(&names))?.into_iter().map(|t| t.to_lowercase()).collect();
         for ((table, before), after_up) in self.before.iter().zip(&self.after_up) {
             let Some(after_up) = after_up else { continue };
+            let lower = table.to_lowercase();
             if before.rows.is_empty()
-                || self.on_purpose.contains(&table.to_lowercase())
-                || !now.contains(&table.to_lowercase())
+                || self.on_purpose.contains(&lower)
+                || self.down_on_purpose.contains(&lower)
+                || !now.contains(&lower)
             {
                 continue;
             }
