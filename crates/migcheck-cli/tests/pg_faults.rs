@@ -1,0 +1,223 @@
+//! Faults during `migcheck upgrade` on PostgreSQL, on a server of the test's
+//! own (`MIGCHECK_PG_PRIVATE=1 scripts/pg-start`): the server stopped with
+//! `pg_ctl stop -m immediate` at points spread over an upgrade, then
+//! restarted; the backend terminated from another session. Every time the
+//! database holds exactly the tables and rows its history lists (a
+//! `no-transaction` file cut half-way leaves only its own, idempotent,
+//! statements behind), and a re-run finishes the job.
+
+#[path = "../../../tests/support/pg.rs"]
+mod pg;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use libtest_mimic::{Arguments, Trial};
+
+const N: usize = 24;
+const ROWS: i64 = 3000;
+
+/// The server's binaries.
+fn bin() -> PathBuf {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path().join("bin")).collect())
+        .unwrap_or_default();
+    dirs.sort();
+    dirs.pop().expect("PostgreSQL's binaries")
+}
+
+fn as_postgres(args: &[&str]) -> Command {
+    let root = unsafe_uid() == 0;
+    let mut cmd = if root {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]);
+        c
+    } else {
+        Command::new(args[0])
+    };
+    cmd.args(if root { args } else { &args[1..] });
+    cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    cmd
+}
+
+fn unsafe_uid() -> u32 {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok()?.trim().parse().ok())
+        .unwrap_or(1)
+}
+
+/// A server of the test's own, stopped and deleted when dropped.
+struct Server {
+    url: String,
+    dir: String,
+}
+
+impl Server {
+    fn start() -> Server {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/pg-start");
+        let out = Command::new("bash").arg(script).env("MIGCHECK_PG_PRIVATE", "1").output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8(out.stdout).unwrap();
+        let mut lines = text.lines();
+        Server { url: lines.next().unwrap().to_owned(), dir: lines.next().unwrap().to_owned() }
+    }
+
+    fn pg_ctl(&self, args: &[&str]) -> bool {
+        let pg_ctl = bin().join("pg_ctl");
+        let data = format!("{}/data", self.dir);
+        let mut all = vec![pg_ctl.to_str().unwrap(), "-D", &data];
+        all.extend_from_slice(args);
+        as_postgres(&all).status().unwrap().success()
+    }
+
+    fn crash(&self) {
+        assert!(self.pg_ctl(&["-m", "immediate", "-w", "stop"]), "pg_ctl stop -m immediate");
+    }
+
+    /// Starts the server again with the options it had (`postmaster.opts`).
+    fn restart(&self) {
+        assert!(self.pg_ctl(&["-w", "-t", "60", "restart"]), "pg_ctl restart");
+    }
+
+    fn database(&self, name: &str) -> String {
+        format!("{}/{name}", self.url.rsplit_once('/').unwrap().0)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/pg-stop");
+        let _ = Command::new("bash").arg(script).arg(&self.dir).status();
+    }
+}
+
+fn sql(url: &str, query: &str) -> Vec<Vec<Option<String>>> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        use sqlx::Row as _;
+        let pool = sqlx::postgres::PgPoolOptions::new().max_connections(1).connect(url).await.unwrap();
+        let rows = sqlx::query(sqlx::AssertSqlSafe(query.to_owned())).fetch_all(&pool).await.unwrap();
+        rows.iter().map(|r| (0..r.len()).map(|i| r.try_get::<Option<String>, _>(i).unwrap()).collect()).collect()
+    })
+}
+
+/// `N` migrations, each a table of `ROWS` rows; every sixth runs outside a
+/// transaction, written to be run again (as such files must be).
+fn project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let m = dir.path().join("migrations");
+    std::fs::create_dir(&m).unwrap();
+    std::fs::write(m.join("migrations.lock"), format!("migcheck-lock 1\ndialect postgres\nchain {}\n", "0".repeat(64)))
+        .unwrap();
+    for v in 1..=N {
+        let body = format!(
+            "CREATE TABLE IF NOT EXISTS t{v} (k int PRIMARY KEY, payload text);\n\
+             INSERT INTO t{v} SELECT i, md5(i::text) FROM generate_series(1, {ROWS}) i ON CONFLICT DO NOTHING;\n\
+             CREATE INDEX IF NOT EXISTS t{v}_payload ON t{v} (payload);\n"
+        );
+        let text = if v % 6 == 0 { format!("-- migcheck: no-transaction\n{body}") } else { body };
+        std::fs::write(m.join(format!("{v:03}_t{v}.sql")), text).unwrap();
+    }
+    dir
+}
+
+fn upgrade(root: &Path, url: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_migcheck"));
+    cmd.current_dir(root)
+        .args(["--database-url", url, "upgrade", "--no-backup"])
+        .env_remove("CI")
+        .env_remove("MIGCHECK_LOCKED")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// The history, checked against the tables: each version listed has its
+/// table whole; a table without a history row is only the next version's,
+/// and only if it runs outside a transaction.
+fn consistent(url: &str) -> Vec<usize> {
+    let has_history = sql(url, "SELECT count(*)::text FROM pg_tables WHERE tablename = 'migcheck_history'");
+    let applied: Vec<usize> = if has_history[0][0].as_deref() == Some("0") {
+        Vec::new()
+    } else {
+        sql(url, "SELECT h.version::text FROM migcheck_history h ORDER BY h.version")
+            .into_iter()
+            .map(|r| r[0].as_deref().unwrap().parse().unwrap())
+            .collect()
+    };
+    assert_eq!(applied, (1..=applied.len()).collect::<Vec<_>>(), "the history is a prefix");
+    let tables: Vec<usize> = sql(url, "SELECT substr(tablename, 2) FROM pg_tables WHERE tablename ~ '^t[0-9]+$'")
+        .into_iter()
+        .map(|r| r[0].as_deref().unwrap().parse().unwrap())
+        .collect();
+    for v in &applied {
+        let rows = sql(url, &format!("SELECT count(*)::text FROM t{v}"));
+        assert_eq!(rows[0][0].as_deref(), Some(ROWS.to_string().as_str()), "t{v} is whole");
+    }
+    for t in tables.iter().filter(|t| !applied.contains(t)) {
+        assert!(
+            *t == applied.len() + 1 && t % 6 == 0,
+            "t{t} exists without a history row: only a no-transaction file cut half-way may leave that"
+        );
+    }
+    applied
+}
+
+fn faults(server: &Server) {
+    let p = project();
+    // How long a whole upgrade takes, to spread the faults over it.
+    let url = server.database("postgres");
+    sql(&url, "CREATE DATABASE timing");
+    let started = Instant::now();
+    let out = upgrade(p.path(), &server.database("timing")).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let whole = started.elapsed();
+    assert_eq!(consistent(&server.database("timing")).len(), N);
+
+    let mut interrupted = 0;
+    for round in 0..10 {
+        let db = format!("fault{round}");
+        sql(&server.database("postgres"), &format!("CREATE DATABASE {db}"));
+        let target = server.database(&db);
+        let mut child = upgrade(p.path(), &target).spawn().unwrap();
+        std::thread::sleep(whole.mul_f64((round as f64 + 0.5) / 10.0));
+        if round % 3 == 2 {
+            // The upgrade's backend terminated from another session.
+            sql(
+                &server.database("postgres"),
+                &format!("SELECT pg_terminate_backend(pid)::text FROM pg_stat_activity WHERE datname = '{db}'"),
+            );
+        } else {
+            server.crash();
+            server.restart();
+        }
+        let _ = child.wait();
+        let applied = consistent(&target);
+        if applied.len() < N {
+            interrupted += 1;
+        }
+        let out = upgrade(p.path(), &target).output().unwrap();
+        assert!(out.status.success(), "round {round}: the re-run finishes: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(consistent(&target).len(), N, "round {round}");
+    }
+    assert!(interrupted >= 3, "only {interrupted} faults landed during an upgrade: the test proved little");
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    // PostgreSQL must be installed: the tests' shared server tells (and in CI
+    // its absence fails).
+    let available = args.list || pg::server().is_ok();
+    let trial = Trial::test("pg_faults::immediate_stops_and_terminated_backends_leave_the_history_true", || {
+        let server = Server::start();
+        faults(&server);
+        Ok(())
+    })
+    .with_ignored_flag(!available);
+    libtest_mimic::run(&args, vec![trial]).exit();
+}
