@@ -11,7 +11,7 @@ mod pg;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use libtest_mimic::{Arguments, Trial};
 
@@ -28,7 +28,7 @@ fn bin() -> PathBuf {
 }
 
 fn as_postgres(args: &[&str]) -> Command {
-    let root = unsafe_uid() == 0;
+    let root = uid() == 0;
     let mut cmd = if root {
         let mut c = Command::new("runuser");
         c.args(["-u", "postgres", "--"]);
@@ -41,7 +41,7 @@ fn as_postgres(args: &[&str]) -> Command {
     cmd
 }
 
-fn unsafe_uid() -> u32 {
+fn uid() -> u32 {
     Command::new("id")
         .arg("-u")
         .output()
