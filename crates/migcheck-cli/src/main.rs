@@ -9,6 +9,7 @@
 mod commands;
 mod db;
 mod error;
+mod formats;
 mod output;
 
 use std::path::PathBuf;
@@ -54,7 +55,8 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "URL")]
     pub database_url: Option<String>,
 
-    /// Output format (history, current, status, check).
+    /// Output format: text, json (history, current, status, check, explain); github, sarif, junit,
+    /// markdown (check).
     #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 
@@ -87,6 +89,21 @@ fn parse_layout(text: &str) -> Result<migcheck_core::layout::Layout, String> {
 pub enum Format {
     Text,
     Json,
+    /// GitHub Actions annotations (`check` only).
+    Github,
+    /// SARIF 2.1.0, for code scanning (`check` only).
+    Sarif,
+    /// JUnit XML, one test case per migration (`check` only).
+    Junit,
+    /// A pull-request comment (`check` only).
+    Markdown,
+}
+
+impl Format {
+    /// The formats only `migcheck check` writes.
+    pub fn check_only(self) -> bool {
+        matches!(self, Format::Github | Format::Sarif | Format::Junit | Format::Markdown)
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -171,6 +188,13 @@ pub enum Command {
 }
 
 fn main() -> ExitCode {
+    // Rust ignores SIGPIPE, so printing to a closed pipe (`| head`) would
+    // panic; a command-line tool ends quietly instead, as `cat` does.
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to its default, before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     match commands::run(&cli) {
         Ok(code) => ExitCode::from(code),

@@ -952,6 +952,55 @@ fn version_zero_is_a_migration_and_base_is_none() {
     assert!(run.stderr.contains("a number, or `base` for no migration"), "{run:?}");
 }
 
+/// `check --format github|sarif|junit|markdown` on one history with a
+/// warning and an error, against golden files
+/// (`tests/fixtures/formats/`; `UPDATE_GOLDEN=1` rewrites them); SARIF
+/// fingerprints stay when a line moves.
+fn check_formats_match_their_golden_files() {
+    let p = Project::new();
+    p.ok(&["init"]);
+    p.write("1_owners.sql", "CREATE TABLE owners (id INTEGER PRIMARY KEY, email TEXT NOT NULL, nick TEXT);\n");
+    p.ok(&["lock"]);
+    p.write("2_contract.sql", "ALTER TABLE owners DROP COLUMN nick;\n");
+    p.write(
+        "3_typo.sql",
+        "CREATE TABLE pets (id INTEGER PRIMARY KEY);\nINSERT INTO pets (id) SELECT idd FROM owners;\n",
+    );
+    let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/formats");
+    for (format, file) in [
+        ("github", "check.github.txt"),
+        ("sarif", "check.sarif"),
+        ("junit", "check.junit.xml"),
+        ("markdown", "check.md"),
+    ] {
+        let run = p.run(&["check", "--format", format]);
+        assert_eq!(run.code, 1, "{format}: the typo fails the check: {run:?}");
+        let path = golden.join(file);
+        if std::env::var_os("UPDATE_GOLDEN").is_some() {
+            fs::create_dir_all(&golden).unwrap();
+            fs::write(&path, &run.stdout).unwrap();
+        }
+        let expected =
+            fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e} (UPDATE_GOLDEN=1 writes it)", path.display()));
+        assert_eq!(run.stdout, expected, "{format} differs from {}", path.display());
+    }
+    let sarif = |p: &Project| -> serde_json::Value {
+        serde_json::from_str(&p.run(&["check", "--format", "sarif"]).stdout).unwrap()
+    };
+    let before = sarif(&p);
+    p.write("3_typo.sql", "-- a comment moves the lines\nCREATE TABLE pets (id INTEGER PRIMARY KEY);\nINSERT INTO pets (id) SELECT idd FROM owners;\n");
+    let after = sarif(&p);
+    let result = |v: &serde_json::Value, code: &str| {
+        v["runs"][0]["results"].as_array().unwrap().iter().find(|r| r["ruleId"] == code).unwrap().clone()
+    };
+    let (a, b) = (result(&before, "sql-error"), result(&after, "sql-error"));
+    assert_ne!(a["locations"], b["locations"], "the line moved");
+    assert_eq!(a["partialFingerprints"], b["partialFingerprints"], "the fingerprint did not");
+    let run = p.run(&["history", "--format", "sarif"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("`--format sarif` is for `migcheck check`"), "{run:?}");
+}
+
 /// One test each; the PostgreSQL ones are ignored, with the reason printed,
 /// when there is no server (`tests/support/pg.rs`).
 fn main() {
@@ -960,7 +1009,8 @@ fn main() {
     if let Some(why) = &no_server {
         eprintln!("PostgreSQL tests ignored: {why}");
     }
-    let tests: [(&str, fn(), bool); 19] = [
+    let tests: [(&str, fn(), bool); 20] = [
+        ("check_formats_match_their_golden_files", check_formats_match_their_golden_files, false),
         ("version_zero_is_a_migration_and_base_is_none", version_zero_is_a_migration_and_base_is_none, false),
         ("explain_shows_each_statement", explain_shows_each_statement, false),
         ("postgres_hazards_are_measured", postgres_hazards_are_measured, true),

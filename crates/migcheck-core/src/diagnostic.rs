@@ -143,6 +143,49 @@ impl Kind {
         )
     }
 
+    /// What the code means, in one sentence (SARIF's rule descriptions).
+    pub fn summary(self) -> &'static str {
+        match self {
+            Kind::MissingDirectory => "The migrations directory does not exist or cannot be read.",
+            Kind::Io => "A file could not be read, or an entry of the directory is not a file inside it.",
+            Kind::MalformedName => "A .sql file whose name is not a migration name.",
+            Kind::DuplicateVersion => "Two migrations share a version.",
+            Kind::DownWithoutUp => "A down migration without its up migration.",
+            Kind::InvalidText => "A file that is not UTF-8 text.",
+            Kind::UnknownDirective => "An unknown `-- migcheck:` directive or setting code.",
+            Kind::LockCorrupt => "The lock file cannot be read, or its chain hash does not match its lines.",
+            Kind::LockConflict => "The lock file has git conflict markers.",
+            Kind::SealedEdited => "A sealed (released) migration was edited.",
+            Kind::SealedDeleted => "A sealed (released) migration was deleted or renamed.",
+            Kind::OutOfOrder => "An unsealed migration is ordered before the newest sealed one.",
+            Kind::Unsealed => "A migration not sealed in the lock file yet.",
+            Kind::SqlError => "SQL that fails on the scratch database.",
+            Kind::ForeignKeyViolation => "Rows left violating foreign keys.",
+            Kind::SandboxDenied => "An attempt to reach outside the scratch database.",
+            Kind::Timeout => "A migration that runs past the time limit.",
+            Kind::ScratchLimit => "A migration that grows the scratch database past its size limit.",
+            Kind::PragmaInTransaction => "PRAGMA foreign_keys inside a transaction, where SQLite ignores it.",
+            Kind::ShellCommand => "A sqlite3 shell command, which is not SQL.",
+            Kind::EmptyMigration => "An up migration with no statement.",
+            Kind::IrreversibleDown => "A down migration that does not restore the schema its up started from.",
+            Kind::Drift => "The migrations do not produce the schema declared in schema.sql.",
+            Kind::NotExecuted => "PostgreSQL migrations whose SQL was not run: no scratch server.",
+            Kind::DataDependent => "A migration that fails when its tables hold rows.",
+            Kind::DataError => "A migration that fails on the fixtures' rows, or a fixture that does not load.",
+            Kind::DataLoss => "Rows or values present before a migration and gone after it.",
+            Kind::DownDataMismatch => "A down migration that does not give back the rows its up kept.",
+            Kind::UnusedAllow => "An allow directive that matches no finding.",
+            Kind::TableRewrite => "A table or index that existed is rewritten under an ACCESS EXCLUSIVE lock.",
+            Kind::BlockingLock => {
+                "A lock that blocks reads or writes, held while its table is scanned or work goes on."
+            }
+            Kind::ValidatingConstraint => "A constraint added and validated at once on an existing table.",
+            Kind::IndexNotConcurrent => "An index built or dropped on an existing table without CONCURRENTLY.",
+            Kind::NoLockTimeout => "A blocking lock taken with lock_timeout unset.",
+            Kind::BreakingChange => "A change the release still running during a rolling deploy breaks on.",
+        }
+    }
+
     /// The stable short code shown in brackets.
     pub fn code(self) -> &'static str {
         match self {

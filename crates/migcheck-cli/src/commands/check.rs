@@ -35,6 +35,32 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
     let drifted = live.as_ref().is_some_and(|(_, d)| !d.is_empty());
     let errors = report.errors().count();
     let warnings = report.warnings().count();
+    let ending = Ok(if errors > 0 {
+        exit::ERROR
+    } else if drifted {
+        exit::DIVERGENT
+    } else {
+        exit::OK
+    });
+    match cli.format {
+        Format::Github => {
+            print!("{}", crate::formats::github(&report));
+            return ending;
+        }
+        Format::Sarif => {
+            print_json(&crate::formats::sarif(&report));
+            return ending;
+        }
+        Format::Junit => {
+            print!("{}", crate::formats::junit(&report));
+            return ending;
+        }
+        Format::Markdown => {
+            print!("{}", crate::formats::markdown(&report));
+            return ending;
+        }
+        Format::Text | Format::Json => {}
+    }
     if cli.format == Format::Json {
         print_json(&json!({
             "ok": errors == 0,

@@ -35,6 +35,12 @@ use crate::{Cli, Command, db, exit};
 
 /// Runs the command; the exit code, or a failure that carries its own.
 pub fn run(cli: &Cli) -> Result<u8> {
+    if cli.format.check_only() && !matches!(cli.command, Command::Check(_)) {
+        bail!(
+            "`--format {}` is for `migcheck check`; here use text or json",
+            format!("{:?}", cli.format).to_lowercase()
+        );
+    }
     match &cli.command {
         Command::Init(args) => init::run(cli, args),
         Command::New(args) => new::run(cli, args),
