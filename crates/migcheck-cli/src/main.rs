@@ -6,6 +6,7 @@
 // Checker diagnostics and runtime errors are large and rare.
 #![allow(clippy::result_large_err)]
 
+mod base;
 mod commands;
 mod db;
 mod error;

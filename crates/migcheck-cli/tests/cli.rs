@@ -1001,6 +1001,52 @@ fn check_formats_match_their_golden_files() {
     assert!(run.stderr.contains("`--format sarif` is for `migcheck check`"), "{run:?}");
 }
 
+/// `check --base <ref>` in a git repository: the branch's migrations listed,
+/// findings only for them, and a base that sealed what the branch's lock
+/// does not know refused early.
+fn check_against_a_base_branch() {
+    let p = Project::new();
+    let git = |args: &[&str]| {
+        let out = Command::new("git").current_dir(p.path()).args(args).output().unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    git(&["init", "-q", "-b", "main"]);
+    git(&["config", "user.email", "t@example.com"]);
+    git(&["config", "user.name", "t"]);
+    p.ok(&["init"]);
+    p.write("1_owners.sql", "CREATE TABLE owners (id INTEGER PRIMARY KEY, email TEXT NOT NULL, nick TEXT);\n");
+    p.write("2_drop.sql", "ALTER TABLE owners DROP COLUMN nick;\n");
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "base"]);
+    git(&["checkout", "-qb", "feature"]);
+    p.write("3_more.sql", "ALTER TABLE owners DROP COLUMN email;\n");
+    let run = p.ok(&["check", "--base", "main"]);
+    assert!(run.stdout.contains("compared with `main`: this branch adds or changes migration 3"), "{run:?}");
+    assert!(run.stderr.contains("`3_more.sql` drops or renames column `owners.email`"), "{run:?}");
+    assert!(!run.stderr.contains("`2_drop.sql` drops"), "the base's finding is not the branch's: {run:?}");
+    let run = p.ok(&["check", "--base", "main", "--all"]);
+    assert!(run.stderr.contains("`2_drop.sql` drops"), "{run:?}");
+
+    // Committed on the branch, it is still the branch's.
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "more"]);
+    let run = p.ok(&["check", "--base", "main"]);
+    assert!(run.stdout.contains("this branch adds or changes migration 3"), "{run:?}");
+
+    // The base seals migrations this branch's lock does not know.
+    git(&["checkout", "-q", "main"]);
+    p.ok(&["lock"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "seal"]);
+    git(&["checkout", "-q", "feature"]);
+    let run = p.run(&["check", "--base", "main"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("`main` sealed migrations 1, 2 that this branch's lock does not know"), "{run:?}");
+    assert!(run.stderr.contains("`migcheck rebase`"), "{run:?}");
+    let run = p.run(&["check", "--base", "nope"]);
+    assert!(run.stderr.contains("`nope` is not a commit in this repository"), "{run:?}");
+}
+
 /// One test each; the PostgreSQL ones are ignored, with the reason printed,
 /// when there is no server (`tests/support/pg.rs`).
 fn main() {
@@ -1009,7 +1055,8 @@ fn main() {
     if let Some(why) = &no_server {
         eprintln!("PostgreSQL tests ignored: {why}");
     }
-    let tests: [(&str, fn(), bool); 20] = [
+    let tests: [(&str, fn(), bool); 21] = [
+        ("check_against_a_base_branch", check_against_a_base_branch, false),
         ("check_formats_match_their_golden_files", check_formats_match_their_golden_files, false),
         ("version_zero_is_a_migration_and_base_is_none", version_zero_is_a_migration_and_base_is_none, false),
         ("explain_shows_each_statement", explain_shows_each_statement, false),

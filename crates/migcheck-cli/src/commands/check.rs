@@ -19,6 +19,12 @@ pub struct Args {
     /// and cannot change; by default only migrations not sealed yet get them.
     #[arg(long)]
     pub all: bool,
+
+    /// Compare with a git ref (the base branch, e.g. `origin/main`): list the migrations the branch adds
+    /// or changes, fail early when the base sealed migrations this branch's lock does not know, and
+    /// report findings only for the branch's migrations (unless --all).
+    #[arg(long, value_name = "REF")]
+    pub base: Option<String>,
 }
 
 /// Runs `migcheck check`; exit 0, 1 on errors, 4 when the live database drifted.
@@ -27,7 +33,35 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
     let mut config = config(cli, true)?;
     config.locked = Config::locked_from_env(|name| std::env::var(name).ok());
     config.sealed_findings = args.all;
-    let report = checker::check(&config);
+    let mut report = checker::check(&config);
+    if let Some(base) = &args.base {
+        let compared = crate::base::compare(&cli.dir, &report, base)?;
+        if !compared.unknown_sealed.is_empty() {
+            let versions: Vec<String> = compared.unknown_sealed.iter().map(i64::to_string).collect();
+            bail!(
+                "`{base}` sealed migration{} {} that this branch's lock does not know: the lock chains conflict\n\
+                 help: merge `{base}` into this branch, run `migcheck rebase` so that your migrations come after its, then `migcheck lock`",
+                if versions.len() == 1 { "" } else { "s" },
+                versions.join(", ")
+            );
+        }
+        if !args.all {
+            report
+                .diagnostics
+                .retain(|d| !d.kind.is_finding() || d.version.is_none_or(|v| compared.touched.contains(&v)));
+        }
+        if cli.format == Format::Text {
+            let touched: Vec<String> = compared.touched.iter().map(i64::to_string).collect();
+            println!(
+                "compared with `{base}`: this branch adds or changes {}",
+                if touched.is_empty() {
+                    "no migration".to_owned()
+                } else {
+                    format!("migration{} {}", if touched.len() == 1 { "" } else { "s" }, touched.join(", "))
+                }
+            );
+        }
+    }
     let live = match (&cli.database_url, report.has_errors()) {
         (Some(url), false) => Some(live_drift(cli, url, &report)?),
         _ => None,

@@ -135,6 +135,9 @@ fn run_range<E: Engine>(
         let m = &report.migrations[i];
         let before = report.diagnostics.len();
         let result = run_migration(engine, &report.migrations, i, data, &mut report.diagnostics);
+        for d in &mut report.diagnostics[before..] {
+            d.version = d.version.or(Some(m.version));
+        }
         let mut checked: Vec<&str> = engine.measures().to_vec();
         checked.push("breaking-change");
         if data.active() {

@@ -1,0 +1,72 @@
+//! `migcheck check --base <ref>`: the branch compared with its base through
+//! the `git` binary (`git show`, `git diff`, `git ls-files`), without a
+//! checkout. The `git` binary rather than a library: every CI runner and
+//! developer machine that has a repository has it, and it adds nothing to
+//! the build.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, anyhow};
+use migcheck_core::check::Report;
+use migcheck_core::lock::Lock;
+
+/// What the branch does to the migrations, compared with its base.
+pub struct Base {
+    /// The versions whose files the branch adds or changes.
+    pub touched: BTreeSet<i64>,
+    /// Versions the base's lock seals and the branch's does not know.
+    pub unknown_sealed: Vec<i64>,
+}
+
+fn git(repo: &Path, args: &[&str]) -> anyhow::Result<Option<String>> {
+    let out =
+        Command::new("git").current_dir(repo).args(args).output().context("cannot run `git` (is it installed?)")?;
+    Ok(out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned()))
+}
+
+/// Compares `report` (the working tree's migrations in `dir`) with `base`.
+pub fn compare(dir: &Path, report: &Report, base: &str) -> anyhow::Result<Base> {
+    let dir = dir.canonicalize().with_context(|| format!("cannot find `{}`", dir.display()))?;
+    let root = git(&dir, &["rev-parse", "--show-toplevel"])?
+        .ok_or_else(|| anyhow!("`{}` is not in a git repository: --base needs one", dir.display()))?;
+    let root = PathBuf::from(root.trim()).canonicalize()?;
+    git(&root, &["rev-parse", "--verify", "--quiet", &format!("{base}^{{commit}}")])?.ok_or_else(|| {
+        anyhow!("`{base}` is not a commit in this repository (fetch it first: `git fetch origin {base}`)")
+    })?;
+    let relative = dir.strip_prefix(&root).unwrap_or(&dir).to_string_lossy().replace('\\', "/");
+    let lock_path =
+        if relative.is_empty() { "migrations.lock".to_owned() } else { format!("{relative}/migrations.lock") };
+    let base_lock = match git(&root, &["show", &format!("{base}:{lock_path}")])? {
+        Some(text) => {
+            Lock::parse(&text).map_err(|e| anyhow!("the base's `{lock_path}` cannot be read: {}", e.message))?
+        }
+        None => Lock::default(),
+    };
+    let unknown_sealed: Vec<i64> =
+        base_lock.entries.iter().map(|e| e.version).filter(|v| report.lock.get(*v).is_none()).collect();
+    // Files changed since the base (committed or not), and new ones git does not track yet.
+    let scope = if relative.is_empty() { ".".to_owned() } else { relative.clone() };
+    let mut changed: BTreeSet<String> = BTreeSet::new();
+    for args in [
+        vec!["diff", "--name-only", base, "--", &scope],
+        vec!["ls-files", "--others", "--exclude-standard", "--", &scope],
+    ] {
+        for line in git(&root, &args)?.unwrap_or_default().lines() {
+            changed.insert(line.to_owned());
+        }
+    }
+    let touched = report
+        .migrations
+        .iter()
+        .filter(|m| {
+            std::iter::once(&m.up).chain(m.down.as_ref()).any(|s| {
+                let path = s.file.path.canonicalize().unwrap_or_else(|_| s.file.path.clone());
+                path.strip_prefix(&root).is_ok_and(|p| changed.contains(&p.to_string_lossy().replace('\\', "/")))
+            })
+        })
+        .map(|m| m.version)
+        .collect();
+    Ok(Base { touched, unknown_sealed })
+}
