@@ -179,3 +179,35 @@ fn the_backup_restores_the_database_row_for_row() {
     fs::copy(root.join("app.db.v2.bak"), root.join("app.db")).unwrap();
     assert_eq!(dump(&root.join("app.db")), before, "restoring the backup gives the database as it was");
 }
+
+/// A runaway migration stops at the scratch limit, and the check's peak
+/// memory stays within the limit plus 200 MB (the child's maximum resident
+/// set, from `getrusage`).
+#[cfg(target_os = "linux")]
+#[test]
+fn the_scratch_bound_keeps_the_checks_memory_within_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = dir.path().join("migrations");
+    fs::create_dir(&m).unwrap();
+    fs::write(
+        m.join("1_big.sql"),
+        "CREATE TABLE big AS WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c LIMIT 3000000)\n  SELECT i, randomblob(4000) FROM c;\n",
+    )
+    .unwrap();
+    let limit: u64 = 512 << 20;
+    let out = migcheck(dir.path()).arg("check").env("MIGCHECK_SCRATCH_LIMIT", "512MiB").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("error[scratch-limit]: `1_big.sql` grows the scratch database past its size limit (512 MiB)"),
+        "{stderr}"
+    );
+    // SAFETY: getrusage fills the struct it is given.
+    let peak = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        assert_eq!(libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage), 0);
+        usage.ru_maxrss as u64 * 1024
+    };
+    assert!(peak < limit + 200_000_000, "peak {} MB, limit {} MB", peak / 1_000_000, limit / 1_000_000);
+    assert!(peak > limit / 2, "the migration really filled the scratch database: {} MB", peak / 1_000_000);
+}

@@ -74,8 +74,25 @@ const PAGE_SIZE: u64 = 1024;
 /// write fails with `SQLITE_FULL` instead of growing the process's memory.
 fn bound(conn: &Connection, limit: u64) -> rusqlite::Result<()> {
     let pages = (limit / PAGE_SIZE).max(1);
-    conn.execute_batch(&format!("PRAGMA main.max_page_count = {pages}; PRAGMA temp.max_page_count = {pages};"))
+    conn.execute_batch(&format!("PRAGMA main.max_page_count = {pages}; PRAGMA temp.max_page_count = {pages};"))?;
+    // An in-memory page costs more than its size (the page cache's headers,
+    // about a third for 1 KiB pages): SQLite's whole heap is bounded too, a
+    // little above the pages' bound, so that the process stays within the
+    // limit plus a small constant. The bound is the library's, for the whole
+    // process: it is only ever raised, to the largest scratch limit asked.
+    let heap = i64::try_from(limit.saturating_add(HEAP_MARGIN)).unwrap_or(i64::MAX);
+    // SAFETY: sqlite3_hard_heap_limit64 only reads and sets a global under SQLite's own mutex.
+    unsafe {
+        let current = rusqlite::ffi::sqlite3_hard_heap_limit64(-1);
+        if current == 0 || current < heap {
+            rusqlite::ffi::sqlite3_hard_heap_limit64(heap);
+        }
+    }
+    Ok(())
 }
+
+/// What SQLite's heap may hold beyond the scratch limit's pages.
+const HEAP_MARGIN: u64 = 128 << 20;
 
 impl Scratch {
     pub(crate) fn open(config: &ScratchConfig) -> rusqlite::Result<Scratch> {

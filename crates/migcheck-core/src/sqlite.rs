@@ -534,7 +534,7 @@ fn statement_error(
             )
             .help("keep migrations to SQL on the database itself; do file work outside the migration");
     }
-    if err.code & 0xff == ffi::SQLITE_FULL {
+    if err.code & 0xff == ffi::SQLITE_FULL || err.code & 0xff == ffi::SQLITE_NOMEM {
         let limit = crate::model::show_size(scratch.size_limit());
         return Diagnostic::error(
             Kind::ScratchLimit,
