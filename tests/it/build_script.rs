@@ -812,15 +812,20 @@ fn cargo_build_checks_postgres_migrations_on_a_scratch_server() {
 
     let down = build(&[
         ("3_nick.up.sql", "ALTER TABLE owners ADD COLUMN nick TEXT;\n"),
-        ("3_nick.down.sql", "DELETE FROM owners WHERE id > 1002;\nALTER TABLE owners DROP COLUMN nick;\n"),
+        // A down that makes the table again instead of dropping the column.
+        (
+            "3_nick.down.sql",
+            "DROP TABLE owners;\nCREATE TABLE owners (id BIGSERIAL PRIMARY KEY, email TEXT NOT NULL);\n\
+             CREATE INDEX owners_email ON owners (email);\n",
+        ),
     ]);
     assert!(!down.success, "{}", down.stderr);
     let messages = down.messages();
     assert!(
-        messages.contains("error[down-data-mismatch]: `3_nick.down.sql` does not give back 3 of the 5 rows of `owners` its up migration started from"),
+        messages.contains("error[down-data-mismatch]: `3_nick.down.sql` does not give back 5 of the 5 rows of `owners` its up migration started from"),
         "{messages}"
     );
-    assert!(messages.contains("--> migrations/3_nick.down.sql:1:13"), "{messages}");
+    assert!(messages.contains("--> migrations/3_nick.down.sql:1:12"), "{messages}");
 
     let fixtures = fixture.path().join("fixtures");
     fs::create_dir_all(&fixtures).unwrap();
