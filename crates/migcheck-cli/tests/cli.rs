@@ -197,8 +197,8 @@ fn upgrade_current_history_status_downgrade_stamp() {
     assert_eq!(run.code, 1);
     assert!(run.stderr.contains("cannot downgrade 5 steps: dev.db has 1 applied migration"), "{run:?}");
     let run = p.run(&["downgrade", "--to=-1"]);
-    assert_eq!(run.code, 1, "{run:?}");
-    assert!(run.stderr.contains("--to must be a version or 0, not -1"), "{run:?}");
+    assert_eq!(run.code, 2, "a usage error: {run:?}");
+    assert!(run.stderr.contains("`-1` is not a version: a number, or `base` for no migration"), "{run:?}");
     p.ok(&["downgrade", "--to", "0"]);
     assert_eq!(p.tables(), ["migcheck_history"]);
 
