@@ -288,6 +288,23 @@ fn check_entry(dir: &Path, entry: &walkdir::DirEntry, display: &str) -> Result<(
     Ok(())
 }
 
+/// The directory's entries in name order; one that cannot be read is an
+/// error in `diagnostics`, never skipped silently.
+fn readable_entries(
+    dir: &Path,
+    shown_dir: &str,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Vec<(String, walkdir::DirEntry)> {
+    let mut out = Vec::new();
+    for (name, entry) in sorted_entries(dir) {
+        match entry {
+            Ok(entry) => out.push((name, entry)),
+            Err(err) => diagnostics.push(unreadable_entry(shown_dir, &err)),
+        }
+    }
+    out
+}
+
 /// An entry of the directory that cannot be read: said, never skipped.
 fn unreadable_entry(shown_dir: &str, err: &walkdir::Error) -> Diagnostic {
     let path = err.path().map(|p| p.display().to_string()).unwrap_or_else(|| shown_dir.to_owned());
@@ -338,14 +355,7 @@ fn scan_diesel(dir: &Path, base: &Path, memo: &Memo) -> Scan {
     let mut buffer = Vec::new();
     let mut found: BTreeMap<i64, Vec<ScannedMigration>> = BTreeMap::new();
     let shown_dir = display_path(dir, base);
-    for (name, entry) in sorted_entries(dir) {
-        let entry = match entry {
-            Ok(entry) => entry,
-            Err(err) => {
-                out.diagnostics.push(unreadable_entry(&shown_dir, &err));
-                continue;
-            }
-        };
+    for (name, entry) in readable_entries(dir, &shown_dir, &mut out.diagnostics) {
         let display = display_path(entry.path(), base);
         // A linked migration directory is read only if it stays inside.
         let linked_dir = entry.path_is_symlink() && entry.path().is_dir();
@@ -426,14 +436,7 @@ fn scan_files(dir: &Path, base: &Path, layout: Layout, memo: &Memo) -> Scan {
     let mut buffer = Vec::new();
     let mut found: BTreeMap<i64, Vec<ScannedMigration>> = BTreeMap::new();
     let mut undo: BTreeMap<i64, SourceFile> = BTreeMap::new();
-    for (name, entry) in sorted_entries(dir) {
-        let entry = match entry {
-            Ok(entry) => entry,
-            Err(err) => {
-                out.diagnostics.push(unreadable_entry(&shown_dir, &err));
-                continue;
-            }
-        };
+    for (name, entry) in readable_entries(dir, &shown_dir, &mut out.diagnostics) {
         if !name::is_sql_file(&name) {
             continue;
         }

@@ -6,6 +6,7 @@ pub mod check;
 pub mod current;
 pub mod diff;
 pub mod downgrade;
+/// `migcheck explain <version>`: each statement's locks, rewrites, rows and time.
 pub mod explain;
 pub mod history;
 pub mod import;

@@ -27,16 +27,15 @@ pub(crate) struct Shapes {
 }
 
 impl Shapes {
-    /// Reads the columns of the existing tables `m`'s up names, when it can
-    /// reshape them.
-    pub fn before<E: Engine>(engine: &mut E, m: &Migration) -> Result<Shapes, Diagnostic> {
-        let tokens = tokens::tokenize(&m.up.sql);
+    /// Reads the columns of the existing tables an up migration (its
+    /// `tokens`) names, when it can reshape them.
+    pub fn before<E: Engine>(engine: &mut E, tokens: &[tokens::Token]) -> Result<Shapes, Diagnostic> {
         let reshapes = tokens.iter().any(|t| t.is_word("alter") || t.is_word("drop") || t.is_word("rename"));
         if !reshapes {
             return Ok(Shapes { before: Vec::new() });
         }
         let named: BTreeSet<String> =
-            tokens.into_iter().filter(|t| t.kind == tokens::Kind::Word).map(|t| t.text).collect();
+            tokens.iter().filter(|t| t.kind == tokens::Kind::Word).map(|t| t.text.clone()).collect();
         let mut before = Vec::new();
         for table in engine.tables(Some(&named))? {
             let columns = engine.columns(&table)?;

@@ -348,13 +348,12 @@ pub(crate) struct Watch {
 
 impl Watch {
     /// Reads what `m` touches before it runs.
-    pub fn before<E: Engine>(engine: &mut E, m: &Migration) -> Result<Watch, Diagnostic> {
-        let up = tokens::tokenize(&m.up.sql);
+    pub fn before<E: Engine>(engine: &mut E, m: &Migration, up: &[Token]) -> Result<Watch, Diagnostic> {
         let down = m.down.as_ref().map(|d| tokens::tokenize(&d.sql)).unwrap_or_default();
         let mut named = BTreeSet::new();
-        words(&up, &mut named);
+        words(up, &mut named);
         words(&down, &mut named);
-        let risky = may_lose(&up) || may_lose(&down);
+        let risky = may_lose(up) || may_lose(&down);
         let mut watch = Watch {
             named,
             on_purpose: BTreeSet::new(),
@@ -367,14 +366,14 @@ impl Watch {
             return Ok(watch);
         }
         let present = engine.tables(Some(&watch.named))?;
-        let targets = changed_on_purpose(&up);
+        let targets = changed_on_purpose(up);
         // The down's own deletes and updates (a down that deletes the rows
         // its up inserted, `DELETE FROM roles`) are on purpose for the round
         // trip.
         let down_targets = changed_on_purpose(&down);
         let mut reached = targets.clone();
         reached.extend(down_targets.iter().cloned());
-        reached.extend(dropped(&up));
+        reached.extend(dropped(up));
         reached.extend(dropped(&down));
         let mut watched = present.clone();
         for table in &present {

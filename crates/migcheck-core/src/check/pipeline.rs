@@ -285,8 +285,10 @@ fn run_migration<E: Engine>(
     warnings: &mut Vec<Diagnostic>,
 ) -> Result<(), Diagnostic> {
     let m = &migrations[i];
-    let mut watch = if data.active() { Some(Watch::before(engine, m)?) } else { None };
-    let shapes = Shapes::before(engine, m)?;
+    // The up's words, read once for both the data checks and the shapes.
+    let up_tokens = crate::schema::tokens::tokenize(&m.up.sql);
+    let mut watch = if data.active() { Some(Watch::before(engine, m, &up_tokens)?) } else { None };
+    let shapes = Shapes::before(engine, &up_tokens)?;
     let before = if m.down.is_some() { Some(engine.schema()?) } else { None };
     step(engine, migrations, i, Step::Up, data, watch.as_mut(), warnings)?;
     shapes.after(engine, m, warnings)?;
