@@ -25,6 +25,19 @@ fn ui() {
             std::os::unix::fs::symlink(root.join(name), &link).unwrap();
         }
     }
+    // trybuild's compilers inherit this process's environment, and CI sets
+    // `CI=true` (locked mode, where an unsealed migration is one more error):
+    // every fixture is sealed so that the expected messages hold either way.
+    for fixture in std::fs::read_dir(root.join("ui-tests/fixtures")).unwrap() {
+        let migrations = fixture.unwrap().path().join("migrations");
+        if migrations.is_dir() {
+            assert!(
+                migrations.join("migrations.lock").is_file(),
+                "{} has no migrations.lock: seal it with `migcheck lock`",
+                migrations.display()
+            );
+        }
+    }
     let t = trybuild::TestCases::new();
     t.pass("ui-tests/pass/*.rs");
     t.compile_fail("ui-tests/fail/*.rs");
