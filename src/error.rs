@@ -24,12 +24,19 @@ pub enum Error {
         /// Versions applied (or, in a downgrade, reverted) by this call
         /// before the failure.
         applied: Vec<i64>,
+        /// For a file that runs outside a transaction (or manages its own):
+        /// how many of its statements ran before the failing one and stay.
+        /// The history marks it interrupted ([`Interrupted`](crate::Interrupted)),
+        /// and the same command run again resumes at the failing statement.
+        /// `None` for a file run in one transaction, which was rolled back.
+        kept: Option<usize>,
         /// The engine's error, with its code ([`Error::code`]).
         source: Box<Cause>,
     },
-    /// A migration's SQL ran, but writing its result failed (an I/O error
-    /// while committing it or recording it, say): it was rolled back, and the
-    /// database is left at the last good version.
+    /// A migration's SQL ran, but committing it failed (an I/O error while
+    /// committing or recording it, a lost connection, a deferred constraint
+    /// checked at `COMMIT`): it was rolled back, and the database is left at
+    /// the last good version.
     NotCommitted {
         /// The migration's version.
         version: i64,
@@ -73,6 +80,21 @@ pub enum Error {
         version: i64,
         /// Its description.
         name: String,
+    },
+    /// A file that runs outside a transaction was stopped part-way (see
+    /// [`Interrupted`](crate::Interrupted)) and this operation cannot go on
+    /// from there; `why` says what to do.
+    Interrupted {
+        /// The migration's version.
+        version: i64,
+        /// Its description.
+        name: String,
+        /// Whether its up or its down file was running.
+        direction: crate::Direction,
+        /// How many statements of that file ran.
+        done: usize,
+        /// Why this operation stops, and what to do.
+        why: String,
     },
     /// Batch mode cannot include a migration that runs outside a transaction.
     NotBatchable {
@@ -176,14 +198,39 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::MigrationFailed { version, name, path, line, column, message, applied, .. } => {
+            Error::MigrationFailed { version, name, path, line, column, message, kept: Some(kept), .. } => {
+                let plural = if *kept == 1 { "" } else { "s" };
+                write!(
+                    f,
+                    "migration {version} `{name}` failed at {path}:{line}:{column}: {message}; the file runs outside \
+                     a transaction, so the {kept} statement{plural} before this one ran and stay, and the history \
+                     marks it interrupted: fix the failing statement (or what it needs) and run the command again, \
+                     which resumes there"
+                )
+            }
+            Error::MigrationFailed { version, name, path, line, column, message, applied, kept: None, .. } => {
                 write!(f, "migration {version} `{name}` failed at {path}:{line}:{column}: {message}; ")?;
                 rolled_back(f, *version, applied)
+            }
+            Error::Interrupted { version, name, direction, done, why } => {
+                let way = match direction {
+                    crate::Direction::Up => "up",
+                    crate::Direction::Down => "down",
+                };
+                let plural = if *done == 1 { "" } else { "s" };
+                write!(
+                    f,
+                    "migration {version} `{name}` was interrupted part-way through its {way} file \
+                     ({done} statement{plural} ran and stay): {why}"
+                )
             }
             Error::NotCommitted { version, name, message, applied, .. } => {
                 write!(f, "migration {version} `{name}` could not be committed: {message}; ")?;
                 rolled_back(f, *version, applied)?;
-                write!(f, "; check the disk, then run the command again")
+                write!(
+                    f,
+                    "; fix what the error names (a full or failing disk, a lost connection, a deferred constraint), then run the command again"
+                )
             }
             Error::Divergent { version, name, applied_checksum, expected_checksum } => write!(
                 f,
@@ -248,6 +295,17 @@ impl std::error::Error for Error {
 }
 
 impl Error {
+    /// The operation cannot go on from the interrupted file `i`.
+    pub(crate) fn interrupted(i: &crate::Interrupted, why: &str) -> Error {
+        Error::Interrupted {
+            version: i.version,
+            name: i.name.clone(),
+            direction: i.direction,
+            done: i.done,
+            why: why.to_owned(),
+        }
+    }
+
     /// A migration's file failed at byte `offset` of its SQL (any engine).
     pub(crate) fn failed(
         m: &crate::Migration,
@@ -266,8 +324,18 @@ impl Error {
             column,
             message,
             applied: report.applied.iter().map(|a| a.version).collect(),
+            kept: None,
             source: Box::new(source),
         }
+    }
+
+    /// This failure came after `kept` statements of a file that runs outside
+    /// a transaction.
+    pub(crate) fn kept(mut self, statements: usize) -> Error {
+        if let Error::MigrationFailed { kept, .. } = &mut self {
+            *kept = Some(statements);
+        }
+        self
     }
 }
 

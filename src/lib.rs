@@ -46,7 +46,9 @@ pub use error::{Cause, Error};
 #[cfg(feature = "macros")]
 #[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
 pub use migcheck_macros::migrations;
-pub use plan::{Applied, AppliedMigration, BASE, HISTORY_TABLE, Report, Status, UpgradeOptions};
+pub use plan::{
+    Applied, AppliedMigration, BASE, Direction, HISTORY_TABLE, Interrupted, Report, Status, UpgradeOptions,
+};
 
 /// Includes the migrations the build script verified, as a [`Migrations`]
 /// value usable in a `static`.

@@ -79,6 +79,9 @@ pub struct Status {
     pub divergent: Vec<i64>,
     /// Applied migrations this binary does not know.
     pub unknown: Vec<i64>,
+    /// A file that runs outside a transaction (or manages its own) and was
+    /// cut part-way, with how far it got; its version is listed in `pending`.
+    pub interrupted: Option<Interrupted>,
 }
 
 impl Status {
@@ -87,10 +90,148 @@ impl Status {
         self.applied.last().map(|m| m.version)
     }
 
-    /// Nothing pending, nothing divergent or unknown.
+    /// Nothing pending, nothing divergent or unknown, nothing interrupted.
     pub fn is_up_to_date(&self) -> bool {
-        self.pending.is_empty() && self.divergent.is_empty() && self.unknown.is_empty()
+        self.pending.is_empty() && self.divergent.is_empty() && self.unknown.is_empty() && self.interrupted.is_none()
     }
+}
+
+/// Which way an interrupted file was running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Its up file, during an upgrade.
+    Up,
+    /// Its down file, during a downgrade.
+    Down,
+}
+
+/// A migration whose file runs outside a transaction (`-- migcheck:
+/// no-transaction`, or one with its own `BEGIN … COMMIT`) and was stopped
+/// part-way: a statement failed, the process was killed, the server went
+/// away. The statements before `resume_at` ran and stay; the history keeps
+/// this mark (a row whose checksum reads `interrupted …`) until the file is
+/// finished, so that no tool mistakes the database for one at either version.
+///
+/// Running the same command again resumes the file at the first statement
+/// that did not finish, as long as the text up to there is unchanged; `stamp`
+/// clears the mark after the database was repaired by hand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interrupted {
+    /// The migration's version.
+    pub version: i64,
+    /// Its description.
+    pub name: String,
+    /// Which file was running.
+    pub direction: Direction,
+    /// How many of its statements finished.
+    pub done: usize,
+    /// The byte offset in the file where the next statement starts.
+    pub resume_at: usize,
+    /// When the file started (UTC, ISO 8601).
+    pub since: String,
+    /// SHA-256 (hex) of the file's text up to `resume_at`.
+    pub(crate) prefix: String,
+}
+
+/// The history's `checksum` of a row that marks an interrupted file.
+const MARK: &str = "interrupted";
+
+/// The `LIKE` pattern of marks, for the engines' SQL.
+pub(crate) const MARK_PATTERN: &str = "interrupted %";
+
+const CHANGED: &str = "the file's text before the statement where it stopped has changed since, so it cannot resume \
+     there: restore that text; or finish (or undo) its statements by hand and run `migcheck stamp` to the version \
+     the database is at";
+
+impl Interrupted {
+    /// The mark written before the first statement of `script` runs, or after
+    /// one ends at `offset` (its `done`-th).
+    pub(crate) fn mark(direction: Direction, done: usize, script: &Script, offset: usize) -> (String, String) {
+        let way = match direction {
+            Direction::Up => "up",
+            Direction::Down => "down",
+        };
+        (format!("{MARK} {way} {done} {offset}"), prefix_hash(&script.sql()[..offset]))
+    }
+
+    /// Reads a history row as a mark: `None` for an ordinary row.
+    fn parse(row: &AppliedMigration) -> Option<Result<Interrupted, Error>> {
+        let rest = row.checksum.strip_prefix(MARK)?.strip_prefix(' ')?;
+        let bad = || Error::History {
+            message: format!("the row of version {} has an unreadable mark `{}`", row.version, row.checksum),
+        };
+        let mut parts = rest.split(' ');
+        let parsed = (|| {
+            let direction = match parts.next()? {
+                "up" => Direction::Up,
+                "down" => Direction::Down,
+                _ => return None,
+            };
+            let done = parts.next()?.parse().ok()?;
+            let resume_at = parts.next()?.parse().ok()?;
+            parts.next().is_none().then_some((direction, done, resume_at))
+        })();
+        Some(parsed.ok_or_else(bad).map(|(direction, done, resume_at)| Interrupted {
+            version: row.version,
+            name: row.name.clone(),
+            direction,
+            done,
+            resume_at,
+            since: row.applied_at.clone(),
+            prefix: row.chain.clone(),
+        }))
+    }
+
+    /// Where `script` resumes: `resume_at`, if the text before it is the text
+    /// that ran; `None` when the file changed there since.
+    pub(crate) fn resume_in(&self, script: &Script) -> Option<usize> {
+        let sql = script.sql();
+        (sql.is_char_boundary(self.resume_at) && prefix_hash(&sql[..self.resume_at]) == self.prefix)
+            .then_some(self.resume_at)
+    }
+
+    /// The line of the file where it resumes (from 1), for messages.
+    pub fn line_in(&self, script: &Script) -> usize {
+        let sql = script.sql();
+        let at = migcheck_core::lexer::floor_char_boundary(sql, self.resume_at.min(sql.len()));
+        let skip = migcheck_core::lexer::skip_trivia(&sql[at..]);
+        migcheck_core::lexer::line_column(sql, (at + skip).min(sql.len())).0
+    }
+}
+
+fn prefix_hash(text: &str) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The history split into what is applied and the mark of an interrupted
+/// file, if any.
+pub(crate) fn split(
+    rows: impl IntoIterator<Item = AppliedMigration>,
+) -> Result<(Vec<AppliedMigration>, Option<Interrupted>), Error> {
+    let mut applied = Vec::new();
+    let mut interrupted = None;
+    for row in rows {
+        match Interrupted::parse(&row) {
+            None => applied.push(row),
+            Some(mark) => interrupted = Some(mark?),
+        }
+    }
+    Ok((applied, interrupted))
+}
+
+/// The migrations a downgrade reverts, with the script that reverts each.
+pub(crate) type Reverts<'a> = Vec<(&'a Migration, &'a Script)>;
+
+/// Where an upgrade or downgrade picks up an interrupted file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Resume {
+    /// The migration.
+    pub version: i64,
+    /// Statements of its file already run.
+    pub done: usize,
+    /// The byte offset to run from.
+    pub from: usize,
 }
 
 /// Options for [`Migrations::upgrade_with`] (and, with feature `postgres`,
@@ -172,63 +313,117 @@ impl Migrations {
         head.is_some_and(|h| h.version >= wanted && self.get(h.version).is_some_and(|m| m.chain() == h.chain))
     }
 
-    /// The migrations an upgrade applies, in order, given the history; refuses
-    /// a divergent or unknown history, and a batch that cannot be one.
+    /// The migrations an upgrade applies, in order, given the history rows
+    /// (marks included), and where the first resumes if its file was
+    /// interrupted; refuses a divergent or unknown history, a batch that
+    /// cannot be one, and an interrupted file that cannot resume.
     pub(crate) fn to_apply(
         &self,
-        applied: &[AppliedMigration],
+        rows: &[AppliedMigration],
         options: &UpgradeOptions,
-    ) -> Result<Vec<&Migration>, Error> {
-        self.verify(applied)?;
+    ) -> Result<(Vec<&Migration>, Option<Resume>), Error> {
+        let (applied, mark) = split(rows.iter().cloned())?;
+        self.verify(&applied)?;
         let done: HashSet<i64> = applied.iter().map(|a| a.version).collect();
         let pending: Vec<&Migration> = self
             .iter()
             .filter(|m| !done.contains(&m.version()) && options.target.is_none_or(|t| m.version() <= t))
             .collect();
+        let resume = match mark {
+            None => None,
+            Some(i) if i.direction == Direction::Down => {
+                return Err(Error::interrupted(
+                    &i,
+                    "finish the downgrade first: run it again and it resumes where it stopped",
+                ));
+            }
+            Some(i) => {
+                let Some(m) = self.get(i.version) else {
+                    return Err(Error::interrupted(
+                        &i,
+                        "this binary does not know it: finish it with the binary that started it",
+                    ));
+                };
+                if pending.first().is_some_and(|p| p.version() < i.version) {
+                    return Err(Error::interrupted(
+                        &i,
+                        "migrations before it are pending now, and running them under a half-run migration is not safe: \
+                         repair it by hand and run `migcheck stamp` to the version the database is at",
+                    ));
+                }
+                match i.resume_in(m.up()) {
+                    _ if pending.first().is_none_or(|p| p.version() != i.version) => None,
+                    Some(from) => Some(Resume { version: i.version, done: i.done, from }),
+                    None => return Err(Error::interrupted(&i, CHANGED)),
+                }
+            }
+        };
         if options.batch
             && let Some(m) = pending.iter().find(|m| m.up().mode() != crate::Mode::Transaction)
         {
             return Err(Error::NotBatchable { version: m.version(), name: m.name().to_owned() });
         }
-        Ok(pending)
+        Ok((pending, resume))
     }
 
     /// The migrations a downgrade to `version` reverts, newest first, with the
-    /// script that reverts each; refuses a divergent or unknown history, and,
-    /// before anything runs, a migration on the way that is irreversible.
+    /// script that reverts each, and where the first resumes if its down file
+    /// was interrupted; refuses a divergent or unknown history, an
+    /// interrupted upgrade, and, before anything runs, a migration on the way
+    /// that is irreversible.
     pub(crate) fn to_revert(
         &self,
-        applied: &[AppliedMigration],
+        rows: &[AppliedMigration],
         version: i64,
-    ) -> Result<Vec<(&Migration, &Script)>, Error> {
-        self.verify(applied)?;
-        applied
-            .iter()
-            .rev()
-            .filter(|row| row.version > version)
-            .map(|row| {
-                let m = self
-                    .get(row.version)
-                    .ok_or_else(|| Error::Unknown { version: row.version, name: row.name.clone() })?;
-                let down =
-                    m.down().ok_or_else(|| Error::Irreversible { version: m.version(), name: m.name().to_owned() })?;
-                Ok((m, down))
-            })
-            .collect()
+    ) -> Result<(Reverts<'_>, Option<Resume>), Error> {
+        let (applied, mark) = split(rows.iter().cloned())?;
+        self.verify(&applied)?;
+        let mut plan = Vec::new();
+        let mut resume = None;
+        if let Some(i) = mark {
+            if i.direction == Direction::Up {
+                return Err(Error::interrupted(
+                    &i,
+                    "finish the upgrade first: `migcheck upgrade` resumes it where it stopped",
+                ));
+            }
+            if version >= i.version {
+                return Err(Error::interrupted(&i, "finish reverting it first: downgrade to a version before it"));
+            }
+            let Some((m, down)) = self.get(i.version).and_then(|m| Some((m, m.down()?))) else {
+                return Err(Error::interrupted(
+                    &i,
+                    "this binary has no down file for it: finish it with the binary that started it",
+                ));
+            };
+            let from = i.resume_in(down).ok_or_else(|| Error::interrupted(&i, CHANGED))?;
+            resume = Some(Resume { version: i.version, done: i.done, from });
+            plan.push((m, down));
+        }
+        for row in applied.iter().rev().filter(|row| row.version > version) {
+            let m =
+                self.get(row.version).ok_or_else(|| Error::Unknown { version: row.version, name: row.name.clone() })?;
+            let down =
+                m.down().ok_or_else(|| Error::Irreversible { version: m.version(), name: m.name().to_owned() })?;
+            plan.push((m, down));
+        }
+        Ok((plan, resume))
     }
 
-    /// The history rows a stamp at `version` adds (rows newer than `version`
-    /// are deleted).
-    pub(crate) fn to_stamp(&self, applied: &[AppliedMigration], version: i64) -> Vec<&Migration> {
-        let done: HashSet<i64> = applied.iter().map(|m| m.version).collect();
+    /// The history rows a stamp at `version` adds (rows newer than `version`,
+    /// and the mark of an interrupted file, are deleted).
+    pub(crate) fn to_stamp(&self, rows: &[AppliedMigration], version: i64) -> Vec<&Migration> {
+        let done: HashSet<i64> = rows.iter().filter(|m| Interrupted::parse(m).is_none()).map(|m| m.version).collect();
         self.iter().filter(|m| m.version() <= version && !done.contains(&m.version())).collect()
     }
 
-    /// The status given the history rows.
-    pub(crate) fn status_of(&self, applied: Vec<AppliedMigration>) -> Status {
+    /// The status given the history rows (marks included).
+    pub(crate) fn status_of(&self, rows: Vec<AppliedMigration>) -> Result<Status, Error> {
+        let (applied, interrupted) = split(rows)?;
         let done: HashSet<i64> = applied.iter().map(|m| m.version).collect();
         let mut status = Status {
             pending: self.iter().map(|m| m.version()).filter(|v| !done.contains(v)).collect(),
+            interrupted,
             ..Status::default()
         };
         for row in &applied {
@@ -239,7 +434,7 @@ impl Migrations {
             }
         }
         status.applied = applied;
-        status
+        Ok(status)
     }
 
     /// Refuses a history with an edited or unknown migration: the first one.
@@ -328,8 +523,8 @@ mod tests {
     fn upgrade_plans_pending_up_to_the_target_and_refuses_what_cannot_run() {
         let m = migrations();
         let applied = [row(1, "sum1")];
-        assert_eq!(versions(&m.to_apply(&applied, &UpgradeOptions::default()).unwrap()), [2, 3]);
-        assert_eq!(versions(&m.to_apply(&applied, &UpgradeOptions::default().target(2)).unwrap()), [2]);
+        assert_eq!(versions(&m.to_apply(&applied, &UpgradeOptions::default()).unwrap().0), [2, 3]);
+        assert_eq!(versions(&m.to_apply(&applied, &UpgradeOptions::default().target(2)).unwrap().0), [2]);
         let batch = m.to_apply(&applied, &UpgradeOptions::default().batch(true)).unwrap_err();
         assert!(matches!(batch, Error::NotBatchable { version: 2, .. }), "{batch}");
         let edited = m.to_apply(&[row(1, "other")], &UpgradeOptions::default()).unwrap_err();
@@ -344,11 +539,65 @@ mod tests {
     fn downgrade_plans_newest_first_and_refuses_an_irreversible_one_before_running_any() {
         let m = migrations();
         let all = [row(1, "sum1"), row(2, "sum2"), row(3, "sum3")];
-        let to = |v| m.to_revert(&all, v).map(|plan| plan.iter().map(|(m, _)| m.version()).collect::<Vec<_>>());
+        let to = |v| m.to_revert(&all, v).map(|plan| plan.0.iter().map(|(m, _)| m.version()).collect::<Vec<_>>());
         assert_eq!(to(2).unwrap(), [3]);
         let err = to(0).unwrap_err();
         assert!(matches!(err, Error::Irreversible { version: 2, .. }), "{err}");
-        assert_eq!(m.to_revert(&all[..1], 0).unwrap().len(), 1);
+        assert_eq!(m.to_revert(&all[..1], 0).unwrap().0.len(), 1);
+    }
+
+    /// Migration 2 (outside a transaction) stopped after its first statement
+    /// of `sql`, which ends at `offset`.
+    fn mark_row(direction: Direction, sql: &str, offset: usize) -> AppliedMigration {
+        let script = Script::new("2.up.sql", sql.to_owned(), Mode::NoTransaction);
+        let (checksum, chain) = Interrupted::mark(direction, 1, &script, offset);
+        AppliedMigration { checksum, chain, ..row(2, "") }
+    }
+
+    #[test]
+    fn an_interrupted_file_resumes_where_it_stopped_only_if_its_text_there_is_the_same() {
+        let m = migrations();
+        // `migrations()` gives 2 the text `SELECT 1;`, 9 bytes.
+        let rows = [row(1, "sum1"), mark_row(Direction::Up, "SELECT 1;", 9)];
+        let (pending, resume) = m.to_apply(&rows, &UpgradeOptions::default()).unwrap();
+        assert_eq!(versions(&pending), [2, 3]);
+        assert_eq!(resume, Some(Resume { version: 2, done: 1, from: 9 }));
+        let status = m.status_of(rows.to_vec()).unwrap();
+        assert_eq!(status.applied.len(), 1, "the mark is not an applied migration");
+        assert_eq!((status.pending.clone(), status.interrupted.as_ref().map(|i| i.done)), (vec![2, 3], Some(1)));
+        assert!(!status.is_up_to_date());
+
+        let changed = [row(1, "sum1"), mark_row(Direction::Up, "SELECT 2;", 9)];
+        let err = m.to_apply(&changed, &UpgradeOptions::default()).unwrap_err();
+        assert!(matches!(err, Error::Interrupted { version: 2, done: 1, .. }), "{err}");
+        assert!(err.to_string().contains("has changed since"), "{err}");
+        let err = m.to_revert(&rows, 0).unwrap_err();
+        assert!(err.to_string().contains("finish the upgrade first"), "{err}");
+        // A stamp forgets the mark.
+        assert_eq!(versions(&m.to_stamp(&rows, 3)), [2, 3]);
+
+        // A down file stopped part-way: the downgrade resumes it first.
+        let m = Migrations::new(vec![
+            Migration::new(1, "m1", "sum1", "chain1", Script::new("1.sql", "SELECT 1;", Mode::Transaction), None),
+            Migration::new(
+                2,
+                "m2",
+                "sum2",
+                "chain2",
+                Script::new("2.up.sql", "SELECT 1;", Mode::Transaction),
+                Some(Script::new("2.down.sql", "SELECT 1;", Mode::NoTransaction)),
+            ),
+        ]);
+        let rows = [row(1, "sum1"), mark_row(Direction::Down, "SELECT 1;", 9)];
+        let (plan, resume) = m.to_revert(&rows, 1).unwrap();
+        assert_eq!((plan.len(), resume), (1, Some(Resume { version: 2, done: 1, from: 9 })));
+        let err = m.to_apply(&rows, &UpgradeOptions::default()).unwrap_err();
+        assert!(err.to_string().contains("finish the downgrade first"), "{err}");
+        let err = m.to_revert(&rows, 2).unwrap_err();
+        assert!(matches!(err, Error::Interrupted { .. }), "{err}");
+
+        let bad = AppliedMigration { checksum: "interrupted sideways 1 2".into(), ..row(2, "") };
+        assert!(matches!(m.status_of(vec![bad]), Err(Error::History { .. })));
     }
 
     #[test]
@@ -362,7 +611,7 @@ mod tests {
         assert!(!m.is_at_head(None, None));
         assert_eq!(versions(&m.to_stamp(&[row(1, "sum1")], 3)), [2, 3]);
         assert!(m.to_stamp(&[], 0).is_empty());
-        let status = m.status_of(vec![row(1, "sum1"), row(2, "edited"), row(8, "x")]);
+        let status = m.status_of(vec![row(1, "sum1"), row(2, "edited"), row(8, "x")]).unwrap();
         assert_eq!((status.pending, status.divergent, status.unknown), (vec![3], vec![2], vec![8]));
     }
 }

@@ -17,7 +17,10 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgDatabaseError, PgErrorPosition};
 use sqlx::{AssertSqlSafe, Connection as _, PgConnection, PgPool, Postgres};
 
-use crate::plan::{AppliedMigration, Report, Status, UpgradeOptions, from_millis, history_error, millis, quote};
+use crate::plan::{
+    AppliedMigration, Direction, Interrupted, MARK_PATTERN, Report, Resume, Status, UpgradeOptions, from_millis,
+    history_error, millis, quote, split,
+};
 use crate::{Error, Migration, Migrations, Mode, Script};
 
 /// The advisory lock key: "migcheck" in ASCII, so that it is recognisable in
@@ -118,8 +121,8 @@ impl Migrations {
     /// ```
     pub async fn status_postgres(&self, pool: &PgPool) -> Result<Status, Error> {
         let mut conn = pool.acquire().await.map_err(Error::Postgres)?;
-        let applied = self.history_postgres(&mut conn).await?;
-        Ok(self.status_of(applied))
+        let rows = self.history_postgres(&mut conn).await?;
+        self.status_of(rows)
     }
 
     async fn locked(&self, pool: &PgPool) -> Result<PoolConnection<Postgres>, Error> {
@@ -183,7 +186,7 @@ impl Migrations {
         mut progress: impl FnMut(&Migration, usize, usize),
     ) -> Result<Report, Error> {
         self.ensure_history(conn).await?;
-        let pending = self.to_apply(&self.history_postgres(conn).await?, options)?;
+        let (pending, resume) = self.to_apply(&self.history_postgres(conn).await?, options)?;
         let mut report = Report::default();
         let total = pending.len();
         if options.batch {
@@ -211,14 +214,20 @@ impl Migrations {
             progress(m, i, total);
             let started = Instant::now();
             let record = async |conn: &mut PgConnection| self.record(conn, m, started.elapsed()).await;
-            run_in(conn, m, m.up(), &report, record).await.map_err(|err| err.during(m, m.up(), &report))?;
+            let run = Run {
+                m,
+                script: m.up(),
+                direction: Direction::Up,
+                resume: resume.filter(|r| r.version == m.version()),
+            };
+            self.run_postgres(conn, &run, &report, record).await.map_err(|err| err.during(m, m.up(), &report))?;
             report.push(m, started.elapsed());
         }
         Ok(report)
     }
 
     async fn downgrade_locked(&self, conn: &mut PgConnection, version: i64) -> Result<Report, Error> {
-        let plan = self.to_revert(&self.history_postgres(conn).await?, version)?;
+        let (plan, mut resume) = self.to_revert(&self.history_postgres(conn).await?, version)?;
         let mut report = Report::default();
         let delete = format!("DELETE FROM {} WHERE version = $1", quote(&self.history));
         for (m, down) in plan {
@@ -231,7 +240,8 @@ impl Migrations {
                     .map(|_| ())
                     .map_err(Error::Postgres)
             };
-            run_in(conn, m, down, &report, forget).await.map_err(|err| err.during(m, down, &report))?;
+            let run = Run { m, script: down, direction: Direction::Down, resume: resume.take() };
+            self.run_postgres(conn, &run, &report, forget).await.map_err(|err| err.during(m, down, &report))?;
             report.push(m, started.elapsed());
         }
         Ok(report)
@@ -241,11 +251,9 @@ impl Migrations {
         self.ensure_history(conn).await?;
         let applied = self.history_postgres(conn).await?;
         let mut tx = conn.begin().await.map_err(Error::Postgres)?;
-        sqlx::query(AssertSqlSafe(format!("DELETE FROM {} WHERE version > $1", quote(&self.history))))
-            .bind(version)
-            .execute(&mut *tx)
-            .await
-            .map_err(Error::Postgres)?;
+        let forget =
+            format!("DELETE FROM {} WHERE version > $1 OR checksum LIKE '{MARK_PATTERN}'", quote(&self.history));
+        sqlx::query(AssertSqlSafe(forget)).bind(version).execute(&mut *tx).await.map_err(Error::Postgres)?;
         for m in self.to_stamp(&applied, version) {
             self.record(&mut tx, m, Duration::ZERO).await?;
         }
@@ -271,26 +279,99 @@ impl Migrations {
     }
 }
 
-/// Runs `script` and then `bookkeeping` in one transaction, or, for a
-/// file that runs outside one, a statement at a time and then
-/// `bookkeeping` on its own.
-async fn run_in(
-    conn: &mut PgConnection,
-    m: &Migration,
-    script: &Script,
-    report: &Report,
-    bookkeeping: impl AsyncFnOnce(&mut PgConnection) -> Result<(), Error>,
-) -> Result<(), Error> {
-    if script.mode() == Mode::Transaction {
+/// A script to run, and where it resumes.
+struct Run<'a> {
+    m: &'a Migration,
+    script: &'a Script,
+    direction: Direction,
+    resume: Option<Resume>,
+}
+
+impl Migrations {
+    /// Runs the script and then `bookkeeping` in one transaction, or, for a
+    /// file that runs outside one, a statement at a time, marking in the
+    /// history how far it got ([`Interrupted`]), and then `bookkeeping` with
+    /// the mark cleared in a transaction of their own.
+    async fn run_postgres(
+        &self,
+        conn: &mut PgConnection,
+        run: &Run<'_>,
+        report: &Report,
+        bookkeeping: impl AsyncFnOnce(&mut PgConnection) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let Run { m, script, direction, resume } = *run;
+        if script.mode() == Mode::Transaction {
+            let mut tx = conn.begin().await.map_err(Error::Postgres)?;
+            self::run(&mut tx, m, script, report).await?;
+            bookkeeping(&mut tx).await?;
+            tx.commit().await.map_err(Error::Postgres)?;
+            return Ok(());
+        }
+        let (mut done, from) = resume.map_or((0, 0), |r| (r.done, r.from));
+        if resume.is_none() {
+            self.mark(conn, m, direction, 0, script, 0, true).await?;
+        }
+        for range in lexer::postgres_statements(script.sql()).into_iter().filter(|r| r.start >= from) {
+            let statement = &script.sql()[range.clone()];
+            if let Err(err) = sqlx::raw_sql(AssertSqlSafe(statement.to_owned())).execute(&mut *conn).await {
+                let err = failed(m, script, statement, range.start, err, report);
+                // A file with its own transaction may have one open: it rolls
+                // back with the marks written in it (a warning, if none is open).
+                if sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await.is_ok() {
+                    done = self.kept(conn, m.version()).await.unwrap_or(done);
+                }
+                return Err(err.kept(done));
+            }
+            done += 1;
+            // Written in the file's own transaction, if it has one open, so
+            // that the statement and its mark commit together or not at all.
+            self.mark(conn, m, direction, done, script, range.end, false).await?;
+        }
         let mut tx = conn.begin().await.map_err(Error::Postgres)?;
-        run(&mut tx, m, script, report).await?;
+        let clear =
+            format!("DELETE FROM {} WHERE version = $1 AND checksum LIKE '{MARK_PATTERN}'", quote(&self.history));
+        sqlx::query(AssertSqlSafe(clear)).bind(m.version()).execute(&mut *tx).await.map_err(Error::Postgres)?;
         bookkeeping(&mut tx).await?;
         tx.commit().await.map_err(Error::Postgres)?;
-    } else {
-        run_outside_transaction(conn, m, script, report).await?;
-        bookkeeping(conn).await?;
+        Ok(())
     }
-    Ok(())
+
+    /// Writes the mark of `script` after `done` statements (ending at
+    /// `offset`): `first`, before any ran (an up file's new row, or a down
+    /// file's row marked), otherwise the mark moved on.
+    #[allow(clippy::too_many_arguments)]
+    async fn mark(
+        &self,
+        conn: &mut PgConnection,
+        m: &Migration,
+        direction: Direction,
+        done: usize,
+        script: &Script,
+        offset: usize,
+        first: bool,
+    ) -> Result<(), Error> {
+        let (checksum, prefix) = Interrupted::mark(direction, done, script, offset);
+        let table = quote(&self.history);
+        let query = if first && direction == Direction::Up {
+            sqlx::query(AssertSqlSafe(format!(
+                "INSERT INTO {table} (version, name, checksum, chain, duration_ms) VALUES ($1, $2, $3, $4, 0)"
+            )))
+            .bind(m.version())
+            .bind(m.name())
+        } else {
+            sqlx::query(AssertSqlSafe(format!("UPDATE {table} SET checksum = $2, chain = $3 WHERE version = $1")))
+                .bind(m.version())
+        };
+        query.bind(checksum).bind(prefix).execute(&mut *conn).await.map_err(Error::Postgres)?;
+        Ok(())
+    }
+
+    /// How many statements the mark of `version` says ran.
+    async fn kept(&self, conn: &mut PgConnection, version: i64) -> Option<usize> {
+        let rows = self.history_postgres(conn).await.ok()?;
+        let (_, mark) = split(rows).ok()?;
+        mark.filter(|i| i.version == version).map(|i| i.done)
+    }
 }
 
 /// Releases the advisory lock whatever happened, then returns `result`.
@@ -308,23 +389,6 @@ async fn run(conn: &mut PgConnection, m: &Migration, script: &Script, report: &R
         .await
         .map(|_| ())
         .map_err(|err| failed(m, script, script.sql(), 0, err, report))
-}
-
-/// Runs a file one statement at a time, outside any transaction.
-async fn run_outside_transaction(
-    conn: &mut PgConnection,
-    m: &Migration,
-    script: &Script,
-    report: &Report,
-) -> Result<(), Error> {
-    for range in lexer::postgres_statements(script.sql()) {
-        let statement = &script.sql()[range.clone()];
-        sqlx::raw_sql(AssertSqlSafe(statement.to_owned()))
-            .execute(&mut *conn)
-            .await
-            .map_err(|err| failed(m, script, statement, range.start, err, report))?;
-    }
-    Ok(())
 }
 
 /// A failed migration, located: PostgreSQL's position counts characters from

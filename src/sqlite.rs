@@ -13,7 +13,10 @@ use std::time::{Duration, Instant};
 use migcheck_core::exec;
 use rusqlite::{Connection, MAIN_DB, OptionalExtension, Transaction, TransactionBehavior, params};
 
-use crate::plan::{AppliedMigration, Head, Report, Status, UpgradeOptions, from_millis, history_error, millis, quote};
+use crate::plan::{
+    AppliedMigration, Direction, Head, Interrupted, MARK_PATTERN, Report, Resume, Status, UpgradeOptions, from_millis,
+    history_error, millis, quote,
+};
 use crate::{Error, Migration, Migrations, Mode, Script};
 
 impl Migrations {
@@ -96,7 +99,7 @@ impl Migrations {
         if self.is_at_head(self.head(conn).as_ref(), options.target) {
             return Ok(report);
         }
-        let pending = self.to_apply(&self.applied(conn)?, options)?;
+        let (pending, resume) = self.to_apply(&self.rows(conn)?, options)?;
         if pending.is_empty() {
             return Ok(report);
         }
@@ -110,16 +113,32 @@ impl Migrations {
         self.begin(conn)?.commit()?;
         let total = pending.len();
         for (i, m) in pending.into_iter().enumerate() {
+            let resume = resume.filter(|r| r.version == m.version());
             let step = (|| {
                 let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
-                // Another migrator may have applied it while this one waited.
-                if is_applied(&tx, &self.history, m.version())? {
-                    tx.commit()?;
-                    return Ok(None);
+                // Another migrator may have applied it while this one waited,
+                // or be running it outside a transaction now.
+                match row_state(&tx, &self.history, m.version())? {
+                    Some(Row::Applied) => {
+                        tx.commit()?;
+                        return Ok(None);
+                    }
+                    Some(Row::Mark) if resume.is_none() => {
+                        let rows = read_history(&tx, &self.history)?;
+                        let (_, mark) = crate::plan::split(rows)?;
+                        let mark = mark.expect("a mark was read");
+                        return Err(Error::interrupted(
+                            &mark,
+                            "another process started it after this one read the history, and is running it or \
+                             was stopped: run the command again once that process is done",
+                        ));
+                    }
+                    _ => {}
                 }
                 progress(m, i, total);
                 let started = Instant::now();
-                self.run_in(conn, tx, m, m.up(), &report, |tx| record(tx, &self.history, m, started.elapsed()))?;
+                let run = Run { m, script: m.up(), direction: Direction::Up, resume };
+                self.run_in(conn, tx, &run, &report, |tx| record(tx, &self.history, m, started.elapsed()))?;
                 Ok(Some(started.elapsed()))
             })();
             match step {
@@ -143,7 +162,7 @@ impl Migrations {
         let result = (|| {
             let tx = self.begin(conn)?;
             for (i, m) in pending.iter().enumerate() {
-                if is_applied(&tx, &self.history, m.version())? {
+                if row_state(&tx, &self.history, m.version())?.is_some() {
                     continue;
                 }
                 progress(m, i, pending.len());
@@ -200,20 +219,21 @@ impl Migrations {
     /// ```
     pub fn downgrade_to(&self, conn: &mut Connection, version: i64) -> Result<Report, Error> {
         self.check_base_or_version(version)?;
-        self.to_revert(&self.applied(conn)?, version)?;
+        self.to_revert(&self.rows(conn)?, version)?;
         let mut report = Report::default();
         loop {
             // The plan again under the write lock: another process may have
             // moved the database since.
             let tx = self.begin(conn)?;
-            let plan = self.to_revert(&read_history(&tx, &self.history)?, version)?;
+            let (plan, resume) = self.to_revert(&read_history(&tx, &self.history)?, version)?;
             let Some(&(m, down)) = plan.first() else {
                 tx.commit()?;
                 return Ok(report);
             };
             let started = Instant::now();
             let table = &self.history;
-            self.run_in(conn, tx, m, down, &report, |tx| {
+            let run = Run { m, script: down, direction: Direction::Down, resume };
+            self.run_in(conn, tx, &run, &report, |tx| {
                 tx.execute(&format!("DELETE FROM {} WHERE version = ?1", quote(table)), [m.version()])?;
                 Ok(())
             })
@@ -224,7 +244,8 @@ impl Migrations {
 
     /// Marks the database as being at `version` (0: no migration) without
     /// running anything: records every migration up to it as applied, and
-    /// forgets newer ones.
+    /// forgets newer ones and the mark of an [`Interrupted`]
+    /// file (after the database was repaired by hand).
     ///
     /// ```
     /// # use migcheck::{Migration, Migrations, Mode, Script};
@@ -246,7 +267,10 @@ impl Migrations {
         self.check_base_or_version(version)?;
         let tx = self.begin(conn)?;
         let applied = read_history(&tx, &self.history)?;
-        tx.execute(&format!("DELETE FROM {} WHERE version > ?1", quote(&self.history)), [version])?;
+        tx.execute(
+            &format!("DELETE FROM {} WHERE version > ?1 OR checksum LIKE '{MARK_PATTERN}'", quote(&self.history)),
+            [version],
+        )?;
         for m in self.to_stamp(&applied, version) {
             record(&tx, &self.history, m, Duration::ZERO)?;
         }
@@ -255,8 +279,14 @@ impl Migrations {
     }
 
     /// The history: every applied migration, in version order (empty when the
-    /// database was never migrated).
+    /// database was never migrated). A file [`Interrupted`]
+    /// part-way is not in it: [`status`](Migrations::status) tells.
     pub fn applied(&self, conn: &Connection) -> Result<Vec<AppliedMigration>, Error> {
+        Ok(crate::plan::split(self.rows(conn)?)?.0)
+    }
+
+    /// The history table's rows, marks included.
+    fn rows(&self, conn: &Connection) -> Result<Vec<AppliedMigration>, Error> {
         let exists: Option<i64> = conn
             .query_row("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1", [&*self.history], |r| r.get(0))
             .optional()?;
@@ -291,7 +321,7 @@ impl Migrations {
     /// # Ok::<(), migcheck::Error>(())
     /// ```
     pub fn status(&self, conn: &Connection) -> Result<Status, Error> {
-        Ok(self.status_of(self.applied(conn)?))
+        self.status_of(self.rows(conn)?)
     }
 
     /// Opens a write transaction and makes sure the history table exists.
@@ -317,50 +347,143 @@ impl Migrations {
         Ok(tx)
     }
 
-    /// Runs `script` in `tx` (or, for files that run outside a transaction,
+    /// Runs the script in `tx` (or, for files that run outside a transaction,
     /// after committing `tx`), then `bookkeeping` in the same transaction as
     /// the script where there is one.
+    ///
+    /// A file that runs outside a transaction is marked in the history before
+    /// its first statement (under the write lock `tx` holds), and the mark
+    /// moves on after each statement, so that a file stopped part-way says how
+    /// far it got and resumes there ([`Interrupted`]).
     fn run_in(
         &self,
         conn: &Connection,
         tx: Transaction<'_>,
-        m: &Migration,
-        script: &Script,
+        run: &Run<'_>,
         report: &Report,
         bookkeeping: impl FnOnce(&Connection) -> Result<(), Error>,
     ) -> Result<(), Error> {
+        let Run { m, script, direction, resume } = *run;
         if script.mode() == Mode::Transaction {
-            run(&tx, m, script, report)?;
+            self::run(&tx, m, script, report)?;
             bookkeeping(&tx)?;
             tx.commit()?;
             return Ok(());
         }
-        // The file has its own transaction, or none; the history row is
-        // written right after it.
+        let (mut done, from) = resume.map_or((0, 0), |r| (r.done, r.from));
+        if resume.is_none() {
+            mark(&tx, &self.history, m, direction, 0, script, 0, true)?;
+        }
         tx.commit()?;
-        if let Err(err) = run(conn, m, script, report) {
-            if !conn.is_autocommit() {
-                let _ = conn.execute_batch("ROLLBACK");
-            }
+        // The file has its own transaction, or none: each statement's mark is
+        // written right after it (in the file's own transaction, if it has one
+        // open, so that both commit or neither).
+        let mut unmarked = None;
+        let result = exec::run_statements_from(
+            conn,
+            script.sql(),
+            from,
+            |_| Ok(()),
+            |end| {
+                done += 1;
+                mark(conn, &self.history, m, direction, done, script, end, false).map_err(|err| {
+                    let text = err.to_string();
+                    unmarked = Some(err);
+                    text
+                })
+            },
+        );
+        if let Some(err) = unmarked {
             return Err(err);
         }
+        if let Err(err) = result {
+            if !conn.is_autocommit() {
+                // The file's own transaction rolls back with the marks
+                // written in it: the history says again how far it got.
+                let _ = conn.execute_batch("ROLLBACK");
+                done = kept(conn, &self.history, m.version()).unwrap_or(done);
+            }
+            return Err(statement_error(m, script, err, report).kept(done));
+        }
         let tx = self.begin(conn)?;
+        tx.execute(
+            &format!("DELETE FROM {} WHERE version = ?1 AND checksum LIKE '{MARK_PATTERN}'", quote(&self.history)),
+            [m.version()],
+        )?;
         bookkeeping(&tx)?;
         tx.commit()?;
         Ok(())
     }
 }
 
-fn run(conn: &Connection, m: &Migration, script: &Script, report: &Report) -> Result<(), Error> {
-    exec::run_statements(conn, script.sql(), |_| Ok(())).map(|_| ()).map_err(|err| {
-        let cause = rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(err.code), Some(err.message.clone()));
-        Error::failed(m, script, err.offset, err.message, crate::error::Cause::Sqlite(cause), report)
-    })
+/// A script to run, and where it resumes.
+struct Run<'a> {
+    m: &'a Migration,
+    script: &'a Script,
+    direction: Direction,
+    resume: Option<Resume>,
 }
 
-fn is_applied(conn: &Connection, table: &str, version: i64) -> Result<bool, Error> {
-    let mut stmt = conn.prepare_cached(&format!("SELECT 1 FROM {} WHERE version = ?1", quote(table)))?;
-    Ok(stmt.exists([version])?)
+/// Writes the mark of `script` after `done` statements (ending at `offset`):
+/// `first`, before any ran (an up file's new row, or a down file's row
+/// marked), otherwise the mark moved on.
+#[allow(clippy::too_many_arguments)]
+fn mark(
+    conn: &Connection,
+    table: &str,
+    m: &Migration,
+    direction: Direction,
+    done: usize,
+    script: &Script,
+    offset: usize,
+    first: bool,
+) -> Result<(), Error> {
+    let (checksum, prefix) = Interrupted::mark(direction, done, script, offset);
+    if first && direction == Direction::Up {
+        let mut stmt = conn.prepare_cached(&format!(
+            "INSERT INTO {} (version, name, checksum, chain, applied_at, duration_ms)
+                 VALUES (?1, ?2, ?3, ?4, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), 0)",
+            quote(table)
+        ))?;
+        stmt.execute(params![m.version(), m.name(), checksum, prefix])?;
+    } else {
+        let mut stmt =
+            conn.prepare_cached(&format!("UPDATE {} SET checksum = ?2, chain = ?3 WHERE version = ?1", quote(table)))?;
+        stmt.execute(params![m.version(), checksum, prefix])?;
+    }
+    Ok(())
+}
+
+fn run(conn: &Connection, m: &Migration, script: &Script, report: &Report) -> Result<(), Error> {
+    exec::run_statements(conn, script.sql(), |_| Ok(()))
+        .map(|_| ())
+        .map_err(|err| statement_error(m, script, err, report))
+}
+
+fn statement_error(m: &Migration, script: &Script, err: exec::StatementError, report: &Report) -> Error {
+    let cause = rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(err.code), Some(err.message.clone()));
+    Error::failed(m, script, err.offset, err.message, crate::error::Cause::Sqlite(cause), report)
+}
+
+/// How many statements the mark of `version` says ran.
+fn kept(conn: &Connection, table: &str, version: i64) -> Option<usize> {
+    let rows = read_history(conn, table).ok()?;
+    let (_, mark) = crate::plan::split(rows).ok()?;
+    mark.filter(|i| i.version == version).map(|i| i.done)
+}
+
+/// What the history holds for a version.
+enum Row {
+    Applied,
+    /// The mark of a file interrupted part-way.
+    Mark,
+}
+
+fn row_state(conn: &Connection, table: &str, version: i64) -> Result<Option<Row>, Error> {
+    let mut stmt = conn
+        .prepare_cached(&format!("SELECT checksum LIKE '{MARK_PATTERN}' FROM {} WHERE version = ?1", quote(table)))?;
+    let marked: Option<bool> = stmt.query_row([version], |r| r.get(0)).optional()?;
+    Ok(marked.map(|marked| if marked { Row::Mark } else { Row::Applied }))
 }
 
 fn record(conn: &Connection, table: &str, m: &Migration, duration: Duration) -> Result<(), Error> {

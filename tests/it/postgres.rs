@@ -211,6 +211,48 @@ async fn concurrent_migrators_apply_each_migration_once() {
     db.drop().await;
 }
 
+/// A commit that fails (a deferred foreign key checked at `COMMIT`) is
+/// `NotCommitted`, naming the migration, in each mode: one transaction per
+/// migration, batch, downgrade; the database stays at its last good version.
+async fn a_failed_commit_names_the_migration_in_every_mode() {
+    let Some(db) = TestDb::new().await else { return };
+    let parent = migration(
+        1,
+        "keys",
+        "CREATE TABLE parent (id int PRIMARY KEY);\n\
+         CREATE TABLE child (p int REFERENCES parent DEFERRABLE INITIALLY DEFERRED);",
+        Some("DROP TABLE child;\nDROP TABLE parent;"),
+        Mode::Transaction,
+    );
+    let orphan = migration(2, "orphan", "INSERT INTO child VALUES (42);", None, Mode::Transaction);
+    let m = Migrations::new(vec![parent.clone(), orphan.clone()]);
+    let not_committed = |err: &Error, want: i64, applied_before: &[i64]| match err {
+        Error::NotCommitted { version, applied, .. } => {
+            assert_eq!((*version, applied.as_slice()), (want, applied_before), "{err}");
+            assert!(err.to_string().contains(&format!("migration {want} ")), "{err}");
+            assert_eq!(err.code().as_deref(), Some("23503"), "{err}");
+        }
+        other => panic!("{other:?}"),
+    };
+
+    let batch = UpgradeOptions::default().batch(true);
+    let err = m.upgrade_postgres_with(&db.pool, &batch, |_, _, _| {}).await.unwrap_err();
+    not_committed(&err, 2, &[]);
+    assert_eq!(db.tables().await, ["migcheck_history"], "the batch rolled back whole");
+
+    let err = m.upgrade_postgres(&db.pool).await.unwrap_err();
+    not_committed(&err, 2, &[1]);
+    assert_eq!(m.status_postgres(&db.pool).await.unwrap().current(), Some(1));
+
+    let undo = migration(2, "undo", "SELECT 1;", Some("INSERT INTO child VALUES (7);"), Mode::Transaction);
+    let m = Migrations::new(vec![parent, undo]);
+    m.upgrade_postgres(&db.pool).await.unwrap();
+    let err = m.downgrade_postgres_to(&db.pool, 1).await.unwrap_err();
+    not_committed(&err, 2, &[]);
+    assert_eq!(m.status_postgres(&db.pool).await.unwrap().current(), Some(2));
+    db.drop().await;
+}
+
 /// This module's tests: ignored, with the reason printed, when there is no
 /// PostgreSQL server (`tests/support/pg.rs`).
 pub fn trials() -> Vec<Trial> {
@@ -233,6 +275,14 @@ pub fn trials() -> Vec<Trial> {
                 .build()
                 .unwrap()
                 .block_on(a_failing_migration_leaves_the_last_good_version_and_points_at_the_error());
+            Ok(())
+        }),
+        Trial::test("postgres::a_failed_commit_names_the_migration_in_every_mode", || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(a_failed_commit_names_the_migration_in_every_mode());
             Ok(())
         }),
         Trial::test("postgres::concurrent_migrators_apply_each_migration_once", || {

@@ -319,9 +319,71 @@ fn a_failed_down_migration_names_the_version_the_database_stays_at() {
     assert_eq!(tables(&conn), ["a", "b", "migcheck_history"], "the failed down was rolled back whole");
 }
 
+/// A down file that runs outside a transaction and fails at its second
+/// statement: the first stays, the history marks the migration interrupted
+/// (downward), an upgrade waits for the downgrade, the fixed file resumes at
+/// the second statement, and a file changed before that point is refused.
+fn an_interrupted_down_file_resumes_and_blocks_upgrades_meanwhile() {
+    let with_down = |down: &'static str| {
+        Migrations::new(vec![
+            Migration::new(
+                1,
+                "a",
+                "sum1",
+                "chain1",
+                Script::new("1.up.sql", "CREATE TABLE a (x);", Mode::Transaction),
+                None,
+            ),
+            Migration::new(
+                2,
+                "b",
+                "sum2",
+                "chain2",
+                Script::new("2.up.sql", "CREATE TABLE b (x);\nCREATE TABLE c (x);", Mode::Transaction),
+                Some(Script::new("2.down.sql", down, Mode::NoTransaction)),
+            ),
+        ])
+    };
+    let broken = with_down("-- migcheck: no-transaction\nDROP TABLE b;\nDROP TABLE missing;\nDROP TABLE c;\n");
+    let (_dir, path) = db();
+    let mut conn = Connection::open(&path).unwrap();
+    broken.upgrade(&mut conn).unwrap();
+    let err = broken.downgrade_to(&mut conn, 1).unwrap_err();
+    assert!(matches!(err, Error::MigrationFailed { version: 2, line: 3, kept: Some(1), .. }), "{err:?}");
+    assert_eq!(tables(&conn), ["a", "c", "migcheck_history"], "the first statement ran and stays");
+    let status = broken.status(&conn).unwrap();
+    let i = status.interrupted.clone().expect("marked");
+    assert_eq!((i.version, i.direction, i.done), (2, migcheck::Direction::Down, 1));
+    assert_eq!(i.line_in(broken.get(2).unwrap().down().unwrap()), 3);
+    assert_eq!((status.current(), status.pending.as_slice()), (Some(1), &[2][..]));
+    assert_eq!(broken.applied(&conn).unwrap().len(), 1, "the mark is not an applied migration");
+    let err = broken.upgrade(&mut conn).unwrap_err();
+    assert!(err.to_string().contains("finish the downgrade first"), "{err}");
+
+    // Edited before where it stopped: refused, nothing runs.
+    let edited = with_down("-- migcheck: no-transaction\nDROP TABLE IF EXISTS b;\nDROP TABLE c;\n");
+    let err = edited.downgrade_to(&mut conn, 1).unwrap_err();
+    assert!(matches!(err, Error::Interrupted { version: 2, done: 1, .. }), "{err:?}");
+    assert_eq!(tables(&conn), ["a", "c", "migcheck_history"]);
+
+    // Fixed after it: resumes at the second statement (`DROP TABLE b` again would fail).
+    let fixed = with_down("-- migcheck: no-transaction\nDROP TABLE b;\nDROP TABLE c;\n");
+    let report = fixed.downgrade_to(&mut conn, 1).unwrap();
+    assert_eq!(report.applied.iter().map(|a| a.version).collect::<Vec<_>>(), [2]);
+    assert_eq!(tables(&conn), ["a", "migcheck_history"]);
+    let status = fixed.status(&conn).unwrap();
+    assert_eq!((status.current(), status.interrupted), (Some(1), None));
+    fixed.upgrade(&mut conn).unwrap();
+    assert!(fixed.status(&conn).unwrap().is_up_to_date());
+}
+
 /// This module's tests.
 pub fn trials() -> Vec<Trial> {
     vec![
+        Trial::test("runtime::an_interrupted_down_file_resumes_and_blocks_upgrades_meanwhile", || {
+            an_interrupted_down_file_resumes_and_blocks_upgrades_meanwhile();
+            Ok(())
+        }),
         Trial::test("runtime::upgrade_applies_records_and_is_idempotent", || {
             upgrade_applies_records_and_is_idempotent();
             Ok(())

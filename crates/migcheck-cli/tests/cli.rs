@@ -1049,13 +1049,106 @@ fn check_against_a_base_branch() {
 
 /// One test each; the PostgreSQL ones are ignored, with the reason printed,
 /// when there is no server (`tests/support/pg.rs`).
+/// A file that runs outside a transaction and fails part-way: the statements
+/// before the failing one stay, the history marks it interrupted (`status`,
+/// `history` and the error say how far it got), a downgrade waits for it, and
+/// the next `upgrade` resumes at the failing statement without running the
+/// first again; a file edited before that point is refused until `stamp`.
+fn a_no_transaction_file_cut_part_way_resumes_where_it_stopped() {
+    let p = Project::with_migrations();
+    p.ok(&["upgrade"]);
+    let duplicate = || {
+        let conn = Connection::open(p.db()).unwrap();
+        conn.execute("INSERT INTO owners (email) VALUES ('ada@example.com')", []).unwrap();
+    };
+    duplicate();
+    // `audit` has no IF NOT EXISTS: run twice, the file would fail on it.
+    p.write(
+        "0004_unique_emails.sql",
+        "-- migcheck: no-transaction\nCREATE TABLE audit (id INTEGER PRIMARY KEY);\n\
+         CREATE UNIQUE INDEX owners_email ON owners (email);\nCREATE TABLE after_index (x);\n",
+    );
+    let run = p.run(&["upgrade", "--no-backup"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr.contains("migration 4 `unique_emails` failed at migrations/0004_unique_emails.sql:3:1"),
+        "{run:?}"
+    );
+    assert!(run.stderr.contains("the 1 statement before this one ran and stay"), "{run:?}");
+    assert!(run.stderr.contains("resumes there"), "{run:?}");
+
+    let status = p.run(&["status"]);
+    assert_eq!(status.code, 3, "{status:?}");
+    assert!(status.stdout.contains("current:   3") && status.stdout.contains("pending:   4"), "{status:?}");
+    assert!(
+        status.stdout.contains("interrupted: 4 `unique_emails`: its up file stopped part-way")
+            && status.stdout.contains("1 statement ran and stay")
+            && status.stdout.contains("`migcheck upgrade` resumes it at migrations/0004_unique_emails.sql:3"),
+        "{status:?}"
+    );
+    let json = p.run(&["--format", "json", "status"]);
+    let value: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(value["interrupted"]["statements_run"], 1, "{json:?}");
+    assert_eq!(value["interrupted"]["direction"], "up", "{json:?}");
+    assert!(p.ok(&["history"]).stdout.contains("4  unique_emails  interrupted"));
+    let current = p.ok(&["current"]);
+    assert!(current.stdout.starts_with('3'), "{current:?}");
+
+    let down = p.run(&["downgrade"]);
+    assert_ne!(down.code, 0, "{down:?}");
+    assert!(down.stderr.contains("finish the upgrade first"), "{down:?}");
+    assert!(p.tables().contains(&"audit".to_owned()), "the statement that ran stays");
+
+    // The cause fixed, the same command goes on from the failing statement.
+    Connection::open(p.db()).unwrap().execute("DELETE FROM owners WHERE id > 1", []).unwrap();
+    let run = p.ok(&["upgrade", "--no-backup"]);
+    assert!(run.stdout.contains("unique_emails"), "{run:?}");
+    assert_eq!(p.applied(), [1, 2, 3, 4]);
+    assert!(p.tables().contains(&"after_index".to_owned()));
+    assert_eq!(p.ok(&["status"]).code, 0);
+
+    // Cut again, then the file edited before where it stopped: refused, and
+    // `stamp` (after repairing by hand) clears the mark.
+    Connection::open(p.db()).unwrap().execute_batch("INSERT INTO pets (owner_id) VALUES (1), (1);").unwrap();
+    p.write(
+        "0005_unique_again.sql",
+        "-- migcheck: no-transaction\nCREATE TABLE audit2 (id INTEGER PRIMARY KEY);\n\
+         CREATE UNIQUE INDEX pets_owner ON pets (owner_id);\n",
+    );
+    assert_eq!(p.run(&["upgrade", "--no-backup"]).code, 1);
+    p.write(
+        "0005_unique_again.sql",
+        "-- migcheck: no-transaction\nCREATE TABLE audit3 (id INTEGER PRIMARY KEY);\n\
+         CREATE UNIQUE INDEX pets_owner ON pets (owner_id);\n",
+    );
+    let run = p.run(&["upgrade", "--no-backup"]);
+    assert_ne!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr.contains("migration 5 `unique_again` was interrupted part-way through its up file")
+            && run.stderr.contains("has changed since")
+            && run.stderr.contains("migcheck stamp"),
+        "{run:?}"
+    );
+    Connection::open(p.db()).unwrap().execute_batch("DROP TABLE audit2; DELETE FROM pets;").unwrap();
+    p.ok(&["stamp", "4"]);
+    assert_eq!(p.run(&["status"]).code, 3, "5 is pending, no longer interrupted");
+    p.ok(&["upgrade", "--no-backup"]);
+    assert_eq!(p.applied(), [1, 2, 3, 4, 5]);
+    assert!(p.tables().contains(&"audit3".to_owned()));
+}
+
 fn main() {
     let args = libtest_mimic::Arguments::from_args();
     let no_server = if args.list { None } else { pg::server().err() };
     if let Some(why) = &no_server {
         eprintln!("PostgreSQL tests ignored: {why}");
     }
-    let tests: [(&str, fn(), bool); 21] = [
+    let tests: [(&str, fn(), bool); 22] = [
+        (
+            "a_no_transaction_file_cut_part_way_resumes_where_it_stopped",
+            a_no_transaction_file_cut_part_way_resumes_where_it_stopped,
+            false,
+        ),
         ("check_against_a_base_branch", check_against_a_base_branch, false),
         ("check_formats_match_their_golden_files", check_formats_match_their_golden_files, false),
         ("version_zero_is_a_migration_and_base_is_none", version_zero_is_a_migration_and_base_is_none, false),

@@ -63,7 +63,13 @@ impl Server {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let text = String::from_utf8(out.stdout).unwrap();
         let mut lines = text.lines();
-        Server { url: lines.next().unwrap().to_owned(), dir: lines.next().unwrap().to_owned() }
+        let server = Server { url: lines.next().unwrap().to_owned(), dir: lines.next().unwrap().to_owned() };
+        // The script turns synchronous commits off for speed (on its command
+        // line, which only a role's or a database's setting overrides); a
+        // server stopped with `-m immediate` then loses the last commits,
+        // which production servers do not: on, as they run.
+        sql(&server.url, "ALTER ROLE CURRENT_USER SET synchronous_commit = on");
+        server
     }
 
     fn pg_ctl(&self, args: &[&str]) -> bool {
@@ -142,13 +148,16 @@ fn upgrade(root: &Path, url: &str) -> Command {
 /// and only if it runs outside a transaction.
 fn consistent(url: &str) -> Vec<usize> {
     let has_history = sql(url, "SELECT count(*)::text FROM pg_tables WHERE tablename = 'migcheck_history'");
-    let applied: Vec<usize> = if has_history[0][0].as_deref() == Some("0") {
-        Vec::new()
+    let (applied, marked): (Vec<usize>, Vec<usize>) = if has_history[0][0].as_deref() == Some("0") {
+        (Vec::new(), Vec::new())
     } else {
-        sql(url, "SELECT h.version::text FROM migcheck_history h ORDER BY h.version")
-            .into_iter()
-            .map(|r| r[0].as_deref().unwrap().parse().unwrap())
-            .collect()
+        let versions = |filter: &str| -> Vec<usize> {
+            sql(url, &format!("SELECT version::text FROM migcheck_history h WHERE {filter} ORDER BY h.version"))
+                .into_iter()
+                .map(|r| r[0].as_deref().unwrap().parse().unwrap())
+                .collect()
+        };
+        (versions("checksum NOT LIKE 'interrupted %'"), versions("checksum LIKE 'interrupted %'"))
     };
     assert_eq!(applied, (1..=applied.len()).collect::<Vec<_>>(), "the history is a prefix");
     let tables: Vec<usize> = sql(url, "SELECT substr(tablename, 2) FROM pg_tables WHERE tablename ~ '^t[0-9]+$'")
@@ -161,10 +170,11 @@ fn consistent(url: &str) -> Vec<usize> {
     }
     for t in tables.iter().filter(|t| !applied.contains(t)) {
         assert!(
-            *t == applied.len() + 1 && t % 6 == 0,
-            "t{t} exists without a history row: only a no-transaction file cut half-way may leave that"
+            *t == applied.len() + 1 && t % 6 == 0 && marked == [*t],
+            "t{t} exists without a history row: only a no-transaction file cut half-way may leave that, marked"
         );
     }
+    assert!(marked.iter().all(|m| *m == applied.len() + 1 && m % 6 == 0), "marks: {marked:?}");
     applied
 }
 
@@ -180,6 +190,7 @@ fn faults(server: &Server) {
     assert_eq!(consistent(&server.database("timing")).len(), N);
 
     let mut interrupted = 0;
+    let mut marked = 0;
     for round in 0..10 {
         let db = format!("fault{round}");
         sql(&server.database("postgres"), &format!("CREATE DATABASE {db}"));
@@ -201,11 +212,120 @@ fn faults(server: &Server) {
         if applied.len() < N {
             interrupted += 1;
         }
+        let history = sql(&target, "SELECT count(*)::text FROM pg_tables WHERE tablename = 'migcheck_history'");
+        if history[0][0].as_deref() == Some("1")
+            && sql(&target, "SELECT count(*)::text FROM migcheck_history WHERE checksum LIKE 'interrupted %'")[0][0]
+                .as_deref()
+                == Some("1")
+        {
+            marked += 1;
+        }
         let out = upgrade(p.path(), &target).output().unwrap();
         assert!(out.status.success(), "round {round}: the re-run finishes: {}", String::from_utf8_lossy(&out.stderr));
         assert_eq!(consistent(&target).len(), N, "round {round}");
     }
     assert!(interrupted >= 3, "only {interrupted} faults landed during an upgrade: the test proved little");
+    eprintln!(
+        "10 fault points (7 immediate stops, 3 terminated backends): {interrupted} landed during the upgrade, \
+         {marked} inside a no-transaction file (marked, then resumed)"
+    );
+}
+
+fn migcheck(root: &Path, url: &str, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_migcheck"))
+        .current_dir(root)
+        .arg("--database-url")
+        .arg(url)
+        .args(args)
+        .env_remove("CI")
+        .env_remove("MIGCHECK_LOCKED")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// Waits until the database's upgrade runs a statement containing `text`.
+fn wait_for_statement(server: &Server, db: &str, text: &str) {
+    let started = Instant::now();
+    while started.elapsed().as_secs() < 60 {
+        let running = sql(
+            &server.database("postgres"),
+            &format!(
+                "SELECT count(*)::text FROM pg_stat_activity WHERE datname = '{db}' AND query LIKE '%{text}%' \
+                 AND pid <> pg_backend_pid()"
+            ),
+        );
+        if running[0][0].as_deref() != Some("0") {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    panic!("the upgrade never ran `{text}`");
+}
+
+/// A `no-transaction` file stopped by a server crash in its second
+/// statement: the history marks it with the one statement that ran, `status`
+/// says so, and the next upgrade resumes at the second statement (the first,
+/// which cannot run twice, is not run again). Then a backend terminated in a
+/// transactional migration: the error names it, and the advisory lock died
+/// with the session, so a second migrator goes on at once.
+fn cut_points(server: &Server) {
+    let dir = tempfile::tempdir().unwrap();
+    let m = dir.path().join("migrations");
+    std::fs::create_dir(&m).unwrap();
+    std::fs::write(m.join("migrations.lock"), format!("migcheck-lock 1\ndialect postgres\nchain {}\n", "0".repeat(64)))
+        .unwrap();
+    std::fs::write(m.join("1_base.sql"), "CREATE TABLE base (k int);\n").unwrap();
+    std::fs::write(
+        m.join("2_cut.sql"),
+        "-- migcheck: no-transaction\nCREATE TABLE once (k int);\nSELECT pg_sleep(30) AS cut_here;\nCREATE TABLE twice (k int);\n",
+    )
+    .unwrap();
+    std::fs::write(m.join("3_slow.sql"), "CREATE TABLE slow (k int);\nSELECT pg_sleep(30) AS terminate_here;\n")
+        .unwrap();
+    sql(&server.database("postgres"), "CREATE DATABASE cuts");
+    let url = server.database("cuts");
+
+    let child = upgrade(dir.path(), &url).spawn().unwrap();
+    wait_for_statement(server, "cuts", "cut_here");
+    server.crash();
+    server.restart();
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    let status = migcheck(dir.path(), &url, &["--format", "json", "status"]);
+    assert_eq!(status.status.code(), Some(3), "{status:?}");
+    let value: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!((value["current"].as_i64(), value["interrupted"]["version"].as_i64()), (Some(1), Some(2)), "{value}");
+    assert_eq!(value["interrupted"]["statements_run"], 1, "{value}");
+    assert!(value["interrupted"]["message"].as_str().unwrap().contains("resumes it at migrations/2_cut.sql:3"));
+
+    // Resumed: `once` is not created again (that would fail). Then the
+    // transactional migration 3, terminated from another session.
+    let child = upgrade(dir.path(), &url).spawn().unwrap();
+    wait_for_statement(server, "cuts", "terminate_here");
+    sql(
+        &server.database("postgres"),
+        "SELECT pg_terminate_backend(pid)::text FROM pg_stat_activity WHERE datname = 'cuts' AND query LIKE '%terminate_here%'",
+    );
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("migration 3 `slow`"), "the error names the migration: {stderr}");
+    let history = sql(&url, "SELECT string_agg(version::text, ',' ORDER BY version) FROM migcheck_history");
+    assert_eq!(history[0][0].as_deref(), Some("1,2"), "2 resumed and finished, 3 rolled back");
+
+    // The lock went with the session: a second migrator starts at once.
+    let locks = sql(&server.database("postgres"), "SELECT count(*)::text FROM pg_locks WHERE locktype = 'advisory'");
+    assert_eq!(locks[0][0].as_deref(), Some("0"), "no advisory lock is left behind");
+    std::fs::write(m.join("3_slow.sql"), "CREATE TABLE slow (k int);\n").unwrap();
+    let started = Instant::now();
+    let out = upgrade(dir.path(), &url).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(started.elapsed().as_secs() < 20, "the second migrator waited {:?}", started.elapsed());
+    let tables =
+        sql(&url, "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'public'");
+    assert_eq!(tables[0][0].as_deref(), Some("base,migcheck_history,once,slow,twice"));
+    eprintln!("cut points: a no-transaction file crashed mid-file and resumed; a backend terminated mid-migration");
 }
 
 fn main() {
@@ -215,6 +335,7 @@ fn main() {
     let available = args.list || pg::server().is_ok();
     let trial = Trial::test("pg_faults::immediate_stops_and_terminated_backends_leave_the_history_true", || {
         let server = Server::start();
+        cut_points(&server);
         faults(&server);
         Ok(())
     })

@@ -39,7 +39,22 @@ pub struct StatementError {
 pub fn run_statements(
     conn: &Connection,
     sql: &str,
+    before_step: impl FnMut(Range<usize>) -> Result<(), String>,
+) -> Result<usize, StatementError> {
+    run_statements_from(conn, sql, 0, before_step, |_| Ok(()))
+}
+
+/// [`run_statements`] from byte `from` of `sql` (where an earlier run
+/// stopped), calling `after_step` with the end of each statement once it has
+/// run (the runtime records there how far a file that runs outside a
+/// transaction got). An error from either hook stops the walk, as
+/// `SQLITE_AUTH` at the statement.
+pub fn run_statements_from(
+    conn: &Connection,
+    sql: &str,
+    from: usize,
     mut before_step: impl FnMut(Range<usize>) -> Result<(), String>,
+    mut after_step: impl FnMut(usize) -> Result<(), String>,
 ) -> Result<usize, StatementError> {
     // One NUL-terminated copy, prepared with a length of -1: given an explicit
     // length, SQLite copies the remaining text on every prepare, which is
@@ -56,7 +71,7 @@ pub fn run_statements(
     let base = text.as_ptr();
     // SAFETY: the handle is used on this thread only, while `conn` is borrowed.
     let db = unsafe { conn.handle() };
-    let mut pos = 0;
+    let mut pos = from.min(sql.len());
     let mut count = 0;
     while pos < sql.len() {
         let start = pos + lexer::skip_trivia(&sql[pos..]);
@@ -111,6 +126,9 @@ pub fn run_statements(
         unsafe { ffi::sqlite3_finalize(stmt) };
         count += 1;
         pos = end;
+        if let Err(message) = after_step(end) {
+            return Err(StatementError { offset: start, statement, code: ffi::SQLITE_AUTH, message });
+        }
     }
     Ok(count)
 }

@@ -166,9 +166,7 @@ fn live_drift(cli: &Cli, url: &str, report: &Report) -> Result<(String, Vec<Stri
         };
         let database = db::Database::connect(&target, false)?.ok_or_else(|| anyhow!("cannot open the database"))?;
         let status = database.status(&migrations)?;
-        if !status.divergent.is_empty() || !status.unknown.is_empty() {
-            return Err(divergence(&status));
-        }
+        refuse_unsettled(&migrations, &status)?;
         let expected = migcheck_core::postgres::PgEngine::create(&scratch, config(cli, false)?.scratch.timeout)
             .and_then(|engine| checker::replay(&engine, report, Some(status.current().unwrap_or(0))))
             .and_then(|mut db| db.snapshot())
@@ -182,12 +180,25 @@ fn live_drift(cli: &Cli, url: &str, report: &Report) -> Result<(String, Vec<Stri
         bail!("the database `{}` does not exist", target.describe());
     };
     let status = migrations.status(&conn)?;
-    if !status.divergent.is_empty() || !status.unknown.is_empty() {
-        return Err(divergence(&status));
-    }
+    refuse_unsettled(&migrations, &status)?;
     let expected = checker::schema_at(report, Some(status.current().unwrap_or(0))).map_err(|d| anyhow!(d.render()))?;
     let live = Snapshot::read(&conn, &[&cli.history_table])?;
     let label = format!("the database at version {}", version_text(status.current()));
     let diff = migcheck_core::schema::compare(&expected, &live, &report.scratch)?;
     Ok((target.describe(), diff.describe("its migrations", &label)))
+}
+
+/// A live database can only be compared with a version it is at: not one
+/// that diverges, nor one with a file stopped part-way.
+fn refuse_unsettled(migrations: &migcheck::Migrations, status: &migcheck::Status) -> Result<()> {
+    if !status.divergent.is_empty() || !status.unknown.is_empty() {
+        return Err(divergence(status));
+    }
+    if let Some(i) = &status.interrupted {
+        bail!(
+            "the database is between two versions, so there is no schema to compare it with: migration {}",
+            interrupted_text(migrations, i)
+        );
+    }
+    Ok(())
 }

@@ -24,6 +24,9 @@ pub fn run(cli: &Cli, _args: &Args) -> Result<u8> {
             Some((_, s)) => {
                 let row = s.applied.iter().find(|r| r.version == m.version());
                 match row {
+                    _ if s.interrupted.as_ref().is_some_and(|i| i.version == m.version()) => {
+                        ("interrupted", s.interrupted.as_ref().map(|i| i.since.clone()))
+                    }
                     Some(r) if s.divergent.contains(&r.version) => ("divergent", Some(r.applied_at.clone())),
                     Some(r) => ("applied", Some(r.applied_at.clone())),
                     None => ("pending", None),
@@ -55,6 +58,9 @@ pub fn run(cli: &Cli, _args: &Args) -> Result<u8> {
         }
         if status.is_none() {
             println!("(no DATABASE_URL: showing whether each migration is sealed; set it to see what is applied)");
+        }
+        if let Some(i) = status.as_ref().and_then(|(_, s)| s.interrupted.as_ref()) {
+            println!("interrupted: {}", interrupted_text(&migrations, i));
         }
     }
     Ok(exit::OK)

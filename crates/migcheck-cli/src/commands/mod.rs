@@ -204,6 +204,28 @@ pub(crate) fn version_text(v: Option<i64>) -> String {
     v.map_or_else(|| "none".to_owned(), |v| v.to_string())
 }
 
+/// What `status` and `history` say of a file stopped part-way, and how it goes on.
+pub(crate) fn interrupted_text(migrations: &migcheck::Migrations, i: &migcheck::Interrupted) -> String {
+    let (way, command) = match i.direction {
+        migcheck::Direction::Up => ("up", "`migcheck upgrade`"),
+        migcheck::Direction::Down => ("down", "`migcheck downgrade`"),
+    };
+    let plural = if i.done == 1 { "" } else { "s" };
+    let script = migrations.get(i.version).and_then(|m| match i.direction {
+        migcheck::Direction::Up => Some(m.up()),
+        migcheck::Direction::Down => m.down(),
+    });
+    let resume = match script {
+        Some(s) => format!("{command} resumes it at {}:{}", s.path(), i.line_in(s)),
+        None => "this binary does not have its file".to_owned(),
+    };
+    format!(
+        "{} `{}`: its {way} file stopped part-way (it runs outside a transaction; {} statement{plural} ran and stay, \
+         started {}); {resume}, or repair it by hand and run `migcheck stamp`",
+        i.version, i.name, i.done, i.since
+    )
+}
+
 pub(crate) fn divergence(status: &migcheck::Status) -> Failure {
     let mut parts = Vec::new();
     if !status.divergent.is_empty() {

@@ -1,4 +1,5 @@
-//! `migcheck status`: a summary, with exit code 3 when migrations are pending and 4 when the database diverges.
+//! `migcheck status`: a summary, with exit code 3 when migrations are pending (or one was interrupted
+//! part-way) and 4 when the database diverges.
 
 use serde_json::json;
 
@@ -17,7 +18,7 @@ pub fn run(cli: &Cli, _args: &Args) -> Result<u8> {
     let (migrations, target, status) = checked_status(cli)?;
     let code = if !status.divergent.is_empty() || !status.unknown.is_empty() {
         exit::DIVERGENT
-    } else if !status.pending.is_empty() {
+    } else if !status.pending.is_empty() || status.interrupted.is_some() {
         exit::PENDING
     } else {
         exit::OK
@@ -31,6 +32,14 @@ pub fn run(cli: &Cli, _args: &Args) -> Result<u8> {
             "pending": status.pending,
             "divergent": status.divergent,
             "unknown": status.unknown,
+            "interrupted": status.interrupted.as_ref().map(|i| json!({
+                "version": i.version,
+                "name": i.name,
+                "direction": match i.direction { migcheck::Direction::Up => "up", migcheck::Direction::Down => "down" },
+                "statements_run": i.done,
+                "since": i.since,
+                "message": interrupted_text(&migrations, i),
+            })),
             "up_to_date": status.is_up_to_date(),
         }));
     } else {
@@ -44,6 +53,9 @@ pub fn run(cli: &Cli, _args: &Args) -> Result<u8> {
         }
         if !status.unknown.is_empty() {
             println!("unknown:   {} (applied by a newer binary)", list(&status.unknown));
+        }
+        if let Some(i) = &status.interrupted {
+            println!("interrupted: {}", interrupted_text(&migrations, i));
         }
     }
     Ok(code)

@@ -54,7 +54,14 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
         }
         for m in pending {
             println!("-- migration {} `{}` ({}, {:?})", m.version(), m.name(), m.up().path(), m.up().mode());
-            println!("{}\n", m.up().sql().trim_end());
+            match status.interrupted.as_ref().filter(|i| i.version == m.version()) {
+                Some(i) => {
+                    println!("-- interrupted: {}", interrupted_text(&migrations, i));
+                    let rest = m.up().sql().get(i.resume_at..).unwrap_or_default();
+                    println!("{}\n", rest.trim());
+                }
+                None => println!("{}\n", m.up().sql().trim_end()),
+            }
         }
         return Ok(exit::OK);
     }
