@@ -342,12 +342,11 @@ impl Error {
 impl Error {
     /// An engine error met while running `script` of `m` in its transaction
     /// (beginning, committing, recording): said of `m`, which was rolled back.
-    /// Other errors, and those of files that run outside a transaction (whose
-    /// effects a rollback does not undo), pass unchanged.
-    pub(crate) fn during(self, m: &crate::Migration, script: &crate::Script, report: &crate::Report) -> Error {
-        if script.mode() != crate::Mode::Transaction {
-            return self;
-        }
+    /// A file that runs outside a transaction has its engine errors met after
+    /// its first statement made [`Error::Interrupted`] already
+    /// ([`Error::unrecorded`]): what reaches here for it came before anything
+    /// of it ran. Other errors pass unchanged.
+    pub(crate) fn during(self, m: &crate::Migration, _script: &crate::Script, report: &crate::Report) -> Error {
         let (message, source) = match self {
             Error::Sqlite(err) => (err.to_string(), Cause::Sqlite(err)),
             #[cfg(feature = "postgres")]
@@ -360,6 +359,31 @@ impl Error {
             message,
             applied: report.applied.iter().map(|a| a.version).collect(),
             source: Box::new(source),
+        }
+    }
+}
+
+impl Error {
+    /// An engine error met while recording the progress of a file that runs
+    /// outside a transaction, after `done` of its statements ran: the file
+    /// stays marked interrupted, and the same command resumes it.
+    pub(crate) fn unrecorded(self, m: &crate::Migration, direction: crate::Direction, done: usize) -> Error {
+        match self {
+            Error::Sqlite(_) => {}
+            #[cfg(feature = "postgres")]
+            Error::Postgres(_) => {}
+            other => return other,
+        }
+        Error::Interrupted {
+            version: m.version(),
+            name: m.name().to_owned(),
+            direction,
+            done,
+            why: format!(
+                "recording its progress in the history failed ({self}); fix that, then run the command again: \
+                 it resumes after the last statement the history records (a statement that ran but was not \
+                 recorded runs again)"
+            ),
         }
     }
 }

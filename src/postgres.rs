@@ -325,15 +325,19 @@ impl Migrations {
             done += 1;
             // Written in the file's own transaction, if it has one open, so
             // that the statement and its mark commit together or not at all.
-            self.mark(conn, m, direction, done, script, range.end, false).await?;
+            self.mark(conn, m, direction, done, script, range.end, false)
+                .await
+                .map_err(|err| err.unrecorded(m, direction, done))?;
         }
-        let mut tx = conn.begin().await.map_err(Error::Postgres)?;
-        let clear =
-            format!("DELETE FROM {} WHERE version = $1 AND checksum LIKE '{MARK_PATTERN}'", quote(&self.history));
-        sqlx::query(AssertSqlSafe(clear)).bind(m.version()).execute(&mut *tx).await.map_err(Error::Postgres)?;
-        bookkeeping(&mut tx).await?;
-        tx.commit().await.map_err(Error::Postgres)?;
-        Ok(())
+        let finish = async {
+            let mut tx = conn.begin().await.map_err(Error::Postgres)?;
+            let clear =
+                format!("DELETE FROM {} WHERE version = $1 AND checksum LIKE '{MARK_PATTERN}'", quote(&self.history));
+            sqlx::query(AssertSqlSafe(clear)).bind(m.version()).execute(&mut *tx).await.map_err(Error::Postgres)?;
+            bookkeeping(&mut tx).await?;
+            tx.commit().await.map_err(Error::Postgres)
+        };
+        finish.await.map_err(|err| err.unrecorded(m, direction, done))
     }
 
     /// Writes the mark of `script` after `done` statements (ending at

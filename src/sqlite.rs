@@ -394,7 +394,7 @@ impl Migrations {
             },
         );
         if let Some(err) = unmarked {
-            return Err(err);
+            return Err(err.unrecorded(m, direction, done));
         }
         if let Err(err) = result {
             if !conn.is_autocommit() {
@@ -405,14 +405,17 @@ impl Migrations {
             }
             return Err(statement_error(m, script, err, report).kept(done));
         }
-        let tx = self.begin(conn)?;
-        tx.execute(
-            &format!("DELETE FROM {} WHERE version = ?1 AND checksum LIKE '{MARK_PATTERN}'", quote(&self.history)),
-            [m.version()],
-        )?;
-        bookkeeping(&tx)?;
-        tx.commit()?;
-        Ok(())
+        let finish = || {
+            let tx = self.begin(conn)?;
+            tx.execute(
+                &format!("DELETE FROM {} WHERE version = ?1 AND checksum LIKE '{MARK_PATTERN}'", quote(&self.history)),
+                [m.version()],
+            )?;
+            bookkeeping(&tx)?;
+            tx.commit()?;
+            Ok(())
+        };
+        finish().map_err(|err: Error| err.unrecorded(m, direction, done))
     }
 }
 

@@ -365,3 +365,141 @@ fn io_errors_in_batch_mode_and_downgrades_name_the_migration() {
         assert!(consistent(&path).is_empty(), "downgrade, write {fail_at}: a re-run finishes");
     }
 }
+
+/// Three migrations, the second outside a transaction: five statements, each
+/// safe to run twice (a statement that ran but whose mark was not written
+/// runs again on resume).
+fn with_a_no_transaction_file() -> Migrations {
+    let table = |v: i64| {
+        format!(
+            "CREATE TABLE t{v} (k INTEGER PRIMARY KEY, payload BLOB);\n\
+             WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 50)\n\
+             INSERT INTO t{v} SELECT i, randomblob(3000) FROM r;\n"
+        )
+    };
+    let mut free = String::from("-- migcheck: no-transaction\n");
+    for n in 1..=2 {
+        free.push_str(&format!(
+            "CREATE TABLE IF NOT EXISTS n{n} (k INTEGER PRIMARY KEY, payload BLOB);\n\
+             WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 50)\n\
+             INSERT OR IGNORE INTO n{n} SELECT i, randomblob(3000) FROM r;\n"
+        ));
+    }
+    free.push_str("CREATE INDEX IF NOT EXISTS n1_payload ON n1 (payload);\n");
+    let script = |v: i64, sql: String, mode| Script::new(format!("migrations/{v}_m{v}.sql"), sql, mode);
+    Migrations::new(vec![
+        Migration::new(
+            1,
+            "m1",
+            format!("{:064x}", 1),
+            format!("{:064x}", 1),
+            script(1, table(1), Mode::Transaction),
+            None,
+        ),
+        Migration::new(
+            2,
+            "m2",
+            format!("{:064x}", 2),
+            format!("{:064x}", 2),
+            script(2, free, Mode::NoTransaction),
+            None,
+        ),
+        Migration::new(
+            3,
+            "m3",
+            format!("{:064x}", 3),
+            format!("{:064x}", 3),
+            script(3, table(3), Mode::Transaction),
+            None,
+        ),
+    ])
+}
+
+/// How many of the no-transaction file's five statements have their effect
+/// in the database, counted from the first.
+fn effects(conn: &Connection) -> usize {
+    let exists = |name: &str| {
+        conn.query_row("SELECT count(*) FROM sqlite_schema WHERE name = ?1", [name], |r| r.get::<_, i64>(0)).unwrap()
+            == 1
+    };
+    let full = |table: &str| {
+        conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get::<_, i64>(0)).unwrap() == 50
+    };
+    let steps =
+        [exists("n1"), exists("n1") && full("n1"), exists("n2"), exists("n2") && full("n2"), exists("n1_payload")];
+    steps.iter().take_while(|done| **done).count()
+}
+
+/// Write faults at every point of an upgrade through a file that runs
+/// outside a transaction: the database stays intact; the file is either not
+/// started (no mark, none of its effects), finished (recorded), or marked
+/// with `done` statements while `done` or `done + 1` of them took effect
+/// (the one that ran but could not be recorded); every error names the
+/// migration; and the same upgrade run again finishes.
+#[test]
+fn io_errors_in_a_no_transaction_file_leave_a_mark_that_resumes() {
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    register();
+    let m = with_a_no_transaction_file();
+    let faulty = |path: &std::path::Path| {
+        Connection::open_with_flags_and_vfs(path, OpenFlags::default(), NAME.to_str().unwrap()).unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    WRITES_LEFT.store(-1, Ordering::SeqCst);
+    WRITES.store(0, Ordering::SeqCst);
+    m.upgrade(&mut faulty(&dir.path().join("app.db"))).unwrap();
+    let total = WRITES.load(Ordering::SeqCst);
+    assert!(total > 20, "an upgrade writes: {total}");
+
+    let mut marked = 0;
+    for fail_at in 0..total {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.db");
+        let result = {
+            let mut conn = faulty(&path);
+            WRITES_LEFT.store(fail_at, Ordering::SeqCst);
+            let result = m.upgrade(&mut conn);
+            WRITES_LEFT.store(-1, Ordering::SeqCst);
+            result
+        };
+        let message = result.expect_err("a write failed").to_string();
+        assert!(message.contains("disk I/O error"), "write {fail_at}: {message}");
+        let conn = Connection::open(&path).unwrap();
+        let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+        assert_eq!(check, "ok", "write {fail_at}");
+        let status = m.status(&conn).unwrap();
+        let applied: Vec<i64> = status.applied.iter().map(|a| a.version).collect();
+        let took_effect = effects(&conn);
+        match (&status.interrupted, applied.as_slice()) {
+            (Some(i), [1]) => {
+                marked += 1;
+                assert_eq!(i.version, 2);
+                assert!(
+                    took_effect == i.done || took_effect == i.done + 1,
+                    "write {fail_at}: the mark says {} ran, {took_effect} took effect: {message}",
+                    i.done
+                );
+                assert!(message.contains("migration 2 `m2`"), "write {fail_at}: {message}");
+            }
+            (None, [] | [1]) => {
+                assert_eq!(took_effect, 0, "write {fail_at}: not started, nothing of it is there");
+                if applied == [1] {
+                    assert!(message.contains("migration 2 `m2`"), "write {fail_at}: {message}");
+                }
+            }
+            (None, [1, 2]) => {
+                assert_eq!(took_effect, 5, "write {fail_at}");
+                assert!(message.contains("migration 3 `m3`"), "write {fail_at}: {message}");
+            }
+            other => panic!("write {fail_at}: {other:?}: {message}"),
+        }
+        drop(conn);
+        m.upgrade(&mut Connection::open(&path).unwrap()).unwrap();
+        let conn = Connection::open(&path).unwrap();
+        let status = m.status(&conn).unwrap();
+        assert!(status.is_up_to_date(), "write {fail_at}: a re-run finishes: {status:?}");
+        assert_eq!(effects(&conn), 5);
+    }
+    assert!(marked > 3, "faults inside the no-transaction file: {marked}");
+    eprintln!("{total} fault points; {marked} of them inside the no-transaction file (marked, then resumed)");
+}
