@@ -340,3 +340,51 @@ fn rebase_renumbers_a_refinery_migration() {
     let run = migcheck(root, &["check"], false);
     assert_eq!(run.code, 0, "{run:?}");
 }
+
+/// A project's own names (`V0001.Initial_Schema.up.sql`), described by a
+/// `layout custom <regex>` line in the lock: sealed, checked, extended with
+/// `new` in the same style, applied, without renaming a file.
+#[test]
+fn a_custom_layout_is_read_written_and_applied_in_place() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let dir = root.join("migrations");
+    fs::create_dir(&dir).unwrap();
+    let pattern = r"V(?<version>\d+)\.(?<description>\w+)\.(?<direction>up|down)\.sql";
+    fs::write(
+        dir.join("migrations.lock"),
+        format!("migcheck-lock 1\nlayout custom {pattern}\nchain {}\n", "0".repeat(64)),
+    )
+    .unwrap();
+    fs::write(dir.join("V0001.Initial_Schema.up.sql"), "CREATE TABLE owners (id INTEGER PRIMARY KEY);\n").unwrap();
+    fs::write(dir.join("V0001.Initial_Schema.down.sql"), "DROP TABLE owners;\n").unwrap();
+    fs::write(dir.join("V0002.Add_Pets.up.sql"), "CREATE TABLE pets (owner INTEGER REFERENCES owners);\n").unwrap();
+    fs::write(dir.join("V0002.Add_Pets.down.sql"), "DROP TABLE pets;\n").unwrap();
+
+    let run = migcheck(root, &["lock"], false);
+    assert_eq!(run.code, 0, "{run:?}");
+    let lock = fs::read_to_string(dir.join("migrations.lock")).unwrap();
+    assert!(lock.contains(&format!("\nlayout custom {pattern}\n")), "{lock}");
+    assert!(lock.contains("\n2 ") && lock.contains(" Add_Pets\n"), "{lock}");
+
+    let run = migcheck(root, &["new", "add toys", "--sequential"], false);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(dir.join("V0003.add_toys.up.sql").is_file() && dir.join("V0003.add_toys.down.sql").is_file(), "{run:?}");
+    fs::write(dir.join("V0003.add_toys.up.sql"), "CREATE TABLE toys (pet INTEGER);\n").unwrap();
+    fs::write(dir.join("V0003.add_toys.down.sql"), "DROP TABLE toys;\n").unwrap();
+    let run = migcheck(root, &["check"], false);
+    assert_eq!(run.code, 0, "{run:?}");
+    let run = migcheck(root, &["upgrade", "--no-backup"], false);
+    assert_eq!(run.code, 0, "{run:?}");
+    let run = migcheck(root, &["history"], false);
+    assert!(
+        run.stdout.contains("1  Initial_Schema  applied") && run.stdout.contains("3  add_toys  applied"),
+        "{run:?}"
+    );
+
+    // A file the pattern does not match fails the check, naming the pattern.
+    fs::write(dir.join("V0004_typo.up.sql"), "SELECT 1;\n").unwrap();
+    let run = migcheck(root, &["check"], false);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("does not match the custom layout's pattern"), "{run:?}");
+}

@@ -324,3 +324,194 @@ mod tests {
         assert_eq!(blanked.matches('\n').count(), 3);
     }
 }
+
+/// A project's own file names, described by the lock's
+/// `layout custom [by-name] <regex>` line: the regex matches a whole file name,
+/// with the named groups `version` (its digits make the version),
+/// `description` (optional; the name stands for it without one) and
+/// `direction` (optional: `up`, `do`, `apply`, `V` or `down`, `undo`,
+/// `revert`, `rollback`, `U`, any case; without it every file is an up
+/// migration). With `by-name`, files are ordered by their whole names
+/// (the direction left out) and numbered 1, 2, 3 in that order, for projects
+/// whose names share versions; otherwise they are ordered by version number.
+///
+/// ```
+/// use migcheck_core::layout::CustomLayout;
+///
+/// let layout = CustomLayout::parse(r"V(?<version>\d+)\.(?<description>\w+)\.(?<direction>up|down)\.sql").unwrap();
+/// let name = layout.read("V0001.Initial_Schema.up.sql").unwrap().unwrap();
+/// assert_eq!((name.version, name.description.as_str(), name.up), (Some(1), "Initial_Schema", true));
+/// assert!(layout.read("notes.sql").unwrap().is_none());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomLayout {
+    /// The regex, as written in the lock.
+    pub pattern: String,
+    /// Order by whole name (`by-name`) rather than by version number.
+    pub by_name: bool,
+    regex: RegexKey,
+}
+
+/// The compiled regex, compared by its pattern.
+#[derive(Debug, Clone)]
+struct RegexKey(regex_lite::Regex);
+
+impl PartialEq for RegexKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_str() == other.0.as_str()
+    }
+}
+
+impl Eq for RegexKey {}
+
+/// What a [`CustomLayout`] reads in a file name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomName {
+    /// The version's digits as a number (`None` in `by-name` order without a
+    /// `version` group).
+    pub version: Option<i64>,
+    /// The description (the `description` group, or the name without its
+    /// direction and extension).
+    pub description: String,
+    /// An up migration (or a down one).
+    pub up: bool,
+    /// The name without its direction: the up and down files of one
+    /// migration share it, and `by-name` order sorts by it.
+    pub key: String,
+}
+
+impl CustomLayout {
+    /// Reads the rest of a `layout custom` line: `[by-name] <regex>`.
+    /// `Err` says what is wrong with it.
+    pub fn parse(spec: &str) -> Result<CustomLayout, String> {
+        let spec = spec.trim();
+        let (by_name, pattern) = match spec.strip_prefix("by-name ") {
+            Some(rest) => (true, rest.trim()),
+            None => (false, spec),
+        };
+        if pattern.is_empty() {
+            return Err("`layout custom` needs a regex for the file names".into());
+        }
+        let regex = regex_lite::Regex::new(&format!("^(?:{pattern})$"))
+            .map_err(|e| format!("the custom layout's regex does not compile: {e}"))?;
+        let names: Vec<&str> = regex.capture_names().flatten().collect();
+        if let Some(other) = names.iter().find(|n| !matches!(**n, "version" | "description" | "direction")) {
+            return Err(format!(
+                "the custom layout's regex has a group `{other}`: the named groups are `version`, `description` and `direction`"
+            ));
+        }
+        if !by_name && !names.contains(&"version") {
+            return Err("the custom layout's regex needs a `(?<version>…)` group (or `by-name` order)".into());
+        }
+        Ok(CustomLayout { pattern: pattern.to_owned(), by_name, regex: RegexKey(regex) })
+    }
+
+    /// The line's rest as the lock writes it.
+    pub fn render(&self) -> String {
+        if self.by_name { format!("by-name {}", self.pattern) } else { self.pattern.clone() }
+    }
+
+    /// Reads a file name: `Ok(None)` when the regex does not match it,
+    /// `Err` when it matches but its version or direction cannot be read.
+    pub fn read(&self, name: &str) -> Result<Option<CustomName>, String> {
+        let Some(caps) = self.regex.0.captures(name) else { return Ok(None) };
+        let version = match caps.name("version") {
+            None => None,
+            Some(v) => {
+                let digits: String = v.as_str().chars().filter(char::is_ascii_digit).collect();
+                if digits.is_empty() {
+                    return Err(format!("its version `{}` has no digits", v.as_str()));
+                }
+                Some(digits.parse::<i64>().map_err(|_| format!("its version `{}` is too large", v.as_str()))?)
+            }
+        };
+        let (up, key) = match caps.name("direction") {
+            None => (true, name.to_owned()),
+            Some(d) => {
+                let up = match d.as_str().to_ascii_lowercase().as_str() {
+                    "up" | "do" | "apply" | "v" => true,
+                    "down" | "undo" | "revert" | "rollback" | "u" => false,
+                    other => {
+                        return Err(format!(
+                            "its direction `{other}` is neither up (`up`, `do`, `apply`) nor down (`down`, `undo`, `revert`, `rollback`)"
+                        ));
+                    }
+                };
+                (up, format!("{}{}", &name[..d.start()], &name[d.end()..]))
+            }
+        };
+        // Without a `description` group, the name without its direction
+        // and extension describes the migration.
+        let description = caps.name("description").map_or_else(
+            || {
+                let stem = key.strip_suffix(".sql").or_else(|| key.strip_suffix(".SQL")).unwrap_or(&key);
+                stem.trim_matches(|c: char| !c.is_alphanumeric()).to_owned()
+            },
+            |d| d.as_str().to_owned(),
+        );
+        Ok(Some(CustomName { version, description, up, key }))
+    }
+
+    /// A new name made like `template` (a name this layout reads): its
+    /// version, description and direction replaced, the rest kept (a
+    /// zero-padded version stays as wide). `None` when `template` does not
+    /// match, the new name would not read back the same, or a part to
+    /// replace has no group in the regex.
+    ///
+    /// ```
+    /// use migcheck_core::layout::CustomLayout;
+    ///
+    /// let layout = CustomLayout::parse(r"V(?<version>\d+)\.(?<description>\w+)\.(?<direction>up|down)\.sql").unwrap();
+    /// let name = layout.name_like("V0001.Initial_Schema.up.sql", 12, "add_pets", false);
+    /// assert_eq!(name.as_deref(), Some("V0012.add_pets.down.sql"));
+    /// ```
+    pub fn name_like(&self, template: &str, version: i64, description: &str, up: bool) -> Option<String> {
+        let caps = self.regex.0.captures(template)?;
+        let mut parts: Vec<(std::ops::Range<usize>, String)> = Vec::new();
+        if let Some(v) = caps.name("version") {
+            let old = v.as_str();
+            let digits = old.chars().filter(char::is_ascii_digit).count();
+            let new = if old.starts_with('0') && old.len() > 1 && old.len() == digits {
+                format!("{version:0digits$}")
+            } else {
+                version.to_string()
+            };
+            parts.push((v.range(), new));
+        }
+        // Without a `description` group, names carry none.
+        if let Some(d) = caps.name("description") {
+            parts.push((d.range(), description.to_owned()));
+        }
+        match caps.name("direction") {
+            Some(d) => parts.push((d.range(), direction_word(d.as_str(), up)?)),
+            None if !up => return None,
+            None => {}
+        }
+        parts.sort_by_key(|(r, _)| std::cmp::Reverse(r.start));
+        let mut name = template.to_owned();
+        for (range, text) in parts {
+            name.replace_range(range, &text);
+        }
+        let read = self.read(&name).ok()??;
+        (read.up == up && (self.by_name || read.version == Some(version))).then_some(name)
+    }
+}
+
+/// The direction word for `up` in the family and case of `old` (`up` and
+/// `down`, `do` and `undo`, `apply` and `revert`, `V` and `U`).
+fn direction_word(old: &str, up: bool) -> Option<String> {
+    const PAIRS: [(&str, &str); 5] =
+        [("up", "down"), ("do", "undo"), ("apply", "revert"), ("apply", "rollback"), ("v", "u")];
+    let lower = old.to_ascii_lowercase();
+    let (u, d) = PAIRS.iter().find(|(u, d)| *u == lower || *d == lower)?;
+    let word = if up { *u } else { *d };
+    Some(if old.chars().all(|c| c.is_ascii_uppercase()) {
+        word.to_ascii_uppercase()
+    } else if old.starts_with(|c: char| c.is_ascii_uppercase()) {
+        let mut w = word.to_owned();
+        w[..1].make_ascii_uppercase();
+        w
+    } else {
+        word.to_owned()
+    })
+}

@@ -100,6 +100,9 @@ pub struct Lock {
     pub dialect: Option<Dialect>,
     /// `layout diesel`: the directory's layout (detected when absent).
     pub layout: Option<crate::layout::Layout>,
+    /// `layout custom [by-name] <regex>`: the pattern of the project's own
+    /// names (with `layout` = `Custom`).
+    pub custom: Option<crate::layout::CustomLayout>,
     /// `accept …` lines: findings of sealed migrations accepted.
     pub accepts: Vec<Accepted>,
     /// `allow <code>` lines: warnings not reported, project-wide.
@@ -180,8 +183,14 @@ impl Lock {
         if let Some(dialect) = self.dialect {
             let _ = writeln!(out, "dialect {}", dialect.name());
         }
-        if let Some(layout) = self.layout {
-            let _ = writeln!(out, "layout {}", layout.name());
+        match (self.layout, &self.custom) {
+            (Some(crate::layout::Layout::Custom), Some(custom)) => {
+                let _ = writeln!(out, "layout custom {}", custom.render());
+            }
+            (Some(layout), _) => {
+                let _ = writeln!(out, "layout {}", layout.name());
+            }
+            (None, _) => {}
         }
         for f in &self.functions {
             let _ = writeln!(out, "function {} {}", f.name, f.arity);
@@ -336,11 +345,20 @@ fn read_setting(lock: &mut Lock, n: usize, line: &str) -> Result<bool, LockError
             "postgres" | "postgresql" => Dialect::Postgres,
             other => return Err(corrupt(n, format!("unknown dialect `{other}`: `sqlite` or `postgres`"))),
         });
+    } else if let Some(spec) = line.strip_prefix("layout custom ") {
+        lock.custom = Some(crate::layout::CustomLayout::parse(spec).map_err(|e| corrupt(n, e))?);
+        lock.layout = Some(crate::layout::Layout::Custom);
     } else if let Some(name) = line.strip_prefix("layout ") {
+        if name.trim() == "custom" {
+            return Err(corrupt(n, "`layout custom` needs a regex: `layout custom <regex>`".into()));
+        }
         lock.layout = Some(crate::layout::Layout::parse(name).ok_or_else(|| {
             corrupt(
                 n,
-                format!("unknown layout `{}`: migcheck, diesel, refinery, dbmate, goose or sql-migrate", name.trim()),
+                format!(
+                    "unknown layout `{}`: migcheck, diesel, refinery, dbmate, goose, sql-migrate or custom <regex>",
+                    name.trim()
+                ),
             )
         })?);
     } else if let Some(decl) = line.strip_prefix("function ") {
@@ -435,6 +453,7 @@ mod tests {
             functions: vec![FunctionStub { name: "normalize".into(), arity: 1 }],
             dialect: Some(Dialect::Postgres),
             layout: Some(crate::layout::Layout::Diesel),
+            custom: None,
             accepts: Vec::new(),
             allow: vec!["table-rewrite".into()],
             deny: vec!["blocking-lock".into()],
@@ -446,6 +465,17 @@ mod tests {
         let mut lock = Lock::parse(text).unwrap();
         lock.entries.iter_mut().for_each(|e| e.line = 0);
         lock
+    }
+
+    #[test]
+    fn a_custom_layout_round_trips() {
+        let mut lock = sample();
+        lock.layout = Some(crate::layout::Layout::Custom);
+        lock.custom =
+            Some(crate::layout::CustomLayout::parse(r"by-name (?<version>\d+) (?<description>.+)\.sql").unwrap());
+        let text = lock.render();
+        assert!(text.contains("\nlayout custom by-name (?<version>\\d+) (?<description>.+)\\.sql\n"), "{text}");
+        assert_eq!(parsed(&text), lock);
     }
 
     #[test]

@@ -20,7 +20,7 @@ use crate::layout::Layout;
 use crate::lock::{Dialect, Lock, LockEntry};
 use crate::model::{Analysis, FunctionStub};
 
-const MAGIC: &[u8] = concat!("migcheck memo 4 ", env!("CARGO_PKG_VERSION"), "\n").as_bytes();
+const MAGIC: &[u8] = concat!("migcheck memo 5 ", env!("CARGO_PKG_VERSION"), "\n").as_bytes();
 const FILE_NAME: &str = "memo.bin";
 
 /// Remembered results, looked up by content.
@@ -164,6 +164,7 @@ fn put_lock(out: &mut Vec<u8>, lock: &Lock) {
         Some(Dialect::Postgres) => 2,
     });
     block(out, lock.layout.map_or("", |l| l.name()).as_bytes());
+    block(out, lock.custom.as_ref().map_or_else(String::new, |c| c.render()).as_bytes());
     out.extend_from_slice(&(lock.functions.len() as u64).to_le_bytes());
     for f in &lock.functions {
         block(out, f.name.as_bytes());
@@ -209,6 +210,10 @@ fn get_lock(r: &mut Reader<'_>) -> Option<Lock> {
         "" => None,
         name => Some(Layout::parse(name)?),
     };
+    let custom = match r.text()? {
+        "" => None,
+        spec => Some(crate::layout::CustomLayout::parse(spec).ok()?),
+    };
     let count = usize::try_from(r.u64()?).ok()?;
     let mut functions = Vec::with_capacity(count.min(1 << 10));
     for _ in 0..count {
@@ -247,7 +252,17 @@ fn get_lock(r: &mut Reader<'_>) -> Option<Lock> {
         let hash = r.text()?.to_owned();
         accepts.push(crate::lock::Accepted { version, code, hash });
     }
-    (r.at == r.bytes.len()).then_some(Lock { entries, functions, dialect, layout, accepts, allow, deny, scratch_limit })
+    (r.at == r.bytes.len()).then_some(Lock {
+        entries,
+        functions,
+        dialect,
+        layout,
+        custom,
+        accepts,
+        allow,
+        deny,
+        scratch_limit,
+    })
 }
 
 fn block(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -306,7 +321,10 @@ mod tests {
             entries: vec![LockEntry { version: 7, up: [5; 32], down: Some([6; 32]), name: "seven".into(), line: 3 }],
             functions: vec![FunctionStub { name: "slugify".into(), arity: 1 }],
             dialect: Some(Dialect::Sqlite),
-            layout: Some(Layout::Dbmate),
+            layout: Some(Layout::Custom),
+            custom: Some(
+                crate::layout::CustomLayout::parse(r"by-name (?<version>\d+)_(?<description>.*)\.sql").unwrap(),
+            ),
             accepts: vec![crate::lock::Accepted {
                 version: 7,
                 code: "down-mismatch".into(),

@@ -46,12 +46,22 @@ pub enum Layout {
     Goose,
     /// One file with `-- +migrate Up` / `-- +migrate Down` sections (sql-migrate).
     SqlMigrate,
+    /// The project's own names, read by the pattern of the lock's
+    /// `layout custom <regex>` line (`layout::CustomLayout`).
+    Custom,
 }
 
 impl Layout {
     /// Every layout, migcheck's own first.
-    pub const ALL: [Layout; 6] =
-        [Layout::Native, Layout::Diesel, Layout::Refinery, Layout::Dbmate, Layout::Goose, Layout::SqlMigrate];
+    pub const ALL: [Layout; 7] = [
+        Layout::Native,
+        Layout::Diesel,
+        Layout::Refinery,
+        Layout::Dbmate,
+        Layout::Goose,
+        Layout::SqlMigrate,
+        Layout::Custom,
+    ];
 
     /// The layout's name, as `--layout` and the lock file's `layout` line spell it.
     pub fn name(self) -> &'static str {
@@ -62,6 +72,7 @@ impl Layout {
             Layout::Dbmate => "dbmate",
             Layout::Goose => "goose",
             Layout::SqlMigrate => "sql-migrate",
+            Layout::Custom => "custom",
         }
     }
 
@@ -74,6 +85,7 @@ impl Layout {
             "dbmate" => Some(Layout::Dbmate),
             "goose" => Some(Layout::Goose),
             "sql-migrate" => Some(Layout::SqlMigrate),
+            "custom" => Some(Layout::Custom),
             _ => None,
         }
     }

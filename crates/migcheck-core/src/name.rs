@@ -168,7 +168,9 @@ pub fn format(layout: Layout, version: &str, description: &str, up: &str, down: 
         text
     };
     match layout {
-        Layout::Native => match down {
+        // A custom layout's names are made like an existing one
+        // (`CustomLayout::name_like`); without one, migcheck's own.
+        Layout::Native | Layout::Custom => match down {
             None => vec![file(format!("{version}_{description}.sql"), up.to_owned())],
             Some(down) => vec![
                 file(format!("{version}_{description}.up.sql"), up.to_owned()),

@@ -333,12 +333,108 @@ fn inside(dir: &Path, link: &Path, display: &str) -> Result<(), Diagnostic> {
 
 /// Scans `dir` in `layout`.
 /// Reads `dir` in `layout`; files whose bytes `memo` remembers are not hashed again.
-pub fn scan_layout(dir: &Path, display_base: &Path, layout: Layout, memo: &Memo) -> Scan {
-    match layout {
-        Layout::Native => scan_native(dir, display_base, memo),
-        Layout::Diesel => scan_diesel(dir, display_base, memo),
+pub fn scan_layout(
+    dir: &Path,
+    display_base: &Path,
+    layout: Layout,
+    custom: Option<&layout::CustomLayout>,
+    memo: &Memo,
+) -> Scan {
+    match (layout, custom) {
+        (Layout::Native, _) => scan_native(dir, display_base, memo),
+        (Layout::Diesel, _) => scan_diesel(dir, display_base, memo),
+        (Layout::Custom, Some(custom)) => scan_custom(dir, display_base, custom, memo),
+        (Layout::Custom, None) => {
+            let mut out = Scan::default();
+            out.diagnostics.push(
+                Diagnostic::error(Kind::MalformedName, "the custom layout has no pattern")
+                    .at(Location::file(display_path(dir, display_base)))
+                    .help("write it in the lock: `layout custom <regex>` (named groups `version`, `description`, `direction`)"),
+            );
+            out
+        }
         _ => scan_files(dir, display_base, layout, memo),
     }
+}
+
+/// A custom layout (`layout custom [by-name] <regex>` in the lock): every
+/// `.sql` file must match the regex; up and down files pair by their name
+/// without the direction; versions are the `version` group's digits, or, in
+/// `by-name` order, 1, 2, 3 in the order of the names.
+fn scan_custom(dir: &Path, base: &Path, custom: &layout::CustomLayout, memo: &Memo) -> Scan {
+    let mut out = Scan::default();
+    let shown_dir = display_path(dir, base);
+    let mut buffer = Vec::new();
+    // By key (the name without its direction): its version, description, up and down files.
+    type Pair = (Option<i64>, String, Option<SourceFile>, Option<SourceFile>);
+    let mut pairs: BTreeMap<String, Pair> = BTreeMap::new();
+    for (name, entry) in readable_entries(dir, &shown_dir, &mut out.diagnostics) {
+        if !name::is_sql_file(&name) {
+            continue;
+        }
+        let display = child_display(&shown_dir, &name);
+        if let Err(d) = check_entry(dir, &entry, &display) {
+            out.diagnostics.push(d);
+            continue;
+        }
+        let read_name = match custom.read(&name) {
+            Ok(Some(n)) => n,
+            Ok(None) => {
+                out.diagnostics.push(layout_error(
+                    &display,
+                    format!("`{name}` does not match the custom layout's pattern `{}`", custom.pattern),
+                    Layout::Custom,
+                ));
+                continue;
+            }
+            Err(why) => {
+                out.diagnostics.push(layout_error(&display, format!("`{name}`: {why}"), Layout::Custom));
+                continue;
+            }
+        };
+        let file = match read(entry.path(), &display, memo, &mut buffer) {
+            Ok(f) => f,
+            Err(d) => {
+                let d = match read_name.version {
+                    Some(v) => {
+                        out.broken_versions.insert(v);
+                        d.version(v)
+                    }
+                    None => d,
+                };
+                out.diagnostics.push(d);
+                continue;
+            }
+        };
+        let slot = pairs.entry(read_name.key.clone()).or_insert((read_name.version, read_name.description, None, None));
+        let half = if read_name.up { &mut slot.2 } else { &mut slot.3 };
+        *half = Some(file);
+    }
+    let mut found: BTreeMap<i64, Vec<ScannedMigration>> = BTreeMap::new();
+    for (n, (_key, (version, description, up, down))) in pairs.into_iter().enumerate() {
+        // The keys are in name order: `by-name` numbers them so.
+        let version = if custom.by_name { n as i64 + 1 } else { version.unwrap_or_default() };
+        let Some(up) = up else {
+            let Some(down) = down else { continue };
+            out.broken_versions.insert(version);
+            out.diagnostics.push(
+                Diagnostic::error(Kind::DownWithoutUp, format!("`{}` has no up migration", down.file_name()))
+                    .at(Location::file(down.display.clone()))
+                    .version(version),
+            );
+            continue;
+        };
+        found.entry(version).or_default().push(ScannedMigration {
+            version,
+            description,
+            up,
+            down,
+            up_part: Part::default(),
+            down_part: Part::default(),
+        });
+    }
+    collect(found, &mut out);
+    out
 }
 
 fn layout_error(display: &str, message: String, layout: Layout) -> Diagnostic {

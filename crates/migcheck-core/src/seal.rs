@@ -74,6 +74,7 @@ pub fn seal_accepting(config: &Config, force: bool, accept: bool) -> Result<Seal
         functions: old.functions.clone(),
         dialect: old.dialect,
         layout: old.layout,
+        custom: old.custom.clone(),
         allow: old.allow.clone(),
         deny: old.deny.clone(),
         scratch_limit: old.scratch_limit,

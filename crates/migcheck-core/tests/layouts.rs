@@ -306,3 +306,90 @@ fn links_out_of_the_directory_are_refused_in_every_layout() {
         );
     }
 }
+
+/// A project's own names, read by the lock's `layout custom <regex>`.
+fn custom_dir(lock_line: &str, files: &[(&str, &str)]) -> (tempfile::TempDir, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("migrations");
+    fs::create_dir(&dir).unwrap();
+    write(&dir, files);
+    fs::write(dir.join("migrations.lock"), format!("migcheck-lock 1\n{lock_line}\nchain {}\n", "0".repeat(64)))
+        .unwrap();
+    (tmp, dir)
+}
+
+#[test]
+fn a_custom_layout_orders_by_version_number_and_pairs_up_and_down() {
+    let (_tmp, dir) = custom_dir(
+        r"layout custom V(?<version>\d+)\.(?<description>\w+)\.(?<direction>up|down)\.sql",
+        &[
+            ("V0001.Initial_Schema.up.sql", "CREATE TABLE owners (id INTEGER PRIMARY KEY);"),
+            ("V0001.Initial_Schema.down.sql", "DROP TABLE owners;"),
+            // 10 after 2, as numbers (as names, `V0010` sorts before `V002`).
+            ("V0010.Seed.up.sql", "INSERT INTO pets (owner) VALUES (NULL);"),
+            ("V002.Add_Pets.up.sql", "CREATE TABLE pets (owner INTEGER REFERENCES owners);"),
+            ("V002.Add_Pets.down.sql", "DROP TABLE pets;"),
+            ("README.md", "not a migration"),
+        ],
+    );
+    let report = check(&Config::new(&dir));
+    let errors: Vec<String> = report.errors().map(|d| d.render()).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert_eq!(report.layout, Layout::Custom);
+    let read: Vec<(i64, &str, bool)> =
+        report.migrations.iter().map(|m| (m.version, m.description.as_str(), m.down.is_some())).collect();
+    assert_eq!(read, [(1, "Initial_Schema", true), (2, "Add_Pets", true), (10, "Seed", false)]);
+
+    // Sealing keeps the pattern; a name it does not match fails the build.
+    migcheck_core::seal::seal(&Config::new(&dir), false).unwrap();
+    let lock = fs::read_to_string(dir.join("migrations.lock")).unwrap();
+    assert!(
+        lock.contains(r"layout custom V(?<version>\d+)\.(?<description>\w+)\.(?<direction>up|down)\.sql"),
+        "{lock}"
+    );
+    write(&dir, &[("V0011_typo.up.sql", "SELECT 1;")]);
+    let report = check(&Config::new(&dir));
+    let error = report.errors().find(|d| d.kind == Kind::MalformedName).expect("a malformed name");
+    assert!(error.render().contains("does not match the custom layout's pattern"), "{}", error.render());
+}
+
+#[test]
+fn a_custom_layout_by_name_numbers_files_that_share_a_version_in_name_order() {
+    let (_tmp, dir) = custom_dir(
+        r"layout custom by-name (?<version>\d{8})_(?<description>[a-z_]+)\.sql",
+        &[
+            ("20240101_users.sql", "CREATE TABLE users (id INTEGER PRIMARY KEY);"),
+            ("20240101_users_index.sql", "CREATE INDEX users_id ON users (id);"),
+            ("20240315_posts.sql", "CREATE TABLE posts (user_id INTEGER REFERENCES users);"),
+        ],
+    );
+    let report = check(&Config::new(&dir));
+    let errors: Vec<String> = report.errors().map(|d| d.render()).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let read: Vec<(i64, &str)> = report.migrations.iter().map(|m| (m.version, m.description.as_str())).collect();
+    assert_eq!(read, [(1, "users"), (2, "users_index"), (3, "posts")]);
+}
+
+#[test]
+fn a_custom_layout_that_cannot_be_read_is_a_clear_error() {
+    for (line, expect) in [
+        ("layout custom", "needs a regex"),
+        (r"layout custom (?<version>\d+", "does not compile"),
+        (r"layout custom (?<v>\d+)\.sql", "group `v`"),
+        (r"layout custom (?<description>\w+)\.sql", "needs a `(?<version>…)` group"),
+    ] {
+        let (_tmp, dir) = custom_dir(line, &[("1_a.sql", "SELECT 1;")]);
+        let report = check(&Config::new(&dir));
+        let error = report.errors().next().unwrap_or_else(|| panic!("{line}: no error"));
+        assert_eq!(error.kind, Kind::LockCorrupt, "{line}");
+        assert!(error.render().contains(expect), "{line}: {}", error.render());
+    }
+    let (_tmp, dir) = custom_dir(
+        r"layout custom (?<version>\d+)_(?<direction>\w+)\.sql",
+        &[("1_sideways.sql", "SELECT 1;"), ("2_down.sql", "SELECT 1;")],
+    );
+    let report = check(&Config::new(&dir));
+    let rendered: Vec<String> = report.errors().map(|d| d.render()).collect();
+    assert!(rendered.iter().any(|e| e.contains("direction `sideways`")), "{rendered:#?}");
+    assert!(rendered.iter().any(|e| e.contains("`2_down.sql` has no up migration")), "{rendered:#?}");
+}

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use migcheck_core::check::{self as checker};
 use migcheck_core::diagnostic::Kind;
 use migcheck_core::layout::Layout;
-use migcheck_core::name;
 use migcheck_core::schema::generate::{self, Rename};
 
 use super::*;
@@ -53,7 +52,8 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
     };
     let newest = versions(cli).last().copied().unwrap_or(0);
     let version = utc_timestamp().max(newest + 1);
-    let files = name::format(report.layout, &version.to_string(), &description, &generated.up, Some(&generated.down));
+    let text = version.to_string();
+    let files = new_files(cli, report.layout, (version, &text), &description, &generated.up, Some(&generated.down))?;
     write_new(cli, &files)?;
     if report.layout == Layout::Refinery {
         println!("refinery has no down migrations: only the up file was written");

@@ -171,6 +171,51 @@ pub(crate) fn layout_of(cli: &Cli) -> Layout {
     cli.layout.or_else(locked).unwrap_or_else(|| migcheck_core::layout::detect(&cli.dir))
 }
 
+/// The lock's custom layout (`layout custom <regex>`), if it has one.
+pub(crate) fn custom_of(cli: &Cli) -> Option<migcheck_core::layout::CustomLayout> {
+    fs::read_to_string(cli.dir.join(lock_file::FILE_NAME)).ok().and_then(|t| Lock::parse(&t).ok()?.custom)
+}
+
+/// The files of a new migration `version` (written `text`) in the
+/// directory's layout; in a custom layout, named like its newest migration.
+pub(crate) fn new_files(
+    cli: &Cli,
+    layout: Layout,
+    (version, text): (i64, &str),
+    description: &str,
+    up: &str,
+    down: Option<&str>,
+) -> Result<Vec<name::NewFile>> {
+    if layout != Layout::Custom {
+        return Ok(name::format(layout, text, description, up, down));
+    }
+    let Some(custom) = custom_of(cli) else {
+        bail!("the custom layout has no pattern: write `layout custom <regex>` in the lock");
+    };
+    let s = scan::scan_layout(&cli.dir, Path::new(""), layout, Some(&custom), &Default::default());
+    let Some(newest) = s.migrations.iter().max_by_key(|m| m.version) else {
+        bail!(
+            "the custom layout names files by the pattern `{}`, and there is no migration yet to name one like:              write the first by hand",
+            custom.pattern
+        );
+    };
+    let template = newest.up.file_name();
+    let name = |is_up: bool| {
+        custom.name_like(&template, version, description, is_up).ok_or_else(|| {
+            anyhow::anyhow!(
+                "cannot name a new {} migration like `{template}` with the pattern `{}`: write it by hand",
+                if is_up { "up" } else { "down" },
+                custom.pattern
+            )
+        })
+    };
+    let mut files = vec![name::NewFile { path: name(true)?.into(), text: up.to_owned() }];
+    if let Some(down) = down {
+        files.push(name::NewFile { path: name(false)?.into(), text: down.to_owned() });
+    }
+    Ok(files)
+}
+
 /// Writes the files of a new migration; none if one of them exists.
 pub(crate) fn write_new(cli: &Cli, files: &[name::NewFile]) -> Result<()> {
     for file in files {
@@ -194,7 +239,7 @@ pub(crate) fn write_new(cli: &Cli, files: &[name::NewFile]) -> Result<()> {
 
 /// Every version present in the directory, readable or not.
 pub(crate) fn versions(cli: &Cli) -> Vec<i64> {
-    let s = scan::scan_layout(&cli.dir, Path::new(""), layout_of(cli), &Default::default());
+    let s = scan::scan_layout(&cli.dir, Path::new(""), layout_of(cli), custom_of(cli).as_ref(), &Default::default());
     let mut v: Vec<i64> = s.migrations.iter().map(|m| m.version).chain(s.broken_versions).collect();
     v.sort_unstable();
     v

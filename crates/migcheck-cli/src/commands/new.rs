@@ -3,7 +3,6 @@
 use std::path::Path;
 
 use migcheck_core::layout::Layout;
-use migcheck_core::name;
 
 use super::*;
 use crate::error::{Result, bail};
@@ -52,9 +51,10 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
         (v, v.to_string())
     };
     let files = if irreversible {
-        name::format(layout, &text, &description, &format!("-- {name} (irreversible)\n"), None)
+        new_files(cli, layout, (version, &text), &description, &format!("-- {name} (irreversible)\n"), None)?
     } else {
-        name::format(layout, &text, &description, &format!("-- {name}\n"), Some(&format!("-- undo: {name}\n")))
+        let down = format!("-- undo: {name}\n");
+        new_files(cli, layout, (version, &text), &description, &format!("-- {name}\n"), Some(&down))?
     };
     write_new(cli, &files)?;
     if !irreversible && layout == Layout::Refinery {
@@ -67,7 +67,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
 /// The zero-padded width of the versions in the directory's names, if they
 /// are padded (`0007_a.sql`: 4); `None` if there is no name to go by.
 fn sequential_width(cli: &Cli, layout: Layout) -> Option<usize> {
-    let scanned = scan::scan_layout(&cli.dir, Path::new(""), layout, &Default::default());
+    let scanned = scan::scan_layout(&cli.dir, Path::new(""), layout, custom_of(cli).as_ref(), &Default::default());
     let newest = scanned.migrations.iter().max_by_key(|m| m.version)?;
     let name = match layout {
         Layout::Diesel => newest.up.path.parent()?.file_name()?.to_string_lossy().into_owned(),

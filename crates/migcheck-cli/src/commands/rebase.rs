@@ -40,6 +40,7 @@ pub fn run(cli: &Cli, _args: &Args) -> Result<u8> {
     let mut next =
         if newest_sealed >= 10_000_000_000_000 { utc_timestamp().max(newest_sealed + 1) } else { newest_sealed + 1 };
     let layout = report.layout;
+    let custom = report.lock.custom.clone();
     let mut renames: Vec<(PathBuf, PathBuf, i64, i64)> = Vec::new();
     for m in unsealed {
         let version = if m.version > newest_sealed { m.version.max(next) } else { next };
@@ -58,7 +59,15 @@ pub fn run(cli: &Cli, _args: &Args) -> Result<u8> {
                 continue;
             }
             let old_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let Some(new_name) = name::renumber(layout, &old_name, version) else {
+            let renamed = match (layout, &custom) {
+                (Layout::Custom, Some(custom)) => custom
+                    .read(&old_name)
+                    .ok()
+                    .flatten()
+                    .and_then(|n| custom.name_like(&old_name, version, &n.description, n.up)),
+                _ => name::renumber(layout, &old_name, version),
+            };
+            let Some(new_name) = renamed else {
                 bail!(
                     "cannot renumber `{}`: it is not named as the {} layout names migrations",
                     path.display(),

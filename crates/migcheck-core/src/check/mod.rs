@@ -142,7 +142,7 @@ pub fn check(config: &Config) -> Report {
     let lock_diagnostics: Vec<Diagnostic> = std::mem::take(&mut report.diagnostics);
     let layout = config.layout.or(report.lock.layout).unwrap_or_else(|| crate::layout::detect(&config.dir));
     report.layout = layout;
-    let scanned = scan::scan_layout(&config.dir, &config.display_base, layout, &memo);
+    let scanned = scan::scan_layout(&config.dir, &config.display_base, layout, report.lock.custom.as_ref(), &memo);
     clock.lap(&mut report.timings, "scan");
     let scan_failed = scanned.diagnostics.iter().any(Diagnostic::is_error);
     report.diagnostics.extend(scanned.diagnostics);
