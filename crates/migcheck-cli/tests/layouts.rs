@@ -388,3 +388,131 @@ fn a_custom_layout_is_read_written_and_applied_in_place() {
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stderr.contains("does not match the custom layout's pattern"), "{run:?}");
 }
+
+/// A tool's own runner (`benches/diesel-runner`, `benches/refinery-runner`,
+/// built apart by `.ci/run`), or `None` outside CI when it is not built.
+fn runner(variable: &str, manifest: &str) -> Option<PathBuf> {
+    match std::env::var_os(variable) {
+        Some(path) => Some(PathBuf::from(path)),
+        None => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "{variable} is not set: .ci/run builds `cargo build --release --manifest-path {manifest}` and sets it"
+            );
+            eprintln!("skipped: set {variable} to a build of {manifest} to compare with the tool itself");
+            None
+        }
+    }
+}
+
+/// Runs a tool's runner; the names of the migrations it applied, in order.
+fn run_tool(runner: &Path, dir: &Path, database: &str, count: Option<usize>) -> Vec<String> {
+    let mut cmd = Command::new(runner);
+    cmd.arg(dir).arg(database);
+    if let Some(count) = count {
+        cmd.arg(count.to_string());
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}: {}", runner.display(), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().lines().map(str::to_owned).collect()
+}
+
+/// The names migcheck reads in the directory, in its order: diesel's
+/// directory names, refinery's file stems.
+fn migcheck_order(root: &Path, tool: &str) -> Vec<String> {
+    let run = migcheck(root, &["check", "--format", "json"], false);
+    assert_eq!(run.code, 0, "{tool}: {run:?}");
+    let checked: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    checked["migrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let path = PathBuf::from(m["files"][0].as_str().unwrap());
+            let named = if tool == "diesel" { path.parent().unwrap().file_name() } else { path.file_stem() };
+            named.unwrap().to_string_lossy().into_owned()
+        })
+        .collect()
+}
+
+/// diesel_migrations and refinery apply their own fixtures, and migcheck
+/// applies the same directories: the same order (what the tool printed as it
+/// went against migcheck's reading), the same schema object for object, the
+/// same rows. Then `migcheck import` adopts a database the tool itself left
+/// half-way (it records each migration as it goes) and finishes it.
+#[test]
+fn diesel_and_refinery_apply_their_histories_as_migcheck_reads_them() {
+    for (tool, variable, manifest, history) in [
+        ("diesel", "MIGCHECK_DIESEL_RUNNER", "benches/diesel-runner/Cargo.toml", "__diesel_schema_migrations"),
+        ("refinery", "MIGCHECK_REFINERY_RUNNER", "benches/refinery-runner/Cargo.toml", "refinery_schema_history"),
+    ] {
+        let Some(runner) = runner(variable, manifest) else { continue };
+        let schema = fs::read_to_string(fixtures().join("schema.sql")).unwrap();
+        let (tmp, dir) = project(tool, &schema);
+        let root = tmp.path();
+        // The names the tools accept that are easy to misread: diesel
+        // directories with a 7-digit time (diesel orders versions as strings,
+        // so this one runs second, where a numeric order would put it last),
+        // a 5-digit time and no name; refinery versions with gaps.
+        let harmless = |table: &str| format!("CREATE TABLE {table} (x);\nDROP TABLE {table};\n");
+        let extra: Vec<(&str, String)> = if tool == "diesel" {
+            vec![
+                ("2024-01-01-1745356_seven_digit_time/up.sql", harmless("seven")),
+                ("2024-01-01-1745356_seven_digit_time/down.sql", "SELECT 1;\n".into()),
+                ("2024-01-05-10000_five_digit_time/up.sql", harmless("five")),
+                ("2024-01-05-10000_five_digit_time/down.sql", "SELECT 1;\n".into()),
+                ("2024-02-03-120000/up.sql", harmless("unnamed")),
+                ("2024-02-03-120000/down.sql", "SELECT 1;\n".into()),
+            ]
+        } else {
+            vec![("V17__after_a_gap.sql", harmless("gap17")), ("V20__after_another_gap.sql", harmless("gap20"))]
+        };
+        for (name, text) in &extra {
+            fs::create_dir_all(dir.join(name).parent().unwrap()).unwrap();
+            fs::write(dir.join(name), text).unwrap();
+        }
+
+        let theirs_db = root.join("theirs.db");
+        let order = run_tool(&runner, &dir, theirs_db.to_str().unwrap(), None);
+        assert_eq!(order, migcheck_order(root, tool), "{tool}: the order of application");
+        if tool == "diesel" {
+            assert_eq!(order[1], "2024-01-01-1745356_seven_digit_time", "{order:#?}");
+        }
+        let run = migcheck(root, &["upgrade", "--no-backup"], false);
+        assert_eq!(run.code, 0, "{tool}: {run:?}");
+
+        let ours = Connection::open(root.join("shop.db")).unwrap();
+        let theirs = Connection::open(&theirs_db).unwrap();
+        let snapshot = |conn: &Connection, history: &str| Snapshot::read(conn, &[history]).unwrap();
+        assert_eq!(snapshot(&ours, "migcheck_history"), snapshot(&theirs, history), "{tool}: the schema");
+        let rows = |conn: &Connection, sql: &str| -> Vec<String> {
+            let mut stmt = conn.prepare(sql).unwrap();
+            stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+        };
+        for sql in [
+            "SELECT name FROM tags ORDER BY id",
+            "SELECT full_name FROM authors ORDER BY id",
+            "SELECT title || ' ' || isbn FROM books ORDER BY id",
+            "SELECT title || ' ' || author FROM book_list ORDER BY title",
+        ] {
+            assert_eq!(rows(&ours, sql), rows(&theirs, sql), "{tool}: {sql}");
+        }
+
+        // Half-way: the tool applied 7 and stopped; migcheck adopts
+        // exactly those and applies the rest.
+        let half = root.join("half.db");
+        assert_eq!(run_tool(&runner, &dir, half.to_str().unwrap(), Some(7)).len(), 7, "{tool}");
+        let url = format!("sqlite:{}", half.display());
+        let run = migcheck(root, &["--database-url", &url, "import", "--from", tool], false);
+        assert_eq!(run.code, 0, "{tool}: {run:?}");
+        let run = migcheck(root, &["--database-url", &url, "--format", "json", "status"], false);
+        let status: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        let pending = status["pending"].as_array().unwrap().len();
+        assert_eq!((status["applied"].as_u64(), pending), (Some(7), order.len() - 7), "{tool}");
+        let run = migcheck(root, &["--database-url", &url, "upgrade", "--no-backup"], false);
+        assert_eq!(run.code, 0, "{tool}: {run:?}");
+        let finished = Connection::open(&half).unwrap();
+        let both = |conn: &Connection| Snapshot::read(conn, &[history, "migcheck_history"]).unwrap();
+        assert_eq!(both(&finished), snapshot(&theirs, history), "{tool}: finished by migcheck");
+    }
+}
