@@ -10,6 +10,9 @@
 //! applied to a SQLite file, and must give exactly that schema and the seeded
 //! rows, leaving every fixture file as it was.
 
+#[path = "../../../tests/support/pg.rs"]
+mod pg;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -514,5 +517,113 @@ fn diesel_and_refinery_apply_their_histories_as_migcheck_reads_them() {
         let finished = Connection::open(&half).unwrap();
         let both = |conn: &Connection| Snapshot::read(conn, &[history, "migcheck_history"]).unwrap();
         assert_eq!(both(&finished), snapshot(&theirs, history), "{tool}: finished by migcheck");
+    }
+}
+
+/// A PostgreSQL history in diesel's or refinery's layout: serial keys, a
+/// foreign key, an enum, arrays, a PL/pgSQL trigger whose body holds `;`, a
+/// view, seeded rows, and (diesel) an index built concurrently outside a
+/// transaction (`metadata.toml`).
+fn postgres_history(dir: &Path, tool: &str) {
+    let steps: [(&str, &str); 7] = [
+        ("create_authors", "CREATE TABLE authors (id serial PRIMARY KEY, full_name text NOT NULL);\n"),
+        (
+            "create_books",
+            "CREATE TABLE books (id serial PRIMARY KEY, author_id int NOT NULL REFERENCES authors (id),\n\
+             title text NOT NULL, tags text[] NOT NULL DEFAULT '{}');\n",
+        ),
+        ("add_mood", "CREATE TYPE mood AS ENUM ('happy', 'sad');\nALTER TABLE books ADD COLUMN mood mood;\n"),
+        (
+            "trim_titles",
+            "CREATE FUNCTION trim_title() RETURNS trigger AS $$\nBEGIN\n  NEW.title := trim(NEW.title);\n  RETURN NEW;\nEND;\n$$ LANGUAGE plpgsql;\n\
+             CREATE TRIGGER books_trim BEFORE INSERT ON books FOR EACH ROW EXECUTE FUNCTION trim_title();\n",
+        ),
+        (
+            "seed",
+            "INSERT INTO authors (full_name) VALUES ('Ursula K. Le Guin'), ('Anonymous -- unknown; really');\n\
+             INSERT INTO books (author_id, title, tags, mood) VALUES (1, '  The Dispossessed ', '{sf,utopia}', 'happy');\n",
+        ),
+        (
+            "book_list",
+            "CREATE VIEW book_list AS SELECT b.title, a.full_name AS author FROM books b JOIN authors a ON a.id = b.author_id;\n",
+        ),
+        ("index_titles", "CREATE INDEX CONCURRENTLY books_title ON books (title);\n"),
+    ];
+    for (n, (name, sql)) in steps.iter().enumerate() {
+        let n = n + 1;
+        if tool == "diesel" {
+            let migration = dir.join(format!("2024-03-{n:02}-120000_{name}"));
+            fs::create_dir_all(&migration).unwrap();
+            fs::write(migration.join("up.sql"), sql).unwrap();
+            fs::write(migration.join("down.sql"), "SELECT 1;\n").unwrap();
+            if name.starts_with("index") {
+                fs::write(migration.join("metadata.toml"), "run_in_transaction = false\n").unwrap();
+            }
+        } else {
+            // refinery runs every file in a transaction: the index is built plainly.
+            fs::write(dir.join(format!("V{n}__{name}.sql")), sql.replace(" CONCURRENTLY", "")).unwrap();
+        }
+    }
+    fs::write(dir.join("migrations.lock"), format!("migcheck-lock 1\ndialect postgres\nchain {}\n", "0".repeat(64)))
+        .unwrap();
+}
+
+/// The same tools on the PostgreSQL test server, with a PostgreSQL history:
+/// the same order, schema (as the catalogs describe it) and rows.
+#[test]
+fn diesel_and_refinery_on_postgres_agree_with_migcheck() {
+    let server = match pg::server() {
+        Ok(url) => url,
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let sql = |url: &str, query: &str| -> Vec<String> {
+        rt.block_on(async {
+            use sqlx::Row as _;
+            let pool = sqlx::postgres::PgPoolOptions::new().max_connections(1).connect(url).await.unwrap();
+            let rows = sqlx::query(sqlx::AssertSqlSafe(query.to_owned())).fetch_all(&pool).await.unwrap();
+            pool.close().await;
+            rows.iter().map(|r| r.get::<String, _>(0)).collect()
+        })
+    };
+    for (tool, variable, manifest, history) in [
+        ("diesel", "MIGCHECK_DIESEL_RUNNER", "benches/diesel-runner/Cargo.toml", "__diesel_schema_migrations"),
+        ("refinery", "MIGCHECK_REFINERY_RUNNER", "benches/refinery-runner/Cargo.toml", "refinery_schema_history"),
+    ] {
+        let Some(runner) = runner(variable, manifest) else { continue };
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let dir = root.join("migrations");
+        fs::create_dir(&dir).unwrap();
+        postgres_history(&dir, tool);
+        let database = |which: &str| {
+            let name = format!("layouts_{tool}_{which}_{}", std::process::id());
+            sql(&server, &format!("DROP DATABASE IF EXISTS {name}"));
+            sql(&server, &format!("CREATE DATABASE {name}"));
+            format!("{}/{name}", server.rsplit_once('/').unwrap().0)
+        };
+        let (ours, theirs) = (database("ours"), database("theirs"));
+
+        let order = run_tool(&runner, &dir, &theirs, None);
+        assert_eq!(order.len(), 7, "{tool}: {order:?}");
+        assert_eq!(order, migcheck_order(root, tool), "{tool}: the order of application");
+        let run = migcheck(root, &["--database-url", &ours, "upgrade"], false);
+        assert_eq!(run.code, 0, "{tool}: {run:?}");
+        let schema = |url: &str, history: &str| migcheck_core::postgres::live_snapshot(url, history).unwrap();
+        assert_eq!(schema(&ours, "migcheck_history"), schema(&theirs, history), "{tool}: the schema");
+        for query in [
+            "SELECT title || ' by ' || author FROM book_list ORDER BY 1",
+            "SELECT full_name FROM authors ORDER BY id",
+            "SELECT array_to_string(tags, ',') || ' ' || mood::text FROM books ORDER BY id",
+        ] {
+            assert_eq!(sql(&ours, query), sql(&theirs, query), "{tool}: {query}");
+        }
+        for url in [ours, theirs] {
+            let name = url.rsplit_once('/').unwrap().1;
+            sql(&server, &format!("DROP DATABASE {name} WITH (FORCE)"));
+        }
     }
 }
