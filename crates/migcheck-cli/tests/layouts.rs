@@ -206,6 +206,8 @@ fn sqlx_gives_the_schema_migcheck_gives() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
     copy_tree(&fixtures().join("sqlx"), &root.join("migrations"));
+    // sqlx accepts a migration numbered 0, and so does migcheck.
+    fs::write(root.join("migrations/0_version_zero.sql"), "CREATE TABLE zero (x);\nDROP TABLE zero;\n").unwrap();
     let run = migcheck(root, &["upgrade", "--no-backup"], false);
     assert_eq!(run.code, 0, "{run:?}");
     let out =
@@ -230,7 +232,13 @@ fn sqlx_gives_the_schema_migcheck_gives() {
     }
     let applied: i64 =
         theirs.query_row("SELECT count(*) FROM _sqlx_migrations WHERE success", [], |r| r.get(0)).unwrap();
-    assert_eq!(applied, 16);
+    assert_eq!(applied, 17);
+    let zero: i64 =
+        theirs.query_row("SELECT count(*) FROM _sqlx_migrations WHERE version = 0", [], |r| r.get(0)).unwrap();
+    assert_eq!(zero, 1, "sqlx applied version 0");
+    let ours_zero: i64 =
+        ours.query_row("SELECT count(*) FROM migcheck_history WHERE version = 0", [], |r| r.get(0)).unwrap();
+    assert_eq!(ours_zero, 1, "migcheck applied version 0");
 }
 
 /// `new`, `rebase` and `diff` write names in the directory's own layout, so
