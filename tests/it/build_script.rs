@@ -642,6 +642,40 @@ fn check_cases() -> Vec<Case> {
         case("a bad MIGCHECK_SCRATCH_LIMIT", good())
             .env("MIGCHECK_SCRATCH_LIMIT", "lots")
             .expect("`lots` is not a size"),
+        // Other tools' histories build in place, read as the tools read them:
+        // diesel orders versions as strings, so the 7-digit time runs second
+        // (numerically it would run last, before its table existed).
+        case(
+            "a diesel history builds and seals as it is",
+            vec![
+                ("2024-01-01-090000_create_owners/up.sql", "CREATE TABLE owners (id INTEGER PRIMARY KEY);\n"),
+                ("2024-01-01-090000_create_owners/down.sql", "DROP TABLE owners;\n"),
+                ("2024-01-01-1745356_add_pets/up.sql", "CREATE TABLE pets (owner INTEGER REFERENCES owners);\n"),
+                ("2024-01-02-100713/up.sql", "CREATE INDEX pets_owner ON pets (owner);\n"),
+            ],
+        )
+        .setup(seal)
+        .env("CI", "true")
+        .passes()
+        .reject("warning"),
+        case(
+            "a custom layout builds and seals as it is",
+            vec![
+                ("V0001.Create_Owners.up.sql", "CREATE TABLE owners (id INTEGER PRIMARY KEY);\n"),
+                ("V0001.Create_Owners.down.sql", "DROP TABLE owners;\n"),
+                ("V0002.Add_Pets.up.sql", "CREATE TABLE pets (owner INTEGER REFERENCES owners);\n"),
+                ("V0002.Add_Pets.down.sql", "DROP TABLE pets;\n"),
+            ],
+        )
+        .setup(|dir| {
+            let pattern = r"V(?<version>\d+)\.(?<description>\w+)\.(?<direction>up|down)\.sql";
+            fs::write(dir.join("migrations.lock"), format!("migcheck-lock 1\nlayout custom {pattern}\nchain {}\n", "0".repeat(64)))
+                .unwrap();
+            seal(dir);
+        })
+        .env("CI", "true")
+        .passes()
+        .reject("warning"),
         case("missing directory", vec![])
             .setup(|dir| fs::remove_dir(dir).unwrap())
             .expect("error[missing-directory]: the migrations directory `migrations` does not exist"),

@@ -117,6 +117,8 @@ fn main() {
         fs::remove_dir_all(&dir).unwrap();
         fs::create_dir(&dir).unwrap();
         for (name, text) in files {
+            // Other tools' layouts put migrations in directories of their own.
+            fs::create_dir_all(dir.join(name).parent().unwrap()).unwrap();
             fs::write(dir.join(name), text).unwrap();
         }
     }
