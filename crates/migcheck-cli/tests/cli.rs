@@ -984,6 +984,7 @@ fn check_formats_match_their_golden_files() {
             fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e} (UPDATE_GOLDEN=1 writes it)", path.display()));
         assert_eq!(run.stdout, expected, "{format} differs from {}", path.display());
     }
+    validate_reports(&p);
     let sarif = |p: &Project| -> serde_json::Value {
         serde_json::from_str(&p.run(&["check", "--format", "sarif"]).stdout).unwrap()
     };
@@ -999,6 +1000,55 @@ fn check_formats_match_their_golden_files() {
     let run = p.run(&["history", "--format", "sarif"]);
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stderr.contains("`--format sarif` is for `migcheck check`"), "{run:?}");
+}
+
+/// The SARIF log validated against the official SARIF 2.1.0 schema (ajv,
+/// with the schema @microsoft/sarif-multitool ships), and the JUnit XML read
+/// by junitparser as CI reporting tools read it: one test case per migration
+/// and one for the directory, the typo's case failed with its code. The
+/// validators come from the npm and PyPI registries: `.ci/run` installs them
+/// into `target/validators` and sets `MIGCHECK_VALIDATORS`.
+fn validate_reports(p: &Project) {
+    let Some(validators) = std::env::var_os("MIGCHECK_VALIDATORS").map(PathBuf::from) else {
+        assert!(std::env::var_os("CI").is_none(), "MIGCHECK_VALIDATORS is not set: .ci/run installs the validators");
+        eprintln!("skipped: SARIF and JUnit validation (set MIGCHECK_VALIDATORS, see .ci/run)");
+        return;
+    };
+    let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts");
+    let sarif = p.path().join("check.sarif");
+    fs::write(&sarif, p.run(&["check", "--format", "sarif"]).stdout).unwrap();
+    let out = Command::new("node")
+        .arg(scripts.join("validate-sarif.mjs"))
+        .arg(validators.join("node_modules"))
+        .arg(&sarif)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "SARIF 2.1.0 schema: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let junit = p.path().join("check.xml");
+    fs::write(&junit, p.run(&["check", "--format", "junit"]).stdout).unwrap();
+    let out = Command::new(validators.join("python/bin/python"))
+        .arg(scripts.join("read-junit.py"))
+        .arg(&junit)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "junitparser: {}", String::from_utf8_lossy(&out.stderr));
+    let read: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((read["tests"].as_u64(), read["failures"].as_u64()), (Some(4), Some(1)), "{read}");
+    let cases = read["suites"][0]["cases"].as_array().unwrap();
+    let results: Vec<(&str, &str)> =
+        cases.iter().map(|c| (c["name"].as_str().unwrap(), c["result"].as_str().unwrap())).collect();
+    assert_eq!(
+        results,
+        [("migrations directory", "passed"), ("1 owners", "passed"), ("2 contract", "passed"), ("3 typo", "failure")],
+        "{read}"
+    );
+    assert_eq!(cases[3]["type"], "sql-error", "{read}");
 }
 
 /// `check --base <ref>` in a git repository: the branch's migrations listed,
