@@ -16,7 +16,8 @@ use migcheck_core::lock::Lock;
 pub struct Base {
     /// The versions whose files the branch adds or changes.
     pub touched: BTreeSet<i64>,
-    /// Versions the base's lock seals and the branch's does not know.
+    /// Versions the base's lock seals and the branch's does not know (or
+    /// seals with other files).
     pub unknown_sealed: Vec<i64>,
 }
 
@@ -44,8 +45,14 @@ pub fn compare(dir: &Path, report: &Report, base: &str) -> anyhow::Result<Base> 
         }
         None => Lock::default(),
     };
-    let unknown_sealed: Vec<i64> =
-        base_lock.entries.iter().map(|e| e.version).filter(|v| report.lock.get(*v).is_none()).collect();
+    // By content, not only by version: two branches that each sealed their
+    // own migration 3 conflict as surely as a missing one.
+    let unknown_sealed: Vec<i64> = base_lock
+        .entries
+        .iter()
+        .filter(|e| report.lock.get(e.version).is_none_or(|mine| mine.up != e.up || mine.down != e.down))
+        .map(|e| e.version)
+        .collect();
     // Files changed since the base (committed or not), and new ones git does not track yet.
     let scope = if relative.is_empty() { ".".to_owned() } else { relative.clone() };
     let mut changed: BTreeSet<String> = BTreeSet::new();

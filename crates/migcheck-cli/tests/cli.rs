@@ -1097,8 +1097,69 @@ fn check_against_a_base_branch() {
     assert!(run.stderr.contains("`nope` is not a commit in this repository"), "{run:?}");
 }
 
-/// One test each; the PostgreSQL ones are ignored, with the reason printed,
-/// when there is no server (`tests/support/pg.rs`).
+/// `check --base` where teams meet trouble: two branches that each sealed a
+/// migration of their own, one merged first; a branch that edits a sealed
+/// migration; a base from before migcheck, with no lock.
+fn check_against_a_base_branch_after_merges_edits_and_without_a_lock() {
+    let p = Project::new();
+    let git = |args: &[&str]| {
+        let out = Command::new("git").current_dir(p.path()).args(args).output().unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    git(&["init", "-q", "-b", "main"]);
+    git(&["config", "user.email", "t@example.com"]);
+    git(&["config", "user.name", "t"]);
+    // A base with migrations and no lock (before migcheck was adopted).
+    fs::create_dir(p.path().join("migrations")).unwrap();
+    p.write("1_owners.sql", "CREATE TABLE owners (id INTEGER PRIMARY KEY, email TEXT NOT NULL);\n");
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "before migcheck"]);
+    git(&["checkout", "-qb", "adopt"]);
+    p.ok(&["lock"]);
+    p.write("2_pets.sql", "CREATE TABLE pets (id INTEGER PRIMARY KEY, owner INTEGER REFERENCES owners);\n");
+    let run = p.ok(&["check", "--base", "main"]);
+    assert!(run.stdout.contains("compared with `main`: this branch adds or changes migration 2"), "{run:?}");
+    assert!(!run.stdout.contains("migration 1,") && !run.stdout.contains("migrations 1"), "{run:?}");
+    p.ok(&["lock"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "adopt migcheck"]);
+    git(&["checkout", "-q", "main"]);
+    git(&["merge", "-q", "--ff-only", "adopt"]);
+
+    // Two branches from here, each sealing a migration of its own.
+    git(&["checkout", "-qb", "toys"]);
+    p.write("3_toys.sql", "CREATE TABLE toys (pet INTEGER REFERENCES pets);\n");
+    p.ok(&["lock"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "toys"]);
+    git(&["checkout", "-q", "main"]);
+    git(&["checkout", "-qb", "vets"]);
+    p.write("3_vets.sql", "CREATE TABLE vets (id INTEGER PRIMARY KEY);\n");
+    p.ok(&["lock"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "vets"]);
+    let run = p.ok(&["check", "--base", "main"]);
+    assert!(run.stdout.contains("this branch adds or changes migration 3"), "{run:?}");
+    // `toys` is merged first: `vets` now conflicts with main's lock, which
+    // `check --base` says before git reports a conflict.
+    git(&["checkout", "-q", "main"]);
+    git(&["merge", "-q", "--no-ff", "-m", "merge toys", "toys"]);
+    git(&["checkout", "-q", "vets"]);
+    let run = p.run(&["check", "--base", "main"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("`main` sealed migration 3 that this branch's lock does not know"), "{run:?}");
+    assert!(run.stderr.contains("`migcheck rebase`"), "{run:?}");
+
+    // A branch that edits a sealed migration: listed, and refused.
+    git(&["checkout", "-q", "main"]);
+    git(&["checkout", "-qb", "edit"]);
+    p.write("1_owners.sql", "CREATE TABLE owners (id INTEGER PRIMARY KEY, email TEXT);\n");
+    let run = p.run(&["check", "--base", "main"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stdout.contains("this branch adds or changes migration 1"), "{run:?}");
+    assert!(run.stderr.contains("sealed-edited"), "{run:?}");
+}
+
 /// A file that runs outside a transaction and fails part-way: the statements
 /// before the failing one stay, the history marks it interrupted (`status`,
 /// `history` and the error say how far it got), a downgrade waits for it, and
@@ -1187,19 +1248,26 @@ fn a_no_transaction_file_cut_part_way_resumes_where_it_stopped() {
     assert!(p.tables().contains(&"audit3".to_owned()));
 }
 
+/// One test each; the PostgreSQL ones are ignored, with the reason printed,
+/// when there is no server (`tests/support/pg.rs`).
 fn main() {
     let args = libtest_mimic::Arguments::from_args();
     let no_server = if args.list { None } else { pg::server().err() };
     if let Some(why) = &no_server {
         eprintln!("PostgreSQL tests ignored: {why}");
     }
-    let tests: [(&str, fn(), bool); 22] = [
+    let tests: [(&str, fn(), bool); 23] = [
         (
             "a_no_transaction_file_cut_part_way_resumes_where_it_stopped",
             a_no_transaction_file_cut_part_way_resumes_where_it_stopped,
             false,
         ),
         ("check_against_a_base_branch", check_against_a_base_branch, false),
+        (
+            "check_against_a_base_branch_after_merges_edits_and_without_a_lock",
+            check_against_a_base_branch_after_merges_edits_and_without_a_lock,
+            false,
+        ),
         ("check_formats_match_their_golden_files", check_formats_match_their_golden_files, false),
         ("version_zero_is_a_migration_and_base_is_none", version_zero_is_a_migration_and_base_is_none, false),
         ("explain_shows_each_statement", explain_shows_each_statement, false),
