@@ -961,10 +961,27 @@ fn check_formats_match_their_golden_files() {
     p.ok(&["init"]);
     p.write("1_owners.sql", "CREATE TABLE owners (id INTEGER PRIMARY KEY, email TEXT NOT NULL, nick TEXT);\n");
     p.ok(&["lock"]);
+    // One finding of each kind the SQLite checks give, then an error.
     p.write("2_contract.sql", "ALTER TABLE owners DROP COLUMN nick;\n");
     p.write(
-        "3_typo.sql",
-        "CREATE TABLE pets (id INTEGER PRIMARY KEY);\nINSERT INTO pets (id) SELECT idd FROM owners;\n",
+        "3_pets.up.sql",
+        "-- migcheck: allow data-loss\nCREATE TABLE pets (id INTEGER PRIMARY KEY, owner INTEGER REFERENCES owners, name TEXT);\n",
+    );
+    p.write("3_pets.down.sql", "DROP TABLE pets;\n");
+    p.write(
+        "4_name_required.sql",
+        "CREATE TABLE pets_new (id INTEGER PRIMARY KEY, owner INTEGER REFERENCES owners, name TEXT NOT NULL);\n\
+         INSERT INTO pets_new SELECT id, owner, name FROM pets;\nDROP TABLE pets;\nALTER TABLE pets_new RENAME TO pets;\n",
+    );
+    p.write(
+        "5_prune.sql",
+        "CREATE TABLE pets_kept (id INTEGER PRIMARY KEY, owner INTEGER REFERENCES owners, name TEXT NOT NULL);\n\
+         INSERT INTO pets_kept SELECT id, owner, name FROM pets WHERE id < 1003;\nDROP TABLE pets;\n\
+         ALTER TABLE pets_kept RENAME TO pets;\n",
+    );
+    p.write(
+        "6_typo.sql",
+        "CREATE TABLE toys (id INTEGER PRIMARY KEY);\nINSERT INTO toys (id) SELECT idd FROM owners;\n",
     );
     let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/formats");
     for (format, file) in [
@@ -984,12 +1001,23 @@ fn check_formats_match_their_golden_files() {
             fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e} (UPDATE_GOLDEN=1 writes it)", path.display()));
         assert_eq!(run.stdout, expected, "{format} differs from {}", path.display());
     }
+    // The README shows the Markdown summary: the same text.
+    let readme = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md")).unwrap();
+    let shown = readme.split("```markdown\n").nth(1).and_then(|rest| rest.split("```\n").next()).unwrap_or_default();
+    assert_eq!(
+        shown,
+        fs::read_to_string(golden.join("check.md")).unwrap(),
+        "README's `In CI` sample differs from check.md"
+    );
     validate_reports(&p);
     let sarif = |p: &Project| -> serde_json::Value {
         serde_json::from_str(&p.run(&["check", "--format", "sarif"]).stdout).unwrap()
     };
     let before = sarif(&p);
-    p.write("3_typo.sql", "-- a comment moves the lines\nCREATE TABLE pets (id INTEGER PRIMARY KEY);\nINSERT INTO pets (id) SELECT idd FROM owners;\n");
+    p.write(
+        "6_typo.sql",
+        "-- a comment moves the lines\nCREATE TABLE toys (id INTEGER PRIMARY KEY);\nINSERT INTO toys (id) SELECT idd FROM owners;\n",
+    );
     let after = sarif(&p);
     let result = |v: &serde_json::Value, code: &str| {
         v["runs"][0]["results"].as_array().unwrap().iter().find(|r| r["ruleId"] == code).unwrap().clone()
@@ -1039,16 +1067,24 @@ fn validate_reports(p: &Project) {
         .unwrap();
     assert!(out.status.success(), "junitparser: {}", String::from_utf8_lossy(&out.stderr));
     let read: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!((read["tests"].as_u64(), read["failures"].as_u64()), (Some(4), Some(1)), "{read}");
+    assert_eq!((read["tests"].as_u64(), read["failures"].as_u64()), (Some(7), Some(1)), "{read}");
     let cases = read["suites"][0]["cases"].as_array().unwrap();
     let results: Vec<(&str, &str)> =
         cases.iter().map(|c| (c["name"].as_str().unwrap(), c["result"].as_str().unwrap())).collect();
     assert_eq!(
         results,
-        [("migrations directory", "passed"), ("1 owners", "passed"), ("2 contract", "passed"), ("3 typo", "failure")],
+        [
+            ("migrations directory", "passed"),
+            ("1 owners", "passed"),
+            ("2 contract", "passed"),
+            ("3 pets", "passed"),
+            ("4 name_required", "passed"),
+            ("5 prune", "passed"),
+            ("6 typo", "failure")
+        ],
         "{read}"
     );
-    assert_eq!(cases[3]["type"], "sql-error", "{read}");
+    assert_eq!(cases[6]["type"], "sql-error", "{read}");
 }
 
 /// `check --base <ref>` in a git repository: the branch's migrations listed,
