@@ -1087,6 +1087,59 @@ fn validate_reports(p: &Project) {
     assert_eq!(cases[6]["type"], "sql-error", "{read}");
 }
 
+/// The `.pre-commit-hooks.yaml` of this repository, run by pre-commit itself
+/// (`pre-commit try-repo`, from PyPI with the other validators) on a project
+/// of the test's own: it passes on sound migrations and fails, showing the
+/// error, on a broken one.
+fn the_pre_commit_hook_runs_the_check() {
+    let Some(validators) = std::env::var_os("MIGCHECK_VALIDATORS").map(PathBuf::from) else {
+        assert!(std::env::var_os("CI").is_none(), "MIGCHECK_VALIDATORS is not set: .ci/run installs pre-commit");
+        eprintln!("skipped: pre-commit (set MIGCHECK_VALIDATORS, see .ci/run)");
+        return;
+    };
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap();
+    if !repo.join(".git").exists() {
+        assert!(std::env::var_os("CI").is_none(), "CI runs from a git clone");
+        eprintln!("skipped: {} is not a git repository, which pre-commit needs", repo.display());
+        return;
+    }
+    let p = Project::new();
+    let git = |args: &[&str]| {
+        let out = Command::new("git").current_dir(p.path()).args(args).output().unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    git(&["init", "-q", "-b", "main"]);
+    git(&["config", "user.email", "t@example.com"]);
+    git(&["config", "user.name", "t"]);
+    p.ok(&["init"]);
+    p.write("1_owners.sql", "CREATE TABLE owners (id INTEGER PRIMARY KEY);\n");
+    p.ok(&["lock"]);
+    let bin = Path::new(env!("CARGO_BIN_EXE_migcheck")).parent().unwrap().to_path_buf();
+    let path =
+        std::env::join_paths(std::iter::once(bin).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())))
+            .unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let hook = || -> Run {
+        git(&["add", "-A"]);
+        Command::new(validators.join("python/bin/pre-commit"))
+            .current_dir(p.path())
+            .args(["try-repo", repo.to_str().unwrap(), "migcheck-check", "--all-files"])
+            .env("PATH", &path)
+            .env("PRE_COMMIT_HOME", cache.path())
+            .env_remove("CI")
+            .output()
+            .unwrap()
+            .into()
+    };
+    let run = hook();
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("migcheck check") && run.stdout.contains("Passed"), "{run:?}");
+    p.write("2_typo.sql", "SELECT nope FROM owners;\n");
+    let run = hook();
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stdout.contains("Failed") && run.stdout.contains("error[sql-error]"), "{run:?}");
+}
+
 /// `check --base <ref>` in a git repository: the branch's migrations listed,
 /// findings only for them, and a base that sealed what the branch's lock
 /// does not know refused early.
@@ -1292,13 +1345,14 @@ fn main() {
     if let Some(why) = &no_server {
         eprintln!("PostgreSQL tests ignored: {why}");
     }
-    let tests: [(&str, fn(), bool); 23] = [
+    let tests: [(&str, fn(), bool); 24] = [
         (
             "a_no_transaction_file_cut_part_way_resumes_where_it_stopped",
             a_no_transaction_file_cut_part_way_resumes_where_it_stopped,
             false,
         ),
         ("check_against_a_base_branch", check_against_a_base_branch, false),
+        ("the_pre_commit_hook_runs_the_check", the_pre_commit_hook_runs_the_check, false),
         (
             "check_against_a_base_branch_after_merges_edits_and_without_a_lock",
             check_against_a_base_branch_after_merges_edits_and_without_a_lock,
