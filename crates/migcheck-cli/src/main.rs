@@ -98,12 +98,23 @@ pub enum Format {
     Junit,
     /// A pull-request comment (`check` only).
     Markdown,
+    /// The schema as SQL (`schema` only; its default).
+    Sql,
+    /// A Mermaid `erDiagram` (`schema`, `show`).
+    Mermaid,
+    /// Graphviz dot (`schema` only).
+    Dot,
 }
 
 impl Format {
     /// The formats only `migcheck check` writes.
     pub fn check_only(self) -> bool {
         matches!(self, Format::Github | Format::Sarif | Format::Junit | Format::Markdown)
+    }
+
+    /// The formats only `migcheck schema` (and, for Mermaid, `show`) writes.
+    pub fn schema_only(self) -> bool {
+        matches!(self, Format::Sql | Format::Mermaid | Format::Dot)
     }
 }
 
@@ -145,6 +156,18 @@ pub enum Command {
         after_help = "Examples:\n  migcheck explain 20261124101500\n  MIGCHECK_SCRATCH_URL=postgres://… migcheck explain 3 --format json"
     )]
     Explain(commands::explain::Args),
+
+    /// Print the schema at a version (default: the newest) as SQL, a Mermaid `erDiagram`, Graphviz
+    /// dot or JSON, replayed on a scratch database; with --database-url, a live database's.
+    #[command(
+        after_help = "Examples:\n  migcheck schema\n  migcheck --format mermaid schema --at 20261124093000\n  migcheck --format dot schema | dot -Tsvg > schema.svg\n  migcheck --database-url sqlite:dev.db schema"
+    )]
+    Schema(commands::schema::SchemaArgs),
+
+    /// Show a migration: its files, whether it is sealed and applied, and what it changes in the
+    /// schema (as text, or with --format mermaid the tables it touches, changes marked).
+    #[command(after_help = "Examples:\n  migcheck show 20261124101500\n  migcheck --format mermaid show 2")]
+    Show(commands::schema::ShowArgs),
 
     /// Generate a migration (up and down) from the migrated schema to schema.sql.
     #[command(

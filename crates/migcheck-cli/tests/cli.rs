@@ -1140,6 +1140,93 @@ fn the_pre_commit_hook_runs_the_check() {
     assert!(run.stdout.contains("Failed") && run.stdout.contains("error[sql-error]"), "{run:?}");
 }
 
+/// Runs `scripts/validate-diagrams.mjs` on `text` when the validators are
+/// installed (Mermaid's own parser, Graphviz as WebAssembly).
+fn validate_diagram(kind: &str, text: &str) {
+    let Some(validators) = std::env::var_os("MIGCHECK_VALIDATORS").map(PathBuf::from) else {
+        assert!(std::env::var_os("CI").is_none(), "MIGCHECK_VALIDATORS is not set: .ci/run installs the validators");
+        eprintln!("skipped: {kind} validation (set MIGCHECK_VALIDATORS, see .ci/run)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(format!("diagram.{kind}"));
+    fs::write(&file, text).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/validate-diagrams.mjs");
+    let out =
+        Command::new("node").arg(script).arg(validators.join("node_modules")).arg(kind).arg(&file).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{kind}: {}{}\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `migcheck schema` in each format and `migcheck show`, on the example
+/// history (this repository's `migrations/`) and on the dbmate bookshop
+/// fixture (views, triggers, indexes, a renamed column): equal to the golden
+/// files (`UPDATE_GOLDEN=1` rewrites them), deterministic, the diagrams
+/// accepted by Mermaid's and Graphviz's parsers.
+fn schema_views_match_their_golden_files() {
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/schema");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let example = Project::new();
+    fs::create_dir(example.path().join("migrations")).unwrap();
+    for entry in fs::read_dir(root.join("migrations")).unwrap() {
+        let path = entry.unwrap().path();
+        fs::copy(&path, example.path().join("migrations").join(path.file_name().unwrap())).unwrap();
+    }
+    let bookshop = Project::new();
+    fs::create_dir(bookshop.path().join("migrations")).unwrap();
+    for entry in fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/layouts/dbmate")).unwrap() {
+        let path = entry.unwrap().path();
+        fs::copy(&path, bookshop.path().join("migrations").join(path.file_name().unwrap())).unwrap();
+    }
+    let cases: [(&Project, &str, Vec<&str>); 8] = [
+        (&example, "example.sql", vec!["schema"]),
+        (&example, "example.mmd", vec!["--format", "mermaid", "schema"]),
+        (&example, "example.dot", vec!["--format", "dot", "schema"]),
+        (&example, "example.json", vec!["--format", "json", "schema"]),
+        (&example, "example-show.txt", vec!["show", "20261124101500"]),
+        (&example, "example-show.mmd", vec!["--format", "mermaid", "show", "20261124101500"]),
+        (&bookshop, "bookshop.mmd", vec!["--format", "mermaid", "schema"]),
+        (&bookshop, "bookshop-show.txt", vec!["show", "20240115233802"]),
+    ];
+    for (project, file, args) in cases {
+        let run = project.ok(&args);
+        assert_eq!(project.ok(&args).stdout, run.stdout, "{file}: the same input gives the same bytes");
+        let path = golden.join(file);
+        if std::env::var_os("UPDATE_GOLDEN").is_some() {
+            fs::create_dir_all(&golden).unwrap();
+            fs::write(&path, &run.stdout).unwrap();
+        }
+        let expected =
+            fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e} (UPDATE_GOLDEN=1 writes it)", path.display()));
+        assert_eq!(run.stdout, expected, "{file} differs from {}", path.display());
+        if file.ends_with(".mmd") {
+            validate_diagram("mermaid", &run.stdout);
+        } else if file.ends_with(".dot") {
+            validate_diagram("dot", &run.stdout);
+        }
+    }
+    // The SQL makes the same schema again.
+    let sql = example.ok(&["schema"]).stdout;
+    let conn = Connection::open_in_memory().unwrap();
+    conn.execute_batch(&sql).unwrap();
+    let again = migcheck_core::schema::model_of(&conn, &[]).unwrap();
+    assert_eq!(again.sql(), sql);
+    // At a version, and at `base`; a live database's, history table left out.
+    let first = example.ok(&["--format", "mermaid", "schema", "--at", "20261124093000"]).stdout;
+    assert!(first.contains("owners {") && !first.contains("pets {"), "{first}");
+    assert_eq!(example.ok(&["schema", "--at", "base"]).stdout, "");
+    example.ok(&["--database-url", "sqlite:dev.db", "upgrade"]);
+    assert_eq!(example.ok(&["--database-url", "sqlite:dev.db", "schema"]).stdout, sql);
+    let run = example.run(&["--format", "sarif", "schema"]);
+    assert!(run.stderr.contains("`--format sarif` is not a schema format: sql, mermaid, dot or json"), "{run:?}");
+    let run = example.run(&["--format", "dot", "history"]);
+    assert!(run.stderr.contains("is for `migcheck schema`"), "{run:?}");
+}
+
 /// `check --base <ref>` in a git repository: the branch's migrations listed,
 /// findings only for them, and a base that sealed what the branch's lock
 /// does not know refused early.
@@ -1345,13 +1432,14 @@ fn main() {
     if let Some(why) = &no_server {
         eprintln!("PostgreSQL tests ignored: {why}");
     }
-    let tests: [(&str, fn(), bool); 24] = [
+    let tests: [(&str, fn(), bool); 25] = [
         (
             "a_no_transaction_file_cut_part_way_resumes_where_it_stopped",
             a_no_transaction_file_cut_part_way_resumes_where_it_stopped,
             false,
         ),
         ("check_against_a_base_branch", check_against_a_base_branch, false),
+        ("schema_views_match_their_golden_files", schema_views_match_their_golden_files, false),
         ("the_pre_commit_hook_runs_the_check", the_pre_commit_hook_runs_the_check, false),
         (
             "check_against_a_base_branch_after_merges_edits_and_without_a_lock",

@@ -104,6 +104,11 @@ pub trait Engine: Sized {
     /// The columns of `table`, in order.
     fn columns(&mut self, table: &str) -> Result<Vec<ColumnShape>, Diagnostic>;
 
+    /// The whole schema as people read it (tables with their columns, keys
+    /// and references, indexes, views, triggers), for `migcheck schema` and
+    /// `migcheck show`.
+    fn model(&mut self) -> Result<crate::schema::model::Model, Diagnostic>;
+
     /// Every row of `table`, values as SQL literals.
     fn contents(&mut self, table: &str) -> Result<Contents, Diagnostic>;
 

@@ -281,6 +281,10 @@ impl Engine for SqliteEngine {
         read().map_err(|e| io(&format!("cannot read the columns of `{table}`"), e))
     }
 
+    fn model(&mut self) -> Result<crate::schema::model::Model, Diagnostic> {
+        crate::schema::model_of(&self.scratch.conn, &[]).map_err(|e| io("cannot read the scratch database's schema", e))
+    }
+
     fn contents(&mut self, table: &str) -> Result<Contents, Diagnostic> {
         let read = || -> rusqlite::Result<Contents> {
             let mut stmt = self.scratch.conn.prepare(&format!("SELECT * FROM \"{}\"", table.replace('"', "\"\"")))?;

@@ -93,7 +93,8 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
             print!("{}", crate::formats::markdown(&report));
             return ending;
         }
-        Format::Text | Format::Json => {}
+        // Refused before the command runs (`commands::run`).
+        Format::Text | Format::Json | Format::Sql | Format::Mermaid | Format::Dot => {}
     }
     if cli.format == Format::Json {
         print_json(&json!({

@@ -14,6 +14,7 @@ pub mod init;
 pub mod lock;
 pub mod new;
 pub mod rebase;
+pub mod schema;
 pub mod stamp;
 pub mod status;
 pub mod upgrade;
@@ -32,15 +33,20 @@ use migcheck_core::{name, scan};
 
 use crate::error::{Failure, Result, bail};
 use crate::output::print_diagnostics;
-use crate::{Cli, Command, db, exit};
+use crate::{Cli, Command, Format, db, exit};
 
 /// Runs the command; the exit code, or a failure that carries its own.
 pub fn run(cli: &Cli) -> Result<u8> {
-    if cli.format.check_only() && !matches!(cli.command, Command::Check(_)) {
-        bail!(
-            "`--format {}` is for `migcheck check`; here use text or json",
-            format!("{:?}", cli.format).to_lowercase()
-        );
+    let format = format!("{:?}", cli.format).to_lowercase();
+    match (&cli.command, cli.format) {
+        (Command::Check(_), f) if !f.schema_only() => {}
+        (Command::Schema(_), Format::Text | Format::Json | Format::Sql | Format::Mermaid | Format::Dot) => {}
+        (Command::Show(_), Format::Text | Format::Json | Format::Mermaid) => {}
+        (_, Format::Text | Format::Json) => {}
+        (Command::Schema(_), _) => bail!("`--format {format}` is not a schema format: sql, mermaid, dot or json"),
+        (Command::Show(_), _) => bail!("`--format {format}` is not for `migcheck show`: text, json or mermaid"),
+        (_, f) if f.check_only() => bail!("`--format {format}` is for `migcheck check`; here use text or json"),
+        _ => bail!("`--format {format}` is for `migcheck schema`; here use text or json"),
     }
     match &cli.command {
         Command::Init(args) => init::run(cli, args),
@@ -50,6 +56,8 @@ pub fn run(cli: &Cli) -> Result<u8> {
         Command::Check(args) => check::run(cli, args),
         Command::Diff(args) => diff::run(cli, args),
         Command::Explain(args) => explain::run(cli, args),
+        Command::Schema(args) => schema::run_schema(cli, args),
+        Command::Show(args) => schema::run_show(cli, args),
         Command::Upgrade(args) => upgrade::run(cli, args),
         Command::Downgrade(args) => downgrade::run(cli, args),
         Command::History(args) => history::run(cli, args),

@@ -408,6 +408,10 @@ impl Engine for PgEngine {
         data::contents(&mut self.client, table).map_err(|e| io(format!("cannot read the rows of `{table}`: {e}")))
     }
 
+    fn model(&mut self) -> Result<crate::schema::model::Model, Diagnostic> {
+        data::model(&mut self.client, "").map_err(|e| io(format!("cannot read the scratch database's schema: {e}")))
+    }
+
     fn clear(&mut self, keep: &BTreeSet<String>) -> Result<(), Diagnostic> {
         data::clear(&mut self.client, keep)
             .map_err(|e| io(format!("cannot delete the rows of the scratch database: {e}")))
@@ -473,6 +477,14 @@ fn located(script: &Script, sent_at: usize, sent: &str, e: PgError) -> Diagnosti
 }
 
 /// The schema of a live database, without migcheck's history table.
+/// The schema of a live database as a [`crate::schema::model::Model`], its
+/// history table left out.
+pub fn live_model(url: &str, history_table: &str) -> Result<crate::schema::model::Model, PgError> {
+    let url = PgUrl::parse(url).map_err(PgError::Url)?;
+    let mut client = Client::connect(&url)?;
+    data::model(&mut client, history_table)
+}
+
 pub fn live_snapshot(url: &str, history_table: &str) -> Result<PgSnapshot, PgError> {
     let url = PgUrl::parse(url).map_err(PgError::Url)?;
     let mut client = Client::connect(&url)?;

@@ -9,6 +9,7 @@
 //! quoting and keyword case never count as differences.
 
 pub mod generate;
+pub mod model;
 pub mod tokens;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -620,6 +621,89 @@ fn compare_tables(a: &Table, b: &Table, changes: &mut Vec<Change>) {
     if !details.is_empty() {
         changes.push(Change::AlterTable { table, details });
     }
+}
+
+/// The schema of a SQLite database as a [`model::Model`] (SQLite's own
+/// objects and `exclude`, the history table, left out).
+pub fn model_of(conn: &Connection, exclude: &[&str]) -> rusqlite::Result<model::Model> {
+    use model::{ColumnView, Model, Object, Reference, TableView};
+    let snapshot = Snapshot::read(conn, exclude)?;
+    let mut m = Model::default();
+    for row in &snapshot.rows {
+        let object = || Object {
+            kind: row.kind.word().to_owned(),
+            name: row.name.clone(),
+            table: row.table.clone(),
+            sql: row.sql.clone(),
+        };
+        match row.kind {
+            ObjectKind::Index => m.indexes.push(object()),
+            ObjectKind::View => m.views.push(object()),
+            ObjectKind::Trigger => m.triggers.push(object()),
+            ObjectKind::Table => {
+                let table = Table::introspect(conn, &row.name, &row.sql)?;
+                // Columns alone under a UNIQUE constraint or a unique index.
+                let mut unique: BTreeSet<String> = BTreeSet::new();
+                let mut stmt = conn.prepare(
+                    "SELECT (SELECT group_concat(name, char(31)) FROM pragma_index_info(l.name)) FROM pragma_index_list(?1) l
+                     WHERE l.\"unique\" AND l.origin <> 'pk' AND NOT l.partial",
+                )?;
+                for cols in stmt.query_map([&row.name], |r| r.get::<_, Option<String>>(0))? {
+                    if let Some(cols) = cols?.filter(|c| !c.contains('\u{1f}')) {
+                        unique.insert(cols.to_lowercase());
+                    }
+                }
+                let mut stmt = conn.prepare(
+                    "SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_xinfo(?1) WHERE hidden <> 1",
+                )?;
+                let pk_columns = table.columns.iter().filter(|c| c.primary_key > 0).count();
+                let columns = stmt
+                    .query_map([&row.name], |r| {
+                        let name: String = r.get(0)?;
+                        let ty: String = r.get::<_, Option<String>>(1)?.unwrap_or_default();
+                        let pk: i64 = r.get(4)?;
+                        // A lone INTEGER PRIMARY KEY is the rowid: never NULL.
+                        let rowid =
+                            pk > 0 && pk_columns == 1 && ty.eq_ignore_ascii_case("integer") && !table.without_rowid;
+                        Ok(ColumnView {
+                            unique: unique.contains(&name.to_lowercase()),
+                            not_null: r.get::<_, i64>(2)? != 0 || rowid,
+                            default: r.get(3)?,
+                            primary_key: pk > 0,
+                            ty,
+                            name,
+                        })
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                let foreign_keys = table
+                    .foreign_keys
+                    .iter()
+                    .map(|f| Reference { columns: f.columns.clone(), table: f.table.clone(), to: f.to.clone() })
+                    .collect();
+                m.tables.push(TableView { name: row.name.clone(), columns, foreign_keys, sql: row.sql.clone() });
+            }
+        }
+    }
+    // SQLite reports references in lower case: the names as written.
+    let names: Vec<(String, Vec<String>)> =
+        m.tables.iter().map(|t| (t.name.clone(), t.columns.iter().map(|c| c.name.clone()).collect())).collect();
+    let spelled = |list: &[String], name: &str| list.iter().find(|n| n.eq_ignore_ascii_case(name)).cloned();
+    for t in &mut m.tables {
+        let own: Vec<String> = t.columns.iter().map(|c| c.name.clone()).collect();
+        for r in &mut t.foreign_keys {
+            for c in &mut r.columns {
+                *c = spelled(&own, c).unwrap_or_else(|| c.clone());
+            }
+            if let Some((name, columns)) = names.iter().find(|(n, _)| n.eq_ignore_ascii_case(&r.table)) {
+                r.table = name.clone();
+                for c in &mut r.to {
+                    *c = spelled(columns, c).unwrap_or_else(|| c.clone());
+                }
+            }
+        }
+    }
+    m.sort();
+    Ok(m)
 }
 
 #[cfg(test)]

@@ -1,0 +1,192 @@
+//! `migcheck schema` and `migcheck show`: the schema at a version (from a
+//! scratch database the migrations are replayed on, or a live database) as
+//! SQL, a Mermaid diagram, Graphviz dot or JSON, and what one migration
+//! changed.
+
+use anyhow::anyhow;
+use migcheck_core::check::{self as checker, Report};
+use migcheck_core::engine::Engine as _;
+use migcheck_core::schema::model::{Changes, Model};
+use serde_json::json;
+
+use super::*;
+use crate::Format;
+use crate::error::{Failure, Result};
+use crate::output::{print_diagnostics, print_json};
+use crate::{Cli, db, exit};
+
+/// `migcheck schema`.
+#[derive(Debug, clap::Args)]
+pub struct SchemaArgs {
+    /// The version (default: the newest migration; `base`: none).
+    #[arg(long, value_parser = parse_target)]
+    pub at: Option<i64>,
+}
+
+/// `migcheck show`.
+#[derive(Debug, clap::Args)]
+pub struct ShowArgs {
+    /// The migration's version.
+    pub version: i64,
+}
+
+/// The model of the schema the migrations make up to `version` (all when
+/// `None`), replayed on a scratch database of the project's engine.
+fn model_at(cli: &Cli, report: &Report, version: Option<i64>) -> Result<Model> {
+    let config = config(cli, false)?;
+    let result = if report.lock.dialect == Some(migcheck_core::lock::Dialect::Postgres) {
+        let Some(scratch) = config.postgres_scratch else {
+            bail!(
+                "a PostgreSQL history is replayed on a scratch server: set MIGCHECK_SCRATCH_URL to a server where \
+                 migcheck may create a scratch database"
+            );
+        };
+        migcheck_core::postgres::PgEngine::create(&scratch, config.scratch.timeout)
+            .and_then(|engine| checker::replay(&engine, report, version))
+            .and_then(|mut db| db.model())
+    } else {
+        migcheck_core::sqlite::SqliteEngine::open(&report.scratch, None)
+            .and_then(|engine| checker::replay(&engine, report, version))
+            .and_then(|mut db| db.model())
+    };
+    result.map_err(|d| {
+        print_diagnostics(std::iter::once(&d));
+        Failure::Reported(exit::ERROR)
+    })
+}
+
+/// The model of a live database (its history table left out).
+fn live_model(cli: &Cli, url: &str) -> Result<Model> {
+    match db::parse(url)? {
+        target @ db::Target::Postgres(_) => {
+            let db::Target::Postgres(url) = &target else { unreachable!() };
+            migcheck_core::postgres::live_model(url, &cli.history_table)
+                .map_err(|e| anyhow!("cannot read `{}`: {e}", target.describe()).into())
+        }
+        target => {
+            let Some(conn) = db::open_existing(&target)? else {
+                bail!("the database `{}` does not exist", target.describe());
+            };
+            Ok(migcheck_core::schema::model_of(&conn, &[&cli.history_table])?)
+        }
+    }
+}
+
+/// Runs `migcheck schema`.
+pub fn run_schema(cli: &Cli, args: &SchemaArgs) -> Result<u8> {
+    let model = match &cli.database_url {
+        // Only an explicit `--database-url`: DATABASE_URL is for commands that migrate.
+        Some(url) => live_model(cli, url)?,
+        None => {
+            let report = checked(cli, true)?;
+            if let Some(v) = args.at
+                && v != migcheck::BASE
+                && !report.migrations.iter().any(|m| m.version == v)
+            {
+                bail!("there is no migration with version {v} in `{}`", cli.dir.display());
+            }
+            model_at(cli, &report, args.at)?
+        }
+    };
+    match cli.format {
+        Format::Mermaid => print!("{}", model.mermaid(None)),
+        Format::Dot => print!("{}", model.dot()),
+        Format::Json => print_json(&model_json(&model)),
+        _ => print!("{}", model.sql()),
+    }
+    Ok(exit::OK)
+}
+
+/// Runs `migcheck show`.
+pub fn run_show(cli: &Cli, args: &ShowArgs) -> Result<u8> {
+    let report = checked(cli, true)?;
+    let Some(at) = report.migrations.iter().position(|m| m.version == args.version) else {
+        bail!("there is no migration with version {} in `{}`", args.version, cli.dir.display());
+    };
+    let m = &report.migrations[at];
+    let previous = if at == 0 { migcheck::BASE } else { report.migrations[at - 1].version };
+    let before = model_at(cli, &report, Some(previous))?;
+    let after = model_at(cli, &report, Some(m.version))?;
+    let changes = after.changes(&before);
+    let mut files: Vec<String> =
+        std::iter::once(&m.up).chain(m.down.as_ref()).map(|s| s.file.display.clone()).collect();
+    // Single-file layouts hold both halves in one file.
+    files.dedup();
+    let checksum = migcheck_core::checksum::to_hex(&m.up.file.checksum);
+    let migrations = migrations(cli, &report);
+    let state = optional_status(cli, &migrations)?.map(|(target, status)| {
+        let row = status.applied.iter().find(|r| r.version == m.version);
+        let state = match row {
+            _ if status.interrupted.as_ref().is_some_and(|i| i.version == m.version) => "interrupted",
+            Some(_) if status.divergent.contains(&m.version) => "divergent",
+            Some(_) => "applied",
+            None => "pending",
+        };
+        (target.describe(), state, row.map(|r| r.applied_at.clone()))
+    });
+    match cli.format {
+        Format::Mermaid => print!("{}", after.mermaid(Some((&changes, &before)))),
+        Format::Json => print_json(&json!({
+            "version": m.version,
+            "name": m.description,
+            "files": files,
+            "sealed": m.sealed,
+            "checksum": checksum,
+            "database": state.as_ref().map(|s| s.0.clone()),
+            "state": state.as_ref().map(|s| s.1),
+            "applied_at": state.as_ref().and_then(|s| s.2.clone()),
+            "changes": changes.lines,
+        })),
+        _ => {
+            println!("migration {} `{}`", m.version, m.description);
+            println!("  files:   {}", files.join(", "));
+            println!("  sealed:  {} (checksum {})", if m.sealed { "yes" } else { "no" }, &checksum[..16]);
+            match &state {
+                Some((db, state, Some(at))) => println!("  state:   {state} {at} ({db})"),
+                Some((db, state, None)) => println!("  state:   {state} ({db})"),
+                None => println!("  state:   (no DATABASE_URL)"),
+            }
+            print_changes(&changes);
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn print_changes(changes: &Changes) {
+    if changes.is_empty() {
+        println!("changes: none to the schema");
+        return;
+    }
+    println!("changes:");
+    for line in &changes.lines {
+        println!("  {line}");
+    }
+}
+
+/// The model as JSON: tables with columns and references, then the other objects.
+fn model_json(model: &Model) -> serde_json::Value {
+    let objects = |list: &[migcheck_core::schema::model::Object]| {
+        list.iter().map(|o| json!({"kind": o.kind, "name": o.name, "table": o.table, "sql": o.sql})).collect::<Vec<_>>()
+    };
+    json!({
+        "tables": model.tables.iter().map(|t| json!({
+            "name": t.name,
+            "columns": t.columns.iter().map(|c| json!({
+                "name": c.name,
+                "type": c.ty,
+                "not_null": c.not_null,
+                "primary_key": c.primary_key,
+                "unique": c.unique,
+                "default": c.default,
+            })).collect::<Vec<_>>(),
+            "foreign_keys": t.foreign_keys.iter().map(|r| json!({
+                "columns": r.columns, "table": r.table, "to": r.to,
+            })).collect::<Vec<_>>(),
+            "sql": t.sql,
+        })).collect::<Vec<_>>(),
+        "indexes": objects(&model.indexes),
+        "views": objects(&model.views),
+        "triggers": objects(&model.triggers),
+        "others": objects(&model.others),
+    })
+}
