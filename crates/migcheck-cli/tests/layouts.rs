@@ -533,6 +533,15 @@ fn diesel_and_refinery_apply_their_histories_as_migcheck_reads_them() {
 /// view, seeded rows, and (diesel) an index built concurrently outside a
 /// transaction (`metadata.toml`).
 fn postgres_history(dir: &Path, tool: &str) {
+    let downs: [&str; 7] = [
+        "DROP TABLE authors;\n",
+        "DROP TABLE books;\n",
+        "ALTER TABLE books DROP COLUMN mood;\nDROP TYPE mood;\n",
+        "DROP TRIGGER books_trim ON books;\nDROP FUNCTION trim_title();\n",
+        "DELETE FROM books;\nDELETE FROM authors;\n",
+        "DROP VIEW book_list;\n",
+        "DROP INDEX CONCURRENTLY books_title;\n",
+    ];
     let steps: [(&str, &str); 7] = [
         ("create_authors", "CREATE TABLE authors (id serial PRIMARY KEY, full_name text NOT NULL);\n"),
         (
@@ -549,7 +558,8 @@ fn postgres_history(dir: &Path, tool: &str) {
         (
             "seed",
             "INSERT INTO authors (full_name) VALUES ('Ursula K. Le Guin'), ('Anonymous -- unknown; really');\n\
-             INSERT INTO books (author_id, title, tags, mood) VALUES (1, '  The Dispossessed ', '{sf,utopia}', 'happy');\n",
+             INSERT INTO books (author_id, title, tags, mood)\n\
+             SELECT id, '  The Dispossessed ', '{sf,utopia}', 'happy' FROM authors WHERE full_name = 'Ursula K. Le Guin';\n",
         ),
         (
             "book_list",
@@ -563,7 +573,7 @@ fn postgres_history(dir: &Path, tool: &str) {
             let migration = dir.join(format!("2024-03-{n:02}-120000_{name}"));
             fs::create_dir_all(&migration).unwrap();
             fs::write(migration.join("up.sql"), sql).unwrap();
-            fs::write(migration.join("down.sql"), "SELECT 1;\n").unwrap();
+            fs::write(migration.join("down.sql"), downs[n - 1]).unwrap();
             if name.starts_with("index") {
                 fs::write(migration.join("metadata.toml"), "run_in_transaction = false\n").unwrap();
             }
@@ -629,6 +639,26 @@ fn diesel_and_refinery_on_postgres_agree_with_migcheck() {
         ] {
             assert_eq!(sql(&ours, query), sql(&theirs, query), "{tool}: {query}");
         }
+        // `migcheck schema` reads the same model from the live database and
+        // from a scratch database the history is replayed on.
+        let live = migcheck(root, &["--database-url", &ours, "--format", "json", "schema"], false);
+        assert_eq!(live.code, 0, "{tool}: {live:?}");
+        let out = Command::new(env!("CARGO_BIN_EXE_migcheck"))
+            .current_dir(root)
+            .args(["--format", "json", "schema"])
+            .env("MIGCHECK_SCRATCH_URL", &server)
+            .env_remove("DATABASE_URL")
+            .env_remove("CI")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{tool}: {}", String::from_utf8_lossy(&out.stderr));
+        let scratch: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let live: serde_json::Value = serde_json::from_str(&live.stdout).unwrap();
+        assert_eq!(scratch["tables"], live["tables"], "{tool}");
+        assert_eq!(scratch["views"], live["views"], "{tool}");
+        let mermaid = migcheck(root, &["--database-url", &ours, "--format", "mermaid", "schema"], false);
+        assert!(mermaid.stdout.contains("books }o--|| authors : \"author_id\""), "{tool}: {mermaid:?}");
+        assert!(mermaid.stdout.contains("integer id PK"), "{tool}: {mermaid:?}");
         for url in [ours, theirs] {
             let name = url.rsplit_once('/').unwrap().1;
             sql(&server, &format!("DROP DATABASE {name} WITH (FORCE)"));
