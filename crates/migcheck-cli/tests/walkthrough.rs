@@ -151,8 +151,14 @@ fn the_walkthrough_works_as_written() {
     assert!(p.migcheck(&["upgrade"]).ok);
     assert_eq!(p.query("SELECT name FROM sqlite_schema WHERE name = 'pets'"), ["pets"]);
 
-    // 9. Seal.
+    // 9. Seal, and see the schema: the diagram is the README's.
     assert!(p.migcheck(&["lock"]).stdout.contains("sealed 2 migrations"));
+    let diagram = p.migcheck(&["--format", "mermaid", "schema"]);
+    assert!(diagram.ok, "{diagram:?}");
+    let readme = fs::read_to_string(workspace().join("README.md")).unwrap();
+    let block = readme.split("```mermaid\n").nth(1).and_then(|rest| rest.split("   ```").next()).unwrap_or_default();
+    let shown: String = block.lines().map(|l| format!("{}\n", l.strip_prefix("   ").unwrap_or(l))).collect();
+    assert_eq!(diagram.stdout, shown, "README's diagram");
     assert!(p.cargo(&["build"], true).ok, "sealed: CI passes");
 
     // 10. The guard: an edited released migration, an out-of-order one, a typo, CI and unsealed.
