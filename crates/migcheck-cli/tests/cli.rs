@@ -1182,14 +1182,17 @@ fn schema_views_match_their_golden_files() {
         let path = entry.unwrap().path();
         fs::copy(&path, bookshop.path().join("migrations").join(path.file_name().unwrap())).unwrap();
     }
-    let cases: [(&Project, &str, Vec<&str>); 8] = [
+    let cases: [(&Project, &str, Vec<&str>); 11] = [
         (&example, "example.sql", vec!["schema"]),
         (&example, "example.mmd", vec!["--format", "mermaid", "schema"]),
         (&example, "example.dot", vec!["--format", "dot", "schema"]),
         (&example, "example.json", vec!["--format", "json", "schema"]),
         (&example, "example-show.txt", vec!["show", "20261124101500"]),
         (&example, "example-show.mmd", vec!["--format", "mermaid", "show", "20261124101500"]),
+        (&bookshop, "bookshop.sql", vec!["schema"]),
         (&bookshop, "bookshop.mmd", vec!["--format", "mermaid", "schema"]),
+        (&bookshop, "bookshop.dot", vec!["--format", "dot", "schema"]),
+        (&bookshop, "bookshop.json", vec!["--format", "json", "schema"]),
         (&bookshop, "bookshop-show.txt", vec!["show", "20240115233802"]),
     ];
     for (project, file, args) in cases {
