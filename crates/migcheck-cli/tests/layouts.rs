@@ -393,6 +393,24 @@ fn a_custom_layout_is_read_written_and_applied_in_place() {
         "{run:?}"
     );
 
+    // In name order, a new file is named to sort last.
+    let by_name = tempfile::tempdir().unwrap();
+    let named = by_name.path().join("migrations");
+    fs::create_dir(&named).unwrap();
+    fs::write(
+        named.join("migrations.lock"),
+        format!(
+            "migcheck-lock 1\nlayout custom by-name (?<version>\\d{{8}})_(?<description>[a-z_]+)\\.sql\nchain {}\n",
+            "0".repeat(64)
+        ),
+    )
+    .unwrap();
+    fs::write(named.join("20240101_users.sql"), "CREATE TABLE users (id INTEGER PRIMARY KEY);\n").unwrap();
+    fs::write(named.join("20240101_users_index.sql"), "CREATE INDEX users_id ON users (id);\n").unwrap();
+    let run = migcheck(by_name.path(), &["new", "add posts", "--irreversible"], false);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(named.join("20240102_add_posts.sql").is_file(), "{run:?}");
+
     // A file the pattern does not match fails the check, naming the pattern.
     fs::write(dir.join("V0004_typo.up.sql"), "SELECT 1;\n").unwrap();
     let run = migcheck(root, &["check"], false);

@@ -208,6 +208,19 @@ pub(crate) fn new_files(
         );
     };
     let template = newest.up.file_name();
+    // In name order the version is a position: the new file takes the
+    // template's own version number plus one, so that its name sorts last.
+    let version = match custom.read(&template) {
+        Ok(Some(read)) if custom.by_name => match read.version {
+            Some(v) => v + 1,
+            None => bail!(
+                "the custom layout orders by name and its pattern `{}` has no `version` group to make a name that \
+                 sorts last: write the file by hand",
+                custom.pattern
+            ),
+        },
+        _ => version,
+    };
     let name = |is_up: bool| {
         custom.name_like(&template, version, description, is_up).ok_or_else(|| {
             anyhow::anyhow!(
