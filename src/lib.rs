@@ -32,6 +32,7 @@
 extern crate self as migcheck;
 
 mod error;
+mod fleet;
 mod plan;
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -41,6 +42,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 pub use error::{Cause, Error};
+pub use fleet::{FleetEntry, FleetEvent, FleetOptions, FleetReport};
 /// Checks a migrations directory at compile time, with no build script, and
 /// expands to its [`Migrations`] (feature `macros`): see `migcheck-macros`.
 #[cfg(feature = "macros")]

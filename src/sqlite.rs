@@ -188,7 +188,7 @@ impl Migrations {
 
     /// The history's newest row, in one indexed read; `None` when there is no
     /// history table yet or it is not ours (the full path then says which).
-    fn head(&self, conn: &Connection) -> Option<Head> {
+    pub(crate) fn head(&self, conn: &Connection) -> Option<Head> {
         let sql = format!("SELECT version, chain FROM {} ORDER BY version DESC LIMIT 1", quote(&self.history));
         let mut stmt = conn.prepare_cached(&sql).ok()?;
         stmt.query_row([], |r| Ok(Head { version: r.get(0)?, chain: r.get(1)? })).optional().ok().flatten()

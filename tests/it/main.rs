@@ -8,6 +8,7 @@
 #![allow(clippy::result_large_err)]
 
 mod build_script;
+mod fleet;
 #[path = "../support/pg.rs"]
 mod pg;
 mod postgres;
@@ -18,6 +19,7 @@ mod util;
 fn main() {
     let args = libtest_mimic::Arguments::from_args();
     let mut trials = build_script::trials();
+    trials.extend(fleet::trials());
     trials.extend(postgres::trials());
     trials.extend(runtime::trials());
     trials.extend(ui::trials());

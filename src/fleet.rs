@@ -1,0 +1,273 @@
+//! Many SQLite databases migrated as one fleet: one file per tenant or per
+//! user. Each database is upgraded as [`Migrations::upgrade_with`] upgrades
+//! one (each migration all or nothing, the database left at its last good
+//! version when one fails); the fleet runs them on a few threads, keeps going
+//! past a failure unless told to stop, and reports each database. A database
+//! already at head costs its open and one indexed read, so that a fleet
+//! upgrade interrupted and run again goes quickly past the finished ones.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, OpenFlags};
+
+use crate::{Applied, Error, Migrations, UpgradeOptions};
+
+/// How a fleet is upgraded.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct FleetOptions {
+    /// Databases upgraded at once (default: the machine's cores).
+    pub jobs: usize,
+    /// Stop starting databases after the first failure (the ones running
+    /// finish); the rest are reported as skipped.
+    pub fail_fast: bool,
+    /// Copy each database to `<file>.v<version>.bak` before its first pending
+    /// migration runs.
+    pub backup: bool,
+    /// How long a database locked by another process is waited for.
+    pub busy_timeout: Duration,
+    /// Stop after this version (default: the newest).
+    pub target: Option<i64>,
+}
+
+impl Default for FleetOptions {
+    fn default() -> Self {
+        FleetOptions {
+            jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            fail_fast: false,
+            backup: false,
+            busy_timeout: Duration::from_secs(5),
+            target: None,
+        }
+    }
+}
+
+impl FleetOptions {
+    /// Sets how many databases are upgraded at once (at least 1).
+    pub fn jobs(mut self, jobs: usize) -> Self {
+        self.jobs = jobs.max(1);
+        self
+    }
+
+    /// Stops starting databases after the first failure.
+    pub fn fail_fast(mut self, fail_fast: bool) -> Self {
+        self.fail_fast = fail_fast;
+        self
+    }
+
+    /// Backs each database up before migrating it.
+    pub fn backup(mut self, backup: bool) -> Self {
+        self.backup = backup;
+        self
+    }
+
+    /// Sets how long a locked database is waited for.
+    pub fn busy_timeout(mut self, timeout: Duration) -> Self {
+        self.busy_timeout = timeout;
+        self
+    }
+
+    /// Stops after `version`.
+    pub fn target(mut self, version: i64) -> Self {
+        self.target = Some(version);
+        self
+    }
+}
+
+/// What happened to one database of a fleet.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct FleetEntry {
+    /// The database file.
+    pub path: PathBuf,
+    /// Its version before (`None`: no migration applied, or not read).
+    pub before: Option<i64>,
+    /// Its version after.
+    pub after: Option<i64>,
+    /// The migrations applied to it.
+    pub applied: Vec<Applied>,
+    /// Why it failed; the database is at `after`.
+    pub error: Option<Error>,
+    /// Not started: an earlier database failed and `fail_fast` was set.
+    pub skipped: bool,
+    /// How long it took.
+    pub duration: Duration,
+}
+
+impl FleetEntry {
+    fn new(path: &Path) -> FleetEntry {
+        FleetEntry {
+            path: path.to_owned(),
+            before: None,
+            after: None,
+            applied: Vec::new(),
+            error: None,
+            skipped: false,
+            duration: Duration::ZERO,
+        }
+    }
+}
+
+/// What a fleet upgrade did, one entry per database in the order given.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct FleetReport {
+    /// Each database.
+    pub databases: Vec<FleetEntry>,
+}
+
+impl FleetReport {
+    /// The databases that failed.
+    pub fn failed(&self) -> impl Iterator<Item = &FleetEntry> {
+        self.databases.iter().filter(|d| d.error.is_some())
+    }
+
+    /// The databases skipped after a failure (`fail_fast`).
+    pub fn skipped(&self) -> impl Iterator<Item = &FleetEntry> {
+        self.databases.iter().filter(|d| d.skipped)
+    }
+
+    /// The databases that had migrations applied.
+    pub fn upgraded(&self) -> impl Iterator<Item = &FleetEntry> {
+        self.databases.iter().filter(|d| !d.applied.is_empty())
+    }
+
+    /// Every database is at the target, none failed or was skipped.
+    pub fn is_ok(&self) -> bool {
+        self.databases.iter().all(|d| d.error.is_none() && !d.skipped)
+    }
+}
+
+/// A fleet upgrade's progress, for a progress bar.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum FleetEvent<'a> {
+    /// A database is starting.
+    Started {
+        /// The database.
+        path: &'a Path,
+    },
+    /// A database is done (`ok`: without an error).
+    Finished {
+        /// The database.
+        path: &'a Path,
+        /// It succeeded.
+        ok: bool,
+    },
+}
+
+impl Migrations {
+    /// Upgrades every SQLite database in `paths` (files that exist: a fleet
+    /// upgrade never creates one), `options.jobs` at a time. A database that
+    /// fails (a migration's SQL, a lock held past the busy timeout, an
+    /// unreadable file, a divergent history) is reported and the others go
+    /// on, unless `fail_fast`; each stays at its last good version.
+    ///
+    /// ```
+    /// # use migcheck::{FleetOptions, Migration, Migrations, Mode, Script};
+    /// # let migrations = Migrations::new(vec![
+    /// #     Migration::new(1, "notes", "c1", "h1",
+    /// #         Script::new("1_notes.sql", "CREATE TABLE notes (id INTEGER PRIMARY KEY);", Mode::Transaction), None),
+    /// # ]);
+    /// let dir = tempfile::tempdir()?;
+    /// let tenants: Vec<_> = (1..=3).map(|n| dir.path().join(format!("tenant{n}.db"))).collect();
+    /// for t in &tenants {
+    ///     rusqlite::Connection::open(t)?; // the tenants' files exist
+    /// }
+    /// let report = migrations.upgrade_each(&tenants, &FleetOptions::default().jobs(2), |_| {});
+    /// assert!(report.is_ok());
+    /// assert_eq!(report.upgraded().count(), 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn upgrade_each<P: AsRef<Path> + Sync>(
+        &self,
+        paths: &[P],
+        options: &FleetOptions,
+        progress: impl Fn(FleetEvent<'_>) + Sync,
+    ) -> FleetReport {
+        let next = AtomicUsize::new(0);
+        let stop = AtomicBool::new(false);
+        let results: Mutex<Vec<Option<FleetEntry>>> = Mutex::new((0..paths.len()).map(|_| None).collect());
+        let jobs = options.jobs.max(1).min(paths.len().max(1));
+        std::thread::scope(|scope| {
+            for _ in 0..jobs {
+                scope.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(path) = paths.get(i) else { break };
+                        let path = path.as_ref();
+                        let mut entry = FleetEntry::new(path);
+                        if stop.load(Ordering::Relaxed) {
+                            entry.skipped = true;
+                        } else {
+                            progress(FleetEvent::Started { path });
+                            let started = Instant::now();
+                            self.upgrade_one(path, options, &mut entry);
+                            entry.duration = started.elapsed();
+                            if entry.error.is_some() && options.fail_fast {
+                                stop.store(true, Ordering::Relaxed);
+                            }
+                            progress(FleetEvent::Finished { path, ok: entry.error.is_none() });
+                        }
+                        results.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(entry);
+                    }
+                });
+            }
+        });
+        let databases = results
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner())
+            .into_iter()
+            .zip(paths)
+            .map(|(entry, path)| entry.unwrap_or_else(|| FleetEntry::new(path.as_ref())))
+            .collect();
+        FleetReport { databases }
+    }
+
+    /// One database of the fleet: opened without creating it, its head read
+    /// once; migrated only when behind.
+    fn upgrade_one(&self, path: &Path, options: &FleetOptions, entry: &mut FleetEntry) {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+        let mut conn = match Connection::open_with_flags(path, flags) {
+            Ok(conn) => conn,
+            Err(err) => {
+                entry.error = Some(Error::Sqlite(err));
+                return;
+            }
+        };
+        if let Err(err) = conn.busy_timeout(options.busy_timeout) {
+            entry.error = Some(Error::Sqlite(err));
+            return;
+        }
+        let head = self.head(&conn);
+        entry.before = head.as_ref().map(|h| h.version);
+        if self.is_at_head(head.as_ref(), options.target) {
+            entry.after = entry.before;
+            return;
+        }
+        let mut upgrade = UpgradeOptions::default();
+        upgrade.target = options.target;
+        if options.backup {
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let version = entry.before.map_or_else(|| "0".to_owned(), |v| v.to_string());
+            upgrade.backup = Some(path.with_file_name(format!("{name}.v{version}.bak")));
+        }
+        match self.upgrade_with(&mut conn, &upgrade, |_, _, _| {}) {
+            Ok(report) => entry.applied = report.applied,
+            Err(err) => {
+                if let Error::MigrationFailed { applied, .. } | Error::NotCommitted { applied, .. } = &err {
+                    entry.applied = applied
+                        .iter()
+                        .filter_map(|v| self.get(*v))
+                        .map(|m| Applied { version: m.version(), name: m.name().to_owned(), duration: Duration::ZERO })
+                        .collect();
+                }
+                entry.error = Some(err);
+            }
+        }
+        entry.after = self.current(&conn).ok().flatten();
+    }
+}
