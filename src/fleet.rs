@@ -248,8 +248,7 @@ impl Migrations {
             entry.after = entry.before;
             return;
         }
-        let mut upgrade = UpgradeOptions::default();
-        upgrade.target = options.target;
+        let mut upgrade = UpgradeOptions { target: options.target, ..UpgradeOptions::default() };
         if options.backup {
             let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             let version = entry.before.map_or_else(|| "0".to_owned(), |v| v.to_string());
