@@ -8,6 +8,7 @@ pub mod diff;
 pub mod downgrade;
 /// `migcheck explain <version>`: each statement's locks, rewrites, rows and time.
 pub mod explain;
+pub mod fleet;
 pub mod history;
 pub mod import;
 pub mod init;

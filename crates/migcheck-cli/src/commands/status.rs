@@ -11,10 +11,18 @@ use crate::{Cli, exit};
 
 /// `migcheck status`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// A fleet of SQLite databases instead of one.
+    #[command(flatten)]
+    pub each: super::fleet::Each,
+}
 
 /// Runs `migcheck status`; exit 3 when migrations are pending, 4 when the database diverges.
-pub fn run(cli: &Cli, _args: &Args) -> Result<u8> {
+pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
+    if args.each.is_set() {
+        let report = checked(cli, false)?;
+        return super::fleet::status(cli, &args.each, &migrations(cli, &report));
+    }
     let (migrations, target, status) = checked_status(cli)?;
     let code = if !status.divergent.is_empty() || !status.unknown.is_empty() {
         exit::DIVERGENT

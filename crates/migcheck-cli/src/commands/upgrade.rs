@@ -26,13 +26,34 @@ pub struct Args {
     /// Apply all pending migrations in one transaction: all or nothing.
     #[arg(long)]
     pub batch: bool,
+    /// With a fleet: stop starting databases after the first failure.
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// A fleet of SQLite databases instead of one.
+    #[command(flatten)]
+    pub each: super::fleet::Each,
 }
 
 /// Runs `migcheck upgrade` (or, with `--dry-run`, prints what it would run).
 pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
-    let Args { to, dry_run, no_backup, batch } = *args;
+    let Args { to, dry_run, no_backup, batch, fail_fast, ref each } = *args;
+    if !each.is_set() && (fail_fast || each.jobs.is_some()) {
+        bail!("`--fail-fast` and `--jobs` are for fleets: add `--each 'sqlite:tenants/*.db'` or `--each-file FILE`");
+    }
+    if each.is_set() && (dry_run || batch) {
+        bail!("`--dry-run` and `--batch` are for one database, not a fleet (`--each`, `--each-file`)");
+    }
     let report = checked(cli, false)?;
     let migrations = migrations(cli, &report);
+    if let Some(v) = to
+        && each.is_set()
+        && migrations.get(v).is_none()
+    {
+        bail!("there is no migration with version {v} in `{}`", cli.dir.display());
+    }
+    if each.is_set() {
+        return super::fleet::upgrade(cli, each, &migrations, to, fail_fast, !no_backup);
+    }
     if let Some(v) = to
         && migrations.get(v).is_none()
     {

@@ -1,0 +1,241 @@
+//! Fleets: `upgrade --each 'sqlite:tenants/*.db'` (or `--each-file urls.txt`)
+//! and `status --each …` over many SQLite databases, with one progress bar, a
+//! summary table or JSON, and an exit code for the whole fleet.
+
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use migcheck::{FleetEvent, FleetOptions, Migrations};
+use serde_json::json;
+
+use super::*;
+use crate::Format;
+use crate::error::{Result, bail};
+use crate::output::print_json;
+use crate::{Cli, db, exit};
+
+/// Where the fleet's databases come from.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Each {
+    /// Every SQLite database matching a glob: `--each 'sqlite:tenants/*.db'`.
+    #[arg(long, value_name = "PATTERN", conflicts_with = "each_file")]
+    pub each: Option<String>,
+    /// Every database listed in a file, one URL or path a line (`#` comments).
+    #[arg(long, value_name = "FILE")]
+    pub each_file: Option<PathBuf>,
+    /// Databases migrated at once (default: the machine's cores).
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+}
+
+impl Each {
+    /// Whether a fleet was asked for.
+    pub fn is_set(&self) -> bool {
+        self.each.is_some() || self.each_file.is_some()
+    }
+
+    /// The fleet's files, sorted and without duplicates.
+    pub fn paths(&self) -> Result<Vec<PathBuf>> {
+        let mut paths = Vec::new();
+        if let Some(pattern) = &self.each {
+            let pattern =
+                pattern.strip_prefix("sqlite://").or_else(|| pattern.strip_prefix("sqlite:")).unwrap_or(pattern);
+            if pattern.starts_with("postgres://") || pattern.starts_with("postgresql://") {
+                bail!("`--each` takes SQLite files (`sqlite:tenants/*.db`); PostgreSQL fleets are not supported yet");
+            }
+            let found = glob::glob(pattern).map_err(|e| anyhow::anyhow!("`{pattern}` is not a glob pattern: {e}"))?;
+            for path in found {
+                let path = path.map_err(|e| anyhow::anyhow!("cannot read `{}`: {e}", e.path().display()))?;
+                if path.is_file() {
+                    paths.push(path);
+                }
+            }
+            if paths.is_empty() {
+                bail!("no file matches `{pattern}`");
+            }
+        }
+        if let Some(list) = &self.each_file {
+            let text =
+                std::fs::read_to_string(list).map_err(|e| anyhow::anyhow!("cannot read `{}`: {e}", list.display()))?;
+            for (n, line) in text.lines().enumerate() {
+                let line = line.trim();
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                match db::parse(line)? {
+                    db::Target::File(path) => paths.push(path),
+                    _ => bail!(
+                        "`{}` line {}: `{line}` is not a SQLite file; PostgreSQL fleets are not supported yet",
+                        list.display(),
+                        n + 1
+                    ),
+                }
+            }
+        }
+        paths.sort();
+        paths.dedup();
+        Ok(paths)
+    }
+
+    fn options(&self) -> FleetOptions {
+        let options = FleetOptions::default();
+        match self.jobs {
+            Some(jobs) => options.jobs(jobs),
+            None => options,
+        }
+    }
+}
+
+/// `upgrade --each`: every database, the summary, exit 1 if one failed.
+pub fn upgrade(
+    cli: &Cli,
+    each: &Each,
+    migrations: &Migrations,
+    to: Option<i64>,
+    fail_fast: bool,
+    backup: bool,
+) -> Result<u8> {
+    let paths = each.paths()?;
+    let mut options = each.options().fail_fast(fail_fast).backup(backup);
+    if let Some(v) = to {
+        options = options.target(v);
+    }
+    let bar = ProgressBar::with_draw_target(Some(paths.len() as u64), ProgressDrawTarget::stderr());
+    if !std::io::stderr().is_terminal() {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} databases, {prefix} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let failed = AtomicUsize::new(0);
+    bar.set_prefix("0 failed");
+    let report = migrations.upgrade_each(&paths, &options, |event| match event {
+        FleetEvent::Started { path } => bar.set_message(path.display().to_string()),
+        FleetEvent::Finished { ok, .. } => {
+            if !ok {
+                let n = failed.fetch_add(1, Ordering::Relaxed) + 1;
+                bar.set_prefix(format!("{n} failed"));
+            }
+            bar.inc(1);
+        }
+        _ => {}
+    });
+    bar.finish_and_clear();
+    let failures = report.failed().count();
+    let skipped = report.skipped().count();
+    if cli.format == Format::Json {
+        print_json(&json!({
+            "databases": report.databases.iter().map(|d| json!({
+                "database": d.path.display().to_string(),
+                "before": d.before,
+                "after": d.after,
+                "applied": d.applied.iter().map(|a| a.version).collect::<Vec<_>>(),
+                "error": d.error.as_ref().map(ToString::to_string),
+                "skipped": d.skipped,
+                "ms": d.duration.as_secs_f64() * 1e3,
+            })).collect::<Vec<_>>(),
+            "upgraded": report.upgraded().count(),
+            "failed": failures,
+            "skipped": skipped,
+        }));
+    } else {
+        let rows: Vec<[String; 4]> = report
+            .databases
+            .iter()
+            .map(|d| {
+                let outcome = match (&d.error, d.skipped) {
+                    (_, true) => "skipped (an earlier database failed)".to_owned(),
+                    (Some(e), _) => format!("failed: {e}"),
+                    (None, _) if d.applied.is_empty() => "up to date".to_owned(),
+                    (None, _) => format!("applied {}", d.applied.len()),
+                };
+                [d.path.display().to_string(), version_text(d.before), version_text(d.after), outcome]
+            })
+            .collect();
+        print_table(["database", "before", "after", "result"], &rows);
+        println!(
+            "{} databases: {} upgraded, {} up to date, {failures} failed{}",
+            report.databases.len(),
+            report.upgraded().count(),
+            report.databases.iter().filter(|d| d.error.is_none() && !d.skipped && d.applied.is_empty()).count(),
+            if skipped > 0 { format!(", {skipped} skipped") } else { String::new() }
+        );
+    }
+    Ok(if failures > 0 || skipped > 0 { exit::ERROR } else { exit::OK })
+}
+
+/// `status --each`: each database's version and what is pending; exit 4 if
+/// one diverges, 3 if one has pending migrations, 1 if one cannot be read.
+pub fn status(cli: &Cli, each: &Each, migrations: &Migrations) -> Result<u8> {
+    let paths = each.paths()?;
+    let mut rows = Vec::new();
+    let mut json_rows = Vec::new();
+    let (mut pending, mut divergent, mut unreadable) = (0, 0, 0);
+    for path in &paths {
+        let read = status_of(path, migrations);
+        let (current, state) = match &read {
+            Ok(s) if !s.divergent.is_empty() || !s.unknown.is_empty() => {
+                divergent += 1;
+                (s.current(), "divergent".to_owned())
+            }
+            Ok(s) if !s.pending.is_empty() || s.interrupted.is_some() => {
+                pending += 1;
+                (s.current(), format!("{} pending", s.pending.len()))
+            }
+            Ok(s) => (s.current(), "up to date".to_owned()),
+            Err(e) => {
+                unreadable += 1;
+                (None, format!("cannot read: {e}"))
+            }
+        };
+        rows.push([path.display().to_string(), version_text(current), state.clone()]);
+        json_rows.push(json!({
+            "database": path.display().to_string(),
+            "current": current,
+            "pending": read.as_ref().map(|s| s.pending.clone()).unwrap_or_default(),
+            "state": state,
+        }));
+    }
+    if cli.format == Format::Json {
+        print_json(&json!({ "databases": json_rows, "latest": migrations.latest() }));
+    } else {
+        print_table(["database", "current", "state"], &rows);
+        println!(
+            "{} databases: {} up to date, {pending} pending, {divergent} divergent, {unreadable} unreadable",
+            paths.len(),
+            paths.len() - pending - divergent - unreadable
+        );
+    }
+    Ok(if unreadable > 0 {
+        exit::ERROR
+    } else if divergent > 0 {
+        exit::DIVERGENT
+    } else if pending > 0 {
+        exit::PENDING
+    } else {
+        exit::OK
+    })
+}
+
+fn status_of(path: &Path, migrations: &Migrations) -> std::result::Result<migcheck::Status, String> {
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = rusqlite::Connection::open_with_flags(path, flags).map_err(|e| e.to_string())?;
+    migrations.status(&conn).map_err(|e| e.to_string())
+}
+
+/// Columns padded to their widest cell.
+fn print_table<const N: usize>(header: [&str; N], rows: &[[String; N]]) {
+    let widths: Vec<usize> =
+        (0..N).map(|i| rows.iter().map(|r| r[i].chars().count()).chain([header[i].len()]).max().unwrap_or(0)).collect();
+    let line = |cells: Vec<&str>| {
+        let parts: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        println!("{}", parts.join("  ").trim_end());
+    };
+    line(header.to_vec());
+    for r in rows {
+        line(r.iter().map(String::as_str).collect());
+    }
+}
