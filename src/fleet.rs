@@ -255,7 +255,11 @@ impl Migrations {
             upgrade.backup = Some(path.with_file_name(format!("{name}.v{version}.bak")));
         }
         match self.upgrade_with(&mut conn, &upgrade, |_, _, _| {}) {
-            Ok(report) => entry.applied = report.applied,
+            Ok(report) => {
+                entry.after = report.applied.last().map(|a| a.version).or(entry.before);
+                entry.applied = report.applied;
+                return;
+            }
             Err(err) => {
                 if let Error::MigrationFailed { applied, .. } | Error::NotCommitted { applied, .. } = &err {
                     entry.applied = applied

@@ -96,7 +96,8 @@ impl Migrations {
     ) -> Result<Report, Error> {
         self.check_target(options.target)?;
         let mut report = Report::default();
-        if self.is_at_head(self.head(conn).as_ref(), options.target) {
+        let head = self.head(conn);
+        if self.is_at_head(head.as_ref(), options.target) {
             return Ok(report);
         }
         let (pending, resume) = self.to_apply(&self.rows(conn)?, options)?;
@@ -110,7 +111,11 @@ impl Migrations {
         if options.batch {
             return self.apply_batch(conn, &pending, report, progress);
         }
-        self.begin(conn)?.commit()?;
+        // Each step reads the history under the write lock: make sure the
+        // table exists (a history with a head row has it).
+        if head.is_none() {
+            self.begin(conn)?.commit()?;
+        }
         let total = pending.len();
         for (i, m) in pending.into_iter().enumerate() {
             let resume = resume.filter(|r| r.version == m.version());
