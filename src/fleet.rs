@@ -81,7 +81,9 @@ impl FleetOptions {
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct FleetEntry {
-    /// The database file.
+    /// The database: the file's path as given, or the PostgreSQL schema's name.
+    pub database: String,
+    /// The database file (empty for a PostgreSQL schema).
     pub path: PathBuf,
     /// Its version before (`None`: no migration applied, or not read).
     pub before: Option<i64>,
@@ -100,6 +102,7 @@ pub struct FleetEntry {
 impl FleetEntry {
     fn new(path: &Path) -> FleetEntry {
         FleetEntry {
+            database: path.display().to_string(),
             path: path.to_owned(),
             before: None,
             after: None,
@@ -273,4 +276,135 @@ impl Migrations {
         }
         entry.after = self.current(&conn).ok().flatten();
     }
+}
+
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+impl Migrations {
+    /// The schemas of the PostgreSQL database at `url` whose names match
+    /// `pattern` (SQL `LIKE`: `tenant_%`), sorted.
+    pub async fn postgres_schemas(url: &str, pattern: &str) -> Result<Vec<String>, Error> {
+        use sqlx::Connection as _;
+        let mut conn = sqlx::PgConnection::connect(url).await.map_err(Error::Postgres)?;
+        let schemas = sqlx::query_scalar(
+            "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE $1
+               AND nspname NOT IN ('pg_catalog', 'information_schema') AND nspname NOT LIKE 'pg\\_%' ORDER BY 1",
+        )
+        .bind(pattern)
+        .fetch_all(&mut conn)
+        .await
+        .map_err(Error::Postgres)?;
+        let _ = conn.close().await;
+        Ok(schemas)
+    }
+
+    /// Upgrades each schema in `schemas` of the PostgreSQL database at `url`
+    /// as its own database: its own history table (the connection's
+    /// `search_path` is the schema), its own advisory lock, so that
+    /// `options.jobs` schemas migrate side by side. The same report as
+    /// [`Migrations::upgrade_each`], one entry per schema.
+    ///
+    /// ```no_run
+    /// # static MIGRATIONS: migcheck::Migrations = migcheck::Migrations::__from_generated(&[]);
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let url = "postgres://app@localhost/app";
+    /// let schemas = migcheck::Migrations::postgres_schemas(url, "tenant_%").await?;
+    /// let report = MIGRATIONS.upgrade_postgres_schemas(url, &schemas, &migcheck::FleetOptions::default().jobs(4), |_| {}).await;
+    /// println!("{} upgraded, {} failed", report.upgraded().count(), report.failed().count());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn upgrade_postgres_schemas(
+        &self,
+        url: &str,
+        schemas: &[String],
+        options: &FleetOptions,
+        progress: impl Fn(FleetEvent<'_>),
+    ) -> FleetReport {
+        use futures_util::StreamExt as _;
+        let stop = AtomicBool::new(false);
+        let progress = &progress;
+        let stop = &stop;
+        let mut done: Vec<(usize, FleetEntry)> = futures_util::stream::iter(schemas.iter().enumerate())
+            .map(|(i, schema)| async move {
+                let path = Path::new(schema.as_str());
+                let mut entry = FleetEntry::new(path);
+                entry.path = PathBuf::new();
+                if stop.load(Ordering::Relaxed) {
+                    entry.skipped = true;
+                    return (i, entry);
+                }
+                progress(FleetEvent::Started { path });
+                let started = Instant::now();
+                self.upgrade_schema(url, schema, options, &mut entry).await;
+                entry.duration = started.elapsed();
+                if entry.error.is_some() && options.fail_fast {
+                    stop.store(true, Ordering::Relaxed);
+                }
+                progress(FleetEvent::Finished { path, ok: entry.error.is_none() });
+                (i, entry)
+            })
+            .buffer_unordered(options.jobs.max(1))
+            .collect()
+            .await;
+        done.sort_by_key(|(i, _)| *i);
+        FleetReport { databases: done.into_iter().map(|(_, e)| e).collect() }
+    }
+
+    /// What is applied, pending, divergent and unknown in schema `schema`
+    /// of the PostgreSQL database at `url` (its own history table).
+    pub async fn status_postgres_schema(&self, url: &str, schema: &str) -> Result<crate::Status, Error> {
+        let pool = schema_pool(url, schema).await.map_err(Error::Postgres)?;
+        let status = self.status_postgres(&pool).await;
+        pool.close().await;
+        status
+    }
+
+    async fn upgrade_schema(&self, url: &str, schema: &str, options: &FleetOptions, entry: &mut FleetEntry) {
+        let pool = schema_pool(url, schema).await;
+        let pool = match pool {
+            Ok(pool) => pool,
+            Err(err) => {
+                entry.error = Some(Error::Postgres(err));
+                return;
+            }
+        };
+        entry.before = match self.status_postgres(&pool).await {
+            Ok(status) => status.current(),
+            Err(err) => {
+                entry.error = Some(err);
+                pool.close().await;
+                return;
+            }
+        };
+        let upgrade = UpgradeOptions { target: options.target, ..UpgradeOptions::default() };
+        match self.upgrade_postgres_with(&pool, &upgrade, |_, _, _| {}).await {
+            Ok(report) => {
+                entry.after = report.applied.last().map(|a| a.version).or(entry.before);
+                entry.applied = report.applied;
+            }
+            Err(err) => {
+                entry.error = Some(err);
+                entry.after = self.status_postgres(&pool).await.ok().and_then(|s| s.current());
+            }
+        }
+        pool.close().await;
+    }
+}
+
+/// One connection to `url` whose `search_path` is `schema`.
+#[cfg(feature = "postgres")]
+async fn schema_pool(url: &str, schema: &str) -> Result<sqlx::PgPool, sqlx::Error> {
+    let set = format!("SET search_path TO {}", crate::plan::quote(schema));
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .after_connect(move |conn, _| {
+            let set = set.clone();
+            Box::pin(async move {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(set)).execute(conn).await?;
+                Ok(())
+            })
+        })
+        .connect(url)
+        .await
 }

@@ -27,6 +27,13 @@ use crate::{Error, Migration, Migrations, Mode, Script};
 /// `pg_locks`.
 const LOCK_KEY: i64 = 0x6d69_6763_6865_636b;
 
+/// The lock is per schema: migrators of one schema take turns, tenants in
+/// schemas of their own migrate side by side (`public` keeps the plain key).
+const LOCK: &str = "SELECT pg_advisory_lock(CASE WHEN current_schema() = 'public' THEN $1 \
+                    ELSE $1 # hashtext(current_schema())::bigint END)";
+const UNLOCK: &str = "SELECT pg_advisory_unlock(CASE WHEN current_schema() = 'public' THEN $1 \
+                      ELSE $1 # hashtext(current_schema())::bigint END)";
+
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 impl Migrations {
     /// Applies every pending migration to the database behind `pool`.
@@ -127,7 +134,7 @@ impl Migrations {
 
     async fn locked(&self, pool: &PgPool) -> Result<PoolConnection<Postgres>, Error> {
         let mut conn = pool.acquire().await.map_err(Error::Postgres)?;
-        sqlx::query("SELECT pg_advisory_lock($1)").bind(LOCK_KEY).execute(&mut *conn).await.map_err(Error::Postgres)?;
+        sqlx::query(LOCK).bind(LOCK_KEY).execute(&mut *conn).await.map_err(Error::Postgres)?;
         Ok(conn)
     }
 
@@ -380,7 +387,7 @@ impl Migrations {
 
 /// Releases the advisory lock whatever happened, then returns `result`.
 async fn unlock<T>(conn: &mut PgConnection, result: Result<T, Error>) -> Result<T, Error> {
-    let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)").bind(LOCK_KEY).execute(&mut *conn).await;
+    let unlocked = sqlx::query(UNLOCK).bind(LOCK_KEY).execute(&mut *conn).await;
     let value = result?;
     unlocked.map_err(Error::Postgres)?;
     Ok(value)

@@ -3,6 +3,9 @@
 //! upgrade followed by a re-run that applies every migration to every
 //! database exactly once.
 
+#[path = "../../../tests/support/pg.rs"]
+mod pg;
+
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -163,4 +166,83 @@ fn sigkill_in_a_fleet_upgrade_then_a_rerun_applies_everything_once() {
     }
     assert!(landed >= 1, "no kill landed during the fleet upgrade: the test proved little");
     eprintln!("6 SIGKILLs over a 40-database fleet upgrade, {landed} mid-fleet; the re-run finished each once");
+}
+
+fn sql(url: &str, query: &str) -> Vec<String> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        use sqlx::Row as _;
+        let pool = sqlx::postgres::PgPoolOptions::new().max_connections(1).connect(url).await.unwrap();
+        let rows = sqlx::raw_sql(sqlx::AssertSqlSafe(query.to_owned())).fetch_all(&pool).await.unwrap();
+        pool.close().await;
+        rows.iter().map(|r| r.try_get::<String, _>(0).unwrap_or_default()).collect()
+    })
+}
+
+/// A PostgreSQL database whose tenants are schemas: `--each-schema` migrates
+/// each in its own history table (side by side: the advisory lock is per
+/// schema), one whose objects make a migration fail is reported and left at
+/// its last good version, other schemas are untouched.
+#[test]
+fn a_fleet_of_postgres_schemas() {
+    let server = match pg::server() {
+        Ok(url) => url,
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+    let name = format!("fleet_{}", std::process::id());
+    sql(&server, &format!("DROP DATABASE IF EXISTS {name}"));
+    sql(&server, &format!("CREATE DATABASE {name}"));
+    let url = format!("{}/{name}", server.rsplit_once('/').unwrap().0);
+    let mut setup = String::new();
+    for t in ["tenant_a", "tenant_b", "tenant_c", "tenant_d", "other"] {
+        setup.push_str(&format!("CREATE SCHEMA {t};"));
+    }
+    // tenant_c already has a `tags` table: migration 2 fails there.
+    setup.push_str("CREATE TABLE tenant_c.tags (x int);");
+    sql(&url, &setup);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    fs::create_dir(root.join("migrations")).unwrap();
+    fs::write(
+        root.join("migrations/migrations.lock"),
+        format!("migcheck-lock 1\ndialect postgres\nchain {}\n", "0".repeat(64)),
+    )
+    .unwrap();
+    fs::write(root.join("migrations/1_notes.sql"), "CREATE TABLE notes (id serial PRIMARY KEY, title text);\n")
+        .unwrap();
+    fs::write(root.join("migrations/2_tags.sql"), "CREATE TABLE tags (note int REFERENCES notes (id), tag text);\n")
+        .unwrap();
+
+    let out = migcheck(root, &["--database-url", &url, "upgrade", "--each-schema", "tenant_%", "--jobs", "3"])
+        .output()
+        .unwrap();
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{shown}");
+    assert!(shown.contains("tenant_a  none    2      applied 2"), "{shown}");
+    assert!(shown.contains("tenant_c  none    1      failed: migration 2 `tags` failed"), "{shown}");
+    assert!(shown.contains("4 databases: 3 upgraded, 0 up to date, 1 failed"), "{shown}");
+    let histories = sql(
+        &url,
+        "SELECT string_agg(table_schema, ',' ORDER BY table_schema) FROM information_schema.tables WHERE table_name = 'migcheck_history'",
+    );
+    assert_eq!(histories, ["tenant_a,tenant_b,tenant_c,tenant_d"], "a history per tenant, none elsewhere");
+    let out = migcheck(root, &["--database-url", &url, "status", "--each-schema", "tenant_%"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(text(&out).contains("tenant_c  1        1 pending"), "{}", text(&out));
+
+    sql(&url, "DROP TABLE tenant_c.tags");
+    let out = migcheck(root, &["--database-url", &url, "--format", "json", "upgrade", "--each-schema", "tenant_%"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((report["upgraded"].as_u64(), report["failed"].as_u64()), (Some(1), Some(0)), "{report}");
+    let out = migcheck(root, &["--database-url", &url, "status", "--each-schema", "tenant_%"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = migcheck(root, &["upgrade", "--each-schema", "tenant_%"]).output().unwrap();
+    assert!(text(&out).contains("needs `--database-url postgres://"), "{}", text(&out));
+    sql(&server, &format!("DROP DATABASE {name} WITH (FORCE)"));
 }

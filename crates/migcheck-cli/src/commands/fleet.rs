@@ -25,7 +25,11 @@ pub struct Each {
     /// Every database listed in a file, one URL or path a line (`#` comments).
     #[arg(long, value_name = "FILE")]
     pub each_file: Option<PathBuf>,
-    /// Databases migrated at once (default: the machine's cores).
+    /// The PostgreSQL schemas of `--database-url` whose names match a `LIKE`
+    /// pattern (`tenant_%`), each with its own history table.
+    #[arg(long, value_name = "PATTERN", conflicts_with_all = ["each", "each_file"])]
+    pub each_schema: Option<String>,
+    /// Databases migrated at once (default: the machine's cores; 4 PostgreSQL schemas).
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
 }
@@ -33,7 +37,23 @@ pub struct Each {
 impl Each {
     /// Whether a fleet was asked for.
     pub fn is_set(&self) -> bool {
-        self.each.is_some() || self.each_file.is_some()
+        self.each.is_some() || self.each_file.is_some() || self.each_schema.is_some()
+    }
+
+    /// The PostgreSQL database and the schemas `--each-schema` names.
+    fn schemas(&self, cli: &Cli, runtime: &tokio::runtime::Runtime) -> Result<Option<(String, Vec<String>)>> {
+        let Some(pattern) = &self.each_schema else { return Ok(None) };
+        let url = match cli.database_url.as_deref().map(db::parse).transpose()? {
+            Some(db::Target::Postgres(url)) => url,
+            _ => bail!("`--each-schema` needs `--database-url postgres://…`: the database whose schemas are tenants"),
+        };
+        let schemas = runtime
+            .block_on(Migrations::postgres_schemas(&url, pattern))
+            .map_err(|e| anyhow::anyhow!("cannot list the schemas: {e}"))?;
+        if schemas.is_empty() {
+            bail!("no schema matches `{pattern}`");
+        }
+        Ok(Some((url, schemas)))
     }
 
     /// The fleet's files, sorted and without duplicates.
@@ -81,9 +101,11 @@ impl Each {
 
     fn options(&self) -> FleetOptions {
         let options = FleetOptions::default();
-        match self.jobs {
-            Some(jobs) => options.jobs(jobs),
-            None => options,
+        match (self.jobs, &self.each_schema) {
+            (Some(jobs), _) => options.jobs(jobs),
+            // A small pool: each schema holds a connection while it migrates.
+            (None, Some(_)) => options.jobs(4),
+            (None, None) => options,
         }
     }
 }
@@ -97,12 +119,15 @@ pub fn upgrade(
     fail_fast: bool,
     backup: bool,
 ) -> Result<u8> {
-    let paths = each.paths()?;
-    let mut options = each.options().fail_fast(fail_fast).backup(backup);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let schemas = each.schemas(cli, &runtime)?;
+    let paths = if schemas.is_some() { Vec::new() } else { each.paths()? };
+    let count = schemas.as_ref().map_or(paths.len(), |(_, s)| s.len());
+    let mut options = each.options().fail_fast(fail_fast).backup(backup && schemas.is_none());
     if let Some(v) = to {
         options = options.target(v);
     }
-    let bar = ProgressBar::with_draw_target(Some(paths.len() as u64), ProgressDrawTarget::stderr());
+    let bar = ProgressBar::with_draw_target(Some(count as u64), ProgressDrawTarget::stderr());
     if !std::io::stderr().is_terminal() {
         bar.set_draw_target(ProgressDrawTarget::hidden());
     }
@@ -112,7 +137,7 @@ pub fn upgrade(
     );
     let failed = AtomicUsize::new(0);
     bar.set_prefix("0 failed");
-    let report = migrations.upgrade_each(&paths, &options, |event| match event {
+    let progress = |event: FleetEvent<'_>| match event {
         FleetEvent::Started { path } => bar.set_message(path.display().to_string()),
         FleetEvent::Finished { ok, .. } => {
             if !ok {
@@ -122,14 +147,18 @@ pub fn upgrade(
             bar.inc(1);
         }
         _ => {}
-    });
+    };
+    let report = match &schemas {
+        Some((url, schemas)) => runtime.block_on(migrations.upgrade_postgres_schemas(url, schemas, &options, progress)),
+        None => migrations.upgrade_each(&paths, &options, progress),
+    };
     bar.finish_and_clear();
     let failures = report.failed().count();
     let skipped = report.skipped().count();
     if cli.format == Format::Json {
         print_json(&json!({
             "databases": report.databases.iter().map(|d| json!({
-                "database": d.path.display().to_string(),
+                "database": d.database,
                 "before": d.before,
                 "after": d.after,
                 "applied": d.applied.iter().map(|a| a.version).collect::<Vec<_>>(),
@@ -152,7 +181,7 @@ pub fn upgrade(
                     (None, _) if d.applied.is_empty() => "up to date".to_owned(),
                     (None, _) => format!("applied {}", d.applied.len()),
                 };
-                [d.path.display().to_string(), version_text(d.before), version_text(d.after), outcome]
+                [d.database.clone(), version_text(d.before), version_text(d.after), outcome]
             })
             .collect();
         print_table(["database", "before", "after", "result"], &rows);
@@ -170,12 +199,20 @@ pub fn upgrade(
 /// `status --each`: each database's version and what is pending; exit 4 if
 /// one diverges, 3 if one has pending migrations, 1 if one cannot be read.
 pub fn status(cli: &Cli, each: &Each, migrations: &Migrations) -> Result<u8> {
-    let paths = each.paths()?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let schemas = each.schemas(cli, &runtime)?;
+    let names: Vec<String> = match &schemas {
+        Some((_, schemas)) => schemas.clone(),
+        None => each.paths()?.iter().map(|p| p.display().to_string()).collect(),
+    };
     let mut rows = Vec::new();
     let mut json_rows = Vec::new();
     let (mut pending, mut divergent, mut unreadable) = (0, 0, 0);
-    for path in &paths {
-        let read = status_of(path, migrations);
+    for name in &names {
+        let read = match &schemas {
+            Some((url, _)) => runtime.block_on(migrations.status_postgres_schema(url, name)).map_err(|e| e.to_string()),
+            None => status_of(Path::new(name), migrations),
+        };
         let (current, state) = match &read {
             Ok(s) if !s.divergent.is_empty() || !s.unknown.is_empty() => {
                 divergent += 1;
@@ -191,9 +228,9 @@ pub fn status(cli: &Cli, each: &Each, migrations: &Migrations) -> Result<u8> {
                 (None, format!("cannot read: {e}"))
             }
         };
-        rows.push([path.display().to_string(), version_text(current), state.clone()]);
+        rows.push([name.clone(), version_text(current), state.clone()]);
         json_rows.push(json!({
-            "database": path.display().to_string(),
+            "database": name,
             "current": current,
             "pending": read.as_ref().map(|s| s.pending.clone()).unwrap_or_default(),
             "state": state,
@@ -205,8 +242,8 @@ pub fn status(cli: &Cli, each: &Each, migrations: &Migrations) -> Result<u8> {
         print_table(["database", "current", "state"], &rows);
         println!(
             "{} databases: {} up to date, {pending} pending, {divergent} divergent, {unreadable} unreadable",
-            paths.len(),
-            paths.len() - pending - divergent - unreadable
+            names.len(),
+            names.len() - pending - divergent - unreadable
         );
     }
     Ok(if unreadable > 0 {
