@@ -6,7 +6,13 @@
 //!   opening each file and, per migration, `BEGIN IMMEDIATE`, its SQL, the
 //!   history row, `COMMIT`;
 //! - every tenant at head: `upgrade_each` beside opening each file and
-//!   reading the history's newest row.
+//!   reading the history's newest row;
+//! - with `--features postgres` and a server (`MIGCHECK_TEST_PG_URL`, or the
+//!   tests' own, `tests/support/pg.rs`): 1,000 schemas of one database, two
+//!   migrations behind each, `upgrade_postgres_schemas` beside a connection
+//!   per schema (`search_path` set), then per migration `BEGIN`, its SQL, the
+//!   history row, `COMMIT`, on as many concurrent connections
+//!   (`MIGCHECK_BENCH_SCHEMAS` for another number).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -22,7 +28,7 @@ fn migrations() -> Migrations {
         (1..=MIGRATIONS)
             .map(|v| {
                 let sql = format!(
-                    "CREATE TABLE t{v} (id INTEGER PRIMARY KEY, name TEXT NOT NULL);\nINSERT INTO t{v} (name) VALUES ('tenant row {v}');"
+                    "CREATE TABLE t{v} (id INTEGER PRIMARY KEY, name TEXT NOT NULL);\nINSERT INTO t{v} (id, name) VALUES (1, 'tenant row {v}');"
                 );
                 Migration::new(v, format!("m{v}"), format!("{v:064x}"), format!("chain{v}"), Script::new(format!("m/{v}.sql"), sql, Mode::Transaction), None)
             })
@@ -120,6 +126,88 @@ fn main() {
         assert!(report.is_ok() && report.upgraded().count() == 0);
     }
     row("all at head (one indexed read each)", ours, raw);
+    #[cfg(feature = "postgres")]
+    postgres(&m);
+}
+
+#[cfg(feature = "postgres")]
+#[path = "../tests/support/pg.rs"]
+#[allow(dead_code)]
+mod pg;
+
+#[cfg(feature = "postgres")]
+fn postgres(m: &Migrations) {
+    use sqlx::Connection as _;
+    let server = match pg::server() {
+        Ok(url) => url,
+        Err(why) => {
+            println!("(PostgreSQL schemas skipped: {why})");
+            return;
+        }
+    };
+    let n: usize = std::env::var("MIGCHECK_BENCH_SCHEMAS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000);
+    let jobs = 4;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let database = |name: &str| -> String {
+        rt.block_on(async {
+            let mut admin = sqlx::PgConnection::connect(&server).await.unwrap();
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                .execute(&mut admin)
+                .await
+                .unwrap();
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await.unwrap();
+            let url = format!("{}/{name}", server.rsplit_once('/').unwrap().0);
+            let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+            let schemas: String = (0..n).map(|i| format!("CREATE SCHEMA tenant_{i:04};")).collect();
+            sqlx::raw_sql(sqlx::AssertSqlSafe(schemas)).execute(&mut conn).await.unwrap();
+            url
+        })
+    };
+    let schemas: Vec<String> = (0..n).map(|i| format!("tenant_{i:04}")).collect();
+    let behind = FleetOptions::default().jobs(jobs).target(MIGRATIONS - 2);
+    let (ours_url, raw_url) = (database("bench_fleet_ours"), database("bench_fleet_raw"));
+    for url in [&ours_url, &raw_url] {
+        let report = rt.block_on(m.upgrade_postgres_schemas(url, &schemas, &behind, |_| {}));
+        assert!(report.is_ok(), "setting up the schemas: {:?}", report.failed().next().map(|d| (&d.database, d.error.as_ref().map(ToString::to_string))));
+    }
+    let pending: Vec<&Migration> = m.iter().filter(|x| x.version() > MIGRATIONS - 2).collect();
+    let start = Instant::now();
+    rt.block_on(async {
+        use futures_util::StreamExt as _;
+        futures_util::stream::iter(&schemas)
+            .map(|schema| {
+                let pending = &pending;
+                let url = &raw_url;
+                async move {
+                    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("SET search_path TO {schema}"))).execute(&mut conn).await.unwrap();
+                    for x in pending {
+                        let mut tx = conn.begin().await.unwrap();
+                        sqlx::raw_sql(sqlx::AssertSqlSafe(x.up().sql().to_owned())).execute(&mut *tx).await.unwrap();
+                        sqlx::query("INSERT INTO migcheck_history (version, name, checksum, chain, duration_ms) VALUES ($1, $2, $3, $4, 0)")
+                            .bind(x.version())
+                            .bind(x.name())
+                            .bind(x.checksum())
+                            .bind(x.chain())
+                            .execute(&mut *tx)
+                            .await
+                            .unwrap();
+                        tx.commit().await.unwrap();
+                    }
+                    conn.close().await.unwrap();
+                }
+            })
+            .buffer_unordered(jobs)
+            .collect::<Vec<()>>()
+            .await;
+    });
+    let raw = start.elapsed();
+    let start = Instant::now();
+    let report =
+        rt.block_on(m.upgrade_postgres_schemas(&ours_url, &schemas, &FleetOptions::default().jobs(jobs), |_| {}));
+    let ours = start.elapsed();
+    assert!(report.is_ok() && report.upgraded().count() == n);
+    row(&format!("{n} PostgreSQL schemas, 2 pending, {jobs} connections"), ours, raw);
 }
 
 fn row(label: &str, ours: Duration, raw: Duration) {

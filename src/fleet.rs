@@ -369,16 +369,8 @@ impl Migrations {
                 return;
             }
         };
-        entry.before = match self.status_postgres(&pool).await {
-            Ok(status) => status.current(),
-            Err(err) => {
-                entry.error = Some(err);
-                pool.close().await;
-                return;
-            }
-        };
         let upgrade = UpgradeOptions { target: options.target, ..UpgradeOptions::default() };
-        match self.upgrade_postgres_with(&pool, &upgrade, |_, _, _| {}).await {
+        match self.upgrade_postgres_from(&pool, &upgrade, &mut entry.before, |_, _, _| {}).await {
             Ok(report) => {
                 entry.after = report.applied.last().map(|a| a.version).or(entry.before);
                 entry.applied = report.applied;

@@ -71,9 +71,21 @@ impl Migrations {
         options: &UpgradeOptions,
         progress: impl FnMut(&Migration, usize, usize),
     ) -> Result<Report, Error> {
+        self.upgrade_postgres_from(pool, options, &mut None, progress).await
+    }
+
+    /// [`Migrations::upgrade_postgres_with`], saying in `before` the version
+    /// the database was at (read under the lock, with the history).
+    pub(crate) async fn upgrade_postgres_from(
+        &self,
+        pool: &PgPool,
+        options: &UpgradeOptions,
+        before: &mut Option<i64>,
+        progress: impl FnMut(&Migration, usize, usize),
+    ) -> Result<Report, Error> {
         self.check_target(options.target)?;
         let mut conn = self.locked(pool).await?;
-        let result = self.upgrade_locked(&mut conn, options, progress).await;
+        let result = self.upgrade_locked(&mut conn, options, before, progress).await;
         unlock(&mut conn, result).await
     }
 
@@ -190,10 +202,13 @@ impl Migrations {
         &self,
         conn: &mut PgConnection,
         options: &UpgradeOptions,
+        before: &mut Option<i64>,
         mut progress: impl FnMut(&Migration, usize, usize),
     ) -> Result<Report, Error> {
         self.ensure_history(conn).await?;
-        let (pending, resume) = self.to_apply(&self.history_postgres(conn).await?, options)?;
+        let rows = self.history_postgres(conn).await?;
+        *before = rows.iter().rev().find(|r| !r.checksum.starts_with("interrupted ")).map(|r| r.version);
+        let (pending, resume) = self.to_apply(&rows, options)?;
         let mut report = Report::default();
         let total = pending.len();
         if options.batch {
