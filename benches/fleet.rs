@@ -168,7 +168,11 @@ fn postgres(m: &Migrations) {
     let (ours_url, raw_url) = (database("bench_fleet_ours"), database("bench_fleet_raw"));
     for url in [&ours_url, &raw_url] {
         let report = rt.block_on(m.upgrade_postgres_schemas(url, &schemas, &behind, |_| {}));
-        assert!(report.is_ok(), "setting up the schemas: {:?}", report.failed().next().map(|d| (&d.database, d.error.as_ref().map(ToString::to_string))));
+        assert!(
+            report.is_ok(),
+            "setting up the schemas: {:?}",
+            report.failed().next().map(|d| (&d.database, d.error.as_ref().map(ToString::to_string)))
+        );
     }
     let pending: Vec<&Migration> = m.iter().filter(|x| x.version() > MIGRATIONS - 2).collect();
     let start = Instant::now();
