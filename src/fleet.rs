@@ -191,60 +191,35 @@ impl Migrations {
         options: &FleetOptions,
         progress: impl Fn(FleetEvent<'_>) + Sync,
     ) -> FleetReport {
-        let next = AtomicUsize::new(0);
-        let stop = AtomicBool::new(false);
-        let results: Mutex<Vec<Option<FleetEntry>>> = Mutex::new((0..paths.len()).map(|_| None).collect());
-        let jobs = options.jobs.max(1).min(paths.len().max(1));
-        std::thread::scope(|scope| {
-            for _ in 0..jobs {
-                scope.spawn(|| {
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(path) = paths.get(i) else { break };
-                        let path = path.as_ref();
-                        let mut entry = FleetEntry::new(path);
-                        if stop.load(Ordering::Relaxed) {
-                            entry.skipped = true;
-                        } else {
-                            progress(FleetEvent::Started { path });
-                            let started = Instant::now();
-                            self.upgrade_one(path, options, &mut entry);
-                            entry.duration = started.elapsed();
-                            if entry.error.is_some() && options.fail_fast {
-                                stop.store(true, Ordering::Relaxed);
-                            }
-                            progress(FleetEvent::Finished { path, ok: entry.error.is_none() });
-                        }
-                        results.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(entry);
-                    }
-                });
+        on_threads(paths, options, progress, |path, entry| self.upgrade_one(path, options, entry))
+    }
+
+    /// Reverts every SQLite database in `paths` to `version`
+    /// ([`BASE`](crate::BASE): every migration), as
+    /// [`Migrations::downgrade_to`] reverts one, `options.jobs` at a time;
+    /// each entry's `applied` lists the migrations reverted.
+    pub fn downgrade_each<P: AsRef<Path> + Sync>(
+        &self,
+        paths: &[P],
+        version: i64,
+        options: &FleetOptions,
+        progress: impl Fn(FleetEvent<'_>) + Sync,
+    ) -> FleetReport {
+        on_threads(paths, options, progress, |path, entry| {
+            let Some(mut conn) = open(path, options, entry) else { return };
+            entry.before = self.current(&conn).ok().flatten();
+            match self.downgrade_to(&mut conn, version) {
+                Ok(report) => entry.applied = report.applied,
+                Err(err) => entry.error = Some(err),
             }
-        });
-        let databases = results
-            .into_inner()
-            .unwrap_or_else(|p| p.into_inner())
-            .into_iter()
-            .zip(paths)
-            .map(|(entry, path)| entry.unwrap_or_else(|| FleetEntry::new(path.as_ref())))
-            .collect();
-        FleetReport { databases }
+            entry.after = self.current(&conn).ok().flatten();
+        })
     }
 
     /// One database of the fleet: opened without creating it, its head read
     /// once; migrated only when behind.
     fn upgrade_one(&self, path: &Path, options: &FleetOptions, entry: &mut FleetEntry) {
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
-        let mut conn = match Connection::open_with_flags(path, flags) {
-            Ok(conn) => conn,
-            Err(err) => {
-                entry.error = Some(Error::Sqlite(err));
-                return;
-            }
-        };
-        if let Err(err) = conn.busy_timeout(options.busy_timeout) {
-            entry.error = Some(Error::Sqlite(err));
-            return;
-        }
+        let Some(mut conn) = open(path, options, entry) else { return };
         let head = self.head(&conn);
         entry.before = head.as_ref().map(|h| h.version);
         if self.is_at_head(head.as_ref(), options.target) {
@@ -276,6 +251,70 @@ impl Migrations {
         }
         entry.after = self.current(&conn).ok().flatten();
     }
+}
+
+/// An existing database file, opened read-write (never created), with the
+/// fleet's busy timeout; `None` with the error in `entry`.
+fn open(path: &Path, options: &FleetOptions, entry: &mut FleetEntry) -> Option<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+    let opened = Connection::open_with_flags(path, flags).and_then(|conn| {
+        conn.busy_timeout(options.busy_timeout)?;
+        Ok(conn)
+    });
+    match opened {
+        Ok(conn) => Some(conn),
+        Err(err) => {
+            entry.error = Some(Error::Sqlite(err));
+            None
+        }
+    }
+}
+
+/// `work` on every path, `options.jobs` threads taking the next in turn,
+/// stopping to start new ones after a failure with `fail_fast`.
+fn on_threads<P: AsRef<Path> + Sync>(
+    paths: &[P],
+    options: &FleetOptions,
+    progress: impl Fn(FleetEvent<'_>) + Sync,
+    work: impl Fn(&Path, &mut FleetEntry) + Sync,
+) -> FleetReport {
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let results: Mutex<Vec<Option<FleetEntry>>> = Mutex::new((0..paths.len()).map(|_| None).collect());
+    let jobs = options.jobs.max(1).min(paths.len().max(1));
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(path) = paths.get(i) else { break };
+                    let path = path.as_ref();
+                    let mut entry = FleetEntry::new(path);
+                    if stop.load(Ordering::Relaxed) {
+                        entry.skipped = true;
+                    } else {
+                        progress(FleetEvent::Started { path });
+                        let started = Instant::now();
+                        work(path, &mut entry);
+                        entry.duration = started.elapsed();
+                        if entry.error.is_some() && options.fail_fast {
+                            stop.store(true, Ordering::Relaxed);
+                        }
+                        progress(FleetEvent::Finished { path, ok: entry.error.is_none() });
+                    }
+                    results.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(entry);
+                }
+            });
+        }
+    });
+    let databases = results
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner())
+        .into_iter()
+        .zip(paths)
+        .map(|(entry, path)| entry.unwrap_or_else(|| FleetEntry::new(path.as_ref())))
+        .collect();
+    FleetReport { databases }
 }
 
 #[cfg(feature = "postgres")]

@@ -113,7 +113,10 @@ fn a_fleet_upgrade_reports_each_database_and_its_exit_code_says_how_it_went() {
         .unwrap();
     let out = migcheck(root, &["status", "--each-file", "fleet.txt"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    fs::write(root.join("migrations/4_m4.sql"), "CREATE TABLE t4 (x);\nINSERT INTO applied_log VALUES (4);\n").unwrap();
+    fs::write(root.join("migrations/4_m4.up.sql"), "CREATE TABLE t4 (x);\nINSERT INTO applied_log VALUES (4);\n")
+        .unwrap();
+    fs::write(root.join("migrations/4_m4.down.sql"), "DROP TABLE t4;\nDELETE FROM applied_log WHERE version = 4;\n")
+        .unwrap();
     let out = migcheck(root, &["status", "--each-file", "fleet.txt"]).output().unwrap();
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     let out = migcheck(root, &["--format", "json", "upgrade", "--each-file", "fleet.txt"]).output().unwrap();
@@ -124,6 +127,23 @@ fn a_fleet_upgrade_reports_each_database_and_its_exit_code_says_how_it_went() {
         assert_eq!(consistent(&root.join(format!("tenants/{t}.db"))), [1, 2, 3, 4]);
         assert!(root.join(format!("tenants/{t}.db.v3.bak")).is_file(), "a backup per database");
     }
+    // `current --each` lists the versions (exit 0 whatever they are);
+    // `downgrade --each --to` reverts the fleet.
+    let out = migcheck(root, &["current", "--each-file", "fleet.txt"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("tenants/t004.db  4        up to date"), "{}", text(&out));
+    let out =
+        migcheck(root, &["--format", "json", "downgrade", "--each-file", "fleet.txt", "--to", "3"]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["downgraded"], 3, "{report}");
+    assert_eq!(report["databases"][0]["reverted"], serde_json::json!([4]), "{report}");
+    for t in ["t000", "t004", "t005"] {
+        assert_eq!(consistent(&root.join(format!("tenants/{t}.db"))), [1, 2, 3]);
+    }
+    let out = migcheck(root, &["downgrade", "--each-file", "fleet.txt"]).output().unwrap();
+    assert!(text(&out).contains("`--to VERSION`"), "{}", text(&out));
+
     let out = migcheck(root, &["upgrade", "--each", "sqlite:tenants/nothing-*.db"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("no file matches `tenants/nothing-*.db`"), "{}", text(&out));

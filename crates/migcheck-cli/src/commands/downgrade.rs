@@ -15,13 +15,22 @@ pub struct Args {
     /// How many migrations to revert.
     #[arg(long, value_name = "N")]
     pub steps: Option<usize>,
+    /// A fleet of SQLite databases instead of one (with `--to`).
+    #[command(flatten)]
+    pub each: super::fleet::Each,
 }
 
 /// Runs `migcheck downgrade`.
 pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
-    let Args { to, steps } = *args;
+    let Args { to, steps, ref each } = *args;
     let report = checked(cli, false)?;
     let migrations = migrations(cli, &report);
+    if each.is_set() {
+        let Some(version) = to else {
+            bail!("a fleet is downgraded to a version: `--to VERSION` (or `--to base`), not `--steps`");
+        };
+        return super::fleet::downgrade(cli, each, &migrations, version);
+    }
     let target = db::parse(&db::url(cli.database_url.as_deref())?)?;
     let mut database = db::Database::connect(&target, true)?.ok_or_else(|| anyhow!("cannot open the database"))?;
     let applied = database.status(&migrations)?.applied;

@@ -153,23 +153,41 @@ pub fn upgrade(
         None => migrations.upgrade_each(&paths, &options, progress),
     };
     bar.finish_and_clear();
+    Ok(summarize(cli, &report, "applied"))
+}
+
+/// `downgrade --each --to V`: every SQLite database reverted to V.
+pub fn downgrade(cli: &Cli, each: &Each, migrations: &Migrations, version: i64) -> Result<u8> {
+    if each.each_schema.is_some() {
+        bail!("`downgrade --each-schema` is not supported yet: downgrade one schema at a time");
+    }
+    let paths = each.paths()?;
+    let report = migrations.downgrade_each(&paths, version, &each.options(), |_| {});
+    Ok(summarize(cli, &report, "reverted"))
+}
+
+/// The fleet's summary (a table and counts, or JSON); exit 1 when a
+/// database failed or was skipped.
+fn summarize(cli: &Cli, report: &migcheck::FleetReport, done: &str) -> u8 {
     let failures = report.failed().count();
     let skipped = report.skipped().count();
+    let changed = if done == "applied" { "upgraded" } else { "downgraded" };
     if cli.format == Format::Json {
-        print_json(&json!({
+        let mut value = json!({
             "databases": report.databases.iter().map(|d| json!({
                 "database": d.database,
                 "before": d.before,
                 "after": d.after,
-                "applied": d.applied.iter().map(|a| a.version).collect::<Vec<_>>(),
+                done: d.applied.iter().map(|a| a.version).collect::<Vec<_>>(),
                 "error": d.error.as_ref().map(ToString::to_string),
                 "skipped": d.skipped,
                 "ms": d.duration.as_secs_f64() * 1e3,
             })).collect::<Vec<_>>(),
-            "upgraded": report.upgraded().count(),
             "failed": failures,
             "skipped": skipped,
-        }));
+        });
+        value[changed] = json!(report.upgraded().count());
+        print_json(&value);
     } else {
         let rows: Vec<[String; 4]> = report
             .databases
@@ -179,26 +197,27 @@ pub fn upgrade(
                     (_, true) => "skipped (an earlier database failed)".to_owned(),
                     (Some(e), _) => format!("failed: {e}"),
                     (None, _) if d.applied.is_empty() => "up to date".to_owned(),
-                    (None, _) => format!("applied {}", d.applied.len()),
+                    (None, _) => format!("{done} {}", d.applied.len()),
                 };
                 [d.database.clone(), version_text(d.before), version_text(d.after), outcome]
             })
             .collect();
         print_table(["database", "before", "after", "result"], &rows);
         println!(
-            "{} databases: {} upgraded, {} up to date, {failures} failed{}",
+            "{} databases: {} {}, {} up to date, {failures} failed{}",
             report.databases.len(),
             report.upgraded().count(),
+            changed,
             report.databases.iter().filter(|d| d.error.is_none() && !d.skipped && d.applied.is_empty()).count(),
             if skipped > 0 { format!(", {skipped} skipped") } else { String::new() }
         );
     }
-    Ok(if failures > 0 || skipped > 0 { exit::ERROR } else { exit::OK })
+    if failures > 0 || skipped > 0 { exit::ERROR } else { exit::OK }
 }
 
 /// `status --each`: each database's version and what is pending; exit 4 if
 /// one diverges, 3 if one has pending migrations, 1 if one cannot be read.
-pub fn status(cli: &Cli, each: &Each, migrations: &Migrations) -> Result<u8> {
+pub fn status(cli: &Cli, each: &Each, migrations: &Migrations, states_exit: bool) -> Result<u8> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let schemas = each.schemas(cli, &runtime)?;
     let names: Vec<String> = match &schemas {
@@ -248,6 +267,8 @@ pub fn status(cli: &Cli, each: &Each, migrations: &Migrations) -> Result<u8> {
     }
     Ok(if unreadable > 0 {
         exit::ERROR
+    } else if !states_exit {
+        exit::OK
     } else if divergent > 0 {
         exit::DIVERGENT
     } else if pending > 0 {

@@ -21,7 +21,7 @@ pub struct Args {
 pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
     if args.each.is_set() {
         let report = checked(cli, false)?;
-        return super::fleet::status(cli, &args.each, &migrations(cli, &report));
+        return super::fleet::status(cli, &args.each, &migrations(cli, &report), true);
     }
     let (migrations, target, status) = checked_status(cli)?;
     let code = if !status.divergent.is_empty() || !status.unknown.is_empty() {
