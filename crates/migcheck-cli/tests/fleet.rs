@@ -144,6 +144,25 @@ fn a_fleet_upgrade_reports_each_database_and_its_exit_code_says_how_it_went() {
     let out = migcheck(root, &["downgrade", "--each-file", "fleet.txt"]).output().unwrap();
     assert!(text(&out).contains("`--to VERSION`"), "{}", text(&out));
 
+    // `history --each`: how many are at each version.
+    let out = migcheck(root, &["history", "--each", "sqlite:tenants/*.db"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "one cannot be read: {}", text(&out));
+    assert!(text(&out).contains("3  m3: 4 databases"), "{}", text(&out));
+    assert!(text(&out).contains("2  m2: 1 database\n") && text(&out).contains("cannot read: 1"), "{}", text(&out));
+
+    // `check --each`: a tenant changed by hand is found, the others match.
+    let out = migcheck(root, &["check", "--each-file", "fleet.txt"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    Connection::open(root.join("tenants/t004.db"))
+        .unwrap()
+        .execute_batch("CREATE INDEX by_hand ON t1 (payload);")
+        .unwrap();
+    let out = migcheck(root, &["check", "--each-file", "fleet.txt"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(text(&out).contains("tenants/t004.db: changed outside its migrations:"), "{}", text(&out));
+    assert!(text(&out).contains("tenants/t000.db: its schema is what its applied migrations make"), "{}", text(&out));
+    assert!(text(&out).contains("3 databases: 1 drifted, 0 could not be compared"), "{}", text(&out));
+
     let out = migcheck(root, &["upgrade", "--each", "sqlite:tenants/nothing-*.db"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("no file matches `tenants/nothing-*.db`"), "{}", text(&out));

@@ -25,6 +25,10 @@ pub struct Args {
     /// report findings only for the branch's migrations (unless --all).
     #[arg(long, value_name = "REF")]
     pub base: Option<String>,
+
+    /// Compare each SQLite database of a fleet with the schema its applied migrations make.
+    #[command(flatten)]
+    pub each: super::fleet::Each,
 }
 
 /// Runs `migcheck check`; exit 0, 1 on errors, 4 when the live database drifted.
@@ -61,6 +65,18 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
                 }
             );
         }
+    }
+    if args.each.is_set() {
+        if report.has_errors() {
+            print_diagnostics(report.errors());
+            eprintln!(
+                "error: {} error(s) in `{}`; fix them before comparing the fleet",
+                report.errors().count(),
+                cli.dir.display()
+            );
+            return Ok(exit::ERROR);
+        }
+        return fleet_drift(cli, &args.each, &report);
     }
     let live = match (&cli.database_url, report.has_errors()) {
         (Some(url), false) => Some(live_drift(cli, url, &report)?),
@@ -147,6 +163,80 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
     Ok(if errors > 0 {
         exit::ERROR
     } else if drifted {
+        exit::DIVERGENT
+    } else {
+        exit::OK
+    })
+}
+
+/// `check --each`: each SQLite database of the fleet against the schema its
+/// applied migrations make (each version's schema replayed once); exit 4 if
+/// one drifted, 1 if one cannot be compared.
+fn fleet_drift(cli: &Cli, each: &super::fleet::Each, report: &Report) -> Result<u8> {
+    if each.each_schema.is_some() {
+        bail!("`check --each-schema` is not supported yet: compare one schema at a time with `--database-url`");
+    }
+    let migrations = migrations(cli, report);
+    let mut expected: std::collections::HashMap<i64, Snapshot> = std::collections::HashMap::new();
+    let (mut drifted, mut failed) = (0, 0);
+    let mut rows = Vec::new();
+    for path in each.paths()? {
+        let shown = path.display().to_string();
+        let compared = (|| -> Result<(Option<i64>, Vec<String>)> {
+            let Some(conn) = db::open_existing(&db::Target::File(path.clone()))? else {
+                bail!("it does not exist");
+            };
+            let status = migrations.status(&conn)?;
+            refuse_unsettled(&migrations, &status)?;
+            let version = status.current().unwrap_or(migcheck::BASE);
+            if !expected.contains_key(&version) {
+                let schema = checker::schema_at(report, Some(version)).map_err(|d| anyhow!(d.render()))?;
+                expected.insert(version, schema);
+            }
+            let live = Snapshot::read(&conn, &[&cli.history_table])?;
+            let label = format!("the database at version {}", version_text(status.current()));
+            let diff = migcheck_core::schema::compare(&expected[&version], &live, &report.scratch)?;
+            Ok((status.current(), diff.describe("its migrations", &label)))
+        })();
+        match compared {
+            Ok((version, differences)) => {
+                if !differences.is_empty() {
+                    drifted += 1;
+                }
+                rows.push(json!({ "database": shown, "version": version, "drift": differences, "error": null }));
+            }
+            Err(err) => {
+                failed += 1;
+                let message = match err {
+                    crate::error::Failure::Error { error, .. } => format!("{error:#}"),
+                    crate::error::Failure::Reported(_) => "cannot be compared".to_owned(),
+                };
+                rows.push(json!({ "database": shown, "version": null, "drift": [], "error": message }));
+            }
+        }
+    }
+    if cli.format == Format::Json {
+        print_json(&json!({ "databases": rows, "drifted": drifted, "failed": failed }));
+    } else {
+        for r in &rows {
+            let db = r["database"].as_str().unwrap_or_default();
+            match (r["error"].as_str(), r["drift"].as_array()) {
+                (Some(e), _) => println!("{db}: cannot compare: {e}"),
+                (None, Some(d)) if d.is_empty() => println!("{db}: its schema is what its applied migrations make"),
+                (None, Some(d)) => {
+                    println!("{db}: changed outside its migrations:");
+                    for line in d {
+                        println!("  {}", line.as_str().unwrap_or_default());
+                    }
+                }
+                _ => {}
+            }
+        }
+        println!("{} databases: {drifted} drifted, {failed} could not be compared", rows.len());
+    }
+    Ok(if failed > 0 {
+        exit::ERROR
+    } else if drifted > 0 {
         exit::DIVERGENT
     } else {
         exit::OK

@@ -278,6 +278,51 @@ pub fn status(cli: &Cli, each: &Each, migrations: &Migrations, states_exit: bool
     })
 }
 
+/// `history --each`: how many databases of the fleet are at each version
+/// (newest first), and how many cannot be read.
+pub fn summary(cli: &Cli, each: &Each, migrations: &Migrations) -> Result<u8> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let schemas = each.schemas(cli, &runtime)?;
+    let names: Vec<String> = match &schemas {
+        Some((_, schemas)) => schemas.clone(),
+        None => each.paths()?.iter().map(|p| p.display().to_string()).collect(),
+    };
+    let mut at: std::collections::BTreeMap<Option<i64>, usize> = std::collections::BTreeMap::new();
+    let mut unreadable = 0;
+    for name in &names {
+        let read = match &schemas {
+            Some((url, _)) => runtime.block_on(migrations.status_postgres_schema(url, name)).map_err(|e| e.to_string()),
+            None => status_of(Path::new(name), migrations),
+        };
+        match read {
+            Ok(s) => *at.entry(s.current()).or_default() += 1,
+            Err(_) => unreadable += 1,
+        }
+    }
+    let name_of = |v: Option<i64>| v.and_then(|v| migrations.get(v)).map(|m| m.name().to_owned());
+    if cli.format == Format::Json {
+        print_json(&json!({
+            "versions": at.iter().rev().map(|(v, n)| json!({ "version": v, "name": name_of(*v), "databases": n })).collect::<Vec<_>>(),
+            "latest": migrations.latest(),
+            "unreadable": unreadable,
+        }));
+    } else {
+        for (v, n) in at.iter().rev() {
+            let latest = if *v == migrations.latest() { " (latest)" } else { "" };
+            match name_of(*v) {
+                Some(name) => {
+                    println!("{}  {name}{latest}: {n} database{}", version_text(*v), if *n == 1 { "" } else { "s" })
+                }
+                None => println!("{}{latest}: {n} database{}", version_text(*v), if *n == 1 { "" } else { "s" }),
+            }
+        }
+        if unreadable > 0 {
+            println!("cannot read: {unreadable}");
+        }
+    }
+    Ok(if unreadable > 0 { exit::ERROR } else { exit::OK })
+}
+
 fn status_of(path: &Path, migrations: &Migrations) -> std::result::Result<migcheck::Status, String> {
     let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = rusqlite::Connection::open_with_flags(path, flags).map_err(|e| e.to_string())?;

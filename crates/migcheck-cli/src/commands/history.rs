@@ -10,12 +10,19 @@ use crate::{Cli, exit};
 
 /// `migcheck history`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// A fleet: how many of its databases are at each version.
+    #[command(flatten)]
+    pub each: super::fleet::Each,
+}
 
 /// Runs `migcheck history`.
-pub fn run(cli: &Cli, _args: &Args) -> Result<u8> {
+pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
     let report = checked(cli, false)?;
     let migrations = migrations(cli, &report);
+    if args.each.is_set() {
+        return super::fleet::summary(cli, &args.each, &migrations);
+    }
     let status = optional_status(cli, &migrations)?;
     let mut rows = Vec::new();
     for (m, checked) in migrations.iter().zip(&report.migrations) {
