@@ -189,13 +189,15 @@ fn fleet_drift(cli: &Cli, each: &super::fleet::Each, report: &Report) -> Result<
             let status = migrations.status(&conn)?;
             refuse_unsettled(&migrations, &status)?;
             let version = status.current().unwrap_or(migcheck::BASE);
-            if !expected.contains_key(&version) {
-                let schema = checker::schema_at(report, Some(version)).map_err(|d| anyhow!(d.render()))?;
-                expected.insert(version, schema);
-            }
+            let schema = match expected.entry(version) {
+                std::collections::hash_map::Entry::Occupied(known) => known.into_mut(),
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(checker::schema_at(report, Some(version)).map_err(|d| anyhow!(d.render()))?)
+                }
+            };
             let live = Snapshot::read(&conn, &[&cli.history_table])?;
             let label = format!("the database at version {}", version_text(status.current()));
-            let diff = migcheck_core::schema::compare(&expected[&version], &live, &report.scratch)?;
+            let diff = migcheck_core::schema::compare(schema, &live, &report.scratch)?;
             Ok((status.current(), diff.describe("its migrations", &label)))
         })();
         match compared {
