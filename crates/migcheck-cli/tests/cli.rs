@@ -1037,11 +1037,7 @@ fn check_formats_match_their_golden_files() {
 /// validators come from the npm and PyPI registries: `.ci/run` installs them
 /// into `target/validators` and sets `MIGCHECK_VALIDATORS`.
 fn validate_reports(p: &Project) {
-    let Some(validators) = std::env::var_os("MIGCHECK_VALIDATORS").map(PathBuf::from) else {
-        assert!(std::env::var_os("CI").is_none(), "MIGCHECK_VALIDATORS is not set: .ci/run installs the validators");
-        eprintln!("skipped: SARIF and JUnit validation (set MIGCHECK_VALIDATORS, see .ci/run)");
-        return;
-    };
+    let Some(validators) = validators("SARIF and JUnit validation") else { return };
     let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts");
     let sarif = p.path().join("check.sarif");
     fs::write(&sarif, p.run(&["check", "--format", "sarif"]).stdout).unwrap();
@@ -1092,11 +1088,7 @@ fn validate_reports(p: &Project) {
 /// of the test's own: it passes on sound migrations and fails, showing the
 /// error, on a broken one.
 fn the_pre_commit_hook_runs_the_check() {
-    let Some(validators) = std::env::var_os("MIGCHECK_VALIDATORS").map(PathBuf::from) else {
-        assert!(std::env::var_os("CI").is_none(), "MIGCHECK_VALIDATORS is not set: .ci/run installs pre-commit");
-        eprintln!("skipped: pre-commit (set MIGCHECK_VALIDATORS, see .ci/run)");
-        return;
-    };
+    let Some(validators) = validators("pre-commit") else { return };
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap();
     if !repo.join(".git").exists() {
         assert!(std::env::var_os("CI").is_none(), "CI runs from a git clone");
@@ -1140,14 +1132,21 @@ fn the_pre_commit_hook_runs_the_check() {
     assert!(run.stdout.contains("Failed") && run.stdout.contains("error[sql-error]"), "{run:?}");
 }
 
+/// The validators `.ci/run` installs (`MIGCHECK_VALIDATORS`); `None`, with
+/// the reason printed, outside CI when they are not there (CI must have them).
+fn validators(what: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("MIGCHECK_VALIDATORS").map(PathBuf::from);
+    if found.is_none() {
+        assert!(std::env::var_os("CI").is_none(), "MIGCHECK_VALIDATORS is not set: .ci/run installs the validators");
+        eprintln!("skipped: {what} (set MIGCHECK_VALIDATORS, see .ci/run)");
+    }
+    found
+}
+
 /// Runs `scripts/validate-diagrams.mjs` on `text` when the validators are
 /// installed (Mermaid's own parser, Graphviz as WebAssembly).
 fn validate_diagram(kind: &str, text: &str) {
-    let Some(validators) = std::env::var_os("MIGCHECK_VALIDATORS").map(PathBuf::from) else {
-        assert!(std::env::var_os("CI").is_none(), "MIGCHECK_VALIDATORS is not set: .ci/run installs the validators");
-        eprintln!("skipped: {kind} validation (set MIGCHECK_VALIDATORS, see .ci/run)");
-        return;
-    };
+    let Some(validators) = validators(&format!("{kind} validation")) else { return };
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join(format!("diagram.{kind}"));
     fs::write(&file, text).unwrap();

@@ -36,6 +36,24 @@ pub struct TableView {
     pub sql: String,
 }
 
+impl TableView {
+    /// The key markers of `col`: `PK`, `FK` (part of a foreign key), `UK`
+    /// (alone under a unique constraint).
+    pub fn keys(&self, col: &ColumnView) -> Vec<&'static str> {
+        let mut keys = Vec::new();
+        if col.primary_key {
+            keys.push("PK");
+        }
+        if self.foreign_keys.iter().any(|r| r.columns.iter().any(|c| c.eq_ignore_ascii_case(&col.name))) {
+            keys.push("FK");
+        }
+        if col.unique && !col.primary_key {
+            keys.push("UK");
+        }
+        keys
+    }
+}
+
 /// A column.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ColumnView {
@@ -198,16 +216,7 @@ impl Model {
             }
             let _ = writeln!(out, "    {} {{", mermaid_name(&t.name));
             for col in &t.columns {
-                let mut keys = Vec::new();
-                if col.primary_key {
-                    keys.push("PK");
-                }
-                if t.foreign_keys.iter().any(|r| r.columns.iter().any(|c| c.eq_ignore_ascii_case(&col.name))) {
-                    keys.push("FK");
-                }
-                if col.unique && !col.primary_key {
-                    keys.push("UK");
-                }
+                let keys = t.keys(col);
                 let _ = write!(out, "        {} {}", mermaid_type(&col.ty), mermaid_name(&col.name));
                 if !keys.is_empty() {
                     let _ = write!(out, " {}", keys.join(", "));
@@ -290,16 +299,7 @@ impl Model {
                 html(&t.name)
             );
             for col in &t.columns {
-                let mut keys = Vec::new();
-                if col.primary_key {
-                    keys.push("PK");
-                }
-                if t.foreign_keys.iter().any(|r| r.columns.iter().any(|c| c.eq_ignore_ascii_case(&col.name))) {
-                    keys.push("FK");
-                }
-                if col.unique && !col.primary_key {
-                    keys.push("UK");
-                }
+                let keys = t.keys(col);
                 let null = if col.not_null { "" } else { "?" };
                 let kind = format!("{} {}", col.ty, keys.join(" "));
                 let _ = writeln!(
