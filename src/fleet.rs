@@ -221,11 +221,18 @@ impl Migrations {
     fn upgrade_one(&self, path: &Path, options: &FleetOptions, entry: &mut FleetEntry) {
         let Some(mut conn) = open(path, options, entry) else { return };
         let head = self.head(&conn);
-        entry.before = head.as_ref().map(|h| h.version);
         if self.is_at_head(head.as_ref(), options.target) {
+            entry.before = head.as_ref().map(|h| h.version);
             entry.after = entry.before;
             return;
         }
+        // Behind, or the newest row is not one this binary wrote as applied
+        // (a file interrupted part-way, an edited history): read it whole.
+        entry.before = match &head {
+            Some(h) if self.get(h.version).is_some_and(|m| m.chain() == h.chain) => Some(h.version),
+            Some(_) => self.current(&conn).ok().flatten(),
+            None => None,
+        };
         let mut upgrade = UpgradeOptions { target: options.target, ..UpgradeOptions::default() };
         if options.backup {
             let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
