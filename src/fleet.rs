@@ -367,34 +367,41 @@ impl Migrations {
         options: &FleetOptions,
         progress: impl Fn(FleetEvent<'_>),
     ) -> FleetReport {
-        use futures_util::StreamExt as _;
-        let stop = AtomicBool::new(false);
-        let progress = &progress;
-        let stop = &stop;
-        let mut done: Vec<(usize, FleetEntry)> = futures_util::stream::iter(schemas.iter().enumerate())
-            .map(|(i, schema)| async move {
-                let path = Path::new(schema.as_str());
-                let mut entry = FleetEntry::new(path);
-                entry.path = PathBuf::new();
-                if stop.load(Ordering::Relaxed) {
-                    entry.skipped = true;
-                    return (i, entry);
+        on_schemas(schemas, options, progress, async |schema, entry| {
+            self.upgrade_schema(url, schema, options, entry).await
+        })
+        .await
+    }
+
+    /// Reverts each schema in `schemas` of the PostgreSQL database at `url`
+    /// to `version` ([`BASE`](crate::BASE): every migration), as
+    /// [`Migrations::downgrade_postgres_to`] reverts one; each entry's
+    /// `applied` lists the migrations reverted.
+    pub async fn downgrade_postgres_schemas(
+        &self,
+        url: &str,
+        schemas: &[String],
+        version: i64,
+        options: &FleetOptions,
+        progress: impl Fn(FleetEvent<'_>),
+    ) -> FleetReport {
+        on_schemas(schemas, options, progress, async |schema, entry| {
+            let pool = match schema_pool(url, schema).await {
+                Ok(pool) => pool,
+                Err(err) => {
+                    entry.error = Some(Error::Postgres(err));
+                    return;
                 }
-                progress(FleetEvent::Started { path });
-                let started = Instant::now();
-                self.upgrade_schema(url, schema, options, &mut entry).await;
-                entry.duration = started.elapsed();
-                if entry.error.is_some() && options.fail_fast {
-                    stop.store(true, Ordering::Relaxed);
-                }
-                progress(FleetEvent::Finished { path, ok: entry.error.is_none() });
-                (i, entry)
-            })
-            .buffer_unordered(options.jobs.max(1))
-            .collect()
-            .await;
-        done.sort_by_key(|(i, _)| *i);
-        FleetReport { databases: done.into_iter().map(|(_, e)| e).collect() }
+            };
+            entry.before = self.status_postgres(&pool).await.ok().and_then(|s| s.current());
+            match self.downgrade_postgres_to(&pool, version).await {
+                Ok(report) => entry.applied = report.applied,
+                Err(err) => entry.error = Some(err),
+            }
+            entry.after = self.status_postgres(&pool).await.ok().and_then(|s| s.current());
+            pool.close().await;
+        })
+        .await
     }
 
     /// What is applied, pending, divergent and unknown in schema `schema`
@@ -428,6 +435,44 @@ impl Migrations {
         }
         pool.close().await;
     }
+}
+
+/// `work` on every schema, `options.jobs` at a time on the caller's task,
+/// stopping to start new ones after a failure with `fail_fast`.
+#[cfg(feature = "postgres")]
+async fn on_schemas(
+    schemas: &[String],
+    options: &FleetOptions,
+    progress: impl Fn(FleetEvent<'_>),
+    work: impl AsyncFn(&str, &mut FleetEntry),
+) -> FleetReport {
+    use futures_util::StreamExt as _;
+    let stop = AtomicBool::new(false);
+    let (progress, stop, work) = (&progress, &stop, &work);
+    let mut done: Vec<(usize, FleetEntry)> = futures_util::stream::iter(schemas.iter().enumerate())
+        .map(|(i, schema)| async move {
+            let path = Path::new(schema.as_str());
+            let mut entry = FleetEntry::new(path);
+            entry.path = PathBuf::new();
+            if stop.load(Ordering::Relaxed) {
+                entry.skipped = true;
+                return (i, entry);
+            }
+            progress(FleetEvent::Started { path });
+            let started = Instant::now();
+            work(schema, &mut entry).await;
+            entry.duration = started.elapsed();
+            if entry.error.is_some() && options.fail_fast {
+                stop.store(true, Ordering::Relaxed);
+            }
+            progress(FleetEvent::Finished { path, ok: entry.error.is_none() });
+            (i, entry)
+        })
+        .buffer_unordered(options.jobs.max(1))
+        .collect()
+        .await;
+    done.sort_by_key(|(i, _)| *i);
+    FleetReport { databases: done.into_iter().map(|(_, e)| e).collect() }
 }
 
 /// One connection to `url` whose `search_path` is `schema`.

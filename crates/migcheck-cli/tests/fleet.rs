@@ -283,5 +283,19 @@ fn a_fleet_of_postgres_schemas() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let out = migcheck(root, &["upgrade", "--each-schema", "tenant_%"]).output().unwrap();
     assert!(text(&out).contains("needs `--database-url postgres://"), "{}", text(&out));
+    // Reversible now: every tenant back to 1, then forward again.
+    fs::write(root.join("migrations/2_tags.down.sql"), "DROP TABLE tags;\n").unwrap();
+    fs::rename(root.join("migrations/2_tags.sql"), root.join("migrations/2_tags.up.sql")).unwrap();
+    let out = migcheck(
+        root,
+        &["--database-url", &url, "--format", "json", "downgrade", "--each-schema", "tenant_%", "--to", "1"],
+    )
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["downgraded"], 4, "{report}");
+    let tags = sql(&url, "SELECT count(*)::text FROM information_schema.tables WHERE table_name = 'tags'");
+    assert_eq!(tags, ["0"]);
     sql(&server, &format!("DROP DATABASE {name} WITH (FORCE)"));
 }

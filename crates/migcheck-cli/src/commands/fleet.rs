@@ -158,11 +158,13 @@ pub fn upgrade(
 
 /// `downgrade --each --to V`: every SQLite database reverted to V.
 pub fn downgrade(cli: &Cli, each: &Each, migrations: &Migrations, version: i64) -> Result<u8> {
-    if each.each_schema.is_some() {
-        bail!("`downgrade --each-schema` is not supported yet: downgrade one schema at a time");
-    }
-    let paths = each.paths()?;
-    let report = migrations.downgrade_each(&paths, version, &each.options(), |_| {});
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let report = match each.schemas(cli, &runtime)? {
+        Some((url, schemas)) => {
+            runtime.block_on(migrations.downgrade_postgres_schemas(&url, &schemas, version, &each.options(), |_| {}))
+        }
+        None => migrations.downgrade_each(&each.paths()?, version, &each.options(), |_| {}),
+    };
     Ok(summarize(cli, &report, "reverted"))
 }
 
