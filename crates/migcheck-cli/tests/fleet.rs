@@ -281,6 +281,23 @@ fn a_fleet_of_postgres_schemas() {
     assert_eq!((report["upgraded"].as_u64(), report["failed"].as_u64()), (Some(1), Some(0)), "{report}");
     let out = migcheck(root, &["--database-url", &url, "status", "--each-schema", "tenant_%"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // Live drift per tenant: each schema against a scratch replay.
+    let check = || {
+        migcheck(root, &["--database-url", &url, "check", "--each-schema", "tenant_%"])
+            .env("MIGCHECK_SCRATCH_URL", &server)
+            .output()
+            .unwrap()
+    };
+    let out = check();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("tenant_a: its schema is what its applied migrations make"), "{}", text(&out));
+    sql(&url, "CREATE INDEX by_hand ON tenant_b.notes (title)");
+    let out = check();
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(text(&out).contains("tenant_b: changed outside its migrations:"), "{}", text(&out));
+    assert!(text(&out).contains("by_hand"), "{}", text(&out));
+    sql(&url, "DROP INDEX tenant_b.by_hand");
+
     let out = migcheck(root, &["upgrade", "--each-schema", "tenant_%"]).output().unwrap();
     assert!(text(&out).contains("needs `--database-url postgres://"), "{}", text(&out));
     // Reversible now: every tenant back to 1, then forward again.

@@ -173,16 +173,15 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
 /// applied migrations make (each version's schema replayed once); exit 4 if
 /// one drifted, 1 if one cannot be compared.
 fn fleet_drift(cli: &Cli, each: &super::fleet::Each, report: &Report) -> Result<u8> {
-    if each.each_schema.is_some() {
-        bail!("`check --each-schema` is not supported yet: compare one schema at a time with `--database-url`");
-    }
     let migrations = migrations(cli, report);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    if let Some((url, schemas)) = each.schemas(cli, &runtime)? {
+        return schemas_drift(cli, report, &migrations, &runtime, &url, &schemas);
+    }
     let mut expected: std::collections::HashMap<i64, Snapshot> = std::collections::HashMap::new();
-    let (mut drifted, mut failed) = (0, 0);
-    let mut rows = Vec::new();
+    let mut results: Vec<(String, Result<Vec<String>>)> = Vec::new();
     for path in each.paths()? {
-        let shown = path.display().to_string();
-        let compared = (|| -> Result<(Option<i64>, Vec<String>)> {
+        let compared = (|| -> Result<Vec<String>> {
             let Some(conn) = db::open_existing(&db::Target::File(path.clone()))? else {
                 bail!("it does not exist");
             };
@@ -198,14 +197,68 @@ fn fleet_drift(cli: &Cli, each: &super::fleet::Each, report: &Report) -> Result<
             let live = Snapshot::read(&conn, &[&cli.history_table])?;
             let label = format!("the database at version {}", version_text(status.current()));
             let diff = migcheck_core::schema::compare(schema, &live, &report.scratch)?;
-            Ok((status.current(), diff.describe("its migrations", &label)))
+            Ok(diff.describe("its migrations", &label))
         })();
-        match compared {
-            Ok((version, differences)) => {
+        results.push((path.display().to_string(), compared));
+    }
+    Ok(print_drift(cli, results))
+}
+
+/// `check --each-schema`: each tenant schema against the schema its applied
+/// migrations make on a scratch database (each version replayed once).
+fn schemas_drift(
+    cli: &Cli,
+    report: &Report,
+    migrations: &migcheck::Migrations,
+    runtime: &tokio::runtime::Runtime,
+    url: &str,
+    schemas: &[String],
+) -> Result<u8> {
+    let config = config(cli, false)?;
+    let Some(scratch) = config.postgres_scratch.clone() else {
+        bail!(
+            "comparing live PostgreSQL schemas needs MIGCHECK_SCRATCH_URL: a server where migcheck may create a \
+             scratch database to apply the migrations to"
+        );
+    };
+    let mut expected: std::collections::HashMap<i64, migcheck_core::postgres::PgSnapshot> = Default::default();
+    let mut results: Vec<(String, Result<Vec<String>>)> = Vec::new();
+    for schema in schemas {
+        let compared = (|| -> Result<Vec<String>> {
+            let status = runtime.block_on(migrations.status_postgres_schema(url, schema))?;
+            refuse_unsettled(migrations, &status)?;
+            let version = status.current().unwrap_or(migcheck::BASE);
+            let snapshot = match expected.entry(version) {
+                std::collections::hash_map::Entry::Occupied(known) => known.into_mut(),
+                std::collections::hash_map::Entry::Vacant(slot) => slot.insert(
+                    migcheck_core::postgres::PgEngine::create(&scratch, config.scratch.timeout)
+                        .and_then(|engine| checker::replay(&engine, report, Some(version)))
+                        .and_then(|mut db| db.snapshot())
+                        .map_err(|d| anyhow!(d.render()))?,
+                ),
+            };
+            let live = migcheck_core::postgres::live_snapshot_of_schema(url, schema, &cli.history_table)
+                .map_err(|e| anyhow!("cannot read schema `{schema}`: {e}"))?;
+            let label = format!("schema `{schema}` at version {}", version_text(status.current()));
+            Ok(migcheck_core::postgres::diff(snapshot, &live, "its migrations", &label))
+        })();
+        results.push((schema.clone(), compared));
+    }
+    Ok(print_drift(cli, results))
+}
+
+/// The fleet's drift: each database's differences (or why it could not be
+/// compared); exit 4 if one drifted, 1 if one could not be compared.
+fn print_drift(cli: &Cli, results: Vec<(String, Result<Vec<String>>)>) -> u8 {
+    let (mut drifted, mut failed) = (0, 0);
+    let rows: Vec<serde_json::Value> = results
+        .into_iter()
+        .map(|(db, compared)| match compared {
+            Ok(differences) => {
                 if !differences.is_empty() {
                     drifted += 1;
                 }
-                rows.push(json!({ "database": shown, "version": version, "drift": differences, "error": null }));
+                json!({ "database": db, "drift": differences, "error": null })
             }
             Err(err) => {
                 failed += 1;
@@ -213,10 +266,10 @@ fn fleet_drift(cli: &Cli, each: &super::fleet::Each, report: &Report) -> Result<
                     crate::error::Failure::Error { error, .. } => format!("{error:#}"),
                     crate::error::Failure::Reported(_) => "cannot be compared".to_owned(),
                 };
-                rows.push(json!({ "database": shown, "version": null, "drift": [], "error": message }));
+                json!({ "database": db, "drift": [], "error": message })
             }
-        }
-    }
+        })
+        .collect();
     if cli.format == Format::Json {
         print_json(&json!({ "databases": rows, "drifted": drifted, "failed": failed }));
     } else {
@@ -236,13 +289,13 @@ fn fleet_drift(cli: &Cli, each: &super::fleet::Each, report: &Report) -> Result<
         }
         println!("{} databases: {drifted} drifted, {failed} could not be compared", rows.len());
     }
-    Ok(if failed > 0 {
+    if failed > 0 {
         exit::ERROR
     } else if drifted > 0 {
         exit::DIVERGENT
     } else {
         exit::OK
-    })
+    }
 }
 
 /// Differences between a live database and the schema its applied

@@ -41,7 +41,11 @@ impl Each {
     }
 
     /// The PostgreSQL database and the schemas `--each-schema` names.
-    fn schemas(&self, cli: &Cli, runtime: &tokio::runtime::Runtime) -> Result<Option<(String, Vec<String>)>> {
+    pub(crate) fn schemas(
+        &self,
+        cli: &Cli,
+        runtime: &tokio::runtime::Runtime,
+    ) -> Result<Option<(String, Vec<String>)>> {
         let Some(pattern) = &self.each_schema else { return Ok(None) };
         let url = match cli.database_url.as_deref().map(db::parse).transpose()? {
             Some(db::Target::Postgres(url)) => url,

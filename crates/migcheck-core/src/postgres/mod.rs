@@ -36,42 +36,50 @@ const USER_SCHEMAS: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema'
 
 /// Reads the schema of the connected database.
 pub fn snapshot(client: &mut Client) -> Result<PgSnapshot, PgError> {
+    snapshot_where(client, USER_SCHEMAS)
+}
+
+/// Reads the objects of the schemas `filter` selects (a condition on `n`,
+/// the namespace). An index's definition leaves out its table's schema,
+/// which `pg_get_indexdef` always writes, so that the same migrations read
+/// the same in any schema.
+fn snapshot_where(client: &mut Client, filter: &str) -> Result<PgSnapshot, PgError> {
     let sql = format!(
         "SELECT 'table', c.relname, '' FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-           WHERE c.relkind IN ('r', 'p') AND {USER_SCHEMAS}
+           WHERE c.relkind IN ('r', 'p') AND {filter}
          UNION ALL
          SELECT 'column', c.relname || '.' || a.attname,
                 format_type(a.atttypid, a.atttypmod) || CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END
                 || COALESCE(' DEFAULT ' || pg_get_expr(d.adbin, d.adrelid), '')
            FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
            LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-           WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p') AND {USER_SCHEMAS}
+           WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p') AND {filter}
          UNION ALL
          SELECT 'constraint', c.relname || '.' || k.conname, pg_get_constraintdef(k.oid)
            FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-           WHERE {USER_SCHEMAS}
+           WHERE {filter}
          UNION ALL
-         SELECT 'index', i.relname, pg_get_indexdef(i.oid)
+         SELECT 'index', i.relname, replace(pg_get_indexdef(i.oid), ' ON ' || quote_ident(n.nspname) || '.', ' ON ')
            FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_namespace n ON n.oid = i.relnamespace
-           WHERE {USER_SCHEMAS}
+           WHERE {filter}
          UNION ALL
          SELECT 'view', c.relname, pg_get_viewdef(c.oid) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-           WHERE c.relkind IN ('v', 'm') AND {USER_SCHEMAS}
+           WHERE c.relkind IN ('v', 'm') AND {filter}
          UNION ALL
          SELECT 'trigger', c.relname || '.' || t.tgname, pg_get_triggerdef(t.oid)
            FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-           WHERE NOT t.tgisinternal AND {USER_SCHEMAS}
+           WHERE NOT t.tgisinternal AND {filter}
          UNION ALL
          SELECT 'function', p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')', pg_get_functiondef(p.oid)
            FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-           WHERE p.prokind IN ('f', 'p') AND {USER_SCHEMAS}
+           WHERE p.prokind IN ('f', 'p') AND {filter}
          UNION ALL
          SELECT 'sequence', c.relname, '' FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-           WHERE c.relkind = 'S' AND {USER_SCHEMAS}
+           WHERE c.relkind = 'S' AND {filter}
          UNION ALL
          SELECT 'type', t.typname, string_agg(e.enumlabel, ', ' ORDER BY e.enumsortorder)
            FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid JOIN pg_namespace n ON n.oid = t.typnamespace
-           WHERE {USER_SCHEMAS} GROUP BY t.typname
+           WHERE {filter} GROUP BY t.typname
          UNION ALL
          SELECT 'extension', extname, '' FROM pg_extension WHERE extname <> 'plpgsql'"
     );
@@ -483,6 +491,23 @@ pub fn live_model(url: &str, history_table: &str) -> Result<crate::schema::model
     let url = PgUrl::parse(url).map_err(PgError::Url)?;
     let mut client = Client::connect(&url)?;
     data::model(&mut client, history_table)
+}
+
+/// The objects of one schema of a live database (a tenant's), read with the
+/// schema as `search_path` so that definitions name its objects as the same
+/// migrations on a scratch database's `public` do; its history table left out.
+pub fn live_snapshot_of_schema(url: &str, schema: &str, history_table: &str) -> Result<PgSnapshot, PgError> {
+    let url = PgUrl::parse(url).map_err(PgError::Url)?;
+    let mut client = Client::connect(&url)?;
+    client.query(&format!("SET search_path TO {}", data::ident(schema)))?;
+    let mut s = snapshot_where(&mut client, &format!("n.nspname = {}", data::literal(schema)))?;
+    let prefix = format!("{history_table}.");
+    s.objects.retain(|(kind, name), _| {
+        !(name == history_table
+            || name.starts_with(&prefix)
+            || (kind == "index" && name == &format!("{history_table}_pkey")))
+    });
+    Ok(s)
 }
 
 pub fn live_snapshot(url: &str, history_table: &str) -> Result<PgSnapshot, PgError> {
