@@ -205,8 +205,12 @@ impl Migrations {
         before: &mut Option<i64>,
         mut progress: impl FnMut(&Migration, usize, usize),
     ) -> Result<Report, Error> {
-        self.ensure_history(conn).await?;
         let rows = self.history_postgres(conn).await?;
+        // A history with rows has its table: one round trip less per
+        // database, which fleets of schemas feel.
+        if rows.is_empty() {
+            self.ensure_history(conn).await?;
+        }
         *before = rows.iter().rev().find(|r| !r.checksum.starts_with("interrupted ")).map(|r| r.version);
         let (pending, resume) = self.to_apply(&rows, options)?;
         let mut report = Report::default();
