@@ -223,6 +223,12 @@ pub(crate) fn split(
 /// The migrations a downgrade reverts, with the script that reverts each.
 pub(crate) type Reverts<'a> = Vec<(&'a Migration, &'a Script)>;
 
+/// How many statements of `version`'s file the history's mark says ran
+/// (`None`: no readable mark for it).
+pub(crate) fn statements_done(rows: Vec<AppliedMigration>, version: i64) -> Option<usize> {
+    split(rows).ok()?.1.filter(|i| i.version == version).map(|i| i.done)
+}
+
 /// Where an upgrade or downgrade picks up an interrupted file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Resume {

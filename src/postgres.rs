@@ -19,7 +19,7 @@ use sqlx::{AssertSqlSafe, Connection as _, PgConnection, PgPool, Postgres};
 
 use crate::plan::{
     AppliedMigration, Direction, Interrupted, MARK_PATTERN, Report, Resume, Status, UpgradeOptions, from_millis,
-    history_error, millis, quote, split,
+    history_error, millis, quote,
 };
 use crate::{Error, Migration, Migrations, Mode, Script};
 
@@ -398,9 +398,7 @@ impl Migrations {
 
     /// How many statements the mark of `version` says ran.
     async fn kept(&self, conn: &mut PgConnection, version: i64) -> Option<usize> {
-        let rows = self.history_postgres(conn).await.ok()?;
-        let (_, mark) = split(rows).ok()?;
-        mark.filter(|i| i.version == version).map(|i| i.done)
+        crate::plan::statements_done(self.history_postgres(conn).await.ok()?, version)
     }
 }
 

@@ -130,8 +130,15 @@ impl Migrations {
                     }
                     Some(Row::Mark) if resume.is_none() => {
                         let rows = read_history(&tx, &self.history)?;
-                        let (_, mark) = crate::plan::split(rows)?;
-                        let mark = mark.expect("a mark was read");
+                        let Some(mark) = crate::plan::split(rows)?.1 else {
+                            return Err(Error::History {
+                                message: format!(
+                                    "the row of version {} looks like an interruption mark but is not one: \
+                                     repair the history table, then run the command again",
+                                    m.version()
+                                ),
+                            });
+                        };
                         return Err(Error::interrupted(
                             &mark,
                             "another process started it after this one read the history, and is running it or \
@@ -475,9 +482,7 @@ fn statement_error(m: &Migration, script: &Script, err: exec::StatementError, re
 
 /// How many statements the mark of `version` says ran.
 fn kept(conn: &Connection, table: &str, version: i64) -> Option<usize> {
-    let rows = read_history(conn, table).ok()?;
-    let (_, mark) = crate::plan::split(rows).ok()?;
-    mark.filter(|i| i.version == version).map(|i| i.done)
+    crate::plan::statements_done(read_history(conn, table).ok()?, version)
 }
 
 /// What the history holds for a version.

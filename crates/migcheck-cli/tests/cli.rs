@@ -72,6 +72,19 @@ impl Project {
         run
     }
 
+    /// Runs `git` in the project; it must succeed.
+    fn git(&self, args: &[&str]) {
+        let out = Command::new("git").current_dir(self.path()).args(args).output().unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// Makes the project a git repository on branch `main`.
+    fn git_init(&self) {
+        self.git(&["init", "-q", "-b", "main"]);
+        self.git(&["config", "user.email", "t@example.com"]);
+        self.git(&["config", "user.name", "t"]);
+    }
+
     fn write(&self, name: &str, text: &str) {
         fs::write(self.path().join("migrations").join(name), text).unwrap();
     }
@@ -1096,13 +1109,8 @@ fn the_pre_commit_hook_runs_the_check() {
         return;
     }
     let p = Project::new();
-    let git = |args: &[&str]| {
-        let out = Command::new("git").current_dir(p.path()).args(args).output().unwrap();
-        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    };
-    git(&["init", "-q", "-b", "main"]);
-    git(&["config", "user.email", "t@example.com"]);
-    git(&["config", "user.name", "t"]);
+    let git = |args: &[&str]| p.git(args);
+    p.git_init();
     p.ok(&["init"]);
     p.write("1_owners.sql", "CREATE TABLE owners (id INTEGER PRIMARY KEY);\n");
     p.ok(&["lock"]);
@@ -1234,13 +1242,8 @@ fn schema_views_match_their_golden_files() {
 /// does not know refused early.
 fn check_against_a_base_branch() {
     let p = Project::new();
-    let git = |args: &[&str]| {
-        let out = Command::new("git").current_dir(p.path()).args(args).output().unwrap();
-        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    };
-    git(&["init", "-q", "-b", "main"]);
-    git(&["config", "user.email", "t@example.com"]);
-    git(&["config", "user.name", "t"]);
+    let git = |args: &[&str]| p.git(args);
+    p.git_init();
     p.ok(&["init"]);
     p.write("1_owners.sql", "CREATE TABLE owners (id INTEGER PRIMARY KEY, email TEXT NOT NULL, nick TEXT);\n");
     p.write("2_drop.sql", "ALTER TABLE owners DROP COLUMN nick;\n");
@@ -1280,13 +1283,8 @@ fn check_against_a_base_branch() {
 /// migration; a base from before migcheck, with no lock.
 fn check_against_a_base_branch_after_merges_edits_and_without_a_lock() {
     let p = Project::new();
-    let git = |args: &[&str]| {
-        let out = Command::new("git").current_dir(p.path()).args(args).output().unwrap();
-        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    };
-    git(&["init", "-q", "-b", "main"]);
-    git(&["config", "user.email", "t@example.com"]);
-    git(&["config", "user.name", "t"]);
+    let git = |args: &[&str]| p.git(args);
+    p.git_init();
     // A base with migrations and no lock (before migcheck was adopted).
     fs::create_dir(p.path().join("migrations")).unwrap();
     p.write("1_owners.sql", "CREATE TABLE owners (id INTEGER PRIMARY KEY, email TEXT NOT NULL);\n");

@@ -8,6 +8,8 @@ pub mod diff;
 pub mod downgrade;
 /// `migcheck explain <version>`: each statement's locks, rewrites, rows and time.
 pub mod explain;
+/// Fleets: `--each`, `--each-file` and `--each-schema` for `upgrade`, `status`, `current`,
+/// `history`, `downgrade` and `check`.
 pub mod fleet;
 pub mod history;
 pub mod import;
@@ -15,6 +17,7 @@ pub mod init;
 pub mod lock;
 pub mod new;
 pub mod rebase;
+/// `migcheck schema` and `migcheck show`: the schema at a version, and what a migration changed.
 pub mod schema;
 pub mod stamp;
 pub mod status;

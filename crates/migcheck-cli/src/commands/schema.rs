@@ -57,13 +57,11 @@ fn model_at(cli: &Cli, report: &Report, version: Option<i64>) -> Result<Model> {
 
 /// The model of a live database (its history table left out).
 fn live_model(cli: &Cli, url: &str) -> Result<Model> {
-    match db::parse(url)? {
-        target @ db::Target::Postgres(_) => {
-            let db::Target::Postgres(url) = &target else { unreachable!() };
-            migcheck_core::postgres::live_model(url, &cli.history_table)
-                .map_err(|e| anyhow!("cannot read `{}`: {e}", target.describe()).into())
-        }
-        target => {
+    let target = db::parse(url)?;
+    match &target {
+        db::Target::Postgres(url) => migcheck_core::postgres::live_model(url, &cli.history_table)
+            .map_err(|e| anyhow!("cannot read `{}`: {e}", target.describe()).into()),
+        _ => {
             let Some(conn) = db::open_existing(&target)? else {
                 bail!("the database `{}` does not exist", target.describe());
             };

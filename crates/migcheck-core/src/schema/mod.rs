@@ -9,6 +9,7 @@
 //! quoting and keyword case never count as differences.
 
 pub mod generate;
+// Documented by its own `//!` (links inside resolve there).
 pub mod model;
 pub mod tokens;
 
