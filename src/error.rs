@@ -103,6 +103,16 @@ pub enum Error {
         /// Its description.
         name: String,
     },
+    /// A database part-way through the migrations a baseline replaced, whose
+    /// files this binary no longer has.
+    Squashed {
+        /// The first migration the database still needs.
+        version: i64,
+        /// Its description.
+        name: String,
+        /// The baseline's version (the newest migration it replaced).
+        baseline: i64,
+    },
     /// The backup before upgrading could not be written.
     Backup {
         /// Where the backup was to be written.
@@ -248,6 +258,12 @@ impl fmt::Display for Error {
                 f,
                 "migration {version} `{name}` is irreversible (it has no down migration): \
                  cannot downgrade past it; restore a backup, or add a new migration that undoes it"
+            ),
+            Error::Squashed { version, name, baseline } => write!(
+                f,
+                "the database needs migration {version} `{name}`, which was squashed into the baseline at \
+                 {baseline} and whose files this binary no longer has: upgrade it to {baseline} with a release \
+                 that still has them, then with this one"
             ),
             Error::NotBatchable { version, name } => write!(
                 f,

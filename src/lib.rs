@@ -107,6 +107,7 @@ pub struct Migration {
     chain: Cow<'static, str>,
     up: Script,
     down: Option<Script>,
+    files: bool,
 }
 
 impl Migration {
@@ -120,7 +121,36 @@ impl Migration {
         up: Script,
         down: Option<Script>,
     ) -> Self {
-        Migration { version, name: name.into(), checksum: checksum.into(), chain: chain.into(), up, down }
+        Migration { version, name: name.into(), checksum: checksum.into(), chain: chain.into(), up, down, files: true }
+    }
+
+    /// A migration a [`Baseline`] replaced whose files were deleted: what the
+    /// lock keeps of it (its checksum and chain hash, for the history), with
+    /// no SQL. A fresh database records it when the baseline runs; a
+    /// database that still needs it cannot get it from this binary.
+    pub fn squashed(
+        version: i64,
+        name: impl Into<Cow<'static, str>>,
+        checksum: impl Into<Cow<'static, str>>,
+        chain: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        Migration {
+            files: false,
+            ..Migration::new(version, name, checksum, chain, Script::new("", "", Mode::Transaction), None)
+        }
+    }
+
+    #[doc(hidden)]
+    pub const fn __squashed(version: i64, name: &'static str, checksum: &'static str, chain: &'static str) -> Self {
+        Migration {
+            version,
+            name: Cow::Borrowed(name),
+            checksum: Cow::Borrowed(checksum),
+            chain: Cow::Borrowed(chain),
+            up: Script::__generated("", "", Mode::Transaction),
+            down: None,
+            files: false,
+        }
     }
 
     #[doc(hidden)]
@@ -139,6 +169,7 @@ impl Migration {
             chain: Cow::Borrowed(chain),
             up,
             down,
+            files: true,
         }
     }
 
@@ -176,6 +207,75 @@ impl Migration {
     pub fn is_reversible(&self) -> bool {
         self.down.is_some()
     }
+
+    /// Whether this binary has its files: false for a migration a
+    /// [`Baseline`] replaced and whose files were deleted
+    /// ([`Migration::squashed`]).
+    pub fn has_files(&self) -> bool {
+        self.files
+    }
+}
+
+/// A squashed baseline (`<V>_<name>.baseline.sql`, written by `migcheck
+/// squash` and proved by the build): one script that creates what the
+/// migrations up to version `V` leave behind. An upgrade of an empty database
+/// runs it instead of them, and records each of them in the history; a
+/// database the migrations already touched never runs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Baseline {
+    /// The baseline as a step of an upgrade: the version it replaces up to,
+    /// its name, its file's checksum, the chain at that version, its script.
+    step: Migration,
+}
+
+impl Baseline {
+    /// A baseline read at run time: it replaces the migrations up to
+    /// `version`, whose chain hash is `chain`; `checksum` is its file's SHA-256.
+    pub fn new(
+        version: i64,
+        name: impl Into<Cow<'static, str>>,
+        checksum: impl Into<Cow<'static, str>>,
+        chain: impl Into<Cow<'static, str>>,
+        script: Script,
+    ) -> Self {
+        Baseline { step: Migration::new(version, name, checksum, chain, script, None) }
+    }
+
+    #[doc(hidden)]
+    pub const fn __generated(
+        version: i64,
+        name: &'static str,
+        checksum: &'static str,
+        chain: &'static str,
+        script: Script,
+    ) -> Self {
+        Baseline { step: Migration::__generated(version, name, checksum, chain, script, None) }
+    }
+
+    /// The newest version it replaces.
+    pub fn version(&self) -> i64 {
+        self.step.version
+    }
+
+    /// Its description.
+    pub fn name(&self) -> &str {
+        &self.step.name
+    }
+
+    /// SHA-256 (hex) of its file.
+    pub fn checksum(&self) -> &str {
+        &self.step.checksum
+    }
+
+    /// Its SQL.
+    pub fn script(&self) -> &Script {
+        &self.step.up
+    }
+
+    /// The baseline as the step an upgrade reports.
+    pub(crate) fn step(&self) -> &Migration {
+        &self.step
+    }
 }
 
 impl fmt::Display for Migration {
@@ -189,13 +289,26 @@ impl fmt::Display for Migration {
 pub struct Migrations {
     migrations: Cow<'static, [Migration]>,
     history: Cow<'static, str>,
+    baseline: Option<Baseline>,
 }
 
 impl Migrations {
     /// Migrations read at run time; sorted by version here.
     pub fn new(mut migrations: Vec<Migration>) -> Self {
         migrations.sort_by_key(|m| m.version);
-        Migrations { migrations: Cow::Owned(migrations), history: Cow::Borrowed(HISTORY_TABLE) }
+        Migrations { migrations: Cow::Owned(migrations), history: Cow::Borrowed(HISTORY_TABLE), baseline: None }
+    }
+
+    /// Adds a squashed baseline: an empty database upgraded to its version
+    /// or later runs it instead of the migrations it replaces.
+    pub fn with_baseline(mut self, baseline: Baseline) -> Self {
+        self.baseline = Some(baseline);
+        self
+    }
+
+    /// The squashed baseline, if there is one.
+    pub fn baseline(&self) -> Option<&Baseline> {
+        self.baseline.as_ref()
     }
 
     /// Records the history in `table` instead of `migcheck_history`.
@@ -211,7 +324,16 @@ impl Migrations {
 
     #[doc(hidden)]
     pub const fn __from_generated(migrations: &'static [Migration]) -> Self {
-        Migrations { migrations: Cow::Borrowed(migrations), history: Cow::Borrowed(HISTORY_TABLE) }
+        Migrations { migrations: Cow::Borrowed(migrations), history: Cow::Borrowed(HISTORY_TABLE), baseline: None }
+    }
+
+    #[doc(hidden)]
+    pub const fn __from_generated_with_baseline(migrations: &'static [Migration], baseline: Baseline) -> Self {
+        Migrations {
+            migrations: Cow::Borrowed(migrations),
+            history: Cow::Borrowed(HISTORY_TABLE),
+            baseline: Some(baseline),
+        }
     }
 
     /// The migrations, oldest first.

@@ -330,11 +330,35 @@ impl Migrations {
     ) -> Result<(Vec<&Migration>, Option<Resume>), Error> {
         let (applied, mark) = split(rows.iter().cloned())?;
         self.verify(&applied)?;
+        // An empty database goes to a squashed baseline's version (or past
+        // it) by running the baseline instead of the migrations it replaces.
+        if let Some(b) = &self.baseline
+            && applied.is_empty()
+            && mark.is_none()
+            && options.target.is_none_or(|t| t >= b.version())
+        {
+            let later =
+                self.iter().filter(|m| m.version() > b.version() && options.target.is_none_or(|t| m.version() <= t));
+            let pending: Vec<&Migration> = std::iter::once(b.step()).chain(later).collect();
+            if options.batch
+                && let Some(m) = pending.iter().find(|m| m.up().mode() != crate::Mode::Transaction)
+            {
+                return Err(Error::NotBatchable { version: m.version(), name: m.name().to_owned() });
+            }
+            return Ok((pending, None));
+        }
         let done: HashSet<i64> = applied.iter().map(|a| a.version).collect();
         let pending: Vec<&Migration> = self
             .iter()
             .filter(|m| !done.contains(&m.version()) && options.target.is_none_or(|t| m.version() <= t))
             .collect();
+        if let Some(m) = pending.iter().find(|m| !m.has_files()) {
+            return Err(Error::Squashed {
+                version: m.version(),
+                name: m.name().to_owned(),
+                baseline: self.baseline.as_ref().map_or(m.version(), |b| b.version()),
+            });
+        }
         let resume = match mark {
             None => None,
             Some(i) if i.direction == Direction::Down => {
@@ -414,6 +438,17 @@ impl Migrations {
             plan.push((m, down));
         }
         Ok((plan, resume))
+    }
+
+    /// Whether `m` is the step of the squashed baseline (not a migration).
+    pub(crate) fn is_baseline(&self, m: &Migration) -> bool {
+        self.baseline.as_ref().is_some_and(|b| std::ptr::eq(b.step(), m))
+    }
+
+    /// The migrations whose history rows applying `m` writes: `m`, or, for
+    /// the baseline, every migration it replaces.
+    pub(crate) fn recorded_by<'a>(&'a self, m: &'a Migration) -> Vec<&'a Migration> {
+        if self.is_baseline(m) { self.iter().take_while(|r| r.version() <= m.version()).collect() } else { vec![m] }
     }
 
     /// The history rows a stamp at `version` adds (rows newer than `version`,

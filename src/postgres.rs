@@ -224,7 +224,7 @@ impl Migrations {
                     progress(m, i, total);
                     let started = Instant::now();
                     run(&mut tx, m, m.up(), &report).await?;
-                    self.record(&mut tx, m, started.elapsed()).await?;
+                    self.record_step_postgres(&mut tx, m, started.elapsed()).await?;
                     batch.push(m, started.elapsed());
                 }
                 tx.commit().await.map_err(Error::Postgres)
@@ -239,7 +239,7 @@ impl Migrations {
         for (i, m) in pending.into_iter().enumerate() {
             progress(m, i, total);
             let started = Instant::now();
-            let record = async |conn: &mut PgConnection| self.record(conn, m, started.elapsed()).await;
+            let record = async |conn: &mut PgConnection| self.record_step_postgres(conn, m, started.elapsed()).await;
             let run = Run {
                 m,
                 script: m.up(),
@@ -284,6 +284,20 @@ impl Migrations {
             self.record(&mut tx, m, Duration::ZERO).await?;
         }
         tx.commit().await.map_err(Error::Postgres)?;
+        Ok(())
+    }
+
+    /// Records `m`; for the baseline, every migration it replaces (the time
+    /// taken on its own version).
+    async fn record_step_postgres(
+        &self,
+        conn: &mut PgConnection,
+        m: &Migration,
+        duration: Duration,
+    ) -> Result<(), Error> {
+        for r in self.recorded_by(m) {
+            self.record(conn, r, if r.version() == m.version() { duration } else { Duration::ZERO }).await?;
+        }
         Ok(())
     }
 

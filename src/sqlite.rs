@@ -145,12 +145,19 @@ impl Migrations {
                              was stopped: run the command again once that process is done",
                         ));
                     }
+                    None if self.is_baseline(m) && !read_history(&tx, &self.history)?.is_empty() => {
+                        return Err(Error::History {
+                            message: "another process applied migrations while this one waited to run the \
+                                      baseline on the empty database: run the upgrade again"
+                                .into(),
+                        });
+                    }
                     _ => {}
                 }
                 progress(m, i, total);
                 let started = Instant::now();
                 let run = Run { m, script: m.up(), direction: Direction::Up, resume };
-                self.run_in(conn, tx, &run, &report, |tx| record(tx, &self.history, m, started.elapsed()))?;
+                self.run_in(conn, tx, &run, &report, |tx| self.record_step(tx, m, started.elapsed()))?;
                 Ok(Some(started.elapsed()))
             })();
             match step {
@@ -180,7 +187,7 @@ impl Migrations {
                 progress(m, i, pending.len());
                 let started = Instant::now();
                 run(&tx, m, m.up(), &report)?;
-                record(&tx, &self.history, m, started.elapsed())?;
+                self.record_step(&tx, m, started.elapsed())?;
                 batch.push(m, started.elapsed());
             }
             tx.commit()?;
@@ -362,6 +369,15 @@ impl Migrations {
     /// Runs the script in `tx` (or, for files that run outside a transaction,
     /// after committing `tx`), then `bookkeeping` in the same transaction as
     /// the script where there is one.
+    /// Records `m` in the history; for the baseline, every migration it
+    /// replaces (the time taken on its own version).
+    fn record_step(&self, conn: &Connection, m: &Migration, duration: Duration) -> Result<(), Error> {
+        for r in self.recorded_by(m) {
+            record(conn, &self.history, r, if r.version() == m.version() { duration } else { Duration::ZERO })?;
+        }
+        Ok(())
+    }
+
     ///
     /// A file that runs outside a transaction is marked in the history before
     /// its first statement (under the write lock `tx` holds), and the mark

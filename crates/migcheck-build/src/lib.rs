@@ -405,7 +405,13 @@ impl Build {
         }
         let shown = migcheck_core::scan::display_path(&dir, &config.display_base);
         let generated = out_dir.join(codegen::GENERATED);
-        let code = codegen::render_cached(&report.migrations, report.layout, &shown, &out_dir.join("migcheck"));
+        let code = codegen::render_cached(
+            &report.migrations,
+            codegen::Squash { baseline: report.baseline.as_ref(), squashed: &report.squashed },
+            report.layout,
+            &shown,
+            &out_dir.join("migcheck"),
+        );
         codegen::write_if_changed(&generated, &code).map_err(|source| Error::Io { path: generated.clone(), source })?;
         report.timings.push(("embed", started.elapsed() - checked));
         if cargo::env("MIGCHECK_TIMINGS").is_some_and(|v| v != "0") {

@@ -164,6 +164,14 @@ pub enum Command {
     )]
     Schema(commands::schema::SchemaArgs),
 
+    /// Squash the migrations up to a sealed version into one baseline file (schema and rows) that fresh
+    /// databases run instead; sealed in the lock, and proved by the build against those migrations while
+    /// their files are there. Databases they already migrated go on from where they are.
+    #[command(after_help = "Examples:
+  migcheck squash --to 20261124101500
+  migcheck squash --to 990 -m 'first two years' --schema-only")]
+    Squash(commands::squash::Args),
+
     /// Show a migration: its files, whether it is sealed and applied, and what it changes in the
     /// schema (as text, or with --format mermaid the tables it touches, changes marked).
     #[command(after_help = "Examples:\n  migcheck show 20261124101500\n  migcheck --format mermaid show 2")]

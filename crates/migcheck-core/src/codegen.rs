@@ -7,33 +7,57 @@ use std::fs;
 use std::io;
 use std::path::Path;
 
-use crate::check::{Migration, Mode, Script};
+use crate::check::{Baseline, Migration, Mode, Script, Squashed};
 use crate::checksum::push_hex;
 use crate::layout::Layout;
 
 /// The generated file's path under `OUT_DIR`.
 pub const GENERATED: &str = "migcheck/migrations.rs";
 
-/// The expression, preceded by `extra` items inside its block.
-pub fn render(migrations: &[Migration], dir_shown: &str) -> String {
-    render_with(migrations, dir_shown, "")
+/// A squashed baseline and the migrations it replaced whose files were
+/// deleted (from [`crate::check::Report`]'s `baseline` and `squashed`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Squash<'a> {
+    /// The baseline, when there is one.
+    pub baseline: Option<&'a Baseline>,
+    /// The replaced migrations without files, oldest first.
+    pub squashed: &'a [Squashed],
 }
 
-/// Like [`render`], with `items` (Rust items) placed inside the block.
-pub fn render_with(migrations: &[Migration], dir_shown: &str, items: &str) -> String {
+/// The expression, preceded by `extra` items inside its block.
+pub fn render(migrations: &[Migration], dir_shown: &str) -> String {
+    render_with(migrations, Squash::default(), dir_shown, "")
+}
+
+/// Like [`render`], with a baseline, and `items` (Rust items) placed inside
+/// the block.
+pub fn render_with(migrations: &[Migration], squash: Squash<'_>, dir_shown: &str, items: &str) -> String {
     let mut lines = String::with_capacity(lines_size(migrations));
+    squashed_lines(&mut lines, squash.squashed);
     for m in migrations {
         line(&mut lines, m);
     }
-    assemble(migrations.len(), dir_shown, items, &lines)
+    assemble(
+        squash.squashed.len() + migrations.len(),
+        dir_shown,
+        items,
+        &lines,
+        baseline(migrations, squash).as_deref(),
+    )
 }
 
-/// Like [`render`], reusing the lines of the migrations the last call with
-/// the same `cache_dir` rendered, as far as they are still the same (the
-/// build script keeps them in `OUT_DIR`): after a migration is appended, only
-/// its line is rendered, not thousands. A missing, damaged or foreign cache
-/// only costs the rendering.
-pub fn render_cached(migrations: &[Migration], layout: Layout, dir_shown: &str, cache_dir: &Path) -> String {
+/// Like [`render`] (with a baseline), reusing the lines of the migrations
+/// the last call with the same `cache_dir` rendered, as far as they are still
+/// the same (the build script keeps them in `OUT_DIR`): after a migration is
+/// appended, only its line is rendered, not thousands. A missing, damaged or
+/// foreign cache only costs the rendering.
+pub fn render_cached(
+    migrations: &[Migration],
+    squash: Squash<'_>,
+    layout: Layout,
+    dir_shown: &str,
+    cache_dir: &Path,
+) -> String {
     let cache = LineCache::load(cache_dir);
     let mut key = Vec::new();
     // The leading migrations whose line is the cached one.
@@ -60,7 +84,51 @@ pub fn render_cached(migrations: &[Migration], layout: Layout, dir_shown: &str, 
     if cache.as_ref().is_none_or(|c| same < migrations.len() || c.keys.len() != migrations.len()) {
         let _ = LineCache::store(cache_dir, migrations, layout, &lines, &ends);
     }
-    assemble(migrations.len(), dir_shown, "", &lines)
+    if !squash.squashed.is_empty() {
+        let mut all = String::with_capacity(lines.len() + squash.squashed.len() * 200);
+        squashed_lines(&mut all, squash.squashed);
+        all.push_str(&lines);
+        lines = all;
+    }
+    let count = squash.squashed.len() + migrations.len();
+    assemble(count, dir_shown, "", &lines, baseline(migrations, squash).as_deref())
+}
+
+/// The elements of the migrations a baseline replaced whose files are gone.
+fn squashed_lines(out: &mut String, squashed: &[Squashed]) {
+    for s in squashed {
+        out.push_str("    ::migcheck::Migration::__squashed(");
+        out.push_str(&s.version.to_string());
+        out.push_str(", ");
+        literal(out, &s.description);
+        out.push_str(", \"");
+        push_hex(out, &s.checksum);
+        out.push_str("\", \"");
+        push_hex(out, &s.chain);
+        out.push_str("\"),\n");
+    }
+}
+
+/// The baseline's expression: its version, name, file checksum, the chain
+/// at its version, and its script.
+fn baseline(migrations: &[Migration], squash: Squash<'_>) -> Option<String> {
+    let b = squash.baseline?;
+    let chain = match squash.squashed.last() {
+        Some(s) => s.chain,
+        None => migrations.iter().find(|m| m.version == b.version)?.chain,
+    };
+    let mut out = String::from("::migcheck::Baseline::__generated(");
+    out.push_str(&b.version.to_string());
+    out.push_str(", ");
+    literal(&mut out, &b.description);
+    out.push_str(", \"");
+    push_hex(&mut out, &b.script.file.checksum);
+    out.push_str("\", \"");
+    push_hex(&mut out, &chain);
+    out.push_str("\", ");
+    script(&mut out, &b.script);
+    out.push(')');
+    Some(out)
 }
 
 fn lines_size(migrations: &[Migration]) -> usize {
@@ -70,7 +138,7 @@ fn lines_size(migrations: &[Migration]) -> usize {
         .sum()
 }
 
-fn assemble(count: usize, dir_shown: &str, items: &str, lines: &str) -> String {
+fn assemble(count: usize, dir_shown: &str, items: &str, lines: &str, baseline: Option<&str>) -> String {
     let mut out = String::with_capacity(lines.len() + items.len() + 400);
     let _ =
         writeln!(out, "// @generated by migcheck-build {} from `{dir_shown}`: do not edit.", env!("CARGO_PKG_VERSION"));
@@ -80,7 +148,15 @@ fn assemble(count: usize, dir_shown: &str, items: &str, lines: &str) -> String {
     out.push_str(items);
     let _ = writeln!(out, "static MIGRATIONS: [::migcheck::Migration; {count}] = [");
     out.push_str(lines);
-    out.push_str("];\n::migcheck::Migrations::__from_generated(&MIGRATIONS)\n}\n");
+    out.push_str("];\n");
+    match baseline {
+        Some(b) => {
+            out.push_str("::migcheck::Migrations::__from_generated_with_baseline(&MIGRATIONS, ");
+            out.push_str(b);
+            out.push_str(")\n}\n");
+        }
+        None => out.push_str("::migcheck::Migrations::__from_generated(&MIGRATIONS)\n}\n"),
+    }
     out
 }
 
@@ -313,7 +389,11 @@ mod tests {
             })
             .collect();
         let check = |ms: &[Migration], layout: Layout, what: &str| {
-            assert_eq!(render_cached(ms, layout, "migrations", cache), render(ms, "migrations"), "{what}");
+            assert_eq!(
+                render_cached(ms, Squash::default(), layout, "migrations", cache),
+                render(ms, "migrations"),
+                "{what}"
+            );
         };
         check(&ms, Layout::Native, "no cache yet");
         check(&ms, Layout::Native, "all from the cache");

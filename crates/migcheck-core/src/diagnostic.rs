@@ -96,6 +96,9 @@ pub enum Kind {
     NoLockTimeout,
     /// A change the release still running during a deploy breaks on.
     BreakingChange,
+    /// A squashed baseline that does not give what the migrations it replaces
+    /// give, or that cannot stand in for them.
+    BaselineMismatch,
 }
 
 impl Kind {
@@ -183,6 +186,9 @@ impl Kind {
             Kind::IndexNotConcurrent => "An index built or dropped on an existing table without CONCURRENTLY.",
             Kind::NoLockTimeout => "A blocking lock taken with lock_timeout unset.",
             Kind::BreakingChange => "A change the release still running during a rolling deploy breaks on.",
+            Kind::BaselineMismatch => {
+                "A squashed baseline that does not give the schema and rows of the migrations it replaces."
+            }
         }
     }
 
@@ -224,6 +230,7 @@ impl Kind {
             Kind::IndexNotConcurrent => "index-not-concurrent",
             Kind::NoLockTimeout => "no-lock-timeout",
             Kind::BreakingChange => "breaking-change",
+            Kind::BaselineMismatch => "baseline-mismatch",
         }
     }
 }

@@ -109,6 +109,11 @@ pub trait Engine: Sized {
     /// `migcheck show`.
     fn model(&mut self) -> Result<crate::schema::model::Model, Diagnostic>;
 
+    /// The SQL of a baseline that creates this database as it is now, for
+    /// `migcheck squash`: its schema and, with `rows`, every table's rows,
+    /// in an order that runs on an empty database of this engine.
+    fn baseline_sql(&mut self, rows: bool) -> Result<String, Diagnostic>;
+
     /// Every row of `table`, values as SQL literals.
     fn contents(&mut self, table: &str) -> Result<Contents, Diagnostic>;
 

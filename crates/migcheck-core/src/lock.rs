@@ -25,6 +25,13 @@
 //! what is found changes (the hash covers the finding's text). Outside the
 //! chain too.
 //!
+//! `baseline <version> <sha256> <name>` seals a squashed baseline
+//! (`migcheck squash`): the file `<version>_<name>.baseline.sql` that creates
+//! what the sealed migrations up to `<version>` leave behind. Their lines stay
+//! (databases recorded them; the chain goes on through them), so their files
+//! may be deleted. The `chain` line covers it: the chain over the entries,
+//! then this line.
+//!
 //! One line per sealed migration, in version order, and a chain hash over those
 //! lines (`chain_n = sha256(chain_{n-1} || line_n)`, starting from 32 zero bytes),
 //! so that any insertion, deletion, edit or reordering of the lines shows. Line
@@ -89,6 +96,40 @@ impl LockEntry {
     }
 }
 
+/// A sealed squashed baseline (a `baseline` line).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockBaseline {
+    /// The newest version it replaces.
+    pub version: i64,
+    /// SHA-256 of its file.
+    pub checksum: Digest,
+    /// Its description.
+    pub name: String,
+    /// 1-based line in the lock file (0 when not read from a file).
+    pub line: usize,
+}
+
+impl LockBaseline {
+    /// The line as written and hashed into the `chain` line.
+    pub fn to_line(&self) -> String {
+        format!("baseline {} {} {}", self.version, checksum::to_hex(&self.checksum), self.name)
+    }
+
+    /// Reads what follows `baseline ` on a line.
+    fn parse(rest: &str, line: usize) -> Result<LockBaseline, String> {
+        let mut parts = rest.splitn(3, ' ');
+        let (Some(version), Some(sum), Some(name)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err("expected `baseline <version> <sha256> <name>`".into());
+        };
+        let version = version.parse::<i64>().map_err(|_| format!("`{version}` is not a migration version"))?;
+        let checksum = checksum::from_hex(sum).ok_or_else(|| format!("`{sum}` is not a sha256 checksum"))?;
+        if name.trim().is_empty() {
+            return Err("the baseline has no name".into());
+        }
+        Ok(LockBaseline { version, checksum, name: name.trim().to_owned(), line })
+    }
+}
+
 /// A parsed lock file.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Lock {
@@ -112,6 +153,8 @@ pub struct Lock {
     /// `scratch-limit <size>`: the scratch database's size limit, unless the
     /// build or the environment set one.
     pub scratch_limit: Option<u64>,
+    /// `baseline …`: the squashed baseline, when there is one.
+    pub baseline: Option<LockBaseline>,
 }
 
 /// A finding of a sealed migration the team accepts (an `accept` line).
@@ -161,9 +204,24 @@ impl Lock {
             .collect()
     }
 
-    /// The chain hash over all entries.
+    /// The hash on the `chain` line: the chain over all entries, then the
+    /// `baseline` line when there is one.
     pub fn chain(&self) -> Digest {
-        self.chain_links().last().copied().unwrap_or(CHAIN_START)
+        self.sealed_chain(self.chain_links().last().copied().unwrap_or(CHAIN_START))
+    }
+
+    /// The `chain` line's hash, given the chain over the entries.
+    fn sealed_chain(&self, entries: Digest) -> Digest {
+        match &self.baseline {
+            Some(b) => checksum::chain(&entries, &b.to_line()),
+            None => entries,
+        }
+    }
+
+    /// The entries a baseline replaces (versions up to its own).
+    pub fn replaced(&self) -> &[LockEntry] {
+        let Some(b) = &self.baseline else { return &[] };
+        &self.entries[..self.entries.partition_point(|e| e.version <= b.version)]
     }
 
     /// The newest sealed version.
@@ -207,6 +265,9 @@ impl Lock {
         }
         for a in &self.accepts {
             let _ = writeln!(out, "accept {} {} {}", a.version, a.code, a.hash);
+        }
+        if let Some(b) = &self.baseline {
+            let _ = writeln!(out, "{}", b.to_line());
         }
         for entry in &self.entries {
             out.push_str(&entry.to_line());
@@ -269,7 +330,9 @@ impl Lock {
         };
         let links = lock.chain_links();
         match checksum::from_hex(hash) {
-            Some(found) if found == links.last().copied().unwrap_or(CHAIN_START) => Ok((lock, links)),
+            Some(found) if found == lock.sealed_chain(links.last().copied().unwrap_or(CHAIN_START)) => {
+                Ok((lock, links))
+            }
             Some(_) => Err(LockError {
                 help: "a lock file is written by `migcheck lock`, never by hand; restore it from version \
                        control, or run `migcheck lock` (it refuses to re-seal an edited migration unless \
@@ -336,9 +399,9 @@ fn read_header(n: usize, line: &str) -> Result<(), LockError> {
     }
 }
 
-/// A `dialect`, `layout`, `function`, `scratch-limit`, `allow`, `deny` or
-/// `accept` line; `false` for any other line.
-fn read_setting(lock: &mut Lock, n: usize, line: &str) -> Result<bool, LockError> {
+/// A `dialect`, `layout`, `function`, `scratch-limit`, `allow`, `deny`,
+/// `baseline` or `accept` line; `false` for any other line.
+pub(crate) fn read_setting(lock: &mut Lock, n: usize, line: &str) -> Result<bool, LockError> {
     if let Some(dialect) = line.strip_prefix("dialect ") {
         lock.dialect = Some(match dialect.trim() {
             "sqlite" => Dialect::Sqlite,
@@ -387,6 +450,11 @@ fn read_setting(lock: &mut Lock, n: usize, line: &str) -> Result<bool, LockError
             return Err(corrupt(n, format!("`{code}` is not the code of a warning migcheck gives")));
         }
         if allow { &mut lock.allow } else { &mut lock.deny }.push(code.to_owned());
+    } else if let Some(rest) = line.strip_prefix("baseline ") {
+        if lock.baseline.is_some() {
+            return Err(corrupt(n, "a second `baseline` line: a project has one baseline".into()));
+        }
+        lock.baseline = Some(LockBaseline::parse(rest, n).map_err(|e| corrupt(n, e))?);
     } else if let Some(accept) = line.strip_prefix("accept ") {
         let mut parts = accept.split_whitespace();
         let (Some(version), Some(code), Some(hash), None) = (parts.next(), parts.next(), parts.next(), parts.next())
@@ -458,6 +526,7 @@ mod tests {
             allow: vec!["table-rewrite".into()],
             deny: vec!["blocking-lock".into()],
             scratch_limit: Some(2 << 30),
+            baseline: None,
         }
     }
 

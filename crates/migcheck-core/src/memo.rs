@@ -20,7 +20,7 @@ use crate::layout::Layout;
 use crate::lock::{Dialect, Lock, LockEntry};
 use crate::model::{Analysis, FunctionStub};
 
-const MAGIC: &[u8] = concat!("migcheck memo 5 ", env!("CARGO_PKG_VERSION"), "\n").as_bytes();
+const MAGIC: &[u8] = concat!("migcheck memo 6 ", env!("CARGO_PKG_VERSION"), "\n").as_bytes();
 const FILE_NAME: &str = "memo.bin";
 
 /// Remembered results, looked up by content.
@@ -197,6 +197,8 @@ fn put_lock(out: &mut Vec<u8>, lock: &Lock) {
         block(out, a.code.as_bytes());
         block(out, a.hash.as_bytes());
     }
+    block(out, lock.baseline.as_ref().map_or_else(String::new, |b| b.to_line()).as_bytes());
+    out.extend_from_slice(&(lock.baseline.as_ref().map_or(0, |b| b.line) as u64).to_le_bytes());
 }
 
 fn get_lock(r: &mut Reader<'_>) -> Option<Lock> {
@@ -252,6 +254,19 @@ fn get_lock(r: &mut Reader<'_>) -> Option<Lock> {
         let hash = r.text()?.to_owned();
         accepts.push(crate::lock::Accepted { version, code, hash });
     }
+    let baseline = match r.text()? {
+        "" => None,
+        line => Some(line.to_owned()),
+    };
+    let baseline_line = usize::try_from(r.u64()?).ok()?;
+    let baseline = match baseline {
+        None => None,
+        Some(text) => {
+            let mut lock = Lock::default();
+            crate::lock::read_setting(&mut lock, baseline_line, &text).ok()?;
+            Some(lock.baseline?)
+        }
+    };
     (r.at == r.bytes.len()).then_some(Lock {
         entries,
         functions,
@@ -262,6 +277,7 @@ fn get_lock(r: &mut Reader<'_>) -> Option<Lock> {
         allow,
         deny,
         scratch_limit,
+        baseline,
     })
 }
 
@@ -333,6 +349,7 @@ mod tests {
             allow: vec!["data-loss".into()],
             deny: Vec::new(),
             scratch_limit: Some(4096),
+            baseline: Some(crate::lock::LockBaseline { version: 2, checksum: [7; 32], name: "init".into(), line: 9 }),
         };
         Memo::store(dir.path(), &files, Some(("lock text", &links, &parsed))).unwrap();
         let memo = Memo::load(dir.path());

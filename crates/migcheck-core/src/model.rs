@@ -341,6 +341,34 @@ pub struct Migration {
     pub sealed: bool,
 }
 
+/// A squashed baseline (`<version>_<description>.baseline.sql`, written by
+/// `migcheck squash`): one script that creates what the migrations up to
+/// `version` leave behind, schema and rows. A fresh database runs it instead
+/// of them; a database the migrations already touched never does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Baseline {
+    /// The newest version it replaces.
+    pub version: i64,
+    /// The description from its name.
+    pub description: String,
+    /// Its SQL (one transaction).
+    pub script: Script,
+}
+
+/// A migration a baseline replaces whose files were deleted: what the lock
+/// keeps of it, for the history rows a fresh database records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Squashed {
+    /// Its version.
+    pub version: i64,
+    /// Its description.
+    pub description: String,
+    /// SHA-256 of its up file, as sealed.
+    pub checksum: Digest,
+    /// The chain hash up to and including it.
+    pub chain: Digest,
+}
+
 /// What to check.
 #[derive(Debug, Clone)]
 pub struct Config {

@@ -77,6 +77,21 @@ pub fn is_sql_file(file_name: &str) -> bool {
         && file_name[file_name.len() - 4..].eq_ignore_ascii_case(".sql")
 }
 
+/// The suffix of a squashed baseline's file: `<version>_<description>.baseline.sql`.
+pub const BASELINE_SUFFIX: &str = ".baseline.sql";
+
+/// The version and description of a baseline file's name
+/// (`<version>_<description>.baseline.sql`, written by `migcheck squash`), in
+/// any layout; `None` for any other name.
+pub fn baseline(file_name: &str) -> Option<(i64, String)> {
+    let stem = file_name.strip_suffix(BASELINE_SUFFIX)?;
+    let (version, description) = stem.split_once('_')?;
+    if version.is_empty() || !version.bytes().all(|b| b.is_ascii_digit()) || description.is_empty() {
+        return None;
+    }
+    Some((version.parse().ok()?, description.to_owned()))
+}
+
 /// Parses a file name that [`is_sql_file`].
 pub fn parse(file_name: &str) -> Result<MigrationName, NameError> {
     let Some(stem) = file_name.strip_suffix(".sql") else {

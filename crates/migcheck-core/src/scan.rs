@@ -51,6 +51,9 @@ pub struct Scan {
     /// Versions that exist in the directory but could not be read as one migration.
     pub broken_versions: BTreeSet<i64>,
     pub diagnostics: Vec<Diagnostic>,
+    /// Squashed baselines (`<version>_<description>.baseline.sql`), in name
+    /// order: a project has at most one.
+    pub baselines: Vec<(i64, String, SourceFile)>,
 }
 
 /// The directory's entries with their names, sorted by name (as strings:
@@ -185,7 +188,7 @@ fn list_native(dir: &Path, display_base: &Path) -> (Vec<Pending>, Vec<Diagnostic
             }
         };
         let file_name = entry.file_name().to_string_lossy().into_owned();
-        if !name::is_sql_file(&file_name) {
+        if !name::is_sql_file(&file_name) || name::baseline(&file_name).is_some() {
             continue;
         }
         let display = child_display(&shown_dir, &file_name);
@@ -340,7 +343,7 @@ pub fn scan_layout(
     custom: Option<&layout::CustomLayout>,
     memo: &Memo,
 ) -> Scan {
-    match (layout, custom) {
+    let mut out = match (layout, custom) {
         (Layout::Native, _) => scan_native(dir, display_base, memo),
         (Layout::Diesel, _) => scan_diesel(dir, display_base, memo),
         (Layout::Custom, Some(custom)) => scan_custom(dir, display_base, custom, memo),
@@ -354,6 +357,30 @@ pub fn scan_layout(
             out
         }
         _ => scan_files(dir, display_base, layout, memo),
+    };
+    find_baselines(dir, display_base, memo, &mut out);
+    out
+}
+
+/// Reads the squashed baselines at the top of the directory, in any layout.
+fn find_baselines(dir: &Path, display_base: &Path, memo: &Memo, out: &mut Scan) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let shown_dir = display_path(dir, display_base);
+    let mut found: Vec<(String, i64, String)> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name::baseline(&name).map(|(v, d)| (name, v, d))
+        })
+        .collect();
+    found.sort();
+    let mut buffer = Vec::new();
+    for (file_name, version, description) in found {
+        let display = child_display(&shown_dir, &file_name);
+        match read(&dir.join(&file_name), &display, memo, &mut buffer) {
+            Ok(file) => out.baselines.push((version, description, file)),
+            Err(d) => out.diagnostics.push(d),
+        }
     }
 }
 
@@ -369,7 +396,7 @@ fn scan_custom(dir: &Path, base: &Path, custom: &layout::CustomLayout, memo: &Me
     type Pair = (Option<i64>, String, Option<SourceFile>, Option<SourceFile>);
     let mut pairs: BTreeMap<String, Pair> = BTreeMap::new();
     for (name, entry) in readable_entries(dir, &shown_dir, &mut out.diagnostics) {
-        if !name::is_sql_file(&name) {
+        if !name::is_sql_file(&name) || name::baseline(&name).is_some() {
             continue;
         }
         let display = child_display(&shown_dir, &name);
@@ -463,7 +490,7 @@ fn scan_diesel(dir: &Path, base: &Path, memo: &Memo) -> Scan {
             continue;
         }
         if !entry.file_type().is_dir() && !linked_dir {
-            if name::is_sql_file(&name) {
+            if name::is_sql_file(&name) && name::baseline(&name).is_none() {
                 out.diagnostics.push(layout_error(
                     &display,
                     format!("`{name}` is not inside a migration directory"),
@@ -533,7 +560,7 @@ fn scan_files(dir: &Path, base: &Path, layout: Layout, memo: &Memo) -> Scan {
     let mut found: BTreeMap<i64, Vec<ScannedMigration>> = BTreeMap::new();
     let mut undo: BTreeMap<i64, SourceFile> = BTreeMap::new();
     for (name, entry) in readable_entries(dir, &shown_dir, &mut out.diagnostics) {
-        if !name::is_sql_file(&name) {
+        if !name::is_sql_file(&name) || name::baseline(&name).is_some() {
             continue;
         }
         let display = child_display(&shown_dir, &name);

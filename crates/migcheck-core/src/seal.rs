@@ -69,8 +69,16 @@ pub fn seal_accepting(config: &Config, force: bool, accept: bool) -> Result<Seal
         return Err(blocking);
     }
     let old = &report.lock;
+    // The lines of migrations a baseline stands for stay, their files gone.
+    let squashed = old.entries.iter().filter(|e| report.squashed.iter().any(|s| s.version == e.version));
     let new = Lock {
-        entries: report.migrations.iter().map(crate::lock::LockEntry::of).collect(),
+        entries: squashed.cloned().chain(report.migrations.iter().map(crate::lock::LockEntry::of)).collect(),
+        baseline: report.baseline.as_ref().map(|b| crate::lock::LockBaseline {
+            version: b.version,
+            checksum: b.script.file.checksum,
+            name: b.description.clone(),
+            line: 0,
+        }),
         functions: old.functions.clone(),
         dialect: old.dialect,
         layout: old.layout,

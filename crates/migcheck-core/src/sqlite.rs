@@ -285,6 +285,52 @@ impl Engine for SqliteEngine {
         crate::schema::model_of(&self.scratch.conn, &[]).map_err(|e| io("cannot read the scratch database's schema", e))
     }
 
+    fn baseline_sql(&mut self, rows: bool) -> Result<String, Diagnostic> {
+        use crate::schema::baseline::{inserts, statement, views_in_order};
+        let model = self.model()?;
+        let mut out = String::new();
+        if rows {
+            // Rows go in parents first; references in a cycle (or to a later
+            // row of the same table) wait for the commit.
+            out.push_str("PRAGMA defer_foreign_keys = ON;\n\n");
+        }
+        let tables = model.tables_in_dependency_order();
+        for t in &tables {
+            statement(&mut out, &t.sql);
+        }
+        if rows {
+            for t in &tables {
+                let generated: Vec<String> = self
+                    .scratch
+                    .conn
+                    .prepare("SELECT name FROM pragma_table_xinfo(?1) WHERE hidden IN (2, 3)")
+                    .and_then(|mut stmt| stmt.query_map([&t.name], |r| r.get(0))?.collect())
+                    .map_err(|e| io(&format!("cannot read the columns of `{}`", t.name), e))?;
+                let contents = self.contents(&t.name)?;
+                inserts(&mut out, &t.name, (&contents.columns, &contents.rows), &generated, "");
+            }
+            // AUTOINCREMENT's counters: what the next row's id will be.
+            let sequences: Vec<(String, i64)> = self
+                .scratch
+                .conn
+                .prepare("SELECT name, seq FROM sqlite_sequence ORDER BY name")
+                .and_then(|mut stmt| stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+                .unwrap_or_default();
+            for (table, seq) in sequences {
+                let name = format!("'{}'", table.replace('\'', "''"));
+                out.push_str(&format!(
+                    "UPDATE sqlite_sequence SET seq = {seq} WHERE name = {name};\n\
+                     INSERT INTO sqlite_sequence (name, seq) SELECT {name}, {seq} \
+                     WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = {name});\n\n"
+                ));
+            }
+        }
+        for o in model.indexes.iter().chain(views_in_order(&model.views)).chain(&model.triggers) {
+            statement(&mut out, &o.sql);
+        }
+        Ok(out)
+    }
+
     fn contents(&mut self, table: &str) -> Result<Contents, Diagnostic> {
         let read = || -> rusqlite::Result<Contents> {
             let mut stmt = self.scratch.conn.prepare(&format!("SELECT * FROM \"{}\"", table.replace('"', "\"\"")))?;

@@ -79,10 +79,18 @@ fn expand(input: TokenStream) -> Result<TokenStream, String> {
     if let Some(prelude) = &report.prelude {
         track(&prelude.file.path);
     }
+    if let Some(baseline) = &report.baseline {
+        track(&baseline.script.file.path);
+    }
     let shown = display_path(&dir_path, &manifest_dir);
-    codegen::render_with(&report.migrations, &shown, &items)
-        .parse()
-        .map_err(|e| format!("migcheck: cannot expand: {e}"))
+    codegen::render_with(
+        &report.migrations,
+        codegen::Squash { baseline: report.baseline.as_ref(), squashed: &report.squashed },
+        &shown,
+        &items,
+    )
+    .parse()
+    .map_err(|e| format!("migcheck: cannot expand: {e}"))
 }
 
 /// The value of a plain or raw string literal.

@@ -19,6 +19,8 @@ pub mod new;
 pub mod rebase;
 /// `migcheck schema` and `migcheck show`: the schema at a version, and what a migration changed.
 pub mod schema;
+/// `migcheck squash --to V`: a proved baseline that fresh databases run instead of the migrations it replaces.
+pub mod squash;
 pub mod stamp;
 pub mod status;
 pub mod upgrade;
@@ -67,6 +69,7 @@ pub fn run(cli: &Cli) -> Result<u8> {
         Command::History(args) => history::run(cli, args),
         Command::Current(args) => current::run(cli, args),
         Command::Status(args) => status::run(cli, args),
+        Command::Squash(args) => squash::run(cli, args),
         Command::Stamp(args) => stamp::run(cli, args),
         Command::Import(args) => import::run(cli, args),
     }
@@ -137,8 +140,29 @@ pub(crate) fn migrations(cli: &Cli, report: &Report) -> Migrations {
                 m.down.as_ref().map(script),
             )
         })
+        .chain(
+            report
+                .squashed
+                .iter()
+                .map(|s| Migration::squashed(s.version, s.description.clone(), to_hex(&s.checksum), to_hex(&s.chain))),
+        )
         .collect();
-    Migrations::new(list).with_history_table(cli.history_table.clone())
+    let migrations = Migrations::new(list).with_history_table(cli.history_table.clone());
+    let Some(b) = &report.baseline else { return migrations };
+    let chain = match report.squashed.last() {
+        Some(s) => s.chain,
+        None => match report.migrations.iter().find(|m| m.version == b.version) {
+            Some(m) => m.chain,
+            None => return migrations,
+        },
+    };
+    migrations.with_baseline(migcheck::Baseline::new(
+        b.version,
+        b.description.clone(),
+        to_hex(&b.script.file.checksum),
+        to_hex(&chain),
+        script(&b.script),
+    ))
 }
 
 pub(crate) fn plural(n: usize) -> &'static str {

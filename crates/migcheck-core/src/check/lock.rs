@@ -67,7 +67,7 @@ pub(super) fn compare_with_lock(config: &Config, broken: &std::collections::BTre
     let lock_display = display_path(&config.lock_path(), &config.display_base);
     let newest_sealed = report.lock.newest();
     for entry in &report.lock.entries {
-        if broken.contains(&entry.version) {
+        if broken.contains(&entry.version) || super::baseline::stands_for(report, entry.version) {
             continue;
         }
         // Both lists are in version order: a binary search, not a scan (long histories).

@@ -7,6 +7,7 @@
 //! stops at the first migration that fails, since the ones after it would run on
 //! a schema it did not produce.
 
+mod baseline;
 mod breaking;
 mod data;
 mod lock;
@@ -27,7 +28,7 @@ use crate::scan::{self, ScannedMigration, display_path};
 use crate::schema::Snapshot;
 use crate::sqlite::SqliteEngine;
 
-pub use crate::model::{Config, Migration, Mode, Script};
+pub use crate::model::{Baseline, Config, Migration, Mode, Script, Squashed};
 
 /// Everything the checker found.
 #[derive(Debug)]
@@ -59,6 +60,11 @@ pub struct Report {
     /// Findings of sealed migrations found and accepted by the lock's
     /// `accept` lines (or, with `Config::accepting`, every acceptable one).
     pub accepted: Vec<crate::lock::Accepted>,
+    /// The squashed baseline (`<V>_<name>.baseline.sql`), when there is one.
+    pub baseline: Option<Baseline>,
+    /// The migrations the baseline replaces whose files were deleted, as the
+    /// lock keeps them (oldest first); `migrations` starts after them.
+    pub squashed: Vec<Squashed>,
     /// The lock's chain hash after each of its entries.
     lock_links: Vec<Digest>,
     /// How long each phase took, in order (`MIGCHECK_TIMINGS=1` shows them).
@@ -124,6 +130,8 @@ pub fn check(config: &Config) -> Report {
         fixtures: Vec::new(),
         prelude: None,
         accepted: Vec::new(),
+        baseline: None,
+        squashed: Vec::new(),
         lock_links: Vec::new(),
         timings: Vec::new(),
     };
@@ -148,7 +156,12 @@ pub fn check(config: &Config) -> Report {
     report.diagnostics.extend(scanned.diagnostics);
     report.diagnostics.extend(lock_diagnostics);
 
-    let mut chain = CHAIN_START;
+    let first_version = scanned.migrations.first().map(|m| m.version);
+    baseline::take(&mut report, scanned.baselines, first_version);
+    // After a baseline whose replaced files were deleted, the chain goes on
+    // from the lock's link at the baseline.
+    let offset = report.squashed.len();
+    let mut chain = report.squashed.last().map_or(CHAIN_START, |s| s.chain);
     let mut script_failed = false;
     for m in scanned.migrations {
         let ScannedMigration { version, description, up, down, up_part, down_part } = m;
@@ -161,7 +174,7 @@ pub fn check(config: &Config) -> Report {
         let mut migration = Migration { version, description, up, down, chain: CHAIN_START, sealed: false };
         // While the migrations are the lock's entries, their chain is the lock's
         // (already verified): no need to hash the lines again.
-        let i = report.migrations.len();
+        let i = offset + report.migrations.len();
         chain = match report.lock.entries.get(i) {
             Some(entry) if chain == lock::link_before(&report.lock_links, i) && entry.seals(&migration) => {
                 report.lock_links[i]
@@ -174,6 +187,7 @@ pub fn check(config: &Config) -> Report {
     clock.lap(&mut report.timings, "scripts");
     if report.lock_ok {
         lock::compare_with_lock(config, &scanned.broken_versions, &mut report);
+        baseline::compare_with_lock(config, &mut report);
     }
     clock.lap(&mut report.timings, "compare");
     if config.execute {
@@ -352,7 +366,34 @@ pub fn schema_at(report: &Report, version: Option<i64>) -> Result<Snapshot, Diag
 /// `report` up to `version` (all when `None`) make: what a live database at
 /// that version should have.
 pub fn replay<E: Engine>(engine: &E, report: &Report, version: Option<i64>) -> Result<E, Diagnostic> {
-    pipeline::replay(engine, report.prelude.as_ref(), &report.migrations, version)
+    let Some(b) = report.baseline.as_ref().filter(|_| !report.squashed.is_empty()) else {
+        return pipeline::replay(engine, report.prelude.as_ref(), &report.migrations, version);
+    };
+    // The replaced migrations' files are gone: from the baseline, which
+    // stands for them only at its own version.
+    if let Some(v) = version.filter(|v| *v < b.version && *v >= 0) {
+        return Err(Diagnostic::error(
+            Kind::BaselineMismatch,
+            format!("version {v} was squashed into the baseline at {} and its files deleted", b.version),
+        )
+        .help(format!("ask for version {} or later", b.version)));
+    }
+    let mut fresh = engine.fresh()?;
+    pipeline::run_prelude(&mut fresh, report.prelude.as_ref())?;
+    if version.is_none_or(|v| v >= b.version) {
+        fresh.run(&b.script, &mut Vec::new())?;
+    }
+    for m in report.migrations.iter().filter(|m| version.is_none_or(|v| m.version <= v)) {
+        fresh.run(&m.up, &mut Vec::new())?;
+    }
+    Ok(fresh)
+}
+
+/// The SQL of a baseline that replaces the migrations up to `version`
+/// (`migcheck squash`): the schema they make on a fresh database of
+/// `engine`'s kind and, with `rows`, the rows they leave in it.
+pub fn baseline_sql<E: Engine>(engine: &E, report: &Report, version: i64, rows: bool) -> Result<String, Diagnostic> {
+    replay(engine, report, Some(version))?.baseline_sql(rows)
 }
 
 #[cfg(test)]

@@ -53,6 +53,12 @@ pub(crate) fn execute<E: Engine>(config: &Config, mut engine: E, report: &mut Re
     if let Some(prelude) = &data.prelude {
         salt_text.push_str(&format!("\nprelude {}", checksum::to_hex(&prelude.file.checksum)));
     }
+    // Migrations whose files were deleted after a squash: the database
+    // starts from the baseline.
+    let from_baseline = report.baseline.as_ref().filter(|_| !report.squashed.is_empty()).map(|b| b.script.clone());
+    if let Some(b) = &from_baseline {
+        salt_text.push_str(&format!("\nbaseline {}", checksum::to_hex(&b.file.checksum)));
+    }
     let salt = checksum::checksum(salt_text.as_bytes());
     // The leading sealed migrations: their result can come from a cache.
     let sealed = report.migrations.iter().take_while(|m| m.sealed).count();
@@ -65,6 +71,13 @@ pub(crate) fn execute<E: Engine>(config: &Config, mut engine: E, report: &mut Re
         && let Err(d) = run_prelude(&mut engine, data.prelude.as_ref())
     {
         report.diagnostics.push(d);
+        return outcome;
+    }
+    if start == 0
+        && let Some(b) = &from_baseline
+        && let Err(d) = engine.run(b, &mut report.diagnostics)
+    {
+        report.diagnostics.push(d.note("the migrations it replaces were deleted: every check starts from it"));
         return outcome;
     }
     clock.lap(&mut report.timings, "sql/restore");
@@ -81,6 +94,11 @@ pub(crate) fn execute<E: Engine>(config: &Config, mut engine: E, report: &mut Re
         return outcome;
     }
     clock.lap(&mut report.timings, "sql/run");
+    if let Err(d) = super::baseline::prove(config, &engine, data.prelude.as_ref(), report) {
+        report.diagnostics.push(d);
+        return outcome;
+    }
+    clock.lap(&mut report.timings, "sql/baseline");
     let declared = declared_script(config, &mut report.diagnostics);
     if config.keep_schema || declared.is_some() {
         match engine.schema() {

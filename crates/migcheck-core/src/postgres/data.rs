@@ -495,3 +495,115 @@ pub(crate) fn model(client: &mut Client, exclude: &str) -> Result<crate::schema:
     m.sort();
     Ok(m)
 }
+
+/// A baseline of the scratch database as it is (`migcheck squash`): types
+/// and extensions, sequences, tables without their foreign keys, functions,
+/// rows, sequences owned and set where they stood, foreign keys, then
+/// indexes, views and triggers.
+pub(crate) fn baseline_sql(client: &mut Client, rows: bool) -> Result<String, PgError> {
+    use crate::schema::baseline::{ident as quoted, inserts, statement, views_in_order};
+    let model = model(client, "")?;
+    let mut out = String::new();
+    for o in model.others.iter().filter(|o| o.kind != "function") {
+        statement(&mut out, &o.sql);
+    }
+    // Sequences of their own (serial columns, CREATE SEQUENCE): not those of
+    // identity columns, which their table creates.
+    let sequences = client.query(
+        "SELECT c.relname, format_type(s.seqtypid, NULL), s.seqincrement, s.seqmin, s.seqmax, s.seqstart, s.seqcache,
+                s.seqcycle, t.relname, a.attname
+         FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+         LEFT JOIN pg_depend d ON d.objid = c.oid AND d.classid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
+         LEFT JOIN pg_class t ON t.oid = d.refobjid
+         LEFT JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+         WHERE n.nspname = current_schema() AND (d.deptype IS NULL OR d.deptype = 'a')
+         ORDER BY c.relname",
+    )?;
+    let text = |r: &Vec<Option<String>>, i: usize| r[i].clone().unwrap_or_default();
+    for r in &sequences {
+        statement(
+            &mut out,
+            &format!(
+                "CREATE SEQUENCE {} AS {} INCREMENT BY {} MINVALUE {} MAXVALUE {} START WITH {} CACHE {}{}",
+                quoted(&text(r, 0)),
+                text(r, 1),
+                text(r, 2),
+                text(r, 3),
+                text(r, 4),
+                text(r, 5),
+                text(r, 6),
+                if text(r, 7) == "t" { " CYCLE" } else { "" }
+            ),
+        );
+    }
+    let tables = model.tables_in_dependency_order();
+    let mut foreign_keys = Vec::new();
+    for t in &tables {
+        // The table's own definition, its foreign keys apart: they are added
+        // once every table and row is in.
+        let mut lines: Vec<&str> = Vec::new();
+        for line in t.sql.lines() {
+            let def = line.trim().trim_end_matches(',');
+            if def.starts_with("CONSTRAINT ") && def.contains(" FOREIGN KEY ") {
+                foreign_keys.push(format!("ALTER TABLE {} ADD {def}", quoted(&t.name)));
+            } else {
+                lines.push(line);
+            }
+        }
+        let mut sql = lines.join("\n");
+        // The last definition kept may have lost the one after it.
+        if let Some(close) = sql.rfind("\n)") {
+            let head = sql[..close].trim_end_matches(',').to_owned();
+            sql = format!("{head}{}", &sql[close..]);
+        }
+        statement(&mut out, &sql);
+    }
+    for o in model.others.iter().filter(|o| o.kind == "function") {
+        statement(&mut out, &o.sql);
+    }
+    if rows {
+        for t in &tables {
+            let special = client.query(&format!(
+                "SELECT attname, attgenerated <> '', attidentity = 'a' FROM pg_attribute
+                 WHERE attrelid = {}::regclass AND attnum > 0 AND NOT attisdropped",
+                literal(&ident(&t.name))
+            ))?;
+            let generated: Vec<String> =
+                special.iter().filter(|r| r[1].as_deref() == Some("t")).map(|r| text(r, 0)).collect();
+            let always = special.iter().any(|r| r[2].as_deref() == Some("t"));
+            let contents = contents(client, &t.name)?;
+            inserts(
+                &mut out,
+                &t.name,
+                (&contents.columns, &contents.rows),
+                &generated,
+                if always { " OVERRIDING SYSTEM VALUE" } else { "" },
+            );
+        }
+    }
+    for r in &sequences {
+        if let (Some(table), Some(column)) = (&r[8], &r[9]) {
+            statement(
+                &mut out,
+                &format!("ALTER SEQUENCE {} OWNED BY {}.{}", quoted(&text(r, 0)), quoted(table), quoted(column)),
+            );
+        }
+    }
+    if rows {
+        // Where each sequence stands, identity columns' included.
+        let positions = client.query(
+            "SELECT sequencename, last_value FROM pg_sequences
+             WHERE schemaname = current_schema() AND last_value IS NOT NULL ORDER BY sequencename",
+        )?;
+        for r in &positions {
+            statement(&mut out, &format!("SELECT setval({}, {}, true)", literal(&quoted(&text(r, 0))), text(r, 1)));
+        }
+    }
+    for fk in &foreign_keys {
+        statement(&mut out, fk);
+    }
+    for o in model.indexes.iter().chain(views_in_order(&model.views)).chain(&model.triggers) {
+        statement(&mut out, &o.sql);
+    }
+    Ok(out)
+}

@@ -412,6 +412,10 @@ impl Engine for PgEngine {
             .map_err(|e| io(format!("cannot read the columns of `{table}`: {e}")))
     }
 
+    fn baseline_sql(&mut self, rows: bool) -> Result<String, Diagnostic> {
+        data::baseline_sql(&mut self.client, rows).map_err(|e| io(format!("cannot read the scratch database: {e}")))
+    }
+
     fn contents(&mut self, table: &str) -> Result<Contents, Diagnostic> {
         data::contents(&mut self.client, table).map_err(|e| io(format!("cannot read the rows of `{table}`: {e}")))
     }

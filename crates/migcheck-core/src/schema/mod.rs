@@ -8,6 +8,7 @@
 //! (CHECK constraints, collations, generated columns). Whitespace, comments,
 //! quoting and keyword case never count as differences.
 
+pub mod baseline;
 pub mod generate;
 // Documented by its own `//!` (links inside resolve there).
 pub mod model;

@@ -1,0 +1,103 @@
+//! `migcheck squash --to V`: one baseline file that creates what the
+//! migrations up to `V` leave (schema and rows), sealed in the lock. The
+//! build proves it against them for as long as their files are there.
+
+use migcheck_core::check::{self as checker, Report};
+use migcheck_core::seal;
+
+use super::*;
+use crate::error::{Failure, Result};
+use crate::output::print_diagnostics;
+use crate::{Cli, exit};
+
+/// `migcheck squash`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The newest migration the baseline replaces (a sealed one).
+    #[arg(long)]
+    pub to: i64,
+
+    /// The baseline's description (default: `baseline`).
+    #[arg(short, long)]
+    pub message: Option<String>,
+
+    /// Leave out the rows the replaced migrations insert (reference data):
+    /// the baseline creates the schema only. The build then reports the
+    /// rows it lacks, unless they are none.
+    #[arg(long)]
+    pub schema_only: bool,
+}
+
+/// The baseline's SQL, replayed on the project's engine.
+fn baseline_sql(cli: &Cli, report: &Report, version: i64, rows: bool) -> Result<String> {
+    let config = config(cli, false)?;
+    let result = if report.lock.dialect == Some(migcheck_core::lock::Dialect::Postgres) {
+        let Some(scratch) = config.postgres_scratch else {
+            bail!(
+                "a PostgreSQL history is squashed on a scratch server: set MIGCHECK_SCRATCH_URL to a server where \
+                 migcheck may create a scratch database"
+            );
+        };
+        migcheck_core::postgres::PgEngine::create(&scratch, config.scratch.timeout)
+            .and_then(|engine| checker::baseline_sql(&engine, report, version, rows))
+    } else {
+        migcheck_core::sqlite::SqliteEngine::open(&report.scratch, None)
+            .and_then(|engine| checker::baseline_sql(&engine, report, version, rows))
+    };
+    result.map_err(|d| {
+        print_diagnostics(std::iter::once(&d));
+        Failure::Reported(exit::ERROR)
+    })
+}
+
+/// Runs `migcheck squash`.
+pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
+    let report = checked(cli, true)?;
+    let v = args.to;
+    if report.lock.get(v).is_none() {
+        let newest = report.lock.newest().map_or_else(|| "none is".to_owned(), |n| format!("the newest is {n}"));
+        bail!(
+            "migration {v} is not sealed ({newest}): a baseline replaces released migrations; \
+             seal them first with `migcheck lock`"
+        );
+    }
+    if let Some(b) = &report.baseline
+        && v < b.version
+    {
+        bail!("the baseline `{}` already replaces the migrations up to {}", b.script.file.file_name(), b.version);
+    }
+    let first = report.lock.entries.first().map_or(v, |e| e.version);
+    let sql = baseline_sql(cli, &report, v, !args.schema_only)?;
+    let description = slug(args.message.as_deref().unwrap_or("baseline"));
+    if description.is_empty() {
+        bail!("the description `{}` has no letter or digit", args.message.as_deref().unwrap_or_default());
+    }
+    let name = format!("{v}_{description}{}", name::BASELINE_SUFFIX);
+    let path = cli.dir.join(&name);
+    let text = format!(
+        "-- migcheck baseline: what migrations {first} to {v} leave{}, for fresh databases.\n\
+         -- Written by `migcheck squash`; `cargo build` proves it against those migrations while they are\n\
+         -- there. Databases they already migrated never run it.\n\n{sql}",
+        if args.schema_only { " (the schema only)" } else { "" }
+    );
+    if let Some(old) = &report.baseline
+        && old.script.file.path != path
+    {
+        fs::remove_file(&old.script.file.path)
+            .with_context(|| format!("cannot remove the earlier baseline `{}`", old.script.file.path.display()))?;
+        println!("removed {}", old.script.file.path.display());
+    }
+    fs::write(&path, text).with_context(|| format!("cannot write `{}`", path.display()))?;
+    println!("created {} (replaces migrations {first} to {v})", path.display());
+    match seal::seal(&config(cli, true)?, false) {
+        Ok(sealed) => {
+            println!("{}: sealed the baseline", sealed.lock_path.display());
+            Ok(exit::OK)
+        }
+        Err(diagnostics) => {
+            print_diagnostics(&diagnostics);
+            eprintln!("error: the baseline was written but not sealed");
+            Err(Failure::Reported(exit::ERROR))
+        }
+    }
+}
