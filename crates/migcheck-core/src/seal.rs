@@ -39,6 +39,22 @@ pub fn seal(config: &Config, force: bool) -> Result<Sealed, Vec<Diagnostic>> {
 /// released migration's down that does not undo its up), replacing the
 /// `accept` lines there were (`migcheck lock --accept`).
 pub fn seal_accepting(config: &Config, force: bool, accept: bool) -> Result<Sealed, Vec<Diagnostic>> {
+    seal_with(config, force, accept, false)
+}
+
+/// Seals as [`seal`] does, and the baseline as it is now, even if the lock
+/// sealed another one (`migcheck squash`, which has just written it).
+pub fn seal_baseline(config: &Config) -> Result<Sealed, Vec<Diagnostic>> {
+    seal_with(config, false, false, true)
+}
+
+/// Whether `d` is about the baseline's file against the lock (edited,
+/// deleted): what a new squash replaces.
+pub fn is_about_the_baseline(d: &Diagnostic) -> bool {
+    matches!(d.kind, Kind::SealedEdited | Kind::SealedDeleted) && d.version.is_none()
+}
+
+fn seal_with(config: &Config, force: bool, accept: bool, baseline: bool) -> Result<Sealed, Vec<Diagnostic>> {
     let config = Config {
         locked: false,
         accepting: accept,
@@ -50,6 +66,7 @@ pub fn seal_accepting(config: &Config, force: bool, accept: bool) -> Result<Seal
     let blocking: Vec<Diagnostic> = report
         .errors()
         .filter(|d| match d.kind {
+            _ if baseline && is_about_the_baseline(d) => false,
             Kind::SealedEdited => !force && d.version != newest_sealed,
             Kind::SealedDeleted | Kind::LockCorrupt | Kind::LockConflict => !force,
             _ => true,

@@ -52,7 +52,18 @@ fn baseline_sql(cli: &Cli, report: &Report, version: i64, rows: bool) -> Result<
 
 /// Runs `migcheck squash`.
 pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
-    let report = checked(cli, true)?;
+    // A baseline edited or deleted since it was sealed is what a new
+    // squash replaces; every other error stops it.
+    let report = checker::check(&config(cli, true)?);
+    let blocking: Vec<_> = report
+        .errors()
+        .filter(|d| !seal::is_about_the_baseline(d) && d.kind != migcheck_core::diagnostic::Kind::BaselineMismatch)
+        .collect();
+    if !blocking.is_empty() {
+        print_diagnostics(blocking.iter().copied());
+        eprintln!("error: fix the errors in `{}` first", cli.dir.display());
+        return Err(Failure::Reported(exit::ERROR));
+    }
     let v = args.to;
     if report.lock.get(v).is_none() {
         let newest = report.lock.newest().map_or_else(|| "none is".to_owned(), |n| format!("the newest is {n}"));
@@ -89,7 +100,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
     }
     fs::write(&path, text).with_context(|| format!("cannot write `{}`", path.display()))?;
     println!("created {} (replaces migrations {first} to {v})", path.display());
-    match seal::seal(&config(cli, true)?, false) {
+    match seal::seal_baseline(&config(cli, true)?) {
         Ok(sealed) => {
             println!("{}: sealed the baseline", sealed.lock_path.display());
             Ok(exit::OK)

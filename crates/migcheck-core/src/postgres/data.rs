@@ -602,8 +602,18 @@ pub(crate) fn baseline_sql(client: &mut Client, rows: bool) -> Result<String, Pg
     for fk in &foreign_keys {
         statement(&mut out, fk);
     }
+    // The catalogs name the scratch schema; the baseline runs in whatever
+    // schema the database's search path gives (a tenant's, say).
+    let schema = client.query("SELECT current_schema()")?.first().and_then(|r| r[0].clone()).unwrap_or_default();
+    let unqualified = |sql: &str| {
+        [" ON ", "FUNCTION ", " TABLE "].iter().fold(sql.to_owned(), |sql, word| {
+            sql.replace(&format!("{word}{schema}."), word).replace(&format!("{word}{}.", ident(&schema)), word)
+        })
+    };
+    let functions = std::mem::take(&mut out);
+    out = unqualified(&functions);
     for o in model.indexes.iter().chain(views_in_order(&model.views)).chain(&model.triggers) {
-        statement(&mut out, &o.sql);
+        statement(&mut out, &unqualified(&o.sql));
     }
     Ok(out)
 }
