@@ -25,9 +25,13 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
     }
     let status = optional_status(cli, &migrations)?;
     let mut rows = Vec::new();
-    for (m, checked) in migrations.iter().zip(&report.migrations) {
+    // Migrations a baseline replaced whose files are gone are sealed.
+    let sealed = |v: i64| report.migrations.iter().find(|c| c.version == v).is_none_or(|c| c.sealed);
+    let baseline = report.baseline.as_ref().map(|b| (b.version, b.script.file.file_name()));
+    let squashed_into = |v: i64| baseline.as_ref().filter(|(bv, _)| v <= *bv).map(|(_, name)| name.clone());
+    for m in migrations.iter() {
         let (state, applied_at) = match &status {
-            None => (if checked.sealed { "sealed" } else { "unsealed" }, None),
+            None => (if sealed(m.version()) { "sealed" } else { "unsealed" }, None),
             Some((_, s)) => {
                 let row = s.applied.iter().find(|r| r.version == m.version());
                 match row {
@@ -51,16 +55,17 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
     if cli.format == Format::Json {
         print_json(&json!({
             "database": status.as_ref().map(|(t, _)| t.describe()),
-            "migrations": rows.iter().map(|(v, n, s, at)| json!({"version": v, "name": n, "state": s, "applied_at": at})).collect::<Vec<_>>(),
+            "migrations": rows.iter().map(|(v, n, s, at)| json!({"version": v, "name": n, "state": s, "applied_at": at, "squashed_into": squashed_into(*v)})).collect::<Vec<_>>(),
         }));
     } else {
         if rows.is_empty() {
             println!("no migrations in `{}`", cli.dir.display());
         }
         for (v, n, s, at) in &rows {
+            let squashed = squashed_into(*v).map_or_else(String::new, |b| format!("  (squashed into {b})"));
             match at {
-                Some(at) => println!("{v}  {n}  {s} {at}"),
-                None => println!("{v}  {n}  {s}"),
+                Some(at) => println!("{v}  {n}  {s} {at}{squashed}"),
+                None => println!("{v}  {n}  {s}{squashed}"),
             }
         }
         if status.is_none() {

@@ -49,6 +49,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
                 "message": interrupted_text(&migrations, i),
             })),
             "up_to_date": status.is_up_to_date(),
+            "baseline": migrations.baseline().map(|b| json!({"version": b.version(), "name": b.name(), "path": b.script().path()})),
         }));
     } else {
         println!("database:  {}", target.describe());
@@ -56,6 +57,14 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
         println!("latest:    {}", version_text(migrations.latest()));
         println!("applied:   {}", status.applied.len());
         println!("pending:   {}", list(&status.pending));
+        if let Some(b) = migrations.baseline() {
+            let first = migrations.iter().next().map_or(b.version(), |m| m.version());
+            println!(
+                "baseline:  {} (an empty database runs it instead of migrations {first} to {})",
+                b.script().path(),
+                b.version()
+            );
+        }
         if !status.divergent.is_empty() {
             println!("divergent: {} (applied, then edited)", list(&status.divergent));
         }

@@ -1,0 +1,380 @@
+//! `migcheck squash`: a baseline that gives what the migrations it replaces
+//! give (schema and rows), proved by the check while their files are there,
+//! used by fresh databases only, and still right once the files are deleted;
+//! on SQLite files and on the real PostgreSQL server.
+
+#[path = "../../../tests/support/pg.rs"]
+mod pg;
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use rusqlite::Connection;
+
+fn migcheck(root: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_migcheck"));
+    cmd.current_dir(root).args(args).env_remove("DATABASE_URL").env_remove("CI").env_remove("MIGCHECK_LOCKED");
+    cmd.stdin(Stdio::null());
+    cmd
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "exit {:?}\n{}{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn run_ok(root: &Path, args: &[&str]) -> String {
+    let out = migcheck(root, args).output().unwrap();
+    assert!(out.status.success(), "migcheck {args:?}: {}", text(&out));
+    text(&out)
+}
+
+/// Five SQLite migrations: reference rows, AUTOINCREMENT with a deleted row,
+/// a self reference, a generated column, a view over a view, a trigger
+/// created before rows that must not fire it twice, and a rebuilt table.
+const SQLITE_HISTORY: &[(&str, &str)] = &[
+    (
+        "1_kinds.up.sql",
+        "CREATE TABLE kinds (code TEXT PRIMARY KEY, label TEXT NOT NULL);\n\
+         INSERT INTO kinds VALUES ('dog', 'Dog'), ('cat', 'Cat');\n\
+         CREATE TABLE owners (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE);\n\
+         INSERT INTO owners (name) VALUES ('ada'), ('bob');\n\
+         DELETE FROM owners WHERE name = 'bob';\n",
+    ),
+    ("1_kinds.down.sql", "DROP TABLE owners;\nDROP TABLE kinds;\n"),
+    (
+        "2_pets.sql",
+        "CREATE TABLE pets (id INTEGER PRIMARY KEY, owner_id INTEGER REFERENCES owners(id),\n\
+         parent_id INTEGER REFERENCES pets(id), kind TEXT, name TEXT,\n\
+         name_len INTEGER GENERATED ALWAYS AS (length(name)) VIRTUAL);\n\
+         CREATE TABLE audit (what TEXT);\n\
+         CREATE TRIGGER pets_audit AFTER INSERT ON pets BEGIN INSERT INTO audit VALUES (NEW.name); END;\n\
+         INSERT INTO pets (id, owner_id, parent_id, kind, name) VALUES (2, 1, 1, 'dog', 'pup'), (1, 1, NULL, 'dog', 'rex');\n",
+    ),
+    (
+        "3_views.sql",
+        "CREATE VIEW z_all AS SELECT * FROM pets;\n\
+         CREATE VIEW a_named AS SELECT name FROM z_all WHERE name IS NOT NULL;\n\
+         CREATE INDEX pets_owner ON pets (owner_id);\n\
+         INSERT INTO kinds VALUES ('fish', 'Fish');\n",
+    ),
+    (
+        "4_rebuild.sql",
+        "CREATE TABLE kinds_new (code TEXT PRIMARY KEY, label TEXT NOT NULL, legs INTEGER NOT NULL DEFAULT 4);\n\
+         INSERT INTO kinds_new (code, label) SELECT code, label FROM kinds;\n\
+         DROP TABLE kinds;\n\
+         ALTER TABLE kinds_new RENAME TO kinds;\n",
+    ),
+    ("5_born.sql", "ALTER TABLE pets ADD COLUMN born TEXT;\nINSERT INTO owners (name) VALUES ('cy');\n"),
+];
+
+fn sqlite_project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let m = dir.path().join("migrations");
+    fs::create_dir_all(&m).unwrap();
+    for (name, sql) in SQLITE_HISTORY {
+        fs::write(m.join(name), sql).unwrap();
+    }
+    dir
+}
+
+/// Everything a database holds but the history's timestamps: its schema
+/// (as `sqlite_schema` has it, sorted) and every table's rows, sorted.
+fn contents(path: &Path) -> String {
+    let conn = Connection::open(path).unwrap();
+    let mut out = Vec::new();
+    let mut stmt = conn.prepare("SELECT type, name, sql FROM sqlite_schema ORDER BY type, name").unwrap();
+    let objects: Vec<(String, String, Option<String>)> =
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(Result::unwrap).collect();
+    for (kind, name, sql) in objects {
+        out.push(format!("{kind} {name}: {}", sql.unwrap_or_default()));
+        if kind != "table" {
+            continue;
+        }
+        let columns = if name == "migcheck_history" { "version, name, checksum, chain" } else { "*" };
+        let mut stmt = conn.prepare(&format!("SELECT {columns} FROM \"{name}\"")).unwrap();
+        let width = stmt.column_count();
+        let mut rows: Vec<String> = stmt
+            .query_map([], |r| {
+                Ok((0..width).map(|i| format!("{:?}", r.get_ref(i).unwrap())).collect::<Vec<_>>().join("|"))
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        rows.sort();
+        out.extend(rows.into_iter().map(|r| format!("  {r}")));
+    }
+    out.join("\n")
+}
+
+fn upgrade(root: &Path, db: &str, to: Option<i64>) -> Output {
+    let url = format!("sqlite:{db}");
+    let mut args = vec!["--database-url", url.as_str(), "upgrade"];
+    let to = to.map(|v| v.to_string());
+    if let Some(to) = &to {
+        args.extend(["--to", to.as_str()]);
+    }
+    migcheck(root, &args).output().unwrap()
+}
+
+#[test]
+fn a_sqlite_squash_gives_a_fresh_database_what_the_history_gives_and_never_touches_older_ones() {
+    let dir = sqlite_project();
+    let root = dir.path();
+    run_ok(root, &["lock"]);
+    // Databases at every version before the squash, and the full replay.
+    for v in 1..=5 {
+        let out = upgrade(root, &format!("at{v}.db"), Some(v));
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    assert!(upgrade(root, "replay.db", None).status.success());
+    let want = contents(&root.join("replay.db"));
+
+    let out = run_ok(root, &["squash", "--to", "4", "-m", "first four"]);
+    assert!(out.contains("4_first_four.baseline.sql (replaces migrations 1 to 4)"), "{out}");
+    let baseline = fs::read_to_string(root.join("migrations/4_first_four.baseline.sql")).unwrap();
+    assert!(baseline.contains("INSERT INTO \"kinds\""), "reference rows kept: {baseline}");
+    assert!(!baseline.contains("name_len\") VALUES"), "generated columns are not inserted");
+    let lock = fs::read_to_string(root.join("migrations/migrations.lock")).unwrap();
+    assert!(lock.contains("\nbaseline 4 "), "{lock}");
+    // Locked mode (CI) passes: the baseline is sealed and proved.
+    let out = migcheck(root, &["check"]).env("MIGCHECK_LOCKED", "1").output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+
+    // A fresh database runs the baseline, then migration 5; it records every
+    // migration, and holds what the full replay holds.
+    let out = upgrade(root, "fresh.db", None);
+    assert!(text(&out).contains("applied 4 first_four"), "{}", text(&out));
+    assert!(text(&out).contains("applied 5 born"), "{}", text(&out));
+    assert_eq!(contents(&root.join("fresh.db")), want);
+    // AUTOINCREMENT goes on where it stood (bob's id is not reused).
+    let next = |db: &str| {
+        let conn = Connection::open(root.join(db)).unwrap();
+        conn.execute("INSERT INTO owners (name) VALUES ('dee')", []).unwrap();
+        conn.query_row("SELECT id FROM owners WHERE name = 'dee'", [], |r| r.get::<_, i64>(0)).unwrap()
+    };
+    fs::copy(root.join("fresh.db"), root.join("fresh-copy.db")).unwrap();
+    fs::copy(root.join("replay.db"), root.join("replay-copy.db")).unwrap();
+    assert_eq!(next("fresh-copy.db"), next("replay-copy.db"));
+
+    // Every database from before goes on from where it is, never running
+    // the baseline, and ends up the same.
+    for v in 0..=5 {
+        let db = format!("at{v}.db");
+        let out = upgrade(root, &db, None);
+        assert!(out.status.success(), "{}", text(&out));
+        assert_eq!(text(&out).contains("first_four"), v == 0, "version {v}: {}", text(&out));
+        let _ = fs::remove_file(root.join(format!("{db}.v{v}.bak")));
+        assert_eq!(contents(&root.join(&db)), want, "from version {v}");
+    }
+    // A fresh database asked for a version before the baseline replays.
+    let out = upgrade(root, "early.db", Some(2));
+    assert!(!text(&out).contains("first_four") && out.status.success(), "{}", text(&out));
+
+    // Edited by hand: the build's check says where and what.
+    let path = root.join("migrations/4_first_four.baseline.sql");
+    fs::write(&path, baseline.replace("('fish', 'Fish'", "('fish', 'Fishy'")).unwrap();
+    let out = migcheck(root, &["check"]).output().unwrap();
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{shown}");
+    assert!(shown.contains("error[baseline-mismatch]: the baseline `4_first_four.baseline.sql` does not give what migrations 1 to 4 give"), "{shown}");
+    assert!(shown.contains("missing from the baseline: (code = 'fish', label = 'Fish', legs = 4)"), "{shown}");
+    assert!(shown.contains("error[sealed-edited]: the sealed baseline"), "{shown}");
+    // Squashing again writes it back.
+    run_ok(root, &["squash", "--to", "4", "-m", "first four"]);
+    assert_eq!(fs::read_to_string(&path).unwrap(), baseline);
+    run_ok(root, &["check"]);
+
+    // The replaced files deleted: the check starts from the baseline, the
+    // chain goes on through the lock's lines, fresh databases still work,
+    // and a database part-way through is told what to do.
+    for (name, _) in &SQLITE_HISTORY[..5] {
+        fs::remove_file(root.join("migrations").join(name)).unwrap();
+    }
+    let out = migcheck(root, &["check"]).env("MIGCHECK_LOCKED", "1").output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("1 migration checked: ok"), "{}", text(&out));
+    run_ok(root, &["lock"]);
+    assert_eq!(fs::read_to_string(root.join("migrations/migrations.lock")).unwrap(), lock, "the lock keeps its lines");
+    let out = upgrade(root, "after.db", None);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(contents(&root.join("after.db")), want);
+    for db in ["at1.db", "at3.db", "at5.db", "fresh.db"] {
+        let out = migcheck(root, &["--database-url", &format!("sqlite:{db}"), "status"]).output().unwrap();
+        assert!(out.status.success(), "{db}: {}", text(&out));
+    }
+    run_ok(root, &["--database-url", "sqlite:part.db", "stamp", "2"]);
+    let out = upgrade(root, "part.db", None);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("needs migration 3 `views`, which was squashed into the baseline at 4"),
+        "{}",
+        text(&out)
+    );
+    // History says which rows the baseline stands for.
+    let out = run_ok(root, &["--database-url", "sqlite:after.db", "history"]);
+    assert!(out.contains("squashed into 4_first_four.baseline.sql"), "{out}");
+
+    // A partly deleted set of replaced files is refused.
+    let dir = sqlite_project();
+    run_ok(dir.path(), &["lock"]);
+    run_ok(dir.path(), &["squash", "--to", "4"]);
+    fs::remove_file(dir.path().join("migrations/2_pets.sql")).unwrap();
+    let out = migcheck(dir.path(), &["check"]).output().unwrap();
+    assert!(
+        text(&out).contains("1 of the 4 migrations the baseline `4_baseline.baseline.sql` replaces were deleted"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn concurrent_upgrades_of_a_fresh_database_apply_the_baseline_once() {
+    let dir = sqlite_project();
+    let root = dir.path();
+    run_ok(root, &["lock"]);
+    run_ok(root, &["squash", "--to", "4"]);
+    for round in 0..3 {
+        let db = format!("race{round}.db");
+        let children: Vec<_> = (0..4)
+            .map(|_| {
+                migcheck(root, &["--database-url", &format!("sqlite:{db}"), "upgrade"])
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let outs: Vec<Output> = children.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
+        // Each either applied, found it done, or lost the race to the
+        // first migrator and says to run again; a re-run finishes.
+        for out in &outs {
+            assert!(out.status.success() || text(out).contains("run the upgrade again"), "{}", text(out));
+        }
+        let baseline_runs = outs.iter().filter(|o| text(o).contains("applied 4 baseline")).count();
+        assert_eq!(baseline_runs, 1, "round {round}");
+        assert!(upgrade(root, &db, None).status.success());
+        let conn = Connection::open(root.join(&db)).unwrap();
+        let versions: Vec<i64> = conn
+            .prepare("SELECT version FROM migcheck_history ORDER BY version")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(versions, [1, 2, 3, 4, 5]);
+        let audit: i64 = conn.query_row("SELECT count(*) FROM audit", [], |r| r.get(0)).unwrap();
+        assert_eq!(audit, 2, "the trigger's rows once, not fired again by the baseline's inserts");
+    }
+}
+
+/// A PostgreSQL history: an enum, serial and identity columns, a sequence
+/// of its own, a self reference, a generated column, arrays, a PL/pgSQL
+/// trigger, a view and an expression index.
+const PG_HISTORY: &[(&str, &str)] = &[
+    (
+        "1_init.sql",
+        "CREATE TYPE mood AS ENUM ('happy', 'sad');\n\
+         CREATE TABLE owners (id serial PRIMARY KEY, name text NOT NULL UNIQUE, m mood);\n\
+         CREATE TABLE pets (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, owner_id int REFERENCES owners(id),\n\
+           parent_id bigint REFERENCES pets(id), name text, tags text[], len int GENERATED ALWAYS AS (length(name)) STORED);\n\
+         CREATE SEQUENCE invoice_no START 1000;\n\
+         INSERT INTO owners (name, m) VALUES ('a', 'happy'), ('b', NULL);\n\
+         INSERT INTO pets (owner_id, name, tags) VALUES (1, 'rex', '{x,y}');\n\
+         INSERT INTO pets (owner_id, parent_id, name) VALUES (1, 1, 'pup');\n\
+         SELECT nextval('invoice_no');\n",
+    ),
+    (
+        "2_more.sql",
+        "CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.name := lower(NEW.name); RETURN NEW; END $$;\n\
+         CREATE TRIGGER pets_touch BEFORE INSERT ON pets FOR EACH ROW EXECUTE FUNCTION touch();\n\
+         CREATE VIEW v_pets AS SELECT p.name, o.name AS owner FROM pets p JOIN owners o ON o.id = p.owner_id;\n\
+         CREATE INDEX pets_name ON pets (lower(name));\n\
+         INSERT INTO pets (owner_id, name) VALUES (2, 'Tom');\n",
+    ),
+    ("3_born.sql", "ALTER TABLE pets ADD COLUMN born date;\n"),
+];
+
+#[test]
+fn a_postgres_squash_gives_a_fresh_database_what_the_history_gives() {
+    let Ok(server) = pg::server() else {
+        eprintln!("ignored: no PostgreSQL server");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let m = root.join("migrations");
+    fs::create_dir_all(&m).unwrap();
+    fs::write(
+        m.join("migrations.lock"),
+        "migcheck-lock 1\ndialect postgres\nchain 0000000000000000000000000000000000000000000000000000000000000000\n",
+    )
+    .unwrap();
+    for (name, sql) in PG_HISTORY {
+        fs::write(m.join(name), sql).unwrap();
+    }
+    let pg = |args: &[&str]| {
+        let out = migcheck(root, args).env("MIGCHECK_SCRATCH_URL", &server).output().unwrap();
+        assert!(out.status.success(), "migcheck {args:?}: {}", text(&out));
+        text(&out)
+    };
+    pg(&["lock"]);
+    let base = server.rsplit_once('/').unwrap().0.to_owned();
+    let suffix = std::process::id();
+    let databases: Vec<String> =
+        ["at0", "at1", "replay", "fresh"].iter().map(|n| format!("squash_{n}_{suffix}")).collect();
+    let admin = |sql: &str| {
+        let out = Command::new("/usr/lib/postgresql/15/bin/psql").args([server.as_str(), "-qAtc", sql]).output();
+        match out {
+            Ok(out) => String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+            Err(e) => panic!("psql: {e}"),
+        }
+    };
+    for db in &databases {
+        admin(&format!("DROP DATABASE IF EXISTS {db}"));
+        admin(&format!("CREATE DATABASE {db}"));
+    }
+    let url = |db: &str| format!("{base}/{db}");
+    pg(&["--database-url", &url(&databases[1]), "upgrade", "--to", "1"]);
+    pg(&["--database-url", &url(&databases[2]), "upgrade"]);
+    pg(&["squash", "--to", "2"]);
+    let out = pg(&["--database-url", &url(&databases[3]), "upgrade"]);
+    assert!(out.contains("applied 2 baseline"), "{out}");
+    for db in &databases[..2] {
+        let out = pg(&["--database-url", &url(db), "upgrade"]);
+        assert_eq!(out.contains("applied 2 baseline"), db == &databases[0], "{out}");
+    }
+    let schema = |db: &str| pg(&["--database-url", &url(db), "schema"]);
+    let rows = |db: &str| {
+        let sql = "SELECT string_agg(t::text, ';' ORDER BY t::text) FROM (\
+                   SELECT format('%s|%s|%s|%s|%s', id, owner_id, parent_id, name, tags) AS t FROM pets \
+                   UNION ALL SELECT format('%s|%s|%s', id, name, m) FROM owners \
+                   UNION ALL SELECT 'next ' || nextval('owners_id_seq') || ' ' || nextval('invoice_no') \
+                   UNION ALL SELECT version || ' ' || name || ' ' || chain FROM migcheck_history) s";
+        let out =
+            Command::new("/usr/lib/postgresql/15/bin/psql").args([url(db).as_str(), "-qAtc", sql]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let (want_schema, want_rows) = (schema(&databases[2]), rows(&databases[2]));
+    assert!(want_rows.contains("3|2||tom|"), "{want_rows}");
+    for db in [&databases[0], &databases[1], &databases[3]] {
+        assert_eq!(schema(db), want_schema, "{db}");
+        assert_eq!(rows(db), want_rows, "{db}");
+    }
+    // Edited by hand: the check fails and says what differs.
+    let path = m.join("2_baseline.baseline.sql");
+    let text_before = fs::read_to_string(&path).unwrap();
+    fs::write(&path, text_before.replace("CREATE INDEX pets_name", "-- CREATE INDEX pets_name")).unwrap();
+    let out = migcheck(root, &["check"]).env("MIGCHECK_SCRATCH_URL", &server).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("error[baseline-mismatch]"), "{}", text(&out));
+    assert!(text(&out).contains("pets_name"), "{}", text(&out));
+    for db in &databases {
+        admin(&format!("DROP DATABASE IF EXISTS {db}"));
+    }
+}
