@@ -151,6 +151,10 @@ pub fn trials() -> Vec<Trial> {
             Ok(())
         },
     ));
+    trials.push(Trial::test("build_script::a_squashed_history_builds_and_an_edited_baseline_fails_the_build", || {
+        a_squashed_history_builds_and_an_edited_baseline_fails_the_build();
+        Ok(())
+    }));
     trials.push(Trial::test("build_script::editing_a_fixture_reruns_the_check", || {
         editing_a_fixture_reruns_the_check();
         Ok(())
@@ -744,6 +748,62 @@ fn an_accepted_down_mismatch_builds_in_locked_mode_until_what_is_found_changes()
         "{}",
         changed.stderr
     );
+}
+
+/// A baseline written from the migrations (as `migcheck squash` does) and
+/// sealed: the built program runs it on its empty database; hand-edited, it
+/// fails `cargo build` in CI naming the file and what differs; with the
+/// replaced files deleted, the build and the program still work.
+fn a_squashed_history_builds_and_an_edited_baseline_fails_the_build() {
+    let fixture = Fixture::with_turn("fixture_squash", "migcheck_build::Build::new().run();");
+    let mut files = good();
+    files.push((
+        "3_kinds.sql",
+        "CREATE TABLE kinds (code TEXT PRIMARY KEY);\nINSERT INTO kinds VALUES ('dog'), ('cat');\n",
+    ));
+    files.push(("4_more.sql", "CREATE TABLE more (x);\n"));
+    fixture.set_migrations(&files);
+    let dir = fixture.migrations();
+    seal(&dir);
+    let config = migcheck_core::check::Config::new(&dir);
+    let report = migcheck_core::check::check(&config);
+    let engine = migcheck_core::sqlite::SqliteEngine::open(&report.scratch, None).unwrap();
+    let sql =
+        migcheck_core::check::baseline_sql(&engine, &report, 3, true).unwrap_or_else(|d| panic!("{}", d.render()));
+    let baseline = dir.join("3_start.baseline.sql");
+    fs::write(&baseline, &sql).unwrap();
+    migcheck_core::seal::seal_baseline(&config).unwrap_or_else(|d| panic!("{}", d[0].render()));
+
+    let run = fixture.cargo(&["run", "--offline", "--quiet"], &[("CI", "true")]);
+    assert!(run.success, "{}", run.stderr);
+    assert_eq!(run.stdout, "applied 3 start\napplied 4 more\n");
+
+    fs::write(&baseline, sql.replace("('cat')", "('cow')")).unwrap();
+    let edited = fixture.cargo(&["build", "--offline"], &[("CI", "true")]);
+    assert!(!edited.success, "{}", edited.stderr);
+    let messages = edited.messages();
+    assert!(
+        messages.contains(
+            "error[baseline-mismatch]: the baseline `3_start.baseline.sql` does not give what migrations 1 to 3 give"
+        ),
+        "{messages}"
+    );
+    assert!(messages.contains("missing from the baseline: (code = 'cat')"), "{messages}");
+    assert!(messages.contains("--> migrations/3_start.baseline.sql"), "{messages}");
+
+    fs::write(&baseline, &sql).unwrap();
+    for name in [
+        "1_create_owners.up.sql",
+        "1_create_owners.down.sql",
+        "2_add_pets.up.sql",
+        "2_add_pets.down.sql",
+        "3_kinds.sql",
+    ] {
+        fs::remove_file(dir.join(name)).unwrap();
+    }
+    let run = fixture.cargo(&["run", "--offline", "--quiet"], &[("CI", "true")]);
+    assert!(run.success, "{}", run.stderr);
+    assert_eq!(run.stdout, "applied 3 start\napplied 4 more\n");
 }
 
 fn editing_a_fixture_reruns_the_check() {
