@@ -5,13 +5,16 @@
 //!   on a file database, beside one indexed read of the history's head;
 //! - applying 1,000 pending migrations, one transaction each and in batch
 //!   mode, beside `execute_batch` of the same SQL in one transaction;
+//! - a fresh database of 1,000 migrations squashed at 990 (the baseline
+//!   written and proved by the checker, then 10 migrations), beside replaying
+//!   all 1,000, one transaction each (goal: at most 1/10 of the time);
 //! - with `MIGCHECK_BENCH_SQLX` naming the runner `benches/sqlx-compare/run`
 //!   builds, sqlx's `Migrator` applying the same 1,000 migrations beside
 //!   migcheck's per-migration mode.
 
 use std::time::{Duration, Instant};
 
-use migcheck::{Migration, Migrations, Mode, Script, UpgradeOptions};
+use migcheck::{Baseline, Migration, Migrations, Mode, Script, UpgradeOptions};
 use rusqlite::Connection;
 
 fn migrations(n: usize) -> Migrations {
@@ -109,6 +112,7 @@ fn main() {
         "(raw for applying, on a file database: one transaction per migration with its history row, and the same \
          SQL in one execute_batch transaction)"
     );
+    squashed(dir.path(), &m, per_migration);
     match std::env::var_os("MIGCHECK_BENCH_SQLX") {
         Some(runner) => {
             println!();
@@ -138,6 +142,51 @@ fn main() {
         }
         None => println!("(sqlx's Migrator on the same migrations: run benches/sqlx-compare/run)"),
     }
+}
+
+/// A fresh database from a baseline at 990 (written from the migrations by
+/// the checker, as `migcheck squash` does, and proved by its check) and the
+/// 10 migrations after it, beside replaying all 1,000 one transaction each.
+fn squashed(scratch: &std::path::Path, m: &Migrations, replay: Duration) {
+    let dir = scratch.join("squash");
+    std::fs::create_dir_all(&dir).unwrap();
+    for m in m.iter() {
+        std::fs::write(dir.join(format!("{}_{}.sql", m.version(), m.name())), m.up().sql()).unwrap();
+    }
+    let config = migcheck_core::check::Config::new(&dir);
+    migcheck_core::seal::seal(&config, false).unwrap_or_else(|d| panic!("{}", d[0].render()));
+    let report = migcheck_core::check::check(&config);
+    let engine = migcheck_core::sqlite::SqliteEngine::open(&report.scratch, None).unwrap();
+    let sql =
+        migcheck_core::check::baseline_sql(&engine, &report, 990, true).unwrap_or_else(|d| panic!("{}", d.render()));
+    std::fs::write(dir.join("990_baseline.baseline.sql"), &sql).unwrap();
+    let report = migcheck_core::check::check(&config);
+    assert!(!report.has_errors(), "the baseline is proved: {:?}", report.errors().next());
+    let chain = m.get(990).unwrap().chain().to_owned();
+    let with_baseline = Migrations::new(m.iter().cloned().collect()).with_baseline(Baseline::new(
+        990,
+        "baseline",
+        "0".repeat(64),
+        chain,
+        Script::new("squash/990_baseline.baseline.sql", sql, Mode::Transaction),
+    ));
+    let ours = best(3, || {
+        let path = scratch.join(format!("squashed{}.db", rand()));
+        let mut conn = Connection::open(&path).unwrap();
+        let start = Instant::now();
+        let report = with_baseline.upgrade(&mut conn).unwrap();
+        let elapsed = start.elapsed();
+        assert_eq!(report.applied.len(), 11, "the baseline and 10 migrations");
+        elapsed
+    });
+    println!(
+        "{:<44} {:>12} {:>12} {:>7.2}",
+        "fresh database, 1,000 squashed at 990",
+        format!("{ours:.1?}"),
+        format!("{replay:.1?}"),
+        ours.as_secs_f64() / replay.as_secs_f64()
+    );
+    println!("(raw for the squash: the same 1,000 replayed one transaction each by migcheck; goal at most 0.10)");
 }
 
 /// Times sqlx's `Migrator` applying `m` (written out in sqlx's layout) on a
