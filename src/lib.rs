@@ -241,6 +241,14 @@ impl Baseline {
         Baseline { step: Migration::new(version, name, checksum, chain, script, None) }
     }
 
+    /// With a down script (`<V>_<name>.baseline.down.sql`), proved by the
+    /// build to leave an empty database: a downgrade below every migration
+    /// the baseline replaced runs it when their own files are gone.
+    pub fn with_down(mut self, down: Script) -> Self {
+        self.step.down = Some(down);
+        self
+    }
+
     #[doc(hidden)]
     pub const fn __generated(
         version: i64,
@@ -248,8 +256,9 @@ impl Baseline {
         checksum: &'static str,
         chain: &'static str,
         script: Script,
+        down: Option<Script>,
     ) -> Self {
-        Baseline { step: Migration::__generated(version, name, checksum, chain, script, None) }
+        Baseline { step: Migration::__generated(version, name, checksum, chain, script, down) }
     }
 
     /// The newest version it replaces.
@@ -270,6 +279,11 @@ impl Baseline {
     /// Its SQL.
     pub fn script(&self) -> &Script {
         &self.step.up
+    }
+
+    /// Its down script, if it has one (without one it is irreversible).
+    pub fn down(&self) -> Option<&Script> {
+        self.step.down.as_ref()
     }
 
     /// The baseline as the step an upgrade reports.

@@ -433,6 +433,16 @@ impl Migrations {
         for row in applied.iter().rev().filter(|row| row.version > version) {
             let m =
                 self.get(row.version).ok_or_else(|| Error::Unknown { version: row.version, name: row.name.clone() })?;
+            // Migrations a baseline replaced, whose files are gone: its down
+            // reverts all of them at once, when the target is before them all.
+            if let Some(b) = &self.baseline
+                && !m.has_files()
+                && let Some(down) = b.down()
+                && self.iter().next().is_some_and(|first| version < first.version())
+            {
+                plan.push((b.step(), down));
+                break;
+            }
             let down =
                 m.down().ok_or_else(|| Error::Irreversible { version: m.version(), name: m.name().to_owned() })?;
             plan.push((m, down));

@@ -256,10 +256,13 @@ impl Migrations {
         let (plan, mut resume) = self.to_revert(&self.history_postgres(conn).await?, version)?;
         let mut report = Report::default();
         let delete = format!("DELETE FROM {} WHERE version = $1", quote(&self.history));
+        // The baseline's down forgets every migration it replaced.
+        let delete_replaced = format!("DELETE FROM {} WHERE version <= $1", quote(&self.history));
         for (m, down) in plan {
             let started = Instant::now();
+            let sql = if self.is_baseline(m) { &delete_replaced } else { &delete };
             let forget = async |conn: &mut PgConnection| {
-                sqlx::query(AssertSqlSafe(delete.clone()))
+                sqlx::query(AssertSqlSafe(sql.clone()))
                     .bind(m.version())
                     .execute(&mut *conn)
                     .await

@@ -252,8 +252,10 @@ impl Migrations {
             let started = Instant::now();
             let table = &self.history;
             let run = Run { m, script: down, direction: Direction::Down, resume };
+            // The baseline's down forgets every migration it replaced.
+            let forget = if self.is_baseline(m) { "<=" } else { "=" };
             self.run_in(conn, tx, &run, &report, |tx| {
-                tx.execute(&format!("DELETE FROM {} WHERE version = ?1", quote(table)), [m.version()])?;
+                tx.execute(&format!("DELETE FROM {} WHERE version {forget} ?1", quote(table)), [m.version()])?;
                 Ok(())
             })
             .map_err(|err| err.during(m, down, &report))?;

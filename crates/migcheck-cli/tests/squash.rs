@@ -70,7 +70,8 @@ const SQLITE_HISTORY: &[(&str, &str)] = &[
          DROP TABLE kinds;\n\
          ALTER TABLE kinds_new RENAME TO kinds;\n",
     ),
-    ("5_born.sql", "ALTER TABLE pets ADD COLUMN born TEXT;\nINSERT INTO owners (name) VALUES ('cy');\n"),
+    ("5_born.up.sql", "ALTER TABLE pets ADD COLUMN born TEXT;\nINSERT INTO owners (name) VALUES ('cy');\n"),
+    ("5_born.down.sql", "DELETE FROM owners WHERE name = 'cy';\nALTER TABLE pets DROP COLUMN born;\n"),
 ];
 
 fn sqlite_project() -> tempfile::TempDir {
@@ -216,6 +217,50 @@ fn a_sqlite_squash_gives_a_fresh_database_what_the_history_gives_and_never_touch
         "{}",
         text(&out)
     );
+    // Irreversible as it is: a downgrade past the baseline refuses.
+    let out = migcheck(root, &["--database-url", "sqlite:after.db", "downgrade", "--to", "base"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("migration 4 `rebuild` is irreversible"), "{}", text(&out));
+    // With a down that leaves an empty database, it reverts everything it
+    // replaced at once; one that leaves something behind fails the check.
+    let down = root.join("migrations/4_first_four.baseline.down.sql");
+    fs::write(&down, "DROP VIEW a_named;\nDROP VIEW z_all;\nDROP TABLE pets;\nDROP TABLE audit;\nDROP TABLE owners;\n")
+        .unwrap();
+    let out = migcheck(root, &["check"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("error[down-mismatch]: `4_first_four.baseline.down.sql` does not give back the empty database its baseline started from"),
+        "{}",
+        text(&out)
+    );
+    assert!(text(&out).contains("kinds"), "{}", text(&out));
+    fs::write(&down, "DROP VIEW a_named;\nDROP VIEW z_all;\nDROP TABLE pets;\nDROP TABLE audit;\nDROP TABLE owners;\nDROP TABLE kinds;\n").unwrap();
+    let out = migcheck(root, &["check"]).output().unwrap();
+    assert!(
+        text(&out)
+            .contains("warning[unsealed]: the baseline's down `4_first_four.baseline.down.sql` is not sealed yet"),
+        "a new down is sealed like a new migration: {}",
+        text(&out)
+    );
+    run_ok(root, &["lock"]);
+    let out = migcheck(root, &["check"]).env("MIGCHECK_LOCKED", "1").output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    fs::copy(root.join("after.db"), root.join("down.db")).unwrap();
+    run_ok(root, &["--database-url", "sqlite:down.db", "downgrade", "--to", "base"]);
+    let conn = Connection::open(root.join("down.db")).unwrap();
+    let left: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE name NOT IN ('migcheck_history', 'sqlite_sequence')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let rows: i64 = conn.query_row("SELECT count(*) FROM migcheck_history", [], |r| r.get(0)).unwrap();
+    assert_eq!((left, rows), (0, 0));
+    drop(conn);
+    assert!(upgrade(root, "down.db", None).status.success());
+    assert_eq!(contents(&root.join("down.db")), want);
+
     // History says which rows the baseline stands for.
     let out = run_ok(root, &["--database-url", "sqlite:after.db", "history"]);
     assert!(out.contains("squashed into 4_first_four.baseline.sql"), "{out}");

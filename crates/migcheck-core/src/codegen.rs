@@ -127,6 +127,15 @@ fn baseline(migrations: &[Migration], squash: Squash<'_>) -> Option<String> {
     push_hex(&mut out, &chain);
     out.push_str("\", ");
     script(&mut out, &b.script);
+    out.push_str(", ");
+    match &b.down {
+        Some(d) => {
+            out.push_str("::core::option::Option::Some(");
+            script(&mut out, d);
+            out.push(')');
+        }
+        None => out.push_str("::core::option::Option::None"),
+    }
     out.push(')');
     Some(out)
 }

@@ -25,9 +25,10 @@
 //! what is found changes (the hash covers the finding's text). Outside the
 //! chain too.
 //!
-//! `baseline <version> <sha256> <name>` seals a squashed baseline
-//! (`migcheck squash`): the file `<version>_<name>.baseline.sql` that creates
-//! what the sealed migrations up to `<version>` leave behind. Their lines stay
+//! `baseline <version> <sha256> <sha256 of down or -> <chain at version>
+//! <name>` seals a squashed baseline (`migcheck squash`): the file
+//! `<version>_<name>.baseline.sql` that creates what the sealed migrations up
+//! to `<version>` leave behind (the chain hash at `<version>` says which). Their lines stay
 //! (databases recorded them; the chain goes on through them), so their files
 //! may be deleted. The `chain` line covers it: the chain over the entries,
 //! then this line.
@@ -103,6 +104,10 @@ pub struct LockBaseline {
     pub version: i64,
     /// SHA-256 of its file.
     pub checksum: Digest,
+    /// SHA-256 of its down file (`<V>_<name>.baseline.down.sql`), if it has one.
+    pub down: Option<Digest>,
+    /// The chain hash at its version: the migrations it replaces, sealed.
+    pub chain: Digest,
     /// Its description.
     pub name: String,
     /// 1-based line in the lock file (0 when not read from a file).
@@ -110,23 +115,41 @@ pub struct LockBaseline {
 }
 
 impl LockBaseline {
-    /// The line as written and hashed into the `chain` line.
+    /// The line as written and hashed into the `chain` line:
+    /// `baseline <version> <sha256> <sha256 of down or -> <chain at version> <name>`.
     pub fn to_line(&self) -> String {
-        format!("baseline {} {} {}", self.version, checksum::to_hex(&self.checksum), self.name)
+        let down = self.down.as_ref().map_or_else(|| "-".to_owned(), checksum::to_hex);
+        format!(
+            "baseline {} {} {down} {} {}",
+            self.version,
+            checksum::to_hex(&self.checksum),
+            checksum::to_hex(&self.chain),
+            self.name
+        )
     }
 
     /// Reads what follows `baseline ` on a line.
     fn parse(rest: &str, line: usize) -> Result<LockBaseline, String> {
-        let mut parts = rest.splitn(3, ' ');
-        let (Some(version), Some(sum), Some(name)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err("expected `baseline <version> <sha256> <name>`".into());
+        let mut parts = rest.splitn(5, ' ');
+        let (Some(version), Some(sum), Some(down), Some(chain), Some(name)) =
+            (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err("expected `baseline <version> <sha256> <sha256 of down or -> <chain hash> <name>`".into());
         };
         let version = version.parse::<i64>().map_err(|_| format!("`{version}` is not a migration version"))?;
-        let checksum = checksum::from_hex(sum).ok_or_else(|| format!("`{sum}` is not a sha256 checksum"))?;
+        let digest = |text: &str| checksum::from_hex(text).ok_or_else(|| format!("`{text}` is not a sha256 checksum"));
+        let down = if down == "-" { None } else { Some(digest(down)?) };
         if name.trim().is_empty() {
             return Err("the baseline has no name".into());
         }
-        Ok(LockBaseline { version, checksum, name: name.trim().to_owned(), line })
+        Ok(LockBaseline {
+            version,
+            checksum: digest(sum)?,
+            down,
+            chain: digest(chain)?,
+            name: name.trim().to_owned(),
+            line,
+        })
     }
 }
 
@@ -329,6 +352,18 @@ impl Lock {
             return Err(corrupt(lines.len(), "the lock file has no `chain` line: it was cut short".into()));
         };
         let links = lock.chain_links();
+        if let Some(b) = &lock.baseline {
+            let at = lock.entries.binary_search_by_key(&b.version, |e| e.version).ok().map(|i| links[i]);
+            if at != Some(b.chain) {
+                return Err(corrupt(
+                    b.line,
+                    format!(
+                        "the baseline's chain hash is not the chain at version {}: the lock file was edited by hand",
+                        b.version
+                    ),
+                ));
+            }
+        }
         match checksum::from_hex(hash) {
             Some(found) if found == lock.sealed_chain(links.last().copied().unwrap_or(CHAIN_START)) => {
                 Ok((lock, links))

@@ -349,7 +349,14 @@ mod tests {
             allow: vec!["data-loss".into()],
             deny: Vec::new(),
             scratch_limit: Some(4096),
-            baseline: Some(crate::lock::LockBaseline { version: 2, checksum: [7; 32], name: "init".into(), line: 9 }),
+            baseline: Some(crate::lock::LockBaseline {
+                version: 2,
+                checksum: [7; 32],
+                down: Some([8; 32]),
+                chain: [9; 32],
+                name: "init".into(),
+                line: 9,
+            }),
         };
         Memo::store(dir.path(), &files, Some(("lock text", &links, &parsed))).unwrap();
         let memo = Memo::load(dir.path());

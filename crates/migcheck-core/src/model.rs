@@ -353,6 +353,9 @@ pub struct Baseline {
     pub description: String,
     /// Its SQL (one transaction).
     pub script: Script,
+    /// Its down file (`<version>_<description>.baseline.down.sql`), which
+    /// must leave an empty database: without one, a baseline is irreversible.
+    pub down: Option<Script>,
 }
 
 /// A migration a baseline replaces whose files were deleted: what the lock

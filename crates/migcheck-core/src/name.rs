@@ -80,16 +80,23 @@ pub fn is_sql_file(file_name: &str) -> bool {
 /// The suffix of a squashed baseline's file: `<version>_<description>.baseline.sql`.
 pub const BASELINE_SUFFIX: &str = ".baseline.sql";
 
+/// The suffix of a baseline's down file: `<version>_<description>.baseline.down.sql`.
+pub const BASELINE_DOWN_SUFFIX: &str = ".baseline.down.sql";
+
 /// The version and description of a baseline file's name
-/// (`<version>_<description>.baseline.sql`, written by `migcheck squash`), in
-/// any layout; `None` for any other name.
-pub fn baseline(file_name: &str) -> Option<(i64, String)> {
-    let stem = file_name.strip_suffix(BASELINE_SUFFIX)?;
+/// (`<version>_<description>.baseline.sql`, written by `migcheck squash`, or
+/// its down, `….baseline.down.sql`, written by hand), in any layout, and
+/// whether it is the down; `None` for any other name.
+pub fn baseline(file_name: &str) -> Option<(i64, String, bool)> {
+    let (stem, down) = match file_name.strip_suffix(BASELINE_DOWN_SUFFIX) {
+        Some(stem) => (stem, true),
+        None => (file_name.strip_suffix(BASELINE_SUFFIX)?, false),
+    };
     let (version, description) = stem.split_once('_')?;
     if version.is_empty() || !version.bytes().all(|b| b.is_ascii_digit()) || description.is_empty() {
         return None;
     }
-    Some((version.parse().ok()?, description.to_owned()))
+    Some((version.parse().ok()?, description.to_owned(), down))
 }
 
 /// Parses a file name that [`is_sql_file`].

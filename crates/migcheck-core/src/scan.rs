@@ -52,8 +52,9 @@ pub struct Scan {
     pub broken_versions: BTreeSet<i64>,
     pub diagnostics: Vec<Diagnostic>,
     /// Squashed baselines (`<version>_<description>.baseline.sql`), in name
-    /// order: a project has at most one.
-    pub baselines: Vec<(i64, String, SourceFile)>,
+    /// order (a project has at most one), each with whether it is a down file
+    /// (`….baseline.down.sql`).
+    pub baselines: Vec<(i64, String, bool, SourceFile)>,
 }
 
 /// The directory's entries with their names, sorted by name (as strings:
@@ -366,19 +367,19 @@ pub fn scan_layout(
 fn find_baselines(dir: &Path, display_base: &Path, memo: &Memo, out: &mut Scan) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     let shown_dir = display_path(dir, display_base);
-    let mut found: Vec<(String, i64, String)> = entries
+    let mut found: Vec<(String, i64, String, bool)> = entries
         .filter_map(Result::ok)
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
-            name::baseline(&name).map(|(v, d)| (name, v, d))
+            name::baseline(&name).map(|(v, d, down)| (name, v, d, down))
         })
         .collect();
     found.sort();
     let mut buffer = Vec::new();
-    for (file_name, version, description) in found {
+    for (file_name, version, description, down) in found {
         let display = child_display(&shown_dir, &file_name);
         match read(&dir.join(&file_name), &display, memo, &mut buffer) {
-            Ok(file) => out.baselines.push((version, description, file)),
+            Ok(file) => out.baselines.push((version, description, down, file)),
             Err(d) => out.diagnostics.push(d),
         }
     }

@@ -88,14 +88,9 @@ fn seal_with(config: &Config, force: bool, accept: bool, baseline: bool) -> Resu
     let old = &report.lock;
     // The lines of migrations a baseline stands for stay, their files gone.
     let squashed = old.entries.iter().filter(|e| report.squashed.iter().any(|s| s.version == e.version));
-    let new = Lock {
+    let mut new = Lock {
         entries: squashed.cloned().chain(report.migrations.iter().map(crate::lock::LockEntry::of)).collect(),
-        baseline: report.baseline.as_ref().map(|b| crate::lock::LockBaseline {
-            version: b.version,
-            checksum: b.script.file.checksum,
-            name: b.description.clone(),
-            line: 0,
-        }),
+        baseline: None,
         functions: old.functions.clone(),
         dialect: old.dialect,
         layout: old.layout,
@@ -112,6 +107,18 @@ fn seal_with(config: &Config, force: bool, accept: bool, baseline: bool) -> Resu
             old.accepts.clone()
         },
     };
+    if let Some(b) = &report.baseline {
+        let links = new.chain_links();
+        let at = new.entries.binary_search_by_key(&b.version, |e| e.version).ok().map(|i| links[i]);
+        new.baseline = at.map(|chain| crate::lock::LockBaseline {
+            version: b.version,
+            checksum: b.script.file.checksum,
+            down: b.down.as_ref().map(|d| d.file.checksum),
+            chain,
+            name: b.description.clone(),
+            line: 0,
+        });
+    }
     let mut sealed = Sealed {
         lock_path: config.lock_path(),
         added: Vec::new(),

@@ -81,6 +81,9 @@ fn expand(input: TokenStream) -> Result<TokenStream, String> {
     }
     if let Some(baseline) = &report.baseline {
         track(&baseline.script.file.path);
+        if let Some(down) = &baseline.down {
+            track(&down.file.path);
+        }
     }
     let shown = display_path(&dir_path, &manifest_dir);
     codegen::render_with(

@@ -156,13 +156,17 @@ pub(crate) fn migrations(cli: &Cli, report: &Report) -> Migrations {
             None => return migrations,
         },
     };
-    migrations.with_baseline(migcheck::Baseline::new(
+    let mut baseline = migcheck::Baseline::new(
         b.version,
         b.description.clone(),
         to_hex(&b.script.file.checksum),
         to_hex(&chain),
         script(&b.script),
-    ))
+    );
+    if let Some(down) = &b.down {
+        baseline = baseline.with_down(script(down));
+    }
+    migrations.with_baseline(baseline)
 }
 
 pub(crate) fn plural(n: usize) -> &'static str {

@@ -97,6 +97,14 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
         fs::remove_file(&old.script.file.path)
             .with_context(|| format!("cannot remove the earlier baseline `{}`", old.script.file.path.display()))?;
         println!("removed {}", old.script.file.path.display());
+        // A down written by hand follows its baseline's new name (the
+        // build proves it again).
+        if let Some(down) = &old.down {
+            let renamed = path.with_file_name(name.replace(name::BASELINE_SUFFIX, name::BASELINE_DOWN_SUFFIX));
+            fs::rename(&down.file.path, &renamed)
+                .with_context(|| format!("cannot rename `{}`", down.file.path.display()))?;
+            println!("renamed {} to {}", down.file.path.display(), renamed.display());
+        }
     }
     fs::write(&path, text).with_context(|| format!("cannot write `{}`", path.display()))?;
     println!("created {} (replaces migrations {first} to {v})", path.display());

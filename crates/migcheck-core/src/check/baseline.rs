@@ -19,21 +19,53 @@ use super::Report;
 /// Reads the directory's baseline into `report.baseline` (a second one is an
 /// error), and the lock entries it replaces whose files are gone into
 /// `report.squashed`: the migrations' chain then starts after them.
-pub(super) fn take(report: &mut Report, mut found: Vec<(i64, String, SourceFile)>, first_version: Option<i64>) {
+pub(super) fn take(report: &mut Report, found: Vec<(i64, String, bool, SourceFile)>, first_version: Option<i64>) {
+    let (downs, mut found): (Vec<_>, Vec<_>) = found.into_iter().partition(|f| f.2);
     if found.len() > 1 {
-        let names: Vec<String> = found.iter().map(|(_, _, f)| format!("`{}`", f.file_name())).collect();
+        let names: Vec<String> = found.iter().map(|(_, _, _, f)| format!("`{}`", f.file_name())).collect();
         report.diagnostics.push(
             Diagnostic::error(Kind::BaselineMismatch, format!("two baselines: {}", names.join(", ")))
-                .at(Location::file(&found[1].2.display))
+                .at(Location::file(&found[1].3.display))
                 .help("keep the newest one: a later squash replaces the earlier baseline"),
         );
         found.truncate(1);
     }
-    let Some((version, description, file)) = found.pop() else { return };
+    let up = found.pop();
+    let mut down = None;
+    for (v, d, _, file) in downs {
+        match &up {
+            Some((version, description, _, _)) if *version == v && *description == d && down.is_none() => {
+                down = Some(file);
+            }
+            _ => report.diagnostics.push(
+                Diagnostic::error(
+                    Kind::BaselineMismatch,
+                    format!("`{}` is not the down file of a baseline here", file.file_name()),
+                )
+                .at(Location::file(&file.display))
+                .help(match &up {
+                    Some((_, _, _, f)) => format!(
+                        "name it after the baseline `{}`: `{}`",
+                        f.file_name(),
+                        f.file_name().replace(crate::name::BASELINE_SUFFIX, crate::name::BASELINE_DOWN_SUFFIX)
+                    ),
+                    None => "delete it, or restore its baseline".to_owned(),
+                }),
+            ),
+        }
+    }
+    let Some((version, description, _, file)) = up else { return };
     let Some(script) = super::scripts::script(file, &Part::default(), true, version, &mut report.diagnostics) else {
         return;
     };
-    report.baseline = Some(Baseline { version, description, script });
+    let down = match down {
+        Some(file) => match super::scripts::script(file, &Part::default(), false, version, &mut report.diagnostics) {
+            Some(down) => Some(down),
+            None => return,
+        },
+        None => None,
+    };
+    report.baseline = Some(Baseline { version, description, script, down });
     // Files of the replaced migrations deleted: all of them (the usual
     // case, after the squash was released) when no migration up to the
     // baseline's version is left.
@@ -82,8 +114,31 @@ pub(super) fn compare_with_lock(config: &Config, report: &mut Report) {
             );
         }
         (Some(b), Some(sealed)) => {
-            if b.version != sealed.version || b.description != sealed.name || b.script.file.checksum != sealed.checksum
-            {
+            let down = b.down.as_ref().map(|d| d.file.checksum);
+            let same = b.version == sealed.version && b.description == sealed.name;
+            if same && b.script.file.checksum == sealed.checksum && down != sealed.down {
+                // A down added or edited: no database ran it, so it is sealed
+                // like a new migration.
+                let (message, at) = match &b.down {
+                    Some(d) => {
+                        (format!("the baseline's down `{}` is not sealed yet", d.file.file_name()), &d.file.display)
+                    }
+                    None => (
+                        format!("the baseline `{}` lost its sealed down file", b.script.file.file_name()),
+                        &b.script.file.display,
+                    ),
+                };
+                let d = if config.locked {
+                    Diagnostic::error(Kind::Unsealed, message).note(
+                        "locked mode (`CI` or `MIGCHECK_LOCKED=1` is set, or `.locked(true)`) requires every migration to be sealed",
+                    )
+                } else {
+                    Diagnostic::warning(Kind::Unsealed, message)
+                };
+                report.diagnostics.push(
+                    d.at(Location::file(at)).help(format!("run `migcheck lock` and commit `{lock_display}` with it")),
+                );
+            } else if !same || b.script.file.checksum != sealed.checksum {
                 report.diagnostics.push(
                     Diagnostic::error(
                         Kind::SealedEdited,
@@ -159,14 +214,24 @@ pub(super) fn prove<E: Engine>(
     report: &Report,
 ) -> Result<(), Diagnostic> {
     let Some(b) = &report.baseline else { return Ok(()) };
-    if !report.squashed.is_empty() {
-        return Ok(());
-    }
     let replaced: Vec<&Migration> = report.migrations.iter().filter(|m| m.version <= b.version).collect();
-    let Some(last) = replaced.last() else { return Ok(()) };
-    let key = proof_key(engine.describe(), b, last.chain, prelude);
+    let chain = match (replaced.last(), report.squashed.last()) {
+        (Some(last), _) => last.chain,
+        (None, Some(last)) => last.chain,
+        (None, None) => return Ok(()),
+    };
+    let key = proof_key(engine.describe(), b, chain, prelude);
     let marker = config.cache_dir.as_ref().map(|d| d.join(format!("baseline-{}.proved", checksum::to_hex(&key))));
     if marker.as_ref().is_some_and(|m| m.exists()) {
+        return Ok(());
+    }
+    if let Some(down) = &b.down {
+        prove_down(engine, prelude, b, down)?;
+    }
+    if replaced.is_empty() {
+        if let Some(marker) = marker {
+            let _ = std::fs::write(marker, b"");
+        }
         return Ok(());
     }
     let mismatch = |notes: Vec<String>| {
@@ -252,13 +317,39 @@ pub(super) fn prove<E: Engine>(
     Ok(())
 }
 
+/// The baseline's down must give back the empty database the baseline
+/// started from (the prelude's objects only).
+fn prove_down<E: Engine>(engine: &E, prelude: Option<&Script>, b: &Baseline, down: &Script) -> Result<(), Diagnostic> {
+    let mut db = engine.fresh()?;
+    super::pipeline::run_prelude(&mut db, prelude)?;
+    let empty = db.schema()?;
+    let mut warnings = Vec::new();
+    db.run(&b.script, &mut warnings)?;
+    db.run(down, &mut warnings)?;
+    let after = db.schema()?;
+    let differences = db.differences(&empty, &after, "the empty database", &format!("`{}`", down.file.file_name()))?;
+    if differences.is_empty() {
+        return Ok(());
+    }
+    let mut d = Diagnostic::error(
+        Kind::IrreversibleDown,
+        format!("`{}` does not give back the empty database its baseline started from", down.file.file_name()),
+    )
+    .at(Location::file(&down.file.display));
+    for n in differences.iter().take(12) {
+        d = d.note(n.clone());
+    }
+    Err(d.help("drop everything the baseline creates, dependents first"))
+}
+
 /// What the proof depends on: the engine, the baseline's text, the chain of
 /// the migrations it replaces, and the prelude.
 fn proof_key(engine: &str, b: &Baseline, chain: Digest, prelude: Option<&Script>) -> Digest {
     let text = format!(
-        "{engine}\n{}\n{}\n{}\n{}",
+        "{engine}\n{}\n{}\n{}\n{}\n{}",
         b.version,
         checksum::to_hex(&b.script.file.checksum),
+        b.down.as_ref().map_or_else(String::new, |d| checksum::to_hex(&d.file.checksum)),
         checksum::to_hex(&chain),
         prelude.map_or_else(String::new, |p| checksum::to_hex(&p.file.checksum)),
     );
