@@ -535,7 +535,7 @@ pub(crate) fn history_error(table: &str, err: impl std::fmt::Display) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Mode;
+    use crate::{Baseline, Mode};
 
     fn migrations() -> Migrations {
         let m = |v: i64, down: bool, mode: Mode| {
@@ -553,6 +553,48 @@ mod tests {
             m(1, true, Mode::Transaction),
             m(2, false, Mode::NoTransaction),
         ])
+    }
+
+    #[test]
+    fn an_empty_database_runs_the_baseline_and_only_it_and_a_missing_file_is_said() {
+        let baseline = || {
+            Baseline::new(
+                2,
+                "start",
+                "b",
+                "chain2",
+                Script::new("2_start.baseline.sql", "SELECT 1;", Mode::Transaction),
+            )
+        };
+        let m = migrations().with_baseline(baseline());
+        let all = UpgradeOptions::default();
+        let (pending, _) = m.to_apply(&[], &all).unwrap();
+        assert!(m.is_baseline(pending[0]));
+        assert_eq!(versions(&pending), [2, 3]);
+        assert_eq!(versions(&m.recorded_by(pending[0])), [1, 2]);
+        // Asked for a version before it, or not empty: the migrations.
+        assert_eq!(versions(&m.to_apply(&[], &all.clone().target(1)).unwrap().0), [1]);
+        assert_eq!(versions(&m.to_apply(&[row(1, "sum1")], &all).unwrap().0), [2, 3]);
+        // The replaced files gone: an empty database still works, one at 1 is told.
+        let gone = Migrations::new(vec![
+            Migration::squashed(1, "m1", "sum1", "chain1"),
+            Migration::squashed(2, "m2", "sum2", "chain2"),
+            m.get(3).unwrap().clone(),
+        ])
+        .with_baseline(baseline());
+        assert_eq!(versions(&gone.to_apply(&[], &all).unwrap().0), [2, 3]);
+        let err = gone.to_apply(&[row(1, "sum1")], &all).unwrap_err();
+        assert!(matches!(err, Error::Squashed { version: 2, baseline: 2, .. }), "{err}");
+        assert!(gone.is_at_head(Some(&Head { version: 3, chain: "chain3".into() }), None));
+        // Without a down, reverting past it refuses; with one, it reverts all at once.
+        let rows = [row(1, "sum1"), row(2, "sum2"), row(3, "sum3")];
+        assert!(matches!(gone.to_revert(&rows, BASE).unwrap_err(), Error::Irreversible { version: 2, .. }));
+        let down = Script::new("2_start.baseline.down.sql", "SELECT 1;", Mode::Transaction);
+        let gone = gone.clone().with_baseline(baseline().with_down(down));
+        let (plan, _) = gone.to_revert(&rows, BASE).unwrap();
+        assert_eq!(plan.iter().map(|(m, _)| m.version()).collect::<Vec<_>>(), [3, 2]);
+        assert!(gone.is_baseline(plan[1].0));
+        assert!(matches!(gone.to_revert(&rows, 1).unwrap_err(), Error::Irreversible { version: 2, .. }));
     }
 
     fn row(v: i64, checksum: &str) -> AppliedMigration {

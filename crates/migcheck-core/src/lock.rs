@@ -572,6 +572,41 @@ mod tests {
     }
 
     #[test]
+    fn a_baseline_line_round_trips_and_a_hand_edit_shows() {
+        let mut lock = sample();
+        let chain = lock.chain_links()[0];
+        lock.baseline = Some(LockBaseline {
+            version: 1,
+            checksum: checksum(b"base"),
+            down: None,
+            chain,
+            name: "start".into(),
+            line: 0,
+        });
+        let text = lock.render();
+        assert!(
+            text.contains(&format!(
+                "\nbaseline 1 {} - {} start\n",
+                checksum::to_hex(&checksum(b"base")),
+                checksum::to_hex(&chain)
+            )),
+            "{text}"
+        );
+        let mut back = parsed(&text);
+        back.baseline.as_mut().unwrap().line = 0;
+        assert_eq!(back, lock);
+        assert_eq!(lock.replaced().len(), 1);
+        // The `chain` line covers the baseline line: an edit shows.
+        let edited = text.replace(" start\n", " started\n");
+        assert!(Lock::parse(&edited).unwrap_err().message.contains("edited by hand"));
+        // A baseline line whose chain is not the chain at its version.
+        let mut wrong = lock.clone();
+        wrong.baseline.as_mut().unwrap().chain = lock.chain_links()[1];
+        let err = Lock::parse(&wrong.render()).unwrap_err();
+        assert!(err.message.contains("not the chain at version 1"), "{}", err.message);
+    }
+
+    #[test]
     fn a_custom_layout_round_trips() {
         let mut lock = sample();
         lock.layout = Some(crate::layout::Layout::Custom);
