@@ -372,7 +372,7 @@ fn a_postgres_squash_gives_a_fresh_database_what_the_history_gives() {
     let base = server.rsplit_once('/').unwrap().0.to_owned();
     let suffix = std::process::id();
     let databases: Vec<String> =
-        ["at0", "at1", "replay", "fresh"].iter().map(|n| format!("squash_{n}_{suffix}")).collect();
+        ["at0", "at1", "replay", "fresh", "tenants"].iter().map(|n| format!("squash_{n}_{suffix}")).collect();
     let admin = |sql: &str| {
         let out = Command::new("/usr/lib/postgresql/15/bin/psql").args([server.as_str(), "-qAtc", sql]).output();
         match out {
@@ -387,6 +387,15 @@ fn a_postgres_squash_gives_a_fresh_database_what_the_history_gives() {
     let url = |db: &str| format!("{base}/{db}");
     pg(&["--database-url", &url(&databases[1]), "upgrade", "--to", "1"]);
     pg(&["--database-url", &url(&databases[2]), "upgrade"]);
+    // Tenants as schemas: one empty, one migrated to 1 before the squash.
+    let tenants = url(&databases[4]);
+    let psql = |url: &str, sql: &str| {
+        let out = Command::new("/usr/lib/postgresql/15/bin/psql").args([url, "-qAtc", sql]).output().unwrap();
+        assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    psql(&tenants, "CREATE SCHEMA t_a; CREATE SCHEMA t_b;");
+    pg(&["--database-url", &tenants, "upgrade", "--each-schema", "t_b", "--to", "1"]);
     pg(&["squash", "--to", "2"]);
     let out = pg(&["--database-url", &url(&databases[3]), "upgrade"]);
     assert!(out.contains("applied 2 baseline"), "{out}");
@@ -411,6 +420,24 @@ fn a_postgres_squash_gives_a_fresh_database_what_the_history_gives() {
         assert_eq!(schema(db), want_schema, "{db}");
         assert_eq!(rows(db), want_rows, "{db}");
     }
+    // Each tenant schema gets what the history gives, in its own schema.
+    pg(&["--database-url", &tenants, "upgrade", "--each-schema", "t_%"]);
+    let tenant = |schema: &str| {
+        psql(
+            &tenants,
+            &format!(
+                "SET search_path = {schema}; SELECT (SELECT string_agg(format('%s|%s|%s|%s', id, owner_id, name, tags), ';' ORDER BY id) FROM pets) \
+                 || ' ' || (SELECT count(*) FROM pg_indexes WHERE schemaname = '{schema}' AND indexname = 'pets_name') \
+                 || ' ' || (SELECT count(*) FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = '{schema}' AND g.tgname = 'pets_touch') \
+                 || ' ' || nextval('owners_id_seq') || ' ' || (SELECT string_agg(version::text, ',' ORDER BY version) FROM migcheck_history)"
+            ),
+        )
+    };
+    let (a, b) = (tenant("t_a"), tenant("t_b"));
+    assert_eq!(a, b);
+    assert_eq!(a, "1|1|rex|{x,y};2|1|pup|;3|2|tom| 1 1 3 1,2,3");
+    assert_eq!(psql(&tenants, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"), "0", "nothing in public");
+
     // Edited by hand: the check fails and says what differs.
     let path = m.join("2_baseline.baseline.sql");
     let text_before = fs::read_to_string(&path).unwrap();
