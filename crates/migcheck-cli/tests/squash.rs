@@ -450,3 +450,43 @@ fn a_postgres_squash_gives_a_fresh_database_what_the_history_gives() {
         admin(&format!("DROP DATABASE IF EXISTS {db}"));
     }
 }
+
+/// Full-text tables: their shadow tables come from their own CREATE, an
+/// external-content index is rebuilt from its table, a regular one keeps its
+/// rowids; STRICT and WITHOUT ROWID tables keep their rows.
+#[test]
+fn a_sqlite_squash_keeps_full_text_indexes_searchable() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    fs::create_dir_all(root.join("migrations")).unwrap();
+    fs::write(
+        root.join("migrations/1_search.sql"),
+        "CREATE TABLE docs (id INTEGER PRIMARY KEY, body TEXT);\n\
+         CREATE VIRTUAL TABLE docs_fts USING fts5(body, content='docs', content_rowid='id');\n\
+         INSERT INTO docs VALUES (1, 'hello world'), (5, 'other words');\n\
+         INSERT INTO docs_fts (docs_fts) VALUES ('rebuild');\n\
+         CREATE VIRTUAL TABLE notes USING fts5(title, body);\n\
+         INSERT INTO notes (rowid, title, body) VALUES (7, 'a', 'alpha beta'), (9, 'b', 'gamma');\n\
+         CREATE TABLE s (id INTEGER PRIMARY KEY, x TEXT) STRICT;\n\
+         CREATE TABLE w (k TEXT PRIMARY KEY, v) WITHOUT ROWID;\n\
+         INSERT INTO s VALUES (1, 'x');\n\
+         INSERT INTO w VALUES ('a', 1);\n",
+    )
+    .unwrap();
+    fs::write(root.join("migrations/2_later.sql"), "CREATE TABLE later (x);\n").unwrap();
+    run_ok(root, &["lock"]);
+    run_ok(root, &["squash", "--to", "1"]);
+    let baseline = fs::read_to_string(root.join("migrations/1_baseline.baseline.sql")).unwrap();
+    assert!(!baseline.contains("docs_fts_data"), "shadow tables are the virtual table's own: {baseline}");
+    assert!(baseline.contains("INSERT INTO \"docs_fts\" (\"docs_fts\") VALUES ('rebuild');"), "{baseline}");
+    let out = migcheck(root, &["check"]).env("MIGCHECK_LOCKED", "1").output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(upgrade(root, "fresh.db", None).status.success());
+    let conn = Connection::open(root.join("fresh.db")).unwrap();
+    let hits = |sql: &str| -> Vec<i64> {
+        conn.prepare(sql).unwrap().query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+    };
+    assert_eq!(hits("SELECT rowid FROM docs_fts WHERE docs_fts MATCH 'words'"), [5]);
+    assert_eq!(hits("SELECT rowid FROM notes WHERE notes MATCH 'gamma'"), [9]);
+    assert_eq!(hits("SELECT count(*) FROM s JOIN w"), [1]);
+}

@@ -52,6 +52,32 @@ impl SqliteEngine {
         let dir = self.cache_dir.as_ref().filter(|_| sealed > 0)?;
         Some((dir.clone(), cache::key(&migrations[sealed - 1].chain, sealed, &self.config, salt)))
     }
+
+    /// Every row of `table` (`what`: the columns selected), values as SQL literals.
+    fn read_rows(&self, table: &str, what: &str) -> Result<Contents, Diagnostic> {
+        let read = || -> rusqlite::Result<Contents> {
+            let mut stmt =
+                self.scratch.conn.prepare(&format!("SELECT {what} FROM \"{}\"", table.replace('"', "\"\"")))?;
+            let columns: Vec<String> = stmt.column_names().map(str::to_owned).collect();
+            let width = columns.len();
+            let rows = stmt
+                .query_map([], |r| {
+                    (0..width).map(|i| Ok(literal(r.get_ref(i)?))).collect::<rusqlite::Result<Vec<_>>>()
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(Contents { columns, rows })
+        };
+        read().map_err(|e| io(&format!("cannot read the rows of `{table}`"), e))
+    }
+
+    /// Every row of a virtual table with its rowid first (`rowid` named).
+    fn rows_with_rowid(&self, table: &str) -> Result<Contents, Diagnostic> {
+        let mut contents = self.read_rows(table, "rowid, *")?;
+        if let Some(first) = contents.columns.first_mut() {
+            *first = "rowid".to_owned();
+        }
+        Ok(contents)
+    }
 }
 
 impl Engine for SqliteEngine {
@@ -294,12 +320,40 @@ impl Engine for SqliteEngine {
             // row of the same table) wait for the commit.
             out.push_str("PRAGMA defer_foreign_keys = ON;\n\n");
         }
-        let tables = model.tables_in_dependency_order();
+        // A virtual table's shadow tables are made by its own CREATE, and are
+        // read-only under the defensive mode that guards the scratch database.
+        let kinds: std::collections::HashMap<String, String> = self
+            .scratch
+            .conn
+            .prepare("SELECT name, type FROM pragma_table_list WHERE schema = 'main'")
+            .and_then(|mut stmt| stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+            .map_err(|e| io("cannot read the scratch database's tables", e))?;
+        let kind = |name: &str| kinds.get(name).map_or("table", String::as_str);
+        let tables: Vec<_> =
+            model.tables_in_dependency_order().into_iter().filter(|t| kind(&t.name) != "shadow").collect();
         for t in &tables {
             statement(&mut out, &t.sql);
         }
+        let mut rebuilds = Vec::new();
         if rows {
             for t in &tables {
+                if kind(&t.name) == "virtual" {
+                    let sql = t.sql.to_lowercase().replace(' ', "");
+                    let fts = sql.contains("usingfts");
+                    let external = fts && sql.contains("content=") && !sql.contains("content=''");
+                    if external {
+                        // Its rows are another table's: the index is rebuilt from them.
+                        rebuilds.push(t.name.clone());
+                        continue;
+                    }
+                    if fts {
+                        // Full-text rows keep their rowids (what the index and
+                        // the content refer to).
+                        let contents = self.rows_with_rowid(&t.name)?;
+                        inserts(&mut out, &t.name, (&contents.columns, &contents.rows), &[], "");
+                        continue;
+                    }
+                }
                 let generated: Vec<String> = self
                     .scratch
                     .conn
@@ -308,6 +362,10 @@ impl Engine for SqliteEngine {
                     .map_err(|e| io(&format!("cannot read the columns of `{}`", t.name), e))?;
                 let contents = self.contents(&t.name)?;
                 inserts(&mut out, &t.name, (&contents.columns, &contents.rows), &generated, "");
+            }
+            for name in &rebuilds {
+                let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+                statement(&mut out, &format!("INSERT INTO {quoted} ({quoted}) VALUES ('rebuild')"));
             }
             // AUTOINCREMENT's counters: what the next row's id will be.
             let sequences: Vec<(String, i64)> = self
@@ -332,18 +390,7 @@ impl Engine for SqliteEngine {
     }
 
     fn contents(&mut self, table: &str) -> Result<Contents, Diagnostic> {
-        let read = || -> rusqlite::Result<Contents> {
-            let mut stmt = self.scratch.conn.prepare(&format!("SELECT * FROM \"{}\"", table.replace('"', "\"\"")))?;
-            let columns: Vec<String> = stmt.column_names().map(str::to_owned).collect();
-            let width = columns.len();
-            let rows = stmt
-                .query_map([], |r| {
-                    (0..width).map(|i| Ok(literal(r.get_ref(i)?))).collect::<rusqlite::Result<Vec<_>>>()
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(Contents { columns, rows })
-        };
-        read().map_err(|e| io(&format!("cannot read the rows of `{table}`"), e))
+        self.read_rows(table, "*")
     }
 
     fn clear(&mut self, keep: &BTreeSet<String>) -> Result<(), Diagnostic> {
