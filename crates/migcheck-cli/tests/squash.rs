@@ -217,6 +217,15 @@ fn a_sqlite_squash_gives_a_fresh_database_what_the_history_gives_and_never_touch
         "{}",
         text(&out)
     );
+    // `--dry-run` shows the same plans.
+    let out = run_ok(root, &["--database-url", "sqlite:dry.db", "upgrade", "--dry-run"]);
+    assert!(
+        out.contains("-- baseline 4 `first_four` (migrations/4_first_four.baseline.sql, replaces migrations 1 to 4)"),
+        "{out}"
+    );
+    assert!(out.contains("-- migration 5 `born`") && !out.contains("-- migration 3"), "{out}");
+    let out = migcheck(root, &["--database-url", "sqlite:part.db", "upgrade", "--dry-run"]).output().unwrap();
+    assert!(text(&out).contains("needs migration 3 `views`"), "{}", text(&out));
     // Irreversible as it is: a downgrade past the baseline refuses.
     let out = migcheck(root, &["--database-url", "sqlite:after.db", "downgrade", "--to", "base"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));

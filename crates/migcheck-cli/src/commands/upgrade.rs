@@ -68,9 +68,32 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
         if !status.divergent.is_empty() || !status.unknown.is_empty() {
             return Err(divergence(&status));
         }
-        let pending: Vec<&Migration> =
+        let mut pending: Vec<&Migration> =
             status.pending.iter().filter(|v| to.is_none_or(|t| **v <= t)).filter_map(|v| migrations.get(*v)).collect();
-        if pending.is_empty() {
+        // An empty database runs the baseline instead of what it replaced.
+        if let Some(b) = migrations.baseline()
+            && status.applied.is_empty()
+            && status.interrupted.is_none()
+            && to.is_none_or(|t| t >= b.version())
+        {
+            let first = migrations.iter().next().map_or(b.version(), |m| m.version());
+            println!(
+                "-- baseline {} `{}` ({}, replaces migrations {first} to {})",
+                b.version(),
+                b.name(),
+                b.script().path(),
+                b.version()
+            );
+            println!("{}", b.script().sql());
+            pending.retain(|m| m.version() > b.version());
+        } else if let Some(m) = pending.iter().find(|m| !m.has_files()) {
+            return Err(Failure::runtime(migcheck::Error::Squashed {
+                version: m.version(),
+                name: m.name().to_owned(),
+                baseline: migrations.baseline().map_or(m.version(), |b| b.version()),
+            }));
+        }
+        if pending.is_empty() && migrations.baseline().is_none_or(|_| !status.applied.is_empty()) {
             println!("-- nothing to apply: {} is up to date", target.describe());
         }
         for m in pending {
