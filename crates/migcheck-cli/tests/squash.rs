@@ -334,11 +334,13 @@ const PG_HISTORY: &[(&str, &str)] = &[
     (
         "1_init.sql",
         "CREATE TYPE mood AS ENUM ('happy', 'sad');\n\
-         CREATE TABLE owners (id serial PRIMARY KEY, name text NOT NULL UNIQUE, m mood);\n\
+         CREATE DOMAIN nick AS text DEFAULT 'x' NOT NULL CHECK (VALUE <> '');\n\
+         CREATE TYPE spot AS (x int, y int, m mood);\n\
+         CREATE TABLE owners (id serial PRIMARY KEY, name text NOT NULL UNIQUE, m mood, n nick, at spot);\n\
          CREATE TABLE pets (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, owner_id int REFERENCES owners(id),\n\
            parent_id bigint REFERENCES pets(id), name text, tags text[], len int GENERATED ALWAYS AS (length(name)) STORED);\n\
          CREATE SEQUENCE invoice_no START 1000;\n\
-         INSERT INTO owners (name, m) VALUES ('a', 'happy'), ('b', NULL);\n\
+         INSERT INTO owners (name, m, at) VALUES ('a', 'happy', ROW(1, 2, 'sad')), ('b', NULL, NULL);\n\
          INSERT INTO pets (owner_id, name, tags) VALUES (1, 'rex', '{x,y}');\n\
          INSERT INTO pets (owner_id, parent_id, name) VALUES (1, 1, 'pup');\n\
          SELECT nextval('invoice_no');\n",
@@ -416,7 +418,7 @@ fn a_postgres_squash_gives_a_fresh_database_what_the_history_gives() {
     let rows = |db: &str| {
         let sql = "SELECT string_agg(t::text, ';' ORDER BY t::text) FROM (\
                    SELECT format('%s|%s|%s|%s|%s', id, owner_id, parent_id, name, tags) AS t FROM pets \
-                   UNION ALL SELECT format('%s|%s|%s', id, name, m) FROM owners \
+                   UNION ALL SELECT format('%s|%s|%s|%s|%s', id, name, m, n, at) FROM owners \
                    UNION ALL SELECT 'next ' || nextval('owners_id_seq') || ' ' || nextval('invoice_no') \
                    UNION ALL SELECT version || ' ' || name || ' ' || chain FROM migcheck_history) s";
         let out =
@@ -424,7 +426,7 @@ fn a_postgres_squash_gives_a_fresh_database_what_the_history_gives() {
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     };
     let (want_schema, want_rows) = (schema(&databases[2]), rows(&databases[2]));
-    assert!(want_rows.contains("3|2||tom|"), "{want_rows}");
+    assert!(want_rows.contains("3|2||tom|") && want_rows.contains("1|a|happy|x|(1,2,sad)"), "{want_rows}");
     for db in [&databases[0], &databases[1], &databases[3]] {
         assert_eq!(schema(db), want_schema, "{db}");
         assert_eq!(rows(db), want_rows, "{db}");

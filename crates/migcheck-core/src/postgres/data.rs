@@ -507,6 +507,36 @@ pub(crate) fn baseline_sql(client: &mut Client, rows: bool) -> Result<String, Pg
     for o in model.others.iter().filter(|o| o.kind != "function") {
         statement(&mut out, &o.sql);
     }
+    // Domains (after the enums they may use), then composite types (which
+    // may use both).
+    let domains = client.query(
+        "SELECT t.typname, format_type(t.typbasetype, t.typtypmod), t.typdefault, t.typnotnull,
+                (SELECT string_agg(' CONSTRAINT ' || quote_ident(k.conname) || ' ' || pg_get_constraintdef(k.oid), ''
+                                   ORDER BY k.conname) FROM pg_constraint k WHERE k.contypid = t.oid)
+         FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+         WHERE t.typtype = 'd' AND n.nspname = current_schema() ORDER BY t.typname",
+    )?;
+    for r in &domains {
+        let text = |i: usize| r[i].clone().unwrap_or_default();
+        let default = r[2].as_ref().map_or_else(String::new, |d| format!(" DEFAULT {d}"));
+        let not_null = if text(3) == "t" { " NOT NULL" } else { "" };
+        statement(
+            &mut out,
+            &format!("CREATE DOMAIN {} AS {}{default}{not_null}{}", quoted(&text(0)), text(1), text(4)),
+        );
+    }
+    let composites = client.query(
+        "SELECT t.typname, string_agg(quote_ident(a.attname) || ' ' || format_type(a.atttypid, a.atttypmod), ', '
+                                      ORDER BY a.attnum)
+         FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+         JOIN pg_class c ON c.oid = t.typrelid AND c.relkind = 'c'
+         JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+         WHERE t.typtype = 'c' AND n.nspname = current_schema() GROUP BY t.typname ORDER BY t.typname",
+    )?;
+    for r in &composites {
+        let text = |i: usize| r[i].clone().unwrap_or_default();
+        statement(&mut out, &format!("CREATE TYPE {} AS ({})", quoted(&text(0)), text(1)));
+    }
     // Sequences of their own (serial columns, CREATE SEQUENCE): not those of
     // identity columns, which their table creates.
     let sequences = client.query(
