@@ -10,6 +10,10 @@
 //!   reversible ones), with nothing else.
 //!
 //! and prints both and their ratio. The goal is a ratio of at most 1.2.
+//!
+//! Then, up to 1,000, the same history squashed ten migrations before its
+//! end (`migcheck squash`): a cold check that proves the baseline, and one
+//! after the replaced files are deleted, each beside the plain cold check.
 
 use std::fs;
 use std::path::Path;
@@ -121,6 +125,50 @@ fn main() {
             checker.as_secs_f64() / empty.as_secs_f64()
         );
         incremental(&dir, n, reps);
+        if n <= 1000 {
+            squashed(&dir, n, reps, checker);
+        }
+    }
+}
+
+/// The cold check of the same history with a baseline at its 11th newest
+/// migration: proved (the replaced files there), and started from (deleted).
+fn squashed(dir: &Path, n: usize, reps: usize, cold: Duration) {
+    let tmp = tempfile::tempdir().unwrap();
+    let copy = tmp.path().join("migrations");
+    fs::create_dir(&copy).unwrap();
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        fs::copy(&path, copy.join(path.file_name().unwrap())).unwrap();
+    }
+    let config = Config::new(&copy);
+    let report = check::check(&config);
+    let v = report.migrations[n - 11].version;
+    let engine = migcheck_core::sqlite::SqliteEngine::open(&report.scratch, None).unwrap();
+    let sql = check::baseline_sql(&engine, &report, v, true).unwrap_or_else(|d| panic!("{}", d.render()));
+    fs::write(copy.join(format!("{v}_baseline.baseline.sql")), sql).unwrap();
+    migcheck_core::seal::seal_baseline(&config).unwrap_or_else(|d| panic!("{}", d[0].render()));
+    let clean = |config: &Config| {
+        let report = check::check(config);
+        assert!(!report.has_errors(), "{}", report.errors().next().unwrap().render());
+        assert_eq!(report.warnings().count(), 0);
+    };
+    let proving = time(reps, || clean(&config));
+    for m in &report.migrations[..n - 10] {
+        fs::remove_file(&m.up.file.path).unwrap();
+        if let Some(down) = &m.down {
+            fs::remove_file(&down.file.path).unwrap();
+        }
+    }
+    let from_baseline = time(reps, || clean(&config));
+    for (what, t) in [("cold, a baseline at n-10 proved", proving), ("cold, its replaced files deleted", from_baseline)]
+    {
+        println!(
+            "{n:>6} {:>12} {:>12} {:>7.2}   {what} (vs cold)",
+            format!("{t:.1?}"),
+            format!("{cold:.1?}"),
+            t.as_secs_f64() / cold.as_secs_f64()
+        );
     }
 }
 

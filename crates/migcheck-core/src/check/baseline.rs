@@ -281,12 +281,43 @@ pub(super) fn prove<E: Engine>(
     }
     let mut notes = Vec::new();
     let tables: BTreeSet<String> = history.tables(None)?.into_iter().collect();
+    let mut model = None;
     for table in &tables {
         let (mut a, mut c) = (history.contents(table)?, squashed.contents(table)?);
         a.rows.sort();
         c.rows.sort();
         if a == c {
             continue;
+        }
+        // A value the clock or chance gave when the row was made (a
+        // `DEFAULT CURRENT_TIMESTAMP` column) differs between the squash and
+        // now: such columns are compared by being NULL or not.
+        if model.is_none() {
+            model = Some(history.model()?);
+        }
+        let volatile: Vec<usize> = model
+            .as_ref()
+            .and_then(|m| m.table(table))
+            .map(|t| {
+                t.columns
+                    .iter()
+                    .filter(|col| col.default.as_deref().is_some_and(is_volatile))
+                    .filter_map(|col| a.column(&col.name))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !volatile.is_empty() && a.columns == c.columns {
+            for rows in [&mut a.rows, &mut c.rows] {
+                for row in rows.iter_mut() {
+                    for &i in &volatile {
+                        row[i] = row[i].as_ref().map(|_| "<clock or random>".to_owned());
+                    }
+                }
+                rows.sort();
+            }
+            if a == c {
+                continue;
+            }
         }
         if a.columns != c.columns {
             notes.push(format!(
@@ -298,8 +329,9 @@ pub(super) fn prove<E: Engine>(
         }
         let missing: Vec<&Vec<Option<String>>> = a.rows.iter().filter(|r| !c.rows.contains(r)).collect();
         let extra: Vec<&Vec<Option<String>>> = c.rows.iter().filter(|r| !a.rows.contains(r)).collect();
+        let rows = |n: usize| if n == 1 { "1 row".to_owned() } else { format!("{n} rows") };
         let mut note =
-            format!("table `{table}`: the migrations leave {} rows, the baseline {}", a.rows.len(), c.rows.len());
+            format!("table `{table}`: the migrations leave {}, the baseline {}", rows(a.rows.len()), c.rows.len());
         if let Some(row) = missing.first() {
             note.push_str(&format!("; missing from the baseline: {}", a.show(row)));
         }
@@ -340,6 +372,32 @@ fn prove_down<E: Engine>(engine: &E, prelude: Option<&Script>, b: &Baseline, dow
         d = d.note(n.clone());
     }
     Err(d.help("drop everything the baseline creates, dependents first"))
+}
+
+/// Whether a column default's value depends on when or by chance it is
+/// taken (both engines' spellings).
+fn is_volatile(default: &str) -> bool {
+    let d = default.to_ascii_lowercase();
+    [
+        "current_timestamp",
+        "current_date",
+        "current_time",
+        "localtimestamp",
+        "localtime",
+        "'now'",
+        "now()",
+        "random",
+        "clock_timestamp",
+        "statement_timestamp",
+        "transaction_timestamp",
+        "timeofday",
+        "uuid",
+        "julianday",
+        "unixepoch",
+        "strftime",
+    ]
+    .iter()
+    .any(|word| d.contains(word))
 }
 
 /// What the proof depends on: the engine, the baseline's text, the chain of
