@@ -304,7 +304,8 @@ impl Build {
     pub fn run(&self) {
         match self.try_run() {
             Ok(output) => {
-                for d in output.report.warnings() {
+                // Cargo shows warnings only: notes go the same way, said as notes.
+                for d in output.report.diagnostics.iter().filter(|d| !d.is_error()) {
                     cargo::warning(&d.render());
                 }
                 if let Some(line) = accepted_line(&output.report) {

@@ -10,10 +10,12 @@ use migcheck_core::checksum::{checksum, to_hex};
 use migcheck_core::diagnostic::{Diagnostic, Kind, Severity};
 use serde_json::json;
 
+/// SARIF's level.
 fn level(d: &Diagnostic) -> &'static str {
     match d.severity {
         Severity::Error => "error",
         Severity::Warning => "warning",
+        Severity::Note => "note",
     }
 }
 
@@ -43,7 +45,9 @@ pub fn github(report: &Report) -> String {
             properties.push(format!("col={column}"));
         }
         properties.push(format!("title={}", property(&format!("migcheck {}", d.kind.code()))));
-        let _ = writeln!(out, "::{} {}::{}", level(d), properties.join(","), data(&d.render()));
+        // GitHub's workflow commands say `notice` where SARIF says `note`.
+        let command = if d.severity == Severity::Note { "notice" } else { level(d) };
+        let _ = writeln!(out, "::{command} {}::{}", properties.join(","), data(&d.render()));
     }
     out
 }
@@ -159,10 +163,15 @@ pub fn markdown(report: &Report) -> String {
     let mut out = String::from("## migcheck\n\n");
     let errors = report.errors().count();
     let warnings = report.warnings().count();
+    let notes = match report.notes().count() {
+        0 => String::new(),
+        1 => " · 1 note".to_owned(),
+        n => format!(" · {n} notes"),
+    };
     let sealed = report.migrations.iter().filter(|m| m.sealed).count();
     let _ = writeln!(
         out,
-        "{} · {} migration{}, {sealed} sealed · {errors} error{} · {warnings} warning{}\n",
+        "{} · {} migration{}, {sealed} sealed · {errors} error{} · {warnings} warning{}{notes}\n",
         if errors == 0 { "✅ passes" } else { "❌ fails" },
         report.migrations.len(),
         if report.migrations.len() == 1 { "" } else { "s" },
@@ -186,7 +195,7 @@ pub fn markdown(report: &Report) -> String {
         }
         out.push('\n');
     }
-    for (title, severity) in [("Errors", Severity::Error), ("Warnings", Severity::Warning)] {
+    for (title, severity) in [("Errors", Severity::Error), ("Warnings", Severity::Warning), ("Notes", Severity::Note)] {
         let found: Vec<&Diagnostic> = report.diagnostics.iter().filter(|d| d.severity == severity).collect();
         if found.is_empty() {
             continue;

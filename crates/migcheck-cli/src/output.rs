@@ -13,7 +13,7 @@ pub fn print_diagnostics<'a>(diagnostics: impl IntoIterator<Item = &'a Diagnosti
 pub fn diagnostic_json(d: &Diagnostic) -> Value {
     let location = d.location.as_ref();
     json!({
-        "severity": match d.severity { Severity::Error => "error", Severity::Warning => "warning" },
+        "severity": match d.severity { Severity::Error => "error", Severity::Warning => "warning", Severity::Note => "note" },
         "code": d.kind.code(),
         "message": d.message,
         "file": location.map(|l| l.path.clone()),

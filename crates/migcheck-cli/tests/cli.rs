@@ -480,7 +480,14 @@ fn diff_rebuilds_keep_every_row_and_check_reports_data_findings() {
     let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     let codes: Vec<&str> =
         json["diagnostics"].as_array().unwrap().iter().map(|d| d["code"].as_str().unwrap()).collect();
-    assert_eq!(codes, ["unsealed"], "the rebuild keeps every row: {run:?}");
+    assert_eq!(codes, ["unsealed", "table-rebuild"], "the rebuild keeps every row: {run:?}");
+    let rebuild = &json["diagnostics"][1];
+    assert_eq!(rebuild["severity"], "note", "a rebuild is said as a note: {run:?}");
+    assert!(
+        rebuild["message"].as_str().unwrap().contains("rebuilds table `owners`: a new table, its rows copied"),
+        "{run:?}"
+    );
+    assert_eq!(json["notes"], 1);
 
     // Rows changed on purpose, a column dropped and a table emptied on
     // purpose: nothing lost. A rebuild that forgets a column: lost.
@@ -502,7 +509,7 @@ fn diff_rebuilds_keep_every_row_and_check_reports_data_findings() {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|d| d["code"] != "unsealed" && d["code"] != "drift")
+        .filter(|d| d["code"] != "unsealed" && d["code"] != "drift" && d["code"] != "table-rebuild")
         .map(|d| (d["code"].as_str().unwrap(), d["message"].as_str().unwrap()))
         .collect();
     assert_eq!(
@@ -510,6 +517,16 @@ fn diff_rebuilds_keep_every_row_and_check_reports_data_findings() {
         [("data-loss", "`99990102000000_lose.sql` loses 4 of the 4 values of `pets.name`: NULL after it")],
         "{run:?}"
     );
+    // The rebuild is measured, the in-place `DROP COLUMN` is not one.
+    let rebuilt: Vec<&str> = json["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["code"] == "table-rebuild")
+        .map(|d| d["file"].as_str().unwrap())
+        .collect();
+    assert_eq!(rebuilt.len(), 2, "{run:?}");
+    assert!(rebuilt[1].ends_with("99990102000000_lose.sql"), "{run:?}");
 }
 
 fn check_with_a_database_finds_changes_made_by_hand() {

@@ -18,6 +18,9 @@ pub enum Severity {
     Error,
     /// Printed; the build goes on (unless warnings are denied).
     Warning,
+    /// Printed for information; never fails the build, not even with
+    /// warnings denied (unless its code is denied by name).
+    Note,
 }
 
 /// What went wrong; callers match on this. The code shown in brackets
@@ -99,12 +102,15 @@ pub enum Kind {
     /// A squashed baseline that does not give what the migrations it replaces
     /// give, or that cannot stand in for them.
     BaselineMismatch,
+    /// A table SQLite's rebuild procedure replaced (a note: SQLite locks the
+    /// whole database for any write anyway).
+    TableRebuild,
 }
 
 impl Kind {
     /// The kinds that can be warnings: those `allow` and `deny` settings
     /// (`Build::allow`, `Build::deny`, the lock's `allow`/`deny` lines) name.
-    pub const WARNINGS: [Kind; 14] = [
+    pub const WARNINGS: [Kind; 15] = [
         Kind::Unsealed,
         Kind::PragmaInTransaction,
         Kind::ShellCommand,
@@ -119,6 +125,7 @@ impl Kind {
         Kind::IndexNotConcurrent,
         Kind::NoLockTimeout,
         Kind::BreakingChange,
+        Kind::TableRebuild,
     ];
 
     /// The warning kind whose code is `code`.
@@ -143,6 +150,7 @@ impl Kind {
                 | Kind::IndexNotConcurrent
                 | Kind::NoLockTimeout
                 | Kind::BreakingChange
+                | Kind::TableRebuild
         )
     }
 
@@ -189,6 +197,7 @@ impl Kind {
             Kind::BaselineMismatch => {
                 "A squashed baseline that does not give the schema and rows of the migrations it replaces."
             }
+            Kind::TableRebuild => "A table replaced by SQLite's rebuild procedure (new table, copy, drop, rename).",
         }
     }
 
@@ -231,6 +240,7 @@ impl Kind {
             Kind::NoLockTimeout => "no-lock-timeout",
             Kind::BreakingChange => "breaking-change",
             Kind::BaselineMismatch => "baseline-mismatch",
+            Kind::TableRebuild => "table-rebuild",
         }
     }
 }
@@ -328,6 +338,11 @@ impl Diagnostic {
         Diagnostic { severity: Severity::Warning, ..Diagnostic::error(kind, message) }
     }
 
+    /// A note: printed, never failing the build by itself.
+    pub fn info(kind: Kind, message: impl Into<String>) -> Self {
+        Diagnostic { severity: Severity::Note, ..Diagnostic::error(kind, message) }
+    }
+
     /// Says where.
     pub fn at(mut self, location: Location) -> Self {
         self.location = Some(location);
@@ -362,6 +377,7 @@ impl Diagnostic {
         let level = match self.severity {
             Severity::Error => Level::ERROR,
             Severity::Warning => Level::WARNING,
+            Severity::Note => Level::NOTE,
         };
         let mut group: Group<'_> =
             Group::with_title(level.clone().primary_title(self.message.as_str()).id(self.kind.code()));

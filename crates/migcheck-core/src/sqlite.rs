@@ -78,6 +78,21 @@ impl SqliteEngine {
         }
         Ok(contents)
     }
+
+    /// Each ordinary table's root page, by lower-case name.
+    fn root_pages(&self) -> std::collections::HashMap<String, (String, i64)> {
+        self.scratch
+            .conn
+            .prepare("SELECT name, rootpage FROM sqlite_schema WHERE type = 'table' AND rootpage > 0 AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'")
+            .and_then(|mut stmt| {
+                stmt.query_map([], |r| {
+                    let name: String = r.get(0)?;
+                    Ok((name.to_lowercase(), (name, r.get(1)?)))
+                })?
+                .collect()
+            })
+            .unwrap_or_default()
+    }
 }
 
 impl Engine for SqliteEngine {
@@ -95,6 +110,54 @@ impl Engine for SqliteEngine {
 
     fn run(&mut self, script: &Script, warnings: &mut Vec<Diagnostic>) -> Result<(), Diagnostic> {
         run_script(&self.scratch, script, warnings)
+    }
+
+    fn measures(&self) -> &'static [&'static str] {
+        &["table-rebuild"]
+    }
+
+    /// A table that existed before the file and whose storage (its root
+    /// page) is another after it was rebuilt: a new table, the rows copied,
+    /// the old one dropped and the new one renamed (SQLite's procedure for
+    /// what `ALTER TABLE` cannot do).
+    fn run_measured(&mut self, script: &Script, warnings: &mut Vec<Diagnostic>) -> Result<(), Diagnostic> {
+        let before = self.root_pages();
+        run_script(&self.scratch, script, warnings)?;
+        let after = self.root_pages();
+        for (key, (name, page)) in &after {
+            if !before.get(key).is_some_and(|(_, old)| old != page) {
+                continue;
+            }
+            let rows: i64 = self
+                .scratch
+                .conn
+                .query_row(&format!("SELECT count(*) FROM \"{}\"", name.replace('"', "\"\"")), [], |r| r.get(0))
+                .unwrap_or(0);
+            let file = &script.file;
+            let at = renamed_to(&script.sql, name).map_or_else(
+                || Location::file(&file.display),
+                |range| {
+                    let range = range.start + script.offset()..range.end + script.offset();
+                    Location::span(&file.display, &file.text, range, "the rebuilt table takes its name here")
+                },
+            );
+            warnings.push(
+                Diagnostic::info(
+                    Kind::TableRebuild,
+                    format!(
+                        "`{}` rebuilds table `{name}`: a new table, its rows copied ({rows} on the scratch database), the old one dropped",
+                        file.file_name()
+                    ),
+                )
+                .at(at)
+                .note(
+                    "SQLite locks the whole database for any write, so writers wait for as long as the copy takes: \
+                     on a large table, run it when they can",
+                )
+                .help("nothing to do for a small table; `-- migcheck: allow table-rebuild` in the file says it is expected"),
+            );
+        }
+        Ok(())
     }
 
     fn explain(&mut self, script: &Script) -> Result<Vec<StatementTrace>, Diagnostic> {
@@ -673,4 +736,28 @@ fn statement_error(
         d = d.help("fix the statement and build again");
     }
     d
+}
+/// Where `sql` renames a table to `name` (`ALTER TABLE … RENAME TO name`):
+/// the name's byte range.
+fn renamed_to(sql: &str, name: &str) -> Option<std::ops::Range<usize>> {
+    let lower = sql.to_ascii_lowercase();
+    let want = name.to_ascii_lowercase();
+    lower.match_indices("rename to").find_map(|(at, word)| {
+        let rest = &lower[at + word.len()..];
+        let skipped = rest.len() - rest.trim_start().len();
+        let start = at + word.len() + skipped;
+        let tail = &lower[start..];
+        let (inner, len) = match tail.chars().next()? {
+            q @ ('"' | '`' | '[') => {
+                let close = if q == '[' { ']' } else { q };
+                let end = tail[1..].find(close)?;
+                (&tail[1..1 + end], end + 2)
+            }
+            _ => {
+                let end = tail.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(tail.len());
+                (&tail[..end], end)
+            }
+        };
+        (inner == want).then_some(start..start + len)
+    })
 }

@@ -85,6 +85,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
     let drifted = live.as_ref().is_some_and(|(_, d)| !d.is_empty());
     let errors = report.errors().count();
     let warnings = report.warnings().count();
+    let notes = report.notes().count();
     let ending = Ok(if errors > 0 {
         exit::ERROR
     } else if drifted {
@@ -118,6 +119,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
             "layout": report.layout.name(),
             "errors": errors,
             "warnings": warnings,
+            "notes": notes,
             "diagnostics": report.diagnostics.iter().map(diagnostic_json).collect::<Vec<_>>(),
             "accepted": report.accepted.iter().map(|a| json!({ "version": a.version, "code": a.code, "hash": a.hash })).collect::<Vec<_>>(),
             "accepted_in_lock": report.accepted_in_lock(),
@@ -139,7 +141,12 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
                 "{} migration{} checked: ok{}",
                 report.migrations.len(),
                 plural(report.migrations.len()),
-                if warnings > 0 { format!(" ({warnings} warning{})", plural(warnings)) } else { String::new() }
+                match (warnings, notes) {
+                    (0, 0) => String::new(),
+                    (w, 0) => format!(" ({w} warning{})", plural(w)),
+                    (0, n) => format!(" ({n} note{})", plural(n)),
+                    (w, n) => format!(" ({w} warning{}, {n} note{})", plural(w), plural(n)),
+                }
             );
             let accepted = report.accepted_in_lock();
             if accepted > 0 {

@@ -99,7 +99,13 @@ impl Report {
 
     /// The diagnostics that are warnings, in the order found.
     pub fn warnings(&self) -> impl Iterator<Item = &Diagnostic> {
-        self.diagnostics.iter().filter(|d| !d.is_error())
+        self.diagnostics.iter().filter(|d| d.severity == Severity::Warning)
+    }
+
+    /// The diagnostics that are notes (information that never fails the
+    /// build), in the order found.
+    pub fn notes(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.diagnostics.iter().filter(|d| d.severity == Severity::Note)
     }
 
     /// The lock's `accept` lines for migrations sealed now: findings the
@@ -416,6 +422,34 @@ mod tests {
 
     fn kinds(report: &Report) -> Vec<(Kind, Severity)> {
         report.diagnostics.iter().map(|d| (d.kind, d.severity)).collect()
+    }
+
+    #[test]
+    fn a_table_rebuild_is_a_note_that_denied_warnings_leave_alone_unless_named() {
+        let rebuild = "CREATE TABLE pets_new (id INTEGER PRIMARY KEY, name TEXT NOT NULL DEFAULT '');\n\
+                       INSERT INTO pets_new SELECT id, coalesce(name, '') FROM pets;\nDROP TABLE pets;\n\
+                       ALTER TABLE \"pets_new\" RENAME TO \"pets\";\n";
+        let (_d, mut cfg) = config(&[
+            ("1_pets.sql", "CREATE TABLE pets (id INTEGER PRIMARY KEY, name TEXT);"),
+            ("2_rebuild.sql", rebuild),
+            ("3_in_place.sql", "ALTER TABLE pets ADD COLUMN age INTEGER;\nALTER TABLE pets DROP COLUMN age;\n"),
+        ]);
+        cfg.deny_warnings = true;
+        let report = check(&cfg);
+        let notes: Vec<&Diagnostic> = report.notes().collect();
+        assert_eq!(notes.len(), 1, "{:#?}", report.diagnostics);
+        assert_eq!((notes[0].kind, notes[0].version), (Kind::TableRebuild, Some(2)));
+        let shown = notes[0].render();
+        assert!(shown.starts_with("note[table-rebuild]: `2_rebuild.sql` rebuilds table `pets`"), "{shown}");
+        assert!(shown.contains("2_rebuild.sql:4:34"), "the rename into `pets`: {shown}");
+        // Warnings denied make the unsealed warning an error, not the note.
+        assert_eq!(report.errors().map(|d| d.kind).collect::<Vec<_>>(), [Kind::Unsealed]);
+        cfg.deny_warnings = false;
+        cfg.deny = vec!["table-rebuild".into()];
+        assert!(check(&cfg).errors().any(|d| d.kind == Kind::TableRebuild), "denied by name");
+        cfg.deny.clear();
+        cfg.allow = vec!["table-rebuild".into()];
+        assert_eq!(check(&cfg).notes().count(), 0, "allowed by name");
     }
 
     #[test]
