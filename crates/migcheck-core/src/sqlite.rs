@@ -125,7 +125,7 @@ impl Engine for SqliteEngine {
         run_script(&self.scratch, script, warnings)?;
         let after = self.root_pages();
         for (key, (name, page)) in &after {
-            if !before.get(key).is_some_and(|(_, old)| old != page) {
+            if before.get(key).is_none_or(|(_, old)| old == page) {
                 continue;
             }
             let rows: i64 = self
