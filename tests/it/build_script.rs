@@ -259,6 +259,20 @@ fn check_cases() -> Vec<Case> {
         .expect("--> migrations/3_name_required.sql:2:")
         .expect("a row that makes it fail: `pets` (id = 1003, name = NULL, owner_id = NULL)"),
         case(
+            "a table rebuild is a note: the build passes and says what it copied",
+            with(&[(
+                "3_name_default.sql",
+                "CREATE TABLE pets_new (id INTEGER PRIMARY KEY, name TEXT NOT NULL DEFAULT '', owner_id INTEGER REFERENCES owners(id));\n\
+                 INSERT INTO pets_new SELECT id, coalesce(name, ''), owner_id FROM pets;\nDROP TABLE pets;\nALTER TABLE pets_new RENAME TO pets;\n",
+            )]),
+        )
+        .setup(|dir| seal_first(dir, 2))
+        .passes()
+        .expect("note[table-rebuild]: `3_name_default.sql` rebuilds table `pets`: a new table, its rows copied (")
+        .expect("--> migrations/3_name_default.sql:4:32")
+        .reject("warning[data-")
+        .reject("warning[breaking-change]"),
+        case(
             "findings of sealed migrations are not reported: they are released",
             with(&[
                 ("3_active.sql", "ALTER TABLE owners ADD COLUMN active BOOLEAN NOT NULL DEFAULT 1;\n"),
