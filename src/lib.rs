@@ -314,7 +314,36 @@ impl Migrations {
     }
 
     /// Adds a squashed baseline: an empty database upgraded to its version
-    /// or later runs it instead of the migrations it replaces.
+    /// or later runs it instead of the migrations it replaces. (The build
+    /// script and `migrations!` embed the one `migcheck squash` wrote and the
+    /// build proved; this is for migrations read at run time.)
+    ///
+    /// ```
+    /// use migcheck::{Baseline, Migration, Migrations, Mode, Script};
+    ///
+    /// let script = |sql: &'static str| Script::new("", sql, Mode::Transaction);
+    /// let migrations = Migrations::new(vec![
+    ///     Migration::new(1, "owners", "c1", "k1", script("CREATE TABLE owners (id INTEGER PRIMARY KEY);"), None),
+    ///     Migration::new(2, "pets", "c2", "k2", script("CREATE TABLE pets (owner INTEGER);"), None),
+    ///     Migration::new(3, "toys", "c3", "k3", script("CREATE TABLE toys (pet INTEGER);"), None),
+    /// ])
+    /// .with_baseline(Baseline::new(
+    ///     2,
+    ///     "start",
+    ///     "b2",
+    ///     "k2",
+    ///     script("CREATE TABLE owners (id INTEGER PRIMARY KEY); CREATE TABLE pets (owner INTEGER);"),
+    /// ));
+    /// let mut conn = rusqlite::Connection::open_in_memory()?;
+    /// let report = migrations.upgrade(&mut conn)?;
+    /// // The baseline ran instead of migrations 1 and 2, then migration 3.
+    /// let ran: Vec<(i64, &str)> = report.applied.iter().map(|a| (a.version, a.name.as_str())).collect();
+    /// assert_eq!(ran, [(2, "start"), (3, "toys")]);
+    /// // The history records every migration, as if they had run.
+    /// let recorded: Vec<i64> = migrations.applied(&conn)?.iter().map(|a| a.version).collect();
+    /// assert_eq!(recorded, [1, 2, 3]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn with_baseline(mut self, baseline: Baseline) -> Self {
         self.baseline = Some(baseline);
         self
