@@ -5,29 +5,16 @@
 
 #[path = "../../../tests/support/pg.rs"]
 mod pg;
+#[path = "support/run.rs"]
+mod run;
 
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use run::{migcheck, text};
 use rusqlite::Connection;
-
-fn migcheck(root: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_migcheck"));
-    cmd.current_dir(root).args(args).env_remove("DATABASE_URL").env_remove("CI").env_remove("MIGCHECK_LOCKED");
-    cmd.stdin(Stdio::null());
-    cmd
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "exit {:?}\n{}{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 /// A project with `n` migrations, each creating a table and logging itself
 /// in `applied_log` (so that a migration run twice shows), and `tenants`

@@ -55,6 +55,8 @@ pub struct Scan {
     /// order (a project has at most one), each with whether it is a down file
     /// (`….baseline.down.sql`).
     pub baselines: Vec<(i64, String, bool, SourceFile)>,
+    /// The baseline files' names the layout's own walk met, read last.
+    baseline_names: Vec<String>,
 }
 
 /// The directory's entries with their names, sorted by name (as strings:
@@ -108,7 +110,7 @@ fn scan_native(dir: &Path, display_base: &Path, memo: &Memo) -> Scan {
     // First what the names say, then the files read all at once (on several
     // threads), in version order (a version's files in name order, as the
     // memo keeps them); problems with names first, in name order.
-    let (pending, problems) = list_native(dir, display_base);
+    let (pending, problems) = list_native(dir, display_base, &mut out.baseline_names);
     out.diagnostics.extend(problems);
     // Versions are not negative: their order is their order as unsigned keys.
     let mut pending = order::sorted_by_key(pending, |p| p.version as u64);
@@ -170,7 +172,7 @@ struct Pending {
 
 /// The directory's `.sql` files as their names say, and the names and
 /// entries that are not migrations (in name order).
-fn list_native(dir: &Path, display_base: &Path) -> (Vec<Pending>, Vec<Diagnostic>) {
+fn list_native(dir: &Path, display_base: &Path, baselines: &mut Vec<String>) -> (Vec<Pending>, Vec<Diagnostic>) {
     let shown_dir = display_path(dir, display_base);
     let mut pending = Vec::new();
     let mut problems: Vec<(String, Diagnostic)> = Vec::new();
@@ -189,7 +191,11 @@ fn list_native(dir: &Path, display_base: &Path) -> (Vec<Pending>, Vec<Diagnostic
             }
         };
         let file_name = entry.file_name().to_string_lossy().into_owned();
-        if !name::is_sql_file(&file_name) || name::baseline(&file_name).is_some() {
+        if name::baseline(&file_name).is_some() {
+            baselines.push(file_name);
+            continue;
+        }
+        if !name::is_sql_file(&file_name) {
             continue;
         }
         let display = child_display(&shown_dir, &file_name);
@@ -363,16 +369,13 @@ pub fn scan_layout(
     out
 }
 
-/// Reads the squashed baselines at the top of the directory, in any layout.
+/// Reads the squashed baselines the layout's walk met at the top of the
+/// directory (no second listing of it: build scripts list it every build).
 fn find_baselines(dir: &Path, display_base: &Path, memo: &Memo, out: &mut Scan) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
     let shown_dir = display_path(dir, display_base);
-    let mut found: Vec<(String, i64, String, bool)> = entries
-        .filter_map(Result::ok)
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            name::baseline(&name).map(|(v, d, down)| (name, v, d, down))
-        })
+    let mut found: Vec<(String, i64, String, bool)> = std::mem::take(&mut out.baseline_names)
+        .into_iter()
+        .filter_map(|name| name::baseline(&name).map(|(v, d, down)| (name, v, d, down)))
         .collect();
     found.sort();
     let mut buffer = Vec::new();
@@ -397,7 +400,11 @@ fn scan_custom(dir: &Path, base: &Path, custom: &layout::CustomLayout, memo: &Me
     type Pair = (Option<i64>, String, Option<SourceFile>, Option<SourceFile>);
     let mut pairs: BTreeMap<String, Pair> = BTreeMap::new();
     for (name, entry) in readable_entries(dir, &shown_dir, &mut out.diagnostics) {
-        if !name::is_sql_file(&name) || name::baseline(&name).is_some() {
+        if name::baseline(&name).is_some() {
+            out.baseline_names.push(name);
+            continue;
+        }
+        if !name::is_sql_file(&name) {
             continue;
         }
         let display = child_display(&shown_dir, &name);
@@ -491,7 +498,9 @@ fn scan_diesel(dir: &Path, base: &Path, memo: &Memo) -> Scan {
             continue;
         }
         if !entry.file_type().is_dir() && !linked_dir {
-            if name::is_sql_file(&name) && name::baseline(&name).is_none() {
+            if name::baseline(&name).is_some() {
+                out.baseline_names.push(name);
+            } else if name::is_sql_file(&name) {
                 out.diagnostics.push(layout_error(
                     &display,
                     format!("`{name}` is not inside a migration directory"),
@@ -561,7 +570,11 @@ fn scan_files(dir: &Path, base: &Path, layout: Layout, memo: &Memo) -> Scan {
     let mut found: BTreeMap<i64, Vec<ScannedMigration>> = BTreeMap::new();
     let mut undo: BTreeMap<i64, SourceFile> = BTreeMap::new();
     for (name, entry) in readable_entries(dir, &shown_dir, &mut out.diagnostics) {
-        if !name::is_sql_file(&name) || name::baseline(&name).is_some() {
+        if name::baseline(&name).is_some() {
+            out.baseline_names.push(name);
+            continue;
+        }
+        if !name::is_sql_file(&name) {
             continue;
         }
         let display = child_display(&shown_dir, &name);

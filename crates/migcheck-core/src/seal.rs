@@ -87,7 +87,8 @@ fn seal_with(config: &Config, force: bool, accept: bool, baseline: bool) -> Resu
     }
     let old = &report.lock;
     // The lines of migrations a baseline stands for stay, their files gone.
-    let squashed = old.entries.iter().filter(|e| report.squashed.iter().any(|s| s.version == e.version));
+    let squashed =
+        old.entries.iter().filter(|e| report.squashed.binary_search_by_key(&e.version, |s| s.version).is_ok());
     let mut new = Lock {
         entries: squashed.cloned().chain(report.migrations.iter().map(crate::lock::LockEntry::of)).collect(),
         baseline: None,

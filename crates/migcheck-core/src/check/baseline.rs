@@ -101,13 +101,7 @@ pub(super) fn compare_with_lock(config: &Config, report: &mut Report) {
         ),
         (Some(b), None) => {
             let message = format!("the baseline `{}` is not sealed yet", b.script.file.file_name());
-            let d = if config.locked {
-                Diagnostic::error(Kind::Unsealed, message).note(
-                    "locked mode (`CI` or `MIGCHECK_LOCKED=1` is set, or `.locked(true)`) requires every migration to be sealed",
-                )
-            } else {
-                Diagnostic::warning(Kind::Unsealed, message)
-            };
+            let d = super::lock::not_sealed_yet(config, message);
             report.diagnostics.push(
                 d.at(Location::file(&b.script.file.display))
                     .help(format!("run `migcheck lock` and commit `{lock_display}` with it")),
@@ -128,13 +122,7 @@ pub(super) fn compare_with_lock(config: &Config, report: &mut Report) {
                         &b.script.file.display,
                     ),
                 };
-                let d = if config.locked {
-                    Diagnostic::error(Kind::Unsealed, message).note(
-                        "locked mode (`CI` or `MIGCHECK_LOCKED=1` is set, or `.locked(true)`) requires every migration to be sealed",
-                    )
-                } else {
-                    Diagnostic::warning(Kind::Unsealed, message)
-                };
+                let d = super::lock::not_sealed_yet(config, message);
                 report.diagnostics.push(
                     d.at(Location::file(at)).help(format!("run `migcheck lock` and commit `{lock_display}` with it")),
                 );
@@ -257,12 +245,8 @@ pub(super) fn prove<E: Engine>(
             b.version
         ))
     };
-    let mut history = engine.fresh()?;
-    super::pipeline::run_prelude(&mut history, prelude)?;
+    let mut history = super::pipeline::replay(engine, prelude, None, &report.migrations, Some(b.version))?;
     let mut warnings = Vec::new();
-    for m in &replaced {
-        history.run(&m.up, &mut warnings)?;
-    }
     let mut squashed = engine.fresh()?;
     super::pipeline::run_prelude(&mut squashed, prelude)?;
     if let Err(d) = squashed.run(&b.script, &mut warnings) {

@@ -155,13 +155,7 @@ pub(super) fn compare_with_lock(config: &Config, broken: &std::collections::BTre
         [m] => format!("migration {} `{}` is not sealed yet", m.version, m.description),
         many => format!("{} migrations are not sealed yet", many.len()),
     };
-    let mut d = if config.locked {
-        Diagnostic::error(Kind::Unsealed, message).note(
-            "locked mode (`CI` or `MIGCHECK_LOCKED=1` is set, or `.locked(true)`) requires every migration to be sealed",
-        )
-    } else {
-        Diagnostic::warning(Kind::Unsealed, message)
-    };
+    let mut d = not_sealed_yet(config, message);
     if unsealed.len() > 1 {
         for m in &unsealed {
             d = d.note(format!("not sealed: {}", m.up.file.display));
@@ -172,4 +166,15 @@ pub(super) fn compare_with_lock(config: &Config, broken: &std::collections::BTre
             .version(first.version)
             .help(format!("run `migcheck lock` and commit `{lock_display}` with the migrations")),
     );
+}
+
+/// Something not sealed yet: a warning, an error in locked mode.
+pub(super) fn not_sealed_yet(config: &Config, message: String) -> Diagnostic {
+    if config.locked {
+        Diagnostic::error(Kind::Unsealed, message).note(
+            "locked mode (`CI` or `MIGCHECK_LOCKED=1` is set, or `.locked(true)`) requires every migration to be sealed",
+        )
+    } else {
+        Diagnostic::warning(Kind::Unsealed, message)
+    }
 }

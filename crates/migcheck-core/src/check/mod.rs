@@ -372,27 +372,20 @@ pub fn schema_at(report: &Report, version: Option<i64>) -> Result<Snapshot, Diag
 /// `report` up to `version` (all when `None`) make: what a live database at
 /// that version should have.
 pub fn replay<E: Engine>(engine: &E, report: &Report, version: Option<i64>) -> Result<E, Diagnostic> {
-    let Some(b) = report.baseline.as_ref().filter(|_| !report.squashed.is_empty()) else {
-        return pipeline::replay(engine, report.prelude.as_ref(), &report.migrations, version);
-    };
-    // The replaced migrations' files are gone: from the baseline, which
+    // With the replaced migrations' files gone, from the baseline, which
     // stands for them only at its own version.
-    if let Some(v) = version.filter(|v| *v < b.version && *v >= 0) {
+    let baseline = report.baseline.as_ref().filter(|_| !report.squashed.is_empty());
+    if let Some(b) = baseline
+        && let Some(v) = version.filter(|v| *v < b.version && *v >= 0)
+    {
         return Err(Diagnostic::error(
             Kind::BaselineMismatch,
             format!("version {v} was squashed into the baseline at {} and its files deleted", b.version),
         )
         .help(format!("ask for version {} or later", b.version)));
     }
-    let mut fresh = engine.fresh()?;
-    pipeline::run_prelude(&mut fresh, report.prelude.as_ref())?;
-    if version.is_none_or(|v| v >= b.version) {
-        fresh.run(&b.script, &mut Vec::new())?;
-    }
-    for m in report.migrations.iter().filter(|m| version.is_none_or(|v| m.version <= v)) {
-        fresh.run(&m.up, &mut Vec::new())?;
-    }
-    Ok(fresh)
+    let start = baseline.filter(|b| version.is_none_or(|v| v >= b.version)).map(|b| &b.script);
+    pipeline::replay(engine, report.prelude.as_ref(), start, &report.migrations, version)
 }
 
 /// The SQL of a baseline that replaces the migrations up to `version`

@@ -523,17 +523,22 @@ pub(crate) fn explain<E: Engine>(
 }
 
 /// The schema the up migrations of `migrations` up to `version` (all when
-/// `None`) produce on a fresh database of `engine`'s kind: what a live
-/// database at that version should have.
+/// `None`) produce on a fresh database of `engine`'s kind, after `baseline`
+/// when they start from one: what a live database at that version should
+/// have.
 pub(crate) fn replay<E: Engine>(
     engine: &E,
     prelude: Option<&Script>,
+    baseline: Option<&Script>,
     migrations: &[Migration],
     version: Option<i64>,
 ) -> Result<E, Diagnostic> {
     let mut fresh = engine.fresh()?;
     run_prelude(&mut fresh, prelude)?;
     let mut warnings = Vec::new();
+    if let Some(baseline) = baseline {
+        fresh.run(baseline, &mut warnings)?;
+    }
     for m in migrations.iter().filter(|m| version.is_none_or(|v| m.version <= v)) {
         fresh.run(&m.up, &mut warnings)?;
     }

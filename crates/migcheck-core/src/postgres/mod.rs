@@ -505,24 +505,25 @@ pub fn live_snapshot_of_schema(url: &str, schema: &str, history_table: &str) -> 
     let mut client = Client::connect(&url)?;
     client.query(&format!("SET search_path TO {}", data::ident(schema)))?;
     let mut s = snapshot_where(&mut client, &format!("n.nspname = {}", data::literal(schema)))?;
+    without_history(&mut s, history_table);
+    Ok(s)
+}
+
+/// Leaves the history table (its columns, constraints and key) out of a
+/// live database's snapshot.
+fn without_history(s: &mut PgSnapshot, history_table: &str) {
     let prefix = format!("{history_table}.");
     s.objects.retain(|(kind, name), _| {
         !(name == history_table
             || name.starts_with(&prefix)
             || (kind == "index" && name == &format!("{history_table}_pkey")))
     });
-    Ok(s)
 }
 
 pub fn live_snapshot(url: &str, history_table: &str) -> Result<PgSnapshot, PgError> {
     let url = PgUrl::parse(url).map_err(PgError::Url)?;
     let mut client = Client::connect(&url)?;
     let mut s = snapshot(&mut client)?;
-    let prefix = format!("{history_table}.");
-    s.objects.retain(|(kind, name), _| {
-        !(name == history_table
-            || name.starts_with(&prefix)
-            || (kind == "index" && name == &format!("{history_table}_pkey")))
-    });
+    without_history(&mut s, history_table);
     Ok(s)
 }

@@ -8,6 +8,8 @@
 //! (CHECK constraints, collations, generated columns). Whitespace, comments,
 //! quoting and keyword case never count as differences.
 
+/// Writing a squashed baseline (`migcheck squash`): the statements both
+/// engines share.
 pub mod baseline;
 pub mod generate;
 // Documented by its own `//!` (links inside resolve there).
