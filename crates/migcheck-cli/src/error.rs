@@ -37,11 +37,38 @@ impl Failure {
         Failure::Error { code, error: err.into() }
     }
 
+    /// The message to print: the error and each cause that says something
+    /// new. A migration's error already quotes the database's message, which
+    /// its causes (sqlx's error, and PostgreSQL's, which ends with the line
+    /// of the server's own C source that raised it) would only repeat.
+    pub fn message(error: &anyhow::Error) -> String {
+        let mut out = error.to_string();
+        for cause in error.chain().skip(1) {
+            let text = cause.to_string();
+            let text = text.strip_prefix("error returned from database: ").unwrap_or(&text);
+            let text = server_line(text);
+            if !text.is_empty() && !out.contains(text) {
+                out.push_str(": ");
+                out.push_str(text);
+            }
+        }
+        out
+    }
+
     /// The exit code.
     pub fn code(&self) -> u8 {
         match self {
             Failure::Reported(code) | Failure::Error { code, .. } => *code,
         }
+    }
+}
+
+/// `text` without the ` at line N` that sqlx adds after PostgreSQL's
+/// message: N is a line of the server's C source, not of the migration.
+fn server_line(text: &str) -> &str {
+    match text.rsplit_once(" at line ") {
+        Some((message, line)) if !line.is_empty() && line.bytes().all(|b| b.is_ascii_digit()) => message,
+        _ => text,
     }
 }
 
@@ -73,5 +100,36 @@ mod tests {
         let io: Failure = std::io::Error::other("disk").into();
         assert_eq!(io.code(), exit::ERROR);
         assert_eq!(Failure::Reported(3).code(), 3);
+    }
+
+    #[derive(Debug)]
+    struct Outer(Inner);
+    #[derive(Debug)]
+    struct Inner(&'static str);
+    impl fmt::Display for Outer {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "migration 2 failed at m/2.sql:9:26: invalid input syntax")
+        }
+    }
+    impl fmt::Display for Inner {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+    impl std::error::Error for Inner {}
+    impl std::error::Error for Outer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn causes_that_repeat_the_message_are_left_out() {
+        let repeated =
+            anyhow::Error::new(Outer(Inner("error returned from database: invalid input syntax at line 232")));
+        assert_eq!(Failure::message(&repeated), "migration 2 failed at m/2.sql:9:26: invalid input syntax");
+        let new = anyhow::Error::new(Outer(Inner("disk full")));
+        assert_eq!(Failure::message(&new), "migration 2 failed at m/2.sql:9:26: invalid input syntax: disk full");
+        assert_eq!(server_line("no such table at line"), "no such table at line");
     }
 }

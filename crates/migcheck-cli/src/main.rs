@@ -232,7 +232,7 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(failure) => {
             if let error::Failure::Error { error, .. } = &failure {
-                eprintln!("error: {error:#}");
+                eprintln!("error: {}", error::Failure::message(error));
             }
             ExitCode::from(failure.code())
         }

@@ -328,6 +328,62 @@ fn cut_points(server: &Server) {
     eprintln!("cut points: a no-transaction file crashed mid-file and resumed; a backend terminated mid-migration");
 }
 
+/// A migration holding a PL/pgSQL function (whose body says `BEGIN`) runs in
+/// one transaction like any other: an error after the function, and then a
+/// backend terminated after it, leave neither the function nor a history row
+/// or mark, and `LOCK TABLE` (which needs a transaction) works in it.
+fn plpgsql_is_atomic(server: &Server) {
+    let dir = tempfile::tempdir().unwrap();
+    let m = dir.path().join("migrations");
+    std::fs::create_dir(&m).unwrap();
+    std::fs::write(m.join("migrations.lock"), format!("migcheck-lock 1\ndialect postgres\nchain {}\n", "0".repeat(64)))
+        .unwrap();
+    std::fs::write(m.join("1_base.sql"), "CREATE TABLE base (k int);\n").unwrap();
+    let function = "CREATE FUNCTION touch() RETURNS trigger AS $$\nDECLARE n int;\nBEGIN\n  n := 1;\n  RETURN NEW;\nEND;\n$$ LANGUAGE plpgsql;\n\
+                    LOCK TABLE base IN SHARE MODE;\n";
+    std::fs::write(m.join("2_touch.sql"), format!("{function}INSERT INTO base VALUES ('not a number');\n")).unwrap();
+    sql(&server.database("postgres"), "CREATE DATABASE plpgsql");
+    let url = server.database("plpgsql");
+    let function_exists = || sql(&url, "SELECT count(*)::text FROM pg_proc WHERE proname = 'touch'")[0][0].clone();
+    let history = || {
+        sql(&url, "SELECT string_agg(version::text || ' ' || checksum, ',' ORDER BY version) FROM migcheck_history")[0]
+            [0]
+        .clone()
+    };
+
+    let out = upgrade(dir.path(), &url).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("migrations/2_touch.sql:9:"), "the error points at the insert: {stderr}");
+    assert_eq!(stderr.matches("not a number").count(), 1, "the server's message once, without its C line: {stderr}");
+    assert!(!stderr.contains("at line"), "{stderr}");
+    assert_eq!(function_exists().as_deref(), Some("0"), "the function rolled back with the failed insert");
+    assert!(history().is_some_and(|h| h.starts_with("1 ") && !h.contains(',')), "{:?}", history());
+
+    // A backend terminated after the function: the same.
+    std::fs::write(m.join("2_touch.sql"), format!("{function}SELECT pg_sleep(30) AS plpgsql_here;\n")).unwrap();
+    let child = upgrade(dir.path(), &url).spawn().unwrap();
+    wait_for_statement(server, "plpgsql", "plpgsql_here");
+    sql(
+        &server.database("postgres"),
+        "SELECT pg_terminate_backend(pid)::text FROM pg_stat_activity WHERE datname = 'plpgsql' AND query LIKE '%plpgsql_here%'",
+    );
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    assert_eq!(function_exists().as_deref(), Some("0"), "the function rolled back with the terminated session");
+    let status = migcheck(dir.path(), &url, &["--format", "json", "status"]);
+    let value: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(value["current"].as_i64(), Some(1), "{value}");
+    assert!(value["interrupted"].is_null(), "no migration is marked interrupted: {value}");
+
+    // And once it can succeed, it does, whole.
+    std::fs::write(m.join("2_touch.sql"), function).unwrap();
+    let out = upgrade(dir.path(), &url).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(function_exists().as_deref(), Some("1"));
+    eprintln!("PL/pgSQL: a failure and a terminated backend after the function left nothing; the re-run applied it");
+}
+
 fn main() {
     let args = Arguments::from_args();
     // PostgreSQL must be installed: the tests' shared server tells (and in CI
@@ -335,6 +391,7 @@ fn main() {
     let available = args.list || pg::server().is_ok();
     let trial = Trial::test("pg_faults::immediate_stops_and_terminated_backends_leave_the_history_true", || {
         let server = Server::start();
+        plpgsql_is_atomic(&server);
         cut_points(&server);
         faults(&server);
         Ok(())

@@ -1,15 +1,27 @@
-//! A light look at SQL text that never splits statements for execution.
+//! A light look at SQL text that never splits statements for execution on
+//! SQLite.
 //!
-//! Execution walks statements with SQLite's own parser (the `exec` module).
-//! This module only answers questions that must be settled before anything
-//! runs: where the leading whitespace and comments of a statement end, whether a
-//! file manages its own transaction (a statement that starts with `BEGIN`), and
-//! which lines are sqlite3 shell commands (`.timeout 5000`). It skips strings,
-//! quoted identifiers and comments so that semicolons inside them do not count.
-//! Trigger bodies need no special case: their statements never start with
-//! `BEGIN`, and a shell command can only stand where a statement starts.
+//! Execution on SQLite walks statements with SQLite's own parser (the `exec`
+//! module). This module answers questions that must be settled before
+//! anything runs: where the leading whitespace and comments of a statement
+//! end, whether a file manages its own transaction (a statement of its own
+//! that starts with `BEGIN`), and which lines are sqlite3 shell commands
+//! (`.timeout 5000`); on PostgreSQL it also splits the statements of a file
+//! that runs one statement at a time.
+//!
+//! Everything quoted is skipped, in the dialect's own quoting, so that a `;`
+//! or a `BEGIN` inside it does not count: strings (PostgreSQL's `E'…'` with
+//! backslash escapes too), quoted identifiers (SQLite's `"…"`, `` `…` `` and
+//! `[…]`; PostgreSQL's `"…"`), comments (nested on PostgreSQL), and
+//! PostgreSQL's dollar-quoted bodies (`$$ … $$`, `$tag$ … $tag$`) and
+//! SQL-standard bodies (`BEGIN ATOMIC … END`). So the `BEGIN` of a PL/pgSQL
+//! function or a `DO` block is not transaction control. Trigger bodies need
+//! no special case on SQLite: their statements never start with `BEGIN`, and
+//! a shell command can only stand where a statement starts.
 
 use std::ops::Range;
+
+use crate::model::Dialect;
 
 /// Length of the leading whitespace and comments of `sql`.
 pub fn skip_trivia(sql: &str) -> usize {
@@ -33,10 +45,88 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
+/// Whether `b` may continue an unquoted identifier (PostgreSQL's `$` too;
+/// any byte of a non-ASCII character).
+fn is_ident_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80
+}
+
+/// Where the string, quoted identifier, comment or dollar-quoted body that
+/// starts at byte `i` ends (just past it, or the end of the text when it is
+/// never closed); `None` when none starts there.
+fn quoted_end(bytes: &[u8], i: usize, dialect: Dialect) -> Option<usize> {
+    let pg = dialect == Dialect::Postgres;
+    let to_close =
+        |from: usize, close: u8| bytes[from..].iter().position(|&b| b == close).map_or(bytes.len(), |n| from + n + 1);
+    match bytes[i] {
+        b'-' if bytes.get(i + 1) == Some(&b'-') => Some(to_close(i + 2, b'\n')),
+        b'/' if bytes.get(i + 1) == Some(&b'*') => Some(comment_end(bytes, i, dialect).unwrap_or(bytes.len())),
+        // A doubled quote ('it''s') closes and reopens: callers go on from
+        // the end, where the next quote opens again.
+        b'\'' | b'"' => Some(to_close(i + 1, bytes[i])),
+        b'`' if !pg => Some(to_close(i + 1, b'`')),
+        b'[' if !pg => Some(to_close(i + 1, b']')),
+        b'E' | b'e' if pg && bytes.get(i + 1) == Some(&b'\'') && (i == 0 || !is_ident_byte(bytes[i - 1])) => {
+            Some(escape_string_end(bytes, i + 2))
+        }
+        b'$' if pg && (i == 0 || !is_ident_byte(bytes[i - 1])) => {
+            let tag_len = bytes[i + 1..].iter().take_while(|&&b| is_ident_byte(b) && b != b'$').count();
+            let closed = bytes.get(i + 1 + tag_len) == Some(&b'$');
+            if !closed || bytes.get(i + 1).is_some_and(u8::is_ascii_digit) {
+                return None; // `$1`, a parameter
+            }
+            let tag = &bytes[i..i + tag_len + 2];
+            let body = i + tag.len();
+            Some(find(&bytes[body..], tag).map_or(bytes.len(), |n| body + n + tag.len()))
+        }
+        _ => None,
+    }
+}
+
+/// The end of the `/* … */` comment starting at `i` (on PostgreSQL it may
+/// hold comments of its own), or `None` when it is never closed.
+fn comment_end(bytes: &[u8], i: usize, dialect: Dialect) -> Option<usize> {
+    if dialect != Dialect::Postgres {
+        return find(&bytes[i + 2..], b"*/").map(|n| i + n + 4);
+    }
+    let mut depth = 0usize;
+    let mut j = i;
+    while j + 1 < bytes.len() {
+        if bytes[j] == b'/' && bytes[j + 1] == b'*' {
+            depth += 1;
+            j += 2;
+        } else if bytes[j] == b'*' && bytes[j + 1] == b'/' {
+            depth -= 1;
+            j += 2;
+            if depth == 0 {
+                return Some(j);
+            }
+        } else {
+            j += 1;
+        }
+    }
+    None
+}
+
+/// The end of a PostgreSQL `E'…'` string whose text starts at `from`:
+/// a backslash escapes the next byte, a doubled quote is a quote.
+fn escape_string_end(bytes: &[u8], mut from: usize) -> usize {
+    while from < bytes.len() {
+        match bytes[from] {
+            b'\\' => from += 2,
+            b'\'' if bytes.get(from + 1) == Some(&b'\'') => from += 2,
+            b'\'' => return from + 1,
+            _ => from += 1,
+        }
+    }
+    bytes.len()
+}
+
 /// What [`outline`] found in a file.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Outline {
-    /// The first statement that starts with `BEGIN`: the file manages its own
+    /// The first statement that is transaction control (`BEGIN`, and on
+    /// PostgreSQL `START TRANSACTION`): the file manages its own
     /// transaction and must not be wrapped in one.
     pub begin: Option<Range<usize>>,
     /// sqlite3 shell commands (`.timeout 5000`), each up to the end of its line.
@@ -45,13 +135,22 @@ pub struct Outline {
     pub has_statements: bool,
 }
 
-/// Looks over `sql` once; see the module documentation.
-pub fn outline(sql: &str) -> Outline {
+/// Looks over `sql` once, read in `dialect`; see the module documentation.
+///
+/// ```
+/// use migcheck_core::lexer::outline;
+/// use migcheck_core::model::Dialect;
+///
+/// let plpgsql = "CREATE FUNCTION f() RETURNS int AS $$ DECLARE x int; BEGIN RETURN 1; END; $$ LANGUAGE plpgsql;";
+/// assert!(outline(plpgsql, Dialect::Postgres).begin.is_none());
+/// assert!(outline("BEGIN; CREATE TABLE a (x int); COMMIT;", Dialect::Postgres).begin.is_some());
+/// ```
+pub fn outline(sql: &str, dialect: Dialect) -> Outline {
     let bytes = sql.as_bytes();
     let mut out = Outline::default();
     let mut i = 0;
     while i < bytes.len() {
-        i += skip_trivia(&sql[i..]);
+        i += skip_trivia_in(&sql[i..], dialect);
         if i >= bytes.len() {
             break;
         }
@@ -70,138 +169,162 @@ pub fn outline(sql: &str) -> Outline {
             _ => {}
         }
         out.has_statements = true;
-        let word_len = bytes[i..].iter().take_while(|b| b.is_ascii_alphabetic()).count();
-        let starts_with_begin = bytes[i..i + word_len].eq_ignore_ascii_case(b"BEGIN");
         let start = i;
-        i = statement_end(bytes, i);
-        if starts_with_begin && out.begin.is_none() {
+        i = statement_end(bytes, i, dialect);
+        if out.begin.is_none() && is_transaction_control(&sql[start..i], dialect) {
             out.begin = Some(start..i);
         }
     }
     out
 }
 
+/// Whether `sql` holds any statement (not only comments, blanks, `;` and
+/// shell commands), in any dialect.
+pub fn has_statements(sql: &str) -> bool {
+    outline(sql, Dialect::Sqlite).has_statements
+}
+
+/// Whether `statement` (starting at its first word) opens a transaction.
+fn is_transaction_control(statement: &str, dialect: Dialect) -> bool {
+    let mut words = words(statement, dialect);
+    match words.next() {
+        Some(w) if w.eq_ignore_ascii_case("BEGIN") => true,
+        Some(w) if dialect == Dialect::Postgres && w.eq_ignore_ascii_case("START") => {
+            words.next().is_some_and(|w| w.eq_ignore_ascii_case("TRANSACTION"))
+        }
+        _ => false,
+    }
+}
+
+/// The leading words of a statement, trivia between them skipped.
+fn words(statement: &str, dialect: Dialect) -> impl Iterator<Item = &str> {
+    let mut rest = statement;
+    std::iter::from_fn(move || {
+        rest = &rest[skip_trivia_in(rest, dialect)..];
+        let len = rest.bytes().take_while(|b| b.is_ascii_alphabetic() || *b == b'_').count();
+        if len == 0 {
+            return None;
+        }
+        let (word, after) = rest.split_at(len);
+        rest = after;
+        Some(word)
+    })
+}
+
 /// Index just past the `;` that ends the statement starting at `i`, or the end
-/// of the text.
-fn statement_end(bytes: &[u8], mut i: usize) -> usize {
+/// of the text: quoted text skipped in the dialect's quoting. On PostgreSQL,
+/// as psql does, a `;` inside parentheses (a rule's actions) does not end it,
+/// nor one inside the `BEGIN ATOMIC … END` body of a `CREATE [OR REPLACE]
+/// FUNCTION | PROCEDURE` (where a `CASE` also closes with `END`).
+fn statement_end(bytes: &[u8], mut i: usize, dialect: Dialect) -> usize {
+    let pg = dialect == Dialect::Postgres;
+    let mut words = 0usize;
+    let mut routine = [false; 2]; // CREATE seen first; FUNCTION/PROCEDURE next
+    let mut depth = 0usize;
+    let mut parens = 0usize;
     while i < bytes.len() {
-        let close = match bytes[i] {
-            b';' => return i + 1,
-            b'\'' => b'\'',
-            b'"' => b'"',
-            b'`' => b'`',
-            b'[' => b']',
-            b'-' if bytes.get(i + 1) == Some(&b'-') => b'\n',
-            b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                i += find(&bytes[i + 2..], b"*/").map_or(bytes.len() - i, |n| n + 4);
-                continue;
+        if let Some(end) = quoted_end(bytes, i, dialect) {
+            i = end;
+            continue;
+        }
+        let b = bytes[i];
+        if b == b';' {
+            if depth == 0 && parens == 0 {
+                return i + 1;
             }
-            _ => {
-                i += 1;
-                continue;
+            i += 1;
+        } else if pg && b == b'(' {
+            parens += 1;
+            i += 1;
+        } else if pg && b == b')' {
+            parens = parens.saturating_sub(1);
+            i += 1;
+        } else if pg && (b.is_ascii_alphabetic() || b == b'_' || b >= 0x80) && (i == 0 || !is_ident_byte(bytes[i - 1]))
+        {
+            let len = bytes[i..].iter().take_while(|&&b| is_ident_byte(b)).count();
+            let word = &bytes[i..i + len];
+            let is = |w: &[u8]| word.eq_ignore_ascii_case(w);
+            match words {
+                0 => routine[0] = is(b"CREATE"),
+                1 | 3 if routine[0] && (is(b"FUNCTION") || is(b"PROCEDURE")) => routine[1] = true,
+                1 if !is(b"OR") => routine[0] = false,
+                2 if !routine[1] && !is(b"REPLACE") => routine[0] = false,
+                _ => {}
             }
-        };
-        // A doubled quote ('it''s') closes and reopens: the loop handles it.
-        i += 1 + bytes[i + 1..].iter().position(|&b| b == close).map_or(bytes.len() - i - 1, |n| n + 1);
+            words += 1;
+            if routine[1] && parens == 0 {
+                if is(b"BEGIN") || (is(b"CASE") && depth > 0) {
+                    depth += 1;
+                } else if is(b"END") {
+                    depth = depth.saturating_sub(1);
+                }
+            }
+            i += len;
+        } else {
+            i += 1;
+        }
     }
     bytes.len()
 }
 
-/// Byte ranges of the statements of PostgreSQL text, for files that must run
-/// one statement at a time outside a transaction (`CREATE INDEX CONCURRENTLY`
-/// cannot run in the implicit transaction of a multi-statement query). Skips
-/// strings, quoted identifiers, comments and dollar-quoted bodies (`$$ … $$`,
-/// `$tag$ … $tag$`). Everything else is run whole by the server, which
-/// reports its own positions.
-pub fn postgres_statements(sql: &str) -> Vec<Range<usize>> {
+/// Length of the leading whitespace and comments of `sql` in `dialect`
+/// (PostgreSQL's comments nest).
+fn skip_trivia_in(sql: &str, dialect: Dialect) -> usize {
+    let bytes = sql.as_bytes();
+    let mut i = 0;
+    loop {
+        while i < bytes.len() && (bytes[i].is_ascii_whitespace() || bytes[i] == 0x0c) {
+            i += 1;
+        }
+        if bytes[i..].starts_with(b"--") || bytes[i..].starts_with(b"/*") {
+            i = quoted_end(bytes, i, dialect).unwrap_or(bytes.len());
+        } else {
+            return i;
+        }
+    }
+}
+
+/// Byte ranges of the statements of `sql` read in `dialect`, each from its
+/// first word to just past its `;` (or the end of the text); empty
+/// statements left out.
+///
+/// ```
+/// use migcheck_core::lexer::statements;
+/// use migcheck_core::model::Dialect;
+///
+/// let sql = "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END; SELECT ';';";
+/// let parts: Vec<&str> = statements(sql, Dialect::Postgres).into_iter().map(|r| &sql[r]).collect();
+/// assert_eq!(parts, ["CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END;", "SELECT ';';"]);
+/// ```
+pub fn statements(sql: &str, dialect: Dialect) -> Vec<Range<usize>> {
     let bytes = sql.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
     while i < bytes.len() {
-        i += skip_trivia(&sql[i..]);
+        i += skip_trivia_in(&sql[i..], dialect);
         if i >= bytes.len() {
             break;
         }
-        let start = i;
-        loop {
-            if i >= bytes.len() {
-                break;
-            }
-            match bytes[i] {
-                b';' => {
-                    i += 1;
-                    break;
-                }
-                b'$' => {
-                    // A dollar quote: `$` tag `$`, the tag letters, digits or `_`.
-                    let tag_len =
-                        bytes[i + 1..].iter().take_while(|b| b.is_ascii_alphanumeric() || **b == b'_').count();
-                    if bytes.get(i + 1 + tag_len) == Some(&b'$') && !bytes.get(i + 1).is_some_and(u8::is_ascii_digit) {
-                        let tag = &sql[i..i + tag_len + 2];
-                        let body = i + tag.len();
-                        i = sql[body..].find(tag).map_or(bytes.len(), |n| body + n + tag.len());
-                    } else {
-                        i += 1;
-                    }
-                }
-                _ => {
-                    let next = statement_end(bytes, i);
-                    // statement_end stops after a `;`; stop before a `$` too.
-                    let dollar = bytes[i..next].iter().position(|&b| b == b'$').map(|n| i + n);
-                    match dollar {
-                        Some(d) if d > i && !inside_quotes(bytes, i, d) => i = d,
-                        _ => {
-                            i = next;
-                            if bytes[next - 1] == b';' {
-                                break;
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        if sql[start..i].trim_end_matches(';').trim().is_empty() {
+        if bytes[i] == b';' {
+            i += 1;
             continue;
         }
+        let start = i;
+        i = statement_end(bytes, i, dialect);
         out.push(start..i);
     }
     out
 }
 
-/// Whether `end` falls inside a string, quoted identifier or comment that
-/// starts at or after `start` (used to tell a real `$` from a quoted one).
-fn inside_quotes(bytes: &[u8], start: usize, end: usize) -> bool {
-    let mut i = start;
-    while i < end {
-        let close = match bytes[i] {
-            b'\'' => b'\'',
-            b'"' => b'"',
-            b'-' if bytes.get(i + 1) == Some(&b'-') => b'\n',
-            b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                let close = find(&bytes[i + 2..], b"*/").map_or(bytes.len(), |n| i + n + 4);
-                if close > end {
-                    return true;
-                }
-                i = close;
-                continue;
-            }
-            _ => {
-                i += 1;
-                continue;
-            }
-        };
-        let close = bytes[i + 1..].iter().position(|&b| b == close).map_or(bytes.len(), |n| i + n + 2);
-        if close > end {
-            return true;
-        }
-        i = close;
-    }
-    false
+/// Byte ranges of the statements of PostgreSQL text, for files that must run
+/// one statement at a time outside a transaction (`CREATE INDEX CONCURRENTLY`
+/// cannot run in the implicit transaction of a multi-statement query): the
+/// [`statements`] of the PostgreSQL dialect. Everything else is run whole by
+/// the server, which reports its own positions.
+pub fn postgres_statements(sql: &str) -> Vec<Range<usize>> {
+    statements(sql, Dialect::Postgres)
 }
 
-/// Where a `/*` comment that is never closed starts. SQLite accepts one at
-/// the end of the text, silently ignoring everything after it: a forgotten
-/// `*/` drops the rest of the migration.
 /// Where PostgreSQL's error position points: `position` counts characters
 /// from 1 in the text sent (`sent`, which starts at byte `base` of the
 /// file); the byte offset in the file, or `None` when the server gave no
@@ -220,29 +343,24 @@ pub fn postgres_position(sent: &str, base: usize, position: Option<usize>) -> Op
     sent.char_indices().nth(chars.checked_sub(1)?).map(|(i, _)| base + i)
 }
 
-pub fn unterminated_comment(sql: &str) -> Option<usize> {
+/// Where a `/*` comment that is never closed starts. SQLite accepts one at
+/// the end of the text, silently ignoring everything after it: a forgotten
+/// `*/` drops the rest of the migration.
+pub fn unterminated_comment(sql: &str, dialect: Dialect) -> Option<usize> {
     let bytes = sql.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
-        let close = match bytes[i] {
-            b'\'' => b'\'',
-            b'"' => b'"',
-            b'`' => b'`',
-            b'[' => b']',
-            b'-' if bytes.get(i + 1) == Some(&b'-') => b'\n',
-            b'/' if bytes.get(i + 1) == Some(&b'*') => match find(&bytes[i + 2..], b"*/") {
-                Some(n) => {
-                    i += n + 4;
-                    continue;
-                }
+        if bytes[i..].starts_with(b"/*") {
+            match comment_end(bytes, i, dialect) {
+                Some(end) => i = end,
                 None => return Some(i),
-            },
-            _ => {
-                i += 1;
-                continue;
             }
-        };
-        i += 1 + bytes[i + 1..].iter().position(|&b| b == close).map_or(bytes.len() - i - 1, |n| n + 1);
+            continue;
+        }
+        match quoted_end(bytes, i, dialect) {
+            Some(end) => i = end,
+            None => i += 1,
+        }
     }
     None
 }
@@ -302,20 +420,57 @@ mod tests {
             ("SELECT beginning FROM t;", false),
         ];
         for (sql, expected) in cases {
-            assert_eq!(outline(sql).begin.is_some(), *expected, "{sql:?}");
+            assert_eq!(outline(sql, Dialect::Sqlite).begin.is_some(), *expected, "{sql:?}");
         }
+    }
+
+    #[test]
+    fn postgres_bodies_are_not_transaction_control() {
+        let cases: &[(&str, bool)] = &[
+            ("CREATE FUNCTION f() RETURNS int AS $$ DECLARE x int; BEGIN RETURN 1; END; $$ LANGUAGE plpgsql;", false),
+            (
+                "CREATE FUNCTION f() RETURNS trigger AS $body$\nBEGIN\n  RETURN NEW;\nEND;\n$body$ LANGUAGE plpgsql;",
+                false,
+            ),
+            ("DO $$ BEGIN PERFORM 1; END $$;\nLOCK TABLE t;", false),
+            ("DO $a$ BEGIN EXECUTE $b$ BEGIN; $b$; END $a$;", false),
+            ("CREATE FUNCTION f() RETURNS int AS ' BEGIN RETURN 1; END; ' LANGUAGE plpgsql;", false),
+            ("CREATE FUNCTION f() RETURNS text AS E' BEGIN RETURN \\'x\\'; END; ' LANGUAGE plpgsql;", false),
+            ("SELECT E'\\'; BEGIN; \\'';", false),
+            ("SELECT \"x;\nBEGIN\";", false),
+            ("/* a /* nested; */ BEGIN; */ SELECT 1;", false),
+            ("-- BEGIN;\nSELECT 1;", false),
+            (
+                "CREATE PROCEDURE p() LANGUAGE sql BEGIN ATOMIC\n  INSERT INTO t VALUES (1);\n  SELECT CASE WHEN true THEN 1 END;\nEND;",
+                false,
+            ),
+            ("CREATE RULE r AS ON INSERT TO t DO INSTEAD (INSERT INTO a VALUES (1); BEGIN);", false),
+            ("SELECT a$b$c FROM t; SELECT 1", false),
+            ("BEGIN;\nCREATE TABLE a (x int);\nCOMMIT;", true),
+            (
+                "CREATE FUNCTION f() RETURNS int AS $$ SELECT 1 $$ LANGUAGE sql;\nbegin isolation level serializable;",
+                true,
+            ),
+            ("START TRANSACTION; SELECT 1; COMMIT;", true),
+            ("SELECT 1; START TRANSACTION;", true),
+        ];
+        for (sql, expected) in cases {
+            assert_eq!(outline(sql, Dialect::Postgres).begin.is_some(), *expected, "{sql:?}");
+        }
+        // SQLite has no dollar quotes or `START TRANSACTION`.
+        assert!(outline("START TRANSACTION;", Dialect::Sqlite).begin.is_none());
     }
 
     #[test]
     fn shell_commands_and_emptiness() {
         let sql = ".timeout 5000\r\nCREATE TABLE a(x);\n.mode csv\n";
-        let o = outline(sql);
+        let o = outline(sql, Dialect::Sqlite);
         assert_eq!(o.shell_commands, vec![0..13, 34..43]);
         assert_eq!(&sql[34..43], ".mode csv");
         assert!(o.has_statements);
-        assert!(!outline("").has_statements);
-        assert!(!outline("-- nothing\n/* here */ ;; \n").has_statements);
-        assert!(outline("SELECT 1").has_statements);
+        assert!(!has_statements(""));
+        assert!(!has_statements("-- nothing\n/* here */ ;; \n"));
+        assert!(has_statements("SELECT 1"));
     }
 
     #[test]
@@ -334,9 +489,15 @@ mod tests {
 
     #[test]
     fn unterminated_comments() {
-        assert_eq!(unterminated_comment("SELECT 1; /* never closed\nCREATE TABLE b (x);"), Some(10));
-        assert_eq!(unterminated_comment("SELECT '/*'; -- /*\n/* ok */ SELECT 2;"), None);
-        assert_eq!(unterminated_comment("SELECT \"/*\" FROM [/*];"), None);
+        let sqlite = |sql| unterminated_comment(sql, Dialect::Sqlite);
+        assert_eq!(sqlite("SELECT 1; /* never closed\nCREATE TABLE b (x);"), Some(10));
+        assert_eq!(sqlite("SELECT '/*'; -- /*\n/* ok */ SELECT 2;"), None);
+        assert_eq!(sqlite("SELECT \"/*\" FROM [/*];"), None);
+        let pg = |sql| unterminated_comment(sql, Dialect::Postgres);
+        assert_eq!(pg("CREATE FUNCTION f() RETURNS int AS $$ SELECT 1 /* $$ LANGUAGE sql;"), None);
+        assert_eq!(pg("SELECT E'\\' /*';"), None);
+        assert_eq!(pg("/* a /* b */ still open"), Some(0));
+        assert_eq!(pg("/* a /* b */ */ SELECT 1"), None);
     }
 
     #[test]
@@ -347,5 +508,121 @@ mod tests {
         assert_eq!(line_column(text, 6), (2, 3));
         assert_eq!(line_column(text, 5), (2, 2));
         assert_eq!(line_column(text, 100), (3, 1));
+    }
+}
+
+/// The PostgreSQL reading against its own statement splitting: random files
+/// made of statements whose quoted parts hold `;`, `BEGIN` and each other's
+/// closing marks split back into exactly those statements, and a file is
+/// transaction control exactly when one of its statements starts with it.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Pieces that may stand inside a statement (never first): each holds
+    /// something that would end a statement or open a transaction if it were
+    /// not quoted or nested.
+    const INNER: &[&str] = &[
+        "x",
+        "t.a",
+        "42",
+        "$1",
+        "a$b$c",
+        "'it''s; BEGIN;'",
+        "E'\\'; BEGIN; \\\\'",
+        "e'back\\\\slash;'",
+        "U&'d\\0061ta;'",
+        "\"quoted;BEGIN\"",
+        "\"dq\"\"x;\"",
+        "$$ DECLARE n int; BEGIN n := 1; END; $$",
+        "$body$ BEGIN RETURN $$;$$; END; $body$",
+        "$a$ $b$ ; $b$ BEGIN; $a$",
+        "/* c; BEGIN; /* nested; */ still; */",
+        "-- line; BEGIN;\n",
+        "(INSERT INTO a VALUES (1); BEGIN)",
+        "CASE WHEN a THEN 1 ELSE 2 END",
+        "begin",
+        "array[1, 2]",
+        "'[;' ",
+    ];
+
+    /// First words: transaction control or not.
+    const HEADS: &[(&str, bool)] = &[
+        ("SELECT", false),
+        ("CREATE FUNCTION f() RETURNS int AS", false),
+        (
+            "CREATE OR REPLACE PROCEDURE p() LANGUAGE sql BEGIN ATOMIC SELECT 1; SELECT CASE WHEN b THEN 1 END; END",
+            false,
+        ),
+        ("create function f() returns int language sql begin atomic select 1; end", false),
+        ("DO", false),
+        ("INSERT INTO t VALUES", false),
+        ("LOCK TABLE t;--", false),
+        ("COMMIT", false),
+        ("BEGIN", true),
+        ("begin transaction", true),
+        ("START TRANSACTION", true),
+        ("start", false),
+        ("beginning", false),
+    ];
+
+    /// Between statements: nothing, blanks, comments, stray `;`.
+    const GAPS: &[&str] = &["", "\n", "  ", "\n-- note; BEGIN;\n", "/* BEGIN; */ ", ";\n", "\n\n/* a /* b */ c */\n"];
+
+    fn statement() -> impl Strategy<Value = (String, bool)> {
+        (0..HEADS.len(), proptest::collection::vec(0..INNER.len(), 0..6)).prop_map(|(head, inner)| {
+            let (word, begins) = HEADS[head];
+            // A head that ends with a line comment ("LOCK TABLE t;--") is a
+            // statement of its own; keep the property simple and skip it.
+            let word = word.trim_end_matches(";--");
+            let mut text = word.to_owned();
+            for i in inner {
+                // A bare `begin` in a routine's head opens a body that never
+                // closes (as in psql): only other statements get one.
+                if INNER[i] == "begin" && word.starts_with(['C', 'c']) {
+                    continue;
+                }
+                text.push(' ');
+                text.push_str(INNER[i]);
+            }
+            if text.ends_with('\n') {
+                text.push(' ');
+            }
+            text.push(';');
+            (text, begins)
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn split_and_transaction_control_agree(
+            parts in proptest::collection::vec((statement(), 0..GAPS.len()), 1..8),
+            last_without_semicolon in any::<bool>(),
+        ) {
+            let mut sql = String::new();
+            let mut expected = Vec::new();
+            let mut first_begin = None;
+            let n = parts.len();
+            for (k, ((text, begins), gap)) in parts.into_iter().enumerate() {
+                sql.push_str(GAPS[gap]);
+                if !sql.is_empty() && !sql.ends_with(char::is_whitespace) {
+                    sql.push(' ');
+                }
+                let text = if k + 1 == n && last_without_semicolon { text.trim_end_matches(';').to_owned() } else { text };
+                let start = sql.len();
+                sql.push_str(&text);
+                if begins && first_begin.is_none() {
+                    first_begin = Some(start..sql.len());
+                }
+                expected.push(text);
+            }
+            let got: Vec<&str> = statements(&sql, Dialect::Postgres).into_iter().map(|r| &sql[r]).collect();
+            prop_assert_eq!(&got, &expected, "{}", sql);
+            let found = outline(&sql, Dialect::Postgres);
+            prop_assert_eq!(found.begin, first_begin, "{}", sql);
+            prop_assert!(found.has_statements);
+            prop_assert_eq!(unterminated_comment(&sql, Dialect::Postgres), None, "{}", sql);
+        }
     }
 }

@@ -20,7 +20,7 @@ use crate::layout::Layout;
 use crate::lock::{Dialect, Lock, LockEntry};
 use crate::model::{Analysis, FunctionStub};
 
-const MAGIC: &[u8] = concat!("migcheck memo 6 ", env!("CARGO_PKG_VERSION"), "\n").as_bytes();
+const MAGIC: &[u8] = concat!("migcheck memo 7 ", env!("CARGO_PKG_VERSION"), "\n").as_bytes();
 const FILE_NAME: &str = "memo.bin";
 
 /// Remembered results, looked up by content.
@@ -326,8 +326,10 @@ mod tests {
     #[test]
     fn remembers_only_equal_contents() {
         let dir = tempfile::tempdir().unwrap();
-        let clean =
-            Analysis::new(Findings { has_statements: true, begins: false, no_transaction: true, ..Default::default() });
+        let clean = Analysis::new(
+            Findings { has_statements: true, begins: false, no_transaction: true, ..Default::default() },
+            crate::model::Dialect::Sqlite,
+        );
         let files = [
             ("m/1_a.sql", &b"CREATE TABLE a (x);"[..], [1; 32], clean),
             ("m/2_b.sql", &b""[..], [2; 32], Analysis::NONE),
@@ -362,11 +364,13 @@ mod tests {
         let memo = Memo::load(dir.path());
         assert_eq!(memo.lookup(&mut 0, "m/1_a.sql", b"CREATE TABLE a (x);"), Some(([1; 32], clean)));
         assert_eq!(
-            clean.get(),
+            clean.get(crate::model::Dialect::Sqlite),
             Some(Findings { has_statements: true, begins: false, no_transaction: true, ..Default::default() })
         );
+        // Read as SQLite, not known as PostgreSQL (whose quoting differs).
+        assert_eq!(clean.get(crate::model::Dialect::Postgres), None);
         assert_eq!(memo.lookup(&mut 0, "m/2_b.sql", b""), Some(([2; 32], Analysis::NONE)));
-        assert_eq!(Analysis::NONE.get(), None);
+        assert_eq!(Analysis::NONE.get(crate::model::Dialect::Sqlite), None);
         assert_eq!(memo.lookup(&mut 0, "m/1_a.sql", b"CREATE TABLE a (y);"), None, "other bytes");
         assert_eq!(memo.lookup(&mut 0, "m/3_c.sql", b"CREATE TABLE a (x);"), None, "another file");
         assert_eq!(memo.lock("lock text\n"), None);
@@ -402,12 +406,10 @@ mod tests {
                 "a.sql",
                 b"SELECT 1;",
                 [9; 32],
-                Analysis::new(Findings {
-                    has_statements: true,
-                    begins: false,
-                    no_transaction: false,
-                    ..Default::default()
-                }),
+                Analysis::new(
+                    Findings { has_statements: true, begins: false, no_transaction: false, ..Default::default() },
+                    crate::model::Dialect::Sqlite,
+                ),
             )],
             None,
         )

@@ -241,15 +241,18 @@ impl Analysis {
     const STATEMENTS: u8 = 2;
     const BEGINS: u8 = 4;
     const NO_TRANSACTION: u8 = 8;
+    /// Read as PostgreSQL (its quoting differs from SQLite's).
+    const POSTGRES: u8 = 16;
 
-    /// A clean file's findings, known.
-    pub fn new(found: Findings) -> Analysis {
+    /// A clean file's findings, known, as read in `dialect`.
+    pub fn new(found: Findings, dialect: Dialect) -> Analysis {
         let bit = |b: bool, v: u8| if b { v } else { 0 };
         Analysis(
             Analysis::KNOWN
                 | bit(found.has_statements, Analysis::STATEMENTS)
                 | bit(found.begins, Analysis::BEGINS)
-                | bit(found.no_transaction, Analysis::NO_TRANSACTION),
+                | bit(found.no_transaction, Analysis::NO_TRANSACTION)
+                | bit(dialect == Dialect::Postgres, Analysis::POSTGRES),
         )
     }
 
@@ -263,10 +266,10 @@ impl Analysis {
         Analysis(bits)
     }
 
-    /// The findings, if known.
-    pub fn get(self) -> Option<Findings> {
+    /// The findings, if known for a reading in `dialect`.
+    pub fn get(self, dialect: Dialect) -> Option<Findings> {
         let has = |v: u8| self.0 & v != 0;
-        has(Analysis::KNOWN).then(|| Findings {
+        (has(Analysis::KNOWN) && has(Analysis::POSTGRES) == (dialect == Dialect::Postgres)).then(|| Findings {
             has_statements: has(Analysis::STATEMENTS),
             begins: has(Analysis::BEGINS),
             no_transaction: has(Analysis::NO_TRANSACTION),

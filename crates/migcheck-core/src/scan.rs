@@ -545,7 +545,7 @@ fn scan_diesel(dir: &Path, base: &Path, memo: &Memo) -> Scan {
                     out.broken_versions.insert(version);
                     continue;
                 }
-                Some(Ok(f)) if crate::lexer::outline(&f.text).has_statements => Some(f),
+                Some(Ok(f)) if crate::lexer::has_statements(&f.text) => Some(f),
                 _ => None, // diesel writes empty down files for irreversible migrations
             };
         let part = Part { section: None, no_transaction };
@@ -569,7 +569,11 @@ fn scan_files(dir: &Path, base: &Path, layout: Layout, memo: &Memo) -> Scan {
     let mut buffer = Vec::new();
     let mut found: BTreeMap<i64, Vec<ScannedMigration>> = BTreeMap::new();
     let mut undo: BTreeMap<i64, SourceFile> = BTreeMap::new();
-    for (name, entry) in readable_entries(dir, &shown_dir, &mut out.diagnostics) {
+    let entries = readable_entries(dir, &shown_dir, &mut out.diagnostics);
+    // Flyway compares dotted versions part by part (`V1_9` < `V1_10` < `V2`):
+    // with one in the directory, every version is numbered that way.
+    let dotted = layout == Layout::Refinery && entries.iter().any(|(name, _)| layout::is_dotted_flyway(name));
+    for (name, entry) in entries {
         if name::baseline(&name).is_some() {
             out.baseline_names.push(name);
             continue;
@@ -584,14 +588,22 @@ fn scan_files(dir: &Path, base: &Path, layout: Layout, memo: &Memo) -> Scan {
             out.diagnostics.push(d);
             continue;
         }
-        let parsed = if layout == Layout::Refinery {
+        let parsed = if dotted {
+            match layout::flyway_name(&name) {
+                Some(Err(message)) => {
+                    out.diagnostics.push(layout_error(&display, format!("`{name}`: {message}"), layout));
+                    continue;
+                }
+                parsed => parsed.and_then(Result::ok),
+            }
+        } else if layout == Layout::Refinery {
             layout::refinery_name(&name)
         } else {
             layout::single_name(&name, layout).map(|(version, description)| (version, description, true))
         };
         let Some((version, description, is_up)) = parsed else {
             let expected = if layout == Layout::Refinery {
-                "`V<version>__<description>.sql`"
+                "`V<version>__<description>.sql` (Flyway's `V1_2__…` and `V1.2__…` too)"
             } else {
                 "`<version>_<description>.sql`"
             };
@@ -627,8 +639,7 @@ fn scan_files(dir: &Path, base: &Path, layout: Layout, memo: &Memo) -> Scan {
         }
         match layout::sections(layout, &file.text) {
             Ok(s) => {
-                let down_has_sql =
-                    s.down.as_ref().is_some_and(|r| crate::lexer::outline(&file.text[r.clone()]).has_statements);
+                let down_has_sql = s.down.as_ref().is_some_and(|r| crate::lexer::has_statements(&file.text[r.clone()]));
                 found.entry(version).or_default().push(ScannedMigration {
                     version,
                     description,

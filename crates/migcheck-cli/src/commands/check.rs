@@ -270,7 +270,7 @@ fn print_drift(cli: &Cli, results: Vec<(String, Result<Vec<String>>)>) -> u8 {
             Err(err) => {
                 failed += 1;
                 let message = match err {
-                    crate::error::Failure::Error { error, .. } => format!("{error:#}"),
+                    crate::error::Failure::Error { error, .. } => crate::error::Failure::message(&error),
                     crate::error::Failure::Reported(_) => "cannot be compared".to_owned(),
                 };
                 json!({ "database": db, "drift": [], "error": message })

@@ -19,7 +19,12 @@ use super::Report;
 /// Reads the directory's baseline into `report.baseline` (a second one is an
 /// error), and the lock entries it replaces whose files are gone into
 /// `report.squashed`: the migrations' chain then starts after them.
-pub(super) fn take(report: &mut Report, found: Vec<(i64, String, bool, SourceFile)>, first_version: Option<i64>) {
+pub(super) fn take(
+    report: &mut Report,
+    found: Vec<(i64, String, bool, SourceFile)>,
+    first_version: Option<i64>,
+    dialect: crate::model::Dialect,
+) {
     let (downs, mut found): (Vec<_>, Vec<_>) = found.into_iter().partition(|f| f.2);
     if found.len() > 1 {
         let names: Vec<String> = found.iter().map(|(_, _, _, f)| format!("`{}`", f.file_name())).collect();
@@ -55,14 +60,17 @@ pub(super) fn take(report: &mut Report, found: Vec<(i64, String, bool, SourceFil
         }
     }
     let Some((version, description, _, file)) = up else { return };
-    let Some(script) = super::scripts::script(file, &Part::default(), true, version, &mut report.diagnostics) else {
+    let Some(script) = super::scripts::script(file, &Part::default(), true, version, dialect, &mut report.diagnostics)
+    else {
         return;
     };
     let down = match down {
-        Some(file) => match super::scripts::script(file, &Part::default(), false, version, &mut report.diagnostics) {
-            Some(down) => Some(down),
-            None => return,
-        },
+        Some(file) => {
+            match super::scripts::script(file, &Part::default(), false, version, dialect, &mut report.diagnostics) {
+                Some(down) => Some(down),
+                None => return,
+            }
+        }
         None => None,
     };
     report.baseline = Some(Baseline { version, description, script, down });

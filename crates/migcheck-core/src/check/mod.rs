@@ -163,7 +163,9 @@ pub fn check(config: &Config) -> Report {
     report.diagnostics.extend(lock_diagnostics);
 
     let first_version = scanned.migrations.first().map(|m| m.version);
-    baseline::take(&mut report, scanned.baselines, first_version);
+    // Files are read in the dialect's quoting (a PL/pgSQL body's `BEGIN`).
+    let dialect = config.dialect.or(report.lock.dialect).unwrap_or(Dialect::Sqlite);
+    baseline::take(&mut report, scanned.baselines, first_version, dialect);
     // After a baseline whose replaced files were deleted, the chain goes on
     // from the lock's link at the baseline.
     let offset = report.squashed.len();
@@ -171,8 +173,8 @@ pub fn check(config: &Config) -> Report {
     let mut script_failed = false;
     for m in scanned.migrations {
         let ScannedMigration { version, description, up, down, up_part, down_part } = m;
-        let up = scripts::script(up, &up_part, true, version, &mut report.diagnostics);
-        let down = down.map(|d| scripts::script(d, &down_part, false, version, &mut report.diagnostics));
+        let up = scripts::script(up, &up_part, true, version, dialect, &mut report.diagnostics);
+        let down = down.map(|d| scripts::script(d, &down_part, false, version, dialect, &mut report.diagnostics));
         let (Some(up), Some(down)) = (up, down.map_or(Some(None), |d| d.map(Some))) else {
             script_failed = true;
             continue;

@@ -593,7 +593,7 @@ fn sql_file(
             return None;
         }
     };
-    if !lexer::outline(&text).has_statements {
+    if !lexer::has_statements(&text) {
         return None;
     }
     let file = SourceFile {

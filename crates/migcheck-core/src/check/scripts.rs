@@ -1,11 +1,12 @@
 //! Reading each migration file: its directives, its sqlite3 shell commands,
-//! whether it has statements and manages its own transaction, and so the
-//! [`Mode`](crate::model::Mode) it runs in.
+//! whether it has statements and manages its own transaction (read in the
+//! project's dialect: a PL/pgSQL body's `BEGIN` is not a transaction's), and
+//! so the [`Mode`](crate::model::Mode) it runs in.
 
 use crate::diagnostic::{Diagnostic, Kind, Location};
 use crate::directive;
 use crate::lexer;
-use crate::model::{Analysis, Findings, Script, SourceFile};
+use crate::model::{Analysis, Dialect, Findings, Script, SourceFile};
 use crate::scan;
 
 /// Reads directives and shell commands of one file. A whole file whose bytes
@@ -15,15 +16,16 @@ pub(super) fn script(
     part: &scan::Part,
     is_up: bool,
     version: i64,
+    dialect: Dialect,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<Script> {
     let whole = part.section.is_none();
-    let (sql, mut found) = match file.analysis.get().filter(|_| whole) {
+    let (sql, mut found) = match file.analysis.get(dialect).filter(|_| whole) {
         Some(found) => (file.text[file.bom_len()..].to_owned(), found),
         None => {
-            let Reading { sql, found, clean } = read_script(&file, part, version, diagnostics)?;
+            let Reading { sql, found, clean } = read_script(&file, part, version, dialect, diagnostics)?;
             if whole && clean {
-                file.analysis = Analysis::new(found);
+                file.analysis = Analysis::new(found, dialect);
             }
             (sql, found)
         }
@@ -55,6 +57,7 @@ fn read_script(
     file: &SourceFile,
     part: &scan::Part,
     version: i64,
+    dialect: Dialect,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<Reading> {
     let bom = file.bom_len();
@@ -85,7 +88,7 @@ fn read_script(
             return None;
         }
     };
-    if let Some(at) = lexer::unterminated_comment(text) {
+    if let Some(at) = lexer::unterminated_comment(text, dialect) {
         diagnostics.push(
             Diagnostic::error(Kind::SqlError, "this `/*` comment is never closed: SQLite ignores everything after it")
                 .at(Location::span(&file.display, &file.text, at + bom..at + bom + 2, "never closed"))
@@ -94,7 +97,7 @@ fn read_script(
         );
         return None;
     }
-    let outline = lexer::outline(text);
+    let outline = lexer::outline(text, dialect);
     let mut sql = text.to_owned();
     for range in &outline.shell_commands {
         sql.replace_range(range.clone(), &" ".repeat(range.len()));
