@@ -179,28 +179,50 @@ pub fn blank_outside(text: &str, keep: &Range<usize>) -> String {
     String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
-/// Reads a diesel directory name: `2017-11-24-215001_create_posts`.
+/// Reads a diesel directory name: `2017-11-24-215001_create_posts`, or
+/// diesel 2.2's `2024-01-01-000000-0000_create_posts`, whose last group is a
+/// subversion in hexadecimal that keeps versions made in one second apart.
 pub fn diesel_name(name: &str) -> Option<(i64, String)> {
     // diesel: the version is the name up to the first `_` (the whole name
     // when there is none), its dashes removed.
     let (version, description) = name.split_once('_').unwrap_or((name, name));
-    if version.is_empty() || !version.bytes().all(|b| b.is_ascii_digit() || b == b'-') || description.is_empty() {
+    if version.is_empty() || description.is_empty() {
         return None;
     }
-    if !version.bytes().any(|b| b.is_ascii_digit()) {
+    let subversioned = version.rsplit_once('-').filter(|(time, sub)| {
+        version.matches('-').count() == 4
+            && sub.len() == 4
+            && sub.bytes().all(|b| b.is_ascii_hexdigit())
+            && time.bytes().all(|b| b.is_ascii_digit() || b == b'-')
+    });
+    if let Some((time, sub)) = subversioned {
+        let digits: String = time.chars().filter(char::is_ascii_digit).collect();
+        let number = diesel_version_number(&digits)?;
+        return Some((with_subversion(number, u32::from_str_radix(sub, 16).ok()?)?, description.to_owned()));
+    }
+    if !version.bytes().all(|b| b.is_ascii_digit() || b == b'-') || !version.bytes().any(|b| b.is_ascii_digit()) {
         return None;
     }
     let digits: String = version.chars().filter(char::is_ascii_digit).collect();
     Some((diesel_version_number(&digits)?, description.to_owned()))
 }
 
+/// A diesel 2.2 version: the timestamp's number, then the subversion
+/// (below 65,536) in five decimal digits, so that numeric order is diesel's
+/// order among such versions.
+fn with_subversion(timestamp: i64, sub: u32) -> Option<i64> {
+    timestamp.checked_mul(100_000)?.checked_add(i64::from(sub))
+}
+
 /// The number migcheck orders a diesel version by. diesel orders versions as
 /// strings; for its timestamps (`YYYYMMDD` and a time) that is numeric order
 /// once the time has six digits, so a time written with five or seven
 /// (`2023-10-06-10000`, `2023-03-01-1745356`, both seen in real histories)
-/// is read as the six-digit time that sorts where it sorts. Any other
-/// version is its number. `__diesel_schema_migrations` keeps the digits
-/// (`migcheck import` reads them through here too).
+/// is read as the six-digit time that sorts where it sorts. diesel 2.2's
+/// versions (`__diesel_schema_migrations` keeps `202401010000000000`: the
+/// timestamp and a four-digit hexadecimal subversion) are the timestamp
+/// times 100,000 plus the subversion. Any other version is its number.
+/// `migcheck import` reads the digits diesel keeps through here too.
 ///
 /// ```
 /// use migcheck_core::layout::diesel_version_number;
@@ -209,23 +231,35 @@ pub fn diesel_name(name: &str) -> Option<(i64, String)> {
 /// assert_eq!(diesel_version_number("2023100610000"), Some(20231006100000));
 /// assert_eq!(diesel_version_number("202303011745356"), Some(20230301174535));
 /// assert_eq!(diesel_version_number("00000000000000"), Some(0));
+/// assert_eq!(diesel_version_number("202401010000000000"), Some(2024010100000000000));
+/// assert_eq!(diesel_version_number("20240101000000000a"), Some(2024010100000000010));
 /// ```
 pub fn diesel_version_number(digits: &str) -> Option<i64> {
+    if digits.len() == 18
+        && digits[..14].bytes().all(|b| b.is_ascii_digit())
+        && digits[14..].bytes().all(|b| b.is_ascii_hexdigit())
+        && is_date(&digits[..8])
+    {
+        return with_subversion(digits[..14].parse().ok()?, u32::from_str_radix(&digits[14..], 16).ok()?);
+    }
     if !digits.bytes().all(|b| b.is_ascii_digit()) || digits.is_empty() {
         return None;
     }
-    let date_like = digits.len() > 8 && digits.len() != 14 && {
-        let (year, month, day) = (&digits[..4], &digits[4..6], &digits[6..8]);
-        matches!(year.parse::<u32>(), Ok(1970..=2200))
-            && matches!(month.parse::<u32>(), Ok(1..=12))
-            && matches!(day.parse::<u32>(), Ok(1..=31))
-    };
+    let date_like = digits.len() > 8 && digits.len() != 14 && is_date(&digits[..8]);
     if date_like {
         let time = &digits[8..];
         let time: String = if time.len() < 6 { format!("{time:0<6}") } else { time[..6].to_owned() };
         return format!("{}{time}", &digits[..8]).parse().ok();
     }
     digits.parse().ok()
+}
+
+/// Whether eight digits read as a date (`YYYYMMDD`).
+fn is_date(digits: &str) -> bool {
+    let (year, month, day) = (&digits[..4], &digits[4..6], &digits[6..8]);
+    matches!(year.parse::<u32>(), Ok(1970..=2200))
+        && matches!(month.parse::<u32>(), Ok(1..=12))
+        && matches!(day.parse::<u32>(), Ok(1..=31))
 }
 
 /// Reads a single-file layout's name, `<version>_<description>.sql`; for
@@ -246,7 +280,19 @@ pub fn single_name(name: &str, layout: Layout) -> Option<(i64, String)> {
 }
 
 /// Reads a refinery/Flyway file name: `V3__add_pets.sql` (up) or `U3__…` (undo).
+/// A Flyway version of several parts (`V1_10__…`, `V1.2.3__…`) is read by
+/// [`flyway_name`]; this reads whole numbers only (refinery's own names).
 pub fn refinery_name(name: &str) -> Option<(i64, String, bool)> {
+    let (parts, description, is_up) = flyway_parts(name)?;
+    match parts[..] {
+        [version] => Some((version, description, is_up)),
+        _ => None,
+    }
+}
+
+/// The parts of a Flyway version in a file name (`V1_10__x.sql`: `[1, 10]`),
+/// its description and whether it is an up (`V`) or undo (`U`) file.
+fn flyway_parts(name: &str) -> Option<(Vec<i64>, String, bool)> {
     let stem = name.strip_suffix(".sql")?;
     let (is_up, rest) = match stem.as_bytes().first()? {
         b'V' | b'v' => (true, &stem[1..]),
@@ -254,10 +300,84 @@ pub fn refinery_name(name: &str) -> Option<(i64, String, bool)> {
         _ => return None,
     };
     let (version, description) = rest.split_once("__")?;
-    if version.is_empty() || !version.bytes().all(|b| b.is_ascii_digit()) || description.is_empty() {
+    if description.is_empty() {
         return None;
     }
-    Some((version.parse().ok()?, description.to_owned(), is_up))
+    let parts = version
+        .split(['.', '_'])
+        .map(|p| if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) { p.parse().ok() } else { None })
+        .collect::<Option<Vec<i64>>>()?;
+    Some((parts, description.to_owned(), is_up))
+}
+
+/// Whether a Flyway file name's version has several parts (`V1_10__…`,
+/// `V1.2__…`): a directory holding one numbers all its versions by
+/// [`flyway_version`].
+pub fn is_dotted_flyway(name: &str) -> bool {
+    flyway_parts(name).is_some_and(|(parts, _, _)| parts.len() > 1)
+}
+
+/// The most parts a dotted Flyway version may have, and the bound of each
+/// part after the first.
+const FLYWAY_PARTS: usize = 4;
+const FLYWAY_PART: i64 = 10_000;
+
+/// The number a dotted Flyway version is ordered by: Flyway compares the
+/// parts as numbers, one by one, a missing part being 0 (`1.9` < `1.10` <
+/// `2`, and `1` = `1.0`). Each part after the first takes four decimal
+/// digits: `first × 10¹² + second × 10⁸ + third × 10⁴ + fourth`. `None`
+/// when the version does not fit (more than four parts, a later part above
+/// 9999, a first part above 9223371).
+///
+/// ```
+/// use migcheck_core::layout::flyway_version;
+///
+/// assert_eq!(flyway_version(&[1, 9]), Some(1_0009_0000_0000));
+/// assert!(flyway_version(&[1, 9]) < flyway_version(&[1, 10]));
+/// assert!(flyway_version(&[1, 10]) < flyway_version(&[2]));
+/// assert_eq!(flyway_version(&[1]), flyway_version(&[1, 0]));
+/// assert_eq!(flyway_version(&[1, 10000]), None);
+/// ```
+pub fn flyway_version(parts: &[i64]) -> Option<i64> {
+    if parts.is_empty() || parts.len() > FLYWAY_PARTS || parts[1..].iter().any(|p| *p >= FLYWAY_PART) {
+        return None;
+    }
+    let mut number: i64 = 0;
+    for i in 0..FLYWAY_PARTS {
+        number = number.checked_mul(FLYWAY_PART)?.checked_add(parts.get(i).copied().unwrap_or(0))?;
+    }
+    Some(number)
+}
+
+/// The Flyway version text of a number made by [`flyway_version`], with
+/// `separator` between parts and trailing zero parts left out (`1_10`).
+pub fn flyway_text(version: i64, separator: char) -> String {
+    let mut parts = Vec::new();
+    let mut rest = version;
+    for _ in 1..FLYWAY_PARTS {
+        parts.push(rest % FLYWAY_PART);
+        rest /= FLYWAY_PART;
+    }
+    parts.push(rest);
+    parts.reverse();
+    while parts.len() > 1 && parts.last() == Some(&0) {
+        parts.pop();
+    }
+    parts.iter().map(i64::to_string).collect::<Vec<_>>().join(&separator.to_string())
+}
+
+/// Reads a Flyway file name in a directory whose versions are dotted
+/// ([`is_dotted_flyway`]): the version numbered by [`flyway_version`];
+/// `Err` with what is wrong when the version does not fit.
+pub fn flyway_name(name: &str) -> Option<Result<(i64, String, bool), String>> {
+    let (parts, description, is_up) = flyway_parts(name)?;
+    Some(match flyway_version(&parts) {
+        Some(version) => Ok((version, description, is_up)),
+        None => Err(format!(
+            "its version has parts migcheck cannot number in a directory of dotted versions: at most {FLYWAY_PARTS} \
+             parts, the first below 9223372 and the others below {FLYWAY_PART}"
+        )),
+    })
 }
 
 #[cfg(test)]
@@ -270,11 +390,31 @@ mod tests {
         assert_eq!(diesel_name("00000000000000_diesel_initial_setup"), Some((0, "diesel_initial_setup".into())));
         assert_eq!(diesel_name("2017-99-99-999999_odd_time"), Some((20179999999999, "odd_time".into())));
         assert_eq!(diesel_name("notes"), None);
+        // diesel 2.2: a hexadecimal subversion after the time.
+        assert_eq!(diesel_name("2024-01-01-000000-0000_a"), Some((2024010100000000000, "a".into())));
+        assert_eq!(diesel_name("2024-01-01-000000-0001_b"), Some((2024010100000000001, "b".into())));
+        assert_eq!(diesel_name("2024-01-01-000000-00ff_c"), Some((2024010100000000255, "c".into())));
+        assert_eq!(diesel_name("2024-01-02-000000-0000_d"), Some((2024010200000000000, "d".into())));
+        let mut order: Vec<i64> = ["2024-01-01-000000-000a_x", "2024-01-01-000000-0009_x", "2024-01-01-000001-0000_x"]
+            .map(|n| diesel_name(n).unwrap().0)
+            .to_vec();
+        order.sort();
+        assert_eq!(order, [2024010100000000009, 2024010100000000010, 2024010100000100000]);
         assert_eq!(refinery_name("V1__init.sql"), Some((1, "init".into(), true)));
         assert_eq!(refinery_name("V0__zero.sql"), Some((0, "zero".into(), true)));
         assert_eq!(refinery_name("U2__undo_pets.sql"), Some((2, "undo_pets".into(), false)));
         assert_eq!(refinery_name("V1_init.sql"), None);
         assert_eq!(refinery_name("R__repeatable.sql"), None);
+        assert_eq!(refinery_name("V1_10__dotted.sql"), None);
+        assert!(
+            is_dotted_flyway("V1_10__a.sql") && is_dotted_flyway("V1.2.3__a.sql") && !is_dotted_flyway("V3__a.sql")
+        );
+        assert_eq!(flyway_name("V1_10__a.sql"), Some(Ok((1_0010_0000_0000, "a".into(), true))));
+        assert_eq!(flyway_name("U1.10__a.sql"), Some(Ok((1_0010_0000_0000, "a".into(), false))));
+        assert!(matches!(flyway_name("V1_2_3_4_5__a.sql"), Some(Err(_))));
+        assert_eq!(flyway_text(1_0010_0000_0000, '_'), "1_10");
+        assert_eq!(flyway_text(2_0000_0000_0000, '.'), "2");
+        assert_eq!(flyway_text(1_0002_0003_0004, '.'), "1.2.3.4");
         let sm = Layout::SqlMigrate;
         assert_eq!(single_name("20240101120000-create_users.sql", sm), Some((20240101120000, "create_users".into())));
         assert_eq!(single_name("3_more.sql", sm), Some((3, "more".into())));

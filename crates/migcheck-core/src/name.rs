@@ -218,13 +218,20 @@ pub fn format(layout: Layout, version: &str, description: &str, up: &str, down: 
     }
 }
 
-/// diesel's way of writing a 14-digit timestamp (`2024-01-01-120000`); other
+/// diesel's way of writing a 14-digit timestamp (`2024-01-01-120000`), and
+/// diesel 2.2's of a timestamp with a subversion (the 19 digits of
+/// `layout::diesel_version_number`: `2024-01-01-120000-0000`); other
 /// versions as they are.
 fn diesel_version(version: &str) -> String {
-    if version.len() == 14 && version.bytes().all(|b| b.is_ascii_digit()) {
-        format!("{}-{}-{}-{}", &version[..4], &version[4..6], &version[6..8], &version[8..])
-    } else {
-        version.to_owned()
+    let digits = version.bytes().all(|b| b.is_ascii_digit());
+    let dashed = |t: &str| format!("{}-{}-{}-{}", &t[..4], &t[4..6], &t[6..8], &t[8..14]);
+    match version.len() {
+        14 if digits => dashed(version),
+        19 if digits => match version[14..].parse::<u32>() {
+            Ok(sub) if sub <= 0xffff => format!("{}-{sub:04x}", dashed(version)),
+            _ => version.to_owned(),
+        },
+        _ => version.to_owned(),
     }
 }
 
@@ -243,6 +250,11 @@ fn diesel_version(version: &str) -> String {
 ///     renumber(Layout::Diesel, "2024-01-01-120000_c", 20240301090000).as_deref(),
 ///     Some("2024-03-01-090000_c")
 /// );
+/// // diesel 2.2's names keep their subversion.
+/// assert_eq!(
+///     renumber(Layout::Diesel, "2024-01-01-120000-0000_c", 2024030109000000001).as_deref(),
+///     Some("2024-03-01-090000-0001_c")
+/// );
 /// ```
 pub fn renumber(layout: Layout, name: &str, version: i64) -> Option<String> {
     let (prefix, rest) = match layout {
@@ -250,7 +262,8 @@ pub fn renumber(layout: Layout, name: &str, version: i64) -> Option<String> {
         _ => ("", name),
     };
     let digits = match layout {
-        Layout::Diesel => rest.bytes().take_while(|b| b.is_ascii_digit() || *b == b'-').count(),
+        // Up to the `_`: diesel 2.2's subversion is hexadecimal.
+        Layout::Diesel => rest.bytes().take_while(|b| b.is_ascii_hexdigit() || *b == b'-').count(),
         _ => rest.bytes().take_while(u8::is_ascii_digit).count(),
     };
     if digits == 0 {
@@ -258,6 +271,7 @@ pub fn renumber(layout: Layout, name: &str, version: i64) -> Option<String> {
     }
     let old = &rest[..digits];
     let new = match layout {
+        Layout::Diesel if old.matches('-').count() == 4 => diesel_version(&format!("{version:019}")),
         Layout::Diesel if old.contains('-') => diesel_version(&format!("{version:014}")),
         _ if old.starts_with('0') && old.len() > 1 => format!("{version:0width$}", width = old.len()),
         _ => version.to_string(),

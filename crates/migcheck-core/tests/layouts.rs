@@ -108,6 +108,29 @@ fn diesel_orders_as_diesel_does() {
     );
 }
 
+/// diesel 2.2 writes a hexadecimal subversion after the time, so that
+/// migrations made in one second have versions of their own; older names in
+/// the same directory sort before them, as diesel's strings do.
+#[test]
+fn diesel_subversions() {
+    check_dir(
+        &[
+            ("2023-12-31-235959_old/up.sql", "CREATE TABLE old (x);"),
+            ("2024-01-01-000000-0000_users/up.sql", "CREATE TABLE users (id INTEGER PRIMARY KEY);"),
+            ("2024-01-01-000000-0000_users/down.sql", "DROP TABLE users;"),
+            ("2024-01-01-000000-0001_posts/up.sql", "CREATE TABLE posts (id INTEGER PRIMARY KEY);"),
+            ("2024-01-01-000000-000a_tags/up.sql", "CREATE TABLE tags (id INTEGER PRIMARY KEY);"),
+        ],
+        Expect {
+            layout: Layout::Diesel,
+            versions: vec![20231231235959, 2024010100000000000, 2024010100000000001, 2024010100000000010],
+            reversible: vec![false, true, false, false],
+            modes: vec![T; 4],
+            tables: vec!["old", "posts", "tags", "users"],
+        },
+    );
+}
+
 #[test]
 fn refinery_and_flyway() {
     check_dir(
@@ -126,6 +149,29 @@ fn refinery_and_flyway() {
             reversible: vec![false, true, false, false, false],
             modes: vec![T; 5],
             tables: vec!["nine", "ten", "users", "zero"],
+        },
+    );
+}
+
+/// Flyway's versions may have parts (`V1_10__`, `V1.2__`), compared as
+/// numbers one by one: 1.9 runs before 1.10, which runs before 2.
+#[test]
+fn flyway_dotted_versions() {
+    check_dir(
+        &[
+            ("V1__init.sql", "CREATE TABLE users (id INTEGER PRIMARY KEY);"),
+            ("V1_9__nine.sql", "CREATE TABLE nine (x);"),
+            ("V1_10__ten.sql", "ALTER TABLE nine ADD COLUMN y;"),
+            ("U1_10__ten.sql", "ALTER TABLE nine DROP COLUMN y;"),
+            ("V1.11__eleven.sql", "CREATE INDEX nine_y ON nine (y);"),
+            ("V2__two.sql", "DROP INDEX nine_y;"),
+        ],
+        Expect {
+            layout: Layout::Refinery,
+            versions: vec![1_0000_0000_0000, 1_0009_0000_0000, 1_0010_0000_0000, 1_0011_0000_0000, 2_0000_0000_0000],
+            reversible: vec![false, false, true, false, false],
+            modes: vec![T; 5],
+            tables: vec!["nine", "users"],
         },
     );
 }

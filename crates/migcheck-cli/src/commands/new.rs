@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use migcheck_core::layout::Layout;
+use migcheck_core::layout::{self, Layout};
 
 use super::*;
 use crate::error::{Result, bail};
@@ -21,6 +21,10 @@ pub struct Args {
     pub irreversible: bool,
 }
 
+/// The smallest version of a diesel 2.2 name (a timestamp with a
+/// subversion: `layout::diesel_version_number`).
+const DIESEL_SUBVERSIONED: i64 = 1_000_000_000_000_000_000;
+
 /// Runs `migcheck new`: writes the files, refusing to overwrite.
 pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
     let Args { name, sequential, irreversible } = args;
@@ -36,8 +40,14 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
     let newest = versions(cli).last().copied().unwrap_or(0);
     // refinery and Flyway number migrations 1, 2, 3 (refinery's versions are
     // 32-bit): a timestamp only where the history already uses them.
+    let dotted = (layout == Layout::Refinery).then(|| dotted_separator(&cli.dir)).flatten();
     let sequential = sequential || (layout == Layout::Refinery && newest < 10_000_000_000_000);
-    let (version, text) = if sequential {
+    let (version, text) = if let Some(separator) = dotted {
+        // Flyway's dotted versions: the next whole one (`V1_10` → `V2`).
+        let major = newest / layout::flyway_version(&[1]).unwrap_or(1);
+        let v = layout::flyway_version(&[major + 1]).unwrap_or(newest + 1);
+        (v, layout::flyway_text(v, separator))
+    } else if sequential {
         let v = newest + 1;
         // As wide as the names already there (`000016_…`, `00016_…`, `V16__…`).
         let width = match sequential_width(cli, layout) {
@@ -46,6 +56,11 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
             None => 0,
         };
         (v, format!("{v:0width$}"))
+    } else if layout == Layout::Diesel && newest >= DIESEL_SUBVERSIONED {
+        // diesel 2.2's names (`2024-01-01-120000-0000_…`): the timestamp
+        // and a subversion, as its `migration generate` writes them.
+        let v = (utc_timestamp() * 100_000).max(newest + 1);
+        (v, v.to_string())
     } else {
         let v = utc_timestamp().max(newest + 1);
         (v, v.to_string())
@@ -62,6 +77,19 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
     }
     println!("migration {version}: write its SQL, build to check it, then `migcheck lock` to seal it");
     Ok(exit::OK)
+}
+
+/// When the directory's Flyway versions are dotted (`V1_10__…`), the
+/// separator its newest such name uses.
+fn dotted_separator(dir: &Path) -> Option<char> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| layout::is_dotted_flyway(n))
+        .collect();
+    names.sort();
+    let newest = names.pop()?;
+    Some(if newest.split("__").next()?.contains('.') { '.' } else { '_' })
 }
 
 /// The zero-padded width of the versions in the directory's names, if they
