@@ -798,8 +798,10 @@ fn postgres_hazards_are_measured() {
         eprintln!("SKIPPED: no PostgreSQL server");
         return;
     };
-    let base = "CREATE TABLE users (id serial PRIMARY KEY, email text NOT NULL, name text, age integer);\n\
-                CREATE TABLE orgs (id serial PRIMARY KEY, name text);\n";
+    let base = "CREATE TABLE users (id serial PRIMARY KEY, email text NOT NULL, name text, age integer, seen timestamp);\n\
+                CREATE TABLE orgs (id serial PRIMARY KEY, name text);\n\
+                CREATE TABLE tags (id int);\nCREATE MATERIALIZED VIEW tag_ids AS SELECT id FROM tags;\n\
+                CREATE INDEX tag_ids_id ON tag_ids (id);\n";
     /// What the case is, its migration, and the findings: (code, line).
     type Case = (&'static str, &'static str, &'static [(&'static str, usize)]);
     let cases: &[Case] = &[
@@ -882,6 +884,23 @@ fn postgres_hazards_are_measured() {
         (
             "allowed in the file",
             "-- migcheck: allow index-not-concurrent, no-lock-timeout\nCREATE INDEX users_email ON users (email);\n",
+            &[],
+        ),
+        // What a dropped table, materialized view or key takes with it is
+        // not an index to drop concurrently.
+        ("a dropped table's indexes", "SET lock_timeout = '2s';\nDROP TABLE users;\n", &[("breaking-change", 2)]),
+        ("a dropped materialized view's indexes", "SET lock_timeout = '2s';\nDROP MATERIALIZED VIEW tag_ids;\n", &[]),
+        ("a dropped primary key", "SET lock_timeout = '2s';\nALTER TABLE orgs DROP CONSTRAINT orgs_pkey;\n", &[]),
+        // A rename is one finding, not also a NOT NULL column added.
+        (
+            "a renamed column",
+            "SET lock_timeout = '2s';\nALTER TABLE users RENAME COLUMN email TO mail;\n",
+            &[("breaking-change", 2)],
+        ),
+        // Every timestamp fits in a timestamptz (and in UTC nothing is rewritten).
+        (
+            "timestamp to timestamptz",
+            "SET lock_timeout = '2s';\nSET timezone = 'UTC';\nALTER TABLE users ALTER COLUMN seen TYPE timestamptz;\n",
             &[],
         ),
     ];

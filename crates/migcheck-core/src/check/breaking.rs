@@ -78,18 +78,46 @@ impl Shapes {
                 continue;
             }
             let after = engine.columns(table)?;
-            for old in before {
-                let Some(new) = after.iter().find(|c| c.name.eq_ignore_ascii_case(&old.name)) else {
-                    push(
+            let gone: Vec<&ColumnShape> =
+                before.iter().filter(|o| !after.iter().any(|c| c.name.eq_ignore_ascii_case(&o.name))).collect();
+            let added: Vec<&ColumnShape> =
+                after.iter().filter(|c| !before.iter().any(|o| o.name.eq_ignore_ascii_case(&c.name))).collect();
+            // A column gone and one added in its shape, in a file that says
+            // RENAME: one rename, not a drop and a new NOT NULL column.
+            let renames = up.sql.to_lowercase().contains("rename");
+            let mut renamed: Vec<&str> = Vec::new();
+            for old in &gone {
+                let to = added.iter().find(|c| {
+                    renames
+                        && !renamed.contains(&c.name.as_str())
+                        && c.ty.eq_ignore_ascii_case(&old.ty)
+                        && c.not_null == old.not_null
+                        && c.has_default == old.has_default
+                });
+                match to {
+                    Some(to) => {
+                        renamed.push(&to.name);
+                        push(
+                            format!(
+                                "renames column `{table}.{}` to `{}`, which the running release still reads and writes by its old name",
+                                old.name, to.name
+                            ),
+                            &old.name,
+                            table,
+                        );
+                    }
+                    None => push(
                         format!(
                             "drops or renames column `{table}.{}`, which the running release still reads and writes",
                             old.name
                         ),
                         &old.name,
                         table,
-                    );
-                    continue;
-                };
+                    ),
+                }
+            }
+            for old in before {
+                let Some(new) = after.iter().find(|c| c.name.eq_ignore_ascii_case(&old.name)) else { continue };
                 if new.not_null && !old.not_null && !new.has_default {
                     push(
                         format!(
@@ -110,7 +138,7 @@ impl Shapes {
                     );
                 }
             }
-            for new in after.iter().filter(|c| !before.iter().any(|o| o.name.eq_ignore_ascii_case(&c.name))) {
+            for new in added.into_iter().filter(|c| !renamed.contains(&c.name.as_str())) {
                 if new.not_null && !new.has_default {
                     push(
                         format!(
@@ -151,6 +179,27 @@ fn narrowed(old: &str, new: &str) -> bool {
         t.split_once('(').and_then(|(_, r)| r.trim_end_matches(')').split(',').next()?.trim().parse::<u32>().ok())
     };
     let texty = |t: &str| ["text", "char", "clob", "varchar", "character"].iter().any(|w| t.contains(w));
+    // Every value of the old type has a place in the new one.
+    // The type without its modifier: `timestamp(3) with time zone` is a
+    // `timestamp with time zone`.
+    let base = |t: &str| match (t.find('('), t.find(')')) {
+        (Some(a), Some(b)) if a < b => format!("{}{}", t[..a].trim_end(), &t[b + 1..]),
+        _ => t.to_owned(),
+    };
+    let (old_base, new_base) = (base(&old), base(&new));
+    let timestamp = ["timestamp", "timestamp without time zone", "datetime"];
+    let timestamptz = ["timestamptz", "timestamp with time zone"];
+    let widens = |from: &[&str], to: &[&str]| from.contains(&old_base.as_str()) && to.contains(&new_base.as_str());
+    if widens(&timestamp, &timestamptz)
+        || widens(&["date"], &timestamp)
+        || widens(&["date"], &timestamptz)
+        || widens(&["time", "time without time zone"], &["timetz", "time with time zone"])
+        || widens(&["json"], &["jsonb"])
+        || widens(&["jsonb"], &["json"])
+        || (old_base == new_base && length(&new).is_none())
+    {
+        return false;
+    }
     match (rank(&old), rank(&new)) {
         (Some(a), Some(b)) if a < 4 && b < 4 => return b < a,
         (Some(_), Some(_)) => return false,
@@ -186,6 +235,11 @@ mod tests {
             ("INTEGER", "NUMERIC"),
             ("TEXT", ""),
             ("real", "double precision"),
+            ("timestamp without time zone", "timestamp with time zone"),
+            ("timestamp(3) without time zone", "timestamp(6) with time zone"),
+            ("date", "timestamp with time zone"),
+            ("json", "jsonb"),
+            ("numeric(10,2)", "numeric"),
         ] {
             assert!(!narrowed(old, new), "{old} → {new}");
         }
@@ -196,6 +250,8 @@ mod tests {
             ("text", "integer"),
             ("TEXT", "INTEGER"),
             ("timestamp with time zone", "date"),
+            ("timestamp with time zone", "timestamp without time zone"),
+            ("timestamp(6) with time zone", "timestamp(3) without time zone"),
         ] {
             assert!(narrowed(old, new), "{old} → {new}");
         }

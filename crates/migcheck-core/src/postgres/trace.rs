@@ -236,6 +236,8 @@ pub(crate) fn run_traced(
     client.query(if in_transaction { "RESET lock_timeout; BEGIN" } else { "RESET lock_timeout" }).map_err(fail)?;
     let mut now = state(client, &before).map_err(fail)?;
     let mut unguarded: Option<std::ops::Range<usize>> = None;
+    // The existing tables locked while `lock_timeout` was unset.
+    let mut unguarded_tables: BTreeSet<String> = BTreeSet::new();
     let mut found: Vec<(std::ops::Range<usize>, (Kind, String, String))> = Vec::new();
     // Blocking locks taken and not reported yet: (statement, lock, what it blocks).
     let mut pending: BTreeMap<u32, (std::ops::Range<usize>, &str, &str)> = BTreeMap::new();
@@ -267,7 +269,13 @@ pub(crate) fn run_traced(
                 elapsed,
             });
         }
-        let concurrently = crate::schema::tokens::tokenize(statement).iter().any(|t| t.is_word("concurrently"));
+        let statement_tokens = crate::schema::tokens::tokenize(statement);
+        let concurrently = statement_tokens.iter().any(|t| t.is_word("concurrently"));
+        // Only `DROP INDEX` can drop an index concurrently: the indexes a
+        // dropped table, materialized view, column or constraint takes with
+        // it are that statement's own business.
+        let drops_index = statement_tokens.first().is_some_and(|t| t.is_word("drop"))
+            && statement_tokens.get(1).is_some_and(|t| t.is_word("index"));
         let mut said: BTreeSet<u32> = BTreeSet::new();
         let mut counted = false;
         fn say(
@@ -298,7 +306,7 @@ pub(crate) fn run_traced(
             }
         }
         for (index, table) in now.indexes.difference(&next.indexes) {
-            if before.contains_key(index) && !concurrently {
+            if before.contains_key(index) && !concurrently && drops_index {
                 let name = &before[table].name;
                 say(
                     &mut said,
@@ -386,6 +394,9 @@ pub(crate) fn run_traced(
             let Some(relation) = before.get(oid).filter(|r| r.kind != 'i') else { continue };
             let Some((lock, what)) = blocks(mode) else { continue };
             took_lock = true;
+            if next.no_lock_timeout {
+                unguarded_tables.insert(relation.name.clone());
+            }
             if said.contains(oid) || pending.contains_key(oid) {
                 continue;
             }
@@ -430,10 +441,16 @@ pub(crate) fn run_traced(
         );
     }
     if let Some(range) = unguarded {
+        let tables: Vec<String> = unguarded_tables.iter().map(|t| format!("`{t}`")).collect();
+        let on = match tables.len() {
+            0 => String::new(),
+            1 => format!(" on {}", tables[0]),
+            _ => format!(" on {}", tables.join(", ")),
+        };
         warnings.push(
             Diagnostic::warning(
                 Kind::NoLockTimeout,
-                format!("`{}` takes a blocking lock with no `lock_timeout` set", file.file_name()),
+                format!("`{}` takes a blocking lock{on} with no `lock_timeout` set", file.file_name()),
             )
             .at(at(&range, "waits for its lock for as long as it takes"))
             .note("behind a long-running query it waits for its lock, and every query on the table queues behind it")
