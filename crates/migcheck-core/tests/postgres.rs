@@ -105,6 +105,56 @@ fn errors_point_at_postgres_positions_and_scratch_databases_are_dropped(url: &st
     assert!(scratch_databases(&url).is_empty());
 }
 
+/// The down check compares what PostgreSQL compares: two constraints whose
+/// `table.constraint` keys share their first 63 bytes stay apart (a
+/// migration that touches neither passes, every time), a function the down
+/// puts back with other indentation and comments is the same function, a
+/// view holding `'now'::timestamp` is not a new view a second later; a body
+/// that really differs is shown at its first differing line.
+fn the_comparison_sees_what_postgres_sees(url: &str) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let long = "a_table_with_a_name_long_enough_to_push_keys_past_the_limit";
+    let body = |indent: &str, comment: &str| {
+        format!(
+            "CREATE OR REPLACE FUNCTION touch() RETURNS trigger AS $$\nBEGIN\n{indent}NEW.at := now();{comment}\n{indent}RETURN NEW;\nEND;\n$$ LANGUAGE plpgsql;\n"
+        )
+    };
+    let files = vec![
+        (
+            "1_long.sql".to_owned(),
+            format!(
+                "CREATE TABLE {long} (x int, y int,\n  CONSTRAINT {long}_x_positive_check CHECK (x > 0),\n  CONSTRAINT {long}_y_positive_check CHECK (y > 0));\n\
+                 CREATE TABLE events (at timestamp);\n{}",
+                body("  ", "")
+            ),
+        ),
+        (
+            "2_touch.up.sql".to_owned(),
+            format!(
+                "{}CREATE VIEW recent AS SELECT at FROM events WHERE at > 'now'::timestamp;\n",
+                body("    ", " -- the clock")
+            ),
+        ),
+        ("2_touch.down.sql".to_owned(), format!("DROP VIEW recent;\n{}", body("\t", ""))),
+    ];
+    // schema.sql makes the view on another database, later: its frozen
+    // time is another.
+    let schema = format!("{}{}", files[0].1, files[1].1);
+    let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
+    for _ in 0..3 {
+        let r = run(Some(url), &files, Some(&schema));
+        assert!(r.executed);
+        assert!(errors(&r).is_empty(), "{:#?}", errors(&r));
+    }
+    let mut wrong = files.clone();
+    let other = body("  ", "").replace("RETURN NEW;", "RETURN NULL;");
+    wrong[2] = ("2_touch.down.sql", &other);
+    let r = run(Some(url), &wrong, None);
+    let e = r.errors().next().expect("a down that puts back another body");
+    assert_eq!(e.kind, Kind::IrreversibleDown, "{}", e.render());
+    assert!(e.render().contains("they differ from line 7: `RETURN NEW;`"), "{}", e.render());
+}
+
 fn without_a_scratch_server_the_sql_is_not_run_and_the_build_says_so() {
     let r = run(None, &good(), None);
     assert!(!r.executed);
@@ -295,6 +345,7 @@ fn main() {
             false,
         ),
         on_server("the_scratch_database_is_bounded", the_scratch_database_is_bounded, false),
+        on_server("the_comparison_sees_what_postgres_sees", the_comparison_sees_what_postgres_sees, false),
         on_server("the_prelude_runs_before_the_first_migration", the_prelude_runs_before_the_first_migration, false),
         on_server(
             "repeat_checks_start_from_a_template_on_the_server",

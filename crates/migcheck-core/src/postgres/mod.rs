@@ -40,12 +40,14 @@ pub fn snapshot(client: &mut Client) -> Result<PgSnapshot, PgError> {
 }
 
 /// Reads the objects of the schemas `filter` selects (a condition on `n`,
-/// the namespace). An index's definition leaves out its table's schema,
+/// the namespace). The columns are text: a `UNION ALL` types them after its
+/// first `SELECT`, and a `name` would cut long `table.constraint` keys at
+/// 63 bytes, so that two of them would share a key. An index's definition leaves out its table's schema,
 /// which `pg_get_indexdef` always writes, so that the same migrations read
 /// the same in any schema.
 fn snapshot_where(client: &mut Client, filter: &str) -> Result<PgSnapshot, PgError> {
     let sql = format!(
-        "SELECT 'table', c.relname, '' FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        "SELECT 'table'::text, c.relname::text, ''::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
            WHERE c.relkind IN ('r', 'p') AND {filter}
          UNION ALL
          SELECT 'column', c.relname || '.' || a.attname,
@@ -91,14 +93,19 @@ fn snapshot_where(client: &mut Client, filter: &str) -> Result<PgSnapshot, PgErr
     Ok(out)
 }
 
-/// The differences from `a` to `b`, one line each.
+/// The differences from `a` to `b`, one line each. Definitions are compared
+/// as PostgreSQL compares them: the catalogs' deparsed text, a function's
+/// body modulo whitespace and comments, and a view's timestamps taken from
+/// the clock (`'now'::timestamp` is frozen when the view is made) left out.
+/// Where two definitions really differ, the first line that differs is
+/// shown.
 pub fn diff(a: &PgSnapshot, b: &PgSnapshot, a_label: &str, b_label: &str) -> Vec<String> {
     let mut out = Vec::new();
     for ((kind, name), def) in &a.objects {
         match b.objects.get(&(kind.clone(), name.clone())) {
             None => out.push(format!("{kind} `{name}`: in {a_label}, not in {b_label}")),
-            Some(other) if other != def => {
-                out.push(format!("{kind} `{name}`: `{}` in {a_label}, `{}` in {b_label}", short(def), short(other)))
+            Some(other) if other != def && !same_definition(kind, def, other) => {
+                out.push(format!("{kind} `{name}`: {}", first_difference(def, other, a_label, b_label)))
             }
             Some(_) => {}
         }
@@ -111,9 +118,144 @@ pub fn diff(a: &PgSnapshot, b: &PgSnapshot, a_label: &str, b_label: &str) -> Vec
     out
 }
 
+/// Whether two definitions of an object of `kind` that differ as text are
+/// the same to PostgreSQL.
+fn same_definition(kind: &str, a: &str, b: &str) -> bool {
+    match kind {
+        "function" => without_trivia(a) == without_trivia(b),
+        "view" => without_clock(a) == without_clock(b),
+        _ => false,
+    }
+}
+
+/// `sql` with its comments left out and each run of whitespace made one
+/// space (none next to punctuation); quoted text kept as it is.
+fn without_trivia(sql: &str) -> String {
+    let bytes = sql.as_bytes();
+    let mut out = String::with_capacity(sql.len());
+    let mut space = false;
+    let mut i = 0;
+    let punct = |c: Option<char>| c.is_none_or(|c| "(),;=+-*/<>[]:.".contains(c));
+    while i < bytes.len() {
+        let rest = &sql[i..];
+        if rest.starts_with("--") {
+            i += rest.find('\n').unwrap_or(rest.len());
+            space = true;
+        } else if rest.starts_with("/*") {
+            i += rest[2..].find("*/").map_or(rest.len(), |n| n + 4);
+            space = true;
+        } else if bytes[i].is_ascii_whitespace() {
+            i += 1;
+            space = true;
+        } else {
+            let len = if bytes[i] == b'\'' || bytes[i] == b'"' {
+                rest[1..].find(rest.chars().next().unwrap_or('\'')).map_or(rest.len(), |n| n + 2)
+            } else {
+                rest.chars().next().map_or(1, char::len_utf8)
+            };
+            let next = rest.chars().next();
+            if space && !out.is_empty() && !punct(out.chars().last()) && !punct(next) {
+                out.push(' ');
+            }
+            space = false;
+            out.push_str(&rest[..len]);
+            i += len;
+        }
+    }
+    out
+}
+
+/// A view's definition with the timestamps of today and yesterday (what
+/// `'now'`, `'today'` and the like were frozen to when the view was made
+/// during this check) replaced by `'now'`.
+fn without_clock(def: &str) -> String {
+    let days: Vec<String> = [0u64, 86_400]
+        .iter()
+        .filter_map(|back| {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
+            Some(civil_date((now - back) / 86_400))
+        })
+        .collect();
+    let mut out = String::with_capacity(def.len());
+    let mut rest = def;
+    while let Some(at) = rest.find('\'') {
+        out.push_str(&rest[..at]);
+        let literal = &rest[at..];
+        let end = literal[1..].find('\'').map_or(literal.len(), |n| n + 2);
+        let text = &literal[..end];
+        if days.iter().any(|d| text[1..].starts_with(d.as_str())) {
+            out.push_str("'now'");
+        } else {
+            out.push_str(text);
+        }
+        rest = &literal[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `YYYY-MM-DD` of the day `days` after 1970-01-01 (Howard Hinnant's
+/// civil-from-days).
+fn civil_date(days: u64) -> String {
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// How two definitions differ: whole when short, else the first line that
+/// differs (after the lines they share).
+fn first_difference(a: &str, b: &str, a_label: &str, b_label: &str) -> String {
+    let (la, lb): (Vec<&str>, Vec<&str>) = (a.lines().collect(), b.lines().collect());
+    if la.len() <= 1 && lb.len() <= 1 {
+        return format!("`{}` in {a_label}, `{}` in {b_label}", short(a), short(b));
+    }
+    let n = la.iter().zip(&lb).take_while(|(x, y)| x.trim_end() == y.trim_end()).count();
+    let line = |l: &[&str]| l.get(n).map_or("(nothing)".to_owned(), |t| format!("`{}`", short(t)));
+    format!("they differ from line {}: {} in {a_label}, {} in {b_label}", n + 1, line(&la), line(&lb))
+}
+
 fn short(def: &str) -> String {
     let one_line = def.split_whitespace().collect::<Vec<_>>().join(" ");
     if one_line.chars().count() > 120 { one_line.chars().take(117).collect::<String>() + "…" } else { one_line }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn function_bodies_compare_without_whitespace_and_comments() {
+        let a = "CREATE OR REPLACE FUNCTION public.f()\n RETURNS integer\n LANGUAGE plpgsql\nAS $function$\nBEGIN\n  RETURN 1; -- one\nEND;\n$function$\n";
+        let b = "CREATE OR REPLACE FUNCTION public.f()\n RETURNS integer\n LANGUAGE plpgsql\nAS $function$\n  begin_x\nEND;\n$function$\n";
+        let c = "CREATE OR REPLACE FUNCTION public.f()\n RETURNS integer\n LANGUAGE plpgsql\nAS $function$ BEGIN\n\t/* note */ RETURN 1 ;\nEND;$function$\n";
+        assert!(same_definition("function", a, c));
+        assert!(!same_definition("function", a, b));
+        // Inside a string, whitespace is the value.
+        assert!(!same_definition("function", "SELECT 'a  b'", "SELECT 'a b'"));
+        assert!(!same_definition("table", "x", "x "));
+        let shown = first_difference(a, b, "before", "after");
+        assert_eq!(shown, "they differ from line 5: `BEGIN` in before, `begin_x` in after");
+    }
+
+    #[test]
+    fn views_leave_out_the_clock() {
+        let today =
+            civil_date(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() / 86_400);
+        let a = format!(" SELECT t.x\n   FROM t\n  WHERE t.at > '{today} 10:00:01.5'::timestamp without time zone;");
+        let b = format!(" SELECT t.x\n   FROM t\n  WHERE t.at > '{today} 10:00:04'::timestamp without time zone;");
+        assert!(same_definition("view", &a, &b));
+        let old = " SELECT t.x\n   FROM t\n  WHERE t.at > '2001-01-01 00:00:00'::timestamp without time zone;";
+        assert!(!same_definition("view", &a, old));
+        assert_eq!(civil_date(0), "1970-01-01");
+        assert_eq!(civil_date(19_723), "2024-01-01");
+    }
 }
 
 /// A scratch database, dropped (with FORCE) when this goes out of scope.
