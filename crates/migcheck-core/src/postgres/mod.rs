@@ -141,8 +141,8 @@ fn without_trivia(sql: &str) -> String {
         if rest.starts_with("--") {
             i += rest.find('\n').unwrap_or(rest.len());
             space = true;
-        } else if rest.starts_with("/*") {
-            i += rest[2..].find("*/").map_or(rest.len(), |n| n + 4);
+        } else if let Some(comment) = rest.strip_prefix("/*") {
+            i += comment.find("*/").map_or(rest.len(), |n| n + 4);
             space = true;
         } else if bytes[i].is_ascii_whitespace() {
             i += 1;
@@ -224,38 +224,6 @@ fn first_difference(a: &str, b: &str, a_label: &str, b_label: &str) -> String {
 fn short(def: &str) -> String {
     let one_line = def.split_whitespace().collect::<Vec<_>>().join(" ");
     if one_line.chars().count() > 120 { one_line.chars().take(117).collect::<String>() + "…" } else { one_line }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn function_bodies_compare_without_whitespace_and_comments() {
-        let a = "CREATE OR REPLACE FUNCTION public.f()\n RETURNS integer\n LANGUAGE plpgsql\nAS $function$\nBEGIN\n  RETURN 1; -- one\nEND;\n$function$\n";
-        let b = "CREATE OR REPLACE FUNCTION public.f()\n RETURNS integer\n LANGUAGE plpgsql\nAS $function$\n  begin_x\nEND;\n$function$\n";
-        let c = "CREATE OR REPLACE FUNCTION public.f()\n RETURNS integer\n LANGUAGE plpgsql\nAS $function$ BEGIN\n\t/* note */ RETURN 1 ;\nEND;$function$\n";
-        assert!(same_definition("function", a, c));
-        assert!(!same_definition("function", a, b));
-        // Inside a string, whitespace is the value.
-        assert!(!same_definition("function", "SELECT 'a  b'", "SELECT 'a b'"));
-        assert!(!same_definition("table", "x", "x "));
-        let shown = first_difference(a, b, "before", "after");
-        assert_eq!(shown, "they differ from line 5: `BEGIN` in before, `begin_x` in after");
-    }
-
-    #[test]
-    fn views_leave_out_the_clock() {
-        let today =
-            civil_date(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() / 86_400);
-        let a = format!(" SELECT t.x\n   FROM t\n  WHERE t.at > '{today} 10:00:01.5'::timestamp without time zone;");
-        let b = format!(" SELECT t.x\n   FROM t\n  WHERE t.at > '{today} 10:00:04'::timestamp without time zone;");
-        assert!(same_definition("view", &a, &b));
-        let old = " SELECT t.x\n   FROM t\n  WHERE t.at > '2001-01-01 00:00:00'::timestamp without time zone;";
-        assert!(!same_definition("view", &a, old));
-        assert_eq!(civil_date(0), "1970-01-01");
-        assert_eq!(civil_date(19_723), "2024-01-01");
-    }
 }
 
 /// A scratch database, dropped (with FORCE) when this goes out of scope.
@@ -668,4 +636,36 @@ pub fn live_snapshot(url: &str, history_table: &str) -> Result<PgSnapshot, PgErr
     let mut s = snapshot(&mut client)?;
     without_history(&mut s, history_table);
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn function_bodies_compare_without_whitespace_and_comments() {
+        let a = "CREATE OR REPLACE FUNCTION public.f()\n RETURNS integer\n LANGUAGE plpgsql\nAS $function$\nBEGIN\n  RETURN 1; -- one\nEND;\n$function$\n";
+        let b = "CREATE OR REPLACE FUNCTION public.f()\n RETURNS integer\n LANGUAGE plpgsql\nAS $function$\n  begin_x\nEND;\n$function$\n";
+        let c = "CREATE OR REPLACE FUNCTION public.f()\n RETURNS integer\n LANGUAGE plpgsql\nAS $function$ BEGIN\n\t/* note */ RETURN 1 ;\nEND;$function$\n";
+        assert!(same_definition("function", a, c));
+        assert!(!same_definition("function", a, b));
+        // Inside a string, whitespace is the value.
+        assert!(!same_definition("function", "SELECT 'a  b'", "SELECT 'a b'"));
+        assert!(!same_definition("table", "x", "x "));
+        let shown = first_difference(a, b, "before", "after");
+        assert_eq!(shown, "they differ from line 5: `BEGIN` in before, `begin_x` in after");
+    }
+
+    #[test]
+    fn views_leave_out_the_clock() {
+        let today =
+            civil_date(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() / 86_400);
+        let a = format!(" SELECT t.x\n   FROM t\n  WHERE t.at > '{today} 10:00:01.5'::timestamp without time zone;");
+        let b = format!(" SELECT t.x\n   FROM t\n  WHERE t.at > '{today} 10:00:04'::timestamp without time zone;");
+        assert!(same_definition("view", &a, &b));
+        let old = " SELECT t.x\n   FROM t\n  WHERE t.at > '2001-01-01 00:00:00'::timestamp without time zone;";
+        assert!(!same_definition("view", &a, old));
+        assert_eq!(civil_date(0), "1970-01-01");
+        assert_eq!(civil_date(19_723), "2024-01-01");
+    }
 }
