@@ -119,7 +119,7 @@ fn the_comparison_sees_what_postgres_sees(url: &str) {
             "CREATE OR REPLACE FUNCTION touch() RETURNS trigger AS $$\nBEGIN\n{indent}NEW.at := now();{comment}\n{indent}RETURN NEW;\nEND;\n$$ LANGUAGE plpgsql;\n"
         )
     };
-    let files = vec![
+    let files = [
         (
             "1_long.sql".to_owned(),
             format!(
