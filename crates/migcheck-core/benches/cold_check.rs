@@ -25,7 +25,7 @@ use migcheck_core::seal::seal;
 
 #[path = "support/history.rs"]
 mod history;
-use history::generate;
+use history::{generate, generate_views};
 
 /// The raw work: read, hash, execute; nothing else.
 fn raw(dir: &Path) {
@@ -78,6 +78,10 @@ fn main() {
     }
     let sizes: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let sizes = if sizes.is_empty() { vec![100, 1000, 5000] } else { sizes };
+    if std::env::var_os("VIEWS").is_some() {
+        views(&sizes);
+        return;
+    }
     println!("cold check vs raw work (best of several runs; ratio goal <= 1.20)");
     println!("{:>6} {:>12} {:>12} {:>7}", "N", "checker", "raw", "ratio");
     for n in sizes {
@@ -127,6 +131,44 @@ fn main() {
         incremental(&dir, n, reps);
         if n <= 1000 {
             squashed(&dir, n, reps, checker);
+        }
+    }
+}
+
+/// A view-heavy history (`VIEWS=1`): the cold check, rows on and off,
+/// against the raw up, down and up of the same files. Goal: within 2x.
+fn views(sizes: &[usize]) {
+    println!("view-heavy history: cold check vs raw work (best of several runs; goal <= 2.0)");
+    println!("{:>6} {:>12} {:>12} {:>7}", "N", "checker", "raw", "ratio");
+    for &n in sizes {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("migrations");
+        fs::create_dir(&dir).unwrap();
+        generate_views(&dir, n);
+        let config = Config::new(&dir);
+        seal(&config, false).unwrap_or_else(|d| panic!("{}", d[0].render()));
+        let mut without_rows = config.clone();
+        without_rows.data = false;
+        let reps = if n <= 200 { 5 } else { 2 };
+        let (mut checker, mut raw_time, mut empty) = (Duration::MAX, Duration::MAX, Duration::MAX);
+        for _ in 0..reps {
+            raw_time = raw_time.min(time(1, || raw(&dir)));
+            checker = checker.min(time(1, || {
+                let report = check::check(&config);
+                assert!(!report.has_errors(), "{}", report.errors().next().unwrap().render());
+            }));
+            empty = empty.min(time(1, || {
+                let report = check::check(&without_rows);
+                assert!(!report.has_errors(), "{}", report.errors().next().unwrap().render());
+            }));
+        }
+        for (what, t) in [("cold, rows off", empty), ("cold, rows on", checker)] {
+            println!(
+                "{n:>6} {:>12} {:>12} {:>7.2}   {what}",
+                format!("{t:.1?}"),
+                format!("{raw_time:.1?}"),
+                t.as_secs_f64() / raw_time.as_secs_f64()
+            );
         }
     }
 }

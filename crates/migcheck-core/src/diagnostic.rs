@@ -105,12 +105,15 @@ pub enum Kind {
     /// A table SQLite's rebuild procedure replaced (a note: SQLite locks the
     /// whole database for any write anyway).
     TableRebuild,
+    /// A table the data checks could not give synthetic rows (a note: the
+    /// check goes on without them).
+    DataSkipped,
 }
 
 impl Kind {
     /// The kinds that can be warnings: those `allow` and `deny` settings
     /// (`Build::allow`, `Build::deny`, the lock's `allow`/`deny` lines) name.
-    pub const WARNINGS: [Kind; 15] = [
+    pub const WARNINGS: [Kind; 16] = [
         Kind::Unsealed,
         Kind::PragmaInTransaction,
         Kind::ShellCommand,
@@ -126,6 +129,7 @@ impl Kind {
         Kind::NoLockTimeout,
         Kind::BreakingChange,
         Kind::TableRebuild,
+        Kind::DataSkipped,
     ];
 
     /// The warning kind whose code is `code`.
@@ -151,6 +155,7 @@ impl Kind {
                 | Kind::NoLockTimeout
                 | Kind::BreakingChange
                 | Kind::TableRebuild
+                | Kind::DataSkipped
         )
     }
 
@@ -198,6 +203,7 @@ impl Kind {
                 "A squashed baseline that does not give the schema and rows of the migrations it replaces."
             }
             Kind::TableRebuild => "A table replaced by SQLite's rebuild procedure (new table, copy, drop, rename).",
+            Kind::DataSkipped => "A table the data checks could not fill with synthetic rows.",
         }
     }
 
@@ -241,6 +247,7 @@ impl Kind {
             Kind::BreakingChange => "breaking-change",
             Kind::BaselineMismatch => "baseline-mismatch",
             Kind::TableRebuild => "table-rebuild",
+            Kind::DataSkipped => "data-skipped",
         }
     }
 }

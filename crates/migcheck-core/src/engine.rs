@@ -98,8 +98,10 @@ pub trait Engine: Sized {
     fn children(&mut self, table: &str) -> Result<Vec<String>, Diagnostic>;
 
     /// Fills `tables` that are empty with synthetic rows, parents first;
-    /// returns notes on rows left out.
-    fn seed(&mut self, tables: &[String]) -> Result<Vec<String>, Diagnostic>;
+    /// returns the tables it could not fill at all, each with why (a
+    /// foreign key to a table that is not there, a type it cannot make a
+    /// value of): the check goes on without their rows.
+    fn seed(&mut self, tables: &[String]) -> Result<Vec<(String, String)>, Diagnostic>;
 
     /// The columns of `table`, in order.
     fn columns(&mut self, table: &str) -> Result<Vec<ColumnShape>, Diagnostic>;

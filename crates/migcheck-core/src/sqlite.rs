@@ -339,7 +339,7 @@ impl Engine for SqliteEngine {
         rows.map_err(|e| io("cannot read the scratch database's foreign keys", e))
     }
 
-    fn seed(&mut self, tables: &[String]) -> Result<Vec<String>, Diagnostic> {
+    fn seed(&mut self, tables: &[String]) -> Result<Vec<(String, String)>, Diagnostic> {
         let conn = &self.scratch.conn;
         // Rows as the application would have written them before this
         // version, not as today's triggers would rewrite them.
@@ -347,7 +347,7 @@ impl Engine for SqliteEngine {
         let seeded = synthetic::seed_tables(conn, tables);
         let _ = conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_TRIGGER, true);
         match seeded {
-            Ok(seeded) => Ok(seeded.notes),
+            Ok(seeded) => Ok(seeded.skipped),
             Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::DiskFull => Err(
                 Diagnostic::error(Kind::ScratchLimit, "the synthetic rows grow the scratch database past its size limit")
                     .help("raise the limit (MIGCHECK_SCRATCH_LIMIT, `Build::scratch_limit`) or turn the synthetic rows off (MIGCHECK_DATA=0, `Build::data_checks(false)`)"),

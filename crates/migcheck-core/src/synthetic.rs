@@ -33,6 +33,8 @@ pub struct Seeded {
     pub rows: Vec<(String, usize)>,
     /// Tables or rows left out, and why, one sentence each.
     pub notes: Vec<String>,
+    /// Tables that could not be filled at all, and why.
+    pub skipped: Vec<(String, String)>,
 }
 
 /// Fills every ordinary table of `conn`'s main database with up to [`ROWS`]
@@ -80,8 +82,18 @@ pub fn seed_tables(conn: &Connection, names: &[String]) -> rusqlite::Result<Seed
 fn fill(conn: &Connection, tables: &[Table]) -> rusqlite::Result<Seeded> {
     let mut seeded = Seeded::default();
     for table in fill_order(tables) {
-        let inserted = seed_table(conn, table, &mut seeded.notes)?;
-        seeded.rows.push((table.name.clone(), inserted));
+        match seed_table(conn, table, &mut seeded.notes) {
+            Ok(inserted) => seeded.rows.push((table.name.clone(), inserted)),
+            // The size bound and the time bound end the check.
+            Err(rusqlite::Error::SqliteFailure(e, m))
+                if matches!(e.code, ErrorCode::DiskFull | ErrorCode::OperationInterrupted) =>
+            {
+                return Err(rusqlite::Error::SqliteFailure(e, m));
+            }
+            // A table it cannot fill (a foreign key to a table that is not
+            // there): the check goes on without its rows.
+            Err(e) => seeded.skipped.push((table.name.clone(), e.to_string())),
+        }
     }
     Ok(seeded)
 }
@@ -158,6 +170,39 @@ fn kind(column: &Column) -> Kind {
     }
 }
 
+/// The values a CHECK constraint allows `column` when it lists them
+/// (`CHECK (status IN ('draft', 'sent'))`, PostgreSQL's `status = ANY
+/// (ARRAY['draft'::text, 'sent'::text])`): the rows an application writes,
+/// used for the column instead of made-up text. Empty when no check lists
+/// its values.
+pub(crate) fn check_choices<'a>(checks: impl IntoIterator<Item = &'a str>, column: &str) -> Vec<String> {
+    let column = column.to_lowercase();
+    for check in checks {
+        // PostgreSQL's `ARRAY[…]`: brackets are SQLite's quotes to the tokenizer.
+        let tokens = crate::schema::tokens::tokenize(&check.replace('[', "(").replace(']', ")"));
+        let words: Vec<&str> =
+            tokens.iter().filter(|t| t.kind == crate::schema::tokens::Kind::Word).map(|t| t.text.as_str()).collect();
+        // One column named, compared with a list of strings.
+        let lists = words.contains(&"in") || words.contains(&"any");
+        let others = words.iter().any(|w| {
+            *w != column
+                && !["check", "in", "any", "array", "text", "varchar", "character", "varying", "constraint"].contains(w)
+        });
+        if !lists || !words.contains(&column.as_str()) || others {
+            continue;
+        }
+        let values: Vec<String> = tokens
+            .iter()
+            .filter(|t| t.kind == crate::schema::tokens::Kind::Str)
+            .map(|t| t.text.trim_matches('\'').replace("''", "'"))
+            .collect();
+        if !values.is_empty() {
+            return values;
+        }
+    }
+    Vec::new()
+}
+
 /// The value of row `i` of `column`: `plain` values are the safe ones a
 /// CHECK constraint is likeliest to accept; otherwise edge values come in.
 /// Each column's values differ from row to row, so any UNIQUE set holds.
@@ -169,7 +214,7 @@ fn value(column: &Column, i: usize, plain: bool) -> Value {
         // keys (reference data) does not meet the synthetic ones.
         Kind::Integer if column.primary_key > 0 => Value::Integer(1001 + n),
         Kind::Integer if plain => Value::Integer(n + 1),
-        Kind::Integer => Value::Integer([1, 0, -7, 9_007_199_254_740_993, 42][i % ROWS] + (i / ROWS) as i64 * 1000),
+        Kind::Integer => Value::Integer([1, 0, -7, 2_147_483_648, 42][i % ROWS] + (i / ROWS) as i64 * 1000),
         Kind::Real if plain => Value::Real(n as f64 + 1.5),
         Kind::Real => Value::Real([1.5, 0.0, -2.25, 1e15, 3.25][i % ROWS] + (i / ROWS) as f64 * 1000.0),
         Kind::Boolean => Value::Integer(n % 2),
@@ -262,8 +307,17 @@ fn make_row(
         .iter()
         .map(|c| {
             let is_key = c.primary_key > 0;
+            // A column whose CHECK lists its values holds those.
+            let choices =
+                check_choices(table.checks.iter().map(String::as_str).chain([c.definition.as_str()]), &c.name);
             // One row in five holds NULL in each nullable, non-key column.
-            if !c.not_null && !is_key && i % ROWS == 2 && !plain { Value::Null } else { value(c, i, plain) }
+            if !c.not_null && !is_key && i % ROWS == 2 && !plain {
+                Value::Null
+            } else if !choices.is_empty() {
+                Value::Text(choices[i % choices.len()].clone())
+            } else {
+                value(c, i, plain)
+            }
         })
         .collect();
     let position = |name: &str| columns.iter().position(|c| c.name.eq_ignore_ascii_case(name));
@@ -334,6 +388,40 @@ fn ident(name: &str) -> String {
 }
 
 #[cfg(test)]
+mod check_tests {
+    use super::check_choices;
+
+    #[test]
+    fn checks_that_list_values() {
+        assert_eq!(check_choices(["CHECK (status IN ('draft', 'sent'))"], "status"), ["draft", "sent"]);
+        assert_eq!(check_choices(["CHECK ((status = ANY (ARRAY['a''b'::text, 'c'::text])))"], "status"), ["a'b", "c"]);
+        assert!(check_choices(["CHECK (status IN ('a'))"], "kind").is_empty());
+        assert!(check_choices(["CHECK (price > 0 OR status IN ('free'))"], "status").is_empty(), "two columns");
+        assert!(check_choices(["CHECK (length(name) > 2)"], "name").is_empty());
+    }
+
+    #[test]
+    fn a_column_whose_check_lists_its_values_holds_them() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE orders (id INTEGER PRIMARY KEY, status TEXT NOT NULL CHECK (status IN ('new', 'paid')),
+                                  kind TEXT, CHECK (kind IN ('a', 'b', 'c')));",
+        )
+        .unwrap();
+        let seeded = super::seed(&conn).unwrap();
+        assert_eq!(seeded.rows, [("orders".to_owned(), super::ROWS)], "every row fits the checks");
+        let odd: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM orders WHERE status NOT IN ('new', 'paid') OR kind NOT IN ('a', 'b', 'c')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(odd, 0);
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -386,9 +474,8 @@ mod tests {
         // Edge values and NULLs where the type and constraints allow.
         let nulls: i64 = conn.query_row("SELECT count(*) FROM pets WHERE nick IS NULL", [], |r| r.get(0)).unwrap();
         assert_eq!(nulls, 1, "one NULL per nullable column");
-        let big: i64 =
-            conn.query_row("SELECT count(*) FROM typed WHERE i > 9007199254740992", [], |r| r.get(0)).unwrap();
-        assert_eq!(big, 1, "an integer beyond 2^53");
+        let big: i64 = conn.query_row("SELECT count(*) FROM typed WHERE i > 2147483647", [], |r| r.get(0)).unwrap();
+        assert_eq!(big, 1, "an integer beyond 32 bits (and far below 2^53: a backfill may count up to it)");
         let empty: i64 = conn.query_row("SELECT count(*) FROM typed WHERE t = ''", [], |r| r.get(0)).unwrap();
         assert_eq!(empty, 1, "an empty text");
         let non_ascii: i64 =

@@ -75,3 +75,62 @@ pub fn generate(dir: &Path, n: usize) {
         }
     }
 }
+
+/// Writes `n` migrations to `dir` for a view-heavy history: each new table
+/// gets views over it and the tables before it (views on views too), and
+/// the migrations between add columns and recreate a view, as reporting
+/// schemas do. One in five is reversible.
+#[allow(dead_code)]
+pub fn generate_views(dir: &Path, n: usize) {
+    let mut tables: Vec<String> = Vec::new();
+    let mut views: Vec<String> = Vec::new();
+    for i in 1..=n {
+        let version = 20260000000000_i64 + i as i64;
+        let (mut up, mut down) = (String::new(), None);
+        if i % 2 == 1 || tables.len() < 2 {
+            let t = format!("t{i}");
+            let _ = writeln!(
+                up,
+                "CREATE TABLE {t} (id INTEGER PRIMARY KEY, name TEXT NOT NULL, amount INTEGER NOT NULL DEFAULT 0);"
+            );
+            let _ = writeln!(up, "INSERT INTO {t} (name, amount) VALUES ('a', 1), ('b', 2);");
+            let v = format!("v{i}");
+            match tables.last() {
+                Some(p) => {
+                    let _ = writeln!(
+                        up,
+                        "CREATE VIEW {v} AS SELECT {t}.id, {t}.name, {p}.amount AS parent_amount FROM {t} LEFT JOIN {p} ON {p}.id = {t}.id;"
+                    );
+                }
+                None => {
+                    let _ = writeln!(up, "CREATE VIEW {v} AS SELECT id, name FROM {t};");
+                }
+            }
+            if let Some(w) = views.last() {
+                let _ =
+                    writeln!(up, "CREATE VIEW {v}_total AS SELECT count(*) AS n FROM {v} JOIN {w} ON {w}.id = {v}.id;");
+                views.push(format!("{v}_total"));
+            }
+            if i % 5 == 1 {
+                down = Some(format!("DROP VIEW IF EXISTS {v}_total;\nDROP VIEW {v};\nDROP TABLE {t};\n"));
+            }
+            tables.push(t);
+            views.push(v);
+        } else {
+            let t = &tables[(i * 7) % tables.len()];
+            let c = format!("extra_{i}");
+            let _ = writeln!(up, "ALTER TABLE {t} ADD COLUMN {c} INTEGER NOT NULL DEFAULT 0;");
+            let _ = writeln!(up, "UPDATE {t} SET {c} = amount;");
+            if i % 5 == 0 {
+                down = Some(format!("ALTER TABLE {t} DROP COLUMN {c};\n"));
+            }
+        }
+        match down {
+            Some(down) => {
+                fs::write(dir.join(format!("{version}_m{i}.up.sql")), up).unwrap();
+                fs::write(dir.join(format!("{version}_m{i}.down.sql")), down).unwrap();
+            }
+            None => fs::write(dir.join(format!("{version}_m{i}.sql")), up).unwrap(),
+        }
+    }
+}

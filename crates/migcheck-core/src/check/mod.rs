@@ -447,6 +447,78 @@ mod tests {
         assert_eq!(check(&cfg).notes().count(), 0, "allowed by name");
     }
 
+    /// The row writer never ends the check: a table it cannot fill (a
+    /// foreign key to a table created later, or to one a rename left
+    /// behind) is a note, and the migrations after it are checked.
+    #[test]
+    fn tables_the_row_writer_cannot_fill_are_notes() {
+        let (_d, cfg) = config(&[
+            ("1_a.sql", "CREATE TABLE a (id INTEGER PRIMARY KEY, b_id INTEGER REFERENCES b(id));\n"),
+            ("2_b.sql", "CREATE TABLE b (id INTEGER PRIMARY KEY);\n"),
+            ("3_c.sql", "CREATE TABLE c (id INTEGER PRIMARY KEY, gone_id INTEGER REFERENCES gone(id));\n"),
+            (
+                "4_d.sql",
+                "CREATE TABLE d (id INTEGER PRIMARY KEY, a_id INTEGER NOT NULL REFERENCES a(id));\nSELECT nonsense FROM d;\n",
+            ),
+        ]);
+        let report = check(&cfg);
+        assert!(report.executed);
+        let errors: Vec<String> = report.errors().map(Diagnostic::render).collect();
+        assert_eq!(errors.len(), 1, "{errors:#?}");
+        assert!(errors[0].contains("no such column: nonsense"), "the check went on to the last file: {errors:#?}");
+        assert!(!errors[0].contains("MIGCHECK_SCRATCH_URL"), "{errors:#?}");
+        let notes: Vec<String> = report.notes().map(Diagnostic::render).collect();
+        assert_eq!(notes.len(), 2, "{notes:#?}");
+        assert!(
+            notes[0].starts_with(
+                "note[data-skipped]: table `a` gets no synthetic rows after `1_a.sql`: no such table: main.b"
+            ),
+            "{notes:#?}"
+        );
+        assert!(notes[1].contains("table `c`") && notes[1].contains("fixtures/3.sql"), "{notes:#?}");
+    }
+
+    /// A table dropped and created again under its name is the drop it is:
+    /// its rows go on purpose, which is no `data-loss`.
+    #[test]
+    fn a_table_dropped_and_created_again_loses_nothing_by_mistake() {
+        let (_d, cfg) = config(&[
+            ("1_smtp.sql", "CREATE TABLE smtp (id INTEGER PRIMARY KEY, host TEXT);\n"),
+            (
+                "2_again.sql",
+                "DROP TABLE IF EXISTS smtp;\nCREATE TABLE IF NOT EXISTS smtp (id INTEGER PRIMARY KEY, host TEXT, port INTEGER);\n",
+            ),
+            (
+                "3_prune.sql",
+                "CREATE TABLE keep (id INTEGER PRIMARY KEY);\nDROP TABLE keep;\nDELETE FROM smtp WHERE 0;\n",
+            ),
+        ]);
+        let report = check(&cfg);
+        assert!(report.executed);
+        assert_eq!(kinds(&report), [(Kind::Unsealed, Severity::Warning)], "{:#?}", report.diagnostics);
+    }
+
+    /// Rows that make a statement run past the time bound are a data
+    /// finding at that file, not an error of the history: without rows it
+    /// runs at once.
+    #[test]
+    fn rows_that_make_a_statement_time_out_are_a_data_finding() {
+        let (_d, mut cfg) = config(&[
+            ("1_n.sql", "CREATE TABLE n (id INTEGER PRIMARY KEY, upto INTEGER);\n"),
+            (
+                "2_count.sql",
+                "CREATE TABLE counted (k INTEGER);\n\
+                 INSERT INTO counted WITH RECURSIVE c(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM c WHERE k < (SELECT max(upto) FROM n)) SELECT k FROM c;\n",
+            ),
+        ]);
+        cfg.scratch.timeout = std::time::Duration::from_millis(700);
+        let report = check(&cfg);
+        assert!(!report.has_errors(), "{:#?}", report.diagnostics);
+        let finding = report.warnings().find(|d| d.kind == Kind::DataDependent).expect("a data-dependent warning");
+        assert_eq!(finding.version, Some(2));
+        assert!(finding.render().contains("allow data-dependent"), "{}", finding.render());
+    }
+
     #[test]
     fn good_migrations_pass_with_unsealed_warnings() {
         let (_d, cfg) = config(&[

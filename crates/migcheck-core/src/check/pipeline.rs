@@ -314,7 +314,7 @@ fn run_migration<E: Engine>(
         watch.after_up(engine, m, warnings)?;
     }
     let (Some(down), Some(before)) = (&m.down, before) else {
-        return after_migration(engine, m, data, watch.as_ref());
+        return after_migration(engine, m, data, watch.as_ref(), warnings);
     };
     step(engine, migrations, i, Step::Down, data, watch.as_mut(), warnings)
         .map_err(|d| d.note("this happened checking that the down migration undoes the up"))?;
@@ -341,7 +341,7 @@ fn run_migration<E: Engine>(
     }
     step(engine, migrations, i, Step::UpAgain, data, watch.as_mut(), warnings)
         .map_err(|d| d.note("this happened applying the up migration again after its down"))?;
-    after_migration(engine, m, data, watch.as_ref())
+    after_migration(engine, m, data, watch.as_ref(), warnings)
 }
 
 /// The steps of a migration's check.
@@ -376,7 +376,9 @@ fn step<E: Engine>(
         Err(err) => err,
     };
     let Some(watch) = watch else { return Err(err) };
-    if watch.cleared || !matches!(err.kind, Kind::SqlError | Kind::ForeignKeyViolation) {
+    // Rows that make a statement run past the time bound are the rows'
+    // doing too: retried without them like a failure.
+    if watch.cleared || !matches!(err.kind, Kind::SqlError | Kind::ForeignKeyViolation | Kind::Timeout) {
         return Err(err);
     }
     // A failed file in a transaction of its own left the database as it was.
@@ -469,6 +471,7 @@ fn after_migration<E: Engine>(
     m: &Migration,
     data: &Data,
     watch: Option<&Watch>,
+    warnings: &mut Vec<Diagnostic>,
 ) -> Result<(), Diagnostic> {
     let Some(watch) = watch else { return Ok(()) };
     if let Some(fixture) = data.fixtures.get(&m.version) {
@@ -499,7 +502,21 @@ fn after_migration<E: Engine>(
     let tables = engine.tables(if watch.cleared { None } else { Some(watch.named()) })?;
     let tables: Vec<String> = tables.into_iter().filter(|t| !data.fixture_tables.contains(&t.to_lowercase())).collect();
     if !tables.is_empty() {
-        engine.seed(&tables)?;
+        for (table, why) in engine.seed(&tables)? {
+            warnings.push(
+                Diagnostic::info(
+                    Kind::DataSkipped,
+                    format!("table `{table}` gets no synthetic rows after `{}`: {why}", m.up.file.file_name()),
+                )
+                .at(data::mention(&m.up, &table))
+                .version(m.version)
+                .note("the migrations after it are checked without rows in it")
+                .help(format!(
+                    "give it rows in a fixture (`fixtures/{}.sql`, loaded after this migration), or say `allow data-skipped` in the lock",
+                    m.version
+                )),
+            );
+        }
     }
     Ok(())
 }

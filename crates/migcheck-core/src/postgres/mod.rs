@@ -513,7 +513,7 @@ impl Engine for PgEngine {
             .map_err(|e| io(format!("cannot read the scratch database's foreign keys: {e}")))
     }
 
-    fn seed(&mut self, tables: &[String]) -> Result<Vec<String>, Diagnostic> {
+    fn seed(&mut self, tables: &[String]) -> Result<Vec<(String, String)>, Diagnostic> {
         data::seed(&mut self.client, tables).map_err(|e| io(format!("cannot write synthetic rows: {e}")))
     }
 
