@@ -285,37 +285,23 @@ impl Engine for SqliteEngine {
         let conn = &self.scratch.conn;
         let read = || -> rusqlite::Result<Vec<String>> {
             let mut out = Vec::new();
-            let mut rows_of = |stmt: &mut rusqlite::Statement<'_>, name: Option<&str>| -> rusqlite::Result<()> {
-                let mut rows = match name {
-                    Some(name) => stmt.query([name])?,
-                    None => stmt.query([])?,
-                };
-                while let Some(row) = rows.next()? {
-                    let (name, kind): (String, String) = (row.get(0)?, row.get(1)?);
-                    if kind == "table" && !name.to_ascii_lowercase().starts_with("sqlite_") {
-                        out.push(name);
-                    }
-                }
-                Ok(())
-            };
+            let mut stmt = conn.prepare(crate::schema::ORDINARY_TABLES)?;
             match names {
                 Some(names) => {
                     // Most words of a migration are not tables: a lookup in
                     // SQLite's hash of names rules them out without SQL.
-                    let candidates: Vec<&String> =
-                        names.iter().filter(|n| conn.table_exists(None, n.as_str()).unwrap_or(true)).collect();
-                    if candidates.is_empty() {
-                        return Ok(out);
-                    }
-                    let mut stmt =
-                        conn.prepare("SELECT name, type FROM pragma_table_list(?1) WHERE schema = 'main'")?;
-                    for name in candidates {
-                        rows_of(&mut stmt, Some(name))?;
+                    for name in names.iter().filter(|n| conn.table_exists(None, n.as_str()).unwrap_or(true)) {
+                        let mut rows = stmt.query([name])?;
+                        while let Some(row) = rows.next()? {
+                            out.push(row.get(0)?);
+                        }
                     }
                 }
                 None => {
-                    let mut stmt = conn.prepare("SELECT name, type FROM pragma_table_list WHERE schema = 'main'")?;
-                    rows_of(&mut stmt, None)?;
+                    let mut rows = stmt.query([None::<&str>])?;
+                    while let Some(row) = rows.next()? {
+                        out.push(row.get(0)?);
+                    }
                 }
             }
             Ok(out)

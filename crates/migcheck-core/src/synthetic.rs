@@ -66,8 +66,10 @@ pub fn seed_tables(conn: &Connection, names: &[String]) -> rusqlite::Result<Seed
         }
         let found: Option<(String, String)> = conn
             .query_row(
-                "SELECT l.name, s.sql FROM pragma_table_list(?1) l JOIN sqlite_schema s ON s.name = l.name AND s.type = 'table'
-                 WHERE l.schema = 'main' AND l.type = 'table' AND l.name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
+                &format!(
+                    "SELECT name, sql FROM main.sqlite_schema WHERE type = 'table' AND name IN ({})",
+                    crate::schema::ORDINARY_TABLES
+                ),
                 [name],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
@@ -100,12 +102,12 @@ fn fill(conn: &Connection, tables: &[Table]) -> rusqlite::Result<Seeded> {
 
 /// The main database's tables that hold application data.
 fn ordinary_tables(conn: &Connection) -> rusqlite::Result<Vec<Table>> {
-    let mut stmt = conn.prepare(
-        "SELECT l.name, s.sql FROM pragma_table_list l JOIN sqlite_schema s ON s.name = l.name AND s.type = 'table'
-         WHERE l.schema = 'main' AND l.type = 'table' AND l.name NOT LIKE 'sqlite\\_%' ESCAPE '\\'
-         ORDER BY l.name",
-    )?;
-    let names: Vec<(String, String)> = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT name, sql FROM main.sqlite_schema WHERE type = 'table' AND name IN ({}) ORDER BY name",
+        crate::schema::ORDINARY_TABLES
+    ))?;
+    let names: Vec<(String, String)> =
+        stmt.query_map([None::<&str>], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
     names.iter().map(|(name, sql)| Table::introspect(conn, name, sql)).collect()
 }
 

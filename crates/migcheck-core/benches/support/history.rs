@@ -84,10 +84,19 @@ pub fn generate(dir: &Path, n: usize) {
 pub fn generate_views(dir: &Path, n: usize) {
     let mut tables: Vec<String> = Vec::new();
     let mut views: Vec<String> = Vec::new();
+    // The newest summary view: each new one reads the one before (a stack).
+    let mut summary: Option<String> = None;
     for i in 1..=n {
         let version = 20260000000000_i64 + i as i64;
         let (mut up, mut down) = (String::new(), None);
-        if i % 2 == 1 || tables.len() < 2 {
+        if i % 3 == 2 && tables.len() >= 2 {
+            // A report view replaced: dropped and created again over the
+            // newest summary.
+            let v = format!("report_{}", i % 7);
+            let w = summary.clone().unwrap_or_else(|| tables[0].clone());
+            let _ =
+                writeln!(up, "DROP VIEW IF EXISTS {v};\nCREATE VIEW {v} AS SELECT id, name, {i} AS version FROM {w};");
+        } else if i % 3 == 1 || tables.len() < 2 {
             let t = format!("t{i}");
             let _ = writeln!(
                 up,
@@ -111,8 +120,8 @@ pub fn generate_views(dir: &Path, n: usize) {
                     writeln!(up, "CREATE VIEW {v}_total AS SELECT count(*) AS n FROM {v} JOIN {w} ON {w}.id = {v}.id;");
                 views.push(format!("{v}_total"));
             }
-            if i % 5 == 1 {
-                down = Some(format!("DROP VIEW IF EXISTS {v}_total;\nDROP VIEW {v};\nDROP TABLE {t};\n"));
+            if i % 5 == 1 && i > 1 {
+                down = Some(format!("DROP VIEW {v}_total;\nDROP VIEW {v};\nDROP TABLE {t};\n"));
             }
             tables.push(t);
             views.push(v);
