@@ -304,13 +304,57 @@ pub struct Migrations {
     migrations: Cow<'static, [Migration]>,
     history: Cow<'static, str>,
     baseline: Option<Baseline>,
+    /// `foreign-keys off` in the lock: SQLite migrations run with foreign
+    /// keys not enforced, as they were checked.
+    foreign_keys_off: bool,
 }
 
 impl Migrations {
     /// Migrations read at run time; sorted by version here.
     pub fn new(mut migrations: Vec<Migration>) -> Self {
         migrations.sort_by_key(|m| m.version);
-        Migrations { migrations: Cow::Owned(migrations), history: Cow::Borrowed(HISTORY_TABLE), baseline: None }
+        Migrations {
+            migrations: Cow::Owned(migrations),
+            history: Cow::Borrowed(HISTORY_TABLE),
+            baseline: None,
+            foreign_keys_off: false,
+        }
+    }
+
+    /// Runs the migrations on SQLite with foreign keys not enforced (`PRAGMA
+    /// foreign_keys = OFF` for the upgrade or downgrade, the connection's
+    /// setting put back after it), as a lock with `foreign-keys off` says the
+    /// project migrates and as the build checked them. The build script and
+    /// `migrations!` set it from the lock; this is for migrations read at
+    /// run time.
+    ///
+    /// ```
+    /// use migcheck::{Migration, Migrations, Mode, Script};
+    ///
+    /// let script = |sql: &'static str| Script::new("", sql, Mode::Transaction);
+    /// // A child created before its parent: with foreign keys enforced, the
+    /// // second migration's row would be refused.
+    /// let migrations = Migrations::new(vec![
+    ///     Migration::new(1, "pets", "c1", "k1", script("CREATE TABLE pets (owner INTEGER REFERENCES owners(id));"), None),
+    ///     Migration::new(2, "row", "c2", "k2", script("INSERT INTO pets VALUES (7);"), None),
+    /// ])
+    /// .without_foreign_keys();
+    /// let mut conn = rusqlite::Connection::open_in_memory()?;
+    /// conn.execute_batch("PRAGMA foreign_keys = ON")?;
+    /// migrations.upgrade(&mut conn)?;
+    /// let on: i64 = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
+    /// assert_eq!(on, 1, "the connection's setting is back");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn without_foreign_keys(mut self) -> Self {
+        self.foreign_keys_off = true;
+        self
+    }
+
+    /// Whether the migrations run with foreign keys not enforced
+    /// ([`Migrations::without_foreign_keys`]).
+    pub fn foreign_keys_off(&self) -> bool {
+        self.foreign_keys_off
     }
 
     /// Adds a squashed baseline: an empty database upgraded to its version
@@ -367,7 +411,26 @@ impl Migrations {
 
     #[doc(hidden)]
     pub const fn __from_generated(migrations: &'static [Migration]) -> Self {
-        Migrations { migrations: Cow::Borrowed(migrations), history: Cow::Borrowed(HISTORY_TABLE), baseline: None }
+        Migrations {
+            migrations: Cow::Borrowed(migrations),
+            history: Cow::Borrowed(HISTORY_TABLE),
+            baseline: None,
+            foreign_keys_off: false,
+        }
+    }
+
+    #[doc(hidden)]
+    pub const fn __generated(
+        migrations: &'static [Migration],
+        baseline: Option<Baseline>,
+        foreign_keys_off: bool,
+    ) -> Self {
+        Migrations {
+            migrations: Cow::Borrowed(migrations),
+            history: Cow::Borrowed(HISTORY_TABLE),
+            baseline,
+            foreign_keys_off,
+        }
     }
 
     #[doc(hidden)]
@@ -376,6 +439,7 @@ impl Migrations {
             migrations: Cow::Borrowed(migrations),
             history: Cow::Borrowed(HISTORY_TABLE),
             baseline: Some(baseline),
+            foreign_keys_off: false,
         }
     }
 

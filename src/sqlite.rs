@@ -92,6 +92,37 @@ impl Migrations {
         &self,
         conn: &mut Connection,
         options: &UpgradeOptions,
+        progress: impl FnMut(&Migration, usize, usize),
+    ) -> Result<Report, Error> {
+        self.foreign_keys_as_checked(conn, |conn| self.upgrade_enforcing_as_checked(conn, options, progress))
+    }
+
+    /// Runs `f` with foreign keys as the project migrates: with
+    /// `foreign-keys off` ([`Migrations::without_foreign_keys`]) not
+    /// enforced, the connection's own setting put back afterwards; else as
+    /// the connection has them.
+    fn foreign_keys_as_checked<T>(
+        &self,
+        conn: &mut Connection,
+        f: impl FnOnce(&mut Connection) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        if !self.foreign_keys_off() {
+            return f(conn);
+        }
+        let enforcing = conn.query_row("PRAGMA foreign_keys", [], |r| r.get::<_, i64>(0)).map_err(Error::Sqlite)? == 1;
+        conn.execute_batch("PRAGMA foreign_keys = OFF").map_err(Error::Sqlite)?;
+        let result = f(conn);
+        if enforcing {
+            let put_back = conn.execute_batch("PRAGMA foreign_keys = ON").map_err(Error::Sqlite);
+            return result.and_then(|value| put_back.map(|()| value));
+        }
+        result
+    }
+
+    fn upgrade_enforcing_as_checked(
+        &self,
+        conn: &mut Connection,
+        options: &UpgradeOptions,
         mut progress: impl FnMut(&Migration, usize, usize),
     ) -> Result<Report, Error> {
         self.check_target(options.target)?;
@@ -237,6 +268,10 @@ impl Migrations {
     /// # Ok::<(), migcheck::Error>(())
     /// ```
     pub fn downgrade_to(&self, conn: &mut Connection, version: i64) -> Result<Report, Error> {
+        self.foreign_keys_as_checked(conn, |conn| self.downgrade_enforcing_as_checked(conn, version))
+    }
+
+    fn downgrade_enforcing_as_checked(&self, conn: &mut Connection, version: i64) -> Result<Report, Error> {
         self.check_base_or_version(version)?;
         self.to_revert(&self.rows(conn)?, version)?;
         let mut report = Report::default();

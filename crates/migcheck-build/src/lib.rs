@@ -408,7 +408,11 @@ impl Build {
         let generated = out_dir.join(codegen::GENERATED);
         let code = codegen::render_cached(
             &report.migrations,
-            codegen::Squash { baseline: report.baseline.as_ref(), squashed: &report.squashed },
+            codegen::Squash {
+                baseline: report.baseline.as_ref(),
+                squashed: &report.squashed,
+                foreign_keys_off: report.lock.foreign_keys_off || !report.scratch.foreign_keys,
+            },
             report.layout,
             &shown,
             &out_dir.join("migcheck"),

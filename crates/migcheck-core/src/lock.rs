@@ -176,6 +176,9 @@ pub struct Lock {
     /// `scratch-limit <size>`: the scratch database's size limit, unless the
     /// build or the environment set one.
     pub scratch_limit: Option<u64>,
+    /// `foreign-keys off`: the project migrates SQLite with foreign keys
+    /// not enforced; the check and the runtime run its migrations so.
+    pub foreign_keys_off: bool,
     /// `baseline …`: the squashed baseline, when there is one.
     pub baseline: Option<LockBaseline>,
 }
@@ -279,6 +282,9 @@ impl Lock {
         if let Some(limit) = self.scratch_limit {
             let shown = crate::model::show_size(limit);
             let _ = writeln!(out, "scratch-limit {}", shown.strip_suffix(" bytes").unwrap_or(&shown).replace(' ', ""));
+        }
+        if self.foreign_keys_off {
+            out.push_str("foreign-keys off\n");
         }
         for code in &self.allow {
             let _ = writeln!(out, "allow {code}");
@@ -434,7 +440,7 @@ fn read_header(n: usize, line: &str) -> Result<(), LockError> {
     }
 }
 
-/// A `dialect`, `layout`, `function`, `scratch-limit`, `allow`, `deny`,
+/// A `dialect`, `layout`, `function`, `scratch-limit`, `foreign-keys`, `allow`, `deny`,
 /// `baseline` or `accept` line; `false` for any other line.
 pub(crate) fn read_setting(lock: &mut Lock, n: usize, line: &str) -> Result<bool, LockError> {
     if let Some(dialect) = line.strip_prefix("dialect ") {
@@ -472,6 +478,14 @@ pub(crate) fn read_setting(lock: &mut Lock, n: usize, line: &str) -> Result<bool
             return Err(corrupt(n, format!("`{name}` is not an SQL function name")));
         }
         lock.functions.push(FunctionStub { name: name.to_owned(), arity });
+    } else if let Some(setting) = line.strip_prefix("foreign-keys ") {
+        lock.foreign_keys_off = match setting.trim() {
+            "off" => true,
+            "on" => false,
+            other => {
+                return Err(corrupt(n, format!("`foreign-keys {other}`: `foreign-keys off` or `foreign-keys on`")));
+            }
+        };
     } else if let Some(size) = line.strip_prefix("scratch-limit ") {
         lock.scratch_limit = Some(
             crate::model::parse_size(size.trim())
@@ -561,6 +575,7 @@ mod tests {
             allow: vec!["table-rewrite".into()],
             deny: vec!["blocking-lock".into()],
             scratch_limit: Some(2 << 30),
+            foreign_keys_off: true,
             baseline: None,
         }
     }
@@ -637,7 +652,14 @@ mod tests {
         assert_eq!(parsed.chain(), chain);
         let bad = text.replace("0123456789abcdef", "xyz");
         assert!(Lock::parse(&bad).unwrap_err().message.contains("is not a finding's hash"));
-        assert!(text.contains("\nscratch-limit 2GiB\nallow table-rewrite\ndeny blocking-lock\n"), "{text}");
+        assert!(
+            text.contains("\nscratch-limit 2GiB\nforeign-keys off\nallow table-rewrite\ndeny blocking-lock\n"),
+            "{text}"
+        );
+        assert!(parsed.foreign_keys_off);
+        assert!(!self::parsed(&text.replace("foreign-keys off\n", "")).foreign_keys_off);
+        let bad = text.replace("foreign-keys off", "foreign-keys maybe");
+        assert!(Lock::parse(&bad).unwrap_err().message.contains("`foreign-keys off` or `foreign-keys on`"));
         let bad = text.replace("deny blocking-lock", "deny sql-error");
         assert!(Lock::parse(&bad).unwrap_err().message.contains("`sql-error` is not the code of a warning"));
     }

@@ -185,6 +185,7 @@ fn put_lock(out: &mut Vec<u8>, lock: &Lock) {
         block(out, e.name.as_bytes());
     }
     out.extend_from_slice(&lock.scratch_limit.map_or(u64::MAX, |l| l).to_le_bytes());
+    out.push(u8::from(lock.foreign_keys_off));
     for list in [&lock.allow, &lock.deny] {
         out.extend_from_slice(&(list.len() as u64).to_le_bytes());
         for code in list {
@@ -238,6 +239,7 @@ fn get_lock(r: &mut Reader<'_>) -> Option<Lock> {
         entries.push(LockEntry { version, up, down, name, line });
     }
     let scratch_limit = Some(r.u64()?).filter(|l| *l != u64::MAX);
+    let foreign_keys_off = r.take(1)?[0] == 1;
     let mut lists = [Vec::new(), Vec::new()];
     for list in &mut lists {
         let count = usize::try_from(r.u64()?).ok()?;
@@ -277,6 +279,7 @@ fn get_lock(r: &mut Reader<'_>) -> Option<Lock> {
         allow,
         deny,
         scratch_limit,
+        foreign_keys_off,
         baseline,
     })
 }
@@ -351,6 +354,7 @@ mod tests {
             allow: vec!["data-loss".into()],
             deny: Vec::new(),
             scratch_limit: Some(4096),
+            foreign_keys_off: true,
             baseline: Some(crate::lock::LockBaseline {
                 version: 2,
                 checksum: [7; 32],

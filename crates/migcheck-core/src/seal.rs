@@ -99,6 +99,7 @@ fn seal_with(config: &Config, force: bool, accept: bool, baseline: bool) -> Resu
         allow: old.allow.clone(),
         deny: old.deny.clone(),
         scratch_limit: old.scratch_limit,
+        foreign_keys_off: old.foreign_keys_off,
         accepts: if accept {
             let mut found = report.accepted.clone();
             found.sort();

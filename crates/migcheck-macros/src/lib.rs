@@ -88,7 +88,11 @@ fn expand(input: TokenStream) -> Result<TokenStream, String> {
     let shown = display_path(&dir_path, &manifest_dir);
     codegen::render_with(
         &report.migrations,
-        codegen::Squash { baseline: report.baseline.as_ref(), squashed: &report.squashed },
+        codegen::Squash {
+            baseline: report.baseline.as_ref(),
+            squashed: &report.squashed,
+            foreign_keys_off: report.lock.foreign_keys_off || !report.scratch.foreign_keys,
+        },
         &shown,
         &items,
     )

@@ -147,7 +147,11 @@ pub(crate) fn migrations(cli: &Cli, report: &Report) -> Migrations {
                 .map(|s| Migration::squashed(s.version, s.description.clone(), to_hex(&s.checksum), to_hex(&s.chain))),
         )
         .collect();
-    let migrations = Migrations::new(list).with_history_table(cli.history_table.clone());
+    let mut migrations = Migrations::new(list).with_history_table(cli.history_table.clone());
+    // The lock's `foreign-keys off`: migrated as checked, without them.
+    if report.lock.foreign_keys_off {
+        migrations = migrations.without_foreign_keys();
+    }
     let Some(b) = &report.baseline else { return migrations };
     let chain = match report.squashed.last() {
         Some(s) => s.chain,

@@ -115,11 +115,20 @@ pub fn generate_views(dir: &Path, n: usize) {
                     let _ = writeln!(up, "CREATE VIEW {v} AS SELECT id, name FROM {t};");
                 }
             }
-            if let Some(w) = views.last() {
-                let _ =
-                    writeln!(up, "CREATE VIEW {v}_total AS SELECT count(*) AS n FROM {v} JOIN {w} ON {w}.id = {v}.id;");
-                views.push(format!("{v}_total"));
+            // A summary stacked on the one before.
+            match &summary {
+                Some(w) => {
+                    let _ = writeln!(
+                        up,
+                        "CREATE VIEW {v}_total AS SELECT {v}.id, {v}.name, {w}.n + 1 AS n FROM {v} LEFT JOIN {w} ON {w}.id = {v}.id;"
+                    );
+                }
+                None => {
+                    let _ = writeln!(up, "CREATE VIEW {v}_total AS SELECT id, name, 1 AS n FROM {v};");
+                }
             }
+            views.push(format!("{v}_total"));
+            summary = Some(format!("{v}_total"));
             if i % 5 == 1 && i > 1 {
                 down = Some(format!("DROP VIEW {v}_total;\nDROP VIEW {v};\nDROP TABLE {t};\n"));
             }

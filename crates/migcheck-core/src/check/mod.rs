@@ -303,6 +303,10 @@ fn execute(config: &Config, report: &mut Report) {
     if let Some(limit) = report.lock.scratch_limit.filter(|_| scratch.size_limit == crate::model::DEFAULT_SIZE_LIMIT) {
         scratch.size_limit = limit;
     }
+    // `foreign-keys off` in the lock: the project migrates without them.
+    if report.lock.foreign_keys_off {
+        scratch.foreign_keys = false;
+    }
     for f in &report.lock.functions {
         if !scratch.functions.contains(f) {
             scratch.functions.push(f.clone());

@@ -788,7 +788,10 @@ pub(crate) mod tests {
         assert_eq!(names(Some("pets")), ["Pets"]);
         assert!(names(Some("pet_view")).is_empty() && names(Some("docs_data")).is_empty());
         assert_eq!(table_options("CREATE TABLE p (id INTEGER PRIMARY KEY) WITHOUT ROWID, STRICT"), (true, true));
-        assert_eq!(table_options("CREATE TABLE p (note TEXT DEFAULT 'strict', x CHECK (x <> 'without rowid'))"), (false, false));
+        assert_eq!(
+            table_options("CREATE TABLE p (note TEXT DEFAULT 'strict', x CHECK (x <> 'without rowid'))"),
+            (false, false)
+        );
     }
 
     #[test]
