@@ -578,13 +578,29 @@ fn scan_files(dir: &Path, base: &Path, layout: Layout, memo: &Memo) -> Scan {
             out.baseline_names.push(name);
             continue;
         }
-        if !name::is_sql_file(&name) {
+        // goose's Go migrations: run in their place by an SQL stand-in
+        // (`stand-ins/<name>.sql`), or said not to be run.
+        let mut path = entry.path().to_path_buf();
+        let mut name = name;
+        if layout == Layout::Goose && name.ends_with(".go") && !name.ends_with("_test.go") {
+            let stem = name[..name.len() - 3].to_owned();
+            let Some((version, _)) = layout::single_name(&format!("{stem}.sql"), layout) else { continue };
+            let stand_in = dir.join(STAND_INS).join(format!("{stem}.sql"));
+            if !stand_in.is_file() {
+                out.diagnostics.push(go_migration(&child_display(&shown_dir, &name), &shown_dir, &stem, version));
+                continue;
+            }
+            path = stand_in;
+            name = format!("{STAND_INS}/{stem}.sql");
+        } else if !name::is_sql_file(&name) {
             continue;
         }
         let display = child_display(&shown_dir, &name);
         // The same entry rules as migcheck's own layout: a file, or a link
         // to one inside the directory.
-        if let Err(d) = check_entry(dir, &entry, &display) {
+        if path == entry.path()
+            && let Err(d) = check_entry(dir, &entry, &display)
+        {
             out.diagnostics.push(d);
             continue;
         }
@@ -599,7 +615,8 @@ fn scan_files(dir: &Path, base: &Path, layout: Layout, memo: &Memo) -> Scan {
         } else if layout == Layout::Refinery {
             layout::refinery_name(&name)
         } else {
-            layout::single_name(&name, layout).map(|(version, description)| (version, description, true))
+            layout::single_name(name.strip_prefix(STAND_INS_PREFIX).unwrap_or(&name), layout)
+                .map(|(version, description)| (version, description, true))
         };
         let Some((version, description, is_up)) = parsed else {
             let expected = if layout == Layout::Refinery {
@@ -614,7 +631,7 @@ fn scan_files(dir: &Path, base: &Path, layout: Layout, memo: &Memo) -> Scan {
             ));
             continue;
         };
-        let file = match read(entry.path(), &display, memo, &mut buffer) {
+        let file = match read(&path, &display, memo, &mut buffer) {
             Ok(f) => f,
             Err(d) => {
                 out.diagnostics.push(d.version(version));
@@ -674,6 +691,28 @@ fn scan_files(dir: &Path, base: &Path, layout: Layout, memo: &Memo) -> Scan {
     }
     collect(found, &mut out);
     out
+}
+
+/// Where a goose project's SQL stand-ins for its Go migrations are: a
+/// directory inside the migrations directory, which goose does not read.
+pub const STAND_INS: &str = "stand-ins";
+const STAND_INS_PREFIX: &str = "stand-ins/";
+
+/// The warning for a goose Go migration without a stand-in: the check
+/// cannot run it, so the schema after it is not the one it sees.
+fn go_migration(display: &str, shown_dir: &str, stem: &str, version: i64) -> Diagnostic {
+    Diagnostic::warning(
+        Kind::NotExecuted,
+        format!(
+            "`{stem}.go` is a Go migration: migcheck cannot run it, so from version {version} on the check sees the schema without what it does"
+        ),
+    )
+    .at(Location::file(display))
+    .version(version)
+    .note("goose runs Go migrations from the application's binary; the check runs SQL only")
+    .help(format!(
+        "write what it does as SQL in `{shown_dir}/{STAND_INS}/{stem}.sql` (with `-- +goose Up` / `-- +goose Down` sections): the check runs it in the Go migration's place, and migcheck's runtime applies it as version {version}; or `allow not-executed` in the lock"
+    ))
 }
 
 /// Moves found migrations into `out`, reporting shared versions.

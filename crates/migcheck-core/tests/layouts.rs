@@ -217,6 +217,52 @@ fn goose() {
     );
 }
 
+/// goose's Go migrations: the check cannot run them, and says so; a
+/// project gives an SQL stand-in (`stand-ins/<name>.sql`, which goose does
+/// not read), run in its place.
+#[test]
+fn goose_go_migrations() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("migrations");
+    fs::create_dir(&dir).unwrap();
+    write(
+        &dir,
+        &[
+            (
+                "00001_users.sql",
+                "-- +goose Up\nCREATE TABLE users (id INTEGER PRIMARY KEY);\n-- +goose Down\nDROP TABLE users;\n",
+            ),
+            ("00002_add_email.go", "package migrations\n"),
+            ("00002_add_email_test.go", "package migrations\n"),
+            ("00003_index.sql", "-- +goose Up\nCREATE INDEX users_email ON users (email);\n"),
+        ],
+    );
+    let report = check(&Config::new(&dir));
+    let warning = report.warnings().find(|d| d.kind == Kind::NotExecuted).expect("the Go migration is said");
+    assert_eq!(warning.version, Some(2));
+    let shown = warning.render();
+    assert!(shown.contains("`00002_add_email.go` is a Go migration"), "{shown}");
+    assert!(shown.contains("stand-ins/00002_add_email.sql"), "{shown}");
+    let error = report.errors().next().expect("the index needs the Go migration's column").render();
+    assert!(error.contains("no such column: email"), "{error}");
+    assert!(error.contains("the Go migration `00002_add_email.go` before it did not run here"), "{error}");
+
+    write(
+        &dir,
+        &[(
+            "stand-ins/00002_add_email.sql",
+            "-- +goose Up\nALTER TABLE users ADD COLUMN email TEXT;\n-- +goose Down\nALTER TABLE users DROP COLUMN email;\n",
+        )],
+    );
+    let report = check(&Config::new(&dir));
+    let errors: Vec<String> = report.errors().map(|d| d.render()).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert!(report.warnings().all(|d| d.kind != Kind::NotExecuted));
+    let m = &report.migrations[1];
+    assert_eq!((m.version, m.description.as_str(), m.down.is_some()), (2, "add_email", true));
+    assert!(m.up.file.display.ends_with("migrations/stand-ins/00002_add_email.sql"), "{}", m.up.file.display);
+}
+
 #[test]
 fn sql_migrate() {
     check_dir(

@@ -205,6 +205,7 @@ pub fn check(config: &Config) -> Report {
             }
         } else {
             execute(config, &mut report);
+            note_go_migrations(&mut report);
         }
     }
     clock.lap(&mut report.timings, "sql");
@@ -222,6 +223,29 @@ pub fn check(config: &Config) -> Report {
         }
     }
     report
+}
+
+/// The first error after a goose Go migration that did not run says so: the
+/// schema it ran on lacks what the Go migration does.
+fn note_go_migrations(report: &mut Report) {
+    let go: Vec<(i64, String)> = report
+        .diagnostics
+        .iter()
+        .filter(|d| d.kind == Kind::NotExecuted && d.message.contains(" is a Go migration"))
+        .filter_map(|d| Some((d.version?, d.message.split('`').nth(1)?.to_owned())))
+        .collect();
+    let Some((first, _)) = go.first() else { return };
+    if let Some(e) = report.diagnostics.iter_mut().find(|d| d.is_error() && d.version.is_some_and(|v| v > *first)) {
+        let before: Vec<String> =
+            go.iter().filter(|(v, _)| e.version.is_some_and(|ev| *v < ev)).map(|(_, n)| format!("`{n}`")).collect();
+        e.notes.push(format!(
+            "the Go migration{} {} before it did not run here: give {} an SQL stand-in if this depends on {}",
+            if before.len() == 1 { "" } else { "s" },
+            before.join(", "),
+            if before.len() == 1 { "it" } else { "them" },
+            if before.len() == 1 { "it" } else { "them" },
+        ));
+    }
 }
 
 /// Applies the project's `allow` and `deny` settings (`Build::allow`,
