@@ -890,6 +890,11 @@ fn postgres_hazards_are_measured() {
         // not an index to drop concurrently.
         ("a dropped table's indexes", "SET lock_timeout = '2s';\nDROP TABLE users;\n", &[("breaking-change", 2)]),
         ("a dropped materialized view's indexes", "SET lock_timeout = '2s';\nDROP MATERIALIZED VIEW tag_ids;\n", &[]),
+        (
+            "a materialized view dropped and made again: its lock is the drop's",
+            "SET lock_timeout = '2s';\nDROP MATERIALIZED VIEW tag_ids;\nCREATE MATERIALIZED VIEW tag_ids AS SELECT id FROM tags;\n",
+            &[],
+        ),
         ("a dropped primary key", "SET lock_timeout = '2s';\nALTER TABLE orgs DROP CONSTRAINT orgs_pkey;\n", &[]),
         // A rename is one finding, not also a NOT NULL column added.
         (

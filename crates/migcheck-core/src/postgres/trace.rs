@@ -397,6 +397,12 @@ pub(crate) fn run_traced(
             if next.no_lock_timeout {
                 unguarded_tables.insert(relation.name.clone());
             }
+            // The lock of a relation the statement dropped is the drop's own
+            // (it waits behind queries: `no-lock-timeout` still counts it);
+            // what a drop breaks is `breaking-change`'s to say.
+            if !next.filenodes.contains_key(oid) {
+                continue;
+            }
             if said.contains(oid) || pending.contains_key(oid) {
                 continue;
             }
