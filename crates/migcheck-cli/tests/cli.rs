@@ -896,6 +896,13 @@ fn postgres_hazards_are_measured() {
             &[],
         ),
         ("a dropped primary key", "SET lock_timeout = '2s';\nALTER TABLE orgs DROP CONSTRAINT orgs_pkey;\n", &[]),
+        // A type change rebuilds the table's indexes with it: a rewrite, not
+        // an index to build concurrently.
+        (
+            "a type change rebuilds the indexes with the table",
+            "SET lock_timeout = '2s';\nALTER TABLE users ALTER COLUMN id TYPE bigint;\n",
+            &[("table-rewrite", 2)],
+        ),
         // A rename is one finding, not also a NOT NULL column added.
         (
             "a renamed column",

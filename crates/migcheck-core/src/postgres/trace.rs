@@ -291,9 +291,18 @@ pub(crate) fn run_traced(
             }
         }
         let mut statement_findings = Vec::new();
-        // Indexes built or dropped on existing tables.
+        // Indexes built or dropped on existing tables. A table whose
+        // existing indexes the statement replaced (a column's type changed)
+        // had them rebuilt with it: that is the rewrite's to say, and no
+        // `CONCURRENTLY` can help.
+        let rebuilt: BTreeSet<u32> = now
+            .indexes
+            .difference(&next.indexes)
+            .filter(|(index, _)| before.contains_key(index))
+            .map(|(_, table)| *table)
+            .collect();
         for (index, table) in next.indexes.difference(&now.indexes) {
-            if !before.contains_key(index) && !concurrently {
+            if !before.contains_key(index) && !concurrently && !rebuilt.contains(table) {
                 let name = &before[table].name;
                 say(
                     &mut said,
