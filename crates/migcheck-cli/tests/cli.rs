@@ -825,7 +825,7 @@ fn postgres_hazards_are_measured() {
         (
             "a type change rewrites",
             "SET lock_timeout = '2s';\nALTER TABLE users ALTER COLUMN age TYPE bigint;\n",
-            &[("table-rewrite", 2)],
+            &[("table-rewrite", 2), ("table-rewrite", 3)],
         ),
         (
             "a volatile default rewrites",
@@ -896,12 +896,12 @@ fn postgres_hazards_are_measured() {
             &[],
         ),
         ("a dropped primary key", "SET lock_timeout = '2s';\nALTER TABLE orgs DROP CONSTRAINT orgs_pkey;\n", &[]),
-        // A type change rebuilds the table's indexes with it: a rewrite, not
-        // an index to build concurrently.
+        // A type change rebuilds the table's indexes with it: a rewrite (two
+        // of them here, each said), not an index to build concurrently.
         (
             "a type change rebuilds the indexes with the table",
-            "SET lock_timeout = '2s';\nALTER TABLE users ALTER COLUMN id TYPE bigint;\n",
-            &[("table-rewrite", 2)],
+            "SET lock_timeout = '2s';\nALTER TABLE users ALTER COLUMN id TYPE bigint;\nALTER TABLE users ALTER COLUMN age TYPE bigint;\n",
+            &[("table-rewrite", 2), ("table-rewrite", 3)],
         ),
         // A rename is one finding, not also a NOT NULL column added.
         (

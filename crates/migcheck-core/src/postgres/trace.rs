@@ -295,12 +295,9 @@ pub(crate) fn run_traced(
         // existing indexes the statement replaced (a column's type changed)
         // had them rebuilt with it: that is the rewrite's to say, and no
         // `CONCURRENTLY` can help.
-        let rebuilt: BTreeSet<u32> = now
-            .indexes
-            .difference(&next.indexes)
-            .filter(|(index, _)| before.contains_key(index))
-            .map(|(_, table)| *table)
-            .collect();
+        // (Any index it replaced: a second type change of the table
+        // rebuilds the indexes the first one made.)
+        let rebuilt: BTreeSet<u32> = now.indexes.difference(&next.indexes).map(|(_, table)| *table).collect();
         for (index, table) in next.indexes.difference(&now.indexes) {
             if !before.contains_key(index) && !concurrently && !rebuilt.contains(table) {
                 let name = &before[table].name;
