@@ -155,6 +155,30 @@ fn the_comparison_sees_what_postgres_sees(url: &str) {
     assert!(e.render().contains("they differ from line 7: `RETURN NEW;`"), "{}", e.render());
 }
 
+/// The row writer never ends the check: a type it cannot make a value of
+/// (an extension's, `ltree`) leaves its table without rows, and the check
+/// goes on; a column whose CHECK lists its values gets those.
+fn tables_the_row_writer_cannot_fill_do_not_stop_the_check(url: &str) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let files = [
+        (
+            "1_paths.sql",
+            "CREATE EXTENSION IF NOT EXISTS ltree;\nCREATE TABLE paths (id serial PRIMARY KEY, path ltree NOT NULL);\n\
+             CREATE TABLE orders (id serial PRIMARY KEY, status text NOT NULL CHECK (status IN ('new', 'paid')));\n",
+        ),
+        (
+            "2_more.sql",
+            "ALTER TABLE paths ADD COLUMN depth int;\nUPDATE orders SET status = 'paid' WHERE status = 'new';\n",
+        ),
+        ("3_typo.sql", "SELECT nmae FROM orders;\n"),
+    ];
+    let r = run(Some(url), &files, None);
+    let errors = errors(&r);
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert!(errors[0].contains("column \"nmae\" does not exist"), "the check reached the last file: {errors:#?}");
+    assert!(!errors[0].contains("MIGCHECK_SCRATCH_URL"), "{errors:#?}");
+}
+
 fn without_a_scratch_server_the_sql_is_not_run_and_the_build_says_so() {
     let r = run(None, &good(), None);
     assert!(!r.executed);
@@ -346,6 +370,11 @@ fn main() {
         ),
         on_server("the_scratch_database_is_bounded", the_scratch_database_is_bounded, false),
         on_server("the_comparison_sees_what_postgres_sees", the_comparison_sees_what_postgres_sees, false),
+        on_server(
+            "tables_the_row_writer_cannot_fill_do_not_stop_the_check",
+            tables_the_row_writer_cannot_fill_do_not_stop_the_check,
+            false,
+        ),
         on_server("the_prelude_runs_before_the_first_migration", the_prelude_runs_before_the_first_migration, false),
         on_server(
             "repeat_checks_start_from_a_template_on_the_server",
