@@ -182,6 +182,9 @@ pub(crate) fn check_choices<'a>(checks: impl IntoIterator<Item = &'a str>, colum
     for check in checks {
         // PostgreSQL's `ARRAY[…]`: brackets are SQLite's quotes to the tokenizer.
         let tokens = crate::schema::tokens::tokenize(&check.replace('[', "(").replace(']', ")"));
+        // A column's definition (`status TEXT NOT NULL CHECK (…)`): its CHECK.
+        let from = tokens.iter().position(|t| t.is_word("check")).unwrap_or(0);
+        let tokens = &tokens[from..];
         let words: Vec<&str> =
             tokens.iter().filter(|t| t.kind == crate::schema::tokens::Kind::Word).map(|t| t.text.as_str()).collect();
         // One column named, compared with a list of strings.
@@ -400,6 +403,11 @@ mod check_tests {
         assert!(check_choices(["CHECK (status IN ('a'))"], "kind").is_empty());
         assert!(check_choices(["CHECK (price > 0 OR status IN ('free'))"], "status").is_empty(), "two columns");
         assert!(check_choices(["CHECK (length(name) > 2)"], "name").is_empty());
+        assert_eq!(
+            check_choices(["status TEXT NOT NULL DEFAULT 'new' CHECK (status IN ('new', 'paid'))"], "status"),
+            ["new", "paid"],
+            "a column's definition"
+        );
     }
 
     #[test]
