@@ -108,12 +108,15 @@ pub enum Kind {
     /// A table the data checks could not give synthetic rows (a note: the
     /// check goes on without them).
     DataSkipped,
+    /// A foreign key left referencing a table that a drop or a rename took
+    /// away (SQLite).
+    DanglingForeignKey,
 }
 
 impl Kind {
     /// The kinds that can be warnings: those `allow` and `deny` settings
     /// (`Build::allow`, `Build::deny`, the lock's `allow`/`deny` lines) name.
-    pub const WARNINGS: [Kind; 16] = [
+    pub const WARNINGS: [Kind; 17] = [
         Kind::Unsealed,
         Kind::PragmaInTransaction,
         Kind::ShellCommand,
@@ -130,6 +133,7 @@ impl Kind {
         Kind::BreakingChange,
         Kind::TableRebuild,
         Kind::DataSkipped,
+        Kind::DanglingForeignKey,
     ];
 
     /// The warning kind whose code is `code`.
@@ -156,6 +160,7 @@ impl Kind {
                 | Kind::BreakingChange
                 | Kind::TableRebuild
                 | Kind::DataSkipped
+                | Kind::DanglingForeignKey
         )
     }
 
@@ -204,6 +209,7 @@ impl Kind {
             }
             Kind::TableRebuild => "A table replaced by SQLite's rebuild procedure (new table, copy, drop, rename).",
             Kind::DataSkipped => "A table the data checks could not fill with synthetic rows.",
+            Kind::DanglingForeignKey => "A foreign key left referencing a table a drop or a rename took away.",
         }
     }
 
@@ -248,6 +254,7 @@ impl Kind {
             Kind::BaselineMismatch => "baseline-mismatch",
             Kind::TableRebuild => "table-rebuild",
             Kind::DataSkipped => "data-skipped",
+            Kind::DanglingForeignKey => "dangling-foreign-key",
         }
     }
 }

@@ -97,6 +97,15 @@ pub trait Engine: Sized {
     /// The tables whose foreign keys reference `table` (rows a cascade reaches).
     fn children(&mut self, table: &str) -> Result<Vec<String>, Diagnostic>;
 
+    /// The foreign keys that reference one of `names` while no such table
+    /// exists, as (child, its columns, the missing table). SQLite keeps such
+    /// a key when its parent is dropped or a rename points it elsewhere;
+    /// PostgreSQL refuses, so by default there are none.
+    fn dangling(&mut self, names: &BTreeSet<String>) -> Result<Vec<(String, String, String)>, Diagnostic> {
+        let _ = names;
+        Ok(Vec::new())
+    }
+
     /// Fills `tables` that are empty with synthetic rows, parents first;
     /// returns the tables it could not fill at all, each with why (a
     /// foreign key to a table that is not there, a type it cannot make a

@@ -325,6 +325,28 @@ impl Engine for SqliteEngine {
         rows.map_err(|e| io("cannot read the scratch database's foreign keys", e))
     }
 
+    fn dangling(&mut self, names: &BTreeSet<String>) -> Result<Vec<(String, String, String)>, Diagnostic> {
+        let conn = &self.scratch.conn;
+        let read = || -> rusqlite::Result<Vec<(String, String, String)>> {
+            let mut stmt = conn.prepare(
+                "SELECT m.name, group_concat(f.\"from\", ', '), f.\"table\"
+                 FROM sqlite_schema m, pragma_foreign_key_list(m.name) f
+                 WHERE m.type = 'table' AND instr(lower(m.sql), lower(?1)) > 0 AND f.\"table\" = ?1 COLLATE NOCASE
+                   AND NOT EXISTS (SELECT 1 FROM sqlite_schema p WHERE p.type = 'table' AND p.name = ?1 COLLATE NOCASE)
+                 GROUP BY m.name, f.id",
+            )?;
+            let mut out = Vec::new();
+            for name in names {
+                let rows = stmt.query_map([name], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+                for row in rows {
+                    out.push(row?);
+                }
+            }
+            Ok(out)
+        };
+        read().map_err(|e| io("cannot read the scratch database's foreign keys", e))
+    }
+
     fn seed(&mut self, tables: &[String]) -> Result<Vec<(String, String)>, Diagnostic> {
         let conn = &self.scratch.conn;
         // Rows as the application would have written them before this

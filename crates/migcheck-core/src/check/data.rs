@@ -274,6 +274,38 @@ fn dropped(tokens: &[Token]) -> BTreeSet<String> {
     out
 }
 
+/// The tables `tokens` drops or renames (both names of a rename), with the
+/// renames as (from, to): where a foreign key may be left pointing at a
+/// table that is gone.
+pub(crate) fn dropped_or_renamed(tokens: &[Token]) -> (BTreeSet<String>, Vec<(String, String)>) {
+    let mut names = dropped(tokens);
+    let mut renames = Vec::new();
+    for (i, t) in tokens.iter().enumerate() {
+        if !(t.is_word("alter") && tokens.get(i + 1).is_some_and(|n| n.is_word("table"))) {
+            continue;
+        }
+        let mut j = i + 2;
+        if tokens.get(j).is_some_and(|t| t.is_word("if")) && tokens.get(j + 1).is_some_and(|t| t.is_word("exists")) {
+            j += 2;
+        }
+        let Some(from) = name_at(tokens, j) else { continue };
+        // Past the (possibly qualified) name: `RENAME TO <new>`.
+        let mut k = j + 1;
+        while tokens.get(k).is_some_and(|t| t.is_punct(".")) {
+            k += 2;
+        }
+        if tokens.get(k).is_some_and(|t| t.is_word("rename"))
+            && tokens.get(k + 1).is_some_and(|t| t.is_word("to"))
+            && let Some(to) = name_at(tokens, k + 2)
+        {
+            names.insert(from.clone());
+            names.insert(to.clone());
+            renames.push((from, to));
+        }
+    }
+    (names, renames)
+}
+
 /// The tables `tokens` drops and creates again under the same name
 /// (`DROP TABLE smtp; CREATE TABLE smtp (…)`): the drop it is, whose rows go
 /// on purpose, not a loss. (SQLite's rebuild procedure creates another name

@@ -506,6 +506,44 @@ mod tests {
         assert!(notes[1].contains("table `c`") && notes[1].contains("fixtures/3.sql"), "{notes:#?}");
     }
 
+    /// A rename that points a child's foreign key at the old table, which
+    /// the migration then drops, is a warning at that migration naming the
+    /// rename and the fix; the check goes on. A drop of a parent too; the
+    /// SQLite rebuild procedure (drop, then rename the new table into the
+    /// name) is not, nor a child referencing a table created later.
+    #[test]
+    fn a_foreign_key_left_pointing_at_a_dropped_table_is_a_warning() {
+        let (_d, cfg) = config(&[
+            (
+                "1_base.sql",
+                "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT);\nCREATE TABLE notes (id INTEGER PRIMARY KEY, item_id INTEGER REFERENCES items(id));\nCREATE TABLE later (id INTEGER PRIMARY KEY, x_id INTEGER REFERENCES not_yet(id));\n",
+            ),
+            (
+                "2_swap.sql",
+                "ALTER TABLE items RENAME TO old_items;\nCREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL DEFAULT '');\n\
+                 INSERT INTO items SELECT id, coalesce(name, '') FROM old_items;\nDROP TABLE old_items;\n",
+            ),
+            (
+                "3_rebuild.sql",
+                "CREATE TABLE items_new (id INTEGER PRIMARY KEY, name TEXT NOT NULL DEFAULT '', extra TEXT);\n\
+                 INSERT INTO items_new (id, name) SELECT id, name FROM items;\nDROP TABLE items;\nALTER TABLE items_new RENAME TO items;\n",
+            ),
+            (
+                "4_tags.sql",
+                "CREATE TABLE tags (id INTEGER PRIMARY KEY);\nCREATE TABLE item_tags (tag_id INTEGER REFERENCES tags(id));\n",
+            ),
+            ("5_drop.sql", "DROP TABLE tags;\n"),
+        ]);
+        let report = check(&cfg);
+        assert!(!report.has_errors(), "{:#?}", report.diagnostics);
+        let found: Vec<&Diagnostic> = report.warnings().filter(|d| d.kind == Kind::DanglingForeignKey).collect();
+        assert_eq!(found.iter().map(|d| d.version).collect::<Vec<_>>(), [Some(2), Some(5)], "{found:#?}");
+        let swap = found[0].render();
+        assert!(swap.contains("leaves the foreign key `notes` (item_id) pointing at `old_items`"), "{swap}");
+        assert!(swap.contains("renaming `items` to `old_items`") && swap.contains("legacy_alter_table = ON"), "{swap}");
+        assert!(found[1].render().contains("`item_tags` (tag_id) pointing at `tags`"), "{}", found[1].render());
+    }
+
     /// A table dropped and created again under its name is the drop it is:
     /// its rows go on purpose, which is no `data-loss`.
     #[test]

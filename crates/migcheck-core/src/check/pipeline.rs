@@ -308,7 +308,18 @@ fn run_migration<E: Engine>(
     let mut watch = if data.active() { Some(Watch::before(engine, m, &up_tokens)?) } else { None };
     let shapes = Shapes::before(engine, &up_tokens)?;
     let before = if m.down.is_some() { Some(engine.schema()?) } else { None };
+    // Foreign keys a drop or a rename may leave pointing at nothing.
+    let (reshaped, renames) = data::dropped_or_renamed(&up_tokens);
+    let dangling_before = if reshaped.is_empty() { Vec::new() } else { engine.dangling(&reshaped)? };
     step(engine, migrations, i, Step::Up, data, watch.as_mut(), warnings)?;
+    if !reshaped.is_empty() {
+        for (child, columns, parent) in engine.dangling(&reshaped)? {
+            if dangling_before.iter().any(|(c, _, p)| *c == child && *p == parent) {
+                continue;
+            }
+            warnings.push(dangling(m, &child, &columns, &parent, &renames));
+        }
+    }
     shapes.after(engine, m, warnings)?;
     if let Some(watch) = watch.as_mut() {
         watch.after_up(engine, m, warnings)?;
@@ -342,6 +353,30 @@ fn run_migration<E: Engine>(
     step(engine, migrations, i, Step::UpAgain, data, watch.as_mut(), warnings)
         .map_err(|d| d.note("this happened applying the up migration again after its down"))?;
     after_migration(engine, m, data, watch.as_ref(), warnings)
+}
+
+/// The `dangling-foreign-key` warning: after `m`, `child`'s foreign key
+/// (`columns`) references `parent`, which does not exist.
+fn dangling(m: &Migration, child: &str, columns: &str, parent: &str, renames: &[(String, String)]) -> Diagnostic {
+    let file = m.up.file.file_name();
+    let mut d = Diagnostic::warning(
+        Kind::DanglingForeignKey,
+        format!(
+            "`{file}` leaves the foreign key `{child}` ({columns}) pointing at `{parent}`, which no longer exists: with foreign keys enforced, every write to `{child}` fails"
+        ),
+    )
+    .at(data::mention(&m.up, parent))
+    .version(m.version);
+    if let Some((from, _)) = renames.iter().find(|(_, to)| to.eq_ignore_ascii_case(parent)) {
+        d = d.note(format!(
+            "renaming `{from}` to `{parent}` made SQLite (since 3.26) point `{child}`'s foreign key at `{parent}`; then `{parent}` went"
+        ));
+        d.help(format!(
+            "keep references on the old name while renaming: `PRAGMA legacy_alter_table = ON;` before `ALTER TABLE {from} RENAME TO {parent}` and `PRAGMA legacy_alter_table = OFF;` after it; or rebuild `{child}` with the foreign key it should have"
+        ))
+    } else {
+        d.help(format!("drop or rebuild `{child}` without that foreign key in the same migration, or keep `{parent}`"))
+    }
 }
 
 /// The steps of a migration's check.
