@@ -218,7 +218,8 @@ fn with_subversion(timestamp: i64, sub: u32) -> Option<i64> {
 /// strings; for its timestamps (`YYYYMMDD` and a time) that is numeric order
 /// once the time has six digits, so a time written with five or seven
 /// (`2023-10-06-10000`, `2023-03-01-1745356`, both seen in real histories)
-/// is read as the six-digit time that sorts where it sorts. diesel 2.2's
+/// is read as the six-digit time that sorts where it sorts, and a date alone
+/// (`2024-03-13_…`, seen in vaultwarden's) as that date at 00:00:00. diesel 2.2's
 /// versions (`__diesel_schema_migrations` keeps `202401010000000000`: the
 /// timestamp and a four-digit hexadecimal subversion) are the timestamp
 /// times 100,000 plus the subversion. Any other version is its number.
@@ -231,6 +232,8 @@ fn with_subversion(timestamp: i64, sub: u32) -> Option<i64> {
 /// assert_eq!(diesel_version_number("2023100610000"), Some(20231006100000));
 /// assert_eq!(diesel_version_number("202303011745356"), Some(20230301174535));
 /// assert_eq!(diesel_version_number("00000000000000"), Some(0));
+/// assert_eq!(diesel_version_number("20240313"), Some(20240313000000));
+/// assert_eq!(diesel_version_number("00000007"), Some(7));
 /// assert_eq!(diesel_version_number("202401010000000000"), Some(2024010100000000000));
 /// assert_eq!(diesel_version_number("20240101000000000a"), Some(2024010100000000010));
 /// ```
@@ -245,7 +248,7 @@ pub fn diesel_version_number(digits: &str) -> Option<i64> {
     if !digits.bytes().all(|b| b.is_ascii_digit()) || digits.is_empty() {
         return None;
     }
-    let date_like = digits.len() > 8 && digits.len() != 14 && is_date(&digits[..8]);
+    let date_like = digits.len() >= 8 && digits.len() != 14 && is_date(&digits[..8]);
     if date_like {
         let time = &digits[8..];
         let time: String = if time.len() < 6 { format!("{time:0<6}") } else { time[..6].to_owned() };

@@ -97,12 +97,14 @@ fn diesel_orders_as_diesel_does() {
             ),
             ("2023-10-06-10000_drop_mmr/up.sql", "ALTER TABLE posts ADD COLUMN mmr INTEGER;"),
             ("2023-10-06-110000/up.sql", "CREATE INDEX posts_mmr ON posts (mmr);"),
+            // A date alone sorts as diesel's string does: after 2023's.
+            ("2024-03-13_users_cascade/up.sql", "CREATE INDEX posts_user ON posts (user_id);"),
         ],
         Expect {
             layout: Layout::Diesel,
-            versions: vec![20230301174535, 20230302120000, 20231006100000, 20231006110000],
-            reversible: vec![true, false, false, false],
-            modes: vec![T, T, T, T],
+            versions: vec![20230301174535, 20230302120000, 20231006100000, 20231006110000, 20240313000000],
+            reversible: vec![true, false, false, false, false],
+            modes: vec![T, T, T, T, T],
             tables: vec!["posts", "users"],
         },
     );
