@@ -111,14 +111,20 @@ fn sql(url: &str, query: &str) -> Vec<Vec<Option<String>>> {
     })
 }
 
-/// `N` migrations, each a table of `ROWS` rows; every sixth runs outside a
-/// transaction, written to be run again (as such files must be).
-fn project() -> tempfile::TempDir {
+/// An empty PostgreSQL-dialect project: its directory and its migrations.
+fn postgres_project() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let m = dir.path().join("migrations");
     std::fs::create_dir(&m).unwrap();
     std::fs::write(m.join("migrations.lock"), format!("migcheck-lock 1\ndialect postgres\nchain {}\n", "0".repeat(64)))
         .unwrap();
+    (dir, m)
+}
+
+/// `N` migrations, each a table of `ROWS` rows; every sixth runs outside a
+/// transaction, written to be run again (as such files must be).
+fn project() -> tempfile::TempDir {
+    let (dir, m) = postgres_project();
     for v in 1..=N {
         let body = format!(
             "CREATE TABLE IF NOT EXISTS t{v} (k int PRIMARY KEY, payload text);\n\
@@ -270,11 +276,7 @@ fn wait_for_statement(server: &Server, db: &str, text: &str) {
 /// transactional migration: the error names it, and the advisory lock died
 /// with the session, so a second migrator goes on at once.
 fn cut_points(server: &Server) {
-    let dir = tempfile::tempdir().unwrap();
-    let m = dir.path().join("migrations");
-    std::fs::create_dir(&m).unwrap();
-    std::fs::write(m.join("migrations.lock"), format!("migcheck-lock 1\ndialect postgres\nchain {}\n", "0".repeat(64)))
-        .unwrap();
+    let (dir, m) = postgres_project();
     std::fs::write(m.join("1_base.sql"), "CREATE TABLE base (k int);\n").unwrap();
     std::fs::write(
         m.join("2_cut.sql"),
@@ -333,11 +335,7 @@ fn cut_points(server: &Server) {
 /// backend terminated after it, leave neither the function nor a history row
 /// or mark, and `LOCK TABLE` (which needs a transaction) works in it.
 fn plpgsql_is_atomic(server: &Server) {
-    let dir = tempfile::tempdir().unwrap();
-    let m = dir.path().join("migrations");
-    std::fs::create_dir(&m).unwrap();
-    std::fs::write(m.join("migrations.lock"), format!("migcheck-lock 1\ndialect postgres\nchain {}\n", "0".repeat(64)))
-        .unwrap();
+    let (dir, m) = postgres_project();
     std::fs::write(m.join("1_base.sql"), "CREATE TABLE base (k int);\n").unwrap();
     let function = "CREATE FUNCTION touch() RETURNS trigger AS $$\nDECLARE n int;\nBEGIN\n  n := 1;\n  RETURN NEW;\nEND;\n$$ LANGUAGE plpgsql;\n\
                     LOCK TABLE base IN SHARE MODE;\n";

@@ -614,6 +614,24 @@ pub fn parse_size(text: &str) -> Option<u64> {
     number.checked_mul(unit).filter(|bytes| *bytes >= 1 << 20)
 }
 
+/// The (year, month, day) of the day `days` after 1970-01-01 (Howard
+/// Hinnant's civil-from-days), for the UTC dates migcheck writes and reads.
+///
+/// ```
+/// assert_eq!(migcheck_core::model::civil_date(19_723), (2024, 1, 1));
+/// ```
+pub fn civil_date(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
+}
+
 /// A size as people read it (`1 GiB`, `512 MiB`, bytes otherwise).
 pub fn show_size(bytes: u64) -> String {
     if bytes.is_multiple_of(1 << 30) {

@@ -259,6 +259,11 @@ fn seed_table(conn: &Connection, table: &Table, notes: &mut Vec<String>) -> rusq
         vec!["?"; columns.len()].join(", ")
     );
     let mut insert = conn.prepare(&sql)?;
+    // A column whose CHECK lists its values holds those: read once per table.
+    let choices: Vec<Vec<String>> = columns
+        .iter()
+        .map(|c| check_choices(table.checks.iter().map(String::as_str).chain([c.definition.as_str()]), &c.name))
+        .collect();
     // The referenced keys of each foreign key, from the parents filled before.
     let parents: Vec<Vec<Vec<Value>>> =
         table.foreign_keys.iter().map(|fk| parent_keys(conn, table, fk)).collect::<rusqlite::Result<_>>()?;
@@ -268,7 +273,7 @@ fn seed_table(conn: &Connection, table: &Table, notes: &mut Vec<String>) -> rusq
     for i in 0..ROWS {
         let mut done = false;
         for plain in [false, true] {
-            let row = make_row(table, &columns, &parents, &rows, i, plain);
+            let row = make_row(table, &columns, &choices, &parents, &rows, i, plain);
             match insert.execute(params_from_iter(row.iter())) {
                 Ok(_) => {
                     rows.push(row);
@@ -284,7 +289,7 @@ fn seed_table(conn: &Connection, table: &Table, notes: &mut Vec<String>) -> rusq
         }
         if !done {
             // Keep the row's values for the self references of later rows.
-            rows.push(make_row(table, &columns, &parents, &rows, i, true));
+            rows.push(make_row(table, &columns, &choices, &parents, &rows, i, true));
         }
     }
     if inserted < ROWS {
@@ -300,9 +305,11 @@ fn seed_table(conn: &Connection, table: &Table, notes: &mut Vec<String>) -> rusq
 /// Row `i`: its own values, then the foreign-key columns pointing at a
 /// parent row (or, for a self reference, at the row before; NULL for the
 /// first where allowed, else at itself).
+#[allow(clippy::too_many_arguments)]
 fn make_row(
     table: &Table,
     columns: &[&Column],
+    choices: &[Vec<String>],
     parents: &[Vec<Vec<Value>>],
     earlier: &[Vec<Value>],
     i: usize,
@@ -310,11 +317,9 @@ fn make_row(
 ) -> Vec<Value> {
     let mut row: Vec<Value> = columns
         .iter()
-        .map(|c| {
+        .zip(choices)
+        .map(|(c, choices)| {
             let is_key = c.primary_key > 0;
-            // A column whose CHECK lists its values holds those.
-            let choices =
-                check_choices(table.checks.iter().map(String::as_str).chain([c.definition.as_str()]), &c.name);
             // One row in five holds NULL in each nullable, non-key column.
             if !c.not_null && !is_key && i % ROWS == 2 && !plain {
                 Value::Null

@@ -231,8 +231,12 @@ fn note_go_migrations(report: &mut Report) {
     let go: Vec<(i64, String)> = report
         .diagnostics
         .iter()
-        .filter(|d| d.kind == Kind::NotExecuted && d.message.contains(" is a Go migration"))
-        .filter_map(|d| Some((d.version?, d.message.split('`').nth(1)?.to_owned())))
+        .filter(|d| d.kind == Kind::NotExecuted)
+        .filter_map(|d| {
+            let path = &d.location.as_ref()?.path;
+            let name = path.rsplit('/').next()?.strip_suffix(".go")?;
+            Some((d.version?, format!("{name}.go")))
+        })
         .collect();
     let Some((first, _)) = go.first() else { return };
     if let Some(e) = report.diagnostics.iter_mut().find(|d| d.is_error() && d.version.is_some_and(|v| v > *first)) {
