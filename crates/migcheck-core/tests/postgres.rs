@@ -7,6 +7,8 @@
 #[path = "../../../tests/support/pg.rs"]
 mod pg;
 
+mod oracle;
+
 use libtest_mimic::{Arguments, Trial};
 
 use std::fs;
@@ -370,6 +372,14 @@ fn main() {
         ),
         on_server("the_scratch_database_is_bounded", the_scratch_database_is_bounded, false),
         on_server("the_comparison_sees_what_postgres_sees", the_comparison_sees_what_postgres_sees, false),
+        {
+            // pg_dump comes with the server's installation; in CI, missing it fails.
+            let found = oracle::pg_dump().is_some();
+            assert!(found || std::env::var_os("CI").is_none(), "CI must run the pg_dump oracle: no pg_dump");
+            let trial =
+                on_server("the_comparison_agrees_with_pg_dump", oracle::the_comparison_agrees_with_pg_dump, false);
+            if found { trial } else { trial.with_ignored_flag(true) }
+        },
         on_server(
             "tables_the_row_writer_cannot_fill_do_not_stop_the_check",
             tables_the_row_writer_cannot_fill_do_not_stop_the_check,

@@ -39,58 +39,278 @@ pub fn snapshot(client: &mut Client) -> Result<PgSnapshot, PgError> {
     snapshot_where(client, USER_SCHEMAS)
 }
 
-/// Reads the objects of the schemas `filter` selects (a condition on `n`,
-/// the namespace). The columns are text: a `UNION ALL` types them after its
-/// first `SELECT`, and a `name` would cut long `table.constraint` keys at
-/// 63 bytes, so that two of them would share a key. An index's definition leaves out its table's schema,
-/// which `pg_get_indexdef` always writes, so that the same migrations read
-/// the same in any schema.
+/// The objects of the schemas `filter` selects (a condition on
+/// `n.nspname`), one row per property pg_dump would write: tables with
+/// their kind, persistence, partitioning, inheritance, row-level security,
+/// storage parameters and replica identity; columns with type, collation,
+/// nullability, default or generation, identity, statistics target, storage
+/// and compression; constraints of tables and domains; indexes (clustered,
+/// replica identity, attached partitions); views and materialized views with
+/// their options; triggers and rules with their enabled state; functions,
+/// procedures and aggregates; sequences with their options and owning
+/// column; enum, domain, composite and range types; collations; extended
+/// statistics; policies; comments; owners other than the migrating role;
+/// privileges that differ from the defaults, default privileges; schemas,
+/// extensions, publications and event triggers. Objects that belong to an
+/// extension are left out, as pg_dump leaves them out.
+///
+/// The columns are text: a `UNION ALL` types them after its first `SELECT`,
+/// and a `name` would cut long `table.constraint` keys at 63 bytes, so that
+/// two of them would share a key. Names are qualified with their schema
+/// unless it is the current one; an index's definition leaves out its
+/// table's schema, which `pg_get_indexdef` always writes, so that the same
+/// migrations read the same in any schema.
 fn snapshot_where(client: &mut Client, filter: &str) -> Result<PgSnapshot, PgError> {
-    let sql = format!(
-        "SELECT 'table'::text, c.relname::text, ''::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-           WHERE c.relkind IN ('r', 'p') AND {filter}
-         UNION ALL
-         SELECT 'column', c.relname || '.' || a.attname,
-                format_type(a.atttypid, a.atttypmod) || CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END
-                || COALESCE(' DEFAULT ' || pg_get_expr(d.adbin, d.adrelid), '')
-           FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-           LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-           WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p') AND {filter}
-         UNION ALL
-         SELECT 'constraint', c.relname || '.' || k.conname, pg_get_constraintdef(k.oid)
-           FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-           WHERE {filter}
-         UNION ALL
-         SELECT 'index', i.relname, replace(pg_get_indexdef(i.oid), ' ON ' || quote_ident(n.nspname) || '.', ' ON ')
-           FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_namespace n ON n.oid = i.relnamespace
-           WHERE {filter}
-         UNION ALL
-         SELECT 'view', c.relname, pg_get_viewdef(c.oid) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-           WHERE c.relkind IN ('v', 'm') AND {filter}
-         UNION ALL
-         SELECT 'trigger', c.relname || '.' || t.tgname, pg_get_triggerdef(t.oid)
-           FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-           WHERE NOT t.tgisinternal AND {filter}
-         UNION ALL
-         SELECT 'function', p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')', pg_get_functiondef(p.oid)
-           FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-           WHERE p.prokind IN ('f', 'p') AND {filter}
-         UNION ALL
-         SELECT 'sequence', c.relname, '' FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-           WHERE c.relkind = 'S' AND {filter}
-         UNION ALL
-         SELECT 'type', t.typname, string_agg(e.enumlabel, ', ' ORDER BY e.enumsortorder)
-           FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid JOIN pg_namespace n ON n.oid = t.typnamespace
-           WHERE {filter} GROUP BY t.typname
-         UNION ALL
-         SELECT 'extension', extname, '' FROM pg_extension WHERE extname <> 'plpgsql'"
-    );
+    let sql = snapshot_sql(filter);
     let mut out = PgSnapshot::default();
     for row in client.query(&sql)? {
         let get = |i: usize| row.get(i).cloned().flatten().unwrap_or_default();
         out.objects.insert((get(0), get(1)), get(2));
     }
     Ok(out)
+}
+
+/// The query behind [`snapshot_where`].
+fn snapshot_sql(filter: &str) -> String {
+    // `filter` on another namespace column.
+    let on = |column: &str| filter.replace("n.nspname", column);
+    // `name` qualified by the namespace `ns` unless it is the current schema.
+    let q = |ns: &str, name: &str| {
+        format!("(CASE WHEN {ns}.nspname = current_schema() THEN '' ELSE {ns}.nspname || '.' END || {name})")
+    };
+    // Whether the object `objid` of catalog `catalog` belongs to an extension.
+    let member = |catalog: &str, objid: &str| {
+        format!(
+            "EXISTS (SELECT 1 FROM pg_depend m WHERE m.classid = '{catalog}'::regclass AND m.objid = {objid} AND m.deptype = 'e')"
+        )
+    };
+    let (table, rel, column) = (q("n", "c.relname"), q("n", "c.relname"), q("n", "c.relname || '.' || a.attname"));
+    let relkind_word = "CASE c.relkind WHEN 'S' THEN 'sequence ' WHEN 'v' THEN 'view ' WHEN 'm' THEN 'materialized view ' WHEN 'f' THEN 'foreign table ' ELSE 'table ' END";
+    let not_member_class = format!("NOT {}", member("pg_class", "c.oid"));
+    let not_member_proc = format!("NOT {}", member("pg_proc", "p.oid"));
+    let not_member_type = format!("NOT {}", member("pg_type", "t.oid"));
+    let function = q("n", "p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')'");
+    let type_name = q("n", "t.typname");
+    // User types: not arrays, not the row types of tables and views.
+    let user_type = "NOT (t.typtype = 'b' AND t.typelem <> 0 AND t.typlen = -1) AND (t.typrelid = 0 OR (SELECT r.relkind FROM pg_class r WHERE r.oid = t.typrelid) = 'c')";
+    let sorted = |array: &str| format!("(SELECT string_agg(o, ', ' ORDER BY o) FROM unnest({array}) o)");
+    format!(
+        "WITH objs AS (
+           SELECT {relkind_word} || {rel} AS label, c.relowner AS owner, c.relacl AS acl,
+                  CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END AS kind
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND {filter} AND {not_member_class}
+           UNION ALL
+           SELECT CASE p.prokind WHEN 'p' THEN 'procedure ' WHEN 'a' THEN 'aggregate ' ELSE 'function ' END || {function},
+                  p.proowner, p.proacl, 'f'
+             FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE {filter} AND {not_member_proc}
+           UNION ALL
+           SELECT 'type ' || {type_name}, t.typowner, t.typacl, 'T'
+             FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+            WHERE {user_type} AND {filter} AND {not_member_type}
+           UNION ALL
+           SELECT 'schema ' || n.nspname, n.nspowner, n.nspacl, 'n' FROM pg_namespace n
+            WHERE {filter} AND n.nspname <> 'public' AND n.nspname <> current_schema() AND NOT {ns_member}
+         )
+         SELECT 'table'::text, {table}::text,
+                concat_ws(', ',
+                  CASE WHEN c.relkind = 'p' THEN 'partitioned by ' || pg_get_partkeydef(c.oid) END,
+                  CASE WHEN c.relpersistence = 'u' THEN 'unlogged' END,
+                  CASE WHEN c.relrowsecurity THEN 'row level security' END,
+                  CASE WHEN c.relforcerowsecurity THEN 'forced row level security' END,
+                  CASE WHEN c.relispartition THEN 'partition of '
+                    || (SELECT h.inhparent::regclass::text FROM pg_inherits h WHERE h.inhrelid = c.oid)
+                    || ' ' || pg_get_expr(c.relpartbound, c.oid) END,
+                  CASE WHEN NOT c.relispartition THEN (SELECT 'inherits ' || string_agg(h.inhparent::regclass::text, ', ' ORDER BY h.inhseqno)
+                    FROM pg_inherits h WHERE h.inhrelid = c.oid) END,
+                  CASE WHEN c.reloftype <> 0 THEN 'of type ' || format_type(c.reloftype, NULL) END,
+                  'with (' || {reloptions} || ')',
+                  (SELECT 'with (' || {toast_options} || ')' FROM pg_class x WHERE x.oid = c.reltoastrelid),
+                  CASE c.relreplident WHEN 'f' THEN 'replica identity full' WHEN 'n' THEN 'replica identity nothing'
+                    WHEN 'i' THEN 'replica identity index' END,
+                  (SELECT 'using ' || m.amname FROM pg_am m WHERE m.oid = c.relam AND m.amname <> 'heap'))::text
+           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE c.relkind IN ('r', 'p', 'f') AND {filter} AND {not_member_class}
+         UNION ALL
+         SELECT 'column', {column},
+                format_type(a.atttypid, a.atttypmod)
+                || CASE WHEN a.attcollation <> t.typcollation THEN ' COLLATE ' || a.attcollation::regcollation::text ELSE '' END
+                || CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END
+                || CASE WHEN a.attgenerated = 's' THEN ' GENERATED ALWAYS AS (' || pg_get_expr(d.adbin, d.adrelid) || ') STORED'
+                   ELSE COALESCE(' DEFAULT ' || pg_get_expr(d.adbin, d.adrelid), '') END
+                || CASE a.attidentity WHEN 'a' THEN ' GENERATED ALWAYS AS IDENTITY' WHEN 'd' THEN ' GENERATED BY DEFAULT AS IDENTITY' ELSE '' END
+                || CASE WHEN COALESCE(a.attstattarget, -1) >= 0 THEN ' STATISTICS ' || a.attstattarget ELSE '' END
+                || CASE WHEN a.attstorage <> t.typstorage THEN ' STORAGE ' || CASE a.attstorage WHEN 'p' THEN 'PLAIN'
+                     WHEN 'e' THEN 'EXTERNAL' WHEN 'm' THEN 'MAIN' ELSE 'EXTENDED' END ELSE '' END
+                || CASE WHEN a.attcompression <> '' THEN ' COMPRESSION ' || CASE a.attcompression WHEN 'l' THEN 'lz4' ELSE 'pglz' END ELSE '' END
+                || COALESCE(' WITH (' || {attoptions} || ')', '')
+                || CASE WHEN NOT a.attislocal AND c.relkind IN ('r', 'p', 'f') THEN ' (inherited)' ELSE '' END
+           FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+           JOIN pg_type t ON t.oid = a.atttypid
+           LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+           WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm', 'c', 'f') AND {filter}
+             AND {not_member_class}
+         UNION ALL
+         SELECT 'constraint', {rel} || '.' || k.conname, pg_get_constraintdef(k.oid)
+           FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE {filter} AND {not_member_class}
+         UNION ALL
+         SELECT 'constraint', {type_name} || '.' || k.conname, pg_get_constraintdef(k.oid)
+           FROM pg_constraint k JOIN pg_type t ON t.oid = k.contypid JOIN pg_namespace n ON n.oid = t.typnamespace
+           WHERE {filter} AND {not_member_type}
+         UNION ALL
+         SELECT 'index', {index},
+                replace(pg_get_indexdef(i.oid), ' ON ' || quote_ident(n.nspname) || '.', ' ON ')
+                || CASE WHEN x.indisclustered THEN ' CLUSTER' ELSE '' END
+                || CASE WHEN x.indisreplident THEN ' REPLICA IDENTITY' ELSE '' END
+                || COALESCE((SELECT ' ATTACHED TO ' || h.inhparent::regclass::text FROM pg_inherits h WHERE h.inhrelid = i.oid), '')
+                || COALESCE((SELECT ' STATISTICS ' || string_agg(s.attnum || '=' || s.attstattarget, ', ' ORDER BY s.attnum)
+                    FROM pg_attribute s WHERE s.attrelid = i.oid AND COALESCE(s.attstattarget, -1) >= 0), '')
+           FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_namespace n ON n.oid = i.relnamespace
+           WHERE {filter} AND NOT {index_member}
+         UNION ALL
+         SELECT 'view', {rel},
+                CASE WHEN c.relkind = 'm' THEN 'MATERIALIZED ' ELSE '' END || COALESCE('WITH (' || {reloptions} || ') ', '')
+                || pg_get_viewdef(c.oid)
+           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE c.relkind IN ('v', 'm') AND {filter} AND {not_member_class}
+         UNION ALL
+         SELECT 'trigger', {rel} || '.' || t.tgname,
+                pg_get_triggerdef(t.oid) || CASE t.tgenabled WHEN 'D' THEN ' DISABLED' WHEN 'R' THEN ' ENABLE REPLICA'
+                  WHEN 'A' THEN ' ENABLE ALWAYS' ELSE '' END
+           FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE NOT t.tgisinternal AND {filter} AND {not_member_class}
+         UNION ALL
+         SELECT 'rule', {rel} || '.' || r.rulename,
+                pg_get_ruledef(r.oid) || CASE r.ev_enabled WHEN 'D' THEN ' DISABLED' WHEN 'R' THEN ' ENABLE REPLICA'
+                  WHEN 'A' THEN ' ENABLE ALWAYS' ELSE '' END
+           FROM pg_rewrite r JOIN pg_class c ON c.oid = r.ev_class JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE r.rulename <> '_RETURN' AND {filter} AND {not_member_class}
+         UNION ALL
+         SELECT 'function', {function}, pg_get_functiondef(p.oid)
+           FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+           WHERE p.prokind IN ('f', 'p', 'w') AND {filter} AND {not_member_proc}
+         UNION ALL
+         SELECT 'aggregate', {function},
+                (SELECT string_agg(j.key || '=' || j.value, ' ' ORDER BY j.key)
+                   FROM jsonb_each_text(to_jsonb(g) - 'aggfnoid' - 'aggtranstype' - 'aggmtranstype') j)
+                || ' stype=' || format_type(g.aggtranstype, NULL) || ' mstype=' || format_type(g.aggmtranstype, NULL)
+                || ' ' || pg_get_function_result(p.oid)
+           FROM pg_aggregate g JOIN pg_proc p ON p.oid = g.aggfnoid JOIN pg_namespace n ON n.oid = p.pronamespace
+           WHERE {filter} AND {not_member_proc}
+         UNION ALL
+         SELECT 'sequence', {rel},
+                'AS ' || format_type(s.seqtypid, NULL) || ' START ' || s.seqstart || ' INCREMENT ' || s.seqincrement
+                || ' MINVALUE ' || s.seqmin || ' MAXVALUE ' || s.seqmax || ' CACHE ' || s.seqcache
+                || CASE WHEN s.seqcycle THEN ' CYCLE' ELSE '' END
+                || CASE WHEN c.relpersistence = 'u' THEN ' UNLOGGED' ELSE '' END
+                || COALESCE((SELECT CASE WHEN d.deptype = 'i' THEN ' IDENTITY OF ' ELSE ' OWNED BY ' END
+                      || d.refobjid::regclass::text || '.' || quote_ident(a.attname)
+                    FROM pg_depend d JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+                    WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.refclassid = 'pg_class'::regclass
+                      AND d.deptype IN ('a', 'i') LIMIT 1), '')
+           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_sequence s ON s.seqrelid = c.oid
+           WHERE c.relkind = 'S' AND {filter} AND {not_member_class}
+         UNION ALL
+         SELECT 'type', {type_name},
+                CASE t.typtype
+                  WHEN 'e' THEN (SELECT string_agg(e.enumlabel, ', ' ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid)
+                  WHEN 'd' THEN 'domain ' || format_type(t.typbasetype, t.typtypmod)
+                    || CASE WHEN t.typcollation <> (SELECT b.typcollation FROM pg_type b WHERE b.oid = t.typbasetype)
+                         THEN ' COLLATE ' || t.typcollation::regcollation::text ELSE '' END
+                    || CASE WHEN t.typnotnull THEN ' NOT NULL' ELSE '' END || COALESCE(' DEFAULT ' || t.typdefault, '')
+                  WHEN 'c' THEN 'composite'
+                  WHEN 'r' THEN (SELECT 'range of ' || format_type(r.rngsubtype, NULL)
+                      || CASE WHEN r.rngcollation <> 0 THEN ' collation ' || r.rngcollation::regcollation::text ELSE '' END
+                      || ' opclass ' || (SELECT o.opcname FROM pg_opclass o WHERE o.oid = r.rngsubopc)
+                      || ' canonical ' || r.rngcanonical::text || ' subdiff ' || r.rngsubdiff::text
+                      || ' multirange ' || format_type(r.rngmultitypid, NULL)
+                    FROM pg_range r WHERE r.rngtypid = t.oid)
+                  WHEN 'm' THEN 'multirange'
+                  ELSE 'base input ' || t.typinput::text || ' output ' || t.typoutput::text || ' length ' || t.typlen
+                END
+           FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+           WHERE {user_type} AND {filter} AND {not_member_type}
+         UNION ALL
+         SELECT 'collation', {collation},
+                (SELECT string_agg(j.key || '=' || j.value, ' ' ORDER BY j.key)
+                   FROM jsonb_each_text(to_jsonb(co) - 'oid' - 'collname' - 'collnamespace' - 'collowner' - 'collversion') j)
+           FROM pg_collation co JOIN pg_namespace n ON n.oid = co.collnamespace
+           WHERE {filter} AND NOT {collation_member}
+         UNION ALL
+         SELECT 'statistics', {statistics}, pg_get_statisticsobjdef(s.oid)
+                || CASE WHEN COALESCE(s.stxstattarget, -1) >= 0 THEN ' STATISTICS ' || s.stxstattarget ELSE '' END
+           FROM pg_statistic_ext s JOIN pg_namespace n ON n.oid = s.stxnamespace
+           WHERE {filter}
+         UNION ALL
+         SELECT 'policy', {policy},
+                p.permissive || ' FOR ' || p.cmd || ' TO ' || array_to_string(p.roles, ', ')
+                || COALESCE(' USING (' || p.qual || ')', '') || COALESCE(' WITH CHECK (' || p.with_check || ')', '')
+           FROM pg_policies p WHERE {policy_filter}
+         UNION ALL
+         SELECT 'comment', pg_describe_object(d.classoid, d.objoid, d.objsubid), d.description
+           FROM pg_description d
+           WHERE d.objoid >= 16384
+             AND NOT EXISTS (SELECT 1 FROM pg_depend m WHERE m.classid = d.classoid AND m.objid = d.objoid AND m.deptype = 'e')
+             AND COALESCE({comment_filter}, true)
+         UNION ALL
+         SELECT 'owner', o.label, pg_get_userbyid(o.owner) FROM objs o WHERE pg_get_userbyid(o.owner) <> current_user
+         UNION ALL
+         SELECT 'grant', o.label || ' to ' || {grantee} || ': ' || g.privilege_type
+                || CASE WHEN g.is_grantable THEN ' with grant option' ELSE '' END
+                || CASE WHEN g.grantor <> o.owner THEN ' granted by ' || pg_get_userbyid(g.grantor) ELSE '' END, ''
+           FROM objs o, aclexplode(o.acl) g
+           WHERE o.acl IS NOT NULL AND NOT (o.acl @> acldefault(o.kind::\"char\", o.owner) AND o.acl <@ acldefault(o.kind::\"char\", o.owner))
+         UNION ALL
+         SELECT 'grant', 'column ' || {column} || ' to ' || {column_grantee} || ': ' || g.privilege_type
+                || CASE WHEN g.is_grantable THEN ' with grant option' ELSE '' END, ''
+           FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace,
+                aclexplode(a.attacl) g
+           WHERE a.attacl IS NOT NULL AND a.attnum > 0 AND NOT a.attisdropped AND {filter}
+         UNION ALL
+         SELECT 'grant', 'default privileges of ' || CASE WHEN pg_get_userbyid(d.defaclrole) = current_user THEN 'the migrating role'
+                  ELSE pg_get_userbyid(d.defaclrole) END
+                || COALESCE(' in schema ' || (SELECT n.nspname FROM pg_namespace n WHERE n.oid = d.defaclnamespace), '')
+                || ' on ' || CASE d.defaclobjtype WHEN 'r' THEN 'tables' WHEN 'S' THEN 'sequences' WHEN 'f' THEN 'functions'
+                  WHEN 'T' THEN 'types' ELSE 'schemas' END
+                || ' to ' || CASE WHEN g.grantee = 0 THEN 'PUBLIC' WHEN g.grantee = d.defaclrole THEN 'owner'
+                  ELSE pg_get_userbyid(g.grantee) END || ': ' || g.privilege_type
+                || CASE WHEN g.is_grantable THEN ' with grant option' ELSE '' END, ''
+           FROM pg_default_acl d, aclexplode(d.defaclacl) g
+           WHERE d.defaclnamespace = 0 OR EXISTS (SELECT 1 FROM pg_namespace n WHERE n.oid = d.defaclnamespace AND {filter})
+         UNION ALL
+         SELECT 'schema', n.nspname, '' FROM pg_namespace n
+           WHERE {filter} AND n.nspname <> 'public' AND n.nspname <> current_schema() AND NOT {ns_member}
+         UNION ALL
+         SELECT 'extension', e.extname, n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+           WHERE e.extname <> 'plpgsql'
+         UNION ALL
+         SELECT 'publication', p.pubname,
+                concat_ws(' ', CASE WHEN p.puballtables THEN 'all tables' END, CASE WHEN p.pubinsert THEN 'insert' END,
+                  CASE WHEN p.pubupdate THEN 'update' END, CASE WHEN p.pubdelete THEN 'delete' END,
+                  CASE WHEN p.pubtruncate THEN 'truncate' END, CASE WHEN p.pubviaroot THEN 'via root' END,
+                  (SELECT 'tables ' || string_agg(r.prrelid::regclass::text, ', ' ORDER BY r.prrelid::regclass::text)
+                     FROM pg_publication_rel r WHERE r.prpubid = p.oid))
+           FROM pg_publication p
+         UNION ALL
+         SELECT 'event trigger', e.evtname, e.evtevent || ' ' || e.evtfoid::regproc::text || ' ' || e.evtenabled::text
+                || COALESCE(' tags ' || array_to_string(e.evttags, ', '), '')
+           FROM pg_event_trigger e",
+        reloptions = sorted("c.reloptions"),
+        toast_options = sorted("x.reloptions"),
+        attoptions = sorted("a.attoptions"),
+        index = q("n", "i.relname"),
+        index_member = member("pg_class", "i.oid"),
+        ns_member = member("pg_namespace", "n.oid"),
+        collation = q("n", "co.collname"),
+        collation_member = member("pg_collation", "co.oid"),
+        statistics = q("n", "s.stxname"),
+        policy = "(CASE WHEN p.schemaname = current_schema() THEN '' ELSE p.schemaname || '.' END || p.tablename || '.' || p.policyname)",
+        policy_filter = on("p.schemaname"),
+        comment_filter = on("(pg_identify_object(d.classoid, d.objoid, 0)).schema"),
+        grantee = "CASE WHEN g.grantee = 0 THEN 'PUBLIC' WHEN g.grantee = o.owner THEN 'owner' ELSE pg_get_userbyid(g.grantee) END",
+        column_grantee = "CASE WHEN g.grantee = 0 THEN 'PUBLIC' WHEN g.grantee = c.relowner THEN 'owner' ELSE pg_get_userbyid(g.grantee) END",
+    )
 }
 
 /// The differences from `a` to `b`, one line each. Definitions are compared
@@ -614,10 +834,15 @@ pub fn live_snapshot_of_schema(url: &str, schema: &str, history_table: &str) -> 
 /// live database's snapshot.
 fn without_history(s: &mut PgSnapshot, history_table: &str) {
     let prefix = format!("{history_table}.");
+    let (table, column) = (format!("table {history_table}"), format!("column {history_table}."));
     s.objects.retain(|(kind, name), _| {
         !(name == history_table
             || name.starts_with(&prefix)
-            || (kind == "index" && name == &format!("{history_table}_pkey")))
+            || (kind == "index" && name == &format!("{history_table}_pkey"))
+            || name == &table
+            || name.starts_with(&format!("{table} "))
+            || name.starts_with(&column)
+            || name.ends_with(&format!(" of {table}")))
     });
 }
 
