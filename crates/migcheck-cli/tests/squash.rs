@@ -498,3 +498,126 @@ fn a_sqlite_squash_keeps_full_text_indexes_searchable() {
     assert_eq!(hits("SELECT rowid FROM notes WHERE notes MATCH 'gamma'"), [9]);
     assert_eq!(hits("SELECT count(*) FROM s JOIN w"), [1]);
 }
+
+/// Every file under `dir`, with its bytes: what a refused squash must leave
+/// as it found it.
+fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<(String, Vec<u8>)> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), fs::read(&p).unwrap()))
+        .collect();
+    out.sort();
+    out
+}
+
+/// Text holding a NUL byte is written as its bytes; once the replaced files
+/// are deleted, a squash further is refused with what to do, and changes
+/// nothing: the check, and an upgrade, go on from the first baseline.
+#[test]
+fn a_squash_after_the_files_were_deleted_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let m = root.join("migrations");
+    fs::create_dir_all(&m).unwrap();
+    fs::write(m.join("1_t.sql"), "CREATE TABLE t (v TEXT);\nINSERT INTO t VALUES ('a' || char(0) || 'b');\n").unwrap();
+    fs::write(m.join("2_u.sql"), "CREATE TABLE u (id INTEGER);\n").unwrap();
+    fs::write(m.join("3_w.sql"), "ALTER TABLE u ADD COLUMN w TEXT;\n").unwrap();
+    run_ok(root, &["lock"]);
+    run_ok(root, &["squash", "--to", "2"]);
+    let out = upgrade(root, "fresh.db", None);
+    assert!(out.status.success(), "{}", text(&out));
+    let conn = Connection::open(root.join("fresh.db")).unwrap();
+    let bytes: String = conn.query_row("SELECT hex(v) FROM t", [], |r| r.get(0)).unwrap();
+    assert_eq!(bytes, "610062", "the text keeps its NUL byte");
+
+    fs::remove_file(m.join("1_t.sql")).unwrap();
+    fs::remove_file(m.join("2_u.sql")).unwrap();
+    let before = files(&m);
+    let out = migcheck(root, &["squash", "--to", "3"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("were deleted after they were squashed into `2_baseline.baseline.sql`"),
+        "{}",
+        text(&out)
+    );
+    assert!(text(&out).contains("nothing was changed"), "{}", text(&out));
+    assert!(files(&m) == before, "a refused squash changes no file");
+    run_ok(root, &["check"]);
+    let out = upgrade(root, "other.db", None);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = upgrade(root, "fresh.db", None);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+/// On PostgreSQL the baseline writes what the comparison sees: row-level
+/// security and its policies, comments, grants, a column's collation,
+/// UNLOGGED and storage parameters; what it cannot write yet (a partitioned
+/// table, inheritance) stops the squash before anything changes, naming it.
+#[test]
+fn a_postgres_squash_writes_what_it_compares_or_changes_nothing() {
+    let Ok(server) = pg::server() else {
+        eprintln!("ignored: no PostgreSQL server");
+        return;
+    };
+    let project = |first: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let m = dir.path().join("migrations");
+        fs::create_dir_all(&m).unwrap();
+        fs::write(
+            m.join("migrations.lock"),
+            "migcheck-lock 1\ndialect postgres\nchain 0000000000000000000000000000000000000000000000000000000000000000\n",
+        )
+        .unwrap();
+        fs::write(m.join("1_first.sql"), first).unwrap();
+        fs::write(m.join("2_notes.sql"), "CREATE TABLE notes (id int);\n").unwrap();
+        dir
+    };
+    let pg = |root: &Path, args: &[&str]| migcheck(root, args).env("MIGCHECK_SCRATCH_URL", &server).output().unwrap();
+    let secured = project(
+        "CREATE TABLE docs (id int PRIMARY KEY, title text COLLATE \"C\", owner text) WITH (fillfactor = 80);\n\
+         COMMENT ON TABLE docs IS 'documents';\nCOMMENT ON COLUMN docs.title IS 'the title';\n\
+         ALTER TABLE docs ENABLE ROW LEVEL SECURITY;\nALTER TABLE docs FORCE ROW LEVEL SECURITY;\n\
+         CREATE POLICY docs_owner ON docs USING (owner = current_user);\n\
+         GRANT SELECT ON docs TO PUBLIC;\nREVOKE TRUNCATE ON docs FROM CURRENT_USER;\n\
+         CREATE UNLOGGED TABLE cache (k text PRIMARY KEY, v text);\n\
+         INSERT INTO docs VALUES (1, 'a', 'x');\n",
+    );
+    let root = secured.path();
+    for args in [&["lock"][..], &["squash", "--to", "1"]] {
+        let out = pg(root, args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+    }
+    let baseline = fs::read_to_string(root.join("migrations/1_baseline.baseline.sql")).unwrap();
+    for written in [
+        "ALTER TABLE docs ENABLE ROW LEVEL SECURITY",
+        "ALTER TABLE docs FORCE ROW LEVEL SECURITY",
+        "CREATE POLICY docs_owner ON docs",
+        "COMMENT ON COLUMN docs.title IS 'the title'",
+        "GRANT SELECT ON TABLE docs TO PUBLIC",
+        "REVOKE TRUNCATE ON TABLE docs FROM CURRENT_USER",
+        "\"title\" text COLLATE \"C\"",
+        "CREATE UNLOGGED TABLE \"cache\"",
+        "WITH (fillfactor=80)",
+    ] {
+        assert!(baseline.contains(written), "{written}:\n{baseline}");
+    }
+
+    let parted = project(
+        "CREATE TABLE events (id int, at date) PARTITION BY RANGE (at);\n\
+         CREATE TABLE events_2024 PARTITION OF events FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');\n",
+    );
+    let root = parted.path();
+    let out = pg(root, &["lock"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let before = files(&root.join("migrations"));
+    let out = pg(root, &["squash", "--to", "1"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    for said in ["cannot write a baseline", "table `events`: `partitioned by RANGE (at)`", "nothing was changed"] {
+        assert!(text(&out).contains(said), "{said}: {}", text(&out));
+    }
+    assert!(!text(&out).contains("created"), "{}", text(&out));
+    assert!(files(&root.join("migrations")) == before, "a refused squash changes no file");
+    let out = pg(root, &["check"]);
+    assert!(out.status.success(), "{}", text(&out));
+}

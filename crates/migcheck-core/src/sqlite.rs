@@ -496,9 +496,19 @@ fn literal(value: rusqlite::types::ValueRef<'_>) -> Option<String> {
         ValueRef::Null => None,
         ValueRef::Integer(i) => Some(i.to_string()),
         ValueRef::Real(f) => Some(format!("{f:?}")),
-        ValueRef::Text(t) => Some(format!("'{}'", String::from_utf8_lossy(t).replace('\'', "''"))),
-        ValueRef::Blob(b) => Some(format!("X'{}'", b.iter().map(|b| format!("{b:02X}")).collect::<String>())),
+        // A NUL byte ends an SQL text, and bytes that are not UTF-8 cannot
+        // be written in one: such text is written as its bytes.
+        ValueRef::Text(t) => match std::str::from_utf8(t) {
+            Ok(text) if !text.contains('\0') => Some(format!("'{}'", text.replace('\'', "''"))),
+            _ => Some(format!("CAST({} AS TEXT)", hex(t))),
+        },
+        ValueRef::Blob(b) => Some(hex(b)),
     }
+}
+
+/// A blob literal, `X'…'`.
+fn hex(bytes: &[u8]) -> String {
+    format!("X'{}'", bytes.iter().map(|b| format!("{b:02X}")).collect::<String>())
 }
 
 /// The rows behind a constraint error, read from SQLite's message: for

@@ -77,6 +77,22 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
     {
         bail!("the baseline `{}` already replaces the migrations up to {}", b.script.file.file_name(), b.version);
     }
+    // Once the files it replaced are deleted, a baseline stands for them,
+    // and a new baseline could be proved against neither.
+    if let (Some(b), Some(gone)) = (&report.baseline, report.squashed.first())
+        && v > b.version
+    {
+        bail!(
+            "the files of migrations {} to {} were deleted after they were squashed into `{}`, and a new baseline \
+             replacing them could not be proved against them; nothing was changed. To squash further, restore those \
+             files from version control (for example `git checkout <commit> -- {}`), run `migcheck squash --to {v}`, \
+             then delete them again",
+            gone.version,
+            b.version,
+            b.script.file.file_name(),
+            cli.dir.display()
+        );
+    }
     let first = report.lock.entries.first().map_or(v, |e| e.version);
     let sql = baseline_sql(cli, &report, v, !args.schema_only)?;
     let description = slug(args.message.as_deref().unwrap_or("baseline"));
@@ -91,32 +107,96 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
          -- there. Databases they already migrated never run it.\n\n{sql}",
         if args.schema_only { " (the schema only)" } else { "" }
     );
-    if let Some(old) = &report.baseline
-        && old.script.file.path != path
-    {
-        fs::remove_file(&old.script.file.path)
-            .with_context(|| format!("cannot remove the earlier baseline `{}`", old.script.file.path.display()))?;
-        println!("removed {}", old.script.file.path.display());
-        // A down written by hand follows its baseline's new name (the
-        // build proves it again).
-        if let Some(down) = &old.down {
-            let renamed = path.with_file_name(name.replace(name::BASELINE_SUFFIX, name::BASELINE_DOWN_SUFFIX));
-            fs::rename(&down.file.path, &renamed)
-                .with_context(|| format!("cannot rename `{}`", down.file.path.display()))?;
-            println!("renamed {} to {}", down.file.path.display(), renamed.display());
+    // Everything changed from here on is put back if the proof fails: a
+    // squash leaves the baseline it proved, or nothing.
+    let config = config(cli, true)?;
+    let lock_path = config.lock_path();
+    let mut undo = Undo { lock: (lock_path.clone(), fs::read(&lock_path).ok()), ..Undo::default() };
+    let mut done = Vec::new();
+    let changed = (|| -> Result<()> {
+        if let Some(old) = &report.baseline {
+            let old_path = &old.script.file.path;
+            undo.files.push((old_path.clone(), fs::read(old_path).ok()));
+            if old_path != &path {
+                fs::remove_file(old_path)
+                    .with_context(|| format!("cannot remove the earlier baseline `{}`", old_path.display()))?;
+                done.push(format!("removed {}", old_path.display()));
+                // A down written by hand follows its baseline's new name (the
+                // build proves it again).
+                if let Some(down) = &old.down {
+                    let renamed = path.with_file_name(name.replace(name::BASELINE_SUFFIX, name::BASELINE_DOWN_SUFFIX));
+                    fs::rename(&down.file.path, &renamed)
+                        .with_context(|| format!("cannot rename `{}`", down.file.path.display()))?;
+                    undo.renamed = Some((renamed.clone(), down.file.path.clone()));
+                    done.push(format!("renamed {} to {}", down.file.path.display(), renamed.display()));
+                }
+            }
         }
+        if !undo.files.iter().any(|(p, _)| p == &path) {
+            undo.files.push((path.clone(), fs::read(&path).ok()));
+        }
+        fs::write(&path, &text).with_context(|| format!("cannot write `{}`", path.display()))?;
+        Ok(())
+    })();
+    if let Err(e) = changed {
+        undo.apply();
+        return Err(e);
     }
-    fs::write(&path, text).with_context(|| format!("cannot write `{}`", path.display()))?;
-    println!("created {} (replaces migrations {first} to {v})", path.display());
-    match seal::seal_baseline(&config(cli, true)?) {
+    match seal::seal_baseline(&config) {
         Ok(sealed) => {
+            for line in done {
+                println!("{line}");
+            }
+            println!("created {} (replaces migrations {first} to {v})", path.display());
             println!("{}: sealed the baseline", sealed.lock_path.display());
             Ok(exit::OK)
         }
         Err(diagnostics) => {
+            let diagnostics: Vec<_> = diagnostics
+                .into_iter()
+                .map(|mut d| {
+                    if d.kind == migcheck_core::diagnostic::Kind::BaselineMismatch {
+                        d.message = format!(
+                            "`migcheck squash` cannot write a baseline that gives what migrations {first} to {v} give"
+                        );
+                        d.location = None;
+                        d.help = Some(format!(
+                            "what differs above is what a baseline does not write yet; keep the migrations as they \
+                             are, or squash to a version before the one that makes it (`--to` below {v})"
+                        ));
+                    }
+                    d
+                })
+                .collect();
             print_diagnostics(&diagnostics);
-            eprintln!("error: the baseline was written but not sealed");
+            undo.apply();
+            eprintln!("error: the baseline was not proved, so nothing was changed");
             Err(Failure::Reported(exit::ERROR))
+        }
+    }
+}
+
+/// What a squash changed, to put back when its baseline is not proved.
+#[derive(Default)]
+struct Undo {
+    /// Files written or removed, with what they held before (none: absent).
+    files: Vec<(std::path::PathBuf, Option<Vec<u8>>)>,
+    /// A baseline's down renamed: (new path, old path).
+    renamed: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    /// The lock, as it was.
+    lock: (std::path::PathBuf, Option<Vec<u8>>),
+}
+
+impl Undo {
+    fn apply(&self) {
+        for (path, before) in self.files.iter().chain(std::iter::once(&self.lock)) {
+            let _ = match before {
+                Some(bytes) => fs::write(path, bytes),
+                None => fs::remove_file(path),
+            };
+        }
+        if let Some((now, before)) = &self.renamed {
+            let _ = fs::rename(now, before);
         }
     }
 }

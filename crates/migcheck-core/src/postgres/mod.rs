@@ -260,7 +260,13 @@ fn snapshot_sql(filter: &str) -> String {
                 || CASE WHEN g.is_grantable THEN ' with grant option' ELSE '' END
                 || CASE WHEN g.grantor <> o.owner THEN ' granted by ' || pg_get_userbyid(g.grantor) ELSE '' END, ''
            FROM objs o, aclexplode(o.acl) g
-           WHERE o.acl IS NOT NULL AND NOT (o.acl @> acldefault(o.kind::\"char\", o.owner) AND o.acl <@ acldefault(o.kind::\"char\", o.owner))
+           WHERE o.acl IS NOT NULL
+             AND NOT aclcontains(acldefault(o.kind::\"char\", o.owner), makeaclitem(g.grantee, g.grantor, g.privilege_type, g.is_grantable))
+         UNION ALL
+         SELECT 'revoke', o.label || ' from ' || {grantee} || ': ' || g.privilege_type, ''
+           FROM objs o, aclexplode(acldefault(o.kind::\"char\", o.owner)) g
+           WHERE o.acl IS NOT NULL
+             AND NOT aclcontains(o.acl, makeaclitem(g.grantee, g.grantor, g.privilege_type, g.is_grantable))
          UNION ALL
          SELECT 'grant', 'column ' || {column} || ' to ' || {column_grantee} || ': ' || g.privilege_type
                 || CASE WHEN g.is_grantable THEN ' with grant option' ELSE '' END, ''
@@ -425,7 +431,8 @@ fn civil_date(days: u64) -> String {
 fn first_difference(a: &str, b: &str, a_label: &str, b_label: &str) -> String {
     let (la, lb): (Vec<&str>, Vec<&str>) = (a.lines().collect(), b.lines().collect());
     if la.len() <= 1 && lb.len() <= 1 {
-        return format!("`{}` in {a_label}, `{}` in {b_label}", short(a), short(b));
+        let shown = |def: &str| if def.is_empty() { "nothing".to_owned() } else { format!("`{}`", short(def)) };
+        return format!("{} in {a_label}, {} in {b_label}", shown(a), shown(b));
     }
     let n = la.iter().zip(&lb).take_while(|(x, y)| x.trim_end() == y.trim_end()).count();
     let line = |l: &[&str]| l.get(n).map_or("(nothing)".to_owned(), |t| format!("`{}`", short(t)));
