@@ -144,7 +144,7 @@ fn snapshot_sql(filter: &str) -> String {
                      WHEN 'e' THEN 'EXTERNAL' WHEN 'm' THEN 'MAIN' ELSE 'EXTENDED' END ELSE '' END
                 || CASE WHEN a.attcompression <> '' THEN ' COMPRESSION ' || CASE a.attcompression WHEN 'l' THEN 'lz4' ELSE 'pglz' END ELSE '' END
                 || COALESCE(' WITH (' || {attoptions} || ')', '')
-                || CASE WHEN NOT a.attislocal AND c.relkind IN ('r', 'p', 'f') THEN ' (inherited)' ELSE '' END
+                || CASE WHEN NOT a.attislocal AND c.relkind IN ('r', 'p', 'f') AND NOT c.relispartition THEN ' (inherited)' ELSE '' END
            FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
            JOIN pg_type t ON t.oid = a.atttypid
            LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum

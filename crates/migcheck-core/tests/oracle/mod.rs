@@ -284,6 +284,11 @@ const SAME: &[(&str, &str, &str)] = &[
     ),
     ("a storage parameter reset", "ALTER TABLE t SET (fillfactor = 70); ALTER TABLE t RESET (fillfactor)", ""),
     ("an extension dropped", "CREATE EXTENSION citext; DROP EXTENSION citext", ""),
+    (
+        "a partition attached later",
+        "CREATE TABLE p (k int) PARTITION BY RANGE (k); CREATE TABLE p1 PARTITION OF p FOR VALUES FROM (0) TO (10)",
+        "CREATE TABLE p (k int) PARTITION BY RANGE (k); CREATE TABLE p1 (k int); ALTER TABLE p ATTACH PARTITION p1 FOR VALUES FROM (0) TO (10)",
+    ),
     ("a table moved back", "ALTER TABLE t SET SCHEMA s; ALTER TABLE s.t SET SCHEMA public", ""),
 ];
 
