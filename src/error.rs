@@ -147,7 +147,27 @@ pub enum Cause {
     #[cfg(feature = "postgres")]
     #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
     Postgres(sqlx::Error),
+    /// A statement that ran outside a transaction left an index INVALID
+    /// (PostgreSQL: `CREATE INDEX CONCURRENTLY` that failed part-way, found
+    /// again by `IF NOT EXISTS`).
+    InvalidIndex(InvalidIndex),
 }
+
+/// An index PostgreSQL marks INVALID (`pg_index.indisvalid` false): it is not
+/// used, and a unique one does not keep duplicates out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidIndex {
+    /// The index's name.
+    pub index: String,
+}
+
+impl std::fmt::Display for InvalidIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "index `{}` is INVALID", self.index)
+    }
+}
+
+impl std::error::Error for InvalidIndex {}
 
 impl Cause {
     fn error(&self) -> &(dyn std::error::Error + 'static) {
@@ -155,6 +175,7 @@ impl Cause {
             Cause::Sqlite(err) => err,
             #[cfg(feature = "postgres")]
             Cause::Postgres(err) => err,
+            Cause::InvalidIndex(err) => err,
         }
     }
 
@@ -163,6 +184,7 @@ impl Cause {
             Cause::Sqlite(err) => sqlite_code(err),
             #[cfg(feature = "postgres")]
             Cause::Postgres(err) => postgres_code(err),
+            Cause::InvalidIndex(_) => None,
         }
     }
 }

@@ -41,7 +41,7 @@ mod sqlite;
 use std::borrow::Cow;
 use std::fmt;
 
-pub use error::{Cause, Error};
+pub use error::{Cause, Error, InvalidIndex};
 pub use fleet::{FleetEntry, FleetEvent, FleetOptions, FleetReport};
 /// Checks a migrations directory at compile time, with no build script, and
 /// expands to its [`Migrations`] (feature `macros`): see `migcheck-macros`.

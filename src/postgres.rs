@@ -365,6 +365,22 @@ impl Migrations {
                 }
                 return Err(err.kept(done));
             }
+            // A `CREATE INDEX CONCURRENTLY` that failed part-way leaves its
+            // index INVALID, and `IF NOT EXISTS` skips it when the file is
+            // run again: not done until the index is valid.
+            if let Some(index) = lexer::created_index(statement)
+                && self.invalid_index(conn, &index).await
+            {
+                let at = range.start + lexer::skip_trivia(statement);
+                let message = format!(
+                    "index `{index}` is INVALID (a `CREATE INDEX CONCURRENTLY` that failed part-way leaves it so, and \
+                     `IF NOT EXISTS` then skips it): it is not used, and a unique one does not keep duplicates out; \
+                     drop it with `DROP INDEX CONCURRENTLY {}` and run the migration again",
+                    quote(&index)
+                );
+                let cause = crate::error::Cause::InvalidIndex(crate::error::InvalidIndex { index });
+                return Err(Error::failed(m, script, at, message, cause, report).kept(done));
+            }
             done += 1;
             // Written in the file's own transaction, if it has one open, so
             // that the statement and its mark commit together or not at all.
@@ -411,6 +427,18 @@ impl Migrations {
         };
         query.bind(checksum).bind(prefix).execute(&mut *conn).await.map_err(Error::Postgres)?;
         Ok(())
+    }
+
+    /// Whether the index `name` (as the search path finds it) is INVALID.
+    async fn invalid_index(&self, conn: &mut PgConnection, name: &str) -> bool {
+        sqlx::query_scalar::<_, bool>(
+            "SELECT EXISTS (SELECT 1 FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid
+                            WHERE c.relname = $1 AND pg_table_is_visible(c.oid) AND NOT x.indisvalid)",
+        )
+        .bind(name)
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap_or(false)
     }
 
     /// How many statements the mark of `version` says ran.

@@ -175,6 +175,49 @@ async fn a_failing_migration_leaves_the_last_good_version_and_points_at_the_erro
     db.drop().await;
 }
 
+/// A unique index built concurrently that failed on duplicates is left
+/// INVALID; run again, `IF NOT EXISTS` skips it, and the migration must not
+/// be recorded as applied until the index is dropped and built again.
+async fn a_resumed_file_does_not_record_an_invalid_index_as_applied() {
+    let Some(db) = TestDb::new().await else { return };
+    let index = "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS t_x ON t (x);";
+    let m = Migrations::new(vec![
+        migration(1, "t", "CREATE TABLE t (x int);\nINSERT INTO t VALUES (1), (1);", None, Mode::Transaction),
+        migration(2, "unique_x", &format!("-- migcheck: no-transaction\n{index}\n"), None, Mode::NoTransaction),
+    ]);
+    let err = m.upgrade_postgres(&db.pool).await.unwrap_err();
+    assert!(err.to_string().contains("could not create unique index"), "{err}");
+    let valid = || async {
+        sqlx::query_scalar::<_, bool>(
+            "SELECT x.indisvalid FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid WHERE c.relname = 't_x'",
+        )
+        .fetch_optional(&db.pool)
+        .await
+        .unwrap()
+    };
+    assert_eq!(valid().await, Some(false), "the failed build leaves an INVALID index");
+    // Run again as the README advises: refused, naming the index and the fix.
+    let err = m.upgrade_postgres(&db.pool).await.unwrap_err();
+    match &err {
+        Error::MigrationFailed { version, line, message, .. } => {
+            assert_eq!((*version, *line), (2, 2), "{err}");
+            assert!(message.contains("index `t_x` is INVALID"), "{message}");
+            assert!(message.contains("DROP INDEX CONCURRENTLY"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(m.status_postgres(&db.pool).await.unwrap().current(), Some(1), "not recorded as applied");
+    // Fixed as told: the index is built again, valid, and keeps duplicates out.
+    for fix in ["DELETE FROM t WHERE ctid NOT IN (SELECT min(ctid) FROM t)", "DROP INDEX CONCURRENTLY t_x"] {
+        sqlx::raw_sql(fix).execute(&db.pool).await.unwrap();
+    }
+    m.upgrade_postgres(&db.pool).await.unwrap();
+    assert_eq!(valid().await, Some(true));
+    assert_eq!(m.status_postgres(&db.pool).await.unwrap().current(), Some(2));
+    assert!(sqlx::raw_sql("INSERT INTO t VALUES (1)").execute(&db.pool).await.is_err());
+    db.drop().await;
+}
+
 async fn concurrent_migrators_apply_each_migration_once() {
     let Some(db) = TestDb::new().await else { return };
     let many = Migrations::new(
@@ -283,6 +326,14 @@ pub fn trials() -> Vec<Trial> {
                 .build()
                 .unwrap()
                 .block_on(a_failed_commit_names_the_migration_in_every_mode());
+            Ok(())
+        }),
+        Trial::test("postgres::a_resumed_file_does_not_record_an_invalid_index_as_applied", || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(a_resumed_file_does_not_record_an_invalid_index_as_applied());
             Ok(())
         }),
         Trial::test("postgres::concurrent_migrators_apply_each_migration_once", || {

@@ -365,6 +365,77 @@ pub fn unterminated_comment(sql: &str, dialect: Dialect) -> Option<usize> {
     None
 }
 
+/// The name of the index a `CREATE [UNIQUE] INDEX [CONCURRENTLY] [IF NOT
+/// EXISTS] name ON …` statement creates, unquoted and without its schema;
+/// `None` for any other statement, or an index left for PostgreSQL to name.
+///
+/// ```
+/// use migcheck_core::lexer::created_index;
+/// assert_eq!(created_index("-- c\ncreate unique index concurrently if not exists \"Ix\" on t (a)"), Some("Ix".into()));
+/// assert_eq!(created_index("CREATE INDEX public.ix ON t (a)"), Some("ix".into()));
+/// assert_eq!(created_index("CREATE INDEX ON t (a)"), None);
+/// ```
+pub fn created_index(statement: &str) -> Option<String> {
+    let mut rest = &statement[skip_trivia(statement)..];
+    let word = |rest: &mut &str| -> Option<String> {
+        let text = rest.trim_start();
+        let end = if let Some(quoted) = text.strip_prefix('"') {
+            // A quoted name, `""` standing for one quote.
+            let mut i = 0;
+            let bytes = quoted.as_bytes();
+            loop {
+                match bytes.get(i) {
+                    None => return None,
+                    Some(b'"') if bytes.get(i + 1) == Some(&b'"') => i += 2,
+                    Some(b'"') => break i + 2,
+                    Some(_) => i += 1,
+                }
+            }
+        } else {
+            text.find(|c: char| c.is_whitespace() || c == '(').unwrap_or(text.len())
+        };
+        let (token, after) = text.split_at(end);
+        *rest = after;
+        (!token.is_empty()).then(|| token.to_owned())
+    };
+    let keyword = |token: &Option<String>, k: &str| token.as_deref().is_some_and(|t| t.eq_ignore_ascii_case(k));
+    if !keyword(&word(&mut rest), "create") {
+        return None;
+    }
+    let mut token = word(&mut rest);
+    if keyword(&token, "unique") {
+        token = word(&mut rest);
+    }
+    if !keyword(&token, "index") {
+        return None;
+    }
+    token = word(&mut rest);
+    if keyword(&token, "concurrently") {
+        token = word(&mut rest);
+    }
+    if keyword(&token, "if") {
+        let (not, exists) = (word(&mut rest), word(&mut rest));
+        if !keyword(&not, "not") || !keyword(&exists, "exists") {
+            return None;
+        }
+        token = word(&mut rest);
+    }
+    let name = token?;
+    if keyword(&Some(name.clone()), "on") {
+        return None;
+    }
+    // The last part of `schema.name`, unquoted.
+    let last = match name.rfind("\".") {
+        Some(_) if name.ends_with('"') => {
+            let start = name[..name.len() - 1].rfind("\"").map_or(0, |i| i + 1);
+            name[start..name.len() - 1].to_owned()
+        }
+        _ if name.ends_with('"') => name.trim_start_matches(|c| c != '"').trim_matches('"').to_owned(),
+        _ => name.rsplit('.').next().unwrap_or(&name).to_lowercase(),
+    };
+    Some(last.replace("\"\"", "\""))
+}
+
 /// 1-based line and column (in characters) of byte `offset` in `text`.
 pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());

@@ -157,6 +157,31 @@ fn the_comparison_sees_what_postgres_sees(url: &str) {
     assert!(e.render().contains("they differ from line 7: `RETURN NEW;`"), "{}", e.render());
 }
 
+/// An index a failed `CREATE INDEX CONCURRENTLY` left INVALID is not the
+/// index the migrations make: the live drift check reports it.
+fn an_invalid_index_is_drift(url: &str) {
+    let admin = PgUrl::parse(url).unwrap();
+    let name = format!("migcheck_invalid_{}", std::process::id());
+    let mut c = Client::connect(&admin).unwrap();
+    c.query(&format!("DROP DATABASE IF EXISTS {name}")).unwrap();
+    c.query(&format!("CREATE DATABASE {name}")).unwrap();
+    let mut db = Client::connect(&admin.with_database(&name)).unwrap();
+    db.query("CREATE TABLE t (x int); INSERT INTO t VALUES (1), (1);").unwrap();
+    let valid = migcheck_core::postgres::snapshot(&mut db).unwrap();
+    assert!(db.query("CREATE UNIQUE INDEX CONCURRENTLY t_x ON t (x)").is_err());
+    let invalid = migcheck_core::postgres::snapshot(&mut db).unwrap();
+    db.query("DELETE FROM t WHERE ctid NOT IN (SELECT min(ctid) FROM t)").unwrap();
+    db.query("DROP INDEX t_x").unwrap();
+    db.query("CREATE UNIQUE INDEX CONCURRENTLY t_x ON t (x)").unwrap();
+    let rebuilt = migcheck_core::postgres::snapshot(&mut db).unwrap();
+    drop(db);
+    c.query(&format!("DROP DATABASE {name} WITH (FORCE)")).unwrap();
+    let found = migcheck_core::postgres::diff(&rebuilt, &invalid, "its migrations", "the live database");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].starts_with("index `t_x`") && found[0].contains("INVALID"), "{found:?}");
+    assert!(migcheck_core::postgres::diff(&valid, &rebuilt, "a", "b").iter().all(|d| d.contains("t_x")));
+}
+
 /// The row writer never ends the check: a type it cannot make a value of
 /// (an extension's, `ltree`) leaves its table without rows, and the check
 /// goes on; a column whose CHECK lists its values gets those.
@@ -372,6 +397,7 @@ fn main() {
         ),
         on_server("the_scratch_database_is_bounded", the_scratch_database_is_bounded, false),
         on_server("the_comparison_sees_what_postgres_sees", the_comparison_sees_what_postgres_sees, false),
+        on_server("an_invalid_index_is_drift", an_invalid_index_is_drift, false),
         {
             // pg_dump comes with the server's installation; in CI, missing it fails.
             let found = oracle::pg_dump().is_some();

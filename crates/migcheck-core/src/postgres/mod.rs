@@ -46,7 +46,8 @@ pub fn snapshot(client: &mut Client) -> Result<PgSnapshot, PgError> {
 /// nullability, default or generation, identity, statistics target, storage
 /// and compression; constraints of tables and domains; indexes (clustered,
 /// replica identity, attached partitions); views and materialized views with
-/// their options; triggers and rules with their enabled state; functions,
+/// their options (an INVALID index, left by a `CREATE INDEX CONCURRENTLY`
+/// that failed, says so); triggers and rules with their enabled state; functions,
 /// procedures and aggregates; sequences with their options and owning
 /// column; enum, domain, composite and range types; collations; extended
 /// statistics; policies; comments; owners other than the migrating role;
@@ -161,6 +162,7 @@ fn snapshot_sql(filter: &str) -> String {
          UNION ALL
          SELECT 'index', {index},
                 replace(pg_get_indexdef(i.oid), ' ON ' || quote_ident(n.nspname) || '.', ' ON ')
+                || CASE WHEN NOT x.indisvalid THEN ' INVALID' ELSE '' END
                 || CASE WHEN x.indisclustered THEN ' CLUSTER' ELSE '' END
                 || CASE WHEN x.indisreplident THEN ' REPLICA IDENTITY' ELSE '' END
                 || COALESCE((SELECT ' ATTACHED TO ' || h.inhparent::regclass::text FROM pg_inherits h WHERE h.inhrelid = i.oid), '')
