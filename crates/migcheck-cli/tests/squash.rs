@@ -533,6 +533,18 @@ fn a_squash_after_the_files_were_deleted_changes_nothing() {
 
     fs::remove_file(m.join("1_t.sql")).unwrap();
     fs::remove_file(m.join("2_u.sql")).unwrap();
+    // show, explain and schema --at start from the baseline.
+    let shown = run_ok(root, &["show", "3"]);
+    assert!(shown.contains("column `w` TEXT added") && !shown.contains("table `u` added"), "{shown}");
+    let explained = run_ok(root, &["explain", "3"]);
+    assert!(explained.contains("ALTER TABLE u ADD COLUMN w TEXT"), "{explained}");
+    let at2 = run_ok(root, &["schema", "--at", "2"]);
+    assert!(at2.contains("CREATE TABLE u") && !at2.contains("w TEXT"), "{at2}");
+    let at0 = run_ok(root, &["schema", "--at", "0"]);
+    assert!(!at0.contains("CREATE TABLE"), "0 is base: {at0}");
+    let out = migcheck(root, &["schema", "--at", "1"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("version 1 was squashed into the baseline at 2"), "{}", text(&out));
     let before = files(&m);
     let out = migcheck(root, &["squash", "--to", "3"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));

@@ -77,13 +77,18 @@ pub fn run_schema(cli: &Cli, args: &SchemaArgs) -> Result<u8> {
         Some(url) => live_model(cli, url)?,
         None => {
             let report = checked(cli, true)?;
-            if let Some(v) = args.at
+            // `0` is base where no migration has that version; a version
+            // squashed into a baseline whose files are gone is the
+            // replay's to explain.
+            let known = |v: i64| report.migrations.iter().any(|m| m.version == v) || report.lock.get(v).is_some();
+            let at = args.at.map(|v| if v == 0 && !known(0) { migcheck::BASE } else { v });
+            if let Some(v) = at
                 && v != migcheck::BASE
-                && !report.migrations.iter().any(|m| m.version == v)
+                && !known(v)
             {
                 bail!("there is no migration with version {v} in `{}`", cli.dir.display());
             }
-            model_at(cli, &report, args.at)?
+            model_at(cli, &report, at)?
         }
     };
     match cli.format {
@@ -102,7 +107,13 @@ pub fn run_show(cli: &Cli, args: &ShowArgs) -> Result<u8> {
         bail!("there is no migration with version {} in `{}`", args.version, cli.dir.display());
     };
     let m = &report.migrations[at];
-    let previous = if at == 0 { migcheck::BASE } else { report.migrations[at - 1].version };
+    // The first migration after a baseline whose replaced files are gone
+    // starts from the baseline.
+    let squashed_into = report.baseline.as_ref().filter(|_| !report.squashed.is_empty()).map(|b| b.version);
+    let previous = match at {
+        0 => squashed_into.unwrap_or(migcheck::BASE),
+        _ => report.migrations[at - 1].version,
+    };
     let before = model_at(cli, &report, Some(previous))?;
     let after = model_at(cli, &report, Some(m.version))?;
     let changes = after.changes(&before);

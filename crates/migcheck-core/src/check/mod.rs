@@ -389,9 +389,22 @@ pub fn explain(
                 "set MIGCHECK_SCRATCH_URL to a PostgreSQL server where migcheck may create and drop a scratch database",
             ));
         };
-        return pipeline::explain(config, PgEngine::create(url, config.scratch.timeout)?, &report.migrations, i);
+        let engine = PgEngine::create(url, config.scratch.timeout)?;
+        return pipeline::explain(config, engine, standing_baseline(report), &report.migrations, i);
     }
-    pipeline::explain(config, SqliteEngine::open(&report.scratch, None)?, &report.migrations, i)
+    pipeline::explain(
+        config,
+        SqliteEngine::open(&report.scratch, None)?,
+        standing_baseline(report),
+        &report.migrations,
+        i,
+    )
+}
+
+/// The baseline when the files of the migrations it replaced are deleted:
+/// what a database starts from before `report.migrations`.
+pub(crate) fn standing_baseline(report: &Report) -> Option<&Script> {
+    report.baseline.as_ref().filter(|_| !report.squashed.is_empty()).map(|b| &b.script)
 }
 
 /// The schema the migrations of `report` up to `version` (all when `None`)
@@ -408,7 +421,7 @@ pub fn schema_at(report: &Report, version: Option<i64>) -> Result<Snapshot, Diag
 pub fn replay<E: Engine>(engine: &E, report: &Report, version: Option<i64>) -> Result<E, Diagnostic> {
     // With the replaced migrations' files gone, from the baseline, which
     // stands for them only at its own version.
-    let baseline = report.baseline.as_ref().filter(|_| !report.squashed.is_empty());
+    let baseline = report.baseline.as_ref().filter(|_| standing_baseline(report).is_some());
     if let Some(b) = baseline
         && let Some(v) = version.filter(|v| *v < b.version && *v >= 0)
     {

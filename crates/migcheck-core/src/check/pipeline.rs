@@ -187,7 +187,8 @@ fn run_range<E: Engine>(
                 // Accepted: go on from the database the runtime would have
                 // (every up so far), without this migration's down.
                 report.accepted.push(found);
-                match replay_with_rows(engine, &report.migrations[..=i], data) {
+                let baseline = super::standing_baseline(report);
+                match replay_with_rows(engine, baseline, &report.migrations[..=i], data) {
                     Ok(fresh) => {
                         *engine = fresh;
                         continue;
@@ -213,10 +214,18 @@ fn run_range<E: Engine>(
 
 /// A fresh database after the ups of `migrations`, their fixtures loaded and
 /// synthetic rows in every table that has none.
-fn replay_with_rows<E: Engine>(engine: &E, migrations: &[Migration], data: &Data) -> Result<E, Diagnostic> {
+fn replay_with_rows<E: Engine>(
+    engine: &E,
+    baseline: Option<&Script>,
+    migrations: &[Migration],
+    data: &Data,
+) -> Result<E, Diagnostic> {
     let mut fresh = engine.fresh()?;
     run_prelude(&mut fresh, data.prelude.as_ref())?;
     let mut sink = Vec::new();
+    if let Some(baseline) = baseline {
+        fresh.run(baseline, &mut sink)?;
+    }
     for m in migrations {
         fresh.run(&m.up, &mut sink)?;
         if let Some(f) = data.fixtures.get(&m.version) {
@@ -561,6 +570,7 @@ fn after_migration<E: Engine>(
 pub(crate) fn explain<E: Engine>(
     config: &Config,
     engine: E,
+    baseline: Option<&Script>,
     migrations: &[Migration],
     i: usize,
 ) -> Result<Vec<crate::engine::StatementTrace>, Diagnostic> {
@@ -570,7 +580,7 @@ pub(crate) fn explain<E: Engine>(
     if let Some(d) = diagnostics.into_iter().find(Diagnostic::is_error) {
         return Err(d);
     }
-    let mut db = replay_with_rows(&engine, &migrations[..i], &data)?;
+    let mut db = replay_with_rows(&engine, baseline, &migrations[..i], &data)?;
     db.explain(&migrations[i].up)
 }
 
