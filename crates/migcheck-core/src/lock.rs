@@ -195,11 +195,59 @@ pub struct Accepted {
 }
 
 impl Accepted {
-    /// The hash of a finding: its code, message and notes.
+    /// The hash of what identifies a finding: its code, message and notes
+    /// with their numbers left out, and without the sample row a data
+    /// finding shows, so that rows added by a fixture (other counts, another
+    /// sample) leave it the same finding.
+    ///
+    /// ```
+    /// use migcheck_core::lock::Accepted;
+    /// let a = Accepted::hash_of("data-loss", "`2_x.sql` loses 3 of the 5 rows of `t2`", &["one of them: (1, 'a')".into()]);
+    /// let b = Accepted::hash_of("data-loss", "`2_x.sql` loses 7 of the 9 rows of `t2`", &["one of them: (4, 'b')".into()]);
+    /// let c = Accepted::hash_of("data-loss", "`2_x.sql` loses 7 of the 9 rows of `t3`", &[]);
+    /// assert_eq!(a, b);
+    /// assert_ne!(a, c);
+    /// ```
     pub fn hash_of(code: &str, message: &str, notes: &[String]) -> String {
+        let notes: Vec<String> =
+            notes.iter().filter(|n| !n.starts_with("one of them: ")).map(|n| without_numbers(n)).collect();
+        let text = format!("{code}\n{}\n{}", without_numbers(message), notes.join("\n"));
+        checksum::to_hex(&checksum::checksum(text.as_bytes()))[..16].to_owned()
+    }
+
+    /// The hash earlier versions wrote (code, message and notes as they
+    /// are): a lock's line written so still accepts its finding.
+    pub fn legacy_hash_of(code: &str, message: &str, notes: &[String]) -> String {
         let text = format!("{code}\n{message}\n{}", notes.join("\n"));
         checksum::to_hex(&checksum::checksum(text.as_bytes()))[..16].to_owned()
     }
+}
+
+/// `text` with each number that stands alone (not part of a name such as
+/// `t2`) written `#`.
+fn without_numbers(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.char_indices().peekable();
+    let mut previous: Option<char> = None;
+    while let Some((_, c)) = chars.next() {
+        let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+        if c.is_ascii_digit() && !word(previous) {
+            let mut last = c;
+            while let Some(&(_, d)) = chars.peek() {
+                if !(d.is_ascii_digit() || d == '.') {
+                    break;
+                }
+                last = d;
+                chars.next();
+            }
+            out.push('#');
+            previous = Some(last);
+            continue;
+        }
+        out.push(c);
+        previous = Some(c);
+    }
+    out
 }
 
 pub use crate::model::Dialect;

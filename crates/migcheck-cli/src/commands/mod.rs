@@ -177,11 +177,14 @@ pub(crate) fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-/// A description as `migcheck new` writes it: `[a-z0-9_]+`.
+/// A description as `migcheck new` writes it: lower-case letters and digits
+/// (of any script) joined by `_`.
 pub(crate) fn slug(name: &str) -> String {
     let mut out = String::new();
+    // Letters and digits of any script (`日本語`, `größe`), as migration
+    // names allow them.
     for c in name.trim().chars().flat_map(char::to_lowercase) {
-        if c.is_ascii_alphanumeric() {
+        if c.is_alphanumeric() {
             out.push(c);
         } else if !out.ends_with('_') {
             out.push('_');
@@ -386,7 +389,9 @@ mod tests {
             ("create owners table", "create_owners_table"),
             ("Add-SMTP port!", "add_smtp_port"),
             ("  __x__ ", "x"),
-            ("émoji 🎉 ok", "moji_ok"),
+            ("émoji 🎉 ok", "émoji_ok"),
+            ("日本語", "日本語"),
+            ("Größe ändern", "größe_ändern"),
             ("!!!", ""),
         ] {
             assert_eq!(slug(name), expected, "{name}");

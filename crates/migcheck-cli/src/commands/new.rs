@@ -11,7 +11,7 @@ use crate::{Cli, exit};
 /// `migcheck new`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// What the migration does; becomes the file name's description (`[a-z0-9_]+`).
+    /// What the migration does; becomes the file name's description (lower-case letters and digits, `_` between words).
     pub name: String,
     /// Number 0001, 0002, … instead of a timestamp.
     #[arg(long)]

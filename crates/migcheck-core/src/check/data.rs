@@ -93,8 +93,19 @@ pub(crate) fn read_fixtures(config: &Config, migrations: &[Migration], diagnosti
     paths.sort();
     for path in paths {
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let Some(stem) = name.strip_suffix(".sql") else { continue };
         let shown = display_path(&path, &config.display_base);
+        let Some(stem) = name.strip_suffix(".sql") else {
+            // `1.SQL` would be skipped without a word, as in the
+            // migrations directory: an error instead.
+            if name.to_lowercase().ends_with(".sql") {
+                diagnostics.push(
+                    Diagnostic::error(Kind::DataError, format!("`{shown}` is not read: fixtures end in `.sql`"))
+                        .at(Location::file(&shown))
+                        .help(format!("rename it to `{}.sql`", &name[..name.len() - 4])),
+                );
+            }
+            continue;
+        };
         let digits = stem.split('_').next().unwrap_or("");
         let version = digits.parse::<i64>().ok().filter(|_| digits.bytes().all(|b| b.is_ascii_digit()));
         let fail = |message: String, help: &str| {

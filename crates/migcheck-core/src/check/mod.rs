@@ -523,6 +523,61 @@ mod tests {
         assert!(notes[1].contains("table `c`") && notes[1].contains("fixtures/3.sql"), "{notes:#?}");
     }
 
+    /// An accepted finding stays accepted when a fixture changes its row
+    /// counts and sample; a lock line no finding matches is a warning.
+    #[test]
+    fn accepted_findings_survive_new_fixtures_and_stale_lines_are_reported() {
+        let (d, mut cfg) = config(&[
+            ("1_t.sql", "CREATE TABLE t (id INTEGER PRIMARY KEY, x TEXT);\n"),
+            (
+                "2_purge.sql",
+                "CREATE TABLE n (id INTEGER PRIMARY KEY, x TEXT);\nINSERT INTO n SELECT id, x FROM t WHERE x IS NULL;\n\
+                 DROP TABLE t;\nALTER TABLE n RENAME TO t;\n",
+            ),
+        ]);
+        let sealed = crate::seal::seal_accepting(&cfg, false, true).unwrap_or_else(|d| panic!("{}", d[0].render()));
+        let lock = fs::read_to_string(cfg.lock_path()).unwrap();
+        assert!(lock.contains("\naccept 2 data-loss "), "the data-loss warning of 2 is accepted: {lock}");
+        let fixtures = d.path().join("fixtures");
+        fs::create_dir(&fixtures).unwrap();
+        fs::write(fixtures.join("1.sql"), "INSERT INTO t (id, x) VALUES (100, 'a'), (101, 'b'), (102, NULL);\n")
+            .unwrap();
+        cfg.fixtures = Some(fixtures);
+        cfg.sealed_findings = true;
+        let report = check(&cfg);
+        assert_eq!(report.accepted.len(), sealed.accepted, "{:#?}", report.diagnostics);
+        assert!(report.diagnostics.iter().all(|d| d.kind != Kind::DataLoss), "{:#?}", report.diagnostics);
+        let lock_path = cfg.lock_path();
+        let lock = fs::read_to_string(&lock_path).unwrap();
+        let hash = lock.split("accept 2 data-loss ").nth(1).unwrap().lines().next().unwrap().to_owned();
+        fs::write(&lock_path, lock.replace(&hash, "0123456789abcdef")).unwrap();
+        let report = check(&cfg);
+        let stale: Vec<String> =
+            report.diagnostics.iter().filter(|d| d.kind == Kind::UnusedAllow).map(Diagnostic::render).collect();
+        assert_eq!(stale.len(), 1, "{:#?}", report.diagnostics);
+        assert!(
+            stale[0].contains("`accept 2 data-loss 0123456789abcdef` matches no finding of migration 2"),
+            "{stale:?}"
+        );
+        assert!(report.diagnostics.iter().any(|d| d.kind == Kind::DataLoss), "the finding is back");
+    }
+
+    /// A fixture whose extension is not `.sql` in lower case is an error
+    /// naming the name it needs, not a file skipped without a word.
+    #[test]
+    fn a_fixture_named_in_capitals_is_an_error() {
+        let (d, mut cfg) = config(&[("1_a.sql", "CREATE TABLE a (id INTEGER PRIMARY KEY);\n")]);
+        let fixtures = d.path().join("fixtures");
+        fs::create_dir(&fixtures).unwrap();
+        fs::write(fixtures.join("1.SQL"), "INSERT INTO a VALUES (1);\n").unwrap();
+        fs::write(fixtures.join("README.md"), "rows\n").unwrap();
+        cfg.fixtures = Some(fixtures);
+        let errors: Vec<String> = check(&cfg).errors().map(Diagnostic::render).collect();
+        assert_eq!(errors.len(), 1, "{errors:#?}");
+        assert!(errors[0].contains("1.SQL` is not read: fixtures end in `.sql`"), "{errors:#?}");
+        assert!(errors[0].contains("rename it to `1.sql`"), "{errors:#?}");
+    }
+
     /// A rename that points a child's foreign key at the old table, which
     /// the migration then drops, is a warning at that migration naming the
     /// rename and the fix; the check goes on. A drop of a parent too; the

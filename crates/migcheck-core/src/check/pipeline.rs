@@ -93,6 +93,10 @@ pub(crate) fn execute<E: Engine>(config: &Config, mut engine: E, report: &mut Re
     if !run_range(&mut engine, report, &data, &accept, sealed.max(start)..report.migrations.len()) {
         return outcome;
     }
+    if !report.from_cache {
+        let stale = accept.stale(config, report);
+        report.diagnostics.extend(stale);
+    }
     clock.lap(&mut report.timings, "sql/run");
     if let Err(d) = super::baseline::prove(config, &engine, data.prelude.as_ref(), report) {
         report.diagnostics.push(d);
@@ -135,7 +139,39 @@ impl Acceptance {
         let code = d.kind.code();
         let found =
             Accepted { version: m.version, code: code.to_owned(), hash: Accepted::hash_of(code, &d.message, &d.notes) };
-        (self.all || self.lines.contains(&found)).then_some(found)
+        if self.all {
+            return Some(found);
+        }
+        // A line an earlier version wrote names the finding by its whole text.
+        let legacy = Accepted { hash: Accepted::legacy_hash_of(code, &d.message, &d.notes), ..found.clone() };
+        self.lines.iter().find(|line| **line == found || **line == legacy).cloned()
+    }
+
+    /// A warning for each `accept` line no finding of a migration that ran
+    /// matched: its finding is gone (fixed, or its text changed), and the
+    /// line would only hide a new one.
+    fn stale(&self, config: &Config, report: &Report) -> Vec<Diagnostic> {
+        if self.all {
+            return Vec::new();
+        }
+        let lock = crate::scan::display_path(&config.lock_path(), &config.display_base);
+        self.lines
+            .iter()
+            .filter(|line| !report.accepted.contains(line))
+            .filter(|line| report.migrations.iter().any(|m| m.version == line.version))
+            .map(|line| {
+                Diagnostic::warning(
+                    Kind::UnusedAllow,
+                    format!(
+                        "the lock's `accept {} {} {}` matches no finding of migration {}",
+                        line.version, line.code, line.hash, line.version
+                    ),
+                )
+                .at(Location::file(&lock))
+                .version(line.version)
+                .help("the finding it accepted is gone: remove the line, or run `migcheck lock --accept` to write the lock's accept lines again")
+            })
+            .collect()
     }
 }
 
