@@ -330,6 +330,29 @@ fn rebase_renumbers_after_the_newest_sealed() {
     assert!(p.ok(&["rebase"]).stdout.contains("nothing to rebase"));
 }
 
+/// After a merge where both branches added version 3, `rebase` (as the
+/// `duplicate-version` help says) moves the branch's unsealed 3 after the
+/// sealed one, before the branch's later migrations.
+fn rebase_renumbers_a_duplicate_of_a_sealed_version() {
+    let p = Project::new();
+    p.ok(&["init"]);
+    p.write("1_a.sql", "CREATE TABLE a (x);\n");
+    p.write("3_main.sql", "CREATE TABLE m (x);\n");
+    p.ok(&["lock"]);
+    p.write("3_branch.up.sql", "CREATE TABLE b (x);\n");
+    p.write("3_branch.down.sql", "DROP TABLE b;\n");
+    p.write("4_later.sql", "CREATE TABLE l (x);\n");
+    let run = p.run(&["check"]);
+    assert!(run.stderr.contains("error[duplicate-version]") && run.stderr.contains("migcheck rebase"), "{run:?}");
+    let run = p.ok(&["rebase"]);
+    assert!(run.stdout.contains("renumbered 3 -> 4") && run.stdout.contains("renumbered 4 -> 5"), "{run:?}");
+    for name in ["3_main.sql", "4_branch.up.sql", "4_branch.down.sql", "5_later.sql"] {
+        assert!(p.path().join("migrations").join(name).exists(), "{name}");
+    }
+    p.ok(&["check"]);
+    p.ok(&["lock"]);
+}
+
 fn a_failing_migration_leaves_the_previous_version() {
     let p = Project::with_migrations();
     p.ok(&["upgrade"]);
@@ -1480,7 +1503,7 @@ fn main() {
     if let Some(why) = &no_server {
         eprintln!("PostgreSQL tests ignored: {why}");
     }
-    let tests: [(&str, fn(), bool); 25] = [
+    let tests: [(&str, fn(), bool); 26] = [
         (
             "a_no_transaction_file_cut_part_way_resumes_where_it_stopped",
             a_no_transaction_file_cut_part_way_resumes_where_it_stopped,
@@ -1514,6 +1537,7 @@ fn main() {
         ),
         ("check_lock_and_rebase", check_lock_and_rebase, false),
         ("rebase_renumbers_after_the_newest_sealed", rebase_renumbers_after_the_newest_sealed, false),
+        ("rebase_renumbers_a_duplicate_of_a_sealed_version", rebase_renumbers_a_duplicate_of_a_sealed_version, false),
         ("a_failing_migration_leaves_the_previous_version", a_failing_migration_leaves_the_previous_version, false),
         ("concurrent_upgrades_apply_each_migration_once", concurrent_upgrades_apply_each_migration_once, false),
         (
