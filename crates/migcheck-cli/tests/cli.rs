@@ -1290,6 +1290,28 @@ fn schema_views_match_their_golden_files() {
             validate_diagram("dot", &run.stdout);
         }
     }
+    // Names Mermaid cannot take as they are: quoted tables, attributes
+    // written with `_` and named in full in their comment.
+    let names = Project::new();
+    fs::create_dir(names.path().join("migrations")).unwrap();
+    names.write(
+        "1_names.sql",
+        "CREATE TABLE \"my table\" (\"first name\" TEXT NOT NULL, Größe INTEGER, \"1st\" TEXT, \"a\"\"b\" TEXT);\n\
+         CREATE TABLE 日本語 (id INTEGER PRIMARY KEY, ref TEXT REFERENCES \"my table\"(\"first name\"));\n",
+    );
+    let diagram = names.ok(&["--format", "mermaid", "schema"]).stdout;
+    for line in [
+        "\"my table\" {",
+        "TEXT first_name \"first name\"",
+        "INTEGER Größe \"nullable\"",
+        "TEXT _1st \"1st; nullable\"",
+        "TEXT a_b \"a'b; nullable\"",
+        "\"日本語\" }o--o| \"my table\" : \"ref\"",
+    ] {
+        assert!(diagram.contains(line), "{line}:\n{diagram}");
+    }
+    validate_diagram("mermaid", &diagram);
+    validate_diagram("dot", &names.ok(&["--format", "dot", "schema"]).stdout);
     // The SQL makes the same schema again.
     let sql = example.ok(&["schema"]).stdout;
     let conn = Connection::open_in_memory().unwrap();

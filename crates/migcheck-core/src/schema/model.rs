@@ -217,7 +217,8 @@ impl Model {
             let _ = writeln!(out, "    {} {{", mermaid_name(&t.name));
             for col in &t.columns {
                 let keys = t.keys(col);
-                let _ = write!(out, "        {} {}", mermaid_type(&col.ty), mermaid_name(&col.name));
+                let (attribute, renamed) = mermaid_attribute(&col.name);
+                let _ = write!(out, "        {} {attribute}", mermaid_type(&col.ty));
                 if !keys.is_empty() {
                     let _ = write!(out, " {}", keys.join(", "));
                 }
@@ -225,10 +226,14 @@ impl Model {
                     !c.added_tables.contains(&name)
                         && c.changed_columns.contains(&(name.clone(), col.name.to_lowercase()))
                 });
-                if changed {
-                    out.push_str(" \"added or changed\"");
-                } else if !col.not_null {
-                    out.push_str(" \"nullable\"");
+                let comment: Vec<&str> = renamed
+                    .as_deref()
+                    .into_iter()
+                    .chain(changed.then_some("added or changed"))
+                    .chain((!changed && !col.not_null).then_some("nullable"))
+                    .collect();
+                if !comment.is_empty() {
+                    let _ = write!(out, " \"{}\"", comment.join("; "));
                 }
                 out.push('\n');
             }
@@ -240,7 +245,9 @@ impl Model {
                     .iter()
                     .filter(|col| c.dropped_columns.contains(&(name.clone(), col.name.to_lowercase())))
                 {
-                    let _ = writeln!(out, "        {} {} \"dropped\"", mermaid_type(&col.ty), mermaid_name(&col.name));
+                    let (attribute, renamed) = mermaid_attribute(&col.name);
+                    let comment = renamed.map_or_else(|| "dropped".to_owned(), |n| format!("{n}; dropped"));
+                    let _ = writeln!(out, "        {} {attribute} \"{comment}\"", mermaid_type(&col.ty));
                 }
             }
             out.push_str("    }\n");
@@ -452,6 +459,20 @@ fn mermaid_name(name: &str) -> String {
     } else {
         format!("\"{}\"", name.replace('"', "'"))
     }
+}
+
+/// A column's name as a Mermaid attribute name, which cannot be quoted: its
+/// letters (of any script), digits, `_` and `-`, others written `_`, and a
+/// leading digit after `_`; with the name as it is, for the attribute's
+/// comment, when that differs.
+fn mermaid_attribute(name: &str) -> (String, Option<String>) {
+    let mut word: String =
+        name.chars().map(|c| if c.is_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).collect();
+    if word.is_empty() || word.starts_with(|c: char| c.is_ascii_digit() || c == '-') {
+        word.insert(0, '_');
+    }
+    let renamed = (word != name).then(|| name.replace('"', "'"));
+    (word, renamed)
 }
 
 /// A type as a Mermaid attribute type: one word (`varchar(50)` keeps its
