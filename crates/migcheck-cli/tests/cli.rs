@@ -1369,6 +1369,24 @@ fn check_against_a_base_branch() {
     assert!(run.stderr.contains("`migcheck rebase`"), "{run:?}");
     let run = p.run(&["check", "--base", "nope"]);
     assert!(run.stderr.contains("`nope` is not a commit in this repository"), "{run:?}");
+    // Every CI format says it too: a document holding the error, exit 1.
+    for base in ["main", "nope"] {
+        for format in ["json", "github", "sarif", "junit", "markdown"] {
+            let run = p.run(&["--format", format, "check", "--base", base]);
+            assert_eq!(run.code, 1, "{format}: {run:?}");
+            let said = if base == "main" { "lock does not know" } else { "is not a commit" };
+            assert!(run.stdout.contains(said), "{format} {base}: {run:?}");
+            match format {
+                "json" | "sarif" => {
+                    let doc: serde_json::Value = serde_json::from_str(&run.stdout).expect(format);
+                    assert!(doc.is_object(), "{format}: {doc}");
+                }
+                "github" => assert!(run.stdout.contains("::error"), "{run:?}"),
+                "junit" => assert!(run.stdout.contains("<testsuites") && run.stdout.contains("<failure"), "{run:?}"),
+                _ => {}
+            }
+        }
+    }
 }
 
 /// `check --base` where teams meet trouble: two branches that each sealed a

@@ -3,6 +3,7 @@
 use anyhow::anyhow;
 use migcheck_core::check::{self as checker, Config, Report};
 use migcheck_core::checksum::to_hex;
+use migcheck_core::diagnostic::{Diagnostic, Kind};
 use migcheck_core::schema::Snapshot;
 use serde_json::json;
 
@@ -39,31 +40,47 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
     config.sealed_findings = args.all;
     let mut report = checker::check(&config);
     if let Some(base) = &args.base {
-        let compared = crate::base::compare(&cli.dir, &report, base)?;
-        if !compared.unknown_sealed.is_empty() {
-            let versions: Vec<String> = compared.unknown_sealed.iter().map(i64::to_string).collect();
-            bail!(
-                "`{base}` sealed migration{} {} that this branch's lock does not know: the lock chains conflict\n\
-                 help: merge `{base}` into this branch, run `migcheck rebase` so that your migrations come after its, then `migcheck lock`",
-                if versions.len() == 1 { "" } else { "s" },
-                versions.join(", ")
-            );
-        }
-        if !args.all {
-            report
-                .diagnostics
-                .retain(|d| !d.kind.is_finding() || d.version.is_none_or(|v| compared.touched.contains(&v)));
-        }
-        if cli.format == Format::Text {
-            let touched: Vec<String> = compared.touched.iter().map(i64::to_string).collect();
-            println!(
-                "compared with `{base}`: this branch adds or changes {}",
-                if touched.is_empty() {
-                    "no migration".to_owned()
-                } else {
-                    format!("migration{} {}", if touched.len() == 1 { "" } else { "s" }, touched.join(", "))
+        // A comparison that stops early is an error in the report, so that
+        // every output format still says it (a document, not nothing).
+        match crate::base::compare(&cli.dir, &report, base) {
+            Err(e) => report.diagnostics.push(
+                Diagnostic::error(Kind::Io, format!("cannot compare with `{base}`: {e:#}"))
+                    .help("name a branch or commit of this repository, e.g. `--base origin/main`"),
+            ),
+            Ok(compared) if !compared.unknown_sealed.is_empty() => {
+                let versions: Vec<String> = compared.unknown_sealed.iter().map(i64::to_string).collect();
+                report.diagnostics.push(
+                    Diagnostic::error(
+                        Kind::LockConflict,
+                        format!(
+                            "`{base}` sealed migration{} {} that this branch's lock does not know: the lock chains conflict",
+                            if versions.len() == 1 { "" } else { "s" },
+                            versions.join(", ")
+                        ),
+                    )
+                    .help(format!(
+                        "merge `{base}` into this branch, run `migcheck rebase` so that your migrations come after its, then `migcheck lock`"
+                    )),
+                );
+            }
+            Ok(compared) => {
+                if !args.all {
+                    report
+                        .diagnostics
+                        .retain(|d| !d.kind.is_finding() || d.version.is_none_or(|v| compared.touched.contains(&v)));
                 }
-            );
+                if cli.format == Format::Text {
+                    let touched: Vec<String> = compared.touched.iter().map(i64::to_string).collect();
+                    println!(
+                        "compared with `{base}`: this branch adds or changes {}",
+                        if touched.is_empty() {
+                            "no migration".to_owned()
+                        } else {
+                            format!("migration{} {}", if touched.len() == 1 { "" } else { "s" }, touched.join(", "))
+                        }
+                    );
+                }
+            }
         }
     }
     if args.each.is_set() {
