@@ -153,6 +153,16 @@ fn a_fleet_upgrade_reports_each_database_and_its_exit_code_says_how_it_went() {
     let out = migcheck(root, &["upgrade", "--each", "sqlite:tenants/nothing-*.db"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("no file matches `tenants/nothing-*.db`"), "{}", text(&out));
+    // An empty list fails as an empty glob does; a directory the glob
+    // matches is said, not dropped without a word.
+    fs::write(root.join("empty.txt"), "# no tenants yet\n\n").unwrap();
+    let out = migcheck(root, &["upgrade", "--each-file", "empty.txt"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("`empty.txt` names no database"), "{}", text(&out));
+    fs::create_dir(root.join("tenants/t999.db")).unwrap();
+    let out = migcheck(root, &["status", "--each", "sqlite:tenants/*.db"]).output().unwrap();
+    assert!(text(&out).contains("`tenants/t999.db` matches `tenants/*.db` but is not a file"), "{}", text(&out));
+    fs::remove_dir(root.join("tenants/t999.db")).unwrap();
     let out = migcheck(root, &["upgrade", "--jobs", "2"]).output().unwrap();
     assert!(text(&out).contains("are for fleets"), "{}", text(&out));
 }

@@ -74,6 +74,12 @@ impl Each {
                 let path = path.map_err(|e| anyhow::anyhow!("cannot read `{}`: {e}", e.path().display()))?;
                 if path.is_file() {
                     paths.push(path);
+                } else {
+                    // Said, not dropped without a word.
+                    eprintln!(
+                        "warning: `{}` matches `{pattern}` but is not a file: it is not a database of the fleet",
+                        path.display()
+                    );
                 }
             }
             if paths.is_empty() {
@@ -83,11 +89,13 @@ impl Each {
         if let Some(list) = &self.each_file {
             let text =
                 std::fs::read_to_string(list).map_err(|e| anyhow::anyhow!("cannot read `{}`: {e}", list.display()))?;
+            let mut listed = 0;
             for (n, line) in text.lines().enumerate() {
                 let line = line.trim();
                 if line.is_empty() || line.starts_with('#') {
                     continue;
                 }
+                listed += 1;
                 match db::parse(line)? {
                     db::Target::File(path) => paths.push(path),
                     _ => bail!(
@@ -96,6 +104,10 @@ impl Each {
                         n + 1
                     ),
                 }
+            }
+            // As an empty glob: a fleet of none is a mistake, not a success.
+            if listed == 0 {
+                bail!("`{}` names no database: one URL or path a line", list.display());
             }
         }
         paths.sort();
