@@ -182,6 +182,28 @@ fn an_invalid_index_is_drift(url: &str) {
     assert!(migcheck_core::postgres::diff(&valid, &rebuilt, "a", "b").iter().all(|d| d.contains("t_x")));
 }
 
+/// The safe NOT NULL recipe (a CHECK added NOT VALID, validated, then SET
+/// NOT NULL) breaks the running release's NULL writes at its first step,
+/// and only there: the last step changes nothing for it.
+fn the_safe_not_null_recipe_is_flagged_where_writes_start_failing(url: &str) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lock = "SET lock_timeout = '5s';\n";
+    let files = [
+        ("1_t.sql", "CREATE TABLE t (id int PRIMARY KEY, n int);\n".to_owned()),
+        ("2_check.sql", format!("{lock}ALTER TABLE t ADD CONSTRAINT t_n_nn CHECK (n IS NOT NULL) NOT VALID;\n")),
+        ("3_validate.sql", format!("{lock}ALTER TABLE t VALIDATE CONSTRAINT t_n_nn;\n")),
+        (
+            "4_set.sql",
+            format!("{lock}ALTER TABLE t ALTER COLUMN n SET NOT NULL;\nALTER TABLE t DROP CONSTRAINT t_n_nn;\n"),
+        ),
+    ];
+    let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    let r = run(Some(url), &files, None);
+    let breaking: Vec<Option<i64>> =
+        r.diagnostics.iter().filter(|d| d.kind == Kind::BreakingChange).map(|d| d.version).collect();
+    assert_eq!(breaking, [Some(2)], "{:#?}", r.diagnostics);
+}
+
 /// The row writer never ends the check: a type it cannot make a value of
 /// (an extension's, `ltree`) leaves its table without rows, and the check
 /// goes on; a column whose CHECK lists its values gets those.
@@ -398,6 +420,11 @@ fn main() {
         on_server("the_scratch_database_is_bounded", the_scratch_database_is_bounded, false),
         on_server("the_comparison_sees_what_postgres_sees", the_comparison_sees_what_postgres_sees, false),
         on_server("an_invalid_index_is_drift", an_invalid_index_is_drift, false),
+        on_server(
+            "the_safe_not_null_recipe_is_flagged_where_writes_start_failing",
+            the_safe_not_null_recipe_is_flagged_where_writes_start_failing,
+            false,
+        ),
         {
             // pg_dump comes with the server's installation; in CI, missing it fails.
             let found = oracle::pg_dump().is_some();

@@ -473,10 +473,15 @@ fn seed_table(client: &mut Client, table: &str, fks: &[ForeignKey], notes: &mut 
     Ok(())
 }
 
-/// The columns of `table` as [`crate::engine::ColumnShape`]s.
+/// The columns of `table` as the breaking-change check sees them: a column
+/// a `CHECK (c IS NOT NULL)` covers (even `NOT VALID`: new rows are checked)
+/// is NOT NULL already, so that the safe recipe's last step, `SET NOT
+/// NULL`, changes nothing for the running release.
 pub(crate) fn columns_shape(client: &mut Client, table: &str) -> Result<Vec<crate::engine::ColumnShape>, PgError> {
     let rows = client.query(&format!(
-        "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod),
+                a.attnotnull OR EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conrelid = a.attrelid AND k.contype = 'c'
+                  AND starts_with(pg_get_constraintdef(k.oid), 'CHECK ((' || quote_ident(a.attname) || ' IS NOT NULL))')),
                 a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> ''
          FROM pg_attribute a WHERE a.attrelid = {}::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
         literal(&ident(table))
