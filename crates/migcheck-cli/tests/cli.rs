@@ -1007,6 +1007,16 @@ fn explain_shows_each_statement() {
     assert_eq!(alter["line"], 2, "{run:?}");
     assert_eq!(alter["locks"], serde_json::json!(["ACCESS EXCLUSIVE on users"]), "{run:?}");
     assert_eq!(alter["rewritten"][0], "users", "{run:?}");
+    // Rows are rows written: an UPDATE that matches none shows 0, not its scan.
+    p.write("3_rows.sql", "UPDATE users SET age = 1 WHERE age = -12345;\nINSERT INTO users (age) VALUES (1), (2);\n");
+    let mut explain = p.command(&["explain", "3", "--format", "json"]);
+    let run: Run = explain.env("MIGCHECK_SCRATCH_URL", &scratch).output().unwrap().into();
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(
+        (&json["statements"][0]["rows"], &json["statements"][1]["rows"]),
+        (&serde_json::json!(0), &serde_json::json!(2)),
+        "{run:?}"
+    );
 }
 
 /// sqlx and golang-migrate histories may start at version 0: it is a

@@ -62,6 +62,9 @@ struct State {
     /// the file names, in this transaction (work on a table the migration
     /// created is no work in production, where it is empty).
     work: u64,
+    /// Rows inserted, updated and deleted in those relations (`explain`'s
+    /// rows: scans are not rows).
+    written: u64,
     /// `lock_timeout` is 0.
     no_lock_timeout: bool,
 }
@@ -121,6 +124,9 @@ fn state(client: &mut Client, before: &BTreeMap<u32, Relation>) -> Result<State,
          UNION ALL SELECT 'W', '', COALESCE(sum(pg_stat_get_xact_numscans(t) + pg_stat_get_xact_tuples_inserted(t)
              + pg_stat_get_xact_tuples_updated(t) + pg_stat_get_xact_tuples_deleted(t)), 0)::text
            FROM unnest ({o}::oid[]) t
+         UNION ALL SELECT 'R', '', COALESCE(sum(pg_stat_get_xact_tuples_inserted(t)
+             + pg_stat_get_xact_tuples_updated(t) + pg_stat_get_xact_tuples_deleted(t)), 0)::text
+           FROM unnest ({t}::oid[]) t
          UNION ALL SELECT 'T', current_setting('lock_timeout'), ''",
         o = list(&oids),
         t = list(&tables),
@@ -140,6 +146,7 @@ fn state(client: &mut Client, before: &BTreeMap<u32, Relation>) -> Result<State,
             "I" => s.indexes.extend(oid().zip(get(2).parse::<u32>().ok())),
             "S" => s.scans.extend(oid().zip(get(2).parse::<u64>().ok())),
             "W" => s.work = get(2).parse().unwrap_or(0),
+            "R" => s.written = get(2).parse().unwrap_or(0),
             "T" => s.no_lock_timeout = matches!(get(1).as_str(), "0" | "0ms" | "0s"),
             _ => {}
         }
@@ -265,7 +272,7 @@ pub(crate) fn run_traced(
                     .filter(|(oid, node)| now.filenodes.get(oid) != Some(node))
                     .filter_map(|(oid, _)| before.get(oid).map(|r| r.name.clone()))
                     .collect(),
-                rows: next.work.saturating_sub(now.work),
+                rows: next.written.saturating_sub(now.written),
                 elapsed,
             });
         }
