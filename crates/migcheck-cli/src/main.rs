@@ -227,6 +227,8 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    #[cfg(unix)]
+    on_termination_drop_scratch_databases();
     let cli = Cli::parse();
     match commands::run(&cli) {
         Ok(code) => ExitCode::from(code),
@@ -236,5 +238,32 @@ fn main() -> ExitCode {
             }
             ExitCode::from(failure.code())
         }
+    }
+}
+
+/// SIGTERM and SIGINT end the process without running destructors, which
+/// would leave the scratch databases of a PostgreSQL check on the server:
+/// both are blocked here, before any thread starts (threads inherit the
+/// mask), and one thread waits for them, drops the scratch databases and
+/// exits as the signal would (128 + its number).
+#[cfg(unix)]
+fn on_termination_drop_scratch_databases() {
+    // SAFETY: a signal set on the stack, filled and installed as this
+    // thread's mask before any other thread exists; sigwait only reads it.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        if libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
+            return;
+        }
+        std::thread::spawn(move || {
+            let mut signal: libc::c_int = 0;
+            if libc::sigwait(&set, &mut signal) == 0 {
+                migcheck_core::postgres::drop_scratch_databases();
+                std::process::exit(128 + signal);
+            }
+        });
     }
 }

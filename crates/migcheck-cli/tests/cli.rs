@@ -1545,6 +1545,42 @@ fn a_no_transaction_file_cut_part_way_resumes_where_it_stopped() {
     assert!(p.tables().contains(&"audit3".to_owned()));
 }
 
+/// SIGTERM during a PostgreSQL check drops its scratch database; one a
+/// process left that is gone (SIGKILL) the next run drops.
+fn a_terminated_postgres_check_leaves_no_scratch_database() {
+    use migcheck_core::postgres::wire::{Client, PgUrl};
+    let scratch = pg::server().unwrap();
+    let admin = PgUrl::parse(&scratch).unwrap();
+    let databases = |pid: u32| -> Vec<String> {
+        Client::connect(&admin)
+            .unwrap()
+            .query(&format!("SELECT datname FROM pg_database WHERE datname LIKE 'migcheck\\_scratch\\_{pid}\\_%'"))
+            .unwrap()
+            .into_iter()
+            .filter_map(|mut r| r.remove(0))
+            .collect()
+    };
+    // A process id no process has (above the kernel's limit).
+    let dead = 4_999_999;
+    Client::connect(&admin).unwrap().query(&format!("CREATE DATABASE migcheck_scratch_{dead}_1_0")).unwrap();
+    let p = Project::new();
+    p.ok(&["init", "--dialect", "postgres"]);
+    p.write("1_slow.sql", "CREATE TABLE t (id int);\nSELECT pg_sleep(60);\n");
+    let mut child = p.command(&["check"]).env("MIGCHECK_SCRATCH_URL", &scratch).spawn().unwrap();
+    let pid = child.id();
+    let started = std::time::Instant::now();
+    while databases(pid).is_empty() {
+        assert!(started.elapsed().as_secs() < 30, "no scratch database appeared");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(databases(dead).is_empty(), "the dead process's scratch database was dropped");
+    // SAFETY: signalling our own child, whose pid we hold.
+    unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(128 + libc::SIGTERM), "{status:?}");
+    assert!(databases(pid).is_empty(), "SIGTERM left {:?}", databases(pid));
+}
+
 /// One test each; the PostgreSQL ones are ignored, with the reason printed,
 /// when there is no server (`tests/support/pg.rs`).
 fn main() {
@@ -1553,7 +1589,12 @@ fn main() {
     if let Some(why) = &no_server {
         eprintln!("PostgreSQL tests ignored: {why}");
     }
-    let tests: [(&str, fn(), bool); 26] = [
+    let tests: [(&str, fn(), bool); 27] = [
+        (
+            "a_terminated_postgres_check_leaves_no_scratch_database",
+            a_terminated_postgres_check_leaves_no_scratch_database,
+            true,
+        ),
         (
             "a_no_transaction_file_cut_part_way_resumes_where_it_stopped",
             a_no_transaction_file_cut_part_way_resumes_where_it_stopped,

@@ -452,6 +452,9 @@ struct ScratchDb {
     name: String,
 }
 
+/// The scratch databases this process has now, for [`drop_scratch_databases`].
+static LIVE: std::sync::Mutex<Vec<(PgUrl, String)>> = std::sync::Mutex::new(Vec::new());
+
 impl ScratchDb {
     fn create(admin: &PgUrl) -> Result<(ScratchDb, Client), PgError> {
         // Unique among this process's databases and, with the process id and
@@ -460,7 +463,12 @@ impl ScratchDb {
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
         let name = format!("migcheck_scratch_{}_{nanos}_{n}", std::process::id());
-        Client::connect(admin)?.query(&format!("CREATE DATABASE \"{name}\""))?;
+        let mut admin_client = Client::connect(admin)?;
+        if n == 0 {
+            drop_left_behind(&mut admin_client);
+        }
+        admin_client.query(&format!("CREATE DATABASE \"{name}\""))?;
+        LIVE.lock().unwrap_or_else(|e| e.into_inner()).push((admin.clone(), name.clone()));
         let db = ScratchDb { admin: admin.clone(), name };
         let client = Client::connect(&db.admin.with_database(&db.name))?;
         Ok((db, client))
@@ -471,6 +479,39 @@ impl Drop for ScratchDb {
     fn drop(&mut self) {
         if let Ok(mut c) = Client::connect(&self.admin) {
             let _ = c.query(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name));
+        }
+        LIVE.lock().unwrap_or_else(|e| e.into_inner()).retain(|(_, name)| name != &self.name);
+    }
+}
+
+/// Drops the scratch databases this process has (a command-line tool calls
+/// it when SIGTERM or Ctrl-C ends it, where no destructor runs).
+pub fn drop_scratch_databases() {
+    let live = std::mem::take(&mut *LIVE.lock().unwrap_or_else(|e| e.into_inner()));
+    for (admin, name) in live {
+        if let Ok(mut c) = Client::connect(&admin) {
+            let _ = c.query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
+        }
+    }
+}
+
+/// Drops the scratch databases a process of this machine that is gone left
+/// behind (SIGKILL gives it no chance to): those named after a process id
+/// that no longer runs here, and with no connection (`DROP DATABASE`
+/// without `FORCE` refuses one in use, by a process of another machine too).
+fn drop_left_behind(admin: &mut Client) {
+    let Ok(rows) = admin.query("SELECT datname FROM pg_database WHERE datname LIKE 'migcheck\\_scratch\\_%'") else {
+        return;
+    };
+    for name in rows.into_iter().filter_map(|mut r| r.remove(0)) {
+        let pid = name.trim_start_matches("migcheck_scratch_").split('_').next().and_then(|p| p.parse::<u32>().ok());
+        let gone = pid.is_some_and(|pid| {
+            pid != std::process::id()
+                && std::path::Path::new("/proc/self").exists()
+                && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        });
+        if gone {
+            let _ = admin.query(&format!("DROP DATABASE IF EXISTS \"{name}\""));
         }
     }
 }
