@@ -230,7 +230,15 @@ fn main() -> ExitCode {
     #[cfg(unix)]
     on_termination_drop_scratch_databases();
     let cli = Cli::parse();
-    match commands::run(&cli) {
+    let result = commands::run(&cli);
+    // Ended by a signal: the signal's thread ends the process once the
+    // scratch databases are dropped (the command may have failed because
+    // they were).
+    #[cfg(unix)]
+    while TERMINATING.load(std::sync::atomic::Ordering::SeqCst) {
+        std::thread::park();
+    }
+    match result {
         Ok(code) => ExitCode::from(code),
         Err(failure) => {
             if let error::Failure::Error { error, .. } = &failure {
@@ -241,13 +249,27 @@ fn main() -> ExitCode {
     }
 }
 
+/// Set once SIGTERM or SIGINT arrived: the signal's thread ends the process.
+#[cfg(unix)]
+static TERMINATING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// SIGTERM and SIGINT end the process without running destructors, which
 /// would leave the scratch databases of a PostgreSQL check on the server:
 /// both are blocked here, before any thread starts (threads inherit the
 /// mask), and one thread waits for them, drops the scratch databases and
-/// exits as the signal would (128 + its number).
+/// exits as the signal would (128 + its number). Dropping a scratch database
+/// with `FORCE` ends this process's own connections to it, so the other
+/// threads fail meanwhile: they wait (a panic included) until the signal's
+/// thread exits, and a write to a closed socket is an error, not SIGPIPE.
 #[cfg(unix)]
 fn on_termination_drop_scratch_databases() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        while TERMINATING.load(std::sync::atomic::Ordering::SeqCst) {
+            std::thread::park();
+        }
+        default(info);
+    }));
     // SAFETY: a signal set on the stack, filled and installed as this
     // thread's mask before any other thread exists; sigwait only reads it.
     unsafe {
@@ -261,6 +283,8 @@ fn on_termination_drop_scratch_databases() {
         std::thread::spawn(move || {
             let mut signal: libc::c_int = 0;
             if libc::sigwait(&set, &mut signal) == 0 {
+                TERMINATING.store(true, std::sync::atomic::Ordering::SeqCst);
+                libc::signal(libc::SIGPIPE, libc::SIG_IGN);
                 migcheck_core::postgres::drop_scratch_databases();
                 std::process::exit(128 + signal);
             }

@@ -109,7 +109,7 @@ pub fn run_show(cli: &Cli, args: &ShowArgs) -> Result<u8> {
     let m = &report.migrations[at];
     // The first migration after a baseline whose replaced files are gone
     // starts from the baseline.
-    let squashed_into = report.baseline.as_ref().filter(|_| !report.squashed.is_empty()).map(|b| b.version);
+    let squashed_into = report.standing_baseline().map(|b| b.version);
     let previous = match at {
         0 => squashed_into.unwrap_or(migcheck::BASE),
         _ => report.migrations[at - 1].version,

@@ -79,7 +79,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
     }
     // Once the files it replaced are deleted, a baseline stands for them,
     // and a new baseline could be proved against neither.
-    if let (Some(b), Some(gone)) = (&report.baseline, report.squashed.first())
+    if let (Some(b), Some(gone)) = (report.standing_baseline(), report.squashed.first())
         && v > b.version
     {
         bail!(

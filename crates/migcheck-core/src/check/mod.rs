@@ -87,6 +87,17 @@ impl Clock {
 }
 
 impl Report {
+    /// The baseline once the files of the migrations it replaced are
+    /// deleted: what every database starts from before `migrations`.
+    pub fn standing_baseline(&self) -> Option<&Baseline> {
+        self.baseline.as_ref().filter(|_| !self.squashed.is_empty())
+    }
+
+    /// The standing baseline's script.
+    pub fn standing_script(&self) -> Option<&Script> {
+        self.standing_baseline().map(|b| &b.script)
+    }
+
     /// Whether any diagnostic is an error (the build fails).
     pub fn has_errors(&self) -> bool {
         self.diagnostics.iter().any(Diagnostic::is_error)
@@ -390,21 +401,15 @@ pub fn explain(
             ));
         };
         let engine = PgEngine::create(url, config.scratch.timeout)?;
-        return pipeline::explain(config, engine, standing_baseline(report), &report.migrations, i);
+        return pipeline::explain(config, engine, report.standing_script(), &report.migrations, i);
     }
     pipeline::explain(
         config,
         SqliteEngine::open(&report.scratch, None)?,
-        standing_baseline(report),
+        report.standing_script(),
         &report.migrations,
         i,
     )
-}
-
-/// The baseline when the files of the migrations it replaced are deleted:
-/// what a database starts from before `report.migrations`.
-pub(crate) fn standing_baseline(report: &Report) -> Option<&Script> {
-    report.baseline.as_ref().filter(|_| !report.squashed.is_empty()).map(|b| &b.script)
 }
 
 /// The schema the migrations of `report` up to `version` (all when `None`)
@@ -421,7 +426,7 @@ pub fn schema_at(report: &Report, version: Option<i64>) -> Result<Snapshot, Diag
 pub fn replay<E: Engine>(engine: &E, report: &Report, version: Option<i64>) -> Result<E, Diagnostic> {
     // With the replaced migrations' files gone, from the baseline, which
     // stands for them only at its own version.
-    let baseline = report.baseline.as_ref().filter(|_| standing_baseline(report).is_some());
+    let baseline = report.standing_baseline();
     if let Some(b) = baseline
         && let Some(v) = version.filter(|v| *v < b.version && *v >= 0)
     {

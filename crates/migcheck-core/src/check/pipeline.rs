@@ -55,7 +55,7 @@ pub(crate) fn execute<E: Engine>(config: &Config, mut engine: E, report: &mut Re
     }
     // Migrations whose files were deleted after a squash: the database
     // starts from the baseline.
-    let from_baseline = report.baseline.as_ref().filter(|_| !report.squashed.is_empty()).map(|b| b.script.clone());
+    let from_baseline = report.standing_script().cloned();
     if let Some(b) = &from_baseline {
         salt_text.push_str(&format!("\nbaseline {}", checksum::to_hex(&b.file.checksum)));
     }
@@ -223,8 +223,7 @@ fn run_range<E: Engine>(
                 // Accepted: go on from the database the runtime would have
                 // (every up so far), without this migration's down.
                 report.accepted.push(found);
-                let baseline = super::standing_baseline(report);
-                match replay_with_rows(engine, baseline, &report.migrations[..=i], data) {
+                match replay_with_rows(engine, report.standing_script(), &report.migrations[..=i], data) {
                     Ok(fresh) => {
                         *engine = fresh;
                         continue;
