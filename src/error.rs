@@ -125,6 +125,12 @@ pub enum Error {
         /// What is wrong with it.
         message: String,
     },
+    /// A driver of the apply protocol answered a step with an outcome of
+    /// another kind ([`protocol`](crate::protocol)): a bug in that driver.
+    Driver {
+        /// The step and the answer.
+        message: String,
+    },
     /// An SQLite error outside a migration's SQL (opening the transaction,
     /// reading or writing the history).
     Sqlite(rusqlite::Error),
@@ -294,6 +300,7 @@ impl fmt::Display for Error {
             ),
             Error::Backup { path, source } => write!(f, "cannot write the backup `{}`: {source}", path.display()),
             Error::History { message } => write!(f, "the migration history table is not usable: {message}"),
+            Error::Driver { message } => write!(f, "a bug in migcheck's driver: {message}; please report it"),
             Error::Sqlite(err) => write!(f, "sqlite: {err}"),
             #[cfg(feature = "postgres")]
             Error::Postgres(err) => write!(f, "postgres: {err}"),

@@ -36,6 +36,7 @@ mod fleet;
 mod plan;
 #[cfg(feature = "postgres")]
 mod postgres;
+pub mod protocol;
 mod sqlite;
 
 use std::borrow::Cow;

@@ -12,6 +12,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::protocol::Head;
 use crate::{Error, Migration, Migrations, Script};
 
 /// The default history table's name.
@@ -134,7 +135,7 @@ pub struct Interrupted {
 }
 
 /// The history's `checksum` of a row that marks an interrupted file.
-const MARK: &str = "interrupted";
+pub(crate) const MARK: &str = "interrupted";
 
 /// The `LIKE` pattern of marks, for the engines' SQL.
 pub(crate) const MARK_PATTERN: &str = "interrupted %";
@@ -284,12 +285,6 @@ impl UpgradeOptions {
         self.batch = batch;
         self
     }
-}
-
-/// The history's newest row, as far as the fast path needs it.
-pub(crate) struct Head {
-    pub version: i64,
-    pub chain: String,
 }
 
 impl Migrations {

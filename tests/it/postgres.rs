@@ -281,7 +281,7 @@ async fn a_failed_commit_names_the_migration_in_every_mode() {
     let batch = UpgradeOptions::default().batch(true);
     let err = m.upgrade_postgres_with(&db.pool, &batch, |_, _, _| {}).await.unwrap_err();
     not_committed(&err, 2, &[]);
-    assert_eq!(db.tables().await, ["migcheck_history"], "the batch rolled back whole");
+    assert!(db.tables().await.is_empty(), "the batch rolled back whole, the new history table with it");
 
     let err = m.upgrade_postgres(&db.pool).await.unwrap_err();
     not_committed(&err, 2, &[1]);

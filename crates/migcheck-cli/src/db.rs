@@ -114,6 +114,19 @@ impl Database {
         .map_err(Failure::runtime)
     }
 
+    /// The steps `upgrade` would take, changing nothing.
+    pub fn upgrade_plan<'m>(
+        &self,
+        m: &'m migcheck::Migrations,
+        options: &migcheck::UpgradeOptions,
+    ) -> Result<Vec<migcheck::protocol::Step<'m>>, Failure> {
+        match self {
+            Database::Sqlite(conn) => m.upgrade_plan(conn, options),
+            Database::Postgres { pool, runtime } => runtime.block_on(m.upgrade_plan_postgres(pool, options)),
+        }
+        .map_err(Failure::runtime)
+    }
+
     pub fn downgrade_to(&mut self, m: &migcheck::Migrations, version: i64) -> Result<migcheck::Report, Failure> {
         match self {
             Database::Sqlite(conn) => m.downgrade_to(conn, version),

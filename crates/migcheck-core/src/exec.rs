@@ -39,98 +39,134 @@ pub struct StatementError {
 pub fn run_statements(
     conn: &Connection,
     sql: &str,
-    before_step: impl FnMut(Range<usize>) -> Result<(), String>,
-) -> Result<usize, StatementError> {
-    run_statements_from(conn, sql, 0, before_step, |_| Ok(()))
-}
-
-/// [`run_statements`] from byte `from` of `sql` (where an earlier run
-/// stopped), calling `after_step` with the end of each statement once it has
-/// run (the runtime records there how far a file that runs outside a
-/// transaction got). An error from either hook stops the walk, as
-/// `SQLITE_AUTH` at the statement.
-pub fn run_statements_from(
-    conn: &Connection,
-    sql: &str,
-    from: usize,
     mut before_step: impl FnMut(Range<usize>) -> Result<(), String>,
-    mut after_step: impl FnMut(usize) -> Result<(), String>,
 ) -> Result<usize, StatementError> {
-    // One NUL-terminated copy, prepared with a length of -1: given an explicit
-    // length, SQLite copies the remaining text on every prepare, which is
-    // quadratic for files with many statements.
-    let text = CString::new(sql).map_err(|e| {
-        let offset = e.nul_position();
-        StatementError {
-            statement: offset..offset + 1,
-            offset,
-            code: ffi::SQLITE_ERROR,
-            message: "the file contains a NUL byte".into(),
-        }
-    })?;
-    let base = text.as_ptr();
-    // SAFETY: the handle is used on this thread only, while `conn` is borrowed.
-    let db = unsafe { conn.handle() };
-    let mut pos = from.min(sql.len());
+    let mut statements = Statements::new(sql, 0)?;
     let mut count = 0;
-    while pos < sql.len() {
-        let start = pos + lexer::skip_trivia(&sql[pos..]);
-        if start >= sql.len() {
-            break;
-        }
-        let mut stmt: *mut ffi::sqlite3_stmt = ptr::null_mut();
-        let mut tail: *const c_char = ptr::null();
-        // SAFETY: `base + pos` points into the NUL-terminated `text`.
-        let rc = unsafe { ffi::sqlite3_prepare_v2(db, base.add(pos), -1, &mut stmt, &mut tail) };
-        if rc != ffi::SQLITE_OK {
-            // SAFETY: `db` is a valid connection.
-            let offset = unsafe { ffi::sqlite3_error_offset(db) };
-            let offset = usize::try_from(offset).map_or(start, |o| pos + o);
-            let end = lexer_statement_end(sql, start);
-            return Err(error(db, rc, start..end, offset));
-        }
-        // The tail points just past the statement (its `;` included).
-        let end = if tail.is_null() { sql.len() } else { (tail as usize - base as usize).min(sql.len()) };
-        if stmt.is_null() {
-            // Only a `;` or trivia: nothing to run.
-            pos = end.max(pos + 1);
-            continue;
-        }
-        let statement = start..end;
-        if let Err(message) = before_step(statement.clone()) {
-            // SAFETY: `stmt` came from a successful prepare and is finalized once.
-            unsafe { ffi::sqlite3_finalize(stmt) };
-            return Err(StatementError { offset: start, statement, code: ffi::SQLITE_AUTH, message });
-        }
-        loop {
-            // SAFETY: `stmt` is a live prepared statement.
-            let rc = unsafe { ffi::sqlite3_step(stmt) };
-            match rc {
-                ffi::SQLITE_ROW => continue,
-                ffi::SQLITE_DONE => break,
-                _ => {
-                    // SAFETY: as above; the message is read before finalizing.
-                    let offset = unsafe { ffi::sqlite3_error_offset(db) };
-                    let offset = usize::try_from(offset)
-                        .ok()
-                        .map(|o| pos + o)
-                        .filter(|o| statement.contains(o))
-                        .unwrap_or(start);
-                    let err = error(db, rc, statement, offset);
-                    unsafe { ffi::sqlite3_finalize(stmt) };
-                    return Err(err);
-                }
-            }
-        }
-        // SAFETY: finalized exactly once.
-        unsafe { ffi::sqlite3_finalize(stmt) };
+    while let Some(ran) = statements.run_next(conn, &mut before_step) {
+        ran?;
         count += 1;
-        pos = end;
-        if let Err(message) = after_step(end) {
-            return Err(StatementError { offset: start, statement, code: ffi::SQLITE_AUTH, message });
-        }
     }
     Ok(count)
+}
+
+/// A walk through a script's statements that runs one at a time, so that the
+/// caller can do something between them (the runtime moves an interrupted
+/// file's mark after each). It holds one NUL-terminated copy of the text,
+/// prepared with a length of -1: given an explicit length, SQLite copies the
+/// remaining text on every prepare, which is quadratic for files with many
+/// statements.
+///
+/// ```
+/// # use migcheck_core::exec::Statements;
+/// let conn = rusqlite::Connection::open_in_memory()?;
+/// let sql = "CREATE TABLE a (x); INSERT INTO a VALUES (1);";
+/// let mut walk = Statements::new(sql, 0).unwrap();
+/// let first = walk.run_next(&conn, |_| Ok(())).unwrap().unwrap();
+/// assert_eq!(&sql[first], "CREATE TABLE a (x);");
+/// assert!(walk.run_next(&conn, |_| Ok(())).unwrap().is_ok());
+/// assert!(walk.run_next(&conn, |_| Ok(())).is_none(), "no more");
+/// # Ok::<(), rusqlite::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Statements<'s> {
+    sql: &'s str,
+    text: CString,
+    pos: usize,
+}
+
+impl<'s> Statements<'s> {
+    /// The statements of `sql` from byte `from` (where an earlier run
+    /// stopped); an error for text holding a NUL byte.
+    pub fn new(sql: &'s str, from: usize) -> Result<Self, StatementError> {
+        let text = CString::new(sql).map_err(|e| {
+            let offset = e.nul_position();
+            StatementError {
+                statement: offset..offset + 1,
+                offset,
+                code: ffi::SQLITE_ERROR,
+                message: "the file contains a NUL byte".into(),
+            }
+        })?;
+        Ok(Statements { sql, text, pos: from.min(sql.len()) })
+    }
+
+    /// Where the next statement (or trivia before it) starts.
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// Prepares and runs the next statement: its byte range (without leading
+    /// comments, its `;` included) once it ran, or where and why it failed;
+    /// `None` when no statement is left. `before_step` is called with the
+    /// range after it was prepared and before it runs; its error stops the
+    /// statement, as `SQLITE_AUTH` there.
+    pub fn run_next(
+        &mut self,
+        conn: &Connection,
+        mut before_step: impl FnMut(Range<usize>) -> Result<(), String>,
+    ) -> Option<Result<Range<usize>, StatementError>> {
+        let (sql, base) = (self.sql, self.text.as_ptr());
+        // SAFETY: the handle is used on this thread only, while `conn` is borrowed.
+        let db = unsafe { conn.handle() };
+        while self.pos < sql.len() {
+            let pos = self.pos;
+            let start = pos + lexer::skip_trivia(&sql[pos..]);
+            if start >= sql.len() {
+                break;
+            }
+            let mut stmt: *mut ffi::sqlite3_stmt = ptr::null_mut();
+            let mut tail: *const c_char = ptr::null();
+            // SAFETY: `base + pos` points into the NUL-terminated `text`.
+            let rc = unsafe { ffi::sqlite3_prepare_v2(db, base.add(pos), -1, &mut stmt, &mut tail) };
+            if rc != ffi::SQLITE_OK {
+                // SAFETY: `db` is a valid connection.
+                let offset = unsafe { ffi::sqlite3_error_offset(db) };
+                let offset = usize::try_from(offset).map_or(start, |o| pos + o);
+                let end = lexer_statement_end(sql, start);
+                return Some(Err(error(db, rc, start..end, offset)));
+            }
+            // The tail points just past the statement (its `;` included).
+            let end = if tail.is_null() { sql.len() } else { (tail as usize - base as usize).min(sql.len()) };
+            if stmt.is_null() {
+                // Only a `;` or trivia: nothing to run.
+                self.pos = end.max(pos + 1);
+                continue;
+            }
+            let statement = start..end;
+            if let Err(message) = before_step(statement.clone()) {
+                // SAFETY: `stmt` came from a successful prepare and is finalized once.
+                unsafe { ffi::sqlite3_finalize(stmt) };
+                return Some(Err(StatementError { offset: start, statement, code: ffi::SQLITE_AUTH, message }));
+            }
+            loop {
+                // SAFETY: `stmt` is a live prepared statement.
+                let rc = unsafe { ffi::sqlite3_step(stmt) };
+                match rc {
+                    ffi::SQLITE_ROW => continue,
+                    ffi::SQLITE_DONE => break,
+                    _ => {
+                        // SAFETY: as above; the message is read before finalizing.
+                        let offset = unsafe { ffi::sqlite3_error_offset(db) };
+                        let offset = usize::try_from(offset)
+                            .ok()
+                            .map(|o| pos + o)
+                            .filter(|o| statement.contains(o))
+                            .unwrap_or(start);
+                        let err = error(db, rc, statement, offset);
+                        unsafe { ffi::sqlite3_finalize(stmt) };
+                        return Some(Err(err));
+                    }
+                }
+            }
+            // SAFETY: finalized exactly once.
+            unsafe { ffi::sqlite3_finalize(stmt) };
+            self.pos = end;
+            return Some(Ok(statement));
+        }
+        self.pos = sql.len();
+        None
+    }
 }
 
 /// Where a statement that failed to prepare ends, for showing it: SQLite gives

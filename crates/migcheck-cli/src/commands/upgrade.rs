@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::anyhow;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use migcheck::{Migration, UpgradeOptions};
+use migcheck::UpgradeOptions;
 
 use super::*;
 use crate::error::{Result, bail};
@@ -60,70 +60,35 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
         bail!("there is no migration with version {v} in `{}`", cli.dir.display());
     }
     let target = db::parse(&db::url(cli.database_url.as_deref())?)?;
-    if dry_run {
-        let status = match db::Database::connect(&target, false)? {
-            Some(db) => db.status(&migrations)?,
-            None => status_of_new(&migrations),
-        };
-        if !status.divergent.is_empty() || !status.unknown.is_empty() {
-            return Err(divergence(&status));
-        }
-        let mut pending: Vec<&Migration> =
-            status.pending.iter().filter(|v| to.is_none_or(|t| **v <= t)).filter_map(|v| migrations.get(*v)).collect();
-        // An empty database runs the baseline instead of what it replaced.
-        if let Some(b) = migrations.baseline()
-            && status.applied.is_empty()
-            && status.interrupted.is_none()
-            && to.is_none_or(|t| t >= b.version())
-        {
-            let first = migrations.iter().next().map_or(b.version(), |m| m.version());
-            println!(
-                "-- baseline {} `{}` ({}, replaces migrations {first} to {})",
-                b.version(),
-                b.name(),
-                b.script().path(),
-                b.version()
-            );
-            println!("{}", b.script().sql());
-            pending.retain(|m| m.version() > b.version());
-        } else if let Some(m) = pending.iter().find(|m| !m.has_files()) {
-            return Err(Failure::runtime(migcheck::Error::Squashed {
-                version: m.version(),
-                name: m.name().to_owned(),
-                baseline: migrations.baseline().map_or(m.version(), |b| b.version()),
-            }));
-        }
-        if pending.is_empty() && migrations.baseline().is_none_or(|_| !status.applied.is_empty()) {
-            println!("-- nothing to apply: {} is up to date", target.describe());
-        }
-        for m in pending {
-            println!("-- migration {} `{}` ({}, {:?})", m.version(), m.name(), m.up().path(), m.up().mode());
-            match status.interrupted.as_ref().filter(|i| i.version == m.version()) {
-                Some(i) => {
-                    println!("-- interrupted: {}", interrupted_text(&migrations, i));
-                    let rest = m.up().sql().get(i.resume_at..).unwrap_or_default();
-                    println!("{}\n", rest.trim());
-                }
-                None => println!("{}\n", m.up().sql().trim_end()),
-            }
-        }
-        return Ok(exit::OK);
-    }
-    // A database this command creates has nothing to back up.
-    let existed = matches!(&target, db::Target::File(path) if path.exists());
-    let mut database = db::Database::connect(&target, true)?.ok_or_else(|| anyhow!("cannot open the database"))?;
     let mut options = UpgradeOptions::default().batch(batch);
     if let Some(v) = to {
         options = options.target(v);
     }
+    // A database this command creates has nothing to back up.
+    let existed = matches!(&target, db::Target::File(path) if path.exists());
+    let database = if dry_run && !existed {
+        // Nothing is created: an empty database's plan.
+        (!matches!(target, db::Target::Postgres(_)))
+            .then(|| rusqlite::Connection::open_in_memory().map(db::Database::Sqlite))
+    } else {
+        None
+    };
+    let mut database = match database {
+        Some(memory) => memory?,
+        None => db::Database::connect(&target, !dry_run)?.ok_or_else(|| anyhow!("cannot open the database"))?,
+    };
     match (&target, database.sqlite()) {
         (db::Target::File(path), Some(conn)) if existed && !no_backup => {
             options = options.backup(backup_path(path, migrations.current(conn)?));
         }
+        (db::Target::Postgres(_), _) if dry_run => {}
         (db::Target::Postgres(_), _) if !no_backup => {
             eprintln!("note: no backup is taken of a PostgreSQL database (SQLite only): use pg_dump");
         }
         _ => {}
+    }
+    if dry_run {
+        return dry_run_of(&target, &database, &migrations, &options);
     }
     let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
     if !std::io::stderr().is_terminal() {
@@ -150,6 +115,63 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
         println!("nothing to apply: {} is at version {}", target.describe(), version_text(current));
     } else {
         println!("{} is at version {}", target.describe(), version_text(current));
+    }
+    Ok(exit::OK)
+}
+
+/// `upgrade --dry-run`: the steps the upgrade would take, from the runtime's
+/// own protocol, as a script: transaction control and the migrations' SQL as
+/// they are, the history's bookkeeping as comments. Nothing is changed (a
+/// SQLite file that does not exist is not created); a refusal is the upgrade's.
+fn dry_run_of(
+    target: &db::Target,
+    database: &db::Database,
+    migrations: &Migrations,
+    options: &UpgradeOptions,
+) -> Result<u8> {
+    use migcheck::protocol::Step;
+    let steps = database.upgrade_plan(migrations, options)?;
+    let status = database.status(migrations)?;
+    let dialect = match target {
+        db::Target::Postgres(_) => migcheck_core::model::Dialect::Postgres,
+        _ => migcheck_core::model::Dialect::Sqlite,
+    };
+    if !steps.iter().any(|s| matches!(s, Step::Starting { .. })) {
+        println!("-- nothing to apply: {} is up to date", target.describe());
+    }
+    for step in &steps {
+        match step {
+            Step::ReadHead | Step::ReadHistory | Step::RowState(_) | Step::IndexValid(_) | Step::RollbackOwn => {}
+            Step::Begin | Step::Commit | Step::Rollback => println!("{step};"),
+            Step::Starting { migration: m, .. } => {
+                match migrations.baseline().filter(|b| b.script().path() == m.up().path()) {
+                    Some(b) => {
+                        let first = migrations.iter().next().map_or(b.version(), |m| m.version());
+                        println!(
+                            "-- baseline {} `{}` ({}, replaces migrations {first} to {})",
+                            b.version(),
+                            b.name(),
+                            b.script().path(),
+                            b.version()
+                        );
+                    }
+                    None => {
+                        println!("-- migration {} `{}` ({}, {:?})", m.version(), m.name(), m.up().path(), m.up().mode())
+                    }
+                }
+                if let Some(i) = status.interrupted.as_ref().filter(|i| i.version == m.version()) {
+                    println!("-- interrupted: {}", interrupted_text(migrations, i));
+                }
+            }
+            Step::RunScript { script, .. } => println!("{}", script.sql().trim()),
+            Step::RunStatement { script, from, .. } => {
+                let sql = script.sql();
+                if let Some(r) = migcheck_core::lexer::statements(sql, dialect).into_iter().find(|r| r.start >= *from) {
+                    println!("{}", sql[r].trim());
+                }
+            }
+            _ => println!("-- {step}"),
+        }
     }
     Ok(exit::OK)
 }
