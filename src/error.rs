@@ -90,7 +90,7 @@ pub enum Error {
         /// Its description.
         name: String,
         /// Whether its up or its down file was running.
-        direction: crate::Direction,
+        direction: crate::history::Direction,
         /// How many statements of that file ran.
         done: usize,
         /// Why this operation stops, and what to do.
@@ -252,8 +252,8 @@ impl fmt::Display for Error {
             }
             Error::Interrupted { version, name, direction, done, why } => {
                 let way = match direction {
-                    crate::Direction::Up => "up",
-                    crate::Direction::Down => "down",
+                    crate::history::Direction::Up => "up",
+                    crate::history::Direction::Down => "down",
                 };
                 let plural = if *done == 1 { "" } else { "s" };
                 write!(
@@ -335,100 +335,6 @@ impl std::error::Error for Error {
             Error::Postgres(err) => Some(err),
             Error::MigrationFailed { source, .. } | Error::NotCommitted { source, .. } => Some(source.error()),
             _ => None,
-        }
-    }
-}
-
-impl Error {
-    /// The operation cannot go on from the interrupted file `i`.
-    pub(crate) fn interrupted(i: &crate::Interrupted, why: &str) -> Error {
-        Error::Interrupted {
-            version: i.version,
-            name: i.name.clone(),
-            direction: i.direction,
-            done: i.done,
-            why: why.to_owned(),
-        }
-    }
-
-    /// A migration's file failed at byte `offset` of its SQL (any engine).
-    pub(crate) fn failed(
-        m: &crate::Migration,
-        script: &crate::Script,
-        offset: usize,
-        message: String,
-        source: Cause,
-        report: &crate::Report,
-    ) -> Error {
-        let (line, column) = migcheck_core::lexer::line_column(script.sql(), offset);
-        Error::MigrationFailed {
-            version: m.version(),
-            name: m.name().to_owned(),
-            path: script.path().to_owned(),
-            line,
-            column,
-            message,
-            applied: report.applied.iter().map(|a| a.version).collect(),
-            kept: None,
-            source: Box::new(source),
-        }
-    }
-
-    /// This failure came after `kept` statements of a file that runs outside
-    /// a transaction.
-    pub(crate) fn kept(mut self, statements: usize) -> Error {
-        if let Error::MigrationFailed { kept, .. } = &mut self {
-            *kept = Some(statements);
-        }
-        self
-    }
-}
-
-impl Error {
-    /// An engine error met while running `script` of `m` in its transaction
-    /// (beginning, committing, recording): said of `m`, which was rolled back.
-    /// A file that runs outside a transaction has its engine errors met after
-    /// its first statement made [`Error::Interrupted`] already
-    /// ([`Error::unrecorded`]): what reaches here for it came before anything
-    /// of it ran. Other errors pass unchanged.
-    pub(crate) fn during(self, m: &crate::Migration, _script: &crate::Script, report: &crate::Report) -> Error {
-        let (message, source) = match self {
-            Error::Sqlite(err) => (err.to_string(), Cause::Sqlite(err)),
-            #[cfg(feature = "postgres")]
-            Error::Postgres(err) => (err.to_string(), Cause::Postgres(err)),
-            other => return other,
-        };
-        Error::NotCommitted {
-            version: m.version(),
-            name: m.name().to_owned(),
-            message,
-            applied: report.applied.iter().map(|a| a.version).collect(),
-            source: Box::new(source),
-        }
-    }
-}
-
-impl Error {
-    /// An engine error met while recording the progress of a file that runs
-    /// outside a transaction, after `done` of its statements ran: the file
-    /// stays marked interrupted, and the same command resumes it.
-    pub(crate) fn unrecorded(self, m: &crate::Migration, direction: crate::Direction, done: usize) -> Error {
-        match self {
-            Error::Sqlite(_) => {}
-            #[cfg(feature = "postgres")]
-            Error::Postgres(_) => {}
-            other => return other,
-        }
-        Error::Interrupted {
-            version: m.version(),
-            name: m.name().to_owned(),
-            direction,
-            done,
-            why: format!(
-                "recording its progress in the history failed ({self}); fix that, then run the command again: \
-                 it resumes after the last statement the history records (a statement that ran but was not \
-                 recorded runs again)"
-            ),
         }
     }
 }

@@ -478,7 +478,7 @@ async fn on_schemas(
 /// One connection to `url` whose `search_path` is `schema`.
 #[cfg(feature = "postgres")]
 async fn schema_pool(url: &str, schema: &str) -> Result<sqlx::PgPool, sqlx::Error> {
-    let set = format!("SET search_path TO {}", crate::plan::quote(schema));
+    let set = format!("SET search_path TO {}", migcheck_core::lexer::quote_ident(schema));
     sqlx::postgres::PgPoolOptions::new()
         .max_connections(1)
         .after_connect(move |conn, _| {

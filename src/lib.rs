@@ -33,6 +33,7 @@ extern crate self as migcheck;
 
 mod error;
 mod fleet;
+mod history;
 mod plan;
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -44,14 +45,13 @@ use std::fmt;
 
 pub use error::{Cause, Error, InvalidIndex};
 pub use fleet::{FleetEntry, FleetEvent, FleetOptions, FleetReport};
+pub use history::{AppliedMigration, Direction};
 /// Checks a migrations directory at compile time, with no build script, and
 /// expands to its [`Migrations`] (feature `macros`): see `migcheck-macros`.
 #[cfg(feature = "macros")]
 #[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
 pub use migcheck_macros::migrations;
-pub use plan::{
-    Applied, AppliedMigration, BASE, Direction, HISTORY_TABLE, Interrupted, Report, Status, UpgradeOptions,
-};
+pub use plan::{Applied, BASE, HISTORY_TABLE, Interrupted, Report, Status, UpgradeOptions};
 
 /// Includes the migrations the build script verified, as a [`Migrations`]
 /// value usable in a `static`.

@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::protocol::Head;
+pub(crate) use crate::history::{AppliedMigration, Direction};
 use crate::{Error, Migration, Migrations, Script};
 
 /// The default history table's name.
@@ -24,23 +24,6 @@ pub const HISTORY_TABLE: &str = "migcheck_history";
 /// golang-migrate histories may start at `0_…`, diesel's at
 /// `00000000000000_diesel_initial_setup`).
 pub const BASE: i64 = i64::MIN;
-
-/// A row of the history table.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AppliedMigration {
-    /// The migration's version.
-    pub version: i64,
-    /// Its description when it was applied.
-    pub name: String,
-    /// SHA-256 (hex) of its up file when it was applied.
-    pub checksum: String,
-    /// The chain hash up to it when it was applied.
-    pub chain: String,
-    /// UTC, ISO 8601 (`2026-11-24T09:30:00.000Z`).
-    pub applied_at: String,
-    /// How long it took to apply.
-    pub duration: Duration,
-}
 
 /// One migration applied or reverted by a call.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,15 +78,6 @@ impl Status {
     pub fn is_up_to_date(&self) -> bool {
         self.pending.is_empty() && self.divergent.is_empty() && self.unknown.is_empty() && self.interrupted.is_none()
     }
-}
-
-/// Which way an interrupted file was running.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    /// Its up file, during an upgrade.
-    Up,
-    /// Its down file, during a downgrade.
-    Down,
 }
 
 /// A migration whose file runs outside a transaction (`-- migcheck:
@@ -239,6 +213,16 @@ pub(crate) struct Resume {
     pub done: usize,
     /// The byte offset to run from.
     pub from: usize,
+}
+
+/// The history's newest row, as far as the constant-time "already at head"
+/// check needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    /// Its version.
+    pub version: i64,
+    /// Its chain hash.
+    pub chain: String,
 }
 
 /// Options for [`Migrations::upgrade_with`] (and, with feature `postgres`,
@@ -503,11 +487,6 @@ impl Migrations {
     }
 }
 
-/// An SQL identifier, quoted (both engines use double quotes).
-pub(crate) fn quote(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
 /// A duration as the history's `duration_ms`.
 pub(crate) fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
@@ -524,6 +503,19 @@ pub(crate) fn history_error(table: &str, err: impl std::fmt::Display) -> Error {
         message: format!(
             "{err}; `{table}` should have the columns version, name, checksum, chain, applied_at, duration_ms"
         ),
+    }
+}
+
+impl Error {
+    /// The operation cannot go on from the interrupted file `i`.
+    pub(crate) fn interrupted(i: &Interrupted, why: &str) -> Error {
+        Error::Interrupted {
+            version: i.version,
+            name: i.name.clone(),
+            direction: i.direction,
+            done: i.done,
+            why: why.to_owned(),
+        }
     }
 }
 

@@ -75,15 +75,7 @@ pub enum Locking {
     Session,
 }
 
-/// The history's newest row, as far as the constant-time "already at head"
-/// check needs it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Head {
-    /// Its version.
-    pub version: i64,
-    /// Its chain hash.
-    pub chain: String,
-}
+pub use crate::plan::Head;
 
 /// What the history holds for one version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -778,7 +770,7 @@ async fn run_file<'m>(
                 "index `{index}` is INVALID (a `CREATE INDEX CONCURRENTLY` that failed part-way leaves it so, and \
                  `IF NOT EXISTS` then skips it): it is not used, and a unique one does not keep duplicates out; \
                  drop it with `DROP INDEX CONCURRENTLY {}` and run the migration again",
-                plan::quote(&index)
+                lexer::quote_ident(&index)
             );
             let cause = Cause::InvalidIndex(crate::InvalidIndex { index });
             return Err(Error::failed(m, script, at, message, cause, report).kept(done));
@@ -795,4 +787,87 @@ async fn run_file<'m>(
         io.commit().await
     };
     finish.await.map_err(|err| err.unrecorded(m, direction, done))
+}
+
+impl Error {
+    /// A migration's file failed at byte `offset` of its SQL (any engine).
+    pub(crate) fn failed(
+        m: &Migration,
+        script: &Script,
+        offset: usize,
+        message: String,
+        source: Cause,
+        report: &Report,
+    ) -> Error {
+        let (line, column) = migcheck_core::lexer::line_column(script.sql(), offset);
+        Error::MigrationFailed {
+            version: m.version(),
+            name: m.name().to_owned(),
+            path: script.path().to_owned(),
+            line,
+            column,
+            message,
+            applied: report.applied.iter().map(|a| a.version).collect(),
+            kept: None,
+            source: Box::new(source),
+        }
+    }
+
+    /// This failure came after `kept` statements of a file that runs outside
+    /// a transaction.
+    pub(crate) fn kept(mut self, statements: usize) -> Error {
+        if let Error::MigrationFailed { kept, .. } = &mut self {
+            *kept = Some(statements);
+        }
+        self
+    }
+}
+
+impl Error {
+    /// An engine error met while running `script` of `m` in its transaction
+    /// (beginning, committing, recording): said of `m`, which was rolled back.
+    /// A file that runs outside a transaction has its engine errors met after
+    /// its first statement made [`Error::Interrupted`] already
+    /// ([`Error::unrecorded`]): what reaches here for it came before anything
+    /// of it ran. Other errors pass unchanged.
+    pub(crate) fn during(self, m: &Migration, _script: &Script, report: &Report) -> Error {
+        let (message, source) = match self {
+            Error::Sqlite(err) => (err.to_string(), Cause::Sqlite(err)),
+            #[cfg(feature = "postgres")]
+            Error::Postgres(err) => (err.to_string(), Cause::Postgres(err)),
+            other => return other,
+        };
+        Error::NotCommitted {
+            version: m.version(),
+            name: m.name().to_owned(),
+            message,
+            applied: report.applied.iter().map(|a| a.version).collect(),
+            source: Box::new(source),
+        }
+    }
+}
+
+impl Error {
+    /// An engine error met while recording the progress of a file that runs
+    /// outside a transaction, after `done` of its statements ran: the file
+    /// stays marked interrupted, and the same command resumes it.
+    pub(crate) fn unrecorded(self, m: &Migration, direction: Direction, done: usize) -> Error {
+        match self {
+            Error::Sqlite(_) => {}
+            #[cfg(feature = "postgres")]
+            Error::Postgres(_) => {}
+            other => return other,
+        }
+        Error::Interrupted {
+            version: m.version(),
+            name: m.name().to_owned(),
+            direction,
+            done,
+            why: format!(
+                "recording its progress in the history failed ({self}); fix that, then run the command again: \
+                 it resumes after the last statement the history records (a statement that ran but was not \
+                 recorded runs again)"
+            ),
+        }
+    }
 }

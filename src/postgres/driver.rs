@@ -1,6 +1,7 @@
 //! The PostgreSQL driver: carries out the protocol's steps through sqlx,
 //! on one connection that holds the advisory lock.
 
+use migcheck_core::lexer::quote_ident;
 use std::ops::Range;
 
 use migcheck_core::lexer;
@@ -9,7 +10,7 @@ use sqlx::postgres::{PgDatabaseError, PgErrorPosition};
 use sqlx::{AssertSqlSafe, PgConnection, Postgres};
 
 use crate::Error;
-use crate::plan::{AppliedMigration, MARK_PATTERN, from_millis, history_error, millis, quote};
+use crate::plan::{AppliedMigration, MARK_PATTERN, from_millis, history_error, millis};
 use crate::protocol::{Failure, Head, Outcome, RowState, Step};
 
 /// Carries out the protocol's steps on one connection.
@@ -48,7 +49,7 @@ impl<'m> Driver<'m> {
     }
 
     pub(super) async fn carry(&mut self, step: Step<'m>) -> Result<Outcome, Error> {
-        let table = quote(self.table);
+        let table = quote_ident(self.table);
         let conn: &mut PgConnection = &mut self.conn;
         match step {
             Step::ReadHead => {
@@ -170,7 +171,7 @@ impl<'m> Driver<'m> {
 /// The history table's rows, marks included; none when it does not exist.
 pub(super) async fn history(conn: &mut PgConnection, table: &str) -> Result<Vec<AppliedMigration>, Error> {
     let exists: Option<String> = sqlx::query_scalar("SELECT to_regclass($1)::text")
-        .bind(quote(table))
+        .bind(quote_ident(table))
         .fetch_one(&mut *conn)
         .await
         .map_err(Error::Postgres)?;
@@ -181,7 +182,7 @@ pub(super) async fn history(conn: &mut PgConnection, table: &str) -> Result<Vec<
         "SELECT version, name, checksum, chain,
                 to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), duration_ms
          FROM {} ORDER BY version",
-        quote(table)
+        quote_ident(table)
     );
     let rows: Vec<(i64, String, String, String, String, i64)> =
         sqlx::query_as(AssertSqlSafe(sql)).fetch_all(&mut *conn).await.map_err(|err| history_error(table, err))?;

@@ -4,13 +4,14 @@
 //! migrators of one database queue (with the connection's busy timeout)
 //! instead of failing half-way.
 
+use migcheck_core::lexer::quote_ident;
 use std::path::Path;
 use std::time::Duration;
 
 use migcheck_core::exec;
 use rusqlite::{Connection, MAIN_DB, OptionalExtension, params};
 
-use crate::plan::{AppliedMigration, MARK_PATTERN, Report, from_millis, history_error, millis, quote};
+use crate::plan::{AppliedMigration, MARK_PATTERN, Report, from_millis, history_error, millis};
 use crate::protocol::{self, Apply, Failure, Head, Outcome, RowState, Step};
 use crate::{Error, Migration, Script};
 
@@ -28,7 +29,11 @@ impl<'c, 'm> Driver<'c, 'm> {
         Driver { conn, table, walk: None }
     }
 
-    pub(super) fn drive(mut self, apply: &mut Apply<'m>, progress: impl FnMut(&Migration, usize, usize)) -> Result<Report, Error> {
+    pub(super) fn drive(
+        mut self,
+        apply: &mut Apply<'m>,
+        progress: impl FnMut(&Migration, usize, usize),
+    ) -> Result<Report, Error> {
         protocol::drive(apply, progress, |step| self.carry(step))
     }
 
@@ -38,7 +43,7 @@ impl<'c, 'm> Driver<'c, 'm> {
     }
 
     pub(super) fn carry(&mut self, step: Step<'m>) -> Result<Outcome, Error> {
-        let (conn, table) = (self.conn, quote(self.table));
+        let (conn, table) = (self.conn, quote_ident(self.table));
         match step {
             Step::ReadHead => Ok(Outcome::Head(head(conn, self.table))),
             Step::ReadHistory => Ok(Outcome::History(rows(conn, self.table)?)),
@@ -116,7 +121,7 @@ impl<'c, 'm> Driver<'c, 'm> {
 /// The history's newest row, in one indexed read; `None` when there is no
 /// history table yet or it is not ours (the full read then says which).
 pub(super) fn head(conn: &Connection, table: &str) -> Option<Head> {
-    let sql = format!("SELECT version, chain FROM {} ORDER BY version DESC LIMIT 1", quote(table));
+    let sql = format!("SELECT version, chain FROM {} ORDER BY version DESC LIMIT 1", quote_ident(table));
     let mut stmt = conn.prepare_cached(&sql).ok()?;
     stmt.query_row([], |r| Ok(Head { version: r.get(0)?, chain: r.get(1)? })).optional().ok().flatten()
 }
@@ -142,7 +147,7 @@ fn create_history(table: &str) -> String {
             applied_at TEXT NOT NULL,
             duration_ms INTEGER NOT NULL
         )",
-        quote(table)
+        quote_ident(table)
     )
 }
 
@@ -152,8 +157,10 @@ fn failure(err: exec::StatementError) -> Failure {
 }
 
 fn row_state(conn: &Connection, table: &str, version: i64) -> Result<Option<RowState>, Error> {
-    let mut stmt = conn
-        .prepare_cached(&format!("SELECT checksum LIKE '{MARK_PATTERN}' FROM {} WHERE version = ?1", quote(table)))?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT checksum LIKE '{MARK_PATTERN}' FROM {} WHERE version = ?1",
+        quote_ident(table)
+    ))?;
     let marked: Option<bool> = stmt.query_row([version], |r| r.get(0)).optional()?;
     Ok(marked.map(|marked| if marked { RowState::Marked } else { RowState::Applied }))
 }
@@ -162,7 +169,7 @@ fn record(conn: &Connection, table: &str, m: &Migration, duration: Duration) -> 
     let mut stmt = conn.prepare_cached(&format!(
         "INSERT INTO {} (version, name, checksum, chain, applied_at, duration_ms)
              VALUES (?1, ?2, ?3, ?4, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?5)",
-        quote(table)
+        quote_ident(table)
     ))?;
     stmt.execute(params![m.version(), m.name(), m.checksum(), m.chain(), millis(duration)])?;
     Ok(())
@@ -176,7 +183,7 @@ fn read_history(conn: &Connection, table: &str) -> Result<Vec<AppliedMigration>,
     let mut stmt = conn
         .prepare(&format!(
             "SELECT version, name, checksum, chain, applied_at, duration_ms FROM {} ORDER BY version",
-            quote(table)
+            quote_ident(table)
         ))
         .map_err(history)?;
     let rows = stmt
@@ -198,4 +205,3 @@ fn backup(conn: &Connection, path: &Path) -> Result<(), Error> {
     conn.backup(MAIN_DB, path, None::<fn(rusqlite::backup::Progress)>)
         .map_err(|err| Error::Backup { path: path.to_owned(), source: err })
 }
-

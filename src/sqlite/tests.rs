@@ -31,11 +31,7 @@ fn history(second: &str) -> Migrations {
 }
 
 /// The real upgrade, each step it carried out written down.
-fn traced(
-    ms: &Migrations,
-    conn: &mut Connection,
-    options: &UpgradeOptions,
-) -> (Result<Report, Error>, Vec<String>) {
+fn traced(ms: &Migrations, conn: &mut Connection, options: &UpgradeOptions) -> (Result<Report, Error>, Vec<String>) {
     let mut seen = Vec::new();
     let mut apply = Apply::upgrade(ms, options, Locking::PerTransaction);
     let mut driver = Driver::new(conn, &ms.history);

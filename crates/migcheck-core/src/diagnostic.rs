@@ -23,239 +23,163 @@ pub enum Severity {
     Note,
 }
 
-/// What went wrong; callers match on this. The code shown in brackets
-/// (`error[sealed-edited]`) is [`Kind::code`], stable across releases.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Kind {
+/// Declares [`Kind`] from one table: each kind's variant, its stable code,
+/// whether it is an error only, a warning (`allow`/`deny` can name it) or a
+/// finding (a warning about what the migration does to production data),
+/// and its one-sentence summary. Everything that lists kinds reads it.
+macro_rules! kinds {
+    ($($(#[$doc:meta])* $variant:ident = $code:literal, $class:ident, $summary:literal;)*) => {
+        /// What went wrong; callers match on this. The code shown in brackets
+        /// (`error[sealed-edited]`) is [`Kind::code`], stable across releases.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum Kind {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl Kind {
+            /// Every kind, in the table's order.
+            pub const ALL: &'static [Kind] = &[$(Kind::$variant),*];
+
+            /// The stable short code shown in brackets.
+            pub fn code(self) -> &'static str {
+                match self {
+                    $(Kind::$variant => $code,)*
+                }
+            }
+
+            /// What the code means, in one sentence (SARIF's rule descriptions).
+            pub fn summary(self) -> &'static str {
+                match self {
+                    $(Kind::$variant => $summary,)*
+                }
+            }
+
+            fn class(self) -> Class {
+                match self {
+                    $(Kind::$variant => Class::$class,)*
+                }
+            }
+        }
+    };
+}
+
+/// What a kind can be reported as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    /// An error only.
+    Error,
+    /// A warning: `allow` and `deny` settings name it.
+    Warning,
+    /// A warning about what a migration would do to a production database.
+    Finding,
+}
+
+kinds! {
     /// The migrations directory does not exist or cannot be read.
-    MissingDirectory,
+    MissingDirectory = "missing-directory", Error, "The migrations directory does not exist or cannot be read.";
     /// A file could not be read.
-    Io,
+    Io = "io", Error, "A file could not be read, or an entry of the directory is not a file inside it.";
     /// A `.sql` file whose name is not a migration name.
-    MalformedName,
+    MalformedName = "malformed-name", Error, "A .sql file whose name is not a migration name.";
     /// Two migrations with the same version.
-    DuplicateVersion,
+    DuplicateVersion = "duplicate-version", Error, "Two migrations share a version.";
     /// A `.down.sql` without its `.up.sql`.
-    DownWithoutUp,
+    DownWithoutUp = "down-without-up", Error, "A down migration without its up migration.";
     /// A file that is not UTF-8 text.
-    InvalidText,
+    InvalidText = "invalid-text", Error, "A file that is not UTF-8 text.";
     /// An unknown `-- migcheck:` directive.
-    UnknownDirective,
+    UnknownDirective = "unknown-directive", Error, "An unknown `-- migcheck:` directive or setting code.";
     /// The lock file cannot be parsed, or its chain hash does not match its lines.
-    LockCorrupt,
+    LockCorrupt = "lock-corrupt", Error, "The lock file cannot be read, or its chain hash does not match its lines.";
     /// The lock file has git conflict markers.
-    LockConflict,
+    LockConflict = "lock-conflict", Error, "The lock file has git conflict markers.";
     /// A sealed migration's file differs from its checksum in the lock.
-    SealedEdited,
+    SealedEdited = "sealed-edited", Error, "A sealed (released) migration was edited.";
     /// A sealed migration's file is gone.
-    SealedDeleted,
+    SealedDeleted = "sealed-deleted", Error, "A sealed (released) migration was deleted or renamed.";
     /// An unsealed migration is ordered before the newest sealed one.
-    OutOfOrder,
+    OutOfOrder = "out-of-order", Error, "An unsealed migration is ordered before the newest sealed one.";
     /// A migration that is not sealed yet (an error in locked mode).
-    Unsealed,
+    Unsealed = "unsealed", Warning, "A migration not sealed in the lock file yet.";
     /// SQL that fails on the scratch database.
-    SqlError,
+    SqlError = "sql-error", Error, "SQL that fails on the scratch database.";
     /// Rows left violating foreign keys.
-    ForeignKeyViolation,
+    ForeignKeyViolation = "foreign-key-violation", Error, "Rows left violating foreign keys.";
     /// An attempt to reach outside the scratch database.
-    SandboxDenied,
+    SandboxDenied = "sandbox", Error, "An attempt to reach outside the scratch database.";
     /// A migration that ran past the time limit.
-    Timeout,
+    Timeout = "timeout", Error, "A migration that runs past the time limit.";
     /// A migration that grew the scratch database past its size limit.
-    ScratchLimit,
+    ScratchLimit = "scratch-limit", Error, "A migration that grows the scratch database past its size limit.";
     /// `PRAGMA foreign_keys` inside a transaction, where SQLite ignores it.
-    PragmaInTransaction,
+    PragmaInTransaction = "pragma-in-transaction", Warning, "PRAGMA foreign_keys inside a transaction, where SQLite ignores it.";
     /// A sqlite3 shell command (`.timeout`) that is not SQL.
-    ShellCommand,
+    ShellCommand = "shell-command", Warning, "A sqlite3 shell command, which is not SQL.";
     /// An up migration with no statement.
-    EmptyMigration,
+    EmptyMigration = "empty-migration", Warning, "An up migration with no statement.";
     /// A down migration that does not restore the schema its up started from.
-    IrreversibleDown,
+    IrreversibleDown = "down-mismatch", Error, "A down migration that does not restore the schema its up started from.";
     /// The migrations do not produce the schema declared in `schema.sql`.
-    Drift,
+    Drift = "drift", Error, "The migrations do not produce the schema declared in schema.sql.";
     /// PostgreSQL-dialect SQL that was not run (no scratch server given).
-    NotExecuted,
+    NotExecuted = "not-executed", Warning, "PostgreSQL migrations whose SQL was not run: no scratch server.";
     /// A file that fails when its tables hold rows (the synthetic ones).
-    DataDependent,
+    DataDependent = "data-dependent", Finding, "A migration that fails when its tables hold rows.";
     /// A file that fails on the fixtures' rows, or a fixture that does not load.
-    DataError,
+    DataError = "data-error", Error, "A migration that fails on the fixtures' rows, or a fixture that does not load.";
     /// Rows or values present before a migration and gone after it.
-    DataLoss,
+    DataLoss = "data-loss", Finding, "Rows or values present before a migration and gone after it.";
     /// A down migration that does not give back the rows its up started from.
-    DownDataMismatch,
+    DownDataMismatch = "down-data-mismatch", Error, "A down migration that does not give back the rows its up kept.";
     /// `-- migcheck: allow <code>` in a file where no such finding is made.
-    UnusedAllow,
+    UnusedAllow = "unused-allow", Finding, "An allow directive that matches no finding.";
     /// A table or index of the database before the migration rewritten.
-    TableRewrite,
+    TableRewrite = "table-rewrite", Finding, "A table or index that existed is rewritten under an ACCESS EXCLUSIVE lock.";
     /// A lock that blocks reads or writes held while the table is scanned or
     /// while the migration works on.
-    BlockingLock,
+    BlockingLock = "blocking-lock", Finding, "A lock that blocks reads or writes, held while its table is scanned or work goes on.";
     /// A constraint added and validated at once on an existing table.
-    ValidatingConstraint,
+    ValidatingConstraint = "validating-constraint", Finding, "A constraint added and validated at once on an existing table.";
     /// An index built or dropped on an existing table without `CONCURRENTLY`.
-    IndexNotConcurrent,
+    IndexNotConcurrent = "index-not-concurrent", Finding, "An index built or dropped on an existing table without CONCURRENTLY.";
     /// A blocking lock taken with `lock_timeout` unset.
-    NoLockTimeout,
+    NoLockTimeout = "no-lock-timeout", Finding, "A blocking lock taken with lock_timeout unset.";
     /// A change the release still running during a deploy breaks on.
-    BreakingChange,
+    BreakingChange = "breaking-change", Finding, "A change the release still running during a rolling deploy breaks on.";
     /// A squashed baseline that does not give what the migrations it replaces
     /// give, or that cannot stand in for them.
-    BaselineMismatch,
+    BaselineMismatch = "baseline-mismatch", Error, "A squashed baseline that does not give the schema and rows of the migrations it replaces.";
     /// A table SQLite's rebuild procedure replaced (a note: SQLite locks the
     /// whole database for any write anyway).
-    TableRebuild,
+    TableRebuild = "table-rebuild", Finding, "A table replaced by SQLite's rebuild procedure (new table, copy, drop, rename).";
     /// A table the data checks could not give synthetic rows (a note: the
     /// check goes on without them).
-    DataSkipped,
+    DataSkipped = "data-skipped", Finding, "A table the data checks could not fill with synthetic rows.";
     /// A foreign key left referencing a table that a drop or a rename took
     /// away (SQLite).
-    DanglingForeignKey,
+    DanglingForeignKey = "dangling-foreign-key", Finding, "A foreign key left referencing a table a drop or a rename took away.";
 }
 
 impl Kind {
     /// The kinds that can be warnings: those `allow` and `deny` settings
     /// (`Build::allow`, `Build::deny`, the lock's `allow`/`deny` lines) name.
-    pub const WARNINGS: [Kind; 17] = [
-        Kind::Unsealed,
-        Kind::PragmaInTransaction,
-        Kind::ShellCommand,
-        Kind::EmptyMigration,
-        Kind::NotExecuted,
-        Kind::DataDependent,
-        Kind::DataLoss,
-        Kind::UnusedAllow,
-        Kind::TableRewrite,
-        Kind::BlockingLock,
-        Kind::ValidatingConstraint,
-        Kind::IndexNotConcurrent,
-        Kind::NoLockTimeout,
-        Kind::BreakingChange,
-        Kind::TableRebuild,
-        Kind::DataSkipped,
-        Kind::DanglingForeignKey,
-    ];
+    pub fn warnings() -> impl Iterator<Item = Kind> {
+        Kind::ALL.iter().copied().filter(|k| k.class() != Class::Error)
+    }
 
     /// The warning kind whose code is `code`.
     pub fn warning_from_code(code: &str) -> Option<Kind> {
-        Kind::WARNINGS.into_iter().find(|k| k.code() == code)
+        Kind::warnings().find(|k| k.code() == code)
     }
 
     /// Whether this is an advisory finding about what a migration would do
     /// to a production database (data dependence, data loss, deployment
-    /// hazards), as opposed to
-    /// a defect of the files. Findings are reported for migrations not sealed
-    /// yet: a sealed migration is released, and cannot be changed anyway.
+    /// hazards), as opposed to a defect of the files. Findings are reported
+    /// for migrations not sealed yet: a sealed migration is released, and
+    /// cannot be changed anyway.
     pub fn is_finding(self) -> bool {
-        matches!(
-            self,
-            Kind::DataDependent
-                | Kind::DataLoss
-                | Kind::UnusedAllow
-                | Kind::TableRewrite
-                | Kind::BlockingLock
-                | Kind::ValidatingConstraint
-                | Kind::IndexNotConcurrent
-                | Kind::NoLockTimeout
-                | Kind::BreakingChange
-                | Kind::TableRebuild
-                | Kind::DataSkipped
-                | Kind::DanglingForeignKey
-        )
-    }
-
-    /// What the code means, in one sentence (SARIF's rule descriptions).
-    pub fn summary(self) -> &'static str {
-        match self {
-            Kind::MissingDirectory => "The migrations directory does not exist or cannot be read.",
-            Kind::Io => "A file could not be read, or an entry of the directory is not a file inside it.",
-            Kind::MalformedName => "A .sql file whose name is not a migration name.",
-            Kind::DuplicateVersion => "Two migrations share a version.",
-            Kind::DownWithoutUp => "A down migration without its up migration.",
-            Kind::InvalidText => "A file that is not UTF-8 text.",
-            Kind::UnknownDirective => "An unknown `-- migcheck:` directive or setting code.",
-            Kind::LockCorrupt => "The lock file cannot be read, or its chain hash does not match its lines.",
-            Kind::LockConflict => "The lock file has git conflict markers.",
-            Kind::SealedEdited => "A sealed (released) migration was edited.",
-            Kind::SealedDeleted => "A sealed (released) migration was deleted or renamed.",
-            Kind::OutOfOrder => "An unsealed migration is ordered before the newest sealed one.",
-            Kind::Unsealed => "A migration not sealed in the lock file yet.",
-            Kind::SqlError => "SQL that fails on the scratch database.",
-            Kind::ForeignKeyViolation => "Rows left violating foreign keys.",
-            Kind::SandboxDenied => "An attempt to reach outside the scratch database.",
-            Kind::Timeout => "A migration that runs past the time limit.",
-            Kind::ScratchLimit => "A migration that grows the scratch database past its size limit.",
-            Kind::PragmaInTransaction => "PRAGMA foreign_keys inside a transaction, where SQLite ignores it.",
-            Kind::ShellCommand => "A sqlite3 shell command, which is not SQL.",
-            Kind::EmptyMigration => "An up migration with no statement.",
-            Kind::IrreversibleDown => "A down migration that does not restore the schema its up started from.",
-            Kind::Drift => "The migrations do not produce the schema declared in schema.sql.",
-            Kind::NotExecuted => "PostgreSQL migrations whose SQL was not run: no scratch server.",
-            Kind::DataDependent => "A migration that fails when its tables hold rows.",
-            Kind::DataError => "A migration that fails on the fixtures' rows, or a fixture that does not load.",
-            Kind::DataLoss => "Rows or values present before a migration and gone after it.",
-            Kind::DownDataMismatch => "A down migration that does not give back the rows its up kept.",
-            Kind::UnusedAllow => "An allow directive that matches no finding.",
-            Kind::TableRewrite => "A table or index that existed is rewritten under an ACCESS EXCLUSIVE lock.",
-            Kind::BlockingLock => {
-                "A lock that blocks reads or writes, held while its table is scanned or work goes on."
-            }
-            Kind::ValidatingConstraint => "A constraint added and validated at once on an existing table.",
-            Kind::IndexNotConcurrent => "An index built or dropped on an existing table without CONCURRENTLY.",
-            Kind::NoLockTimeout => "A blocking lock taken with lock_timeout unset.",
-            Kind::BreakingChange => "A change the release still running during a rolling deploy breaks on.",
-            Kind::BaselineMismatch => {
-                "A squashed baseline that does not give the schema and rows of the migrations it replaces."
-            }
-            Kind::TableRebuild => "A table replaced by SQLite's rebuild procedure (new table, copy, drop, rename).",
-            Kind::DataSkipped => "A table the data checks could not fill with synthetic rows.",
-            Kind::DanglingForeignKey => "A foreign key left referencing a table a drop or a rename took away.",
-        }
-    }
-
-    /// The stable short code shown in brackets.
-    pub fn code(self) -> &'static str {
-        match self {
-            Kind::MissingDirectory => "missing-directory",
-            Kind::Io => "io",
-            Kind::MalformedName => "malformed-name",
-            Kind::DuplicateVersion => "duplicate-version",
-            Kind::DownWithoutUp => "down-without-up",
-            Kind::InvalidText => "invalid-text",
-            Kind::UnknownDirective => "unknown-directive",
-            Kind::LockCorrupt => "lock-corrupt",
-            Kind::LockConflict => "lock-conflict",
-            Kind::SealedEdited => "sealed-edited",
-            Kind::SealedDeleted => "sealed-deleted",
-            Kind::OutOfOrder => "out-of-order",
-            Kind::Unsealed => "unsealed",
-            Kind::SqlError => "sql-error",
-            Kind::ForeignKeyViolation => "foreign-key-violation",
-            Kind::SandboxDenied => "sandbox",
-            Kind::Timeout => "timeout",
-            Kind::ScratchLimit => "scratch-limit",
-            Kind::PragmaInTransaction => "pragma-in-transaction",
-            Kind::ShellCommand => "shell-command",
-            Kind::EmptyMigration => "empty-migration",
-            Kind::IrreversibleDown => "down-mismatch",
-            Kind::Drift => "drift",
-            Kind::NotExecuted => "not-executed",
-            Kind::DataDependent => "data-dependent",
-            Kind::DataError => "data-error",
-            Kind::DataLoss => "data-loss",
-            Kind::DownDataMismatch => "down-data-mismatch",
-            Kind::UnusedAllow => "unused-allow",
-            Kind::TableRewrite => "table-rewrite",
-            Kind::BlockingLock => "blocking-lock",
-            Kind::ValidatingConstraint => "validating-constraint",
-            Kind::IndexNotConcurrent => "index-not-concurrent",
-            Kind::NoLockTimeout => "no-lock-timeout",
-            Kind::BreakingChange => "breaking-change",
-            Kind::BaselineMismatch => "baseline-mismatch",
-            Kind::TableRebuild => "table-rebuild",
-            Kind::DataSkipped => "data-skipped",
-            Kind::DanglingForeignKey => "dangling-foreign-key",
-        }
+        self.class() == Class::Finding
     }
 }
 

@@ -23,6 +23,26 @@ use std::ops::Range;
 
 use crate::model::Dialect;
 
+/// `name` as a double-quoted SQL identifier (a `"` in it doubled): the one
+/// quoting every engine here reads (SQLite, PostgreSQL; MySQL with
+/// `ANSI_QUOTES`). Every identifier migcheck writes into SQL goes through it.
+///
+/// ```
+/// assert_eq!(migcheck_core::lexer::quote_ident(r#"my "pets""#), r#""my ""pets""""#);
+/// ```
+pub fn quote_ident(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 2);
+    out.push('"');
+    for c in name.chars() {
+        if c == '"' {
+            out.push('"');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
 /// Length of the leading whitespace and comments of `sql`.
 pub fn skip_trivia(sql: &str) -> usize {
     let bytes = sql.as_bytes();

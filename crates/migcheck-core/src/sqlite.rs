@@ -5,6 +5,7 @@
 //! Files run statement by statement through [`crate::exec`], SQLite's own
 //! parser, so that an error points at its statement, line and column.
 
+use crate::lexer::quote_ident;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -56,8 +57,7 @@ impl SqliteEngine {
     /// Every row of `table` (`what`: the columns selected), values as SQL literals.
     fn read_rows(&self, table: &str, what: &str) -> Result<Contents, Diagnostic> {
         let read = || -> rusqlite::Result<Contents> {
-            let mut stmt =
-                self.scratch.conn.prepare(&format!("SELECT {what} FROM \"{}\"", table.replace('"', "\"\"")))?;
+            let mut stmt = self.scratch.conn.prepare(&format!("SELECT {what} FROM {}", quote_ident(table)))?;
             let columns: Vec<String> = stmt.column_names().map(str::to_owned).collect();
             let width = columns.len();
             let rows = stmt
@@ -131,7 +131,7 @@ impl Engine for SqliteEngine {
             let rows: i64 = self
                 .scratch
                 .conn
-                .query_row(&format!("SELECT count(*) FROM \"{}\"", name.replace('"', "\"\"")), [], |r| r.get(0))
+                .query_row(&format!("SELECT count(*) FROM {}", quote_ident(name)), [], |r| r.get(0))
                 .unwrap_or(0);
             let file = &script.file;
             let at = renamed_to(&script.sql, name).map_or_else(
@@ -435,7 +435,7 @@ impl Engine for SqliteEngine {
                 inserts(&mut out, &t.name, (&contents.columns, &contents.rows), &generated, "");
             }
             for name in &rebuilds {
-                let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+                let quoted = quote_ident(name);
                 statement(&mut out, &format!("INSERT INTO {quoted} ({quoted}) VALUES ('rebuild')"));
             }
             // AUTOINCREMENT's counters: what the next row's id will be.
@@ -473,7 +473,7 @@ impl Engine for SqliteEngine {
             let _ = conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_TRIGGER, false);
             let mut result = Ok(());
             for table in tables.iter().filter(|t| !keep.contains(&t.to_lowercase())) {
-                result = result.and(conn.execute_batch(&format!("DELETE FROM \"{}\"", table.replace('"', "\"\""))));
+                result = result.and(conn.execute_batch(&format!("DELETE FROM {}", quote_ident(table))));
             }
             let _ = conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_TRIGGER, true);
             if enforcing {
@@ -516,7 +516,7 @@ fn hex(bytes: &[u8]) -> String {
 /// `c`; for `UNIQUE constraint failed: t.a, t.b`, rows of `tables` that
 /// share their values of `a, b`.
 fn culprits(conn: &rusqlite::Connection, message: &str, tables: &[String]) -> rusqlite::Result<Vec<String>> {
-    let ident = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    let ident = quote_ident;
     let columns_of = |list: &str| -> Vec<String> {
         list.split(',')
             .map(|c| c.trim().rsplit('.').next().unwrap_or("").to_owned())

@@ -16,6 +16,7 @@
 //! Virtual tables and their shadow tables are left empty: their contents
 //! belong to their module.
 
+use crate::lexer::quote_ident;
 use std::collections::{BTreeMap, BTreeSet};
 
 use rusqlite::types::Value;
@@ -60,7 +61,7 @@ pub fn seed_tables(conn: &Connection, names: &[String]) -> rusqlite::Result<Seed
     let mut empty = Vec::new();
     for name in names {
         // A quick test first: most tables named are not new, and hold rows.
-        let has_rows = format!("SELECT EXISTS (SELECT 1 FROM main.{})", ident(name));
+        let has_rows = format!("SELECT EXISTS (SELECT 1 FROM main.{})", quote_ident(name));
         if conn.query_row(&has_rows, [], |r| r.get::<_, bool>(0)).unwrap_or(true) {
             continue;
         }
@@ -254,8 +255,8 @@ fn seed_table(conn: &Connection, table: &Table, notes: &mut Vec<String>) -> rusq
     }
     let sql = format!(
         "INSERT INTO {} ({}) VALUES ({})",
-        ident(&table.name),
-        columns.iter().map(|c| ident(&c.name)).collect::<Vec<_>>().join(", "),
+        quote_ident(&table.name),
+        columns.iter().map(|c| quote_ident(&c.name)).collect::<Vec<_>>().join(", "),
         vec!["?"; columns.len()].join(", ")
     );
     let mut insert = conn.prepare(&sql)?;
@@ -383,18 +384,14 @@ fn parent_keys(conn: &Connection, table: &Table, fk: &crate::schema::ForeignKey)
     };
     let parent = Table::introspect(conn, &parent.0, &parent.1)?;
     let columns = referenced_columns(&parent, fk);
-    let list = columns.iter().map(|c| ident(c)).collect::<Vec<_>>().join(", ");
-    let sql = format!("SELECT {list} FROM {} ORDER BY {list}", ident(&parent.name));
+    let list = columns.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", ");
+    let sql = format!("SELECT {list} FROM {} ORDER BY {list}", quote_ident(&parent.name));
     let mut stmt = conn.prepare(&sql)?;
     let width = columns.len();
     let rows =
         stmt.query_map([], |r| (0..width).map(|k| r.get::<_, Value>(k)).collect::<rusqlite::Result<Vec<_>>>())?;
     let keys: Vec<Vec<Value>> = rows.collect::<rusqlite::Result<_>>()?;
     Ok(keys.into_iter().filter(|k| k.iter().all(|v| *v != Value::Null)).collect())
-}
-
-fn ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 #[cfg(test)]

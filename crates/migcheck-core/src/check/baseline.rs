@@ -14,7 +14,7 @@ use crate::engine::Engine;
 use crate::model::{Baseline, Config, Migration, Script, SourceFile, Squashed};
 use crate::scan::{Part, display_path};
 
-use super::Report;
+use super::report::Report;
 
 /// Reads the directory's baseline into `report.baseline` (a second one is an
 /// error), and the lock entries it replaces whose files are gone into
@@ -193,12 +193,6 @@ pub(super) fn compare_with_lock(config: &Config, report: &mut Report) {
     }
 }
 
-/// Whether an error found so far came from the sealed-deleted check of a
-/// migration a baseline stands for (the files replaced and deleted).
-pub(super) fn stands_for(report: &Report, version: i64) -> bool {
-    report.squashed.binary_search_by_key(&version, |s| s.version).is_ok()
-}
-
 /// Proves the baseline: on fresh databases of `engine`'s kind, the ups of the
 /// migrations it replaces and the baseline alone must give the same schema
 /// and the same rows in every table. Kept in the cache directory by what it
@@ -253,10 +247,10 @@ pub(super) fn prove<E: Engine>(
             b.version
         ))
     };
-    let mut history = super::pipeline::replay(engine, prelude, None, &report.migrations, Some(b.version))?;
+    let mut history = super::replay::replay(engine, prelude, None, &report.migrations, Some(b.version))?;
     let mut warnings = Vec::new();
     let mut squashed = engine.fresh()?;
-    super::pipeline::run_prelude(&mut squashed, prelude)?;
+    super::replay::run_prelude(&mut squashed, prelude)?;
     if let Err(d) = squashed.run(&b.script, &mut warnings) {
         return Err(d.note(format!(
             "`{}` is the baseline of migrations {} to {}: it must run on an empty database",
@@ -345,7 +339,7 @@ pub(super) fn prove<E: Engine>(
 /// started from (the prelude's objects only).
 fn prove_down<E: Engine>(engine: &E, prelude: Option<&Script>, b: &Baseline, down: &Script) -> Result<(), Diagnostic> {
     let mut db = engine.fresh()?;
-    super::pipeline::run_prelude(&mut db, prelude)?;
+    super::replay::run_prelude(&mut db, prelude)?;
     let empty = db.schema()?;
     let mut warnings = Vec::new();
     db.run(&b.script, &mut warnings)?;

@@ -11,7 +11,7 @@ use crate::memo::Memo;
 use crate::model::Config;
 use crate::scan::display_path;
 
-use super::Report;
+use super::report::Report;
 
 /// The lock's chain hash before its entry `i`.
 pub(super) fn link_before(links: &[Digest], i: usize) -> Digest {
@@ -67,7 +67,7 @@ pub(super) fn compare_with_lock(config: &Config, broken: &std::collections::BTre
     let lock_display = display_path(&config.lock_path(), &config.display_base);
     let newest_sealed = report.lock.newest();
     for entry in &report.lock.entries {
-        if broken.contains(&entry.version) || super::baseline::stands_for(report, entry.version) {
+        if broken.contains(&entry.version) || report.stands_for(entry.version) {
             continue;
         }
         // Both lists are in version order: a binary search, not a scan (long histories).

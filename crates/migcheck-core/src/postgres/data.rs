@@ -16,7 +16,7 @@ use crate::engine::Contents;
 
 /// How a table is named in SQL: `"name"`, or `"schema"."name"` outside `public`.
 pub(crate) fn ident(table: &str) -> String {
-    table.split('.').map(|part| format!("\"{}\"", part.replace('"', "\"\""))).collect::<Vec<_>>().join(".")
+    table.split('.').map(crate::lexer::quote_ident).collect::<Vec<_>>().join(".")
 }
 
 /// A text literal.

@@ -192,7 +192,7 @@ fn strongest<'a>(locks: impl Iterator<Item = &'a (u32, String)>, before: &BTreeM
 }
 
 /// Runs `script` statement by statement, measuring each; findings go to
-/// `warnings`. Errors are located as [`super::run_script`] locates them.
+/// `warnings`. Errors are located as `run::run_script` locates them.
 pub(crate) fn run(
     client: &mut Client,
     script: &Script,
@@ -235,7 +235,7 @@ pub(crate) fn run_traced(
         .collect();
     let explaining = traces.is_some();
     if !explaining && !statements.iter().any(|(_, touches)| *touches) {
-        return super::run_script(client, script);
+        return super::run::run_script(client, script);
     }
     let in_transaction = script.mode == Mode::Transaction;
     // `lock_timeout` must be set by the migration itself, not left by an

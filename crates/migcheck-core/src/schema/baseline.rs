@@ -13,7 +13,7 @@ const ROWS_PER_INSERT: usize = 100;
 
 /// A double-quoted identifier.
 pub fn ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
+    crate::lexer::quote_ident(name)
 }
 
 /// `INSERT` statements that put `rows` (values as SQL literals, in the

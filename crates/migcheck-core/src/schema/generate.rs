@@ -560,7 +560,7 @@ pub fn ident(name: &str) -> String {
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
     // SAFETY: sqlite3_keyword_check reads `len` bytes of `name`.
     let keyword = unsafe { libsqlite3_sys::sqlite3_keyword_check(name.as_ptr().cast(), name.len() as c_int) } != 0;
-    if plain && !keyword { name.to_owned() } else { format!("\"{}\"", name.replace('"', "\"\"")) }
+    if plain && !keyword { name.to_owned() } else { crate::lexer::quote_ident(name) }
 }
 
 #[cfg(test)]

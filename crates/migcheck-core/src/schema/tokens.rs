@@ -145,9 +145,7 @@ pub fn normalize(tokens: &[Token]) -> String {
             out.push(' ');
         }
         if t.kind == Kind::Word && needs_quotes(&t.text) {
-            out.push('"');
-            out.push_str(&t.text.replace('"', "\"\""));
-            out.push('"');
+            out.push_str(&crate::lexer::quote_ident(&t.text));
         } else {
             out.push_str(&t.text);
         }
