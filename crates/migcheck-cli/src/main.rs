@@ -8,30 +8,20 @@
 
 mod base;
 mod commands;
+mod context;
 mod db;
 mod error;
+pub mod exit;
 mod formats;
 mod output;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 
-/// Stable exit codes (documented in the README).
-pub mod exit {
-    /// Success.
-    pub const OK: u8 = 0;
-    /// An error: the checks failed, a migration failed, bad input, a database error.
-    pub const ERROR: u8 = 1;
-    /// Bad command-line usage (clap).
-    pub const USAGE: u8 = 2;
-    /// `status`: migrations are pending.
-    pub const PENDING: u8 = 3;
-    /// The database does not match the migrations: an applied migration was
-    /// edited (divergent), or the database has one this binary does not know.
-    pub const DIVERGENT: u8 = 4;
-}
+use context::{Context, Format};
+use error::{Result, bail};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -84,38 +74,6 @@ pub struct Cli {
 fn parse_layout(text: &str) -> Result<migcheck_core::layout::Layout, String> {
     migcheck_core::layout::Layout::parse(text)
         .ok_or_else(|| format!("unknown layout `{text}`: migcheck, diesel, refinery, dbmate, goose or sql-migrate"))
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    Text,
-    Json,
-    /// GitHub Actions annotations (`check` only).
-    Github,
-    /// SARIF 2.1.0, for code scanning (`check` only).
-    Sarif,
-    /// JUnit XML, one test case per migration (`check` only).
-    Junit,
-    /// A pull-request comment (`check` only).
-    Markdown,
-    /// The schema as SQL (`schema` only; its default).
-    Sql,
-    /// A Mermaid `erDiagram` (`schema`, `show`).
-    Mermaid,
-    /// Graphviz dot (`schema` only).
-    Dot,
-}
-
-impl Format {
-    /// The formats only `migcheck check` writes.
-    pub fn check_only(self) -> bool {
-        matches!(self, Format::Github | Format::Sarif | Format::Junit | Format::Markdown)
-    }
-
-    /// The formats only `migcheck schema` (and, for Mermaid, `show`) writes.
-    pub fn schema_only(self) -> bool {
-        matches!(self, Format::Sql | Format::Mermaid | Format::Dot)
-    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -219,6 +177,57 @@ pub enum Command {
     Stamp(commands::stamp::Args),
 }
 
+/// Runs the command; the exit code, or a failure that carries its own.
+fn run(cli: &Cli) -> Result<u8> {
+    let format = format!("{:?}", cli.format).to_lowercase();
+    match (&cli.command, cli.format) {
+        (Command::Check(_), f) if !f.schema_only() => {}
+        (Command::Schema(_), Format::Text | Format::Json | Format::Sql | Format::Mermaid | Format::Dot) => {}
+        (Command::Show(_), Format::Text | Format::Json | Format::Mermaid) => {}
+        (_, Format::Text | Format::Json) => {}
+        (Command::Schema(_), _) => bail!("`--format {format}` is not a schema format: sql, mermaid, dot or json"),
+        (Command::Show(_), _) => bail!("`--format {format}` is not for `migcheck show`: text, json or mermaid"),
+        (_, f) if f.check_only() => bail!("`--format {format}` is for `migcheck check`; here use text or json"),
+        _ => bail!("`--format {format}` is for `migcheck schema`; here use text or json"),
+    }
+    let ctx = &cli.context();
+    use commands::*;
+    match &cli.command {
+        Command::Init(args) => init::run(ctx, args),
+        Command::New(args) => new::run(ctx, args),
+        Command::Lock(args) => lock::run(ctx, args),
+        Command::Rebase(args) => rebase::run(ctx, args),
+        Command::Check(args) => check::run(ctx, args),
+        Command::Diff(args) => diff::run(ctx, args),
+        Command::Explain(args) => explain::run(ctx, args),
+        Command::Schema(args) => schema::run_schema(ctx, args),
+        Command::Show(args) => schema::run_show(ctx, args),
+        Command::Upgrade(args) => upgrade::run(ctx, args),
+        Command::Downgrade(args) => downgrade::run(ctx, args),
+        Command::History(args) => history::run(ctx, args),
+        Command::Current(args) => current::run(ctx, args),
+        Command::Status(args) => status::run(ctx, args),
+        Command::Squash(args) => squash::run(ctx, args),
+        Command::Stamp(args) => stamp::run(ctx, args),
+        Command::Import(args) => import::run(ctx, args),
+    }
+}
+
+impl Cli {
+    /// The global options, for the commands.
+    fn context(&self) -> Context {
+        Context {
+            dir: self.dir.clone(),
+            database_url: self.database_url.clone(),
+            format: self.format,
+            history_table: self.history_table.clone(),
+            layout: self.layout,
+            fixtures: self.fixtures.clone(),
+            prelude: self.prelude.clone(),
+        }
+    }
+}
+
 fn main() -> ExitCode {
     // Rust ignores SIGPIPE, so printing to a closed pipe (`| head`) would
     // panic; a command-line tool ends quietly instead, as `cat` does.
@@ -230,7 +239,7 @@ fn main() -> ExitCode {
     #[cfg(unix)]
     on_termination_drop_scratch_databases();
     let cli = Cli::parse();
-    let result = commands::run(&cli);
+    let result = run(&cli);
     // Ended by a signal: the signal's thread ends the process once the
     // scratch databases are dropped (the command may have failed because
     // they were).

@@ -7,11 +7,12 @@ use migcheck_core::diagnostic::{Diagnostic, Kind};
 use migcheck_core::schema::Snapshot;
 use serde_json::json;
 
-use super::*;
-use crate::Format;
+use super::common::{config, divergence, interrupted_text, migrations, plural, version_text};
+use crate::context::Context;
+use crate::context::Format;
 use crate::error::{Result, bail};
 use crate::output::{diagnostic_json, print_diagnostics, print_json};
-use crate::{Cli, db, exit};
+use crate::{db, exit};
 
 /// `migcheck check`.
 #[derive(Debug, clap::Args)]
@@ -33,16 +34,16 @@ pub struct Args {
 }
 
 /// Runs `migcheck check`; exit 0, 1 on errors, 4 when the live database drifted.
-pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
+pub fn run(ctx: &Context, args: &Args) -> Result<u8> {
     // Exactly what `cargo build` checks, locked mode included (`CI`, `MIGCHECK_LOCKED`).
-    let mut config = config(cli, true)?;
+    let mut config = config(ctx, true)?;
     config.locked = Config::locked_from_env(|name| std::env::var(name).ok());
     config.sealed_findings = args.all;
     let mut report = checker::check(&config);
     if let Some(base) = &args.base {
         // A comparison that stops early is an error in the report, so that
         // every output format still says it (a document, not nothing).
-        match crate::base::compare(&cli.dir, &report, base) {
+        match crate::base::compare(&ctx.dir, &report, base) {
             Err(e) => report.diagnostics.push(
                 Diagnostic::error(Kind::Io, format!("cannot compare with `{base}`: {e:#}"))
                     .help("name a branch or commit of this repository, e.g. `--base origin/main`"),
@@ -69,7 +70,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
                         .diagnostics
                         .retain(|d| !d.kind.is_finding() || d.version.is_none_or(|v| compared.touched.contains(&v)));
                 }
-                if cli.format == Format::Text {
+                if ctx.format == Format::Text {
                     let touched: Vec<String> = compared.touched.iter().map(i64::to_string).collect();
                     println!(
                         "compared with `{base}`: this branch adds or changes {}",
@@ -89,14 +90,14 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
             eprintln!(
                 "error: {} error(s) in `{}`; fix them before comparing the fleet",
                 report.errors().count(),
-                cli.dir.display()
+                ctx.dir.display()
             );
             return Ok(exit::ERROR);
         }
-        return fleet_drift(cli, &args.each, &report);
+        return fleet_drift(ctx, &args.each, &report);
     }
-    let live = match (&cli.database_url, report.has_errors()) {
-        (Some(url), false) => Some(live_drift(cli, url, &report)?),
+    let live = match (&ctx.database_url, report.has_errors()) {
+        (Some(url), false) => Some(live_drift(ctx, url, &report)?),
         _ => None,
     };
     let drifted = live.as_ref().is_some_and(|(_, d)| !d.is_empty());
@@ -110,7 +111,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
     } else {
         exit::OK
     });
-    match cli.format {
+    match ctx.format {
         Format::Github => {
             print!("{}", crate::formats::github(&report));
             return ending;
@@ -130,7 +131,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
         // Refused before the command runs (`commands::run`).
         Format::Text | Format::Json | Format::Sql | Format::Mermaid | Format::Dot => {}
     }
-    if cli.format == Format::Json {
+    if ctx.format == Format::Json {
         print_json(&json!({
             "ok": errors == 0,
             "layout": report.layout.name(),
@@ -170,7 +171,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
                 println!("{accepted} finding{} of sealed migrations accepted in the lock", plural(accepted));
             }
         } else {
-            eprintln!("error: {errors} error{} in `{}`", plural(errors), cli.dir.display());
+            eprintln!("error: {errors} error{} in `{}`", plural(errors), ctx.dir.display());
         }
         if let Some((db, differences)) = &live {
             if differences.is_empty() {
@@ -196,11 +197,11 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
 /// `check --each`: each SQLite database of the fleet against the schema its
 /// applied migrations make (each version's schema replayed once); exit 4 if
 /// one drifted, 1 if one cannot be compared.
-fn fleet_drift(cli: &Cli, each: &super::fleet::Each, report: &Report) -> Result<u8> {
-    let migrations = migrations(cli, report);
+fn fleet_drift(ctx: &Context, each: &super::fleet::Each, report: &Report) -> Result<u8> {
+    let migrations = migrations(ctx, report);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    if let Some((url, schemas)) = each.schemas(cli, &runtime)? {
-        return schemas_drift(cli, report, &migrations, &runtime, &url, &schemas);
+    if let Some((url, schemas)) = each.schemas(ctx, &runtime)? {
+        return schemas_drift(ctx, report, &migrations, &runtime, &url, &schemas);
     }
     let mut expected: std::collections::HashMap<i64, Snapshot> = std::collections::HashMap::new();
     let mut results: Vec<(String, Result<Vec<String>>)> = Vec::new();
@@ -218,27 +219,27 @@ fn fleet_drift(cli: &Cli, each: &super::fleet::Each, report: &Report) -> Result<
                     slot.insert(checker::schema_at(report, Some(version)).map_err(|d| anyhow!(d.render()))?)
                 }
             };
-            let live = Snapshot::read(&conn, &[&cli.history_table])?;
+            let live = Snapshot::read(&conn, &[&ctx.history_table])?;
             let label = format!("the database at version {}", version_text(status.current()));
             let diff = migcheck_core::schema::compare(schema, &live, &report.scratch)?;
             Ok(diff.describe("its migrations", &label))
         })();
         results.push((path.display().to_string(), compared));
     }
-    Ok(print_drift(cli, results))
+    Ok(print_drift(ctx, results))
 }
 
 /// `check --each-schema`: each tenant schema against the schema its applied
 /// migrations make on a scratch database (each version replayed once).
 fn schemas_drift(
-    cli: &Cli,
+    ctx: &Context,
     report: &Report,
     migrations: &migcheck::Migrations,
     runtime: &tokio::runtime::Runtime,
     url: &str,
     schemas: &[String],
 ) -> Result<u8> {
-    let config = config(cli, false)?;
+    let config = config(ctx, false)?;
     let Some(scratch) = config.postgres_scratch.clone() else {
         bail!(
             "comparing live PostgreSQL schemas needs MIGCHECK_SCRATCH_URL: a server where migcheck may create a \
@@ -261,19 +262,19 @@ fn schemas_drift(
                         .map_err(|d| anyhow!(d.render()))?,
                 ),
             };
-            let live = migcheck_core::postgres::live_snapshot_of_schema(url, schema, &cli.history_table)
+            let live = migcheck_core::postgres::live_snapshot_of_schema(url, schema, &ctx.history_table)
                 .map_err(|e| anyhow!("cannot read schema `{schema}`: {e}"))?;
             let label = format!("schema `{schema}` at version {}", version_text(status.current()));
             Ok(migcheck_core::postgres::diff(snapshot, &live, "its migrations", &label))
         })();
         results.push((schema.clone(), compared));
     }
-    Ok(print_drift(cli, results))
+    Ok(print_drift(ctx, results))
 }
 
 /// The fleet's drift: each database's differences (or why it could not be
 /// compared); exit 4 if one drifted, 1 if one could not be compared.
-fn print_drift(cli: &Cli, results: Vec<(String, Result<Vec<String>>)>) -> u8 {
+fn print_drift(ctx: &Context, results: Vec<(String, Result<Vec<String>>)>) -> u8 {
     let (mut drifted, mut failed) = (0, 0);
     let rows: Vec<serde_json::Value> = results
         .into_iter()
@@ -294,7 +295,7 @@ fn print_drift(cli: &Cli, results: Vec<(String, Result<Vec<String>>)>) -> u8 {
             }
         })
         .collect();
-    if cli.format == Format::Json {
+    if ctx.format == Format::Json {
         print_json(&json!({ "databases": rows, "drifted": drifted, "failed": failed }));
     } else {
         for r in &rows {
@@ -324,11 +325,11 @@ fn print_drift(cli: &Cli, results: Vec<(String, Result<Vec<String>>)>) -> u8 {
 
 /// Differences between a live database and the schema its applied
 /// migrations should have made, described.
-fn live_drift(cli: &Cli, url: &str, report: &Report) -> Result<(String, Vec<String>)> {
+fn live_drift(ctx: &Context, url: &str, report: &Report) -> Result<(String, Vec<String>)> {
     let target = db::parse(url)?;
-    let migrations = migrations(cli, report);
+    let migrations = migrations(ctx, report);
     if let db::Target::Postgres(live_url) = &target {
-        let Some(scratch) = config(cli, false)?.postgres_scratch else {
+        let Some(scratch) = config(ctx, false)?.postgres_scratch else {
             bail!(
                 "comparing a live PostgreSQL database needs MIGCHECK_SCRATCH_URL: a server where migcheck may create \
                  a scratch database to apply the migrations to"
@@ -337,11 +338,11 @@ fn live_drift(cli: &Cli, url: &str, report: &Report) -> Result<(String, Vec<Stri
         let database = db::Database::connect(&target, false)?.ok_or_else(|| anyhow!("cannot open the database"))?;
         let status = database.status(&migrations)?;
         refuse_unsettled(&migrations, &status)?;
-        let expected = migcheck_core::postgres::PgEngine::create(&scratch, config(cli, false)?.scratch.timeout)
+        let expected = migcheck_core::postgres::PgEngine::create(&scratch, config(ctx, false)?.scratch.timeout)
             .and_then(|engine| checker::replay(&engine, report, Some(status.current().unwrap_or(0))))
             .and_then(|mut db| db.snapshot())
             .map_err(|d| anyhow!(d.render()))?;
-        let live = migcheck_core::postgres::live_snapshot(live_url, &cli.history_table)
+        let live = migcheck_core::postgres::live_snapshot(live_url, &ctx.history_table)
             .map_err(|e| anyhow!("cannot read `{}`: {e}", target.describe()))?;
         let label = format!("the database at version {}", version_text(status.current()));
         return Ok((target.describe(), migcheck_core::postgres::diff(&expected, &live, "its migrations", &label)));
@@ -352,7 +353,7 @@ fn live_drift(cli: &Cli, url: &str, report: &Report) -> Result<(String, Vec<Stri
     let status = migrations.status(&conn)?;
     refuse_unsettled(&migrations, &status)?;
     let expected = checker::schema_at(report, Some(status.current().unwrap_or(0))).map_err(|d| anyhow!(d.render()))?;
-    let live = Snapshot::read(&conn, &[&cli.history_table])?;
+    let live = Snapshot::read(&conn, &[&ctx.history_table])?;
     let label = format!("the database at version {}", version_text(status.current()));
     let diff = migcheck_core::schema::compare(&expected, &live, &report.scratch)?;
     Ok((target.describe(), diff.describe("its migrations", &label)))

@@ -2,11 +2,12 @@
 
 use serde_json::json;
 
-use super::*;
-use crate::Format;
+use super::common::{checked, checked_status, migrations, version_text};
+use crate::context::Context;
+use crate::context::Format;
 use crate::error::Result;
+use crate::exit;
 use crate::output::print_json;
-use crate::{Cli, exit};
 
 /// `migcheck current`.
 #[derive(Debug, clap::Args)]
@@ -17,14 +18,14 @@ pub struct Args {
 }
 
 /// Runs `migcheck current`: prints the database's version.
-pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
+pub fn run(ctx: &Context, args: &Args) -> Result<u8> {
     if args.each.is_set() {
-        let report = checked(cli, false)?;
-        return super::fleet::status(cli, &args.each, &migrations(cli, &report), false);
+        let report = checked(ctx, false)?;
+        return super::fleet::status(ctx, &args.each, &migrations(ctx, &report), false);
     }
-    let (_, target, status) = checked_status(cli)?;
+    let (_, target, status) = checked_status(ctx)?;
     let current = status.current();
-    if cli.format == Format::Json {
+    if ctx.format == Format::Json {
         print_json(&json!({ "database": target.describe(), "version": current }));
     } else {
         println!("{}", version_text(current));

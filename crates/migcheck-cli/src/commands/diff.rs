@@ -7,10 +7,11 @@ use migcheck_core::diagnostic::Kind;
 use migcheck_core::layout::Layout;
 use migcheck_core::schema::generate::{self, Rename};
 
-use super::*;
+use super::common::{config, new_files, slug, utc_timestamp, versions, write_new};
+use crate::context::Context;
 use crate::error::{Failure, Result, bail};
+use crate::exit;
 use crate::output::print_diagnostics;
-use crate::{Cli, exit};
 
 /// `migcheck diff`.
 #[derive(Debug, clap::Args)]
@@ -24,10 +25,10 @@ pub struct Args {
 }
 
 /// Runs `migcheck diff`: writes the generated migration, then checks it.
-pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
+pub fn run(ctx: &Context, args: &Args) -> Result<u8> {
     let (message, renames) = (args.message.as_str(), args.rename.as_slice());
     let renames: Vec<Rename> = renames.iter().map(|r| Rename::parse(r)).collect::<Result<_, _>>()?;
-    let config = config(cli, true)?;
+    let config = config(ctx, true)?;
     let report = checker::check(&config);
     let blocking: Vec<_> = report.errors().filter(|d| d.kind != Kind::Drift).collect();
     if !blocking.is_empty() {
@@ -50,11 +51,11 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
         println!("nothing to change: the migrations already produce `{}`; nothing was written", schema_file.display());
         return Ok(exit::OK);
     };
-    let newest = versions(cli).last().copied().unwrap_or(0);
+    let newest = versions(ctx).last().copied().unwrap_or(0);
     let version = utc_timestamp().max(newest + 1);
     let text = version.to_string();
-    let files = new_files(cli, report.layout, (version, &text), &description, &generated.up, Some(&generated.down))?;
-    write_new(cli, &files)?;
+    let files = new_files(ctx, report.layout, (version, &text), &description, &generated.up, Some(&generated.down))?;
+    write_new(ctx, &files)?;
     if report.layout == Layout::Refinery {
         println!("refinery has no down migrations: only the up file was written");
     }

@@ -2,9 +2,10 @@
 
 use anyhow::anyhow;
 
-use super::*;
+use super::common::{checked, migrations, parse_target, plural, version_text};
+use crate::context::Context;
 use crate::error::{Result, bail};
-use crate::{Cli, db, exit};
+use crate::{db, exit};
 
 /// `migcheck downgrade`.
 #[derive(Debug, clap::Args)]
@@ -21,17 +22,17 @@ pub struct Args {
 }
 
 /// Runs `migcheck downgrade`.
-pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
+pub fn run(ctx: &Context, args: &Args) -> Result<u8> {
     let Args { to, steps, ref each } = *args;
-    let report = checked(cli, false)?;
-    let migrations = migrations(cli, &report);
+    let report = checked(ctx, false)?;
+    let migrations = migrations(ctx, &report);
     if each.is_set() {
         let Some(version) = to else {
             bail!("a fleet is downgraded to a version: `--to VERSION` (or `--to base`), not `--steps`");
         };
-        return super::fleet::downgrade(cli, each, &migrations, version);
+        return super::fleet::downgrade(ctx, each, &migrations, version);
     }
-    let target = db::parse(&db::url(cli.database_url.as_deref())?)?;
+    let target = db::parse(&db::url(ctx.database_url.as_deref())?)?;
     let mut database = db::Database::connect(&target, true)?.ok_or_else(|| anyhow!("cannot open the database"))?;
     let applied = database.status(&migrations)?.applied;
     let version = match (to, steps) {

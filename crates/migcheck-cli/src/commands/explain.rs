@@ -4,11 +4,12 @@
 
 use serde_json::json;
 
-use super::*;
-use crate::Format;
+use super::common::{checked, config};
+use crate::context::Context;
+use crate::context::Format;
 use crate::error::{Failure, Result};
+use crate::exit;
 use crate::output::{print_diagnostics, print_json};
-use crate::{Cli, exit};
 
 /// `migcheck explain`.
 #[derive(Debug, clap::Args)]
@@ -18,9 +19,9 @@ pub struct Args {
 }
 
 /// Runs `migcheck explain`: one row per statement of the migration's up.
-pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
-    let report = checked(cli, true)?;
-    let config = config(cli, true)?;
+pub fn run(ctx: &Context, args: &Args) -> Result<u8> {
+    let report = checked(ctx, true)?;
+    let config = config(ctx, true)?;
     let traces = match migcheck_core::check::explain(&config, &report, args.version) {
         Ok(traces) => traces,
         Err(d) => {
@@ -29,7 +30,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
         }
     };
     let m = report.migrations.iter().find(|m| m.version == args.version).expect("explain found it");
-    if cli.format == Format::Json {
+    if ctx.format == Format::Json {
         print_json(&json!({
             "version": m.version,
             "name": m.description,

@@ -10,11 +10,12 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use migcheck::{FleetEvent, FleetOptions, Migrations};
 use serde_json::json;
 
-use super::*;
-use crate::Format;
+use super::common::version_text;
+use crate::context::Context;
+use crate::context::Format;
 use crate::error::{Result, bail};
 use crate::output::print_json;
-use crate::{Cli, db, exit};
+use crate::{db, exit};
 
 /// Where the fleet's databases come from.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -43,11 +44,11 @@ impl Each {
     /// The PostgreSQL database and the schemas `--each-schema` names.
     pub(crate) fn schemas(
         &self,
-        cli: &Cli,
+        ctx: &Context,
         runtime: &tokio::runtime::Runtime,
     ) -> Result<Option<(String, Vec<String>)>> {
         let Some(pattern) = &self.each_schema else { return Ok(None) };
-        let url = match cli.database_url.as_deref().map(db::parse).transpose()? {
+        let url = match ctx.database_url.as_deref().map(db::parse).transpose()? {
             Some(db::Target::Postgres(url)) => url,
             _ => bail!("`--each-schema` needs `--database-url postgres://…`: the database whose schemas are tenants"),
         };
@@ -128,7 +129,7 @@ impl Each {
 
 /// `upgrade --each`: every database, the summary, exit 1 if one failed.
 pub fn upgrade(
-    cli: &Cli,
+    ctx: &Context,
     each: &Each,
     migrations: &Migrations,
     to: Option<i64>,
@@ -136,7 +137,7 @@ pub fn upgrade(
     backup: bool,
 ) -> Result<u8> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let schemas = each.schemas(cli, &runtime)?;
+    let schemas = each.schemas(ctx, &runtime)?;
     let paths = if schemas.is_some() { Vec::new() } else { each.paths()? };
     let count = schemas.as_ref().map_or(paths.len(), |(_, s)| s.len());
     let mut options = each.options().fail_fast(fail_fast).backup(backup && schemas.is_none());
@@ -169,28 +170,28 @@ pub fn upgrade(
         None => migrations.upgrade_each(&paths, &options, progress),
     };
     bar.finish_and_clear();
-    Ok(summarize(cli, &report, "applied"))
+    Ok(summarize(ctx, &report, "applied"))
 }
 
 /// `downgrade --each --to V`: every SQLite database reverted to V.
-pub fn downgrade(cli: &Cli, each: &Each, migrations: &Migrations, version: i64) -> Result<u8> {
+pub fn downgrade(ctx: &Context, each: &Each, migrations: &Migrations, version: i64) -> Result<u8> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let report = match each.schemas(cli, &runtime)? {
+    let report = match each.schemas(ctx, &runtime)? {
         Some((url, schemas)) => {
             runtime.block_on(migrations.downgrade_postgres_schemas(&url, &schemas, version, &each.options(), |_| {}))
         }
         None => migrations.downgrade_each(&each.paths()?, version, &each.options(), |_| {}),
     };
-    Ok(summarize(cli, &report, "reverted"))
+    Ok(summarize(ctx, &report, "reverted"))
 }
 
 /// The fleet's summary (a table and counts, or JSON); exit 1 when a
 /// database failed or was skipped.
-fn summarize(cli: &Cli, report: &migcheck::FleetReport, done: &str) -> u8 {
+fn summarize(ctx: &Context, report: &migcheck::FleetReport, done: &str) -> u8 {
     let failures = report.failed().count();
     let skipped = report.skipped().count();
     let changed = if done == "applied" { "upgraded" } else { "downgraded" };
-    if cli.format == Format::Json {
+    if ctx.format == Format::Json {
         let mut value = json!({
             "databases": report.databases.iter().map(|d| json!({
                 "database": d.database,
@@ -235,9 +236,9 @@ fn summarize(cli: &Cli, report: &migcheck::FleetReport, done: &str) -> u8 {
 
 /// `status --each`: each database's version and what is pending; exit 4 if
 /// one diverges, 3 if one has pending migrations, 1 if one cannot be read.
-pub fn status(cli: &Cli, each: &Each, migrations: &Migrations, states_exit: bool) -> Result<u8> {
+pub fn status(ctx: &Context, each: &Each, migrations: &Migrations, states_exit: bool) -> Result<u8> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let schemas = each.schemas(cli, &runtime)?;
+    let schemas = each.schemas(ctx, &runtime)?;
     let names: Vec<String> = match &schemas {
         Some((_, schemas)) => schemas.clone(),
         None => each.paths()?.iter().map(|p| p.display().to_string()).collect(),
@@ -273,7 +274,7 @@ pub fn status(cli: &Cli, each: &Each, migrations: &Migrations, states_exit: bool
             "state": state,
         }));
     }
-    if cli.format == Format::Json {
+    if ctx.format == Format::Json {
         print_json(&json!({ "databases": json_rows, "latest": migrations.latest() }));
     } else {
         print_table(["database", "current", "state"], &rows);
@@ -298,9 +299,9 @@ pub fn status(cli: &Cli, each: &Each, migrations: &Migrations, states_exit: bool
 
 /// `history --each`: how many databases of the fleet are at each version
 /// (newest first), and how many cannot be read.
-pub fn summary(cli: &Cli, each: &Each, migrations: &Migrations) -> Result<u8> {
+pub fn summary(ctx: &Context, each: &Each, migrations: &Migrations) -> Result<u8> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let schemas = each.schemas(cli, &runtime)?;
+    let schemas = each.schemas(ctx, &runtime)?;
     let names: Vec<String> = match &schemas {
         Some((_, schemas)) => schemas.clone(),
         None => each.paths()?.iter().map(|p| p.display().to_string()).collect(),
@@ -318,7 +319,7 @@ pub fn summary(cli: &Cli, each: &Each, migrations: &Migrations) -> Result<u8> {
         }
     }
     let name_of = |v: Option<i64>| v.and_then(|v| migrations.get(v)).map(|m| m.name().to_owned());
-    if cli.format == Format::Json {
+    if ctx.format == Format::Json {
         print_json(&json!({
             "versions": at.iter().rev().map(|(v, n)| json!({ "version": v, "name": name_of(*v), "databases": n })).collect::<Vec<_>>(),
             "latest": migrations.latest(),

@@ -2,11 +2,12 @@
 
 use serde_json::json;
 
-use super::*;
-use crate::Format;
+use super::common::{checked, interrupted_text, migrations, optional_status};
+use crate::context::Context;
+use crate::context::Format;
 use crate::error::Result;
+use crate::exit;
 use crate::output::print_json;
-use crate::{Cli, exit};
 
 /// `migcheck history`.
 #[derive(Debug, clap::Args)]
@@ -17,13 +18,13 @@ pub struct Args {
 }
 
 /// Runs `migcheck history`.
-pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
-    let report = checked(cli, false)?;
-    let migrations = migrations(cli, &report);
+pub fn run(ctx: &Context, args: &Args) -> Result<u8> {
+    let report = checked(ctx, false)?;
+    let migrations = migrations(ctx, &report);
     if args.each.is_set() {
-        return super::fleet::summary(cli, &args.each, &migrations);
+        return super::fleet::summary(ctx, &args.each, &migrations);
     }
-    let status = optional_status(cli, &migrations)?;
+    let status = optional_status(ctx, &migrations)?;
     let mut rows = Vec::new();
     // Migrations a baseline replaced whose files are gone are sealed.
     let sealed = |v: i64| report.migrations.iter().find(|c| c.version == v).is_none_or(|c| c.sealed);
@@ -52,14 +53,14 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
         }
         rows.sort_by_key(|r| r.0);
     }
-    if cli.format == Format::Json {
+    if ctx.format == Format::Json {
         print_json(&json!({
             "database": status.as_ref().map(|(t, _)| t.describe()),
             "migrations": rows.iter().map(|(v, n, s, at)| json!({"version": v, "name": n, "state": s, "applied_at": at, "squashed_into": squashed_into(*v)})).collect::<Vec<_>>(),
         }));
     } else {
         if rows.is_empty() {
-            println!("no migrations in `{}`", cli.dir.display());
+            println!("no migrations in `{}`", ctx.dir.display());
         }
         for (v, n, s, at) in &rows {
             let squashed = squashed_into(*v).map_or_else(String::new, |b| format!("  (squashed into {b})"));

@@ -8,10 +8,12 @@ use migcheck_core::layout::Layout;
 use migcheck_core::lock::Lock;
 use migcheck_core::seal;
 
-use super::*;
+use super::common::{config, list, migrations, plural, version_text};
+use crate::context::Context;
 use crate::error::{Failure, Result, bail};
 use crate::output::print_diagnostics;
-use crate::{Cli, db, exit};
+use crate::{db, exit};
+use anyhow::Context as _;
 
 /// `migcheck import`.
 #[derive(Debug, clap::Args)]
@@ -32,18 +34,18 @@ pub enum Tool {
 }
 
 /// Runs `migcheck import`: seals the directory and stamps the database at what the tool applied.
-pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
+pub fn run(ctx: &Context, args: &Args) -> Result<u8> {
     let tool = args.from;
     let (table, query, layout) = history_of(tool);
-    let mut config = config(cli, true)?;
-    config.layout = Some(cli.layout.unwrap_or(layout));
+    let mut config = config(ctx, true)?;
+    config.layout = Some(ctx.layout.unwrap_or(layout));
     let report = checker::check(&config);
     if report.has_errors() {
         print_diagnostics(report.errors());
         eprintln!("error: fix these before importing");
         return Err(Failure::Reported(exit::ERROR));
     }
-    let target = db::parse(&db::url(cli.database_url.as_deref())?)?;
+    let target = db::parse(&db::url(ctx.database_url.as_deref())?)?;
     if matches!(&target, db::Target::File(path) if !path.exists()) {
         bail!("the database `{}` does not exist", target.describe());
     }
@@ -63,10 +65,10 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
         })
         .collect::<std::result::Result<_, ()>>()
         .map_err(|_| anyhow!("`{table}` has a version that is not a number"))?;
-    let migrations = migrations(cli, &report);
+    let migrations = migrations(ctx, &report);
     let unknown: Vec<i64> = applied.iter().copied().filter(|v| migrations.get(*v).is_none()).collect();
     if !unknown.is_empty() {
-        bail!("`{table}` records versions with no migration in `{}`: {}", cli.dir.display(), list(&unknown));
+        bail!("`{table}` records versions with no migration in `{}`: {}", ctx.dir.display(), list(&unknown));
     }
     let newest = applied.iter().copied().max().unwrap_or(0);
     let missing: Vec<i64> =

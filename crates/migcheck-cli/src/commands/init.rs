@@ -6,8 +6,9 @@ use std::path::Path;
 use anyhow::Context as _;
 use migcheck_core::lock::{self as lock_file, Lock};
 
+use crate::context::Context;
 use crate::error::Result;
-use crate::{Cli, exit};
+use crate::exit;
 
 /// `migcheck init`.
 #[derive(Debug, clap::Args)]
@@ -25,9 +26,9 @@ pub enum Dialect {
 }
 
 /// Runs `migcheck init`; never overwrites a file.
-pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
+pub fn run(ctx: &Context, args: &Args) -> Result<u8> {
     let dialect = args.dialect;
-    let dir = &cli.dir;
+    let dir = &ctx.dir;
     if dir.is_dir() {
         println!("{} exists", dir.display());
     } else {

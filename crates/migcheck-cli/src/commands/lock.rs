@@ -2,10 +2,11 @@
 
 use migcheck_core::seal;
 
-use super::*;
+use super::common::{config, plural};
+use crate::context::Context;
 use crate::error::{Failure, Result};
+use crate::exit;
 use crate::output::print_diagnostics;
-use crate::{Cli, exit};
 
 /// `migcheck lock`.
 #[derive(Debug, clap::Args)]
@@ -22,9 +23,9 @@ pub struct Args {
 }
 
 /// Runs `migcheck lock`.
-pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
+pub fn run(ctx: &Context, args: &Args) -> Result<u8> {
     let force = args.force;
-    match seal::seal_accepting(&config(cli, true)?, force, args.accept) {
+    match seal::seal_accepting(&config(ctx, true)?, force, args.accept) {
         Ok(sealed) => {
             if !sealed.written {
                 println!("{} is up to date", sealed.lock_path.display());

@@ -4,9 +4,11 @@ use std::path::Path;
 
 use migcheck_core::layout::{self, Layout};
 
-use super::*;
+use super::common::{custom_of, layout_of, new_files, slug, utc_timestamp, versions, write_new};
+use crate::context::Context;
 use crate::error::{Result, bail};
-use crate::{Cli, exit};
+use crate::exit;
+use migcheck_core::scan;
 
 /// `migcheck new`.
 #[derive(Debug, clap::Args)]
@@ -26,21 +28,21 @@ pub struct Args {
 const DIESEL_SUBVERSIONED: i64 = 1_000_000_000_000_000_000;
 
 /// Runs `migcheck new`: writes the files, refusing to overwrite.
-pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
+pub fn run(ctx: &Context, args: &Args) -> Result<u8> {
     let Args { name, sequential, irreversible } = args;
     let (name, sequential, irreversible) = (name.as_str(), *sequential, *irreversible);
-    if !cli.dir.is_dir() {
-        bail!("the migrations directory `{}` does not exist: run `migcheck init` first", cli.dir.display());
+    if !ctx.dir.is_dir() {
+        bail!("the migrations directory `{}` does not exist: run `migcheck init` first", ctx.dir.display());
     }
     let description = slug(name);
     if description.is_empty() {
         bail!("`{name}` has no letter or digit to name the migration with");
     }
-    let layout = layout_of(cli);
-    let newest = versions(cli).last().copied().unwrap_or(0);
+    let layout = layout_of(ctx);
+    let newest = versions(ctx).last().copied().unwrap_or(0);
     // refinery and Flyway number migrations 1, 2, 3 (refinery's versions are
     // 32-bit): a timestamp only where the history already uses them.
-    let dotted = (layout == Layout::Refinery).then(|| dotted_separator(&cli.dir)).flatten();
+    let dotted = (layout == Layout::Refinery).then(|| dotted_separator(&ctx.dir)).flatten();
     let sequential = sequential || (layout == Layout::Refinery && newest < 10_000_000_000_000);
     let (version, text) = if let Some(separator) = dotted {
         // Flyway's dotted versions: the next whole one (`V1_10` → `V2`).
@@ -50,7 +52,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
     } else if sequential {
         let v = newest + 1;
         // As wide as the names already there (`000016_…`, `00016_…`, `V16__…`).
-        let width = match sequential_width(cli, layout) {
+        let width = match sequential_width(ctx, layout) {
             Some(width) => width,
             None if layout == Layout::Native => 4,
             None => 0,
@@ -66,12 +68,12 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
         (v, v.to_string())
     };
     let files = if irreversible {
-        new_files(cli, layout, (version, &text), &description, &format!("-- {name} (irreversible)\n"), None)?
+        new_files(ctx, layout, (version, &text), &description, &format!("-- {name} (irreversible)\n"), None)?
     } else {
         let down = format!("-- undo: {name}\n");
-        new_files(cli, layout, (version, &text), &description, &format!("-- {name}\n"), Some(&down))?
+        new_files(ctx, layout, (version, &text), &description, &format!("-- {name}\n"), Some(&down))?
     };
-    write_new(cli, &files)?;
+    write_new(ctx, &files)?;
     if !irreversible && layout == Layout::Refinery {
         println!("refinery has no down migrations: only the up file was written");
     }
@@ -94,8 +96,8 @@ fn dotted_separator(dir: &Path) -> Option<char> {
 
 /// The zero-padded width of the versions in the directory's names, if they
 /// are padded (`0007_a.sql`: 4); `None` if there is no name to go by.
-fn sequential_width(cli: &Cli, layout: Layout) -> Option<usize> {
-    let scanned = scan::scan_layout(&cli.dir, Path::new(""), layout, custom_of(cli).as_ref(), &Default::default());
+fn sequential_width(ctx: &Context, layout: Layout) -> Option<usize> {
+    let scanned = scan::scan_layout(&ctx.dir, Path::new(""), layout, custom_of(ctx).as_ref(), &Default::default());
     let newest = scanned.migrations.iter().max_by_key(|m| m.version)?;
     let name = match layout {
         Layout::Diesel => newest.up.path.parent()?.file_name()?.to_string_lossy().into_owned(),

@@ -8,21 +8,22 @@ use migcheck_core::check::{self as checker};
 use migcheck_core::layout::Layout;
 use migcheck_core::name;
 
-use super::*;
+use super::common::{config, utc_timestamp};
+use crate::context::Context;
 use crate::error::{Failure, Result, bail};
+use crate::exit;
 use crate::output::print_diagnostics;
-use crate::{Cli, exit};
 
 /// `migcheck rebase`.
 #[derive(Debug, clap::Args)]
 pub struct Args {}
 
 /// Runs `migcheck rebase`, then checks the result.
-pub fn run(cli: &Cli, _args: &Args) -> Result<u8> {
-    let report = checker::check(&config(cli, false)?);
+pub fn run(ctx: &Context, _args: &Args) -> Result<u8> {
+    let report = checker::check(&config(ctx, false)?);
     // After a merge where both branches added the same version: the sealed
     // one stays, the branch's unsealed one is renumbered with the others.
-    let duplicates = branch_duplicates(cli, &report)?;
+    let duplicates = branch_duplicates(ctx, &report)?;
     let blocking: Vec<_> = report
         .errors()
         .filter(|d| d.kind != migcheck_core::diagnostic::Kind::OutOfOrder)
@@ -110,7 +111,7 @@ pub fn run(cli: &Cli, _args: &Args) -> Result<u8> {
         fs::rename(from, to).with_context(|| format!("cannot rename `{}`", from.display()))?;
         println!("renumbered {old} -> {new}: {} -> {}", from.display(), to.display());
     }
-    let report = checker::check(&config(cli, true)?);
+    let report = checker::check(&config(ctx, true)?);
     print_diagnostics(report.diagnostics.iter());
     if report.has_errors() {
         return Err(Failure::Reported(exit::ERROR));
@@ -123,7 +124,7 @@ pub fn run(cli: &Cli, _args: &Args) -> Result<u8> {
 /// (`duplicate-version`), each as (that version, its files): the files of
 /// the version, as the layout names them, whose text is not what the lock
 /// sealed, grouped by migration (the name without version and suffix).
-fn branch_duplicates(cli: &Cli, report: &checker::Report) -> Result<Vec<(i64, Vec<PathBuf>)>> {
+fn branch_duplicates(ctx: &Context, report: &checker::Report) -> Result<Vec<(i64, Vec<PathBuf>)>> {
     let duplicated: Vec<i64> = report
         .diagnostics
         .iter()
@@ -135,8 +136,8 @@ fn branch_duplicates(cli: &Cli, report: &checker::Report) -> Result<Vec<(i64, Ve
         return Ok(Vec::new());
     }
     let layout = report.layout;
-    let mut names: Vec<String> = fs::read_dir(&cli.dir)
-        .with_context(|| format!("cannot read `{}`", cli.dir.display()))?
+    let mut names: Vec<String> = fs::read_dir(&ctx.dir)
+        .with_context(|| format!("cannot read `{}`", ctx.dir.display()))?
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
@@ -149,7 +150,7 @@ fn branch_duplicates(cli: &Cli, report: &checker::Report) -> Result<Vec<(i64, Ve
             if name::renumber(layout, name, version).as_deref() != Some(name.as_str()) {
                 continue;
             }
-            let path = cli.dir.join(name);
+            let path = ctx.dir.join(name);
             let text = fs::read(if path.is_dir() { path.join("up.sql") } else { path.clone() }).unwrap_or_default();
             let sum = migcheck_core::checksum::checksum(&text);
             if sum == entry.up || Some(sum) == entry.down {

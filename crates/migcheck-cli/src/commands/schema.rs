@@ -9,11 +9,13 @@ use migcheck_core::engine::Engine as _;
 use migcheck_core::schema::model::{Changes, Model};
 use serde_json::json;
 
-use super::*;
-use crate::Format;
+use super::common::{checked, config, migrations, optional_status, parse_target};
+use crate::context::Context;
+use crate::context::Format;
+use crate::error::bail;
 use crate::error::{Failure, Result};
 use crate::output::{print_diagnostics, print_json};
-use crate::{Cli, db, exit};
+use crate::{db, exit};
 
 /// `migcheck schema`.
 #[derive(Debug, clap::Args)]
@@ -32,8 +34,8 @@ pub struct ShowArgs {
 
 /// The model of the schema the migrations make up to `version` (all when
 /// `None`), replayed on a scratch database of the project's engine.
-fn model_at(cli: &Cli, report: &Report, version: Option<i64>) -> Result<Model> {
-    let config = config(cli, false)?;
+fn model_at(ctx: &Context, report: &Report, version: Option<i64>) -> Result<Model> {
+    let config = config(ctx, false)?;
     let result = if report.lock.dialect == Some(migcheck_core::lock::Dialect::Postgres) {
         let Some(scratch) = config.postgres_scratch else {
             bail!(
@@ -56,27 +58,27 @@ fn model_at(cli: &Cli, report: &Report, version: Option<i64>) -> Result<Model> {
 }
 
 /// The model of a live database (its history table left out).
-fn live_model(cli: &Cli, url: &str) -> Result<Model> {
+fn live_model(ctx: &Context, url: &str) -> Result<Model> {
     let target = db::parse(url)?;
     match &target {
-        db::Target::Postgres(url) => migcheck_core::postgres::live_model(url, &cli.history_table)
+        db::Target::Postgres(url) => migcheck_core::postgres::live_model(url, &ctx.history_table)
             .map_err(|e| anyhow!("cannot read `{}`: {e}", target.describe()).into()),
         _ => {
             let Some(conn) = db::open_existing(&target)? else {
                 bail!("the database `{}` does not exist", target.describe());
             };
-            Ok(migcheck_core::schema::model_of(&conn, &[&cli.history_table])?)
+            Ok(migcheck_core::schema::model_of(&conn, &[&ctx.history_table])?)
         }
     }
 }
 
 /// Runs `migcheck schema`.
-pub fn run_schema(cli: &Cli, args: &SchemaArgs) -> Result<u8> {
-    let model = match &cli.database_url {
+pub fn run_schema(ctx: &Context, args: &SchemaArgs) -> Result<u8> {
+    let model = match &ctx.database_url {
         // Only an explicit `--database-url`: DATABASE_URL is for commands that migrate.
-        Some(url) => live_model(cli, url)?,
+        Some(url) => live_model(ctx, url)?,
         None => {
-            let report = checked(cli, true)?;
+            let report = checked(ctx, true)?;
             // `0` is base where no migration has that version; a version
             // squashed into a baseline whose files are gone is the
             // replay's to explain.
@@ -86,12 +88,12 @@ pub fn run_schema(cli: &Cli, args: &SchemaArgs) -> Result<u8> {
                 && v != migcheck::BASE
                 && !known(v)
             {
-                bail!("there is no migration with version {v} in `{}`", cli.dir.display());
+                bail!("there is no migration with version {v} in `{}`", ctx.dir.display());
             }
-            model_at(cli, &report, at)?
+            model_at(ctx, &report, at)?
         }
     };
-    match cli.format {
+    match ctx.format {
         Format::Mermaid => print!("{}", model.mermaid(None)),
         Format::Dot => print!("{}", model.dot()),
         Format::Json => print_json(&model_json(&model)),
@@ -101,10 +103,10 @@ pub fn run_schema(cli: &Cli, args: &SchemaArgs) -> Result<u8> {
 }
 
 /// Runs `migcheck show`.
-pub fn run_show(cli: &Cli, args: &ShowArgs) -> Result<u8> {
-    let report = checked(cli, true)?;
+pub fn run_show(ctx: &Context, args: &ShowArgs) -> Result<u8> {
+    let report = checked(ctx, true)?;
     let Some(at) = report.migrations.iter().position(|m| m.version == args.version) else {
-        bail!("there is no migration with version {} in `{}`", args.version, cli.dir.display());
+        bail!("there is no migration with version {} in `{}`", args.version, ctx.dir.display());
     };
     let m = &report.migrations[at];
     // The first migration after a baseline whose replaced files are gone
@@ -114,16 +116,16 @@ pub fn run_show(cli: &Cli, args: &ShowArgs) -> Result<u8> {
         0 => squashed_into.unwrap_or(migcheck::BASE),
         _ => report.migrations[at - 1].version,
     };
-    let before = model_at(cli, &report, Some(previous))?;
-    let after = model_at(cli, &report, Some(m.version))?;
+    let before = model_at(ctx, &report, Some(previous))?;
+    let after = model_at(ctx, &report, Some(m.version))?;
     let changes = after.changes(&before);
     let mut files: Vec<String> =
         std::iter::once(&m.up).chain(m.down.as_ref()).map(|s| s.file.display.clone()).collect();
     // Single-file layouts hold both halves in one file.
     files.dedup();
     let checksum = migcheck_core::checksum::to_hex(&m.up.file.checksum);
-    let migrations = migrations(cli, &report);
-    let state = optional_status(cli, &migrations)?.map(|(target, status)| {
+    let migrations = migrations(ctx, &report);
+    let state = optional_status(ctx, &migrations)?.map(|(target, status)| {
         let row = status.applied.iter().find(|r| r.version == m.version);
         let state = match row {
             _ if status.interrupted.as_ref().is_some_and(|i| i.version == m.version) => "interrupted",
@@ -133,7 +135,7 @@ pub fn run_show(cli: &Cli, args: &ShowArgs) -> Result<u8> {
         };
         (target.describe(), state, row.map(|r| r.applied_at.clone()))
     });
-    match cli.format {
+    match ctx.format {
         Format::Mermaid => print!("{}", after.mermaid(Some((&changes, &before)))),
         Format::Json => print_json(&json!({
             "version": m.version,

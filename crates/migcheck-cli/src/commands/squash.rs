@@ -5,10 +5,15 @@
 use migcheck_core::check::{self as checker, Report};
 use migcheck_core::seal;
 
-use super::*;
+use super::common::{config, slug};
+use crate::context::Context;
+use crate::error::bail;
 use crate::error::{Failure, Result};
+use crate::exit;
 use crate::output::print_diagnostics;
-use crate::{Cli, exit};
+use anyhow::Context as _;
+use migcheck_core::name;
+use std::fs;
 
 /// `migcheck squash`.
 #[derive(Debug, clap::Args)]
@@ -29,8 +34,8 @@ pub struct Args {
 }
 
 /// The baseline's SQL, replayed on the project's engine.
-fn baseline_sql(cli: &Cli, report: &Report, version: i64, rows: bool) -> Result<String> {
-    let config = config(cli, false)?;
+fn baseline_sql(ctx: &Context, report: &Report, version: i64, rows: bool) -> Result<String> {
+    let config = config(ctx, false)?;
     let result = if report.lock.dialect == Some(migcheck_core::lock::Dialect::Postgres) {
         let Some(scratch) = config.postgres_scratch else {
             bail!(
@@ -51,17 +56,17 @@ fn baseline_sql(cli: &Cli, report: &Report, version: i64, rows: bool) -> Result<
 }
 
 /// Runs `migcheck squash`.
-pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
+pub fn run(ctx: &Context, args: &Args) -> Result<u8> {
     // A baseline edited or deleted since it was sealed is what a new
     // squash replaces; every other error stops it.
-    let report = checker::check(&config(cli, true)?);
+    let report = checker::check(&config(ctx, true)?);
     let blocking: Vec<_> = report
         .errors()
         .filter(|d| !seal::is_about_the_baseline(d) && d.kind != migcheck_core::diagnostic::Kind::BaselineMismatch)
         .collect();
     if !blocking.is_empty() {
         print_diagnostics(blocking.iter().copied());
-        eprintln!("error: fix the errors in `{}` first", cli.dir.display());
+        eprintln!("error: fix the errors in `{}` first", ctx.dir.display());
         return Err(Failure::Reported(exit::ERROR));
     }
     let v = args.to;
@@ -90,17 +95,17 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
             gone.version,
             b.version,
             b.script.file.file_name(),
-            cli.dir.display()
+            ctx.dir.display()
         );
     }
     let first = report.lock.entries.first().map_or(v, |e| e.version);
-    let sql = baseline_sql(cli, &report, v, !args.schema_only)?;
+    let sql = baseline_sql(ctx, &report, v, !args.schema_only)?;
     let description = slug(args.message.as_deref().unwrap_or("baseline"));
     if description.is_empty() {
         bail!("the description `{}` has no letter or digit", args.message.as_deref().unwrap_or_default());
     }
     let name = format!("{v}_{description}{}", name::BASELINE_SUFFIX);
-    let path = cli.dir.join(&name);
+    let path = ctx.dir.join(&name);
     let text = format!(
         "-- migcheck baseline: what migrations {first} to {v} leave{}, for fresh databases.\n\
          -- Written by `migcheck squash`; `cargo build` proves it against those migrations while they are\n\
@@ -109,7 +114,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
     );
     // Everything changed from here on is put back if the proof fails: a
     // squash leaves the baseline it proved, or nothing.
-    let config = config(cli, true)?;
+    let config = config(ctx, true)?;
     let lock_path = config.lock_path();
     let mut undo = Undo { lock: (lock_path.clone(), fs::read(&lock_path).ok()), ..Undo::default() };
     let mut done = Vec::new();

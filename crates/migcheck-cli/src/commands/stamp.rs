@@ -2,9 +2,10 @@
 
 use anyhow::anyhow;
 
-use super::*;
+use super::common::{checked, migrations, parse_target, version_text};
+use crate::context::Context;
 use crate::error::{Result, bail};
-use crate::{Cli, db, exit};
+use crate::{db, exit};
 
 /// `migcheck stamp`.
 #[derive(Debug, clap::Args)]
@@ -15,14 +16,14 @@ pub struct Args {
 }
 
 /// Runs `migcheck stamp`.
-pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
+pub fn run(ctx: &Context, args: &Args) -> Result<u8> {
     let version = args.version;
-    let report = checked(cli, false)?;
-    let migrations = migrations(cli, &report);
+    let report = checked(ctx, false)?;
+    let migrations = migrations(ctx, &report);
     if version != migcheck::BASE && version != 0 && migrations.get(version).is_none() {
-        bail!("there is no migration with version {version} in `{}`; `migcheck history` lists them", cli.dir.display());
+        bail!("there is no migration with version {version} in `{}`; `migcheck history` lists them", ctx.dir.display());
     }
-    let target = db::parse(&db::url(cli.database_url.as_deref())?)?;
+    let target = db::parse(&db::url(ctx.database_url.as_deref())?)?;
     let mut database = db::Database::connect(&target, true)?.ok_or_else(|| anyhow!("cannot open the database"))?;
     database.stamp(&migrations, version)?;
     println!(

@@ -3,11 +3,12 @@
 
 use serde_json::json;
 
-use super::*;
-use crate::Format;
+use super::common::{checked, checked_status, interrupted_text, list, migrations, version_text};
+use crate::context::Context;
+use crate::context::Format;
 use crate::error::Result;
+use crate::exit;
 use crate::output::print_json;
-use crate::{Cli, exit};
 
 /// `migcheck status`.
 #[derive(Debug, clap::Args)]
@@ -18,12 +19,12 @@ pub struct Args {
 }
 
 /// Runs `migcheck status`; exit 3 when migrations are pending, 4 when the database diverges.
-pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
+pub fn run(ctx: &Context, args: &Args) -> Result<u8> {
     if args.each.is_set() {
-        let report = checked(cli, false)?;
-        return super::fleet::status(cli, &args.each, &migrations(cli, &report), true);
+        let report = checked(ctx, false)?;
+        return super::fleet::status(ctx, &args.each, &migrations(ctx, &report), true);
     }
-    let (migrations, target, status) = checked_status(cli)?;
+    let (migrations, target, status) = checked_status(ctx)?;
     let code = if !status.divergent.is_empty() || !status.unknown.is_empty() {
         exit::DIVERGENT
     } else if !status.pending.is_empty() || status.interrupted.is_some() {
@@ -31,7 +32,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
     } else {
         exit::OK
     };
-    if cli.format == Format::Json {
+    if ctx.format == Format::Json {
         print_json(&json!({
             "database": target.describe(),
             "current": status.current(),

@@ -7,9 +7,11 @@ use anyhow::anyhow;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use migcheck::UpgradeOptions;
 
-use super::*;
+use super::common::{checked, interrupted_text, migrations, version_text};
+use crate::context::Context;
 use crate::error::{Result, bail};
-use crate::{Cli, db, exit};
+use crate::{db, exit};
+use migcheck::Migrations;
 
 /// `migcheck upgrade`.
 #[derive(Debug, clap::Args)]
@@ -35,7 +37,7 @@ pub struct Args {
 }
 
 /// Runs `migcheck upgrade` (or, with `--dry-run`, prints what it would run).
-pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
+pub fn run(ctx: &Context, args: &Args) -> Result<u8> {
     let Args { to, dry_run, no_backup, batch, fail_fast, ref each } = *args;
     if !each.is_set() && (fail_fast || each.jobs.is_some()) {
         bail!("`--fail-fast` and `--jobs` are for fleets: add `--each 'sqlite:tenants/*.db'` or `--each-file FILE`");
@@ -43,23 +45,23 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
     if each.is_set() && (dry_run || batch) {
         bail!("`--dry-run` and `--batch` are for one database, not a fleet (`--each`, `--each-file`)");
     }
-    let report = checked(cli, false)?;
-    let migrations = migrations(cli, &report);
+    let report = checked(ctx, false)?;
+    let migrations = migrations(ctx, &report);
     if let Some(v) = to
         && each.is_set()
         && migrations.get(v).is_none()
     {
-        bail!("there is no migration with version {v} in `{}`", cli.dir.display());
+        bail!("there is no migration with version {v} in `{}`", ctx.dir.display());
     }
     if each.is_set() {
-        return super::fleet::upgrade(cli, each, &migrations, to, fail_fast, !no_backup);
+        return super::fleet::upgrade(ctx, each, &migrations, to, fail_fast, !no_backup);
     }
     if let Some(v) = to
         && migrations.get(v).is_none()
     {
-        bail!("there is no migration with version {v} in `{}`", cli.dir.display());
+        bail!("there is no migration with version {v} in `{}`", ctx.dir.display());
     }
-    let target = db::parse(&db::url(cli.database_url.as_deref())?)?;
+    let target = db::parse(&db::url(ctx.database_url.as_deref())?)?;
     let mut options = UpgradeOptions::default().batch(batch);
     if let Some(v) = to {
         options = options.target(v);
