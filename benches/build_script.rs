@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, SystemTime};
 
-use migcheck_core::check::Config;
+use migcheck_core::config::Config;
 use migcheck_core::seal::seal;
 
 #[path = "../crates/migcheck-core/benches/support/history.rs"]

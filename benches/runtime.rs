@@ -153,10 +153,10 @@ fn squashed(scratch: &std::path::Path, m: &Migrations, replay: Duration) {
     for m in m.iter() {
         std::fs::write(dir.join(format!("{}_{}.sql", m.version(), m.name())), m.up().sql()).unwrap();
     }
-    let config = migcheck_core::check::Config::new(&dir);
+    let config = migcheck_core::config::Config::new(&dir);
     migcheck_core::seal::seal(&config, false).unwrap_or_else(|d| panic!("{}", d[0].render()));
     let report = migcheck_core::check::check(&config);
-    let engine = migcheck_core::sqlite::SqliteEngine::open(&report.scratch, None).unwrap();
+    let engine = migcheck_core::engine::sqlite::SqliteEngine::open(&report.scratch, None).unwrap();
     let sql =
         migcheck_core::check::baseline_sql(&engine, &report, 990, true).unwrap_or_else(|d| panic!("{}", d.render()));
     std::fs::write(dir.join("990_baseline.baseline.sql"), &sql).unwrap();

@@ -62,7 +62,7 @@ macro_rules! include_migrations {
     };
 }
 
-pub use migcheck_core::exec::Mode;
+pub use migcheck_core::model::Mode;
 
 /// One migration file: where it came from, its SQL, and how it runs.
 #[derive(Debug, Clone, PartialEq, Eq)]

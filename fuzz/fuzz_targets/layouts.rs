@@ -2,7 +2,8 @@
 //! keeps every byte offset and line.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use migcheck_core::layout::{Layout, blank_outside, sections};
+use migcheck_core::layout::{blank_outside, sections};
+use migcheck_core::model::Layout;
 
 fuzz_target!(|data: &str| {
     for layout in [Layout::Dbmate, Layout::Goose, Layout::SqlMigrate] {

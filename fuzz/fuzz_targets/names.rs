@@ -13,7 +13,7 @@ fuzz_target!(|data: &str| {
     }
     let _ = migcheck_core::layout::diesel_name(data);
     let _ = migcheck_core::layout::refinery_name(data);
-    for layout in [migcheck_core::layout::Layout::Dbmate, migcheck_core::layout::Layout::SqlMigrate] {
+    for layout in [migcheck_core::model::Layout::Dbmate, migcheck_core::model::Layout::SqlMigrate] {
         if let Some((version, description)) = migcheck_core::layout::single_name(data, layout) {
             assert!(version >= 0);
             assert!(!description.trim().is_empty());

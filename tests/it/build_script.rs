@@ -737,7 +737,7 @@ fn an_accepted_down_mismatch_builds_in_locked_mode_until_what_is_found_changes()
     let dir = fixture.migrations();
     let refused = migcheck_build::lock(&dir).unwrap_err().to_string();
     assert!(refused.contains("error[down-mismatch]") && refused.contains("`migcheck lock --accept`"), "{refused}");
-    let config = migcheck_core::check::Config::new(&dir);
+    let config = migcheck_core::config::Config::new(&dir);
     let sealed =
         migcheck_core::seal::seal_accepting(&config, false, true).unwrap_or_else(|d| panic!("{}", d[0].render()));
     assert_eq!((sealed.added.len(), sealed.accepted), (2, 1));
@@ -779,9 +779,9 @@ fn a_squashed_history_builds_and_an_edited_baseline_fails_the_build() {
     fixture.set_migrations(&files);
     let dir = fixture.migrations();
     seal(&dir);
-    let config = migcheck_core::check::Config::new(&dir);
+    let config = migcheck_core::config::Config::new(&dir);
     let report = migcheck_core::check::check(&config);
-    let engine = migcheck_core::sqlite::SqliteEngine::open(&report.scratch, None).unwrap();
+    let engine = migcheck_core::engine::sqlite::SqliteEngine::open(&report.scratch, None).unwrap();
     let sql =
         migcheck_core::check::baseline_sql(&engine, &report, 3, true).unwrap_or_else(|d| panic!("{}", d.render()));
     let baseline = dir.join("3_start.baseline.sql");

@@ -33,14 +33,15 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 // What this crate's API takes and returns: nothing else of migcheck-core.
-pub use migcheck_core::check::{Migration, Report};
+pub use migcheck_core::check::Report;
 pub use migcheck_core::diagnostic::{Diagnostic, Kind, Severity};
-pub use migcheck_core::layout::Layout;
-pub use migcheck_core::lock::Dialect;
+pub use migcheck_core::model::Dialect;
+pub use migcheck_core::model::Layout;
+pub use migcheck_core::model::Migration;
 pub use migcheck_core::seal::Sealed;
 
-use migcheck_core::check::Config;
-use migcheck_core::scratch::FunctionStub;
+use migcheck_core::config::Config;
+use migcheck_core::config::FunctionStub;
 
 /// Configures and runs the build-time check. Setters chain:
 /// `Build::new().dir("db/migrations").locked(true).run()`.

@@ -17,7 +17,7 @@ pub struct Context {
     /// The history table's name.
     pub history_table: String,
     /// `--layout`, when given.
-    pub layout: Option<migcheck_core::layout::Layout>,
+    pub layout: Option<migcheck_core::model::Layout>,
     /// `--fixtures`, when given.
     pub fixtures: Option<PathBuf>,
     /// `--prelude`, when given.

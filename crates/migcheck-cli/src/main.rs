@@ -58,7 +58,7 @@ pub struct Cli {
     /// Read another tool's directory in place: migcheck, diesel, refinery, dbmate, goose, sql-migrate.
     /// Default: the lock file's `layout` line, else detected.
     #[arg(long, global = true, value_name = "LAYOUT", value_parser = parse_layout)]
-    pub layout: Option<migcheck_core::layout::Layout>,
+    pub layout: Option<migcheck_core::model::Layout>,
 
     /// The fixtures directory: `<version>.sql` files of rows loaded right after their version
     /// when migrations are checked. Default: `fixtures` beside the migrations directory.
@@ -71,8 +71,8 @@ pub struct Cli {
     pub prelude: Option<PathBuf>,
 }
 
-fn parse_layout(text: &str) -> Result<migcheck_core::layout::Layout, String> {
-    migcheck_core::layout::Layout::parse(text)
+fn parse_layout(text: &str) -> Result<migcheck_core::model::Layout, String> {
+    migcheck_core::model::Layout::parse(text)
         .ok_or_else(|| format!("unknown layout `{text}`: migcheck, diesel, refinery, dbmate, goose or sql-migrate"))
 }
 
@@ -294,7 +294,7 @@ fn on_termination_drop_scratch_databases() {
             if libc::sigwait(&set, &mut signal) == 0 {
                 TERMINATING.store(true, std::sync::atomic::Ordering::SeqCst);
                 libc::signal(libc::SIGPIPE, libc::SIG_IGN);
-                migcheck_core::postgres::drop_scratch_databases();
+                migcheck_core::engine::postgres::drop_scratch_databases();
                 std::process::exit(128 + signal);
             }
         });

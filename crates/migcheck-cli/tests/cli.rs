@@ -1548,7 +1548,7 @@ fn a_no_transaction_file_cut_part_way_resumes_where_it_stopped() {
 /// SIGTERM during a PostgreSQL check drops its scratch database; one a
 /// process left that is gone (SIGKILL) the next run drops.
 fn a_terminated_postgres_check_leaves_no_scratch_database() {
-    use migcheck_core::postgres::wire::{Client, PgUrl};
+    use migcheck_core::engine::postgres::wire::{Client, PgUrl};
     let scratch = pg::server().unwrap();
     let admin = PgUrl::parse(&scratch).unwrap();
     let databases = |pid: u32| -> Vec<String> {

@@ -18,8 +18,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use migcheck_core::config::ScratchConfig;
 use migcheck_core::schema::{Snapshot, compare};
-use migcheck_core::scratch::ScratchConfig;
 use rusqlite::Connection;
 
 fn fixtures() -> PathBuf {
@@ -648,7 +648,7 @@ fn diesel_and_refinery_on_postgres_agree_with_migcheck() {
         assert_eq!(order, migcheck_order(root, tool), "{tool}: the order of application");
         let run = migcheck(root, &["--database-url", &ours, "upgrade"], false);
         assert_eq!(run.code, 0, "{tool}: {run:?}");
-        let schema = |url: &str, history: &str| migcheck_core::postgres::live_snapshot(url, history).unwrap();
+        let schema = |url: &str, history: &str| migcheck_core::engine::postgres::live_snapshot(url, history).unwrap();
         assert_eq!(schema(&ours, "migcheck_history"), schema(&theirs, history), "{tool}: the schema");
         for query in [
             "SELECT title || ' by ' || author FROM book_list ORDER BY 1",

@@ -19,8 +19,10 @@ use std::fs;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use migcheck_core::check::{self, Config};
+use migcheck_core::check;
+
 use migcheck_core::checksum::checksum;
+use migcheck_core::config::Config;
 use migcheck_core::seal::seal;
 
 #[path = "support/history.rs"]
@@ -186,7 +188,7 @@ fn squashed(dir: &Path, n: usize, reps: usize, cold: Duration) {
     let config = Config::new(&copy);
     let report = check::check(&config);
     let v = report.migrations[n - 11].version;
-    let engine = migcheck_core::sqlite::SqliteEngine::open(&report.scratch, None).unwrap();
+    let engine = migcheck_core::engine::sqlite::SqliteEngine::open(&report.scratch, None).unwrap();
     let sql = check::baseline_sql(&engine, &report, v, true).unwrap_or_else(|d| panic!("{}", d.render()));
     fs::write(copy.join(format!("{v}_baseline.baseline.sql")), sql).unwrap();
     migcheck_core::seal::seal_baseline(&config).unwrap_or_else(|d| panic!("{}", d[0].render()));
@@ -251,7 +253,7 @@ fn raw_incremental(dir: &Path, cache_dir: &Path, new: &Path) {
         let bytes = fs::read(entry.unwrap().path()).unwrap();
         std::hint::black_box(checksum(&bytes));
     }
-    let bytes = fs::read(migcheck_core::cache::path(cache_dir)).unwrap();
+    let bytes = fs::read(migcheck_core::engine::sqlite::cache::path(cache_dir)).unwrap();
     let mut conn = rusqlite::Connection::open_in_memory().unwrap();
     // The database image, then a one-line trailer.
     // The cache file is a one-line header, then the database image.

@@ -20,7 +20,9 @@ use std::fs;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use migcheck_core::check::{Config, check};
+use migcheck_core::check::check;
+
+use migcheck_core::config::Config;
 
 /// A PostgreSQL history of `n` migrations: tables with keys, foreign keys and
 /// indexes, columns added with defaults, seed rows and backfills, concurrent
@@ -137,8 +139,8 @@ fn main() {
     let (mut cold, mut warm) = (Duration::MAX, Duration::MAX);
     for round in 0..3 {
         // A cold check: the templates of this history dropped first.
-        let mut admin = migcheck_core::postgres::wire::Client::connect(
-            &migcheck_core::postgres::wire::PgUrl::parse(config.postgres_scratch.as_deref().unwrap()).unwrap(),
+        let mut admin = migcheck_core::engine::postgres::wire::Client::connect(
+            &migcheck_core::engine::postgres::wire::PgUrl::parse(config.postgres_scratch.as_deref().unwrap()).unwrap(),
         )
         .unwrap();
         for row in admin.query("SELECT datname FROM pg_database WHERE datname LIKE 'migcheck\\_tpl\\_%'").unwrap() {

@@ -6,7 +6,7 @@
 
 use sha2::{Digest as _, Sha256};
 
-pub use crate::model::{CHAIN_START, Digest};
+use crate::model::Digest;
 
 /// SHA-256 of `bytes` with line endings normalised to `\n`.
 pub fn checksum(bytes: &[u8]) -> Digest {
@@ -135,8 +135,8 @@ mod tests {
 
     #[test]
     fn chain_depends_on_order() {
-        let a = chain(&chain(&CHAIN_START, "1"), "2");
-        let b = chain(&chain(&CHAIN_START, "2"), "1");
+        let a = chain(&chain(&crate::model::CHAIN_START, "1"), "2");
+        let b = chain(&chain(&crate::model::CHAIN_START, "2"), "1");
         assert_ne!(a, b);
     }
 }

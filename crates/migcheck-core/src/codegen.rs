@@ -7,9 +7,9 @@ use std::fs;
 use std::io;
 use std::path::Path;
 
-use crate::check::{Baseline, Migration, Mode, Script, Squashed};
 use crate::checksum::push_hex;
-use crate::layout::Layout;
+use crate::model::Layout;
+use crate::model::{Baseline, Migration, Mode, Script, Squashed};
 
 /// The generated file's path under `OUT_DIR`.
 pub const GENERATED: &str = "migcheck/migrations.rs";
@@ -386,7 +386,7 @@ pub fn write_if_changed(path: &Path, contents: &str) -> io::Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scan::SourceFile;
+    use crate::model::SourceFile;
 
     fn migration(version: i64, sql: &str, down: Option<&str>, mode: Mode) -> Migration {
         let script = |path: String, sql: &str, mode| Script {

@@ -13,7 +13,7 @@
 
 use std::ops::Range;
 
-pub use crate::model::Allow;
+use crate::model::Allow;
 
 /// What a migration's directives ask for.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

@@ -16,8 +16,6 @@ use rusqlite::Connection;
 
 use crate::lexer;
 
-pub use crate::model::Mode;
-
 /// A statement that failed to prepare or to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatementError {

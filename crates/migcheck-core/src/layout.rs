@@ -13,7 +13,7 @@
 use std::ops::Range;
 use std::path::Path;
 
-pub use crate::model::Layout;
+use crate::model::Layout;
 
 /// Guesses the layout of `dir` from its entries and first lines.
 pub fn detect(dir: &Path) -> Layout {

@@ -26,8 +26,8 @@ pub mod lexer;
 pub mod model;
 
 #[cfg(feature = "checker")]
-#[doc(hidden)]
-pub mod cache;
+pub mod config;
+
 #[cfg(feature = "checker")]
 pub mod check;
 #[cfg(feature = "checker")]
@@ -61,21 +61,9 @@ pub mod name;
 pub mod order;
 #[cfg(feature = "checker")]
 #[doc(hidden)]
-pub mod postgres;
-#[cfg(feature = "checker")]
-#[doc(hidden)]
 pub mod scan;
 #[cfg(feature = "checker")]
 #[doc(hidden)]
 pub mod schema;
 #[cfg(feature = "checker")]
-#[doc(hidden)]
-pub mod scratch;
-#[cfg(feature = "checker")]
 pub mod seal;
-#[cfg(feature = "checker")]
-#[doc(hidden)]
-pub mod sqlite;
-#[cfg(feature = "checker")]
-#[doc(hidden)]
-pub mod synthetic;

@@ -40,8 +40,11 @@
 
 use std::fmt::Write as _;
 
-use crate::checksum::{self, CHAIN_START, Digest};
-use crate::model::{FunctionStub, Migration};
+use crate::checksum;
+
+use crate::config::FunctionStub;
+use crate::model::Migration;
+use crate::model::{CHAIN_START, Digest};
 
 /// The format this version of migcheck reads and writes.
 pub const FORMAT: u32 = 1;
@@ -163,7 +166,7 @@ pub struct Lock {
     /// `dialect postgres`: the SQL dialect of the migrations (SQLite when absent).
     pub dialect: Option<Dialect>,
     /// `layout diesel`: the directory's layout (detected when absent).
-    pub layout: Option<crate::layout::Layout>,
+    pub layout: Option<crate::model::Layout>,
     /// `layout custom [by-name] <regex>`: the pattern of the project's own
     /// names (with `layout` = `Custom`).
     pub custom: Option<crate::layout::CustomLayout>,
@@ -250,7 +253,7 @@ fn without_numbers(text: &str) -> String {
     out
 }
 
-pub use crate::model::Dialect;
+use crate::model::Dialect;
 
 /// Why a lock file could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -316,7 +319,7 @@ impl Lock {
             let _ = writeln!(out, "dialect {}", dialect.name());
         }
         match (self.layout, &self.custom) {
-            (Some(crate::layout::Layout::Custom), Some(custom)) => {
+            (Some(crate::model::Layout::Custom), Some(custom)) => {
                 let _ = writeln!(out, "layout custom {}", custom.render());
             }
             (Some(layout), _) => {
@@ -328,7 +331,7 @@ impl Lock {
             let _ = writeln!(out, "function {} {}", f.name, f.arity);
         }
         if let Some(limit) = self.scratch_limit {
-            let shown = crate::model::show_size(limit);
+            let shown = crate::config::show_size(limit);
             let _ = writeln!(out, "scratch-limit {}", shown.strip_suffix(" bytes").unwrap_or(&shown).replace(' ', ""));
         }
         if self.foreign_keys_off {
@@ -499,12 +502,12 @@ pub(crate) fn read_setting(lock: &mut Lock, n: usize, line: &str) -> Result<bool
         });
     } else if let Some(spec) = line.strip_prefix("layout custom ") {
         lock.custom = Some(crate::layout::CustomLayout::parse(spec).map_err(|e| corrupt(n, e))?);
-        lock.layout = Some(crate::layout::Layout::Custom);
+        lock.layout = Some(crate::model::Layout::Custom);
     } else if let Some(name) = line.strip_prefix("layout ") {
         if name.trim() == "custom" {
             return Err(corrupt(n, "`layout custom` needs a regex: `layout custom <regex>`".into()));
         }
-        lock.layout = Some(crate::layout::Layout::parse(name).ok_or_else(|| {
+        lock.layout = Some(crate::model::Layout::parse(name).ok_or_else(|| {
             corrupt(
                 n,
                 format!(
@@ -536,7 +539,7 @@ pub(crate) fn read_setting(lock: &mut Lock, n: usize, line: &str) -> Result<bool
         };
     } else if let Some(size) = line.strip_prefix("scratch-limit ") {
         lock.scratch_limit = Some(
-            crate::model::parse_size(size.trim())
+            crate::config::parse_size(size.trim())
                 .ok_or_else(|| corrupt(n, format!("`{}` is not a size (`2GiB`, `512MiB`, bytes)", size.trim())))?,
         );
     } else if let Some(rest) =
@@ -617,7 +620,7 @@ mod tests {
             ],
             functions: vec![FunctionStub { name: "normalize".into(), arity: 1 }],
             dialect: Some(Dialect::Postgres),
-            layout: Some(crate::layout::Layout::Diesel),
+            layout: Some(crate::model::Layout::Diesel),
             custom: None,
             accepts: Vec::new(),
             allow: vec!["table-rewrite".into()],
@@ -672,7 +675,7 @@ mod tests {
     #[test]
     fn a_custom_layout_round_trips() {
         let mut lock = sample();
-        lock.layout = Some(crate::layout::Layout::Custom);
+        lock.layout = Some(crate::model::Layout::Custom);
         lock.custom =
             Some(crate::layout::CustomLayout::parse(r"by-name (?<version>\d+) (?<description>.+)\.sql").unwrap());
         let text = lock.render();

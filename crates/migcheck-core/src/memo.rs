@@ -15,10 +15,12 @@ use std::ops::Range;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use crate::checksum::Digest;
-use crate::layout::Layout;
-use crate::lock::{Dialect, Lock, LockEntry};
-use crate::model::{Analysis, FunctionStub};
+use crate::config::FunctionStub;
+use crate::lock::{Lock, LockEntry};
+use crate::model::Analysis;
+use crate::model::Dialect;
+use crate::model::Digest;
+use crate::model::Layout;
 
 const MAGIC: &[u8] = concat!("migcheck memo 7 ", env!("CARGO_PKG_VERSION"), "\n").as_bytes();
 const FILE_NAME: &str = "memo.bin";

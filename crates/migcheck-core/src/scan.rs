@@ -10,15 +10,18 @@ use std::fs;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
-use crate::checksum::{self, Digest};
+use crate::checksum;
+
 use crate::diagnostic::{Diagnostic, Kind, Location};
-use crate::layout::{self, Layout};
+use crate::layout;
 use crate::memo::Memo;
 use crate::model::Analysis;
+use crate::model::Digest;
+use crate::model::Layout;
 use crate::name::{self, FileKind, NameError};
 use crate::order;
 
-pub use crate::model::SourceFile;
+use crate::model::SourceFile;
 
 /// A migration found in the directory, not yet checked.
 #[derive(Debug, Clone, PartialEq, Eq)]

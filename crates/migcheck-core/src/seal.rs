@@ -8,7 +8,9 @@
 use std::fs;
 use std::path::PathBuf;
 
-use crate::check::{self, Config};
+use crate::check;
+
+use crate::config::Config;
 use crate::diagnostic::{Diagnostic, Kind};
 use crate::lock::Lock;
 

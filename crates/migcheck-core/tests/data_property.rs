@@ -6,7 +6,9 @@
 
 use std::fs;
 
-use migcheck_core::check::{Config, check};
+use migcheck_core::check::check;
+
+use migcheck_core::config::Config;
 use migcheck_core::diagnostic::Kind;
 use proptest::prelude::*;
 

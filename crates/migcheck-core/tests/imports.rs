@@ -1,8 +1,8 @@
 //! No crate of the workspace has an import cycle between its files, and
 //! core's `model` is a leaf.
 //!
-//! Read from the source: every file is a node (`check/lock.rs` is
-//! `check::lock`, `check/mod.rs` is `check`), and every path in its code that
+//! Read from the source: every file is a node (`check/history.rs` is
+//! `check::history`, `check/mod.rs` is `check`), and every path in its code that
 //! starts with `crate::`, `super::`, `self::` or the name of one of its child
 //! modules is an edge to the file that defines what the path names. A path
 //! that reaches an item a `mod.rs` only re-exports (`pub use lock::Lock;`)

@@ -5,7 +5,9 @@
 use std::fs;
 use std::path::Path;
 
-use migcheck_core::check::{Config, Report, check};
+use migcheck_core::check::{Report, check};
+
+use migcheck_core::config::Config;
 use migcheck_core::seal::seal;
 
 /// xorshift64*: deterministic, no dependency.
@@ -154,7 +156,7 @@ fn a_corrupt_or_foreign_cache_is_ignored_and_rebuilt() {
     seal(&config, false).unwrap();
     fs::write(dir.join("3_c.sql"), "CREATE TABLE c (x);").unwrap();
     assert!(!check(&config).from_cache, "first run is cold");
-    let cache = migcheck_core::cache::path(config.cache_dir.as_ref().unwrap());
+    let cache = migcheck_core::engine::sqlite::cache::path(config.cache_dir.as_ref().unwrap());
     let good = check(&config);
     assert!(good.from_cache);
     let bytes = fs::read(&cache).unwrap();

@@ -4,9 +4,14 @@
 use std::fs;
 use std::path::Path;
 
-use migcheck_core::check::{Config, Mode, check};
+use migcheck_core::check::check;
+
+use migcheck_core::config::Config;
+
 use migcheck_core::diagnostic::Kind;
-use migcheck_core::layout::{Layout, detect};
+use migcheck_core::layout::detect;
+use migcheck_core::model::Layout;
+use migcheck_core::model::Mode;
 
 fn write(dir: &Path, files: &[(&str, &str)]) {
     for (name, text) in files {

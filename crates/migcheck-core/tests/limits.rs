@@ -5,7 +5,9 @@
 use std::fs;
 use std::time::{Duration, Instant};
 
-use migcheck_core::check::{Config, Report, check};
+use migcheck_core::check::{Report, check};
+
+use migcheck_core::config::Config;
 use migcheck_core::diagnostic::Kind;
 
 /// The example from issue 19: about 12 GB of rows if nothing stopped it.

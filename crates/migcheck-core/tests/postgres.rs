@@ -13,10 +13,12 @@ use libtest_mimic::{Arguments, Trial};
 
 use std::fs;
 
-use migcheck_core::check::{Config, Report, check};
+use migcheck_core::check::{Report, check};
+
+use migcheck_core::config::Config;
 use migcheck_core::diagnostic::{Kind, Severity};
-use migcheck_core::lock::Dialect;
-use migcheck_core::postgres::wire::{Client, PgUrl};
+use migcheck_core::engine::postgres::wire::{Client, PgUrl};
+use migcheck_core::model::Dialect;
 
 /// The tests look at every scratch database on the server: one at a time.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -167,19 +169,19 @@ fn an_invalid_index_is_drift(url: &str) {
     c.query(&format!("CREATE DATABASE {name}")).unwrap();
     let mut db = Client::connect(&admin.with_database(&name)).unwrap();
     db.query("CREATE TABLE t (x int); INSERT INTO t VALUES (1), (1);").unwrap();
-    let valid = migcheck_core::postgres::snapshot(&mut db).unwrap();
+    let valid = migcheck_core::engine::postgres::snapshot(&mut db).unwrap();
     assert!(db.query("CREATE UNIQUE INDEX CONCURRENTLY t_x ON t (x)").is_err());
-    let invalid = migcheck_core::postgres::snapshot(&mut db).unwrap();
+    let invalid = migcheck_core::engine::postgres::snapshot(&mut db).unwrap();
     db.query("DELETE FROM t WHERE ctid NOT IN (SELECT min(ctid) FROM t)").unwrap();
     db.query("DROP INDEX t_x").unwrap();
     db.query("CREATE UNIQUE INDEX CONCURRENTLY t_x ON t (x)").unwrap();
-    let rebuilt = migcheck_core::postgres::snapshot(&mut db).unwrap();
+    let rebuilt = migcheck_core::engine::postgres::snapshot(&mut db).unwrap();
     drop(db);
     c.query(&format!("DROP DATABASE {name} WITH (FORCE)")).unwrap();
-    let found = migcheck_core::postgres::diff(&rebuilt, &invalid, "its migrations", "the live database");
+    let found = migcheck_core::engine::postgres::diff(&rebuilt, &invalid, "its migrations", "the live database");
     assert_eq!(found.len(), 1, "{found:?}");
     assert!(found[0].starts_with("index `t_x`") && found[0].contains("INVALID"), "{found:?}");
-    assert!(migcheck_core::postgres::diff(&valid, &rebuilt, "a", "b").iter().all(|d| d.contains("t_x")));
+    assert!(migcheck_core::engine::postgres::diff(&valid, &rebuilt, "a", "b").iter().all(|d| d.contains("t_x")));
 }
 
 /// The safe NOT NULL recipe (a CHECK added NOT VALID, validated, then SET

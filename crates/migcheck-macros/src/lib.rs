@@ -18,8 +18,10 @@ use std::path::{Path, PathBuf};
 
 use proc_macro::{Literal, TokenStream, TokenTree};
 
-use migcheck_core::check::{self, Config};
+use migcheck_core::check;
+
 use migcheck_core::codegen;
+use migcheck_core::config::Config;
 use migcheck_core::scan::display_path;
 
 /// Checks the migrations in `dir` (default `"migrations"`) at compile time and

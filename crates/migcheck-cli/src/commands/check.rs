@@ -1,8 +1,9 @@
 //! `migcheck check`: every check `cargo build` runs, and with a database URL the live drift.
 
 use anyhow::anyhow;
-use migcheck_core::check::{self as checker, Config, Report};
+use migcheck_core::check::{self as checker, Report};
 use migcheck_core::checksum::to_hex;
+use migcheck_core::config::Config;
 use migcheck_core::diagnostic::{Diagnostic, Kind};
 use migcheck_core::schema::Snapshot;
 use serde_json::json;
@@ -246,7 +247,7 @@ fn schemas_drift(
              scratch database to apply the migrations to"
         );
     };
-    let mut expected: std::collections::HashMap<i64, migcheck_core::postgres::PgSnapshot> = Default::default();
+    let mut expected: std::collections::HashMap<i64, migcheck_core::engine::postgres::PgSnapshot> = Default::default();
     let mut results: Vec<(String, Result<Vec<String>>)> = Vec::new();
     for schema in schemas {
         let compared = (|| -> Result<Vec<String>> {
@@ -256,16 +257,16 @@ fn schemas_drift(
             let snapshot = match expected.entry(version) {
                 std::collections::hash_map::Entry::Occupied(known) => known.into_mut(),
                 std::collections::hash_map::Entry::Vacant(slot) => slot.insert(
-                    migcheck_core::postgres::PgEngine::create(&scratch, config.scratch.timeout)
+                    migcheck_core::engine::postgres::PgEngine::create(&scratch, config.scratch.timeout)
                         .and_then(|engine| checker::replay(&engine, report, Some(version)))
                         .and_then(|mut db| db.snapshot())
                         .map_err(|d| anyhow!(d.render()))?,
                 ),
             };
-            let live = migcheck_core::postgres::live_snapshot_of_schema(url, schema, &ctx.history_table)
+            let live = migcheck_core::engine::postgres::live_snapshot_of_schema(url, schema, &ctx.history_table)
                 .map_err(|e| anyhow!("cannot read schema `{schema}`: {e}"))?;
             let label = format!("schema `{schema}` at version {}", version_text(status.current()));
-            Ok(migcheck_core::postgres::diff(snapshot, &live, "its migrations", &label))
+            Ok(migcheck_core::engine::postgres::diff(snapshot, &live, "its migrations", &label))
         })();
         results.push((schema.clone(), compared));
     }
@@ -338,14 +339,17 @@ fn live_drift(ctx: &Context, url: &str, report: &Report) -> Result<(String, Vec<
         let database = db::Database::connect(&target, false)?.ok_or_else(|| anyhow!("cannot open the database"))?;
         let status = database.status(&migrations)?;
         refuse_unsettled(&migrations, &status)?;
-        let expected = migcheck_core::postgres::PgEngine::create(&scratch, config(ctx, false)?.scratch.timeout)
+        let expected = migcheck_core::engine::postgres::PgEngine::create(&scratch, config(ctx, false)?.scratch.timeout)
             .and_then(|engine| checker::replay(&engine, report, Some(status.current().unwrap_or(0))))
             .and_then(|mut db| db.snapshot())
             .map_err(|d| anyhow!(d.render()))?;
-        let live = migcheck_core::postgres::live_snapshot(live_url, &ctx.history_table)
+        let live = migcheck_core::engine::postgres::live_snapshot(live_url, &ctx.history_table)
             .map_err(|e| anyhow!("cannot read `{}`: {e}", target.describe()))?;
         let label = format!("the database at version {}", version_text(status.current()));
-        return Ok((target.describe(), migcheck_core::postgres::diff(&expected, &live, "its migrations", &label)));
+        return Ok((
+            target.describe(),
+            migcheck_core::engine::postgres::diff(&expected, &live, "its migrations", &label),
+        ));
     }
     let Some(conn) = db::open_existing(&target)? else {
         bail!("the database `{}` does not exist", target.describe());

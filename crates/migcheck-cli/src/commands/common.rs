@@ -7,10 +7,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use migcheck::{Migration, Migrations, Script};
-use migcheck_core::check::{self as checker, Config, Report};
+use migcheck_core::check::{self as checker, Report};
 use migcheck_core::checksum::to_hex;
-use migcheck_core::layout::Layout;
+use migcheck_core::config::Config;
 use migcheck_core::lock::{self as lock_file, Lock};
+use migcheck_core::model::Layout;
 use migcheck_core::{name, scan};
 
 use crate::context::Context;
@@ -69,7 +70,7 @@ pub(crate) fn checked(ctx: &Context, execute: bool) -> Result<Report> {
 
 /// The checked migrations as the runtime's [`Migrations`].
 pub(crate) fn migrations(ctx: &Context, report: &Report) -> Migrations {
-    let script = |s: &checker::Script| Script::new(s.file.display.clone(), s.sql.clone(), s.mode);
+    let script = |s: &migcheck_core::model::Script| Script::new(s.file.display.clone(), s.sql.clone(), s.mode);
     let list = report
         .migrations
         .iter()

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use migcheck_core::check::{self as checker};
 use migcheck_core::diagnostic::Kind;
-use migcheck_core::layout::Layout;
+use migcheck_core::model::Layout;
 use migcheck_core::schema::generate::{self, Rename};
 
 use super::common::{config, new_files, slug, utc_timestamp, versions, write_new};

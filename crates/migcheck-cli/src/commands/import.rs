@@ -4,8 +4,8 @@ use std::fs;
 
 use anyhow::anyhow;
 use migcheck_core::check::{self as checker};
-use migcheck_core::layout::Layout;
 use migcheck_core::lock::Lock;
+use migcheck_core::model::Layout;
 use migcheck_core::seal;
 
 use super::common::{config, list, migrations, plural, version_text};
@@ -57,7 +57,7 @@ pub fn run(ctx: &Context, args: &Args) -> Result<u8> {
         .map(|v| {
             let digits: String = v.chars().filter(char::is_ascii_digit).collect();
             // diesel's versions, read as migcheck reads its directory names.
-            if report.layout == migcheck_core::layout::Layout::Diesel {
+            if report.layout == migcheck_core::model::Layout::Diesel {
                 migcheck_core::layout::diesel_version_number(&digits).ok_or(())
             } else {
                 digits.parse::<i64>().map_err(|_| ())

@@ -41,7 +41,7 @@ pub fn run(ctx: &Context, args: &Args) -> Result<u8> {
     } else {
         let dialect = match dialect {
             Dialect::Sqlite => None,
-            Dialect::Postgres => Some(lock_file::Dialect::Postgres),
+            Dialect::Postgres => Some(migcheck_core::model::Dialect::Postgres),
         };
         let lock = Lock { dialect, ..Lock::default() };
         fs::write(&lock_path, lock.render()).with_context(|| format!("cannot write `{}`", lock_path.display()))?;
@@ -49,7 +49,7 @@ pub fn run(ctx: &Context, args: &Args) -> Result<u8> {
     }
     // Created now so that the build script watches it: a file that appears
     // later is not seen until something else re-runs the build script.
-    let schema = migcheck_core::model::default_schema_path(dir);
+    let schema = migcheck_core::config::default_schema_path(dir);
     if schema.exists() {
         println!("{} exists", schema.display());
     } else {

@@ -2,7 +2,9 @@
 
 use std::path::Path;
 
-use migcheck_core::layout::{self, Layout};
+use migcheck_core::layout;
+
+use migcheck_core::model::Layout;
 
 use super::common::{custom_of, layout_of, new_files, slug, utc_timestamp, versions, write_new};
 use crate::context::Context;

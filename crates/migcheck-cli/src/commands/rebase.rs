@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use migcheck_core::check::{self as checker};
-use migcheck_core::layout::Layout;
+use migcheck_core::model::Layout;
 use migcheck_core::name;
 
 use super::common::{config, utc_timestamp};

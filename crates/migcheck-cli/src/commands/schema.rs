@@ -36,18 +36,18 @@ pub struct ShowArgs {
 /// `None`), replayed on a scratch database of the project's engine.
 fn model_at(ctx: &Context, report: &Report, version: Option<i64>) -> Result<Model> {
     let config = config(ctx, false)?;
-    let result = if report.lock.dialect == Some(migcheck_core::lock::Dialect::Postgres) {
+    let result = if report.lock.dialect == Some(migcheck_core::model::Dialect::Postgres) {
         let Some(scratch) = config.postgres_scratch else {
             bail!(
                 "a PostgreSQL history is replayed on a scratch server: set MIGCHECK_SCRATCH_URL to a server where \
                  migcheck may create a scratch database"
             );
         };
-        migcheck_core::postgres::PgEngine::create(&scratch, config.scratch.timeout)
+        migcheck_core::engine::postgres::PgEngine::create(&scratch, config.scratch.timeout)
             .and_then(|engine| checker::replay(&engine, report, version))
             .and_then(|mut db| db.model())
     } else {
-        migcheck_core::sqlite::SqliteEngine::open(&report.scratch, None)
+        migcheck_core::engine::sqlite::SqliteEngine::open(&report.scratch, None)
             .and_then(|engine| checker::replay(&engine, report, version))
             .and_then(|mut db| db.model())
     };
@@ -61,7 +61,7 @@ fn model_at(ctx: &Context, report: &Report, version: Option<i64>) -> Result<Mode
 fn live_model(ctx: &Context, url: &str) -> Result<Model> {
     let target = db::parse(url)?;
     match &target {
-        db::Target::Postgres(url) => migcheck_core::postgres::live_model(url, &ctx.history_table)
+        db::Target::Postgres(url) => migcheck_core::engine::postgres::live_model(url, &ctx.history_table)
             .map_err(|e| anyhow!("cannot read `{}`: {e}", target.describe()).into()),
         _ => {
             let Some(conn) = db::open_existing(&target)? else {

@@ -36,17 +36,17 @@ pub struct Args {
 /// The baseline's SQL, replayed on the project's engine.
 fn baseline_sql(ctx: &Context, report: &Report, version: i64, rows: bool) -> Result<String> {
     let config = config(ctx, false)?;
-    let result = if report.lock.dialect == Some(migcheck_core::lock::Dialect::Postgres) {
+    let result = if report.lock.dialect == Some(migcheck_core::model::Dialect::Postgres) {
         let Some(scratch) = config.postgres_scratch else {
             bail!(
                 "a PostgreSQL history is squashed on a scratch server: set MIGCHECK_SCRATCH_URL to a server where \
                  migcheck may create a scratch database"
             );
         };
-        migcheck_core::postgres::PgEngine::create(&scratch, config.scratch.timeout)
+        migcheck_core::engine::postgres::PgEngine::create(&scratch, config.scratch.timeout)
             .and_then(|engine| checker::baseline_sql(&engine, report, version, rows))
     } else {
-        migcheck_core::sqlite::SqliteEngine::open(&report.scratch, None)
+        migcheck_core::engine::sqlite::SqliteEngine::open(&report.scratch, None)
             .and_then(|engine| checker::baseline_sql(&engine, report, version, rows))
     };
     result.map_err(|d| {

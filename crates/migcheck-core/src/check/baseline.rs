@@ -8,10 +8,13 @@
 
 use std::collections::BTreeSet;
 
-use crate::checksum::{self, Digest};
+use crate::checksum;
+
+use crate::config::Config;
 use crate::diagnostic::{Diagnostic, Kind, Location};
 use crate::engine::Engine;
-use crate::model::{Baseline, Config, Migration, Script, SourceFile, Squashed};
+use crate::model::Digest;
+use crate::model::{Baseline, Migration, Script, SourceFile, Squashed};
 use crate::scan::{Part, display_path};
 
 use super::report::Report;
@@ -109,7 +112,7 @@ pub(super) fn compare_with_lock(config: &Config, report: &mut Report) {
         ),
         (Some(b), None) => {
             let message = format!("the baseline `{}` is not sealed yet", b.script.file.file_name());
-            let d = super::lock::not_sealed_yet(config, message);
+            let d = super::history::not_sealed_yet(config, message);
             report.diagnostics.push(
                 d.at(Location::file(&b.script.file.display))
                     .help(format!("run `migcheck lock` and commit `{lock_display}` with it")),
@@ -130,7 +133,7 @@ pub(super) fn compare_with_lock(config: &Config, report: &mut Report) {
                         &b.script.file.display,
                     ),
                 };
-                let d = super::lock::not_sealed_yet(config, message);
+                let d = super::history::not_sealed_yet(config, message);
                 report.diagnostics.push(
                     d.at(Location::file(at)).help(format!("run `migcheck lock` and commit `{lock_display}` with it")),
                 );

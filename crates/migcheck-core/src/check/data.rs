@@ -1,7 +1,7 @@
 //! The data checks: migrations proven on tables that hold rows.
 //!
 //! Before each migration runs, its tables hold rows: synthetic ones
-//! ([`crate::synthetic`], and the PostgreSQL engine's own), given to each table
+//! ([`crate::engine::sqlite::rows`], and the PostgreSQL engine's own), given to each table
 //! the migration after the one that created it, and the user's fixtures
 //! (`fixtures/<version>.sql`, loaded right after migration `<version>`).
 //! Around each migration:
@@ -23,11 +23,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 
-use crate::checksum::{self, Digest};
+use crate::checksum;
+
+use crate::config::Config;
 use crate::diagnostic::{Diagnostic, Kind, Location, Severity};
 use crate::engine::{Contents, Engine};
 use crate::lexer;
-use crate::model::{Config, Migration, Mode, Script, SourceFile};
+use crate::model::Digest;
+use crate::model::{Migration, Mode, Script, SourceFile};
 use crate::scan::display_path;
 use crate::schema::tokens::{self, Token};
 

@@ -10,7 +10,7 @@
 mod baseline;
 mod breaking;
 mod data;
-mod lock;
+mod history;
 mod pipeline;
 mod replay;
 mod report;
@@ -18,18 +18,23 @@ mod scripts;
 
 use std::path::Path;
 
-use crate::checksum::{self, CHAIN_START, Digest};
+use crate::checksum;
+
 use crate::diagnostic::{Diagnostic, Kind, Severity};
 use crate::engine::Engine;
-use crate::lock::{Dialect, Lock, LockEntry};
+use crate::engine::postgres::PgEngine;
+use crate::engine::sqlite::SqliteEngine;
+use crate::lock::{Lock, LockEntry};
 use crate::memo::{Memo, MemoFile};
 use crate::model::Analysis;
-use crate::postgres::PgEngine;
+use crate::model::Dialect;
+use crate::model::{CHAIN_START, Digest};
 use crate::scan::{self, ScannedMigration, display_path};
 use crate::schema::Snapshot;
-use crate::sqlite::SqliteEngine;
 
-pub use crate::model::{Baseline, Config, Migration, Mode, Script, Squashed};
+use crate::model::Migration;
+
+use crate::config::Config;
 use report::Clock;
 pub use report::Report;
 
@@ -45,7 +50,7 @@ pub fn check(config: &Config) -> Report {
         declared: None,
         scratch: config.scratch.clone(),
         from_cache: false,
-        layout: crate::layout::Layout::Native,
+        layout: crate::model::Layout::Native,
         fixtures: Vec::new(),
         prelude: None,
         accepted: Vec::new(),
@@ -64,7 +69,7 @@ pub fn check(config: &Config) -> Report {
     }
     let mut clock = Clock::start();
     let memo = config.cache_dir.as_deref().map(Memo::load).unwrap_or_default();
-    let lock_text = lock::read_lock(config, &mut report, &memo);
+    let lock_text = history::read_lock(config, &mut report, &memo);
     clock.lap(&mut report.timings, "lock");
     let lock_diagnostics: Vec<Diagnostic> = std::mem::take(&mut report.diagnostics);
     let layout = config.layout.or(report.lock.layout).unwrap_or_else(|| crate::layout::detect(&config.dir));
@@ -97,7 +102,7 @@ pub fn check(config: &Config) -> Report {
         // (already verified): no need to hash the lines again.
         let i = offset + report.migrations.len();
         chain = match report.lock.entries.get(i) {
-            Some(entry) if chain == lock::link_before(&report.lock_links, i) && entry.seals(&migration) => {
+            Some(entry) if chain == history::link_before(&report.lock_links, i) && entry.seals(&migration) => {
                 report.lock_links[i]
             }
             _ => checksum::chain(&chain, &LockEntry::of(&migration).to_line()),
@@ -107,7 +112,7 @@ pub fn check(config: &Config) -> Report {
     }
     clock.lap(&mut report.timings, "scripts");
     if report.lock_ok {
-        lock::compare_with_lock(config, &scanned.broken_versions, &mut report);
+        history::compare_with_lock(config, &scanned.broken_versions, &mut report);
         baseline::compare_with_lock(config, &mut report);
     }
     clock.lap(&mut report.timings, "compare");
@@ -231,7 +236,7 @@ fn execute(config: &Config, report: &mut Report) {
                 report
                     .lock
                     .scratch_limit
-                    .filter(|_| config.scratch.size_limit == crate::model::DEFAULT_SIZE_LIMIT)
+                    .filter(|_| config.scratch.size_limit == crate::config::DEFAULT_SIZE_LIMIT)
                     .unwrap_or(config.scratch.size_limit),
             )
         });
@@ -241,7 +246,7 @@ fn execute(config: &Config, report: &mut Report) {
     let mut scratch = config.scratch.clone();
     // The lock's `scratch-limit` is the project's, unless the build or the
     // environment set another.
-    if let Some(limit) = report.lock.scratch_limit.filter(|_| scratch.size_limit == crate::model::DEFAULT_SIZE_LIMIT) {
+    if let Some(limit) = report.lock.scratch_limit.filter(|_| scratch.size_limit == crate::config::DEFAULT_SIZE_LIMIT) {
         scratch.size_limit = limit;
     }
     // `foreign-keys off` in the lock: the project migrates without them.
@@ -650,8 +655,11 @@ CREATE INDEX b_y ON b (y);",
         ]);
         let report = check(&cfg);
         assert!(!report.has_errors(), "{:#?}", report.diagnostics);
-        let modes: Vec<Mode> = report.migrations.iter().map(|m| m.up.mode).collect();
-        assert_eq!(modes, [Mode::Transaction, Mode::NoTransaction, Mode::SelfManaged]);
+        let modes: Vec<crate::model::Mode> = report.migrations.iter().map(|m| m.up.mode).collect();
+        assert_eq!(
+            modes,
+            [crate::model::Mode::Transaction, crate::model::Mode::NoTransaction, crate::model::Mode::SelfManaged]
+        );
     }
 
     #[test]

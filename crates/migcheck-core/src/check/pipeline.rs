@@ -8,10 +8,11 @@
 //! one (`schema.sql`), run on a fresh scratch database of the same engine.
 
 use crate::checksum;
+use crate::config::Config;
 use crate::diagnostic::{Diagnostic, Kind, Location};
 use crate::engine::Engine;
 use crate::lock::Accepted;
-use crate::model::{Config, Migration, Mode, Script};
+use crate::model::{Migration, Mode, Script};
 
 use super::breaking::Shapes;
 use super::data::{self, Cause, Data, Watch};

@@ -5,10 +5,11 @@
 use std::fs;
 
 use crate::checksum;
+use crate::config::Config;
 use crate::diagnostic::{Diagnostic, Kind, Location};
 use crate::engine::Engine;
 use crate::lexer;
-use crate::model::{Config, Migration, Mode, Script, SourceFile};
+use crate::model::{Migration, Mode, Script, SourceFile};
 use crate::scan::display_path;
 
 /// The schema the up migrations of `migrations` up to `version` (all when

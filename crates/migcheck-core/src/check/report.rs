@@ -2,10 +2,11 @@
 
 use std::time::{Duration, Instant};
 
-use crate::checksum::{CHAIN_START, Digest};
+use crate::config::ScratchConfig;
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::lock::Lock;
-use crate::model::{Baseline, Migration, ScratchConfig, Script, Squashed};
+use crate::model::{Baseline, Migration, Script, Squashed};
+use crate::model::{CHAIN_START, Digest};
 use crate::schema::Snapshot;
 
 /// Everything the checker found.
@@ -30,7 +31,7 @@ pub struct Report {
     /// Whether the sealed migrations' result came from the cache.
     pub from_cache: bool,
     /// The layout the directory was read in.
-    pub layout: crate::layout::Layout,
+    pub layout: crate::model::Layout,
     /// The fixture files read (to watch for changes).
     pub fixtures: Vec<std::path::PathBuf>,
     /// The prelude run before the first migration, when there is one.

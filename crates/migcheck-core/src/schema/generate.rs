@@ -21,7 +21,8 @@ use std::ffi::c_int;
 use std::fmt::{self, Write as _};
 
 use super::{Change, Diff, ObjectKind, Snapshot, Table, compare, parse_create_table, tokens};
-use crate::scratch::{Scratch, ScratchConfig};
+use crate::config::ScratchConfig;
+use crate::engine::sqlite::sandbox::Scratch;
 
 /// A rename the user asked for: a table (`old:new`) or a column (`table.old:new`).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,10 +8,10 @@
 //! (CHECK constraints, collations, generated columns). Whitespace, comments,
 //! quoting and keyword case never count as differences.
 
+pub mod generate;
 /// Writing a squashed baseline (`migcheck squash`): the statements both
 /// engines share.
-pub mod baseline;
-pub mod generate;
+pub mod squash;
 // Documented by its own `//!` (links inside resolve there).
 pub mod model;
 pub mod tokens;
@@ -21,7 +21,9 @@ use std::fmt;
 
 use rusqlite::Connection;
 
-use crate::scratch::{Scratch, ScratchConfig};
+use crate::engine::sqlite::sandbox::Scratch;
+
+use crate::config::ScratchConfig;
 use tokens::{Token, normalize, normalize_sql, split_commas, tokenize};
 
 /// The kinds of schema objects.

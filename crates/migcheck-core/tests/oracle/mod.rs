@@ -10,8 +10,8 @@
 
 use std::process::Command;
 
-use migcheck_core::postgres::wire::{Client, PgUrl};
-use migcheck_core::postgres::{diff, snapshot};
+use migcheck_core::engine::postgres::wire::{Client, PgUrl};
+use migcheck_core::engine::postgres::{diff, snapshot};
 
 /// What every database of a pair starts from.
 const BASE: &str = "

@@ -22,10 +22,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use rusqlite::types::Value;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params_from_iter};
 
+use crate::engine::synthetic::{ROWS, check_choices};
 use crate::schema::{Column, Table};
-
-/// Rows generated per table.
-pub const ROWS: usize = 5;
 
 /// What seeding did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -42,11 +40,11 @@ pub struct Seeded {
 /// rows, parents before the tables that reference them.
 ///
 /// ```
-/// # use migcheck_core::synthetic;
+/// # use migcheck_core::engine::sqlite::rows;
 /// let conn = rusqlite::Connection::open_in_memory().unwrap();
 /// conn.execute_batch("CREATE TABLE owners (id INTEGER PRIMARY KEY, email TEXT NOT NULL UNIQUE);
 ///                     CREATE TABLE pets (id INTEGER PRIMARY KEY, owner_id INTEGER NOT NULL REFERENCES owners);").unwrap();
-/// let seeded = synthetic::seed(&conn).unwrap();
+/// let seeded = rows::seed(&conn).unwrap();
 /// assert_eq!(seeded.rows, [("owners".to_owned(), 5), ("pets".to_owned(), 5)]);
 /// ```
 pub fn seed(conn: &Connection) -> rusqlite::Result<Seeded> {
@@ -171,42 +169,6 @@ fn kind(column: &Column) -> Kind {
     } else {
         Kind::Integer // NUMERIC, DECIMAL(10,2), …
     }
-}
-
-/// The values a CHECK constraint allows `column` when it lists them
-/// (`CHECK (status IN ('draft', 'sent'))`, PostgreSQL's `status = ANY
-/// (ARRAY['draft'::text, 'sent'::text])`): the rows an application writes,
-/// used for the column instead of made-up text. Empty when no check lists
-/// its values.
-pub(crate) fn check_choices<'a>(checks: impl IntoIterator<Item = &'a str>, column: &str) -> Vec<String> {
-    let column = column.to_lowercase();
-    for check in checks {
-        // PostgreSQL's `ARRAY[…]`: brackets are SQLite's quotes to the tokenizer.
-        let tokens = crate::schema::tokens::tokenize(&check.replace('[', "(").replace(']', ")"));
-        // A column's definition (`status TEXT NOT NULL CHECK (…)`): its CHECK.
-        let from = tokens.iter().position(|t| t.is_word("check")).unwrap_or(0);
-        let tokens = &tokens[from..];
-        let words: Vec<&str> =
-            tokens.iter().filter(|t| t.kind == crate::schema::tokens::Kind::Word).map(|t| t.text.as_str()).collect();
-        // One column named, compared with a list of strings.
-        let lists = words.contains(&"in") || words.contains(&"any");
-        let others = words.iter().any(|w| {
-            *w != column
-                && !["check", "in", "any", "array", "text", "varchar", "character", "varying", "constraint"].contains(w)
-        });
-        if !lists || !words.contains(&column.as_str()) || others {
-            continue;
-        }
-        let values: Vec<String> = tokens
-            .iter()
-            .filter(|t| t.kind == crate::schema::tokens::Kind::Str)
-            .map(|t| t.text.trim_matches('\'').replace("''", "'"))
-            .collect();
-        if !values.is_empty() {
-            return values;
-        }
-    }
-    Vec::new()
 }
 
 /// The value of row `i` of `column`: `plain` values are the safe ones a
@@ -396,21 +358,6 @@ fn parent_keys(conn: &Connection, table: &Table, fk: &crate::schema::ForeignKey)
 
 #[cfg(test)]
 mod check_tests {
-    use super::check_choices;
-
-    #[test]
-    fn checks_that_list_values() {
-        assert_eq!(check_choices(["CHECK (status IN ('draft', 'sent'))"], "status"), ["draft", "sent"]);
-        assert_eq!(check_choices(["CHECK ((status = ANY (ARRAY['a''b'::text, 'c'::text])))"], "status"), ["a'b", "c"]);
-        assert!(check_choices(["CHECK (status IN ('a'))"], "kind").is_empty());
-        assert!(check_choices(["CHECK (price > 0 OR status IN ('free'))"], "status").is_empty(), "two columns");
-        assert!(check_choices(["CHECK (length(name) > 2)"], "name").is_empty());
-        assert_eq!(
-            check_choices(["status TEXT NOT NULL DEFAULT 'new' CHECK (status IN ('new', 'paid'))"], "status"),
-            ["new", "paid"],
-            "a column's definition"
-        );
-    }
 
     #[test]
     fn a_column_whose_check_lists_its_values_holds_them() {

@@ -167,7 +167,7 @@ impl PgUrl {
     /// `sslrootcert`, `application_name`, `options`).
     ///
     /// ```
-    /// # use migcheck_core::postgres::wire::{Host, PgUrl, SslMode};
+    /// # use migcheck_core::engine::postgres::wire::{Host, PgUrl, SslMode};
     /// let url = PgUrl::parse("postgres://app:s%40cret@db.example.com/app?sslmode=verify-full").unwrap();
     /// assert_eq!((url.host, url.port, url.ssl), (Host::Tcp("db.example.com".into()), 5432, SslMode::VerifyFull));
     /// ```

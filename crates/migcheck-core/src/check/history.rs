@@ -4,11 +4,11 @@
 
 use std::fs;
 
-use crate::checksum::{CHAIN_START, Digest};
+use crate::config::Config;
 use crate::diagnostic::{Diagnostic, Kind, Location};
 use crate::lock::Lock;
 use crate::memo::Memo;
-use crate::model::Config;
+use crate::model::{CHAIN_START, Digest};
 use crate::scan::display_path;
 
 use super::report::Report;

@@ -22,7 +22,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::data::literal;
+use super::rows::literal;
 use super::wire::{Client, PgError};
 use crate::diagnostic::{Diagnostic, Kind, Location};
 use crate::engine::StatementTrace;
@@ -361,7 +361,7 @@ pub(crate) fn run_traced(
             } else {
                 counted = true;
                 client
-                    .query(&format!("SELECT count(*) FROM {}", super::data::ident(&relation.name)))
+                    .query(&format!("SELECT count(*) FROM {}", super::rows::ident(&relation.name)))
                     .ok()
                     .and_then(|r| r.first().and_then(|r| r[0].clone()))
                     .map_or(String::new(), |n| format!(" ({n} row{} copied here)", if n == "1" { "" } else { "s" }))

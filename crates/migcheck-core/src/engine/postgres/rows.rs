@@ -1,7 +1,7 @@
 //! The data checks' side of the PostgreSQL scratch database: which tables
 //! exist, their rows, synthetic rows made from the catalogs, and clearing.
 //!
-//! Synthetic rows follow the same rules as SQLite's ([`crate::synthetic`]):
+//! Synthetic rows follow the same rules as SQLite's ([`crate::engine::sqlite::rows`]):
 //! a few rows per table, parents first, values of each column's type that
 //! differ from row to row, NULL in one row of every nullable column, edge
 //! values where the type allows, a plain retry when a constraint refuses a
@@ -406,13 +406,15 @@ fn seed_table(client: &mut Client, table: &str, fks: &[ForeignKey], notes: &mut 
         .into_iter()
         .filter_map(|mut r| r.remove(0))
         .collect();
-    let choices: Vec<Vec<String>> =
-        columns.iter().map(|c| crate::synthetic::check_choices(checks.iter().map(String::as_str), &c.name)).collect();
+    let choices: Vec<Vec<String>> = columns
+        .iter()
+        .map(|c| crate::engine::synthetic::check_choices(checks.iter().map(String::as_str), &c.name))
+        .collect();
     let overriding = if columns.iter().any(|c| c.always_identity) { " OVERRIDING SYSTEM VALUE" } else { "" };
     let names: Vec<String> = columns.iter().map(|c| ident(&c.name)).collect();
     let mut inserted = 0;
     let mut refused = None;
-    for i in 0..crate::synthetic::ROWS {
+    for i in 0..crate::engine::synthetic::ROWS {
         let mut done = false;
         for plain in [false, true] {
             let mut row: Vec<String> = columns
@@ -463,10 +465,10 @@ fn seed_table(client: &mut Client, table: &str, fks: &[ForeignKey], notes: &mut 
         }
         let _ = done;
     }
-    if inserted < crate::synthetic::ROWS {
+    if inserted < crate::engine::synthetic::ROWS {
         notes.push(format!(
             "table `{table}`: {inserted} of {} synthetic rows (the others were refused: {})",
-            crate::synthetic::ROWS,
+            crate::engine::synthetic::ROWS,
             refused.unwrap_or_else(|| "a constraint".into())
         ));
     }
@@ -607,7 +609,7 @@ pub(crate) fn model(client: &mut Client, exclude: &str) -> Result<crate::schema:
 /// rows, sequences owned and set where they stood, foreign keys, then
 /// indexes, views and triggers.
 pub(crate) fn baseline_sql(client: &mut Client, rows: bool) -> Result<String, PgError> {
-    use crate::schema::baseline::{ident as quoted, inserts, statement, views_in_order};
+    use crate::schema::squash::{ident as quoted, inserts, statement, views_in_order};
     let model = model(client, "")?;
     let mut out = String::new();
     for o in model.others.iter().filter(|o| o.kind != "function" && o.kind != "partition") {

@@ -7,6 +7,15 @@
 //! are written once against this trait in `check::pipeline`; the SQLite
 //! sandbox (`sqlite::SqliteEngine`) and the PostgreSQL scratch database
 //! (`postgres::PgEngine`) implement it.
+//!
+//! Each engine has a room of its own below this one, holding everything that
+//! knows its database: [`sqlite`] (the sandbox, the build cache, synthetic
+//! rows) and [`postgres`] (the wire client, the catalogs, lock tracing);
+//! [`synthetic`] holds the rules synthetic rows follow on both.
+
+pub mod postgres;
+pub mod sqlite;
+pub mod synthetic;
 
 use std::collections::BTreeSet;
 

@@ -11,7 +11,7 @@
 //! comparing them compares the schemas. There is no sandbox on a server: point
 //! the variable at a throwaway server (scripts/pg-start starts one).
 
-mod data;
+mod rows;
 mod run;
 mod trace;
 pub mod wire;
@@ -542,7 +542,7 @@ impl PgEngine {
 
 /// The `scratch-limit` error for `script`.
 fn too_big(script: &Script, limit: u64) -> Diagnostic {
-    let limit = crate::model::show_size(limit);
+    let limit = crate::config::show_size(limit);
     Diagnostic::error(
         Kind::ScratchLimit,
         format!("`{}` grows the scratch database past its size limit ({limit})", script.file.file_name()),
@@ -592,7 +592,7 @@ impl PgEngine {
             client,
             templates: false,
             trace: true,
-            size_limit: crate::model::DEFAULT_SIZE_LIMIT,
+            size_limit: crate::config::DEFAULT_SIZE_LIMIT,
             db,
         })
     }
@@ -755,37 +755,37 @@ impl Engine for PgEngine {
     }
 
     fn tables(&mut self, names: Option<&BTreeSet<String>>) -> Result<Vec<String>, Diagnostic> {
-        data::tables(&mut self.client, names).map_err(|e| io(format!("cannot list the scratch database's tables: {e}")))
+        rows::tables(&mut self.client, names).map_err(|e| io(format!("cannot list the scratch database's tables: {e}")))
     }
 
     fn children(&mut self, table: &str) -> Result<Vec<String>, Diagnostic> {
-        data::children(&mut self.client, table)
+        rows::children(&mut self.client, table)
             .map_err(|e| io(format!("cannot read the scratch database's foreign keys: {e}")))
     }
 
     fn seed(&mut self, tables: &[String]) -> Result<Vec<(String, String)>, Diagnostic> {
-        data::seed(&mut self.client, tables).map_err(|e| io(format!("cannot write synthetic rows: {e}")))
+        rows::seed(&mut self.client, tables).map_err(|e| io(format!("cannot write synthetic rows: {e}")))
     }
 
     fn columns(&mut self, table: &str) -> Result<Vec<ColumnShape>, Diagnostic> {
-        data::columns_shape(&mut self.client, table)
+        rows::columns_shape(&mut self.client, table)
             .map_err(|e| io(format!("cannot read the columns of `{table}`: {e}")))
     }
 
     fn baseline_sql(&mut self, rows: bool) -> Result<String, Diagnostic> {
-        data::baseline_sql(&mut self.client, rows).map_err(|e| io(format!("cannot read the scratch database: {e}")))
+        rows::baseline_sql(&mut self.client, rows).map_err(|e| io(format!("cannot read the scratch database: {e}")))
     }
 
     fn contents(&mut self, table: &str) -> Result<Contents, Diagnostic> {
-        data::contents(&mut self.client, table).map_err(|e| io(format!("cannot read the rows of `{table}`: {e}")))
+        rows::contents(&mut self.client, table).map_err(|e| io(format!("cannot read the rows of `{table}`: {e}")))
     }
 
     fn model(&mut self) -> Result<crate::schema::model::Model, Diagnostic> {
-        data::model(&mut self.client, "").map_err(|e| io(format!("cannot read the scratch database's schema: {e}")))
+        rows::model(&mut self.client, "").map_err(|e| io(format!("cannot read the scratch database's schema: {e}")))
     }
 
     fn clear(&mut self, keep: &BTreeSet<String>) -> Result<(), Diagnostic> {
-        data::clear(&mut self.client, keep)
+        rows::clear(&mut self.client, keep)
             .map_err(|e| io(format!("cannot delete the rows of the scratch database: {e}")))
     }
 }
@@ -804,7 +804,7 @@ fn configure(client: &mut Client, timeout: Duration) -> Result<(), Diagnostic> {
 pub fn live_model(url: &str, history_table: &str) -> Result<crate::schema::model::Model, PgError> {
     let url = PgUrl::parse(url).map_err(PgError::Url)?;
     let mut client = Client::connect(&url)?;
-    data::model(&mut client, history_table)
+    rows::model(&mut client, history_table)
 }
 
 /// The objects of one schema of a live database (a tenant's), read with the
@@ -813,8 +813,8 @@ pub fn live_model(url: &str, history_table: &str) -> Result<crate::schema::model
 pub fn live_snapshot_of_schema(url: &str, schema: &str, history_table: &str) -> Result<PgSnapshot, PgError> {
     let url = PgUrl::parse(url).map_err(PgError::Url)?;
     let mut client = Client::connect(&url)?;
-    client.query(&format!("SET search_path TO {}", data::ident(schema)))?;
-    let mut s = snapshot_where(&mut client, &format!("n.nspname = {}", data::literal(schema)))?;
+    client.query(&format!("SET search_path TO {}", rows::ident(schema)))?;
+    let mut s = snapshot_where(&mut client, &format!("n.nspname = {}", rows::literal(schema)))?;
     without_history(&mut s, history_table);
     Ok(s)
 }

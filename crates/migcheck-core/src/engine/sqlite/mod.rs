@@ -1,9 +1,13 @@
 //! The SQLite engine: the sandboxed in-memory scratch database
-//! ([`crate::scratch`]) behind the [`Engine`] seam, with the build cache of
-//! the database at the newest sealed migration ([`crate::cache`]).
+//! ([`crate::engine::sqlite::sandbox`]) behind the [`Engine`] seam, with the build cache of
+//! the database at the newest sealed migration ([`crate::engine::sqlite::cache`]).
 //!
 //! Files run statement by statement through [`crate::exec`], SQLite's own
 //! parser, so that an error points at its statement, line and column.
+
+pub mod cache;
+pub mod rows;
+pub mod sandbox;
 
 use crate::lexer::quote_ident;
 use std::path::PathBuf;
@@ -14,15 +18,14 @@ use std::collections::BTreeSet;
 use rusqlite::config::DbConfig;
 use rusqlite::ffi;
 
-use crate::cache;
+use crate::config::ScratchConfig;
 use crate::diagnostic::{Diagnostic, Kind, Location};
 use crate::engine::{ColumnShape, Contents, Engine, StatementTrace};
 use crate::exec::{self, StatementError};
 use crate::lexer;
-use crate::model::{Digest, Migration, Mode, ScratchConfig, Script};
+use crate::model::{Digest, Migration, Mode, Script};
 use crate::schema::{self, Snapshot};
-use crate::scratch::{Event, Scratch};
-use crate::synthetic;
+use sandbox::{Event, Scratch};
 
 /// The in-memory scratch database.
 pub struct SqliteEngine {
@@ -352,7 +355,7 @@ impl Engine for SqliteEngine {
         // Rows as the application would have written them before this
         // version, not as today's triggers would rewrite them.
         let _ = conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_TRIGGER, false);
-        let seeded = synthetic::seed_tables(conn, tables);
+        let seeded = rows::seed_tables(conn, tables);
         let _ = conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_TRIGGER, true);
         match seeded {
             Ok(seeded) => Ok(seeded.skipped),
@@ -383,7 +386,7 @@ impl Engine for SqliteEngine {
     }
 
     fn baseline_sql(&mut self, rows: bool) -> Result<String, Diagnostic> {
-        use crate::schema::baseline::{inserts, statement, views_in_order};
+        use crate::schema::squash::{inserts, statement, views_in_order};
         let model = self.model()?;
         let mut out = String::new();
         if rows {
@@ -713,7 +716,7 @@ fn statement_error(
             .help("keep migrations to SQL on the database itself; do file work outside the migration");
     }
     if err.code & 0xff == ffi::SQLITE_FULL || err.code & 0xff == ffi::SQLITE_NOMEM {
-        let limit = crate::model::show_size(scratch.size_limit());
+        let limit = crate::config::show_size(scratch.size_limit());
         return Diagnostic::error(
             Kind::ScratchLimit,
             format!("`{}` grows the scratch database past its size limit ({limit})", file.file_name()),

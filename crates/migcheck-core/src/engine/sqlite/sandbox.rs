@@ -25,7 +25,7 @@ use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags};
 
-pub use crate::model::{FunctionStub, ScratchConfig};
+use crate::config::ScratchConfig;
 
 /// Something the authorizer saw while a statement was prepared.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,7 +130,7 @@ impl Scratch {
         // A database larger than the limit is not restored: the check runs
         // cold and says which migration passes the limit.
         let ok = len as u64 <= self.size_limit
-            && crate::cache::deserialize(&mut self.conn, source, len)
+            && crate::engine::sqlite::cache::deserialize(&mut self.conn, source, len)
             && bound(&self.conn, self.size_limit).is_ok();
         self.shared.restoring.store(false, Ordering::Relaxed);
         ok
@@ -218,7 +218,7 @@ mod tests {
 
     fn scratch() -> Scratch {
         Scratch::open(&ScratchConfig {
-            functions: vec![FunctionStub { name: "normalize".into(), arity: 1 }],
+            functions: vec![crate::config::FunctionStub { name: "normalize".into(), arity: 1 }],
             ..ScratchConfig::default()
         })
         .unwrap()

@@ -16,9 +16,11 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, MAIN_DB};
 
-use crate::checksum::{self, Digest};
+use crate::checksum;
+
+use crate::config::ScratchConfig;
 use crate::fingerprint::fingerprint;
-use crate::model::ScratchConfig;
+use crate::model::Digest;
 
 /// The file is a fixed-size header line, then the database image, which
 /// SQLite reads straight from the file into its own buffer:
@@ -138,7 +140,7 @@ pub fn deserialize(conn: &mut Connection, source: impl std::io::Read, len: usize
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scratch::Scratch;
+    use crate::engine::sqlite::sandbox::Scratch;
 
     #[test]
     fn fingerprint_does_not_depend_on_alignment() {
