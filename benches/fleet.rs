@@ -8,7 +8,7 @@
 //! - every tenant at head: `upgrade_each` beside opening each file and
 //!   reading the history's newest row;
 //! - with `--features postgres` and a server (`MIGCHECK_TEST_PG_URL`, or the
-//!   tests' own, `tests/support/pg.rs`): 1,000 schemas of one database, two
+//!   tests' own, `migcheck_test_support::pg`): 1,000 schemas of one database, two
 //!   migrations behind each, `upgrade_postgres_schemas` beside a connection
 //!   per schema (`search_path` set), then per migration `BEGIN`, its SQL, the
 //!   history row, `COMMIT`, on as many concurrent connections
@@ -131,9 +131,7 @@ fn main() {
 }
 
 #[cfg(feature = "postgres")]
-#[path = "../tests/support/pg.rs"]
-#[allow(dead_code)]
-mod pg;
+use migcheck_test_support::pg;
 
 #[cfg(feature = "postgres")]
 fn postgres(m: &Migrations) {

@@ -156,9 +156,8 @@ fn squashed(scratch: &std::path::Path, m: &Migrations, replay: Duration) {
     let config = migcheck_core::config::Config::new(&dir);
     migcheck_core::seal::seal(&config, false).unwrap_or_else(|d| panic!("{}", d[0].render()));
     let report = migcheck_core::check::check(&config);
-    let engine = migcheck_core::engine::sqlite::SqliteEngine::open(&report.scratch, None).unwrap();
     let sql =
-        migcheck_core::check::baseline_sql(&engine, &report, 990, true).unwrap_or_else(|d| panic!("{}", d.render()));
+        migcheck_core::check::baseline_sql(&config, &report, 990, true).unwrap_or_else(|d| panic!("{}", d.render()));
     std::fs::write(dir.join("990_baseline.baseline.sql"), &sql).unwrap();
     let report = migcheck_core::check::check(&config);
     assert!(!report.has_errors(), "the baseline is proved: {:?}", report.errors().next());

@@ -781,9 +781,8 @@ fn a_squashed_history_builds_and_an_edited_baseline_fails_the_build() {
     seal(&dir);
     let config = migcheck_core::config::Config::new(&dir);
     let report = migcheck_core::check::check(&config);
-    let engine = migcheck_core::engine::sqlite::SqliteEngine::open(&report.scratch, None).unwrap();
     let sql =
-        migcheck_core::check::baseline_sql(&engine, &report, 3, true).unwrap_or_else(|d| panic!("{}", d.render()));
+        migcheck_core::check::baseline_sql(&config, &report, 3, true).unwrap_or_else(|d| panic!("{}", d.render()));
     let baseline = dir.join("3_start.baseline.sql");
     fs::write(&baseline, &sql).unwrap();
     migcheck_core::seal::seal_baseline(&config).unwrap_or_else(|d| panic!("{}", d[0].render()));

@@ -9,8 +9,7 @@
 
 mod build_script;
 mod fleet;
-#[path = "../support/pg.rs"]
-mod pg;
+use migcheck_test_support::pg;
 mod postgres;
 mod runtime;
 mod ui;

@@ -1,6 +1,6 @@
 //! The runtime on a real PostgreSQL server: `MIGCHECK_TEST_PG_URL`, or one
 //! started from `scripts/pg-start` when PostgreSQL is installed
-//! (`tests/support/pg.rs`). Without either these tests say so and skip; in CI
+//! (`migcheck_test_support::pg`). Without either these tests say so and skip; in CI
 //! (`CI` set) a missing server fails.
 
 use libtest_mimic::Trial;
@@ -297,7 +297,7 @@ async fn a_failed_commit_names_the_migration_in_every_mode() {
 }
 
 /// This module's tests: ignored, with the reason printed, when there is no
-/// PostgreSQL server (`tests/support/pg.rs`).
+/// PostgreSQL server (`migcheck_test_support::pg`).
 pub fn trials() -> Vec<Trial> {
     let no_server = crate::pg::server().err();
     if let Some(why) = &no_server {

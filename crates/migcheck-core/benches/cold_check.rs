@@ -188,8 +188,7 @@ fn squashed(dir: &Path, n: usize, reps: usize, cold: Duration) {
     let config = Config::new(&copy);
     let report = check::check(&config);
     let v = report.migrations[n - 11].version;
-    let engine = migcheck_core::engine::sqlite::SqliteEngine::open(&report.scratch, None).unwrap();
-    let sql = check::baseline_sql(&engine, &report, v, true).unwrap_or_else(|d| panic!("{}", d.render()));
+    let sql = check::baseline_sql(&config, &report, v, true).unwrap_or_else(|d| panic!("{}", d.render()));
     fs::write(copy.join(format!("{v}_baseline.baseline.sql")), sql).unwrap();
     migcheck_core::seal::seal_baseline(&config).unwrap_or_else(|d| panic!("{}", d[0].render()));
     let clean = |config: &Config| {

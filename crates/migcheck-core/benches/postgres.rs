@@ -12,8 +12,7 @@
 //! `scripts/pg-start` (as the tests do); without one the benchmark says so
 //! and ends.
 
-#[path = "../../../tests/support/pg.rs"]
-mod pg;
+use migcheck_test_support::pg;
 
 use std::fmt::Write as _;
 use std::fs;

@@ -1,11 +1,10 @@
 //! The build-time check of PostgreSQL-dialect migrations on a real server:
 //! `MIGCHECK_TEST_PG_URL`, or one started from `scripts/pg-start` when
-//! PostgreSQL is installed (`tests/support/pg.rs`). Without either, the tests
+//! PostgreSQL is installed (`migcheck_test_support::pg`). Without either, the tests
 //! that need it are reported as ignored, with the reason; in CI they fail.
 //! (libtest-mimic, `harness = false`, so that "ignored" is decided at run time.)
 
-#[path = "../../../tests/support/pg.rs"]
-mod pg;
+use migcheck_test_support::pg;
 
 mod oracle;
 

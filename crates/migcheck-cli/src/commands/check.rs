@@ -5,10 +5,12 @@ use migcheck_core::check::{self as checker, Report};
 use migcheck_core::checksum::to_hex;
 use migcheck_core::config::Config;
 use migcheck_core::diagnostic::{Diagnostic, Kind};
+use migcheck_core::engine::any::Job;
+use migcheck_core::engine::postgres::PgSnapshot;
 use migcheck_core::schema::Snapshot;
 use serde_json::json;
 
-use super::common::{config, divergence, interrupted_text, migrations, plural, version_text};
+use super::common::{config, divergence, interrupted_text, migrations, plural, reported, version_text};
 use crate::context::Context;
 use crate::context::Format;
 use crate::error::{Result, bail};
@@ -241,13 +243,11 @@ fn schemas_drift(
     schemas: &[String],
 ) -> Result<u8> {
     let config = config(ctx, false)?;
-    let Some(scratch) = config.postgres_scratch.clone() else {
-        bail!(
-            "comparing live PostgreSQL schemas needs MIGCHECK_SCRATCH_URL: a server where migcheck may create a \
-             scratch database to apply the migrations to"
-        );
-    };
-    let mut expected: std::collections::HashMap<i64, migcheck_core::engine::postgres::PgSnapshot> = Default::default();
+    // Each version's expected schema is replayed on a scratch database.
+    if config.postgres_scratch.is_none() {
+        return Err(reported(Job::Replay.no_scratch_server()));
+    }
+    let mut expected: std::collections::HashMap<i64, PgSnapshot> = Default::default();
     let mut results: Vec<(String, Result<Vec<String>>)> = Vec::new();
     for schema in schemas {
         let compared = (|| -> Result<Vec<String>> {
@@ -256,12 +256,9 @@ fn schemas_drift(
             let version = status.current().unwrap_or(migcheck::BASE);
             let snapshot = match expected.entry(version) {
                 std::collections::hash_map::Entry::Occupied(known) => known.into_mut(),
-                std::collections::hash_map::Entry::Vacant(slot) => slot.insert(
-                    migcheck_core::engine::postgres::PgEngine::create(&scratch, config.scratch.timeout)
-                        .and_then(|engine| checker::replay(&engine, report, Some(version)))
-                        .and_then(|mut db| db.snapshot())
-                        .map_err(|d| anyhow!(d.render()))?,
-                ),
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(postgres_replay(&config, report, Some(version)).map_err(|d| anyhow!(d.render()))?)
+                }
             };
             let live = migcheck_core::engine::postgres::live_snapshot_of_schema(url, schema, &ctx.history_table)
                 .map_err(|e| anyhow!("cannot read schema `{schema}`: {e}"))?;
@@ -326,23 +323,22 @@ fn print_drift(ctx: &Context, results: Vec<(String, Result<Vec<String>>)>) -> u8
 
 /// Differences between a live database and the schema its applied
 /// migrations should have made, described.
+/// The PostgreSQL schema the migrations of `report` up to `version` make,
+/// replayed on a scratch database.
+fn postgres_replay(config: &Config, report: &Report, version: Option<i64>) -> Result<PgSnapshot, Diagnostic> {
+    let engine = migcheck_core::engine::any::postgres(config, &report.scratch, Job::Replay)?;
+    checker::replay(&engine, report, version)?.snapshot()
+}
+
 fn live_drift(ctx: &Context, url: &str, report: &Report) -> Result<(String, Vec<String>)> {
     let target = db::parse(url)?;
     let migrations = migrations(ctx, report);
     if let db::Target::Postgres(live_url) = &target {
-        let Some(scratch) = config(ctx, false)?.postgres_scratch else {
-            bail!(
-                "comparing a live PostgreSQL database needs MIGCHECK_SCRATCH_URL: a server where migcheck may create \
-                 a scratch database to apply the migrations to"
-            );
-        };
         let database = db::Database::connect(&target, false)?.ok_or_else(|| anyhow!("cannot open the database"))?;
         let status = database.status(&migrations)?;
         refuse_unsettled(&migrations, &status)?;
-        let expected = migcheck_core::engine::postgres::PgEngine::create(&scratch, config(ctx, false)?.scratch.timeout)
-            .and_then(|engine| checker::replay(&engine, report, Some(status.current().unwrap_or(0))))
-            .and_then(|mut db| db.snapshot())
-            .map_err(|d| anyhow!(d.render()))?;
+        let expected =
+            postgres_replay(&config(ctx, false)?, report, Some(status.current().unwrap_or(0))).map_err(reported)?;
         let live = migcheck_core::engine::postgres::live_snapshot(live_url, &ctx.history_table)
             .map_err(|e| anyhow!("cannot read `{}`: {e}", target.describe()))?;
         let label = format!("the database at version {}", version_text(status.current()));

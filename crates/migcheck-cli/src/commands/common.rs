@@ -326,6 +326,12 @@ pub(crate) fn list(versions: &[i64]) -> String {
     versions.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
 }
 
+/// A diagnostic that ends the command: printed, and the command fails.
+pub fn reported(diagnostic: migcheck_core::diagnostic::Diagnostic) -> Failure {
+    print_diagnostics(std::iter::once(&diagnostic));
+    Failure::Reported(exit::ERROR)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

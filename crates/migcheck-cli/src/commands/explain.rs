@@ -4,12 +4,12 @@
 
 use serde_json::json;
 
-use super::common::{checked, config};
+use super::common::{checked, config, reported};
 use crate::context::Context;
 use crate::context::Format;
-use crate::error::{Failure, Result};
+use crate::error::Result;
 use crate::exit;
-use crate::output::{print_diagnostics, print_json};
+use crate::output::print_json;
 
 /// `migcheck explain`.
 #[derive(Debug, clap::Args)]
@@ -24,10 +24,7 @@ pub fn run(ctx: &Context, args: &Args) -> Result<u8> {
     let config = config(ctx, true)?;
     let traces = match migcheck_core::check::explain(&config, &report, args.version) {
         Ok(traces) => traces,
-        Err(d) => {
-            print_diagnostics(std::iter::once(&d));
-            return Err(Failure::Reported(exit::ERROR));
-        }
+        Err(d) => return Err(reported(d)),
     };
     let m = report.migrations.iter().find(|m| m.version == args.version).expect("explain found it");
     if ctx.format == Format::Json {

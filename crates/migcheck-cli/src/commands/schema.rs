@@ -5,16 +5,15 @@
 
 use anyhow::anyhow;
 use migcheck_core::check::{self as checker, Report};
-use migcheck_core::engine::Engine as _;
 use migcheck_core::schema::model::{Changes, Model};
 use serde_json::json;
 
-use super::common::{checked, config, migrations, optional_status, parse_target};
+use super::common::{checked, config, migrations, optional_status, parse_target, reported};
 use crate::context::Context;
 use crate::context::Format;
+use crate::error::Result;
 use crate::error::bail;
-use crate::error::{Failure, Result};
-use crate::output::{print_diagnostics, print_json};
+use crate::output::print_json;
 use crate::{db, exit};
 
 /// `migcheck schema`.
@@ -35,26 +34,8 @@ pub struct ShowArgs {
 /// The model of the schema the migrations make up to `version` (all when
 /// `None`), replayed on a scratch database of the project's engine.
 fn model_at(ctx: &Context, report: &Report, version: Option<i64>) -> Result<Model> {
-    let config = config(ctx, false)?;
-    let result = if report.lock.dialect == Some(migcheck_core::model::Dialect::Postgres) {
-        let Some(scratch) = config.postgres_scratch else {
-            bail!(
-                "a PostgreSQL history is replayed on a scratch server: set MIGCHECK_SCRATCH_URL to a server where \
-                 migcheck may create a scratch database"
-            );
-        };
-        migcheck_core::engine::postgres::PgEngine::create(&scratch, config.scratch.timeout)
-            .and_then(|engine| checker::replay(&engine, report, version))
-            .and_then(|mut db| db.model())
-    } else {
-        migcheck_core::engine::sqlite::SqliteEngine::open(&report.scratch, None)
-            .and_then(|engine| checker::replay(&engine, report, version))
-            .and_then(|mut db| db.model())
-    };
-    result.map_err(|d| {
-        print_diagnostics(std::iter::once(&d));
-        Failure::Reported(exit::ERROR)
-    })
+    let result = checker::model_at(&config(ctx, false)?, report, version);
+    result.map_err(reported)
 }
 
 /// The model of a live database (its history table left out).

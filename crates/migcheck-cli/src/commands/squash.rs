@@ -5,7 +5,7 @@
 use migcheck_core::check::{self as checker, Report};
 use migcheck_core::seal;
 
-use super::common::{config, slug};
+use super::common::{config, reported, slug};
 use crate::context::Context;
 use crate::error::bail;
 use crate::error::{Failure, Result};
@@ -35,24 +35,8 @@ pub struct Args {
 
 /// The baseline's SQL, replayed on the project's engine.
 fn baseline_sql(ctx: &Context, report: &Report, version: i64, rows: bool) -> Result<String> {
-    let config = config(ctx, false)?;
-    let result = if report.lock.dialect == Some(migcheck_core::model::Dialect::Postgres) {
-        let Some(scratch) = config.postgres_scratch else {
-            bail!(
-                "a PostgreSQL history is squashed on a scratch server: set MIGCHECK_SCRATCH_URL to a server where \
-                 migcheck may create a scratch database"
-            );
-        };
-        migcheck_core::engine::postgres::PgEngine::create(&scratch, config.scratch.timeout)
-            .and_then(|engine| checker::baseline_sql(&engine, report, version, rows))
-    } else {
-        migcheck_core::engine::sqlite::SqliteEngine::open(&report.scratch, None)
-            .and_then(|engine| checker::baseline_sql(&engine, report, version, rows))
-    };
-    result.map_err(|d| {
-        print_diagnostics(std::iter::once(&d));
-        Failure::Reported(exit::ERROR)
-    })
+    let result = checker::baseline_sql(&config(ctx, false)?, report, version, rows);
+    result.map_err(reported)
 }
 
 /// Runs `migcheck squash`.

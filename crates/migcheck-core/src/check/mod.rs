@@ -22,7 +22,7 @@ use crate::checksum;
 
 use crate::diagnostic::{Diagnostic, Kind, Severity};
 use crate::engine::Engine;
-use crate::engine::postgres::PgEngine;
+use crate::engine::any::{AnyEngine, Job, with_engine};
 use crate::engine::sqlite::SqliteEngine;
 use crate::lock::{Lock, LockEntry};
 use crate::memo::{Memo, MemoFile};
@@ -34,7 +34,8 @@ use crate::schema::Snapshot;
 
 use crate::model::Migration;
 
-use crate::config::Config;
+use crate::config::{Config, ScratchConfig};
+use crate::schema::model::Model;
 use report::Clock;
 pub use report::Report;
 
@@ -48,6 +49,7 @@ pub fn check(config: &Config) -> Report {
         executed: false,
         schema: None,
         declared: None,
+        dialect: Dialect::Sqlite,
         scratch: config.scratch.clone(),
         from_cache: false,
         layout: crate::model::Layout::Native,
@@ -70,6 +72,8 @@ pub fn check(config: &Config) -> Report {
     let mut clock = Clock::start();
     let memo = config.cache_dir.as_deref().map(Memo::load).unwrap_or_default();
     let lock_text = history::read_lock(config, &mut report, &memo);
+    report.dialect = config.dialect.or(report.lock.dialect).unwrap_or(Dialect::Sqlite);
+    report.scratch = project_scratch(config, &report.lock);
     clock.lap(&mut report.timings, "lock");
     let lock_diagnostics: Vec<Diagnostic> = std::mem::take(&mut report.diagnostics);
     let layout = config.layout.or(report.lock.layout).unwrap_or_else(|| crate::layout::detect(&config.dir));
@@ -82,7 +86,7 @@ pub fn check(config: &Config) -> Report {
 
     let first_version = scanned.migrations.first().map(|m| m.version);
     // Files are read in the dialect's quoting (a PL/pgSQL body's `BEGIN`).
-    let dialect = config.dialect.or(report.lock.dialect).unwrap_or(Dialect::Sqlite);
+    let dialect = report.dialect;
     baseline::take(&mut report, scanned.baselines, first_version, dialect);
     // After a baseline whose replaced files were deleted, the chain goes on
     // from the lock's link at the baseline.
@@ -215,73 +219,48 @@ fn remember(dir: &Path, memo: &Memo, report: &Report, lock_text: Option<&str>) {
     let _ = Memo::store(dir, &files, lock_text.map(|t| (t, report.lock_links.as_slice(), &report.lock)));
 }
 
-/// Runs the migrations on the dialect's engine.
-fn execute(config: &Config, report: &mut Report) {
-    let mut clock = Clock::start();
-    if config.dialect.or(report.lock.dialect) == Some(Dialect::Postgres) {
-        let Some(url) = &config.postgres_scratch else {
-            report.diagnostics.push(
-                Diagnostic::warning(Kind::NotExecuted, "the PostgreSQL migrations' SQL was not run: no scratch server")
-                    .note("names, order and checksums were checked")
-                    .help("set MIGCHECK_SCRATCH_URL to a PostgreSQL server where migcheck may create and drop a scratch database (scripts/pg-start starts one)"),
-            );
-            return;
-        };
-        // The catalogs' definitions are not kept: reports and `migcheck diff`
-        // model SQLite schemas only.
-        // The build script keeps a template of the sealed migrations' database
-        // on the server, as it keeps SQLite's in `OUT_DIR`.
-        let engine = PgEngine::create(url, config.scratch.timeout).map(|e| {
-            e.with_templates(config.cache_dir.is_some()).with_tracing(config.trace).with_size_limit(
-                report
-                    .lock
-                    .scratch_limit
-                    .filter(|_| config.scratch.size_limit == crate::config::DEFAULT_SIZE_LIMIT)
-                    .unwrap_or(config.scratch.size_limit),
-            )
-        });
-        run_on(config, report, &mut clock, engine);
-        return;
-    }
+/// The scratch settings a project's checks and replays use: the build's or
+/// the environment's, with the lock's (`scratch-limit` unless another was
+/// set, `foreign-keys off`, `function` stubs) folded in.
+fn project_scratch(config: &Config, lock: &Lock) -> ScratchConfig {
     let mut scratch = config.scratch.clone();
-    // The lock's `scratch-limit` is the project's, unless the build or the
-    // environment set another.
-    if let Some(limit) = report.lock.scratch_limit.filter(|_| scratch.size_limit == crate::config::DEFAULT_SIZE_LIMIT) {
+    if let Some(limit) = lock.scratch_limit.filter(|_| scratch.size_limit == crate::config::DEFAULT_SIZE_LIMIT) {
         scratch.size_limit = limit;
     }
-    // `foreign-keys off` in the lock: the project migrates without them.
-    if report.lock.foreign_keys_off {
+    if lock.foreign_keys_off {
         scratch.foreign_keys = false;
     }
-    for f in &report.lock.functions {
+    for f in &lock.functions {
         if !scratch.functions.contains(f) {
             scratch.functions.push(f.clone());
         }
     }
-    report.scratch = scratch.clone();
-    if let Some(outcome) = run_on(config, report, &mut clock, SqliteEngine::open(&scratch, config.cache_dir.clone())) {
-        report.schema = outcome.migrated.map(|text| Snapshot::from_text(&text));
-        report.declared = outcome.declared.map(|text| Snapshot::from_text(&text));
+    scratch
+}
+
+/// Runs the migrations on the dialect's engine.
+fn execute(config: &Config, report: &mut Report) {
+    let mut clock = Clock::start();
+    match AnyEngine::open(config, report.dialect, &report.scratch, Job::Check) {
+        Ok(engine) => {
+            clock.lap(&mut report.timings, "sql/open");
+            with_engine!(engine, engine => execute_on(config, engine, report));
+        }
+        Err(d) => report.diagnostics.push(d),
     }
 }
 
-/// The pipeline on an engine that opened, or the reason it did not.
-fn run_on<E: Engine>(
-    config: &Config,
-    report: &mut Report,
-    clock: &mut Clock,
-    engine: Result<E, Diagnostic>,
-) -> Option<pipeline::Outcome<E::Schema>> {
-    match engine {
-        Ok(engine) => {
-            clock.lap(&mut report.timings, "sql/open");
-            Some(pipeline::execute(config, engine, report))
-        }
-        Err(d) => {
-            report.diagnostics.push(d);
-            None
-        }
-    }
+/// The pipeline on one engine; the schemas it read kept in the report where
+/// the engine has them in the report's form.
+fn execute_on<E: Engine>(config: &Config, engine: E, report: &mut Report) {
+    let outcome = pipeline::execute(config, engine, report);
+    report.schema = outcome.migrated.as_ref().and_then(E::report_snapshot);
+    report.declared = outcome.declared.as_ref().and_then(E::report_snapshot);
+}
+
+/// A fresh scratch database of the report's dialect, set up as the project's.
+pub fn scratch_engine(config: &Config, report: &Report, job: Job) -> Result<AnyEngine, Diagnostic> {
+    AnyEngine::open(config, report.dialect, &report.scratch, job)
 }
 
 /// What each statement of migration `version`'s up does, run on a scratch
@@ -297,26 +276,9 @@ pub fn explain(
         return Err(Diagnostic::error(Kind::MissingDirectory, format!("there is no migration {version}"))
             .help("`migcheck history` lists the versions"));
     };
-    if config.dialect.or(report.lock.dialect) == Some(Dialect::Postgres) {
-        let Some(url) = &config.postgres_scratch else {
-            return Err(Diagnostic::error(
-                Kind::NotExecuted,
-                "explaining a PostgreSQL migration needs a scratch server",
-            )
-            .help(
-                "set MIGCHECK_SCRATCH_URL to a PostgreSQL server where migcheck may create and drop a scratch database",
-            ));
-        };
-        let engine = PgEngine::create(url, config.scratch.timeout)?;
-        return pipeline::explain(config, engine, report.standing_script(), &report.migrations, i);
-    }
-    pipeline::explain(
-        config,
-        SqliteEngine::open(&report.scratch, None)?,
-        report.standing_script(),
-        &report.migrations,
-        i,
-    )
+    with_engine!(scratch_engine(config, report, Job::Explain)?, engine => {
+        pipeline::explain(config, engine, report.standing_script(), &report.migrations, i)
+    })
 }
 
 /// The schema the migrations of `report` up to `version` (all when `None`)
@@ -325,6 +287,22 @@ pub fn explain(
 pub fn schema_at(report: &Report, version: Option<i64>) -> Result<Snapshot, Diagnostic> {
     let engine = SqliteEngine::open(&report.scratch, None)?;
     replay(&engine, report, version)?.snapshot()
+}
+
+/// The schema as people read it ([`crate::schema::model::Model`]) that the
+/// migrations up to `version` (all when `None`) make, replayed on a scratch
+/// database of the project's engine (`migcheck schema`, `show`).
+pub fn model_at(config: &Config, report: &Report, version: Option<i64>) -> Result<Model, Diagnostic> {
+    with_engine!(scratch_engine(config, report, Job::Replay)?, engine => replay(&engine, report, version)?.model())
+}
+
+/// The SQL of a baseline that replaces the migrations up to `version`
+/// (`migcheck squash`): the schema they make on a fresh database of the
+/// project's engine and, with `rows`, the rows they leave in it.
+pub fn baseline_sql(config: &Config, report: &Report, version: i64, rows: bool) -> Result<String, Diagnostic> {
+    with_engine!(scratch_engine(config, report, Job::Squash)?, engine => {
+        replay(&engine, report, Some(version))?.baseline_sql(rows)
+    })
 }
 
 /// A fresh database of `engine`'s kind holding what the up migrations of
@@ -345,13 +323,6 @@ pub fn replay<E: Engine>(engine: &E, report: &Report, version: Option<i64>) -> R
     }
     let start = baseline.filter(|b| version.is_none_or(|v| v >= b.version)).map(|b| &b.script);
     replay::replay(engine, report.prelude.as_ref(), start, &report.migrations, version)
-}
-
-/// The SQL of a baseline that replaces the migrations up to `version`
-/// (`migcheck squash`): the schema they make on a fresh database of
-/// `engine`'s kind and, with `rows`, the rows they leave in it.
-pub fn baseline_sql<E: Engine>(engine: &E, report: &Report, version: i64, rows: bool) -> Result<String, Diagnostic> {
-    replay(engine, report, Some(version))?.baseline_sql(rows)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use crate::config::ScratchConfig;
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::lock::Lock;
 use crate::model::{Baseline, Migration, Script, Squashed};
-use crate::model::{CHAIN_START, Digest};
+use crate::model::{CHAIN_START, Dialect, Digest};
 use crate::schema::Snapshot;
 
 /// Everything the checker found.
@@ -26,7 +26,11 @@ pub struct Report {
     pub schema: Option<Snapshot>,
     /// The schema declared in the schema file (when there is one and it ran).
     pub declared: Option<Snapshot>,
-    /// The scratch configuration used (function stubs from the lock included).
+    /// The dialect the migrations are written in and checked on: the
+    /// configuration's, else the lock's, else SQLite.
+    pub dialect: Dialect,
+    /// The scratch configuration used: the configuration's with the lock's
+    /// settings folded in (its size limit, `foreign-keys off`, function stubs).
     pub scratch: ScratchConfig,
     /// Whether the sealed migrations' result came from the cache.
     pub from_cache: bool,

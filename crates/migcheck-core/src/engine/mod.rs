@@ -11,8 +11,10 @@
 //! Each engine has a room of its own below this one, holding everything that
 //! knows its database: [`sqlite`] (the sandbox, the build cache, synthetic
 //! rows) and [`postgres`] (the wire client, the catalogs, lock tracing);
-//! [`synthetic`] holds the rules synthetic rows follow on both.
+//! [`synthetic`] holds the rules synthetic rows follow on both, and [`any`]
+//! the one choice of an engine for a dialect.
 
+pub mod any;
 pub mod postgres;
 pub mod sqlite;
 pub mod synthetic;
@@ -29,6 +31,13 @@ pub trait Engine: Sized {
     /// same objects in another order or spelling), which
     /// [`Engine::differences`] decides.
     type Schema: PartialEq;
+
+    /// The schema as the report keeps it ([`crate::check::Report::schema`],
+    /// read by `migcheck diff` and live drift): SQLite's only, today.
+    fn report_snapshot(schema: &Self::Schema) -> Option<crate::schema::Snapshot> {
+        let _ = schema;
+        None
+    }
 
     /// Where migrations run, for notes: "an in-memory SQLite database".
     fn describe(&self) -> &'static str;

@@ -103,6 +103,10 @@ impl Engine for SqliteEngine {
     /// compare than a [`Snapshot`].
     type Schema = String;
 
+    fn report_snapshot(schema: &String) -> Option<Snapshot> {
+        Some(Snapshot::from_text(schema))
+    }
+
     fn describe(&self) -> &'static str {
         "an in-memory SQLite database"
     }

@@ -1,5 +1,5 @@
-//! Running the real `migcheck` binary in a project directory, shared by the
-//! CLI's test binaries that include it (`#[path = "support/run.rs"] mod run;`).
+//! Running the real `migcheck` binary in a project directory, for the
+//! modules that share it.
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};

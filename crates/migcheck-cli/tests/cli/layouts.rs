@@ -10,9 +10,6 @@
 //! applied to a SQLite file, and must give exactly that schema and the seeded
 //! rows, leaving every fixture file as it was.
 
-#[path = "../../../tests/support/pg.rs"]
-mod pg;
-
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -127,7 +124,6 @@ fn fixture_list() -> Vec<Fixture> {
     ]
 }
 
-#[test]
 fn other_tools_directories_are_checked_and_applied_in_place() {
     let expected_schema = fs::read_to_string(fixtures().join("schema.sql")).unwrap();
     let expected = {
@@ -193,7 +189,6 @@ fn other_tools_directories_are_checked_and_applied_in_place() {
 /// migcheck gives. The runner is `benches/sqlx-compare` (built apart: sqlx's
 /// SQLite driver links another libsqlite3-sys than rusqlite); `.ci/run` builds
 /// it and sets `MIGCHECK_SQLX_RUNNER`.
-#[test]
 fn sqlx_gives_the_schema_migcheck_gives() {
     let Some(runner) = std::env::var_os("MIGCHECK_SQLX_RUNNER") else {
         assert!(
@@ -246,7 +241,6 @@ fn sqlx_gives_the_schema_migcheck_gives() {
 /// migration is held back while the rest and a `new` one are sealed, then
 /// put back (out of order), `rebase`d, and the schema file is extended for
 /// `diff` to write the migration that catches up.
-#[test]
 fn new_rebase_and_diff_write_names_in_each_layout() {
     let schema = fs::read_to_string(fixtures().join("schema.sql")).unwrap();
     for fixture in fixture_list() {
@@ -331,7 +325,6 @@ fn new_rebase_and_diff_write_names_in_each_layout() {
 
 /// The example of the issue that asked for it: in a refinery directory,
 /// `V3__c.sql` written on a branch while `V5__b.sql` was sealed on main.
-#[test]
 fn rebase_renumbers_a_refinery_migration() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
@@ -355,7 +348,6 @@ fn rebase_renumbers_a_refinery_migration() {
 /// A project's own names (`V0001.Initial_Schema.up.sql`), described by a
 /// `layout custom <regex>` line in the lock: sealed, checked, extended with
 /// `new` in the same style, applied, without renaming a file.
-#[test]
 fn a_custom_layout_is_read_written_and_applied_in_place() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
@@ -469,7 +461,6 @@ fn migcheck_order(root: &Path, tool: &str) -> Vec<String> {
 /// went against migcheck's reading), the same schema object for object, the
 /// same rows. Then `migcheck import` adopts a database the tool itself left
 /// half-way (it records each migration as it goes) and finishes it.
-#[test]
 fn diesel_and_refinery_apply_their_histories_as_migcheck_reads_them() {
     for (tool, variable, manifest, history) in [
         ("diesel", "MIGCHECK_DIESEL_RUNNER", "benches/diesel-runner/Cargo.toml", "__diesel_schema_migrations"),
@@ -606,15 +597,8 @@ fn postgres_history(dir: &Path, tool: &str) {
 
 /// The same tools on the PostgreSQL test server, with a PostgreSQL history:
 /// the same order, schema (as the catalogs describe it) and rows.
-#[test]
 fn diesel_and_refinery_on_postgres_agree_with_migcheck() {
-    let server = match pg::server() {
-        Ok(url) => url,
-        Err(why) => {
-            eprintln!("skipped: {why}");
-            return;
-        }
-    };
+    let server = crate::server();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let sql = |url: &str, query: &str| -> Vec<String> {
         rt.block_on(async {
@@ -682,4 +666,18 @@ fn diesel_and_refinery_on_postgres_agree_with_migcheck() {
             sql(&server, &format!("DROP DATABASE {name} WITH (FORCE)"));
         }
     }
+}
+
+/// This file's tests, for the binary's `main`.
+pub fn trials() -> Vec<libtest_mimic::Trial> {
+    let mut trials = crate::tests![
+        other_tools_directories_are_checked_and_applied_in_place,
+        sqlx_gives_the_schema_migcheck_gives,
+        new_rebase_and_diff_write_names_in_each_layout,
+        rebase_renumbers_a_refinery_migration,
+        a_custom_layout_is_read_written_and_applied_in_place,
+        diesel_and_refinery_apply_their_histories_as_migcheck_reads_them,
+    ];
+    trials.extend(crate::postgres_tests![diesel_and_refinery_on_postgres_agree_with_migcheck,]);
+    trials
 }

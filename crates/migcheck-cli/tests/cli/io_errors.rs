@@ -247,7 +247,6 @@ fn consistent(path: &std::path::Path) -> Vec<i64> {
     applied
 }
 
-#[test]
 fn io_errors_leave_the_last_good_version_at_every_write() {
     let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
     register();
@@ -297,7 +296,6 @@ fn io_errors_leave_the_last_good_version_at_every_write() {
 /// migration (`NotCommitted` when the SQL ran and writing it failed), batch
 /// mode leaves all or nothing, a downgrade stops at a version its history
 /// names, and a re-run finishes.
-#[test]
 fn io_errors_in_batch_mode_and_downgrades_name_the_migration() {
     let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
     register();
@@ -436,7 +434,6 @@ fn effects(conn: &Connection) -> usize {
 /// with `done` statements while `done` or `done + 1` of them took effect
 /// (the one that ran but could not be recorded); every error names the
 /// migration; and the same upgrade run again finishes.
-#[test]
 fn io_errors_in_a_no_transaction_file_leave_a_mark_that_resumes() {
     let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
     register();
@@ -502,4 +499,13 @@ fn io_errors_in_a_no_transaction_file_leave_a_mark_that_resumes() {
     }
     assert!(marked > 3, "faults inside the no-transaction file: {marked}");
     eprintln!("{total} fault points; {marked} of them inside the no-transaction file (marked, then resumed)");
+}
+
+/// This file's tests, for the binary's `main`.
+pub fn trials() -> Vec<libtest_mimic::Trial> {
+    crate::tests![
+        io_errors_leave_the_last_good_version_at_every_write,
+        io_errors_in_batch_mode_and_downgrades_name_the_migration,
+        io_errors_in_a_no_transaction_file_leave_a_mark_that_resumes,
+    ]
 }

@@ -10,7 +10,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use libtest_mimic::{Arguments, Failed, Trial};
+use libtest_mimic::{Failed, Trial};
 
 type Setup = Box<dyn Fn(&Path) + Send + Sync>;
 type LockEdit = Box<dyn Fn(&str) -> String + Send + Sync>;
@@ -381,6 +381,27 @@ fn cases(outside: &Path) -> Vec<Case> {
         1,
         &[".env"],
     ));
+    // A PostgreSQL history's SQL runs on a scratch server: without one, each
+    // command that replays it says which variable to set.
+    let postgres_history = |r: &Path| {
+        lock(r, &format!("migcheck-lock 1\ndialect postgres\nchain {}\n", "0".repeat(64)));
+        m(r, "1_a.sql", "CREATE TABLE a (x int);");
+        good_lock(r);
+    };
+    for (args, what) in [
+        (&["schema"][..], "replaying a PostgreSQL history needs a scratch server"),
+        (&["show", "1"][..], "replaying a PostgreSQL history needs a scratch server"),
+        (&["explain", "1"][..], "explaining a PostgreSQL migration needs a scratch server"),
+        (&["squash", "--to", "1"][..], "squashing a PostgreSQL history needs a scratch server"),
+    ] {
+        cases.push(case(
+            format!("{} of a PostgreSQL history without a scratch server", args[0]),
+            postgres_history,
+            args,
+            1,
+            &[what, "set MIGCHECK_SCRATCH_URL"],
+        ));
+    }
     cases.push(case(
         "a PostgreSQL server that is not there",
         |_| {},
@@ -428,19 +449,16 @@ fn cases(outside: &Path) -> Vec<Case> {
     cases
 }
 
-fn main() {
-    let args = Arguments::from_args();
-    // A file outside every case's directory, for the cases that link to it;
-    // kept until the process ends.
-    let outside = tempfile::tempdir().unwrap().keep();
+/// One trial per case, named after it; `outside` is a directory outside every
+/// case's, for the cases that link to a file there.
+pub fn trials(outside: &Path) -> Vec<Trial> {
     fs::write(outside.join("outside.sql"), "SELECT 'secret';").unwrap();
-    let all = cases(&outside);
+    let all = cases(outside);
     assert!(all.len() >= 100, "{} cases", all.len());
-    let mut trials: Vec<Trial> = all.into_iter().map(|c| Trial::test(c.name.clone(), move || run_case(&c))).collect();
-    trials.push(Trial::test("huge_files_are_checked_whole", huge_files_are_checked_whole));
-    let conclusion = libtest_mimic::run(&args, trials);
-    let _ = fs::remove_dir_all(&outside);
-    conclusion.exit();
+    let mut trials: Vec<Trial> =
+        all.into_iter().map(|c| Trial::test(format!("bad_input::{}", c.name), move || run_case(&c))).collect();
+    trials.push(Trial::test("bad_input::huge_files_are_checked_whole", huge_files_are_checked_whole));
+    trials
 }
 
 /// One case: the exit status, the expected words, no panic, no file changed.
@@ -454,6 +472,7 @@ fn run_case(c: &Case) -> Result<(), Failed> {
     cmd.args(&c.args)
         .current_dir(root)
         .env_remove("DATABASE_URL")
+        .env_remove("MIGCHECK_SCRATCH_URL")
         .env_remove("CI")
         .env_remove("MIGCHECK_LOCKED")
         .stdin(Stdio::null());

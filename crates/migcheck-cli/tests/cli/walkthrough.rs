@@ -77,7 +77,6 @@ impl Pets {
     }
 }
 
-#[test]
 fn the_walkthrough_works_as_written() {
     let ws = workspace();
     let p = Pets { dir: tempfile::tempdir().unwrap() };
@@ -260,4 +259,9 @@ fn the_walkthrough_works_as_written() {
     assert!(!r.stderr.contains("data-"), "{r:?}");
     assert!(p.migcheck(&["upgrade"]).ok);
     assert_eq!(p.query("SELECT name FROM pets"), ["Babbage"]);
+}
+
+/// This file's tests, for the binary's `main`.
+pub fn trials() -> Vec<libtest_mimic::Trial> {
+    crate::tests![the_walkthrough_works_as_written,]
 }

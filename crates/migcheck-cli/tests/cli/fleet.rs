@@ -3,17 +3,12 @@
 //! upgrade followed by a re-run that applies every migration to every
 //! database exactly once.
 
-#[path = "../../../tests/support/pg.rs"]
-mod pg;
-#[path = "support/run.rs"]
-mod run;
-
 use std::fs;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use run::{migcheck, text};
+use crate::run::{migcheck, text};
 use rusqlite::Connection;
 
 /// A project with `n` migrations, each creating a table and logging itself
@@ -60,7 +55,6 @@ fn consistent(path: &Path) -> Vec<i64> {
     history
 }
 
-#[test]
 fn a_fleet_upgrade_reports_each_database_and_its_exit_code_says_how_it_went() {
     let dir = fleet(3, 6);
     let root = dir.path();
@@ -170,7 +164,6 @@ fn a_fleet_upgrade_reports_each_database_and_its_exit_code_says_how_it_went() {
 /// SIGKILL at points spread over a fleet upgrade (40 databases, 5 migrations
 /// each, 4 at a time), then a re-run: every database ends at head with every
 /// migration applied exactly once.
-#[test]
 fn sigkill_in_a_fleet_upgrade_then_a_rerun_applies_everything_once() {
     let dir = fleet(5, 40);
     let root = dir.path();
@@ -219,15 +212,8 @@ fn sql(url: &str, query: &str) -> Vec<String> {
 /// each in its own history table (side by side: the advisory lock is per
 /// schema), one whose objects make a migration fail is reported and left at
 /// its last good version, other schemas are untouched.
-#[test]
 fn a_fleet_of_postgres_schemas() {
-    let server = match pg::server() {
-        Ok(url) => url,
-        Err(why) => {
-            eprintln!("skipped: {why}");
-            return;
-        }
-    };
+    let server = crate::server();
     let name = format!("fleet_{}", std::process::id());
     sql(&server, &format!("DROP DATABASE IF EXISTS {name}"));
     sql(&server, &format!("CREATE DATABASE {name}"));
@@ -312,4 +298,14 @@ fn a_fleet_of_postgres_schemas() {
     let tags = sql(&url, "SELECT count(*)::text FROM information_schema.tables WHERE table_name = 'tags'");
     assert_eq!(tags, ["0"]);
     sql(&server, &format!("DROP DATABASE {name} WITH (FORCE)"));
+}
+
+/// This file's tests, for the binary's `main`.
+pub fn trials() -> Vec<libtest_mimic::Trial> {
+    let mut trials = crate::tests![
+        a_fleet_upgrade_reports_each_database_and_its_exit_code_says_how_it_went,
+        sigkill_in_a_fleet_upgrade_then_a_rerun_applies_everything_once,
+    ];
+    trials.extend(crate::postgres_tests![a_fleet_of_postgres_schemas,]);
+    trials
 }

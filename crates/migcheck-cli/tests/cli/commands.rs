@@ -1,8 +1,7 @@
 //! The real `migcheck` binary against real SQLite files in temporary projects:
 //! exit codes, messages, files and database state.
 
-#[path = "../../../tests/support/pg.rs"]
-mod pg;
+use migcheck_test_support::pg;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -571,7 +570,7 @@ fn check_with_a_database_finds_changes_made_by_hand() {
     assert_eq!(json["database"]["drift"].as_array().unwrap().len(), 2);
 }
 
-/// A fresh database on the test server (`tests/support/pg.rs`: the
+/// A fresh database on the test server (`migcheck_test_support::pg`: the
 /// `MIGCHECK_TEST_PG_URL` server, or one started when PostgreSQL is installed);
 /// `None`, with the reason, when there is none. In CI that is a failure.
 fn postgres_database() -> Option<String> {
@@ -1582,14 +1581,9 @@ fn a_terminated_postgres_check_leaves_no_scratch_database() {
     assert!(databases(pid).is_empty(), "SIGTERM left {:?}", databases(pid));
 }
 
-/// One test each; the PostgreSQL ones are ignored, with the reason printed,
-/// when there is no server (`tests/support/pg.rs`).
-fn main() {
-    let args = libtest_mimic::Arguments::from_args();
-    let no_server = if args.list { None } else { pg::server().err() };
-    if let Some(why) = &no_server {
-        eprintln!("PostgreSQL tests ignored: {why}");
-    }
+/// One test each; the PostgreSQL ones are ignored when there is no server
+/// (the binary's `main` says why).
+pub fn trials() -> Vec<libtest_mimic::Trial> {
     let tests: [(&str, fn(), bool); 27] = [
         (
             "a_terminated_postgres_check_leaves_no_scratch_database",
@@ -1651,15 +1645,5 @@ fn main() {
             true,
         ),
     ];
-    let trials = tests
-        .into_iter()
-        .map(|(name, test, needs_server)| {
-            libtest_mimic::Trial::test(name, move || {
-                test();
-                Ok(())
-            })
-            .with_ignored_flag(needs_server && no_server.is_some())
-        })
-        .collect();
-    libtest_mimic::run(&args, trials).exit();
+    tests.into_iter().map(|(name, test, needs_server)| crate::test(module_path!(), name, test, needs_server)).collect()
 }

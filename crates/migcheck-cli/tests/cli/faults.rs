@@ -68,7 +68,6 @@ fn consistent(root: &Path, rows: usize) -> Vec<i64> {
     applied
 }
 
-#[test]
 fn sigkill_at_200_random_points() {
     let (n, rows) = (120, 50);
     let dir = project(n, rows, 16);
@@ -111,7 +110,6 @@ fn sigkill_at_200_random_points() {
     assert_eq!(consistent(root, rows).len(), n);
 }
 
-#[test]
 fn a_full_disk_stops_at_the_last_good_version() {
     // Each migration writes about 400 KB; the file size limit (ulimit -f, in
     // 512-byte blocks, SIGXFSZ ignored so that writes fail with EFBIG) stops
@@ -143,7 +141,6 @@ fn a_full_disk_stops_at_the_last_good_version() {
     assert_eq!(consistent(root, rows).len(), n);
 }
 
-#[test]
 fn the_backup_restores_the_database_row_for_row() {
     let dir = project(3, 20, 8);
     let root = dir.path();
@@ -184,7 +181,6 @@ fn the_backup_restores_the_database_row_for_row() {
 /// memory stays within the limit plus 200 MB (the child's maximum resident
 /// set, from `getrusage`).
 #[cfg(target_os = "linux")]
-#[test]
 fn the_scratch_bound_keeps_the_checks_memory_within_the_limit() {
     let dir = tempfile::tempdir().unwrap();
     let m = dir.path().join("migrations");
@@ -210,4 +206,17 @@ fn the_scratch_bound_keeps_the_checks_memory_within_the_limit() {
     };
     assert!(peak < limit + 200_000_000, "peak {} MB, limit {} MB", peak / 1_000_000, limit / 1_000_000);
     assert!(peak > limit / 2, "the migration really filled the scratch database: {} MB", peak / 1_000_000);
+}
+
+/// This file's tests, for the binary's `main`.
+pub fn trials() -> Vec<libtest_mimic::Trial> {
+    #[allow(unused_mut)]
+    let mut trials = crate::tests![
+        sigkill_at_200_random_points,
+        a_full_disk_stops_at_the_last_good_version,
+        the_backup_restores_the_database_row_for_row,
+    ];
+    #[cfg(target_os = "linux")]
+    trials.extend(crate::tests![the_scratch_bound_keeps_the_checks_memory_within_the_limit]);
+    trials
 }

@@ -1,5 +1,5 @@
 //! The PostgreSQL server the tests use, shared by every test binary of the
-//! workspace (each includes this file with `#[path]`):
+//! workspace:
 //!
 //! 1. `MIGCHECK_TEST_PG_URL`, when set (`.ci/run` starts a server and sets it);
 //! 2. else a throwaway server started here by `scripts/pg-start` when
@@ -65,8 +65,8 @@ fn answers(url: &str) -> bool {
         .is_some_and(|addr| std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok())
 }
 
-/// The directory holding `scripts/pg-start`, above the including crate.
-fn workspace_root() -> PathBuf {
+/// The workspace's root: the directory holding `scripts/pg-start`.
+pub fn workspace_root() -> PathBuf {
     let mut dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     while !dir.join("scripts/pg-start").exists() {
         if !dir.pop() {

@@ -3,16 +3,11 @@
 //! used by fresh databases only, and still right once the files are deleted;
 //! on SQLite files and on the real PostgreSQL server.
 
-#[path = "../../../tests/support/pg.rs"]
-mod pg;
-#[path = "support/run.rs"]
-mod run;
-
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use run::{migcheck, text};
+use crate::run::{migcheck, text};
 use rusqlite::Connection;
 
 fn run_ok(root: &Path, args: &[&str]) -> String {
@@ -110,7 +105,6 @@ fn upgrade(root: &Path, db: &str, to: Option<i64>) -> Output {
     migcheck(root, &args).output().unwrap()
 }
 
-#[test]
 fn a_sqlite_squash_gives_a_fresh_database_what_the_history_gives_and_never_touches_older_ones() {
     let dir = sqlite_project();
     let root = dir.path();
@@ -274,7 +268,6 @@ fn a_sqlite_squash_gives_a_fresh_database_what_the_history_gives_and_never_touch
     );
 }
 
-#[test]
 fn concurrent_upgrades_of_a_fresh_database_apply_the_baseline_once() {
     let dir = sqlite_project();
     let root = dir.path();
@@ -343,12 +336,8 @@ const PG_HISTORY: &[(&str, &str)] = &[
     ("3_born.sql", "ALTER TABLE pets ADD COLUMN born date;\n"),
 ];
 
-#[test]
 fn a_postgres_squash_gives_a_fresh_database_what_the_history_gives() {
-    let Ok(server) = pg::server() else {
-        eprintln!("ignored: no PostgreSQL server");
-        return;
-    };
+    let server = crate::server();
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let m = root.join("migrations");
@@ -452,7 +441,6 @@ fn a_postgres_squash_gives_a_fresh_database_what_the_history_gives() {
 /// Full-text tables: their shadow tables come from their own CREATE, an
 /// external-content index is rebuilt from its table, a regular one keeps its
 /// rowids; STRICT and WITHOUT ROWID tables keep their rows.
-#[test]
 fn a_sqlite_squash_keeps_full_text_indexes_searchable() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
@@ -514,7 +502,6 @@ fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
 /// Text holding a NUL byte is written as its bytes; once the replaced files
 /// are deleted, a squash further is refused with what to do, and changes
 /// nothing: the check, and an upgrade, go on from the first baseline.
-#[test]
 fn a_squash_after_the_files_were_deleted_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
@@ -566,12 +553,8 @@ fn a_squash_after_the_files_were_deleted_changes_nothing() {
 /// security and its policies, comments, grants, a column's collation,
 /// UNLOGGED and storage parameters; what it cannot write yet (a partitioned
 /// table, inheritance) stops the squash before anything changes, naming it.
-#[test]
 fn a_postgres_squash_writes_what_it_compares_or_changes_nothing() {
-    let Ok(server) = pg::server() else {
-        eprintln!("ignored: no PostgreSQL server");
-        return;
-    };
+    let server = crate::server();
     let project = |first: &str| {
         let dir = tempfile::tempdir().unwrap();
         let m = dir.path().join("migrations");
@@ -660,4 +643,19 @@ fn a_postgres_squash_writes_what_it_compares_or_changes_nothing() {
     assert!(files(&root.join("migrations")) == before, "a refused squash changes no file");
     let out = pg(root, &["check"]);
     assert!(out.status.success(), "{}", text(&out));
+}
+
+/// This file's tests, for the binary's `main`.
+pub fn trials() -> Vec<libtest_mimic::Trial> {
+    let mut trials = crate::tests![
+        a_sqlite_squash_gives_a_fresh_database_what_the_history_gives_and_never_touches_older_ones,
+        concurrent_upgrades_of_a_fresh_database_apply_the_baseline_once,
+        a_sqlite_squash_keeps_full_text_indexes_searchable,
+        a_squash_after_the_files_were_deleted_changes_nothing,
+    ];
+    trials.extend(crate::postgres_tests![
+        a_postgres_squash_gives_a_fresh_database_what_the_history_gives,
+        a_postgres_squash_writes_what_it_compares_or_changes_nothing,
+    ]);
+    trials
 }
