@@ -20,8 +20,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use context::{Context, Format};
-use error::{Result, bail};
+use context::{Context, Format, Output};
+use error::Result;
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -179,29 +179,24 @@ pub enum Command {
 
 /// Runs the command; the exit code, or a failure that carries its own.
 fn run(cli: &Cli) -> Result<u8> {
-    let format = format!("{:?}", cli.format).to_lowercase();
-    match (&cli.command, cli.format) {
-        (Command::Check(_), f) if !f.schema_only() => {}
-        (Command::Schema(_), Format::Text | Format::Json | Format::Sql | Format::Mermaid | Format::Dot) => {}
-        (Command::Show(_), Format::Text | Format::Json | Format::Mermaid) => {}
-        (_, Format::Text | Format::Json) => {}
-        (Command::Schema(_), _) => bail!("`--format {format}` is not a schema format: sql, mermaid, dot or json"),
-        (Command::Show(_), _) => bail!("`--format {format}` is not for `migcheck show`: text, json or mermaid"),
-        (_, f) if f.check_only() => bail!("`--format {format}` is for `migcheck check`; here use text or json"),
-        _ => bail!("`--format {format}` is for `migcheck schema`; here use text or json"),
-    }
     let ctx = &cli.context();
     use commands::*;
+    // `--format` becomes the command's own, or the command does not run:
+    // `check`, `schema` and `show` are handed theirs, the others write text
+    // or JSON.
+    if !matches!(cli.command, Command::Check(_) | Command::Schema(_) | Command::Show(_)) {
+        own::<Output>(cli.format)?;
+    }
     match &cli.command {
         Command::Init(args) => init::run(ctx, args),
         Command::New(args) => new::run(ctx, args),
         Command::Lock(args) => lock::run(ctx, args),
         Command::Rebase(args) => rebase::run(ctx, args),
-        Command::Check(args) => check::run(ctx, args),
+        Command::Check(args) => check::run(ctx, args, own(cli.format)?),
         Command::Diff(args) => diff::run(ctx, args),
         Command::Explain(args) => explain::run(ctx, args),
-        Command::Schema(args) => schema::run_schema(ctx, args),
-        Command::Show(args) => schema::run_show(ctx, args),
+        Command::Schema(args) => schema::run_schema(ctx, args, own(cli.format)?),
+        Command::Show(args) => schema::run_show(ctx, args, own(cli.format)?),
         Command::Upgrade(args) => upgrade::run(ctx, args),
         Command::Downgrade(args) => downgrade::run(ctx, args),
         Command::History(args) => history::run(ctx, args),
@@ -213,13 +208,19 @@ fn run(cli: &Cli) -> Result<u8> {
     }
 }
 
+/// `--format` as a command's own format, or why that command does not write it.
+fn own<F: TryFrom<Format, Error = String>>(format: Format) -> Result<F> {
+    format.try_into().map_err(|refused: String| anyhow::anyhow!(refused).into())
+}
+
 impl Cli {
     /// The global options, for the commands.
     fn context(&self) -> Context {
         Context {
             dir: self.dir.clone(),
             database_url: self.database_url.clone(),
-            format: self.format,
+            // A command's own format, when it has one, says JSON the same way.
+            output: if self.format == Format::Json { Output::Json } else { Output::Text },
             history_table: self.history_table.clone(),
             layout: self.layout,
             fixtures: self.fixtures.clone(),

@@ -5,7 +5,9 @@
 //! - always: [`model`] (the shared shapes), and the statement walker and
 //!   lexer, which the runtime uses too;
 //! - feature `checker` (default): the build-time checker, [`check::check`],
-//!   with [`diagnostic`], [`lock`], [`layout`], [`name`] and [`seal`].
+//!   configured by [`config`] (what to check, the scratch database's
+//!   settings, the `MIGCHECK_*` variables), with [`diagnostic`], [`lock`],
+//!   [`layout`], [`name`] and [`seal`].
 //!
 //! **No semver promise of its own.** Depend on `migcheck` (the runtime) and
 //! `migcheck-build` (the build script); this crate is their shared

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::common::{config, divergence, interrupted_text, migrations, plural, reported, version_text};
 use crate::context::Context;
-use crate::context::Format;
+use crate::context::{CheckFormat, Output};
 use crate::error::{Result, bail};
 use crate::output::{diagnostic_json, print_diagnostics, print_json};
 use crate::{db, exit};
@@ -37,7 +37,7 @@ pub struct Args {
 }
 
 /// Runs `migcheck check`; exit 0, 1 on errors, 4 when the live database drifted.
-pub fn run(ctx: &Context, args: &Args) -> Result<u8> {
+pub fn run(ctx: &Context, args: &Args, format: CheckFormat) -> Result<u8> {
     // Exactly what `cargo build` checks, locked mode included (`CI`, `MIGCHECK_LOCKED`).
     let mut config = config(ctx, true)?;
     config.locked = Config::locked_from_env(|name| std::env::var(name).ok());
@@ -73,7 +73,7 @@ pub fn run(ctx: &Context, args: &Args) -> Result<u8> {
                         .diagnostics
                         .retain(|d| !d.kind.is_finding() || d.version.is_none_or(|v| compared.touched.contains(&v)));
                 }
-                if ctx.format == Format::Text {
+                if format == CheckFormat::Text {
                     let touched: Vec<String> = compared.touched.iter().map(i64::to_string).collect();
                     println!(
                         "compared with `{base}`: this branch adds or changes {}",
@@ -114,27 +114,26 @@ pub fn run(ctx: &Context, args: &Args) -> Result<u8> {
     } else {
         exit::OK
     });
-    match ctx.format {
-        Format::Github => {
+    match format {
+        CheckFormat::Github => {
             print!("{}", crate::formats::github(&report));
             return ending;
         }
-        Format::Sarif => {
+        CheckFormat::Sarif => {
             print_json(&crate::formats::sarif(&report));
             return ending;
         }
-        Format::Junit => {
+        CheckFormat::Junit => {
             print!("{}", crate::formats::junit(&report));
             return ending;
         }
-        Format::Markdown => {
+        CheckFormat::Markdown => {
             print!("{}", crate::formats::markdown(&report));
             return ending;
         }
-        // Refused before the command runs (`commands::run`).
-        Format::Text | Format::Json | Format::Sql | Format::Mermaid | Format::Dot => {}
+        CheckFormat::Text | CheckFormat::Json => {}
     }
-    if ctx.format == Format::Json {
+    if format == CheckFormat::Json {
         print_json(&json!({
             "ok": errors == 0,
             "layout": report.layout.name(),
@@ -293,7 +292,7 @@ fn print_drift(ctx: &Context, results: Vec<(String, Result<Vec<String>>)>) -> u8
             }
         })
         .collect();
-    if ctx.format == Format::Json {
+    if ctx.output == Output::Json {
         print_json(&json!({ "databases": rows, "drifted": drifted, "failed": failed }));
     } else {
         for r in &rows {

@@ -4,7 +4,7 @@ use serde_json::json;
 
 use super::common::{checked, checked_status, migrations, version_text};
 use crate::context::Context;
-use crate::context::Format;
+use crate::context::Output;
 use crate::error::Result;
 use crate::exit;
 use crate::output::print_json;
@@ -25,7 +25,7 @@ pub fn run(ctx: &Context, args: &Args) -> Result<u8> {
     }
     let (_, target, status) = checked_status(ctx)?;
     let current = status.current();
-    if ctx.format == Format::Json {
+    if ctx.output == Output::Json {
         print_json(&json!({ "database": target.describe(), "version": current }));
     } else {
         println!("{}", version_text(current));

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::common::{checked, config, reported};
 use crate::context::Context;
-use crate::context::Format;
+use crate::context::Output;
 use crate::error::Result;
 use crate::exit;
 use crate::output::print_json;
@@ -27,7 +27,7 @@ pub fn run(ctx: &Context, args: &Args) -> Result<u8> {
         Err(d) => return Err(reported(d)),
     };
     let m = report.migrations.iter().find(|m| m.version == args.version).expect("explain found it");
-    if ctx.format == Format::Json {
+    if ctx.output == Output::Json {
         print_json(&json!({
             "version": m.version,
             "name": m.description,

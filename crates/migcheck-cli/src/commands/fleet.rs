@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::common::version_text;
 use crate::context::Context;
-use crate::context::Format;
+use crate::context::Output;
 use crate::error::{Result, bail};
 use crate::output::print_json;
 use crate::{db, exit};
@@ -191,7 +191,7 @@ fn summarize(ctx: &Context, report: &migcheck::FleetReport, done: &str) -> u8 {
     let failures = report.failed().count();
     let skipped = report.skipped().count();
     let changed = if done == "applied" { "upgraded" } else { "downgraded" };
-    if ctx.format == Format::Json {
+    if ctx.output == Output::Json {
         let mut value = json!({
             "databases": report.databases.iter().map(|d| json!({
                 "database": d.database,
@@ -274,7 +274,7 @@ pub fn status(ctx: &Context, each: &Each, migrations: &Migrations, states_exit: 
             "state": state,
         }));
     }
-    if ctx.format == Format::Json {
+    if ctx.output == Output::Json {
         print_json(&json!({ "databases": json_rows, "latest": migrations.latest() }));
     } else {
         print_table(["database", "current", "state"], &rows);
@@ -319,7 +319,7 @@ pub fn summary(ctx: &Context, each: &Each, migrations: &Migrations) -> Result<u8
         }
     }
     let name_of = |v: Option<i64>| v.and_then(|v| migrations.get(v)).map(|m| m.name().to_owned());
-    if ctx.format == Format::Json {
+    if ctx.output == Output::Json {
         print_json(&json!({
             "versions": at.iter().rev().map(|(v, n)| json!({ "version": v, "name": name_of(*v), "databases": n })).collect::<Vec<_>>(),
             "latest": migrations.latest(),

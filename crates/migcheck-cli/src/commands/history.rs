@@ -4,7 +4,7 @@ use serde_json::json;
 
 use super::common::{checked, interrupted_text, migrations, optional_status};
 use crate::context::Context;
-use crate::context::Format;
+use crate::context::Output;
 use crate::error::Result;
 use crate::exit;
 use crate::output::print_json;
@@ -53,7 +53,7 @@ pub fn run(ctx: &Context, args: &Args) -> Result<u8> {
         }
         rows.sort_by_key(|r| r.0);
     }
-    if ctx.format == Format::Json {
+    if ctx.output == Output::Json {
         print_json(&json!({
             "database": status.as_ref().map(|(t, _)| t.describe()),
             "migrations": rows.iter().map(|(v, n, s, at)| json!({"version": v, "name": n, "state": s, "applied_at": at, "squashed_into": squashed_into(*v)})).collect::<Vec<_>>(),

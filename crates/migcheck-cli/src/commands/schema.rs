@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::common::{checked, config, migrations, optional_status, parse_target, reported};
 use crate::context::Context;
-use crate::context::Format;
+use crate::context::{SchemaFormat, ShowFormat};
 use crate::error::Result;
 use crate::error::bail;
 use crate::output::print_json;
@@ -54,7 +54,7 @@ fn live_model(ctx: &Context, url: &str) -> Result<Model> {
 }
 
 /// Runs `migcheck schema`.
-pub fn run_schema(ctx: &Context, args: &SchemaArgs) -> Result<u8> {
+pub fn run_schema(ctx: &Context, args: &SchemaArgs, format: SchemaFormat) -> Result<u8> {
     let model = match &ctx.database_url {
         // Only an explicit `--database-url`: DATABASE_URL is for commands that migrate.
         Some(url) => live_model(ctx, url)?,
@@ -74,17 +74,17 @@ pub fn run_schema(ctx: &Context, args: &SchemaArgs) -> Result<u8> {
             model_at(ctx, &report, at)?
         }
     };
-    match ctx.format {
-        Format::Mermaid => print!("{}", model.mermaid(None)),
-        Format::Dot => print!("{}", model.dot()),
-        Format::Json => print_json(&model_json(&model)),
-        _ => print!("{}", model.sql()),
+    match format {
+        SchemaFormat::Mermaid => print!("{}", model.mermaid(None)),
+        SchemaFormat::Dot => print!("{}", model.dot()),
+        SchemaFormat::Json => print_json(&model_json(&model)),
+        SchemaFormat::Sql => print!("{}", model.sql()),
     }
     Ok(exit::OK)
 }
 
 /// Runs `migcheck show`.
-pub fn run_show(ctx: &Context, args: &ShowArgs) -> Result<u8> {
+pub fn run_show(ctx: &Context, args: &ShowArgs, format: ShowFormat) -> Result<u8> {
     let report = checked(ctx, true)?;
     let Some(at) = report.migrations.iter().position(|m| m.version == args.version) else {
         bail!("there is no migration with version {} in `{}`", args.version, ctx.dir.display());
@@ -116,9 +116,9 @@ pub fn run_show(ctx: &Context, args: &ShowArgs) -> Result<u8> {
         };
         (target.describe(), state, row.map(|r| r.applied_at.clone()))
     });
-    match ctx.format {
-        Format::Mermaid => print!("{}", after.mermaid(Some((&changes, &before)))),
-        Format::Json => print_json(&json!({
+    match format {
+        ShowFormat::Mermaid => print!("{}", after.mermaid(Some((&changes, &before)))),
+        ShowFormat::Json => print_json(&json!({
             "version": m.version,
             "name": m.description,
             "files": files,
@@ -129,7 +129,7 @@ pub fn run_show(ctx: &Context, args: &ShowArgs) -> Result<u8> {
             "applied_at": state.as_ref().and_then(|s| s.2.clone()),
             "changes": changes.lines,
         })),
-        _ => {
+        ShowFormat::Text => {
             println!("migration {} `{}`", m.version, m.description);
             println!("  files:   {}", files.join(", "));
             println!("  sealed:  {} (checksum {})", if m.sealed { "yes" } else { "no" }, &checksum[..16]);

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::common::{checked, checked_status, interrupted_text, list, migrations, version_text};
 use crate::context::Context;
-use crate::context::Format;
+use crate::context::Output;
 use crate::error::Result;
 use crate::exit;
 use crate::output::print_json;
@@ -32,7 +32,7 @@ pub fn run(ctx: &Context, args: &Args) -> Result<u8> {
     } else {
         exit::OK
     };
-    if ctx.format == Format::Json {
+    if ctx.output == Output::Json {
         print_json(&json!({
             "database": target.describe(),
             "current": status.current(),
