@@ -170,7 +170,16 @@ pub fn parse(url: &str) -> Result<Target> {
         rest
     } else if let Some((scheme, _)) = url.split_once("://") {
         match scheme {
-            "postgres" | "postgresql" => return Ok(Target::Postgres(url.to_owned())),
+            "postgres" | "postgresql" => {
+                // Read once here, by the reader the checker's client uses, so
+                // that a URL either client would refuse stops every command
+                // alike, before it connects (the runtime's sqlx reads it the
+                // same way: `tests::both_clients_read_a_url_alike`).
+                if let Err(e) = migcheck_core::engine::postgres::wire::PgUrl::parse(url) {
+                    bail!("cannot read the PostgreSQL URL `{}`: {e}", redact(url));
+                }
+                return Ok(Target::Postgres(url.to_owned()));
+            }
             _ => bail!(
                 "unsupported database URL scheme `{scheme}://`: migcheck migrates SQLite (`sqlite:dev.db`) and \
                  PostgreSQL (`postgres://user@host/db`)"
@@ -267,5 +276,90 @@ mod tests {
             let err = parse(url).unwrap_err().to_string();
             assert!(err.contains(message), "{url}: {err}");
         }
+    }
+
+    /// The URLs the two PostgreSQL clients read, each in an environment of
+    /// its own: the build-time checker's (core's `PgUrl`) must reach what
+    /// the runtime's (sqlx) reaches. Each case runs in a child process, since
+    /// both read the process's `PG*` variables.
+    #[test]
+    fn both_clients_read_a_url_alike() {
+        let cases: &[(&str, &[(&str, &str)])] = &[
+            ("postgres://u:p@db.example:6543/app?sslmode=require&application_name=x", &[]),
+            (
+                "postgres:///app",
+                &[("PGHOST", "/var/run/postgresql"), ("PGPORT", "5433"), ("PGUSER", "me"), ("PGSSLMODE", "disable")],
+            ),
+            (
+                "postgres://h/app",
+                &[("PGPORT", "6000"), ("PGSSLMODE", "verify-full"), ("PGAPPNAME", "tool"), ("PGOPTIONS", "-c a=b")],
+            ),
+            ("postgres://u@h/app?options=-c%20x%3Dy&port=7000&sslmode=allow", &[("PGOPTIONS", "-c a=b")]),
+            ("postgres:///app?host=%2Ftmp&dbname=other&user=u", &[("PGDATABASE", "ignored")]),
+            ("postgres://u@127.0.0.1", &[("PGDATABASE", "fromenv"), ("PGHOSTADDR", "127.0.0.2")]),
+            ("postgres:///", &[("PGHOSTADDR", "127.0.0.2"), ("PGUSER", "me")]),
+            ("postgres://", &[("PGUSER", "me")]),
+            ("postgresql://u@[::1]:5433/db?ssl-mode=verify-ca", &[]),
+        ];
+        for (url, env) in cases {
+            let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+            child.args(["--exact", "db::tests::one_url_as_both_clients_read_it", "--ignored", "--nocapture"]);
+            for name in [
+                "PGHOST",
+                "PGHOSTADDR",
+                "PGPORT",
+                "PGUSER",
+                "PGPASSWORD",
+                "PGDATABASE",
+                "PGSSLMODE",
+                "PGSSLROOTCERT",
+                "PGAPPNAME",
+                "PGOPTIONS",
+                "PGPASSFILE",
+            ] {
+                child.env_remove(name);
+            }
+            child.envs(env.iter().copied()).env("MIGCHECK_URL_CASE", url);
+            let out = child.output().unwrap();
+            let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+            assert!(out.status.success() && text.contains("1 passed"), "{url} with {env:?}:\n{text}");
+        }
+    }
+
+    /// One case of [`both_clients_read_a_url_alike`], in its child process.
+    #[test]
+    #[ignore = "run by both_clients_read_a_url_alike, in a child process with the case's environment"]
+    fn one_url_as_both_clients_read_it() {
+        use migcheck_core::engine::postgres::wire::{Host, PgUrl, SslMode};
+        use sqlx::postgres::{PgConnectOptions, PgSslMode};
+        let url = std::env::var("MIGCHECK_URL_CASE").expect("MIGCHECK_URL_CASE: run by both_clients_read_a_url_alike");
+        let ours = PgUrl::parse(&url).unwrap();
+        let theirs: PgConnectOptions = url.parse().unwrap();
+        let host = match theirs.get_socket() {
+            Some(dir) => Host::Socket(dir.clone()),
+            None if theirs.get_host().starts_with('/') => Host::Socket(theirs.get_host().into()),
+            None => Host::Tcp(theirs.get_host().trim_start_matches('[').trim_end_matches(']').to_owned()),
+        };
+        assert_eq!(ours.host, host, "host");
+        assert_eq!(ours.port, theirs.get_port(), "port");
+        // Where nothing names the role, each takes the system's user its own
+        // way (sqlx through `whoami`, which may say "anonymous"): compared
+        // only where the URL or PGUSER names one.
+        if url.contains('@') || url.contains("user=") || std::env::var_os("PGUSER").is_some() {
+            assert_eq!(ours.user, theirs.get_username(), "user");
+            // sqlx leaves the database to the server, which takes the user's name.
+            assert_eq!(ours.database, theirs.get_database().unwrap_or(theirs.get_username()), "database");
+        }
+        let ssl = match theirs.get_ssl_mode() {
+            PgSslMode::Disable | PgSslMode::Allow => SslMode::Disable,
+            PgSslMode::Prefer => SslMode::Prefer,
+            PgSslMode::Require => SslMode::Require,
+            PgSslMode::VerifyCa => SslMode::VerifyCa,
+            PgSslMode::VerifyFull => SslMode::VerifyFull,
+        };
+        assert_eq!(ours.ssl, ssl, "sslmode");
+        let parameter = |name: &str| ours.parameters.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+        assert_eq!(parameter("application_name"), theirs.get_application_name(), "application_name");
+        assert_eq!(parameter("options"), theirs.get_options(), "options");
     }
 }

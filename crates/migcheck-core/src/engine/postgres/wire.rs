@@ -11,7 +11,7 @@ use std::io::{self, Read, Write};
 use std::net::TcpStream;
 #[cfg(unix)]
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -123,6 +123,66 @@ impl std::fmt::Display for UrlError {
 
 impl std::error::Error for UrlError {}
 
+/// An `sslmode` value (`allow` is taken as `disable`: migcheck never
+/// retries a refused plain connection with TLS).
+fn ssl_mode(value: &str) -> Result<SslMode, UrlError> {
+    Ok(match value {
+        "disable" | "allow" => SslMode::Disable,
+        "prefer" => SslMode::Prefer,
+        "require" => SslMode::Require,
+        "verify-ca" => SslMode::VerifyCa,
+        "verify-full" => SslMode::VerifyFull,
+        other => return Err(UrlError::BadSslMode(other.to_owned())),
+    })
+}
+
+/// The password the password file (`PGPASSFILE`, else `~/.pgpass`) gives
+/// for `host:port:database:user`: the first line whose four fields match
+/// (`*` matches anything; `\:` and `\\` escape). A file others may read is
+/// ignored, as libpq ignores it.
+fn password_file(
+    env: &dyn Fn(&str) -> Option<String>,
+    host: &str,
+    port: u16,
+    database: &str,
+    user: &str,
+) -> Option<String> {
+    let files = [env("PGPASSFILE").map(PathBuf::from), env("HOME").map(|home| Path::new(&home).join(".pgpass"))];
+    let port = port.to_string();
+    files.into_iter().flatten().find_map(|path| {
+        let file = std::fs::File::open(&path).ok()?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            if file.metadata().ok()?.permissions().mode() & 0o077 != 0 {
+                return None;
+            }
+        }
+        let text = std::io::read_to_string(file).ok()?;
+        text.lines().filter(|line| !line.starts_with('#')).find_map(|line| {
+            let fields = pgpass_fields(line);
+            let [h, p, d, u, password] = fields.as_slice() else { return None };
+            let matches = |field: &str, value: &str| field == "*" || field == value;
+            (matches(h, host) && matches(p, &port) && matches(d, database) && matches(u, user))
+                .then(|| password.clone())
+        })
+    })
+}
+
+/// A password-file line's fields, unescaped: the fifth takes the rest.
+fn pgpass_fields(line: &str) -> Vec<String> {
+    let mut fields = vec![String::new()];
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => fields.last_mut().unwrap().extend(chars.next()),
+            ':' if fields.len() < 5 => fields.push(String::new()),
+            c => fields.last_mut().unwrap().push(c),
+        }
+    }
+    fields
+}
+
 /// `sslmode`, as libpq reads it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SslMode {
@@ -164,7 +224,14 @@ impl PgUrl {
     /// Reads `postgres://[user[:password]@][host][:port][/database][?param=value&…]`,
     /// with the parameters libpq and sqlx accept (`host` — a directory for a
     /// Unix socket —, `port`, `user`, `password`, `dbname`, `sslmode`,
-    /// `sslrootcert`, `application_name`, `options`).
+    /// `sslrootcert`, `application_name`, `options`). What the URL leaves out
+    /// comes from where sqlx (the runtime's client) and libpq take it: the
+    /// `PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE`, `PGSSLMODE`,
+    /// `PGSSLROOTCERT`, `PGAPPNAME` and `PGOPTIONS` variables, then a local
+    /// server's Unix socket (`/var/run/postgresql`, `/private/tmp`, `/tmp`)
+    /// before `localhost`, and the password from the password file
+    /// (`PGPASSFILE`, else `~/.pgpass`, ignored unless private). So `check`
+    /// and `upgrade` reach the same server as the same role.
     ///
     /// ```
     /// # use migcheck_core::engine::postgres::wire::{Host, PgUrl, SslMode};
@@ -172,6 +239,11 @@ impl PgUrl {
     /// assert_eq!((url.host, url.port, url.ssl), (Host::Tcp("db.example.com".into()), 5432, SslMode::VerifyFull));
     /// ```
     pub fn parse(url: &str) -> Result<PgUrl, UrlError> {
+        PgUrl::parse_with(url, &|name| std::env::var(name).ok())
+    }
+
+    /// [`PgUrl::parse`] with the variables `env` gives (`None`: unset).
+    pub fn parse_with(url: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<PgUrl, UrlError> {
         let rest = url
             .strip_prefix("postgres://")
             .or_else(|| url.strip_prefix("postgresql://"))
@@ -203,7 +275,14 @@ impl PgUrl {
         let mut host = (!host.is_empty()).then_some(host);
         let mut port = port.filter(|p| !p.is_empty()).map(str::to_owned);
         let mut database = (!database.is_empty()).then(|| decode(database)).transpose()?;
-        let (mut ssl, mut root_cert, mut parameters) = (SslMode::Prefer, None, Vec::new());
+        let mut ssl = match env("PGSSLMODE") {
+            Some(mode) => ssl_mode(&mode)?,
+            None => SslMode::Prefer,
+        };
+        let mut root_cert = env("PGSSLROOTCERT").map(PathBuf::from);
+        let mut parameters: Vec<(String, String)> = Vec::new();
+        let mut options = env("PGOPTIONS");
+        let mut application_name = env("PGAPPNAME");
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
             let value = decode(value)?;
@@ -213,34 +292,52 @@ impl PgUrl {
                 "user" => user = Some(value),
                 "password" => password = Some(value),
                 "dbname" => database = Some(value),
-                "sslmode" => {
-                    ssl = match value.as_str() {
-                        "disable" | "allow" => SslMode::Disable,
-                        "prefer" => SslMode::Prefer,
-                        "require" => SslMode::Require,
-                        "verify-ca" => SslMode::VerifyCa,
-                        "verify-full" => SslMode::VerifyFull,
-                        other => return Err(UrlError::BadSslMode(other.to_owned())),
-                    }
+                "sslmode" | "ssl-mode" => ssl = ssl_mode(&value)?,
+                "sslrootcert" | "ssl-root-cert" | "ssl-ca" => root_cert = Some(PathBuf::from(value)),
+                "application_name" => application_name = Some(value),
+                // Several `options` add up, as in sqlx.
+                "options" => {
+                    options = Some(match options {
+                        Some(before) => format!("{before} {value}"),
+                        None => value,
+                    })
                 }
-                "sslrootcert" => root_cert = Some(PathBuf::from(value)),
-                "application_name" | "options" => parameters.push((key.to_owned(), value)),
                 // Others (connect_timeout, statement-cache sizes, …) tune a
                 // client, not what it connects to.
                 _ => {}
             }
         }
-        let user = user.or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "postgres".into());
-        let port = match port {
+        let env_port = match env("PGPORT") {
             Some(p) => p.parse().map_err(|_| UrlError::BadPort(p))?,
             None => 5432,
         };
-        let host = match host {
-            Some(h) if h.starts_with('/') => Host::Socket(PathBuf::from(h)),
-            Some(h) => Host::Tcp(h),
-            None => Host::Tcp("localhost".into()),
+        let user = user.or_else(|| env("PGUSER")).or_else(|| env("USER")).unwrap_or_else(|| "postgres".into());
+        let port = match port {
+            Some(p) => p.parse().map_err(|_| UrlError::BadPort(p))?,
+            None => env_port,
         };
-        let database = database.unwrap_or_else(|| user.clone());
+        // A local server's socket before `localhost`, looked for at the
+        // environment's port, as sqlx does.
+        let host = host.or_else(|| env("PGHOSTADDR")).or_else(|| env("PGHOST")).unwrap_or_else(|| {
+            let socket = format!(".s.PGSQL.{env_port}");
+            ["/var/run/postgresql", "/private/tmp", "/tmp"]
+                .into_iter()
+                .find(|dir| Path::new(dir).join(&socket).exists())
+                .unwrap_or("localhost")
+                .to_owned()
+        });
+        let host = if host.starts_with('/') { Host::Socket(PathBuf::from(host)) } else { Host::Tcp(host) };
+        let database_given = database.or_else(|| env("PGDATABASE"));
+        let password = password.or_else(|| env("PGPASSWORD")).or_else(|| {
+            let host = match &host {
+                Host::Tcp(h) => h.as_str(),
+                Host::Socket(_) => "localhost",
+            };
+            password_file(env, host, port, database_given.as_deref().unwrap_or_default(), &user)
+        });
+        let database = database_given.unwrap_or_else(|| user.clone());
+        parameters.extend(application_name.map(|name| ("application_name".to_owned(), name)));
+        parameters.extend(options.map(|options| ("options".to_owned(), options)));
         Ok(PgUrl { user, password, host, port, database, ssl, root_cert, parameters })
     }
 
@@ -674,22 +771,77 @@ mod tests {
 
     #[test]
     fn urls() {
-        let u = PgUrl::parse("postgres://me:p%40ss@db.local:6543/app?application_name=x").unwrap();
+        // Nothing from the environment or a password file.
+        let parse = |url: &str| PgUrl::parse_with(url, &|_| None);
+        let u = parse("postgres://me:p%40ss@db.local:6543/app?application_name=x").unwrap();
         assert_eq!(
             (u.user.as_str(), u.password.as_deref(), &u.host, u.port, u.database.as_str(), u.ssl),
             ("me", Some("p@ss"), &Host::Tcp("db.local".into()), 6543, "app", SslMode::Prefer)
         );
         assert_eq!(u.parameters, [("application_name".to_owned(), "x".to_owned())]);
-        let u = PgUrl::parse("postgresql://postgres@127.0.0.1/postgres").unwrap();
+        let u = parse("postgresql://postgres@127.0.0.1/postgres").unwrap();
         assert_eq!((u.port, u.password), (5432, None));
-        let u = PgUrl::parse("postgres://u@[::1]:5433/db?sslmode=verify-full&sslrootcert=/etc/ca.pem").unwrap();
+        let u = parse("postgres://u@[::1]:5433/db?sslmode=verify-full&sslrootcert=/etc/ca.pem").unwrap();
         assert_eq!((&u.host, u.port, u.ssl), (&Host::Tcp("::1".into()), 5433, SslMode::VerifyFull));
         assert_eq!(u.root_cert.as_deref(), Some(std::path::Path::new("/etc/ca.pem")));
-        let u = PgUrl::parse("postgres:///app?host=%2Fvar%2Frun%2Fpostgresql&user=me&port=5433").unwrap();
+        let u = parse("postgres:///app?host=%2Fvar%2Frun%2Fpostgresql&user=me&port=5433").unwrap();
         assert_eq!((&u.host, u.user.as_str(), u.port), (&Host::Socket("/var/run/postgresql".into()), "me", 5433));
         assert_eq!(u.server(), "/var/run/postgresql/.s.PGSQL.5433");
-        assert!(PgUrl::parse("mysql://x").is_err());
-        assert!(PgUrl::parse("postgres://h/db?sslmode=sometimes").is_err());
-        assert!(PgUrl::parse("postgres://h:port/db").is_err());
+        assert!(parse("mysql://x").is_err());
+        assert!(parse("postgres://h/db?sslmode=sometimes").is_err());
+        assert!(parse("postgres://h:port/db").is_err());
+    }
+
+    /// What the URL leaves out comes from the `PG*` variables, then a local
+    /// socket or `localhost`, and the password from a private password file.
+    #[test]
+    fn the_environment_and_the_password_file_fill_what_the_url_leaves_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let passfile = dir.path().join("pgpass");
+        std::fs::write(&passfile, "# comment\nother:*:*:*:no\ndb.local:6000:*:me:s\\:ecret\n*:*:*:*:any\n").unwrap();
+        let vars = |pairs: &'static [(&'static str, &'static str)]| {
+            let passfile = passfile.clone();
+            move |name: &str| match name {
+                "PGPASSFILE" => Some(passfile.to_string_lossy().into_owned()),
+                _ => pairs.iter().find(|(n, _)| *n == name).map(|(_, v)| v.to_string()),
+            }
+        };
+        let env = vars(&[("PGHOST", "db.local"), ("PGPORT", "6000"), ("PGUSER", "me"), ("PGSSLMODE", "require")]);
+        // Private: read. Escaped `:` in the password.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&passfile, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        let u = PgUrl::parse_with("postgres:///app", &env).unwrap();
+        assert_eq!(
+            (&u.host, u.port, u.user.as_str(), u.ssl),
+            (&Host::Tcp("db.local".into()), 6000, "me", SslMode::Require)
+        );
+        assert_eq!(u.password.as_deref(), Some("s:ecret"));
+        // The URL wins over the environment; the file's catch-all line then.
+        let u = PgUrl::parse_with("postgres://you@elsewhere:7000/app?sslmode=disable", &env).unwrap();
+        assert_eq!(
+            (&u.host, u.port, u.user.as_str(), u.ssl),
+            (&Host::Tcp("elsewhere".into()), 7000, "you", SslMode::Disable)
+        );
+        assert_eq!(u.password.as_deref(), Some("any"));
+        // PGPASSWORD before the file; PGOPTIONS and the URL's options add up.
+        let env = vars(&[("PGPASSWORD", "pw"), ("PGOPTIONS", "-c a=b"), ("PGAPPNAME", "tool")]);
+        let u = PgUrl::parse_with("postgres://u@h/app?options=-c%20x%3Dy", &env).unwrap();
+        assert_eq!(u.password.as_deref(), Some("pw"));
+        assert_eq!(
+            u.parameters,
+            [("application_name".to_owned(), "tool".to_owned()), ("options".to_owned(), "-c a=b -c x=y".to_owned())]
+        );
+        // A file others may read is ignored, as libpq ignores it.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&passfile, std::fs::Permissions::from_mode(0o644)).unwrap();
+            let u = PgUrl::parse_with("postgres://u@h/app", &vars(&[])).unwrap();
+            assert_eq!(u.password, None);
+        }
+        assert!(PgUrl::parse_with("postgres://h/app", &vars(&[("PGSSLMODE", "sometimes")])).is_err());
     }
 }
