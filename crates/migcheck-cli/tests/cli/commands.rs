@@ -1645,5 +1645,13 @@ pub fn trials() -> Vec<libtest_mimic::Trial> {
             true,
         ),
     ];
-    tests.into_iter().map(|(name, test, needs_server)| crate::test(module_path!(), name, test, needs_server)).collect()
+    tests
+        .into_iter()
+        .map(|(name, test, needs_server)| {
+            // The hook runs through pre-commit, one of the validators `.ci/run` installs.
+            let needs: &[&str] =
+                if name == "the_pre_commit_hook_runs_the_check" { &["MIGCHECK_VALIDATORS"] } else { &[] };
+            crate::test_needing(module_path!(), name, test, needs_server, needs)
+        })
+        .collect()
 }

@@ -418,7 +418,7 @@ fn runner(variable: &str, manifest: &str) -> Option<PathBuf> {
         None => {
             assert!(
                 std::env::var_os("CI").is_none(),
-                "{variable} is not set: .ci/run builds `cargo build --release --manifest-path {manifest}` and sets it"
+                "{variable} is not set: .ci/run builds `cargo build --manifest-path {manifest}` and sets it"
             );
             eprintln!("skipped: set {variable} to a build of {manifest} to compare with the tool itself");
             None
@@ -672,12 +672,35 @@ fn diesel_and_refinery_on_postgres_agree_with_migcheck() {
 pub fn trials() -> Vec<libtest_mimic::Trial> {
     let mut trials = crate::tests![
         other_tools_directories_are_checked_and_applied_in_place,
-        sqlx_gives_the_schema_migcheck_gives,
         new_rebase_and_diff_write_names_in_each_layout,
         rebase_renumbers_a_refinery_migration,
         a_custom_layout_is_read_written_and_applied_in_place,
-        diesel_and_refinery_apply_their_histories_as_migcheck_reads_them,
     ];
-    trials.extend(crate::postgres_tests![diesel_and_refinery_on_postgres_agree_with_migcheck,]);
+    // The other tools' own runners, which `.ci/run` builds.
+    let here = module_path!();
+    let runners = ["MIGCHECK_DIESEL_RUNNER", "MIGCHECK_REFINERY_RUNNER"];
+    trials.extend([
+        crate::test_needing(
+            here,
+            "sqlx_gives_the_schema_migcheck_gives",
+            sqlx_gives_the_schema_migcheck_gives,
+            false,
+            &["MIGCHECK_SQLX_RUNNER"],
+        ),
+        crate::test_needing(
+            here,
+            "diesel_and_refinery_apply_their_histories_as_migcheck_reads_them",
+            diesel_and_refinery_apply_their_histories_as_migcheck_reads_them,
+            false,
+            &runners,
+        ),
+        crate::test_needing(
+            here,
+            "diesel_and_refinery_on_postgres_agree_with_migcheck",
+            diesel_and_refinery_on_postgres_agree_with_migcheck,
+            true,
+            &runners,
+        ),
+    ]);
     trials
 }

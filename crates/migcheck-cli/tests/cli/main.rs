@@ -43,12 +43,21 @@ macro_rules! postgres_tests {
 /// One trial: `test` under `module::name`, ignored when it needs PostgreSQL
 /// and there is none.
 pub fn test(module: &str, name: &str, test: fn(), needs_server: bool) -> Trial {
+    test_needing(module, name, test, needs_server, &[])
+}
+
+/// As [`test`], for a trial that also runs a tool `.ci/run` provides (the
+/// other migrators' runners, the report validators), named by `variables`:
+/// ignored outside CI while one is not set; in CI it runs, and fails
+/// saying what is missing.
+pub fn test_needing(module: &str, name: &str, test: fn(), needs_server: bool, variables: &[&str]) -> Trial {
     let module = module.split_once("::").map_or(module, |(_, inner)| inner);
+    let missing = std::env::var_os("CI").is_none() && variables.iter().any(|v| std::env::var_os(v).is_none());
     Trial::test(format!("{module}::{name}"), move || {
         test();
         Ok(())
     })
-    .with_ignored_flag(needs_server && no_server().is_some())
+    .with_ignored_flag(missing || (needs_server && no_server().is_some()))
 }
 
 /// Why there is no PostgreSQL server for the tests, or `None` when there is

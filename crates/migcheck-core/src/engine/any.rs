@@ -98,7 +98,7 @@ pub fn postgres(config: &Config, scratch: &ScratchConfig, job: Job) -> Result<Pg
 /// `$body` with `$engine` bound to the engine an [`AnyEngine`] holds, of its
 /// own type: generic code over [`Engine`](super::Engine) runs on either.
 ///
-/// ```ignore
+/// ```text
 /// with_engine!(AnyEngine::open(config, dialect, &scratch, Job::Replay)?, engine => replay(&engine, report, None))
 /// ```
 macro_rules! with_engine {
