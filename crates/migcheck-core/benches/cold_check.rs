@@ -279,12 +279,12 @@ fn snapshot_cost() {
     }
     let start = Instant::now();
     for _ in 0..100 {
-        std::hint::black_box(migcheck_core::schema::Snapshot::read(&conn, &[]).unwrap());
+        std::hint::black_box(migcheck_core::engine::sqlite::schema::Snapshot::read(&conn, &[]).unwrap());
     }
     println!("snapshot of 3000 objects: {:?}", start.elapsed() / 100);
     let start = Instant::now();
     for _ in 0..100 {
-        std::hint::black_box(migcheck_core::schema::Snapshot::text(&conn).unwrap());
+        std::hint::black_box(migcheck_core::engine::sqlite::schema::Snapshot::text(&conn).unwrap());
     }
     println!("schema text of 3000 objects: {:?}", start.elapsed() / 100);
 }

@@ -48,7 +48,7 @@ fn check_dir(files: &[(&str, &str)], expect: Expect) {
         .unwrap()
         .rows
         .iter()
-        .filter(|r| r.kind == migcheck_core::schema::ObjectKind::Table)
+        .filter(|r| r.kind == migcheck_core::engine::sqlite::schema::ObjectKind::Table)
         .map(|r| r.name.clone())
         .collect();
     assert_eq!(tables, expect.tables);

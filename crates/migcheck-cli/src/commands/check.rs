@@ -7,7 +7,7 @@ use migcheck_core::config::Config;
 use migcheck_core::diagnostic::{Diagnostic, Kind};
 use migcheck_core::engine::any::Job;
 use migcheck_core::engine::postgres::PgSnapshot;
-use migcheck_core::schema::Snapshot;
+use migcheck_core::engine::sqlite::schema::Snapshot;
 use serde_json::json;
 
 use super::common::{config, divergence, interrupted_text, migrations, plural, reported, version_text};
@@ -223,7 +223,7 @@ fn fleet_drift(ctx: &Context, each: &super::fleet::Each, report: &Report) -> Res
             };
             let live = Snapshot::read(&conn, &[&ctx.history_table])?;
             let label = format!("the database at version {}", version_text(status.current()));
-            let diff = migcheck_core::schema::compare(schema, &live, &report.scratch)?;
+            let diff = migcheck_core::engine::sqlite::schema::compare(schema, &live, &report.scratch)?;
             Ok(diff.describe("its migrations", &label))
         })();
         results.push((path.display().to_string(), compared));
@@ -354,7 +354,7 @@ fn live_drift(ctx: &Context, url: &str, report: &Report) -> Result<(String, Vec<
     let expected = checker::schema_at(report, Some(status.current().unwrap_or(0))).map_err(|d| anyhow!(d.render()))?;
     let live = Snapshot::read(&conn, &[&ctx.history_table])?;
     let label = format!("the database at version {}", version_text(status.current()));
-    let diff = migcheck_core::schema::compare(&expected, &live, &report.scratch)?;
+    let diff = migcheck_core::engine::sqlite::schema::compare(&expected, &live, &report.scratch)?;
     Ok((target.describe(), diff.describe("its migrations", &label)))
 }
 

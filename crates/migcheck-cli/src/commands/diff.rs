@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use migcheck_core::check::{self as checker};
 use migcheck_core::diagnostic::Kind;
+use migcheck_core::engine::sqlite::generate::{self, Rename};
 use migcheck_core::model::Layout;
-use migcheck_core::schema::generate::{self, Rename};
 
 use super::common::{config, new_files, slug, utc_timestamp, versions, write_new};
 use crate::context::Context;

@@ -48,7 +48,7 @@ fn live_model(ctx: &Context, url: &str) -> Result<Model> {
             let Some(conn) = db::open_existing(&target)? else {
                 bail!("the database `{}` does not exist", target.describe());
             };
-            Ok(migcheck_core::schema::model_of(&conn, &[&ctx.history_table])?)
+            Ok(migcheck_core::engine::sqlite::schema::model_of(&conn, &[&ctx.history_table])?)
         }
     }
 }

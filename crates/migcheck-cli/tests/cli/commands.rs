@@ -1325,7 +1325,7 @@ fn schema_views_match_their_golden_files() {
     let sql = example.ok(&["schema"]).stdout;
     let conn = Connection::open_in_memory().unwrap();
     conn.execute_batch(&sql).unwrap();
-    let again = migcheck_core::schema::model_of(&conn, &[]).unwrap();
+    let again = migcheck_core::engine::sqlite::schema::model_of(&conn, &[]).unwrap();
     assert_eq!(again.sql(), sql);
     // At a version, and at `base`; a live database's, history table left out.
     let first = example.ok(&["--format", "mermaid", "schema", "--at", "20261124093000"]).stdout;

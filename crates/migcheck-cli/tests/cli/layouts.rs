@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use migcheck_core::config::ScratchConfig;
-use migcheck_core::schema::{Snapshot, compare};
+use migcheck_core::engine::sqlite::schema::{Snapshot, compare};
 use rusqlite::Connection;
 
 fn fixtures() -> PathBuf {

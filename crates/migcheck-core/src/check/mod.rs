@@ -24,13 +24,13 @@ use crate::diagnostic::{Diagnostic, Kind, Severity};
 use crate::engine::Engine;
 use crate::engine::any::{AnyEngine, Job, with_engine};
 use crate::engine::sqlite::SqliteEngine;
+use crate::engine::sqlite::schema::Snapshot;
 use crate::lock::{Lock, LockEntry};
 use crate::memo::{Memo, MemoFile};
 use crate::model::Analysis;
 use crate::model::Dialect;
 use crate::model::{CHAIN_START, Digest};
 use crate::scan::{self, ScannedMigration, display_path};
-use crate::schema::Snapshot;
 
 use crate::model::Migration;
 

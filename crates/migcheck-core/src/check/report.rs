@@ -4,10 +4,10 @@ use std::time::{Duration, Instant};
 
 use crate::config::ScratchConfig;
 use crate::diagnostic::{Diagnostic, Severity};
+use crate::engine::sqlite::schema::Snapshot;
 use crate::lock::Lock;
 use crate::model::{Baseline, Migration, Script, Squashed};
 use crate::model::{CHAIN_START, Dialect, Digest};
-use crate::schema::Snapshot;
 
 /// Everything the checker found.
 #[derive(Debug)]

@@ -34,7 +34,7 @@ pub trait Engine: Sized {
 
     /// The schema as the report keeps it ([`crate::check::Report::schema`],
     /// read by `migcheck diff` and live drift): SQLite's only, today.
-    fn report_snapshot(schema: &Self::Schema) -> Option<crate::schema::Snapshot> {
+    fn report_snapshot(schema: &Self::Schema) -> Option<crate::engine::sqlite::schema::Snapshot> {
         let _ = schema;
         None
     }

@@ -6,8 +6,11 @@
 //! parser, so that an error points at its statement, line and column.
 
 pub mod cache;
+/// `migcheck diff`: a migration written from the difference between two schemas.
+pub mod generate;
 pub mod rows;
 pub mod sandbox;
+pub mod schema;
 
 use crate::lexer::quote_ident;
 use std::path::PathBuf;
@@ -24,8 +27,8 @@ use crate::engine::{ColumnShape, Contents, Engine, StatementTrace};
 use crate::exec::{self, StatementError};
 use crate::lexer;
 use crate::model::{Digest, Migration, Mode, Script};
-use crate::schema::{self, Snapshot};
 use sandbox::{Event, Scratch};
+use schema::Snapshot;
 
 /// The in-memory scratch database.
 pub struct SqliteEngine {
@@ -207,9 +210,10 @@ impl Engine for SqliteEngine {
         // rewritten.
         let mut dropped: Vec<String> = Vec::new();
         for t in &mut traces {
-            let tokens = schema::tokens::tokenize(&t.statement);
-            let word =
-                |i: usize| tokens.get(i).filter(|t| t.kind == schema::tokens::Kind::Word).map(|t| t.text.clone());
+            let tokens = crate::schema::tokens::tokenize(&t.statement);
+            let word = |i: usize| {
+                tokens.get(i).filter(|t| t.kind == crate::schema::tokens::Kind::Word).map(|t| t.text.clone())
+            };
             if word(0).as_deref() == Some("drop") && word(1).as_deref() == Some("table") {
                 let at = if word(2).as_deref() == Some("if") { 4 } else { 2 };
                 dropped.extend(word(at));
@@ -292,7 +296,7 @@ impl Engine for SqliteEngine {
         let conn = &self.scratch.conn;
         let read = || -> rusqlite::Result<Vec<String>> {
             let mut out = Vec::new();
-            let mut stmt = conn.prepare(crate::schema::ORDINARY_TABLES)?;
+            let mut stmt = conn.prepare(schema::ORDINARY_TABLES)?;
             match names {
                 Some(names) => {
                     // Most words of a migration are not tables: a lookup in
@@ -386,7 +390,7 @@ impl Engine for SqliteEngine {
     }
 
     fn model(&mut self) -> Result<crate::schema::model::Model, Diagnostic> {
-        crate::schema::model_of(&self.scratch.conn, &[]).map_err(|e| io("cannot read the scratch database's schema", e))
+        schema::model_of(&self.scratch.conn, &[]).map_err(|e| io("cannot read the scratch database's schema", e))
     }
 
     fn baseline_sql(&mut self, rows: bool) -> Result<String, Diagnostic> {
@@ -684,7 +688,7 @@ fn named_in_message(message: &str, statement: &str) -> Option<std::ops::Range<us
     if name.is_empty() || !name.chars().all(|c| c.is_alphanumeric() || c == '_') {
         return None;
     }
-    schema::tokens::tokenize(statement).into_iter().find(|t| t.is_word(&name.to_lowercase())).map(|t| t.span)
+    crate::schema::tokens::tokenize(statement).into_iter().find(|t| t.is_word(&name.to_lowercase())).map(|t| t.span)
 }
 
 fn statement_error(

@@ -22,8 +22,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use rusqlite::types::Value;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params_from_iter};
 
+use crate::engine::sqlite::schema::{Column, Table};
 use crate::engine::synthetic::{ROWS, check_choices};
-use crate::schema::{Column, Table};
 
 /// What seeding did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -67,7 +67,7 @@ pub fn seed_tables(conn: &Connection, names: &[String]) -> rusqlite::Result<Seed
             .query_row(
                 &format!(
                     "SELECT name, sql FROM main.sqlite_schema WHERE type = 'table' AND name IN ({})",
-                    crate::schema::ORDINARY_TABLES
+                    crate::engine::sqlite::schema::ORDINARY_TABLES
                 ),
                 [name],
                 |r| Ok((r.get(0)?, r.get(1)?)),
@@ -103,7 +103,7 @@ fn fill(conn: &Connection, tables: &[Table]) -> rusqlite::Result<Seeded> {
 fn ordinary_tables(conn: &Connection) -> rusqlite::Result<Vec<Table>> {
     let mut stmt = conn.prepare(&format!(
         "SELECT name, sql FROM main.sqlite_schema WHERE type = 'table' AND name IN ({}) ORDER BY name",
-        crate::schema::ORDINARY_TABLES
+        crate::engine::sqlite::schema::ORDINARY_TABLES
     ))?;
     let names: Vec<(String, String)> =
         stmt.query_map([None::<&str>], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
@@ -322,7 +322,7 @@ fn make_row(
 }
 
 /// The columns a foreign key references: named ones, else the parent's primary key.
-fn referenced_columns(parent: &Table, fk: &crate::schema::ForeignKey) -> Vec<String> {
+fn referenced_columns(parent: &Table, fk: &crate::engine::sqlite::schema::ForeignKey) -> Vec<String> {
     if !fk.to.is_empty() {
         return fk.to.clone();
     }
@@ -333,7 +333,11 @@ fn referenced_columns(parent: &Table, fk: &crate::schema::ForeignKey) -> Vec<Str
 
 /// The parent's rows' values for the columns `fk` references (empty when the
 /// parent is this table, or has no rows, or is missing).
-fn parent_keys(conn: &Connection, table: &Table, fk: &crate::schema::ForeignKey) -> rusqlite::Result<Vec<Vec<Value>>> {
+fn parent_keys(
+    conn: &Connection,
+    table: &Table,
+    fk: &crate::engine::sqlite::schema::ForeignKey,
+) -> rusqlite::Result<Vec<Vec<Value>>> {
     if fk.table.eq_ignore_ascii_case(&table.name) {
         return Ok(Vec::new());
     }

@@ -20,9 +20,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::c_int;
 use std::fmt::{self, Write as _};
 
-use super::{Change, Diff, ObjectKind, Snapshot, Table, compare, parse_create_table, tokens};
+use super::sandbox::Scratch;
+use super::schema::{Change, Diff, ObjectKind, Snapshot, Table, compare, parse_create_table};
 use crate::config::ScratchConfig;
-use crate::engine::sqlite::sandbox::Scratch;
+use crate::schema::tokens;
 
 /// A rename the user asked for: a table (`old:new`) or a column (`table.old:new`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,7 +86,7 @@ impl Rename {
     /// Parses `old:new` or `table.old:new` (or `table.old:table.new`).
     ///
     /// ```
-    /// use migcheck_core::schema::generate::Rename;
+    /// use migcheck_core::engine::sqlite::generate::Rename;
     /// let rename = Rename::parse("owners.email:mail").unwrap();
     /// assert_eq!(rename, Rename::Column { table: "owners".into(), from: "email".into(), to: "mail".into() });
     /// ```
@@ -163,9 +164,9 @@ pub fn generate(
     let mut down_warnings = Vec::new();
     let down_body = body(b, &renamed, &back, &[], &down_renames, &mut down_warnings);
     ambiguities(&diff, &mut warnings);
-    let changes: Vec<String> = diff.changes.iter().map(super::Change::action).collect();
+    let changes: Vec<String> = diff.changes.iter().map(super::schema::Change::action).collect();
     let up = script(title, "up", &warnings, &changes, &up_body);
-    let down_changes: Vec<String> = back.changes.iter().map(super::Change::action).collect();
+    let down_changes: Vec<String> = back.changes.iter().map(super::schema::Change::action).collect();
     let down = script(title, "down", &down_warnings, &down_changes, &down_body);
     Ok(Some(Generated { up, down, warnings, changes }))
 }
@@ -439,7 +440,7 @@ fn order_for_drop(a: &Snapshot, diff: &Diff, dropped: &BTreeSet<String>) -> Vec<
 }
 
 /// SQLite's rules for `ALTER TABLE ADD COLUMN`.
-fn can_add(table: &Table, col: &super::Column) -> bool {
+fn can_add(table: &Table, col: &super::schema::Column) -> bool {
     let lower = col.name.to_lowercase();
     let default_is_constant = col
         .default
@@ -569,8 +570,8 @@ mod tests {
     use rusqlite::Connection;
 
     use super::*;
+    use crate::engine::sqlite::schema::tests::snapshot;
     use crate::exec;
-    use crate::schema::tests::snapshot;
 
     /// Runs a generated file the way the runtime does.
     fn run(conn: &Connection, sql: &str) -> Result<(), String> {
