@@ -12,7 +12,6 @@ mod fleet;
 use migcheck_test_support::pg;
 mod postgres;
 mod runtime;
-mod ui;
 mod util;
 
 fn main() {
@@ -21,7 +20,6 @@ fn main() {
     trials.extend(fleet::trials());
     trials.extend(postgres::trials());
     trials.extend(runtime::trials());
-    trials.extend(ui::trials());
     let conclusion = libtest_mimic::run(&args, trials);
     build_script::cleanup();
     conclusion.exit();

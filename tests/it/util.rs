@@ -10,10 +10,13 @@ pub fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// One target directory for every fixture, so dependencies build once.
+/// The target directory the fixtures build in: this build's own, whatever
+/// CARGO_TARGET_DIR says. Cargo releases it once the test binaries are built,
+/// and a fixture's dependencies that the workspace compiled with the same
+/// features and profile (rusqlite and its bundled SQLite, sha2, …) are reused
+/// instead of compiled again.
 pub fn target_dir() -> PathBuf {
-    // Inside this build's own target directory, whatever CARGO_TARGET_DIR says.
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e")
+    Path::new(env!("CARGO_TARGET_TMPDIR")).parent().expect("the target directory").to_path_buf()
 }
 
 pub struct Fixture {

@@ -1,4 +1,4 @@
-// trybuild compiles this in target/tests/trybuild/migcheck: the path climbs back to the workspace.
+// trybuild compiles this in target/tests/trybuild/migcheck-ui-tests: the path climbs back to the workspace.
 static MIGRATIONS: migcheck::Migrations = migcheck::migrations!("ui-tests/fixtures/corrupt_lock/migrations");
 
 fn main() {}

@@ -50,7 +50,9 @@ impl Pets {
         cmd.args(args)
             .arg("--offline")
             .current_dir(self.root())
-            .env("CARGO_TARGET_DIR", Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e"))
+            // This build's own target directory, where the workspace compiled
+            // the dependencies the tutorial's crate shares with it.
+            .env("CARGO_TARGET_DIR", Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap())
             .env("CARGO_TERM_COLOR", "never")
             .env_remove("MIGCHECK_LOCKED")
             .env_remove("RUSTFLAGS");
