@@ -12,11 +12,14 @@ mod fleet;
 use migcheck_test_support::pg;
 mod postgres;
 mod runtime;
+mod sqlx_macros;
 mod util;
 
 fn main() {
     let args = libtest_mimic::Arguments::from_args();
-    let mut trials = build_script::trials();
+    // The sqlx fixtures compile the longest: they start first.
+    let mut trials = sqlx_macros::trials();
+    trials.extend(build_script::trials());
     trials.extend(fleet::trials());
     trials.extend(postgres::trials());
     trials.extend(runtime::trials());

@@ -23,6 +23,12 @@ pub(crate) fn rerun_if_changed(path: &Path) {
     println!("cargo::rerun-if-changed={}", path.display());
 }
 
+/// An environment variable the package's own compilation sees (its
+/// procedural macros included).
+pub(crate) fn rustc_env(name: &str, value: &str) {
+    println!("cargo::rustc-env={name}={value}");
+}
+
 /// A warning shown by Cargo; one directive per line of text.
 pub(crate) fn warning(text: &str) {
     directive("warning", text);

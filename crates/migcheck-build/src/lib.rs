@@ -20,7 +20,9 @@
 //! `MIGCHECK_SCRATCH_LIMIT` (the most the scratch database may grow to, e.g.
 //! `2GiB`; default 1 GiB),
 //! `MIGCHECK_SCRATCH_URL` (a PostgreSQL server for Postgres-dialect checks),
-//! `MIGCHECK_TIMINGS` (`1`: a warning with the time each phase took).
+//! `MIGCHECK_TIMINGS` (`1`: a warning with the time each phase took),
+//! `MIGCHECK_KEEP_DATABASE_URL` (`1`: with [`Build::expose_database`], leave
+//! `DATABASE_URL` as the environment sets it).
 
 #![warn(missing_docs)]
 
@@ -63,6 +65,7 @@ pub struct Build {
     prelude: Option<PathBuf>,
     functions: Vec<FunctionStub>,
     out_dir: Option<PathBuf>,
+    expose_database: bool,
 }
 
 /// What a successful [`Build::try_run`] produced.
@@ -294,6 +297,36 @@ impl Build {
         self
     }
 
+    /// Compiles the crate against the database its migrations make: after a
+    /// passing check a copy of it is kept (SQLite: `head.sqlite` in
+    /// `OUT_DIR`; PostgreSQL: a database on the `MIGCHECK_SCRATCH_URL`
+    /// server, replaced at each check) and the crate's own compilation sees
+    /// `DATABASE_URL` pointing at it. `sqlx::query!` and its family then
+    /// check every query against exactly the schema the migrations produce,
+    /// with no `DATABASE_URL`, `.env` or `.sqlx` to set up: a migration that
+    /// drops a column a query reads fails `cargo build` with sqlx's error.
+    ///
+    /// This `DATABASE_URL` wins over one in the environment or in `.env`
+    /// (the application's compilation only: the program still reads yours
+    /// at run time). `MIGCHECK_KEEP_DATABASE_URL=1` keeps yours instead, and
+    /// `SQLX_OFFLINE=true` makes sqlx read its `.sqlx` cache whatever the
+    /// URL. `MIGCHECK_DATABASE_URL` is set either way (for `migcheck::sql!`).
+    ///
+    /// ```no_run
+    /// // build.rs
+    /// migcheck_build::Build::new().expose_database().run();
+    /// ```
+    /// ```ignore
+    /// // src/main.rs: checked against the migrated schema at compile time
+    /// let pets = sqlx::query!("SELECT id, name FROM pets WHERE owner_id = ?", owner)
+    ///     .fetch_all(&pool)
+    ///     .await?;
+    /// ```
+    pub fn expose_database(&mut self) -> &mut Self {
+        self.expose_database = true;
+        self
+    }
+
     /// Where to write the generated file (default `OUT_DIR`).
     pub fn out_dir(&mut self, dir: impl AsRef<Path>) -> &mut Self {
         self.out_dir = Some(dir.as_ref().to_owned());
@@ -354,6 +387,9 @@ impl Build {
         config.display_base = manifest_dir.clone();
         // The scratch database at the newest sealed migration, for the next build.
         config.cache_dir = Some(out_dir.join("migcheck"));
+        if self.expose_database {
+            config.keep_head = Some(out_dir.join("migcheck"));
+        }
         config.keep_schema = false;
         config.dialect = self.dialect;
         config.layout = self.layout;
@@ -419,6 +455,12 @@ impl Build {
             &out_dir.join("migcheck"),
         );
         codegen::write_if_changed(&generated, &code).map_err(|source| Error::Io { path: generated.clone(), source })?;
+        if let Some(url) = &report.head_url {
+            cargo::rustc_env("MIGCHECK_DATABASE_URL", url);
+            if !cargo::env("MIGCHECK_KEEP_DATABASE_URL").is_some_and(|v| !v.is_empty() && v != "0") {
+                cargo::rustc_env("DATABASE_URL", url);
+            }
+        }
         report.timings.push(("embed", started.elapsed() - checked));
         if cargo::env("MIGCHECK_TIMINGS").is_some_and(|v| v != "0") {
             cargo::warning(&timings(&report, started.elapsed()));

@@ -72,6 +72,12 @@ pub struct Config {
     /// Where to keep the scratch database at the newest sealed migration
     /// between runs (the build script uses `OUT_DIR`); `None`: always cold.
     pub cache_dir: Option<PathBuf>,
+    /// Keep a copy of the database every migration produced, for the
+    /// application's own compilation to check its queries against
+    /// (`Build::expose_database`): SQLite writes `head.sqlite` in this
+    /// directory, PostgreSQL keeps a database on the scratch server named
+    /// after it. Its URL is [`crate::check::Report::head_url`]. `None`: no copy.
+    pub keep_head: Option<PathBuf>,
     /// The SQL dialect; `None`: as the lock file says, else SQLite.
     pub dialect: Option<Dialect>,
     /// A PostgreSQL server for the scratch database of Postgres-dialect
@@ -131,6 +137,7 @@ impl Config {
             schema,
             schema_required: false,
             cache_dir: None,
+            keep_head: None,
             dialect: None,
             postgres_scratch: None,
             layout: None,

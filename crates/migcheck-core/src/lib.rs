@@ -62,6 +62,8 @@ pub mod name;
 #[doc(hidden)]
 pub mod order;
 #[cfg(feature = "checker")]
+pub mod rust_source;
+#[cfg(feature = "checker")]
 #[doc(hidden)]
 pub mod scan;
 #[cfg(feature = "checker")]

@@ -186,9 +186,9 @@ fn other_tools_directories_are_checked_and_applied_in_place() {
 }
 
 /// sqlx itself applies the sqlx fixture: the schema must be exactly the one
-/// migcheck gives. The runner is `benches/sqlx-compare` (built apart: sqlx's
-/// SQLite driver links another libsqlite3-sys than rusqlite); `.ci/run` builds
-/// it and sets `MIGCHECK_SQLX_RUNNER`.
+/// migcheck gives. The runner is `benches/sqlx-compare` (built apart, so that
+/// the workspace does not compile sqlx's SQLite driver); `.ci/run` builds it
+/// and sets `MIGCHECK_SQLX_RUNNER`.
 fn sqlx_gives_the_schema_migcheck_gives() {
     let Some(runner) = std::env::var_os("MIGCHECK_SQLX_RUNNER") else {
         assert!(

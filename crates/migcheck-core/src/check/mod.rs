@@ -58,6 +58,7 @@ pub fn check(config: &Config) -> Report {
         accepted: Vec::new(),
         baseline: None,
         squashed: Vec::new(),
+        head_url: None,
         lock_links: Vec::new(),
         timings: Vec::new(),
     };

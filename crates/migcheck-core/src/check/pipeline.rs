@@ -116,6 +116,15 @@ pub(crate) fn execute<E: Engine>(config: &Config, mut engine: E, report: &mut Re
         outcome.declared = check_drift(&engine, &script, data.prelude.as_ref(), migrated, &mut report.diagnostics);
     }
     clock.lap(&mut report.timings, "sql/drift");
+    if let Some(dir) = &config.keep_head
+        && !report.has_errors()
+    {
+        match engine.keep_head(dir) {
+            Ok(url) => report.head_url = Some(url),
+            Err(d) => report.diagnostics.push(d),
+        }
+        clock.lap(&mut report.timings, "sql/head");
+    }
     outcome
 }
 

@@ -48,6 +48,10 @@ pub struct Report {
     /// The migrations the baseline replaces whose files were deleted, as the
     /// lock keeps them (oldest first); `migrations` starts after them.
     pub squashed: Vec<Squashed>,
+    /// Where the copy of the database every migration produced is kept
+    /// (`Config::keep_head`), as a URL sqlx and `migcheck::sql!` open:
+    /// `sqlite:///…/head.sqlite?mode=ro`, or `postgres://…/migcheck_head_…`.
+    pub head_url: Option<String>,
     /// The lock's chain hash after each of its entries.
     pub(super) lock_links: Vec<Digest>,
     /// How long each phase took, in order (`MIGCHECK_TIMINGS=1` shows them).

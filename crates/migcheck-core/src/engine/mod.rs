@@ -105,6 +105,12 @@ pub trait Engine: Sized {
         let _ = (migrations, sealed, salt);
     }
 
+    /// Keeps a copy of the database as it is now (every migration run) for
+    /// the application's compilation to check its queries against, in a
+    /// place named after `dir` (`Config::keep_head`), replacing the copy an
+    /// earlier run kept there; returns the URL that opens it.
+    fn keep_head(&mut self, dir: &std::path::Path) -> Result<String, Diagnostic>;
+
     // The data checks (`check::data`): rows in the tables, read back and
     // compared.
 
@@ -157,6 +163,20 @@ pub trait Engine: Sized {
         let _ = (error, tables);
         Vec::new()
     }
+}
+
+/// `text` percent-encoded for a URL: every byte but letters, digits and
+/// `-_.~` (and `/` when `slash`) as `%XX`.
+pub(crate) fn url_encode(text: &str, slash: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) || (slash && b == b'/') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// What one statement did, as `migcheck explain` shows it.

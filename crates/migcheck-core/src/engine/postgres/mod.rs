@@ -754,6 +754,27 @@ impl Engine for PgEngine {
         let _ = self.session();
     }
 
+    /// A database on the scratch server named after `dir`
+    /// (`migcheck_head_<hash>`), copied from the scratch database; the one
+    /// an earlier run kept under that name is dropped first.
+    fn keep_head(&mut self, dir: &std::path::Path) -> Result<String, Diagnostic> {
+        let key = crate::checksum::checksum(format!("migcheck pg head\n{}", dir.display()).as_bytes());
+        let name = format!("migcheck_head_{}", &crate::checksum::to_hex(&key)[..24]);
+        let made = (|| -> Result<(), PgError> {
+            // A database with a connection cannot be copied: step out of it.
+            self.client = Client::connect(&self.admin)?;
+            let copied = self
+                .client
+                .query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .and_then(|_| self.client.query(&format!("CREATE DATABASE \"{name}\" TEMPLATE \"{}\"", self.db.name)));
+            self.client = Client::connect(&self.admin.with_database(&self.db.name))?;
+            copied.map(drop)
+        })();
+        let _ = self.session();
+        made.map_err(|e| io(format!("cannot keep the migrated database as {name} on the scratch server: {e}")))?;
+        Ok(self.admin.with_database(&name).to_url())
+    }
+
     fn tables(&mut self, names: Option<&BTreeSet<String>>) -> Result<Vec<String>, Diagnostic> {
         rows::tables(&mut self.client, names).map_err(|e| io(format!("cannot list the scratch database's tables: {e}")))
     }

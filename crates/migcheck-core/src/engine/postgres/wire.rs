@@ -223,7 +223,7 @@ pub struct PgUrl {
 impl PgUrl {
     /// Reads `postgres://[user[:password]@][host][:port][/database][?param=value&…]`,
     /// with the parameters libpq and sqlx accept (`host` — a directory for a
-    /// Unix socket —, `port`, `user`, `password`, `dbname`, `sslmode`,
+    /// Unix socket —, `hostaddr` (the address connected to, `PGHOSTADDR` where the URL has none), `port`, `user`, `password`, `dbname`, `sslmode`,
     /// `sslrootcert`, `application_name`, `options`). What the URL leaves out
     /// comes from where sqlx (the runtime's client) and libpq take it: the
     /// `PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE`, `PGSSLMODE`,
@@ -283,11 +283,13 @@ impl PgUrl {
         let mut parameters: Vec<(String, String)> = Vec::new();
         let mut options = env("PGOPTIONS");
         let mut application_name = env("PGAPPNAME");
+        let mut hostaddr = None;
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
             let value = decode(value)?;
             match key {
                 "host" => host = Some(value),
+                "hostaddr" => hostaddr = Some(value),
                 "port" => port = Some(value),
                 "user" => user = Some(value),
                 "password" => password = Some(value),
@@ -318,7 +320,7 @@ impl PgUrl {
         };
         // A local server's socket before `localhost`, looked for at the
         // environment's port, as sqlx does.
-        let host = host.or_else(|| env("PGHOSTADDR")).or_else(|| env("PGHOST")).unwrap_or_else(|| {
+        let host = host.or_else(|| env("PGHOST")).unwrap_or_else(|| {
             let socket = format!(".s.PGSQL.{env_port}");
             ["/var/run/postgresql", "/private/tmp", "/tmp"]
                 .into_iter()
@@ -326,7 +328,13 @@ impl PgUrl {
                 .unwrap_or("localhost")
                 .to_owned()
         });
-        let host = if host.starts_with('/') { Host::Socket(PathBuf::from(host)) } else { Host::Tcp(host) };
+        // A socket wins; over TCP, `hostaddr` (else `PGHOSTADDR`) is the
+        // address connected to whatever the host is named, as in libpq and sqlx.
+        let host = match hostaddr.or_else(|| env("PGHOSTADDR")) {
+            _ if host.starts_with('/') => Host::Socket(PathBuf::from(host)),
+            Some(addr) => Host::Tcp(addr),
+            None => Host::Tcp(host),
+        };
         let database_given = database.or_else(|| env("PGDATABASE"));
         let password = password.or_else(|| env("PGPASSWORD")).or_else(|| {
             let host = match &host {
@@ -344,6 +352,49 @@ impl PgUrl {
     /// The same server, another database.
     pub fn with_database(&self, database: &str) -> PgUrl {
         PgUrl { database: database.to_owned(), ..self.clone() }
+    }
+
+    /// The URL that reaches this server, role and database with nothing
+    /// left to the environment: what was read from `PG*` variables, the
+    /// password file or a local socket is written out, so that sqlx and
+    /// libpq read it alike wherever they run.
+    ///
+    /// ```
+    /// # use migcheck_core::engine::postgres::wire::PgUrl;
+    /// let url = PgUrl::parse("postgres://app:s%40cret@db.example.com/app?sslmode=require").unwrap();
+    /// assert_eq!(url.to_url(), "postgres://app:s%40cret@db.example.com:5432/app?sslmode=require");
+    /// ```
+    pub fn to_url(&self) -> String {
+        use crate::engine::url_encode;
+        let mut url = format!("postgres://{}", url_encode(&self.user, false));
+        if let Some(password) = &self.password {
+            url.push_str(&format!(":{}", url_encode(password, false)));
+        }
+        let mut query = Vec::new();
+        match &self.host {
+            Host::Tcp(h) if h.contains(':') => url.push_str(&format!("@[{h}]:{}", self.port)),
+            Host::Tcp(h) => url.push_str(&format!("@{h}:{}", self.port)),
+            Host::Socket(dir) => {
+                url.push_str(&format!("@localhost:{}", self.port));
+                query.push(format!("host={}", url_encode(&dir.to_string_lossy(), false)));
+            }
+        }
+        url.push_str(&format!("/{}", url_encode(&self.database, false)));
+        let ssl = match self.ssl {
+            SslMode::Disable => "disable",
+            SslMode::Prefer => "prefer",
+            SslMode::Require => "require",
+            SslMode::VerifyCa => "verify-ca",
+            SslMode::VerifyFull => "verify-full",
+        };
+        query.insert(0, format!("sslmode={ssl}"));
+        if let Some(cert) = &self.root_cert {
+            query.push(format!("sslrootcert={}", url_encode(&cert.to_string_lossy(), false)));
+        }
+        for (k, v) in &self.parameters {
+            query.push(format!("{}={}", url_encode(k, false), url_encode(v, false)));
+        }
+        format!("{url}?{}", query.join("&"))
     }
 
     /// Where the server is, for messages.

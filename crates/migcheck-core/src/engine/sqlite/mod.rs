@@ -38,6 +38,21 @@ pub struct SqliteEngine {
     cache_dir: Option<PathBuf>,
 }
 
+/// The file [`Engine::keep_head`] writes.
+pub const HEAD_FILE: &str = "head.sqlite";
+
+/// The read-only URL of the SQLite file `path`, as sqlx reads one
+/// (`sqlite://` then the path, percent-encoded where a URL needs it).
+///
+/// ```
+/// use migcheck_core::engine::sqlite::head_url;
+/// let url = head_url(std::path::Path::new("/tmp/out dir/head.sqlite"));
+/// assert_eq!(url.as_deref(), Some("sqlite:///tmp/out%20dir/head.sqlite?mode=ro"));
+/// ```
+pub fn head_url(path: &std::path::Path) -> Option<String> {
+    Some(format!("sqlite://{}?mode=ro", crate::engine::url_encode(path.to_str()?, true)))
+}
+
 fn io(what: &str, err: impl std::fmt::Display) -> Diagnostic {
     Diagnostic::error(Kind::Io, format!("{what}: {err}"))
 }
@@ -290,6 +305,23 @@ impl Engine for SqliteEngine {
         if let (0, Ok(foreign_keys), Some(bytes)) = (temp_objects, foreign_keys, cache::serialize(conn)) {
             let _ = cache::store(&dir, &key, cache::State { foreign_keys }, &bytes);
         }
+    }
+
+    /// `head.sqlite` in `dir`: SQLite's own image of the scratch database,
+    /// written beside and renamed into place, so that a compilation reading
+    /// it never sees half a file.
+    fn keep_head(&mut self, dir: &std::path::Path) -> Result<String, Diagnostic> {
+        let path = dir.join(HEAD_FILE);
+        let cannot =
+            |e: &dyn std::fmt::Display| io(&format!("cannot keep the migrated database at {}", path.display()), e);
+        let image = cache::serialize(&mut self.scratch.conn)
+            .ok_or_else(|| cannot(&"SQLite cannot serialize the scratch database"))?;
+        let tmp = dir.join(format!("{HEAD_FILE}.tmp"));
+        std::fs::create_dir_all(dir)
+            .and_then(|()| std::fs::write(&tmp, &image[..]))
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .map_err(|e| cannot(&e))?;
+        head_url(&path).ok_or_else(|| cannot(&"the path is not UTF-8, which a database URL needs"))
     }
 
     fn tables(&mut self, names: Option<&BTreeSet<String>>) -> Result<Vec<String>, Diagnostic> {
