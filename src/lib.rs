@@ -51,6 +51,45 @@ pub use history::{AppliedMigration, Direction};
 #[cfg(feature = "macros")]
 #[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
 pub use migcheck_macros::migrations;
+
+/// `sql!("SELECT …")`: the statement checked at compile time against the
+/// database the migrations make (feature `macros`, and
+/// `Build::expose_database` in build.rs), expanding to the `&'static str`.
+/// See `migcheck-macros`.
+#[cfg(feature = "macros")]
+#[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
+pub use migcheck_macros::sql;
+
+/// `statement!("SELECT …")`: as [`sql!`], expanding to a [`Statement`].
+#[cfg(feature = "macros")]
+#[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
+pub use migcheck_macros::statement;
+
+/// A statement checked at compile time by [`statement!`], with what the
+/// database knows of it.
+///
+/// ```
+/// // What `migcheck::statement!("SELECT id, name FROM pets WHERE owner_id = ?1", 1)` expands to:
+/// const PETS: migcheck::Statement = migcheck::Statement {
+///     sql: "SELECT id, name FROM pets WHERE owner_id = ?1",
+///     columns: &["id", "name"],
+///     parameters: &["?1"],
+/// };
+/// // A row mapping that reads two columns, checked when the crate compiles:
+/// const _: () = assert!(PETS.columns.len() == 2);
+/// assert_eq!(PETS.parameters, ["?1"]);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Statement {
+    /// The SQL, as written in the call.
+    pub sql: &'static str,
+    /// The result columns' names, in order (empty for a statement that
+    /// returns no rows).
+    pub columns: &'static [&'static str],
+    /// The parameters as the statement names them (`:owner`, `?1`, `$1`), in
+    /// binding order.
+    pub parameters: &'static [&'static str],
+}
 pub use plan::{Applied, BASE, HISTORY_TABLE, Interrupted, Report, Status, UpgradeOptions};
 
 /// Includes the migrations the build script verified, as a [`Migrations`]

@@ -39,6 +39,17 @@ fn ui() {
             );
         }
     }
+    // The `sql!` cases check their statements against the good fixture's
+    // migrated database, kept and named as a build script's
+    // `expose_database()` does.
+    let mut config = migcheck_core::config::Config::new(root.join("ui-tests/fixtures/good/migrations"));
+    config.keep_head = Some(target.join("tests/trybuild/migcheck-ui-tests-head"));
+    let report = migcheck_core::check::check(&config);
+    assert!(!report.has_errors(), "the good fixture fails its check: {:?}", report.diagnostics);
+    let url = report.head_url.expect("the migrated database is kept");
+    // SAFETY: the only test of this binary, set before trybuild starts the
+    // compilers that inherit it; nothing else reads the environment here.
+    unsafe { std::env::set_var("MIGCHECK_DATABASE_URL", url) };
     let t = trybuild::TestCases::new();
     t.pass("pass/*.rs");
     t.compile_fail("fail/*.rs");

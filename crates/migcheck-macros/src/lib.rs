@@ -14,6 +14,8 @@
 
 #![warn(missing_docs)]
 
+mod sql;
+
 use std::path::{Path, PathBuf};
 
 use proc_macro::{Literal, TokenStream, TokenTree};
@@ -36,6 +38,41 @@ pub fn migrations(input: TokenStream) -> TokenStream {
         Ok(tokens) => tokens,
         Err(message) => error(&message),
     }
+}
+
+/// One SQL statement of the application's, checked at compile time against
+/// the database the migrations make, expanding to the `&'static str` itself.
+///
+/// The build script keeps that database when asked
+/// (`migcheck_build::Build::new().expose_database().run()`); the statement
+/// is prepared on it (SQLite; PostgreSQL: described by the server, nothing
+/// run). A statement that does not prepare (a misspelt column, a missing
+/// table, a syntax error) is a compile error quoting the database's message
+/// with a caret under the word it points at. After the SQL, the call may
+/// say which parameters it binds, checked against the statement's: their
+/// names (`owner` for `:owner`, `@owner` or `$owner`), or their number for
+/// positional ones.
+///
+/// ```text
+/// let mut stmt = conn.prepare(migcheck::sql!("SELECT id, name FROM pets WHERE owner_id = :owner", owner))?;
+/// let rows = stmt.query(rusqlite::named_params! { ":owner": owner })?;
+/// ```
+#[proc_macro]
+pub fn sql(input: TokenStream) -> TokenStream {
+    sql::expand(input, false)
+}
+
+/// As [`sql!`], expanding to a `migcheck::Statement`: the SQL with what the
+/// prepared statement knows (its result columns' names, its parameters), as
+/// constants a row mapping can be checked with.
+///
+/// ```text
+/// const PETS: migcheck::Statement = migcheck::statement!("SELECT id, name FROM pets WHERE owner_id = ?1", 1);
+/// const _: () = assert!(PETS.columns.len() == 2);
+/// ```
+#[proc_macro]
+pub fn statement(input: TokenStream) -> TokenStream {
+    sql::expand(input, true)
 }
 
 fn expand(input: TokenStream) -> Result<TokenStream, String> {

@@ -261,6 +261,43 @@ fn the_walkthrough_works_as_written() {
     assert!(!r.stderr.contains("data-"), "{r:?}");
     assert!(p.migcheck(&["upgrade"]).ok);
     assert_eq!(p.query("SELECT name FROM pets"), ["Babbage"]);
+
+    // 13. Check the program's queries against the migrations: `sql!` is
+    // prepared on the database the build script just proved; a misspelt
+    // column fails the build at the query.
+    let manifest = fs::read_to_string(p.root().join("Cargo.toml")).unwrap();
+    let with_macros = manifest.replace(
+        &format!("migcheck = {{ path = {ws:?} }}"),
+        &format!("migcheck = {{ path = {ws:?}, features = [\"macros\"] }}"),
+    );
+    assert_ne!(manifest, with_macros);
+    fs::write(p.root().join("Cargo.toml"), with_macros).unwrap();
+    let build_rs = fs::read_to_string(p.root().join("build.rs")).unwrap();
+    assert!(build_rs.contains("Build::new().run()"), "{build_rs}");
+    fs::write(
+        p.root().join("build.rs"),
+        build_rs.replace("Build::new().run()", "Build::new().expose_database().run()"),
+    )
+    .unwrap();
+    let program = |column: &str| {
+        format!(
+            "static MIGRATIONS: migcheck::Migrations = migcheck::include_migrations!();\n\n\
+             fn main() -> Result<(), Box<dyn std::error::Error>> {{\n    \
+             let mut conn = rusqlite::Connection::open(\"dev.db\")?;\n    MIGRATIONS.upgrade(&mut conn)?;\n    \
+             let mut pets = conn.prepare(migcheck::sql!(\"SELECT {column} FROM pets WHERE owner_id = ?1\", 1))?;\n    \
+             for name in pets.query_map([1], |r| r.get::<_, String>(0))? {{\n        println!(\"{{}}\", name?);\n    }}\n    \
+             Ok(())\n}}\n"
+        )
+    };
+    fs::write(p.root().join("src/main.rs"), program("nmae")).unwrap();
+    let r = p.cargo(&["build"], false);
+    assert!(
+        !r.ok && r.stderr.contains("no such column: nmae") && r.stderr.contains("src/main.rs:6:"),
+        "a misspelt column fails the build at the query: {r:?}"
+    );
+    fs::write(p.root().join("src/main.rs"), program("name")).unwrap();
+    let r = p.cargo(&["run", "--quiet"], false);
+    assert!(r.ok && r.stdout == "Babbage\n", "{r:?}");
 }
 
 /// This file's tests, for the binary's `main`.

@@ -29,6 +29,15 @@ pub struct ServerError {
     pub detail: Option<String>,
 }
 
+/// What [`Client::describe`] learnt of a statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Described {
+    /// Each parameter's type (`bigint`), `$1` first.
+    pub parameters: Vec<String>,
+    /// The result columns' names, in order.
+    pub columns: Vec<String>,
+}
+
 /// Why a call failed.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -595,6 +604,40 @@ impl Client {
             Some(e) => Err(PgError::Server(e)),
             None => Ok(rows),
         }
+    }
+
+    /// Prepares `sql` (one statement) unnamed without running it, and says
+    /// what the server knows of it: its parameters' type names and its
+    /// result columns' names (none for a statement that returns no rows).
+    pub fn describe(&mut self, sql: &str) -> Result<Described, PgError> {
+        frontend::parse("", sql, std::iter::empty(), &mut self.output)?;
+        frontend::describe(b'S', "", &mut self.output)?;
+        frontend::sync(&mut self.output);
+        self.flush()?;
+        let mut parameters = Vec::new();
+        let mut columns = Vec::new();
+        let mut error = None;
+        loop {
+            match self.read()? {
+                Message::ParameterDescription(body) => parameters = body.parameters().collect()?,
+                Message::RowDescription(body) => {
+                    columns = body.fields().map(|f| Ok(f.name().to_owned())).collect()?;
+                }
+                Message::ErrorResponse(body) => error = error.or(Some(server_error(&body))),
+                Message::ReadyForQuery(_) => break,
+                _ => {}
+            }
+        }
+        if let Some(e) = error {
+            return Err(PgError::Server(e));
+        }
+        // The parameters' types by name, read back from the catalog.
+        let mut types = Vec::with_capacity(parameters.len());
+        for oid in parameters {
+            let name = self.query(&format!("SELECT format_type({oid}, NULL)"))?.first().and_then(|r| r[0].clone());
+            types.push(name.unwrap_or_else(|| oid.to_string()));
+        }
+        Ok(Described { parameters: types, columns })
     }
 
     fn flush(&mut self) -> Result<(), PgError> {
