@@ -107,6 +107,15 @@ pub struct Config {
     /// too; by default only migrations not sealed yet get them, since a
     /// sealed one is released and cannot change.
     pub sealed_findings: bool,
+    /// The statements of the release still running during a rolling deploy
+    /// (its `sql!` and `sqlx::query!` call sites, read from git by `check
+    /// --base`). When `Some`, `breaking-change` is proven: each statement is
+    /// prepared before and after every migration that reshapes a table, and
+    /// one that stops preparing is reported with its file and line; drops and
+    /// renames no statement uses are no longer reported, and NOT NULL or
+    /// narrowed columns only where a statement writes the table. `None`: the
+    /// findings are inferred from the columns alone.
+    pub running_statements: Option<Vec<crate::rust_source::Call>>,
     /// Accept every finding that can be accepted (`migcheck lock --accept`):
     /// they are listed in `check::Report::accepted` instead of reported.
     pub accepting: bool,
@@ -148,6 +157,7 @@ impl Config {
             prelude_required: false,
             fixtures_required: false,
             sealed_findings: false,
+            running_statements: None,
             accepting: false,
             trace: true,
             allow: Vec::new(),

@@ -11,28 +11,46 @@
 //!
 //! Only files that can change a table's shape (`ALTER`, `DROP`, `RENAME`, a
 //! SQLite table rebuild's `DROP TABLE`) are read.
+//!
+//! When the running release's statements are known
+//! (`Config::running_statements`, read by `check --base` from its `sql!` and
+//! `sqlx::query!` call sites), the finding is proven instead: each statement
+//! that prepares before the up and no longer does after it is reported with
+//! its file, line and the database's error. Drops and renames are then left
+//! to that proof (one no statement uses breaks nothing), and a NOT NULL or
+//! narrowed column is reported only where a statement writes its table.
 
 use std::collections::BTreeSet;
 
 use crate::diagnostic::{Diagnostic, Kind};
 use crate::engine::{ColumnShape, Engine};
 use crate::model::Migration;
+use crate::rust_source::Call;
 use crate::schema::tokens;
 
 use super::data::{find_mention, mention};
 
 /// The tables an up migration may reshape, with their columns before it.
-pub(crate) struct Shapes {
+pub(crate) struct Shapes<'a> {
     before: Vec<(String, Vec<ColumnShape>)>,
+    /// The running release's statements when known, with the indexes of
+    /// those that prepare before the up (the others were broken already, or
+    /// are not this database's: nothing a migration here is to blame for).
+    running: Option<(&'a [Call], Vec<usize>)>,
 }
 
-impl Shapes {
+impl<'a> Shapes<'a> {
     /// Reads the columns of the existing tables an up migration (its
-    /// `tokens`) names, when it can reshape them.
-    pub fn before<E: Engine>(engine: &mut E, tokens: &[tokens::Token]) -> Result<Shapes, Diagnostic> {
+    /// `tokens`) names, when it can reshape them, and which of the running
+    /// release's statements prepare.
+    pub fn before<E: Engine>(
+        engine: &mut E,
+        tokens: &[tokens::Token],
+        running: Option<&'a [Call]>,
+    ) -> Result<Shapes<'a>, Diagnostic> {
         let reshapes = tokens.iter().any(|t| t.is_word("alter") || t.is_word("drop") || t.is_word("rename"));
         if !reshapes {
-            return Ok(Shapes { before: Vec::new() });
+            return Ok(Shapes { before: Vec::new(), running: None });
         }
         let named: BTreeSet<String> =
             tokens.iter().filter(|t| t.kind == tokens::Kind::Word).map(|t| t.text.clone()).collect();
@@ -41,7 +59,52 @@ impl Shapes {
             let columns = engine.columns(&table)?;
             before.push((table, columns));
         }
-        Ok(Shapes { before })
+        let running = running.map(|calls| {
+            let prepared = (0..calls.len()).filter(|&i| engine.prepare(&calls[i].sql).is_ok()).collect();
+            (calls, prepared)
+        });
+        Ok(Shapes { before, running })
+    }
+
+    /// The running release's statements that prepared before the up and
+    /// do not now, each with the database's message: one `breaking-change`
+    /// for the migration, naming each.
+    fn proven<E: Engine>(&self, engine: &mut E, m: &Migration) -> Option<Diagnostic> {
+        let (calls, prepared) = self.running.as_ref()?;
+        let broken: Vec<(&Call, String)> =
+            prepared.iter().filter_map(|&i| engine.prepare(&calls[i].sql).err().map(|e| (&calls[i], e))).collect();
+        let (first, message) = broken.first()?;
+        let up = &m.up;
+        let file = up.file.file_name();
+        let place = |c: &Call| format!("{}:{}", c.file.display(), c.line);
+        let headline = if broken.len() == 1 {
+            format!("`{file}` breaks a statement of the running release (`{}`): {message}", place(first))
+        } else {
+            format!(
+                "`{file}` breaks {} statements of the running release, the first (`{}`): {message}",
+                broken.len(),
+                place(first)
+            )
+        };
+        // Where the up names what the message is about (`no such column: name`).
+        let named = message.rsplit([' ', ':']).next().unwrap_or_default().trim_matches(|c| c == '"' || c == '`');
+        let at = find_mention(up, named).unwrap_or_else(|| crate::diagnostic::Location::file(&up.file.display));
+        let mut d = Diagnostic::warning(Kind::BreakingChange, headline).at(at).version(m.version);
+        const SHOWN: usize = 10;
+        for (call, message) in broken.iter().take(SHOWN) {
+            let sql = call.sql.split_whitespace().collect::<Vec<_>>().join(" ");
+            d = d.note(format!(
+                "`{}:{}:{}` ({}!) `{sql}` fails: {message}",
+                call.file.display(),
+                call.line,
+                call.column,
+                call.macro_name
+            ));
+        }
+        if broken.len() > SHOWN {
+            d = d.note(format!("and {} more", broken.len() - SHOWN));
+        }
+        Some(d.note("during a rolling deploy the previous release still runs against the migrated database").help(HELP))
     }
 
     /// After the up: each change that breaks the running release is a
@@ -52,6 +115,7 @@ impl Shapes {
         m: &Migration,
         warnings: &mut Vec<Diagnostic>,
     ) -> Result<(), Diagnostic> {
+        warnings.extend(self.proven(engine, m));
         if self.before.is_empty() {
             return Ok(());
         }
@@ -59,22 +123,39 @@ impl Shapes {
         let now: BTreeSet<String> = engine.tables(Some(&names))?.into_iter().map(|t| t.to_lowercase()).collect();
         let up = &m.up;
         let file = up.file.file_name();
-        let help = "change the schema in steps a running release survives (expand, then contract): \
-                    stop using what goes in one release, drop it in a later one; \
-                    or accept it with `-- migcheck: allow breaking-change`";
-        let mut push = |message: String, name: &str, table: &str| {
+        // With the statements known, drops and renames are the proof's; the
+        // rest only where a statement writes the table.
+        let known = self.running.as_ref().map(|(calls, _)| *calls);
+        let mut push = |message: String, name: &str, table: &str, proven: bool| {
+            let writers: Vec<&Call> = match known {
+                None => Vec::new(),
+                Some(_) if proven => return,
+                Some(calls) => {
+                    let writers: Vec<&Call> = calls.iter().filter(|c| writes(&c.sql, table)).collect();
+                    if writers.is_empty() {
+                        return;
+                    }
+                    writers
+                }
+            };
             let at = find_mention(up, name).unwrap_or_else(|| mention(up, table));
-            warnings.push(
-                Diagnostic::warning(Kind::BreakingChange, format!("`{file}` {message}"))
-                    .at(at)
-                    .version(m.version)
-                    .note("during a rolling deploy the previous release still runs against the migrated database")
-                    .help(help),
-            );
+            let mut d = Diagnostic::warning(Kind::BreakingChange, format!("`{file}` {message}"))
+                .at(at)
+                .version(m.version)
+                .note("during a rolling deploy the previous release still runs against the migrated database");
+            for c in writers.iter().take(3) {
+                d = d.note(format!("the running release writes `{table}` at `{}:{}`", c.file.display(), c.line));
+            }
+            warnings.push(d.help(HELP));
         };
         for (table, before) in &self.before {
             if !now.contains(&table.to_lowercase()) {
-                push(format!("drops or renames table `{table}`, which the running release still uses"), table, table);
+                push(
+                    format!("drops or renames table `{table}`, which the running release still uses"),
+                    table,
+                    table,
+                    true,
+                );
                 continue;
             }
             let after = engine.columns(table)?;
@@ -104,6 +185,7 @@ impl Shapes {
                             ),
                             &old.name,
                             table,
+                            true,
                         );
                     }
                     None => push(
@@ -113,6 +195,7 @@ impl Shapes {
                         ),
                         &old.name,
                         table,
+                        true,
                     ),
                 }
             }
@@ -126,6 +209,7 @@ impl Shapes {
                         ),
                         &new.name,
                         table,
+                        false,
                     );
                 } else if narrowed(&old.ty, &new.ty) {
                     push(
@@ -135,6 +219,7 @@ impl Shapes {
                         ),
                         &new.name,
                         table,
+                        false,
                     );
                 }
             }
@@ -147,12 +232,26 @@ impl Shapes {
                         ),
                         &new.name,
                         table,
+                        false,
                     );
                 }
             }
         }
         Ok(())
     }
+}
+
+const HELP: &str = "change the schema in steps a running release survives (expand, then contract): \
+                    stop using what goes in one release, drop it in a later one; \
+                    or accept it with `-- migcheck: allow breaking-change`";
+
+/// Whether the statement `sql` writes `table` (an INSERT, UPDATE, REPLACE or
+/// MERGE that names it).
+fn writes(sql: &str, table: &str) -> bool {
+    let words = tokens::tokenize(sql);
+    let table = table.to_lowercase();
+    words.iter().any(|t| ["insert", "update", "replace", "merge"].iter().any(|w| t.is_word(w)))
+        && words.iter().any(|t| t.is_word(&table))
 }
 
 /// Whether a column's type went from `old` to a type that holds fewer

@@ -56,6 +56,8 @@ pub(crate) struct Data {
     pub sealed_findings: bool,
     /// The prelude, run on every fresh scratch database first.
     pub prelude: Option<Script>,
+    /// The running release's statements (`Config::running_statements`).
+    pub running: Option<Vec<crate::rust_source::Call>>,
 }
 
 impl Data {
@@ -78,7 +80,12 @@ impl Data {
 /// Reads the fixtures directory: files `<version>.sql` or
 /// `<version>_<words>.sql`, each for a migration that exists.
 pub(crate) fn read_fixtures(config: &Config, migrations: &[Migration], diagnostics: &mut Vec<Diagnostic>) -> Data {
-    let mut data = Data { synthetic: config.data, sealed_findings: config.sealed_findings, ..Data::default() };
+    let mut data = Data {
+        synthetic: config.data,
+        sealed_findings: config.sealed_findings,
+        running: config.running_statements.clone(),
+        ..Data::default()
+    };
     let Some(dir) = &config.fixtures else { return data };
     let shown_dir = display_path(dir, &config.display_base);
     let entries = match fs::read_dir(dir) {

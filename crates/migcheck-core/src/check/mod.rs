@@ -376,6 +376,82 @@ mod tests {
         assert_eq!(check(&cfg).notes().count(), 0, "allowed by name");
     }
 
+    fn running(statements: &[&str]) -> Vec<crate::rust_source::Call> {
+        statements
+            .iter()
+            .enumerate()
+            .map(|(i, sql)| crate::rust_source::Call {
+                file: "src/db.rs".into(),
+                line: 10 + i,
+                column: 5,
+                macro_name: "query".into(),
+                via: crate::rust_source::Via::Sqlx,
+                sql: (*sql).to_owned(),
+            })
+            .collect()
+    }
+
+    fn breaking(report: &Report) -> Vec<String> {
+        report.diagnostics.iter().filter(|d| d.kind == Kind::BreakingChange).map(Diagnostic::render).collect()
+    }
+
+    /// With the running release's statements known, `breaking-change` is
+    /// proven: a drop a statement reads is reported with the statement and
+    /// its error; a rename no statement uses is not; NOT NULL only where a
+    /// statement writes the table. Without them, the columns decide.
+    #[test]
+    fn breaking_changes_are_proven_by_the_running_statements() {
+        let (_d, mut cfg) = config(&[
+            (
+                "1_pets.sql",
+                "CREATE TABLE pets (id INTEGER PRIMARY KEY, name TEXT, nick TEXT, owner_id INTEGER);
+",
+            ),
+            (
+                "2_contract.sql",
+                "ALTER TABLE pets DROP COLUMN name;
+ALTER TABLE pets RENAME COLUMN nick TO alias;
+",
+            ),
+            (
+                "3_required.sql",
+                "ALTER TABLE pets ADD COLUMN age INTEGER NOT NULL;
+",
+            ),
+        ]);
+        let inferred = breaking(&check(&cfg));
+        assert_eq!(inferred.len(), 3, "without statements, the columns decide: {inferred:#?}");
+
+        cfg.running_statements = Some(running(&[
+            "SELECT name FROM pets WHERE owner_id = ?",
+            "SELECT id, owner_id FROM pets",
+            // Broken before the branch: not the migrations' doing.
+            "SELECT colour FROM pets",
+        ]));
+        let proven = breaking(&check(&cfg));
+        assert_eq!(proven.len(), 1, "{proven:#?}");
+        assert!(
+            proven[0].starts_with(
+                "warning[breaking-change]: `2_contract.sql` breaks a statement of the running release (`src/db.rs:10`): no such column: name"
+            ),
+            "{}",
+            proven[0]
+        );
+        assert!(proven[0].contains("2_contract.sql:1:30"), "at the dropped column: {}", proven[0]);
+        assert!(
+            proven[0].contains("`src/db.rs:10:5` (query!) `SELECT name FROM pets WHERE owner_id = ?` fails"),
+            "{}",
+            proven[0]
+        );
+
+        // A statement that writes the table makes the new NOT NULL column a finding again.
+        cfg.running_statements = Some(running(&["INSERT INTO pets (id, owner_id) VALUES (?, ?)"]));
+        let writes = breaking(&check(&cfg));
+        assert_eq!(writes.len(), 1, "{writes:#?}");
+        assert!(writes[0].contains("adds NOT NULL column `pets.age`"), "{}", writes[0]);
+        assert!(writes[0].contains("the running release writes `pets` at `src/db.rs:10`"), "{}", writes[0]);
+    }
+
     /// The row writer never ends the check: a table it cannot fill (a
     /// foreign key to a table created later, or to one a rename left
     /// behind) is a note, and the migrations after it are checked.

@@ -357,7 +357,9 @@ fn run_migration<E: Engine>(
     // The up's words, read once for both the data checks and the shapes.
     let up_tokens = crate::schema::tokens::tokenize(&m.up.sql);
     let mut watch = if data.active() { Some(Watch::before(engine, m, &up_tokens)?) } else { None };
-    let shapes = Shapes::before(engine, &up_tokens)?;
+    // The running release's statements, where findings are reported.
+    let running = data.running.as_deref().filter(|_| !m.sealed || data.sealed_findings);
+    let shapes = Shapes::before(engine, &up_tokens, running)?;
     let before = if m.down.is_some() { Some(engine.schema()?) } else { None };
     // Foreign keys a drop or a rename may leave pointing at nothing.
     let (reshaped, renames) = data::dropped_or_renamed(&up_tokens);

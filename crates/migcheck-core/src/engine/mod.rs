@@ -111,6 +111,13 @@ pub trait Engine: Sized {
     /// earlier run kept there; returns the URL that opens it.
     fn keep_head(&mut self, dir: &std::path::Path) -> Result<String, Diagnostic>;
 
+    /// Whether `sql`, one statement of the application's, prepares on the
+    /// database as it is now, nothing run: `Err` with the database's message
+    /// (`no such column: name`) when it does not. The running release's
+    /// statements are tried this way before and after each migration
+    /// (`breaking-change`, proven).
+    fn prepare(&mut self, sql: &str) -> Result<(), String>;
+
     // The data checks (`check::data`): rows in the tables, read back and
     // compared.
 

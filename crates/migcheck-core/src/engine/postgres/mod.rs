@@ -757,6 +757,14 @@ impl Engine for PgEngine {
     /// A database on the scratch server named after `dir`
     /// (`migcheck_head_<hash>`), copied from the scratch database; the one
     /// an earlier run kept under that name is dropped first.
+    fn prepare(&mut self, sql: &str) -> Result<(), String> {
+        match self.client.describe(sql) {
+            Ok(_) => Ok(()),
+            Err(PgError::Server(e)) => Err(e.message),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
     fn keep_head(&mut self, dir: &std::path::Path) -> Result<String, Diagnostic> {
         let key = crate::checksum::checksum(format!("migcheck pg head\n{}", dir.display()).as_bytes());
         let name = format!("migcheck_head_{}", &crate::checksum::to_hex(&key)[..24]);

@@ -324,6 +324,17 @@ impl Engine for SqliteEngine {
         head_url(&path).ok_or_else(|| cannot(&"the path is not UTF-8, which a database URL needs"))
     }
 
+    fn prepare(&mut self, sql: &str) -> Result<(), String> {
+        match self.scratch.conn.prepare(sql) {
+            Ok(_) => Ok(()),
+            Err(rusqlite::Error::SqlInputError { msg, .. }) | Err(rusqlite::Error::SqliteFailure(_, Some(msg))) => {
+                Err(msg)
+            }
+            Err(rusqlite::Error::MultipleStatement) => Err("more than one statement".to_owned()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
     fn tables(&mut self, names: Option<&BTreeSet<String>>) -> Result<Vec<String>, Diagnostic> {
         let conn = &self.scratch.conn;
         let read = || -> rusqlite::Result<Vec<String>> {
