@@ -165,6 +165,12 @@ pub enum Command {
     #[command(after_help = "Example (deploy script):\n  migcheck status || migcheck upgrade")]
     Status(commands::status::Args),
 
+    /// List the SQL statements the crate's code checks at compile time (`migcheck::sql!`, `statement!`,
+    /// sqlx's `query!` family), read from its Rust sources without compiling them; `check --base` runs the
+    /// base release's on the branch's schema.
+    #[command(after_help = "Examples:\n  migcheck queries\n  migcheck queries --format json")]
+    Queries(commands::queries::Args),
+
     /// Adopt a database another tool migrated: seal its migrations (read in place) and record
     /// what its history table says was applied, so that `upgrade` continues from there.
     #[command(
@@ -205,6 +211,7 @@ fn run(cli: &Cli) -> Result<u8> {
         Command::Squash(args) => squash::run(ctx, args),
         Command::Stamp(args) => stamp::run(ctx, args),
         Command::Import(args) => import::run(ctx, args),
+        Command::Queries(args) => queries::run(ctx, args),
     }
 }
 

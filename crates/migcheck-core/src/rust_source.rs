@@ -326,6 +326,40 @@ pub fn calls(file: &Path, source: &str) -> Vec<Call> {
     out
 }
 
+/// Whether the relative path `path` (`/`-separated) is a Rust source file of
+/// the crate's own: not under a `target` directory or a hidden one.
+pub fn is_source_path(path: &str) -> bool {
+    path.ends_with(".rs") && !path.split('/').any(|part| part == "target" || part.starts_with('.'))
+}
+
+/// The statements of every Rust source file under `root` ([`is_source_path`]),
+/// files in path order, each [`Call::file`] relative to `root`: what
+/// `migcheck queries` lists. Files that cannot be read as UTF-8 text are
+/// skipped.
+#[cfg(feature = "checker")]
+pub fn crate_calls(root: &Path) -> std::io::Result<Vec<Call>> {
+    let mut files = Vec::new();
+    let walk = walkdir::WalkDir::new(root).sort_by_file_name().into_iter().filter_entry(|e| {
+        e.depth() == 0
+            || !(e.file_type().is_dir()
+                && (e.file_name() == "target" || e.file_name().to_string_lossy().starts_with('.')))
+    });
+    for entry in walk {
+        let entry = entry.map_err(std::io::Error::other)?;
+        let relative = entry.path().strip_prefix(root).unwrap_or(entry.path());
+        let shown = relative.to_string_lossy().replace('\\', "/");
+        if entry.file_type().is_file() && is_source_path(&shown) {
+            files.push((PathBuf::from(shown), entry.path().to_owned()));
+        }
+    }
+    let mut out = Vec::new();
+    for (shown, path) in files {
+        let Ok(text) = std::fs::read_to_string(&path) else { continue };
+        out.extend(calls(&shown, &text));
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -42,6 +42,14 @@ pub fn run(ctx: &Context, args: &Args, format: CheckFormat) -> Result<u8> {
     let mut config = config(ctx, true)?;
     config.locked = Config::locked_from_env(|name| std::env::var(name).ok());
     config.sealed_findings = args.all;
+    // The base release's statements, run before and after each migration:
+    // `breaking-change` proven. None found (or none readable): inferred.
+    let running = args.base.as_deref().map(|base| crate::base::statements(&ctx.dir, base));
+    if let Some(Ok(calls)) = &running
+        && !calls.is_empty()
+    {
+        config.running_statements = Some(calls.clone());
+    }
     let mut report = checker::check(&config);
     if let Some(base) = &args.base {
         // A comparison that stops early is an error in the report, so that
@@ -83,6 +91,15 @@ pub fn run(ctx: &Context, args: &Args, format: CheckFormat) -> Result<u8> {
                             format!("migration{} {}", if touched.len() == 1 { "" } else { "s" }, touched.join(", "))
                         }
                     );
+                    match config.running_statements.as_ref().map(Vec::len) {
+                        Some(n) => println!(
+                            "`{base}`'s code has {n} statement{} (sql!, sqlx::query!): each is prepared before and after the branch's migrations",
+                            plural(n)
+                        ),
+                        None => println!(
+                            "`{base}`'s code has no sql! or sqlx::query! statement: breaking changes are inferred from the columns"
+                        ),
+                    }
                 }
             }
         }
@@ -143,6 +160,8 @@ pub fn run(ctx: &Context, args: &Args, format: CheckFormat) -> Result<u8> {
             "diagnostics": report.diagnostics.iter().map(diagnostic_json).collect::<Vec<_>>(),
             "accepted": report.accepted.iter().map(|a| json!({ "version": a.version, "code": a.code, "hash": a.hash })).collect::<Vec<_>>(),
             "accepted_in_lock": report.accepted_in_lock(),
+            // With --base: how many of the base's statements proved `breaking-change` (null: inferred).
+            "running_statements": config.running_statements.as_ref().map(Vec::len),
             "database": live.as_ref().map(|(db, d)| json!({ "database": db, "drift": d })),
             "migrations": report.migrations.iter().map(|m| json!({
                 "version": m.version,

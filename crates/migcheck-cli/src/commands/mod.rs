@@ -19,6 +19,8 @@ pub mod import;
 pub mod init;
 pub mod lock;
 pub mod new;
+/// `migcheck queries`: the statements the crate's code checks, read from its sources.
+pub mod queries;
 pub mod rebase;
 /// `migcheck schema` and `migcheck show`: the schema at a version, and what a migration changed.
 pub mod schema;

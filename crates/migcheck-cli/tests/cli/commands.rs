@@ -1398,6 +1398,82 @@ fn check_against_a_base_branch() {
     }
 }
 
+/// `check --base` with the base release's statements known (its `sql!` and
+/// `sqlx::query!` call sites, read from git): a migration that breaks one
+/// is reported with the statement's file and line and the error it gets; a
+/// rename no statement uses is not. `migcheck queries` lists the working
+/// tree's, as text and JSON.
+fn check_against_a_base_runs_its_statements_on_the_new_schema() {
+    let p = Project::new();
+    let git = |args: &[&str]| p.git(args);
+    p.git_init();
+    p.ok(&["init"]);
+    p.write("1_pets.sql", "CREATE TABLE pets (id INTEGER PRIMARY KEY, name TEXT, nick TEXT, owner_id INTEGER);\n");
+    fs::create_dir(p.path().join("src")).unwrap();
+    let db_rs = r##"// sqlx::query!("SELECT nick FROM pets") in a comment is not a statement.
+pub async fn names(pool: &sqlx::SqlitePool, owner: i64) -> sqlx::Result<Vec<String>> {
+    let rows = sqlx::query!(
+        r#"SELECT name AS "name!" FROM pets WHERE owner_id = ?"#,
+        owner
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|r| r.name).collect())
+}
+
+pub const BY_OWNER: &str = migcheck::sql!("SELECT id FROM pets WHERE owner_id = ?1", 1);
+"##;
+    fs::write(p.path().join("src/db.rs"), db_rs).unwrap();
+    // Not the crate's: a build's output.
+    fs::create_dir_all(p.path().join("target/debug")).unwrap();
+    fs::write(p.path().join("target/debug/copy.rs"), db_rs).unwrap();
+    let listed = p.ok(&["queries"]);
+    assert_eq!(
+        listed.stdout.lines().take(2).collect::<Vec<_>>(),
+        [
+            r#"src/db.rs:4:9  sqlx::query!  SELECT name AS "name!" FROM pets WHERE owner_id = ?"#,
+            "src/db.rs:12:43  migcheck::sql!  SELECT id FROM pets WHERE owner_id = ?1",
+        ],
+        "{listed:?}"
+    );
+    assert!(listed.stdout.contains("2 statements in `"), "{listed:?}");
+    let json: serde_json::Value = serde_json::from_str(&p.ok(&["--format", "json", "queries"]).stdout).unwrap();
+    assert_eq!(json["statements"][1]["macro"], "migcheck::sql!");
+    assert_eq!(json["statements"][1]["checked_by"], "migcheck");
+    assert_eq!(json["statements"][0]["sql"], r#"SELECT name AS "name!" FROM pets WHERE owner_id = ?"#);
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "base"]);
+
+    // The branch drops `name`, which the base's query reads, and renames
+    // `nick`, which nothing reads; its own code stops reading `name`.
+    git(&["checkout", "-qb", "contract"]);
+    p.write("2_contract.sql", "ALTER TABLE pets DROP COLUMN name;\nALTER TABLE pets RENAME COLUMN nick TO alias;\n");
+    fs::write(p.path().join("src/db.rs"), "pub const IDS: &str = migcheck::sql!(\"SELECT id FROM pets\");\n").unwrap();
+    let run = p.ok(&["check", "--base", "main"]);
+    assert!(run.stdout.contains("`main`'s code has 2 statements (sql!, sqlx::query!)"), "{run:?}");
+    assert!(
+        run.stderr.contains(
+            "warning[breaking-change]: `2_contract.sql` breaks a statement of the running release (`src/db.rs:4`): no such column: name"
+        ),
+        "{run:?}"
+    );
+    assert!(run.stderr.contains("migrations/2_contract.sql:1:30"), "at the dropped column: {run:?}");
+    assert!(
+        run.stderr.contains(r#"`src/db.rs:4:9` (query!) `SELECT name AS "name!" FROM pets WHERE owner_id = ?` fails"#),
+        "{run:?}"
+    );
+    assert!(!run.stderr.contains("nick"), "no statement reads `nick`: {run:?}");
+    assert_eq!(run.stderr.matches("warning[breaking-change]").count(), 1, "{run:?}");
+    let json: serde_json::Value =
+        serde_json::from_str(&p.ok(&["--format", "json", "check", "--base", "main"]).stdout).unwrap();
+    assert_eq!(json["running_statements"], 2, "{json}");
+
+    // Without a base, or a base without statements, the columns decide.
+    let run = p.ok(&["check"]);
+    assert!(run.stderr.contains("drops or renames column `pets.name`,"), "{run:?}");
+    assert!(run.stderr.contains("renames column `pets.nick` to `alias`,"), "the file's RENAME pairs them: {run:?}");
+}
+
 /// `check --base` where teams meet trouble: two branches that each sealed a
 /// migration of their own, one merged first; a branch that edits a sealed
 /// migration; a base from before migcheck, with no lock.
@@ -1584,7 +1660,12 @@ fn a_terminated_postgres_check_leaves_no_scratch_database() {
 /// One test each; the PostgreSQL ones are ignored when there is no server
 /// (the binary's `main` says why).
 pub fn trials() -> Vec<libtest_mimic::Trial> {
-    let tests: [(&str, fn(), bool); 27] = [
+    let tests: [(&str, fn(), bool); 28] = [
+        (
+            "check_against_a_base_runs_its_statements_on_the_new_schema",
+            check_against_a_base_runs_its_statements_on_the_new_schema,
+            false,
+        ),
         (
             "a_terminated_postgres_check_leaves_no_scratch_database",
             a_terminated_postgres_check_leaves_no_scratch_database,

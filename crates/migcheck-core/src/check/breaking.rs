@@ -164,16 +164,24 @@ impl<'a> Shapes<'a> {
             let added: Vec<&ColumnShape> =
                 after.iter().filter(|c| !before.iter().any(|o| o.name.eq_ignore_ascii_case(&c.name))).collect();
             // A column gone and one added in its shape, in a file that says
-            // RENAME: one rename, not a drop and a new NOT NULL column.
+            // RENAME: one rename, not a drop and a new NOT NULL column. The
+            // file's own `RENAME [COLUMN] a TO b` pairs them first.
             let renames = up.sql.to_lowercase().contains("rename");
+            let said = if renames { renamed_columns(&up.sql) } else { Vec::new() };
             let mut renamed: Vec<&str> = Vec::new();
             for old in &gone {
-                let to = added.iter().find(|c| {
-                    renames
-                        && !renamed.contains(&c.name.as_str())
-                        && c.ty.eq_ignore_ascii_case(&old.ty)
-                        && c.not_null == old.not_null
-                        && c.has_default == old.has_default
+                let named = said.iter().find(|(from, _)| from.eq_ignore_ascii_case(&old.name)).and_then(|(_, to)| {
+                    added.iter().find(|c| c.name.eq_ignore_ascii_case(to) && !renamed.contains(&c.name.as_str()))
+                });
+                let to = named.or_else(|| {
+                    added.iter().find(|c| {
+                        renames
+                            && !renamed.contains(&c.name.as_str())
+                            && !said.iter().any(|(_, to)| to.eq_ignore_ascii_case(&c.name))
+                            && c.ty.eq_ignore_ascii_case(&old.ty)
+                            && c.not_null == old.not_null
+                            && c.has_default == old.has_default
+                    })
                 });
                 match to {
                     Some(to) => {
@@ -244,6 +252,29 @@ impl<'a> Shapes<'a> {
 const HELP: &str = "change the schema in steps a running release survives (expand, then contract): \
                     stop using what goes in one release, drop it in a later one; \
                     or accept it with `-- migcheck: allow breaking-change`";
+
+/// The column renames `sql` spells out: `RENAME [COLUMN] a TO b`, names as
+/// the tokenizer gives them (not `RENAME TO t`, a table's).
+fn renamed_columns(sql: &str) -> Vec<(String, String)> {
+    let words = tokens::tokenize(sql);
+    let mut out = Vec::new();
+    for (i, t) in words.iter().enumerate() {
+        if !t.is_word("rename") {
+            continue;
+        }
+        let mut j = i + 1;
+        if words.get(j).is_some_and(|t| t.is_word("column")) {
+            j += 1;
+        }
+        match (words.get(j), words.get(j + 1), words.get(j + 2)) {
+            (Some(from), Some(to_kw), Some(to)) if !from.is_word("to") && to_kw.is_word("to") => {
+                out.push((from.text.clone(), to.text.clone()));
+            }
+            _ => {}
+        }
+    }
+    out
+}
 
 /// Whether the statement `sql` writes `table` (an INSERT, UPDATE, REPLACE or
 /// MERGE that names it).
