@@ -159,6 +159,10 @@ kinds! {
     /// A foreign key left referencing a table that a drop or a rename took
     /// away (SQLite).
     DanglingForeignKey = "dangling-foreign-key", Finding, "A foreign key left referencing a table a drop or a rename took away.";
+    /// Statements of the branch's code that fail on the schema before the
+    /// branch's migrations (`check --base`; a note): the code needs them
+    /// applied first.
+    DeployOrder = "deploy-order", Finding, "Statements of the branch's code that fail on the schema before its migrations.";
 }
 
 impl Kind {

@@ -81,6 +81,9 @@ pub fn run(ctx: &Context, args: &Args, format: CheckFormat) -> Result<u8> {
                         .diagnostics
                         .retain(|d| !d.kind.is_finding() || d.version.is_none_or(|v| compared.touched.contains(&v)));
                 }
+                if let Some(note) = deploy_order(ctx, &config, &report, &compared.touched) {
+                    report.diagnostics.push(note);
+                }
                 if format == CheckFormat::Text {
                     let touched: Vec<String> = compared.touched.iter().map(i64::to_string).collect();
                     println!(
@@ -213,6 +216,50 @@ pub fn run(ctx: &Context, args: &Args, format: CheckFormat) -> Result<u8> {
     } else {
         exit::OK
     })
+}
+
+/// `deploy-order`: the branch's own statements (its working tree's `sql!`
+/// and `sqlx::query!` call sites) that fail on the schema before its
+/// migrations, as one note; nothing when there are none, or when the check
+/// failed (there is no schema to try them on).
+fn deploy_order(
+    ctx: &Context,
+    config: &Config,
+    report: &Report,
+    touched: &std::collections::BTreeSet<i64>,
+) -> Option<Diagnostic> {
+    let first = *touched.first()?;
+    if report.has_errors() {
+        return None;
+    }
+    let root = crate::base::project_root(&ctx.dir);
+    let calls = migcheck_core::rust_source::crate_calls(&root).ok().filter(|c| !c.is_empty())?;
+    let before = report.migrations.iter().map(|m| m.version).filter(|&v| v < first).max().unwrap_or(i64::MIN);
+    let failing = checker::failing_before(config, report, before, &calls).ok()?;
+    let (first_call, error) = failing.first()?;
+    let mut d = Diagnostic::info(
+        Kind::DeployOrder,
+        format!(
+            "{} of this branch's code fail{} on the schema before its migrations, the first (`{}:{}`): {error}",
+            if failing.len() == 1 { "1 statement".to_owned() } else { format!("{} statements", failing.len()) },
+            if failing.len() == 1 { "s" } else { "" },
+            first_call.file.display(),
+            first_call.line,
+        ),
+    );
+    for (call, error) in failing.iter().take(10) {
+        d = d.note(format!(
+            "`{}:{}:{}` ({}!) fails: {error}",
+            call.file.display(),
+            call.line,
+            call.column,
+            call.macro_name
+        ));
+    }
+    Some(d.help(
+        "apply the migrations before the new code serves (`MIGRATIONS.upgrade` at start-up, or `migcheck upgrade` \
+         before the deploy), or make the code work on both schemas",
+    ))
 }
 
 /// `check --each`: each SQLite database of the fleet against the schema its

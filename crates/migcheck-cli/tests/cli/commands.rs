@@ -1448,8 +1448,20 @@ pub const BY_OWNER: &str = migcheck::sql!("SELECT id FROM pets WHERE owner_id = 
     // `nick`, which nothing reads; its own code stops reading `name`.
     git(&["checkout", "-qb", "contract"]);
     p.write("2_contract.sql", "ALTER TABLE pets DROP COLUMN name;\nALTER TABLE pets RENAME COLUMN nick TO alias;\n");
-    fs::write(p.path().join("src/db.rs"), "pub const IDS: &str = migcheck::sql!(\"SELECT id FROM pets\");\n").unwrap();
+    fs::write(
+        p.path().join("src/db.rs"),
+        "pub const IDS: &str = migcheck::sql!(\"SELECT id FROM pets\");\n\
+         pub const ALIASES: &str = migcheck::sql!(\"SELECT alias FROM pets\");\n",
+    )
+    .unwrap();
     let run = p.ok(&["check", "--base", "main"]);
+    // The new code reads what only the branch's migration makes: a note.
+    assert!(
+        run.stderr.contains(
+            "note[deploy-order]: 1 statement of this branch's code fails on the schema before its migrations, the first (`src/db.rs:2`): no such column: alias"
+        ),
+        "{run:?}"
+    );
     assert!(run.stdout.contains("`main`'s code has 2 statements (sql!, sqlx::query!)"), "{run:?}");
     assert!(
         run.stderr.contains(

@@ -306,6 +306,27 @@ pub fn baseline_sql(config: &Config, report: &Report, version: i64, rows: bool) 
     })
 }
 
+/// The statements of `calls` that prepare on the schema every migration
+/// makes but not on the schema the migrations up to `version` make, each
+/// with the database's error there: with `version` the last one before a
+/// branch's, the branch's code that needs its migrations applied first
+/// (`check --base`, `deploy-order`). Statements that do not prepare at the
+/// head either are left out: they are not the schema's to explain.
+pub fn failing_before(
+    config: &Config,
+    report: &Report,
+    version: i64,
+    calls: &[crate::rust_source::Call],
+) -> Result<Vec<(crate::rust_source::Call, String)>, Diagnostic> {
+    with_engine!(scratch_engine(config, report, Job::Replay)?, engine => {
+        let mut head = replay(&engine, report, None)?;
+        let working: Vec<&crate::rust_source::Call> = calls.iter().filter(|c| head.prepare(&c.sql).is_ok()).collect();
+        drop(head);
+        let mut before = replay(&engine, report, Some(version))?;
+        Ok(working.into_iter().filter_map(|c| before.prepare(&c.sql).err().map(|e| (c.clone(), e))).collect())
+    })
+}
+
 /// A fresh database of `engine`'s kind holding what the up migrations of
 /// `report` up to `version` (all when `None`) make: what a live database at
 /// that version should have.
