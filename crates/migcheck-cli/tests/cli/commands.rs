@@ -1486,6 +1486,45 @@ pub const BY_OWNER: &str = migcheck::sql!("SELECT id FROM pets WHERE owner_id = 
     assert!(run.stderr.contains("renames column `pets.nick` to `alias`,"), "the file's RENAME pairs them: {run:?}");
 }
 
+/// The same proof on PostgreSQL: the base's statements described by the
+/// scratch server before and after the branch's migration.
+fn check_against_a_base_runs_its_statements_on_postgres() {
+    let Ok(scratch) = pg::server() else {
+        eprintln!("SKIPPED: no PostgreSQL server");
+        return;
+    };
+    let p = Project::new();
+    let git = |args: &[&str]| p.git(args);
+    p.git_init();
+    p.ok(&["init", "--dialect", "postgres"]);
+    p.write("1_pets.sql", "CREATE TABLE pets (id bigserial PRIMARY KEY, name text, nick text, owner_id bigint);\n");
+    fs::create_dir(p.path().join("src")).unwrap();
+    fs::write(
+        p.path().join("src/db.rs"),
+        "const NAMES: &str = migcheck::sql!(\"SELECT name FROM pets WHERE owner_id = $1\", 1);\n\
+         const IDS: &str = migcheck::sql!(\"SELECT id FROM pets\");\n",
+    )
+    .unwrap();
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "base"]);
+    git(&["checkout", "-qb", "contract"]);
+    p.write(
+        "2_contract.sql",
+        "SET lock_timeout = '2s';\nALTER TABLE pets DROP COLUMN name;\nALTER TABLE pets RENAME COLUMN nick TO alias;\n",
+    );
+    let mut check = p.command(&["check", "--base", "main"]);
+    let run: Run = check.env("MIGCHECK_SCRATCH_URL", &scratch).output().unwrap().into();
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr.contains(
+            "warning[breaking-change]: `2_contract.sql` breaks a statement of the running release (`src/db.rs:1`): column \"name\" does not exist"
+        ),
+        "{run:?}"
+    );
+    assert!(run.stderr.contains("migrations/2_contract.sql:2:30"), "{run:?}");
+    assert_eq!(run.stderr.matches("warning[breaking-change]").count(), 1, "the rename no statement uses: {run:?}");
+}
+
 /// `check --base` where teams meet trouble: two branches that each sealed a
 /// migration of their own, one merged first; a branch that edits a sealed
 /// migration; a base from before migcheck, with no lock.
@@ -1672,7 +1711,12 @@ fn a_terminated_postgres_check_leaves_no_scratch_database() {
 /// One test each; the PostgreSQL ones are ignored when there is no server
 /// (the binary's `main` says why).
 pub fn trials() -> Vec<libtest_mimic::Trial> {
-    let tests: [(&str, fn(), bool); 28] = [
+    let tests: [(&str, fn(), bool); 29] = [
+        (
+            "check_against_a_base_runs_its_statements_on_postgres",
+            check_against_a_base_runs_its_statements_on_postgres,
+            true,
+        ),
         (
             "check_against_a_base_runs_its_statements_on_the_new_schema",
             check_against_a_base_runs_its_statements_on_the_new_schema,

@@ -87,8 +87,9 @@ impl<'a> Shapes<'a> {
             )
         };
         // Where the up names what the message is about (`no such column: name`).
-        let named = message.rsplit([' ', ':']).next().unwrap_or_default().trim_matches(|c| c == '"' || c == '`');
-        let at = find_mention(up, named).unwrap_or_else(|| crate::diagnostic::Location::file(&up.file.display));
+        let at = named_in(message)
+            .and_then(|named| find_mention(up, named))
+            .unwrap_or_else(|| crate::diagnostic::Location::file(&up.file.display));
         let mut d = Diagnostic::warning(Kind::BreakingChange, headline).at(at).version(m.version);
         const SHOWN: usize = 10;
         for (call, message) in broken.iter().take(SHOWN) {
@@ -253,6 +254,18 @@ const HELP: &str = "change the schema in steps a running release survives (expan
                     stop using what goes in one release, drop it in a later one; \
                     or accept it with `-- migcheck: allow breaking-change`";
 
+/// What a database's message says is missing: the first quoted name
+/// (PostgreSQL: `column "name" does not exist`), else what follows its last
+/// colon (SQLite: `no such column: p.name`), without a qualifier.
+fn named_in(message: &str) -> Option<&str> {
+    let name = match message.split('"').nth(1) {
+        Some(quoted) if message.matches('"').count() >= 2 => quoted,
+        _ => message.rsplit_once(": ")?.1.trim(),
+    };
+    let name = name.rsplit('.').next().unwrap_or(name);
+    (!name.is_empty() && !name.contains(' ')).then_some(name)
+}
+
 /// The column renames `sql` spells out: `RENAME [COLUMN] a TO b`, names as
 /// the tokenizer gives them (not `RENAME TO t`, a table's).
 fn renamed_columns(sql: &str) -> Vec<(String, String)> {
@@ -352,7 +365,17 @@ fn narrowed(old: &str, new: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::narrowed;
+    use super::{named_in, narrowed};
+
+    #[test]
+    fn the_missing_name_is_read_from_either_database_s_message() {
+        assert_eq!(named_in("no such column: name"), Some("name"));
+        assert_eq!(named_in("no such column: p.name"), Some("name"));
+        assert_eq!(named_in("no such table: main.pets"), Some("pets"));
+        assert_eq!(named_in(r#"column "name" does not exist"#), Some("name"));
+        assert_eq!(named_in(r#"relation "pets" does not exist"#), Some("pets"));
+        assert_eq!(named_in(r#"column p.name does not exist"#), None);
+    }
 
     #[test]
     fn widening_is_not_narrowing() {
