@@ -76,16 +76,26 @@ fn is_ident_byte(b: u8) -> bool {
 /// never closed); `None` when none starts there.
 fn quoted_end(bytes: &[u8], i: usize, dialect: Dialect) -> Option<usize> {
     let pg = dialect == Dialect::Postgres;
+    let my = dialect == Dialect::Mysql;
     let to_close =
         |from: usize, close: u8| bytes[from..].iter().position(|&b| b == close).map_or(bytes.len(), |n| from + n + 1);
     match bytes[i] {
+        // MySQL's `--` comment needs a space or control character after it
+        // (`1--1` is arithmetic); its `#` comment does not.
+        b'-' if my && bytes.get(i + 1) == Some(&b'-') => bytes
+            .get(i + 2)
+            .is_none_or(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+            .then(|| to_close(i + 2, b'\n')),
+        b'#' if my => Some(to_close(i + 1, b'\n')),
         b'-' if bytes.get(i + 1) == Some(&b'-') => Some(to_close(i + 2, b'\n')),
         b'/' if bytes.get(i + 1) == Some(&b'*') => Some(comment_end(bytes, i, dialect).unwrap_or(bytes.len())),
         // A doubled quote ('it''s') closes and reopens: callers go on from
         // the end, where the next quote opens again.
+        // MySQL's strings take backslash escapes (`'it\'s'`).
+        b'\'' | b'"' if my => Some(quoted_with_escapes_end(bytes, i + 1, bytes[i])),
         b'\'' | b'"' => Some(to_close(i + 1, bytes[i])),
         b'`' if !pg => Some(to_close(i + 1, b'`')),
-        b'[' if !pg => Some(to_close(i + 1, b']')),
+        b'[' if !pg && !my => Some(to_close(i + 1, b']')),
         b'E' | b'e' if pg && bytes.get(i + 1) == Some(&b'\'') && (i == 0 || !is_ident_byte(bytes[i - 1])) => {
             Some(escape_string_end(bytes, i + 2))
         }
@@ -130,12 +140,19 @@ fn comment_end(bytes: &[u8], i: usize, dialect: Dialect) -> Option<usize> {
 
 /// The end of a PostgreSQL `E'…'` string whose text starts at `from`:
 /// a backslash escapes the next byte, a doubled quote is a quote.
-fn escape_string_end(bytes: &[u8], mut from: usize) -> usize {
+fn escape_string_end(bytes: &[u8], from: usize) -> usize {
+    quoted_with_escapes_end(bytes, from, b'\'')
+}
+
+/// The end of text quoted by `quote` whose body starts at `from`, where a
+/// backslash escapes the next byte and a doubled quote is a quote
+/// (PostgreSQL's `E'…'`, MySQL's strings).
+fn quoted_with_escapes_end(bytes: &[u8], mut from: usize, quote: u8) -> usize {
     while from < bytes.len() {
         match bytes[from] {
             b'\\' => from += 2,
-            b'\'' if bytes.get(from + 1) == Some(&b'\'') => from += 2,
-            b'\'' => return from + 1,
+            b if b == quote && bytes.get(from + 1) == Some(&quote) => from += 2,
+            b if b == quote => return from + 1,
             _ => from += 1,
         }
     }
@@ -209,7 +226,7 @@ fn is_transaction_control(statement: &str, dialect: Dialect) -> bool {
     let mut words = words(statement, dialect);
     match words.next() {
         Some(w) if w.eq_ignore_ascii_case("BEGIN") => true,
-        Some(w) if dialect == Dialect::Postgres && w.eq_ignore_ascii_case("START") => {
+        Some(w) if dialect != Dialect::Sqlite && w.eq_ignore_ascii_case("START") => {
             words.next().is_some_and(|w| w.eq_ignore_ascii_case("TRANSACTION"))
         }
         _ => false,
@@ -237,6 +254,9 @@ fn words(statement: &str, dialect: Dialect) -> impl Iterator<Item = &str> {
 /// nor one inside the `BEGIN ATOMIC … END` body of a `CREATE [OR REPLACE]
 /// FUNCTION | PROCEDURE` (where a `CASE` also closes with `END`).
 fn statement_end(bytes: &[u8], mut i: usize, dialect: Dialect) -> usize {
+    if dialect == Dialect::Mysql {
+        return mysql_statement_end(bytes, i);
+    }
     let pg = dialect == Dialect::Postgres;
     let mut words = 0usize;
     let mut routine = [false; 2]; // CREATE seen first; FUNCTION/PROCEDURE next
@@ -287,6 +307,68 @@ fn statement_end(bytes: &[u8], mut i: usize, dialect: Dialect) -> usize {
     bytes.len()
 }
 
+/// [`statement_end`] for MySQL, as its client splits a file: a `CREATE …
+/// PROCEDURE | FUNCTION | TRIGGER | EVENT` holds a compound body whose `;`s
+/// do not end it. Inside it `BEGIN`, `CASE`, `LOOP`, `WHILE`, `REPEAT` and
+/// an `IF` that starts a statement open a block that `END` closes (`END IF`,
+/// `END LOOP`: one closer).
+fn mysql_statement_end(bytes: &[u8], mut i: usize) -> usize {
+    let mut words = 0usize;
+    let mut create = false;
+    let mut routine = false;
+    let mut depth = 0usize;
+    // The last thing read may be followed by a statement (`;`, `BEGIN`,
+    // `THEN`, a label's `:`), and the word after `END` belongs to it.
+    let mut at_start = false;
+    let mut after_end = false;
+    while i < bytes.len() {
+        if let Some(end) = quoted_end(bytes, i, Dialect::Mysql) {
+            i = end;
+            continue;
+        }
+        let b = bytes[i];
+        if b == b';' {
+            if depth == 0 {
+                return i + 1;
+            }
+            (at_start, after_end) = (true, false);
+            i += 1;
+        } else if (b.is_ascii_alphabetic() || b == b'_' || b >= 0x80) && (i == 0 || !is_ident_byte(bytes[i - 1])) {
+            let len = bytes[i..].iter().take_while(|&&b| is_ident_byte(b)).count();
+            let word = &bytes[i..i + len];
+            let is = |w: &[u8]| word.eq_ignore_ascii_case(w);
+            if words == 0 {
+                create = is(b"CREATE");
+            } else if create && !routine && [&b"PROCEDURE"[..], b"FUNCTION", b"TRIGGER", b"EVENT"].iter().any(|w| is(w))
+            {
+                routine = true;
+            }
+            words += 1;
+            let closes_block = after_end && [&b"IF"[..], b"CASE", b"LOOP", b"WHILE", b"REPEAT"].iter().any(|w| is(w));
+            after_end = false;
+            if routine && !closes_block {
+                if is(b"BEGIN") || (depth > 0 && [&b"CASE"[..], b"LOOP", b"WHILE", b"REPEAT"].iter().any(|w| is(w))) {
+                    depth += 1;
+                } else if depth > 0 && at_start && is(b"IF") {
+                    depth += 1;
+                } else if depth > 0 && is(b"END") {
+                    depth -= 1;
+                    after_end = true;
+                }
+            }
+            at_start = [&b"BEGIN"[..], b"THEN", b"ELSE", b"DO", b"LOOP", b"REPEAT"].iter().any(|w| is(w));
+            i += len;
+        } else {
+            if !b.is_ascii_whitespace() {
+                at_start = b == b':';
+                after_end = false;
+            }
+            i += 1;
+        }
+    }
+    bytes.len()
+}
+
 /// Length of the leading whitespace and comments of `sql` in `dialect`
 /// (PostgreSQL's comments nest).
 fn skip_trivia_in(sql: &str, dialect: Dialect) -> usize {
@@ -296,10 +378,19 @@ fn skip_trivia_in(sql: &str, dialect: Dialect) -> usize {
         while i < bytes.len() && (bytes[i].is_ascii_whitespace() || bytes[i] == 0x0c) {
             i += 1;
         }
-        if bytes[i..].starts_with(b"--") || bytes[i..].starts_with(b"/*") {
-            i = quoted_end(bytes, i, dialect).unwrap_or(bytes.len());
-        } else {
+        let my = dialect == Dialect::Mysql;
+        // MySQL runs what `/*! … */` holds (mysqldump's `/*!40101 SET … */`):
+        // a statement, not a comment.
+        let executable = my && (bytes[i..].starts_with(b"/*!") || bytes[i..].starts_with(b"/*M!"));
+        let comment = bytes[i..].starts_with(b"--")
+            || (bytes[i..].starts_with(b"/*") && !executable)
+            || (my && bytes.get(i) == Some(&b'#'));
+        if !comment {
             return i;
+        }
+        match quoted_end(bytes, i, dialect) {
+            Some(end) => i = end,
+            None => return i,
         }
     }
 }
@@ -478,6 +569,30 @@ pub fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mysql_statements_are_split_as_its_client_splits_them() {
+        let parts = |sql: &'static str| -> Vec<&'static str> {
+            statements(sql, Dialect::Mysql).into_iter().map(|r| &sql[r]).collect()
+        };
+        assert_eq!(
+            parts(
+                "# a comment; still\nCREATE TABLE `a;b` (x TEXT DEFAULT 'it\\'s; fine');\n-- another; comment\nSELECT 1--1;\n"
+            ),
+            ["CREATE TABLE `a;b` (x TEXT DEFAULT 'it\\'s; fine');", "SELECT 1--1;"]
+        );
+        let routine = "CREATE DEFINER=`root`@`%` PROCEDURE p(n INT)\nBEGIN\n  DECLARE i INT DEFAULT 0;\n  \
+                       lbl: WHILE i < n DO\n    IF (i > 2) THEN SET i = i + 1; ELSE SET i = IF(i > 1, i + 2, i + 1); END IF;\n  \
+                       END WHILE lbl;\n  SELECT CASE WHEN i > 0 THEN 'a;' ELSE 'b' END;\n  DROP TABLE IF EXISTS t;\nEND;";
+        assert_eq!(parts(Box::leak(format!("{routine}\nSELECT 2;").into_boxed_str())), [routine, "SELECT 2;"]);
+        let trigger = "CREATE TRIGGER t BEFORE INSERT ON a FOR EACH ROW SET NEW.x = 'y';";
+        assert_eq!(parts(Box::leak(format!("{trigger} SELECT 3;").into_boxed_str())), [trigger, "SELECT 3;"]);
+        // mysqldump's executable comments are statements.
+        assert_eq!(
+            parts("/*!40101 SET NAMES utf8mb4 */;\n/* a comment */ SELECT 4;"),
+            ["/*!40101 SET NAMES utf8mb4 */;", "SELECT 4;"]
+        );
+    }
 
     #[test]
     fn trivia() {

@@ -498,7 +498,8 @@ pub(crate) fn read_setting(lock: &mut Lock, n: usize, line: &str) -> Result<bool
         lock.dialect = Some(match dialect.trim() {
             "sqlite" => Dialect::Sqlite,
             "postgres" | "postgresql" => Dialect::Postgres,
-            other => return Err(corrupt(n, format!("unknown dialect `{other}`: `sqlite` or `postgres`"))),
+            "mysql" | "mariadb" => Dialect::Mysql,
+            other => return Err(corrupt(n, format!("unknown dialect `{other}`: `sqlite`, `postgres` or `mysql`"))),
         });
     } else if let Some(spec) = line.strip_prefix("layout custom ") {
         lock.custom = Some(crate::layout::CustomLayout::parse(spec).map_err(|e| corrupt(n, e))?);

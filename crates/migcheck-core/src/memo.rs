@@ -164,6 +164,7 @@ fn put_lock(out: &mut Vec<u8>, lock: &Lock) {
         None => 0,
         Some(Dialect::Sqlite) => 1,
         Some(Dialect::Postgres) => 2,
+        Some(Dialect::Mysql) => 3,
     });
     block(out, lock.layout.map_or("", |l| l.name()).as_bytes());
     block(out, lock.custom.as_ref().map_or_else(String::new, |c| c.render()).as_bytes());
@@ -209,6 +210,7 @@ fn get_lock(r: &mut Reader<'_>) -> Option<Lock> {
         0 => None,
         1 => Some(Dialect::Sqlite),
         2 => Some(Dialect::Postgres),
+        3 => Some(Dialect::Mysql),
         _ => return None,
     };
     let layout = match r.text()? {

@@ -104,6 +104,9 @@ pub enum Dialect {
     Sqlite,
     /// Checked on a scratch database on `MIGCHECK_SCRATCH_URL`.
     Postgres,
+    /// MySQL and MariaDB: DDL commits implicitly, so every migration runs
+    /// statement by statement with the history's mark moved after each.
+    Mysql,
 }
 
 impl Dialect {
@@ -112,6 +115,7 @@ impl Dialect {
         match self {
             Dialect::Sqlite => "sqlite",
             Dialect::Postgres => "postgres",
+            Dialect::Mysql => "mysql",
         }
     }
 }
@@ -205,6 +209,8 @@ impl Analysis {
     const NO_TRANSACTION: u8 = 8;
     /// Read as PostgreSQL (its quoting differs from SQLite's).
     const POSTGRES: u8 = 16;
+    /// Read as MySQL (`#` comments, backslash escapes in strings).
+    const MYSQL: u8 = 32;
 
     /// A clean file's findings, known, as read in `dialect`.
     pub fn new(found: Findings, dialect: Dialect) -> Analysis {
@@ -214,7 +220,8 @@ impl Analysis {
                 | bit(found.has_statements, Analysis::STATEMENTS)
                 | bit(found.begins, Analysis::BEGINS)
                 | bit(found.no_transaction, Analysis::NO_TRANSACTION)
-                | bit(dialect == Dialect::Postgres, Analysis::POSTGRES),
+                | bit(dialect == Dialect::Postgres, Analysis::POSTGRES)
+                | bit(dialect == Dialect::Mysql, Analysis::MYSQL),
         )
     }
 
@@ -231,7 +238,9 @@ impl Analysis {
     /// The findings, if known for a reading in `dialect`.
     pub fn get(self, dialect: Dialect) -> Option<Findings> {
         let has = |v: u8| self.0 & v != 0;
-        (has(Analysis::KNOWN) && has(Analysis::POSTGRES) == (dialect == Dialect::Postgres)).then(|| Findings {
+        let read_as = has(Analysis::POSTGRES) == (dialect == Dialect::Postgres)
+            && has(Analysis::MYSQL) == (dialect == Dialect::Mysql);
+        (has(Analysis::KNOWN) && read_as).then(|| Findings {
             has_statements: has(Analysis::STATEMENTS),
             begins: has(Analysis::BEGINS),
             no_transaction: has(Analysis::NO_TRANSACTION),

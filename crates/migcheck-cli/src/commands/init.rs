@@ -23,6 +23,9 @@ pub struct Args {
 pub enum Dialect {
     Sqlite,
     Postgres,
+    /// MySQL and MariaDB (`mariadb` is the same dialect).
+    #[value(alias = "mariadb")]
+    Mysql,
 }
 
 /// Runs `migcheck init`; never overwrites a file.
@@ -42,6 +45,7 @@ pub fn run(ctx: &Context, args: &Args) -> Result<u8> {
         let dialect = match dialect {
             Dialect::Sqlite => None,
             Dialect::Postgres => Some(migcheck_core::model::Dialect::Postgres),
+            Dialect::Mysql => Some(migcheck_core::model::Dialect::Mysql),
         };
         let lock = Lock { dialect, ..Lock::default() };
         fs::write(&lock_path, lock.render()).with_context(|| format!("cannot write `{}`", lock_path.display()))?;

@@ -57,6 +57,27 @@ impl Job {
     }
 }
 
+impl Job {
+    /// Why a MySQL history's SQL is not run here: migcheck has no MySQL
+    /// scratch database yet. The check still verifies names, order and
+    /// checksums (a warning); what needs the SQL run is an error.
+    pub fn no_mysql_engine(self) -> Diagnostic {
+        match self {
+            Job::Check => Diagnostic::warning(
+                Kind::NotExecuted,
+                "the MySQL migrations' SQL was not run: migcheck does not check MySQL on a scratch database yet",
+            )
+            .note("names, order and checksums were checked")
+            .help("the runtime applies them statement by statement (`upgrade_mysql`, `migcheck upgrade`)"),
+            Job::Explain | Job::Replay | Job::Squash => Diagnostic::error(
+                Kind::NotExecuted,
+                "this needs the MySQL migrations run on a scratch database, which migcheck does not do yet",
+            )
+            .help("run the migrations on a MySQL server of your own (`migcheck upgrade`) and read it there"),
+        }
+    }
+}
+
 /// The scratch engine of one dialect, opened.
 // One is opened per command and moved straight into generic code: the
 // variants' sizes do not matter.
@@ -78,6 +99,7 @@ impl AnyEngine {
                 AnyEngine::Sqlite(SqliteEngine::open(scratch, cache)?)
             }
             Dialect::Postgres => AnyEngine::Postgres(postgres(config, scratch, job)?),
+            Dialect::Mysql => return Err(job.no_mysql_engine()),
         })
     }
 }
