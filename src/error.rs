@@ -139,6 +139,11 @@ pub enum Error {
     #[cfg(feature = "postgres")]
     #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
     Postgres(sqlx::Error),
+    /// A MySQL or MariaDB error outside a migration's SQL (connecting, the
+    /// named lock, the history).
+    #[cfg(feature = "mysql")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
+    Mysql(sqlx::Error),
 }
 
 /// The engine's own error behind a failed migration: kept whole, so that
@@ -153,6 +158,11 @@ pub enum Cause {
     #[cfg(feature = "postgres")]
     #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
     Postgres(sqlx::Error),
+    /// sqlx's error from MySQL or MariaDB (a database error carries the
+    /// server's error number).
+    #[cfg(feature = "mysql")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
+    Mysql(sqlx::Error),
     /// A statement that ran outside a transaction left an index INVALID
     /// (PostgreSQL: `CREATE INDEX CONCURRENTLY` that failed part-way, found
     /// again by `IF NOT EXISTS`).
@@ -181,6 +191,8 @@ impl Cause {
             Cause::Sqlite(err) => err,
             #[cfg(feature = "postgres")]
             Cause::Postgres(err) => err,
+            #[cfg(feature = "mysql")]
+            Cause::Mysql(err) => err,
             Cause::InvalidIndex(err) => err,
         }
     }
@@ -189,7 +201,9 @@ impl Cause {
         match self {
             Cause::Sqlite(err) => sqlite_code(err),
             #[cfg(feature = "postgres")]
-            Cause::Postgres(err) => postgres_code(err),
+            Cause::Postgres(err) => sqlx_code(err),
+            #[cfg(feature = "mysql")]
+            Cause::Mysql(err) => sqlx_code(err),
             Cause::InvalidIndex(_) => None,
         }
     }
@@ -202,8 +216,9 @@ fn sqlite_code(err: &rusqlite::Error) -> Option<String> {
     }
 }
 
-#[cfg(feature = "postgres")]
-fn postgres_code(err: &sqlx::Error) -> Option<String> {
+/// The database's own code: PostgreSQL's SQLSTATE, MySQL's error number.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+fn sqlx_code(err: &sqlx::Error) -> Option<String> {
     match err {
         sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
         _ => None,
@@ -227,7 +242,9 @@ impl Error {
             Error::MigrationFailed { source, .. } | Error::NotCommitted { source, .. } => source.code(),
             Error::Sqlite(err) => sqlite_code(err),
             #[cfg(feature = "postgres")]
-            Error::Postgres(err) => postgres_code(err),
+            Error::Postgres(err) => sqlx_code(err),
+            #[cfg(feature = "mysql")]
+            Error::Mysql(err) => sqlx_code(err),
             _ => None,
         }
     }
@@ -304,6 +321,8 @@ impl fmt::Display for Error {
             Error::Sqlite(err) => write!(f, "sqlite: {err}"),
             #[cfg(feature = "postgres")]
             Error::Postgres(err) => write!(f, "postgres: {err}"),
+            #[cfg(feature = "mysql")]
+            Error::Mysql(err) => write!(f, "mysql: {err}"),
         }
     }
 }
@@ -333,6 +352,8 @@ impl std::error::Error for Error {
             Error::Sqlite(err) | Error::Backup { source: err, .. } => Some(err),
             #[cfg(feature = "postgres")]
             Error::Postgres(err) => Some(err),
+            #[cfg(feature = "mysql")]
+            Error::Mysql(err) => Some(err),
             Error::MigrationFailed { source, .. } | Error::NotCommitted { source, .. } => Some(source.error()),
             _ => None,
         }

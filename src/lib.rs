@@ -34,6 +34,8 @@ extern crate self as migcheck;
 mod error;
 mod fleet;
 mod history;
+#[cfg(feature = "mysql")]
+mod mysql;
 mod plan;
 #[cfg(feature = "postgres")]
 mod postgres;

@@ -260,6 +260,16 @@ impl<'m> Apply<'m> {
         Apply { task: Some(task(io.clone())), io }
     }
 
+    /// For an engine whose DDL commits implicitly (MySQL, MariaDB): every
+    /// file runs the way a `no-transaction` file does, statement by
+    /// statement with the history's mark moved after each, so that a file
+    /// stopped part-way says where and resumes after the last statement that
+    /// took effect. Call before [`Apply::start`].
+    pub fn with_implicit_commits(self) -> Self {
+        self.io.slot().implicit_commits = true;
+        self
+    }
+
     /// The first step.
     pub fn start(&mut self) -> Next<'m> {
         self.poll()
@@ -412,6 +422,9 @@ struct Slot<'m> {
     open: bool,
     /// The version before an upgrade.
     before: Option<i64>,
+    /// DDL commits implicitly (MySQL): every file runs statement by
+    /// statement, its mark moved after each, as a `no-transaction` file does.
+    implicit_commits: bool,
 }
 
 #[derive(Clone)]
@@ -728,7 +741,8 @@ async fn run_file<'m>(
     then: Bookkeeping<'m>,
 ) -> Result<(), Error> {
     let Run { m, script, direction, resume } = *run;
-    if script.mode() == Mode::Transaction {
+    let implicit_commits = io.slot().implicit_commits;
+    if script.mode() == Mode::Transaction && !implicit_commits {
         run_script(io, m, script, report).await?;
         bookkeeping(io, ms, then).await?;
         return io.commit().await;

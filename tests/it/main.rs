@@ -10,6 +10,7 @@
 mod build_script;
 mod fleet;
 use migcheck_test_support::pg;
+mod mysql;
 mod postgres;
 mod runtime;
 mod sqlx_macros;
@@ -22,6 +23,7 @@ fn main() {
     trials.extend(build_script::trials());
     trials.extend(fleet::trials());
     trials.extend(postgres::trials());
+    trials.extend(mysql::trials());
     trials.extend(runtime::trials());
     let conclusion = libtest_mimic::run(&args, trials);
     build_script::cleanup();

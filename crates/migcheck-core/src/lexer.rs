@@ -43,6 +43,16 @@ pub fn quote_ident(name: &str) -> String {
     out
 }
 
+/// `name` as a backquoted MySQL identifier (a `` ` `` in it doubled): what
+/// MySQL reads in its default mode, where `"` quotes a string.
+///
+/// ```
+/// assert_eq!(migcheck_core::lexer::quote_mysql_ident("my `pets`"), "`my ``pets```");
+/// ```
+pub fn quote_mysql_ident(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
+}
+
 /// Length of the leading whitespace and comments of `sql`.
 pub fn skip_trivia(sql: &str) -> usize {
     let bytes = sql.as_bytes();
@@ -347,9 +357,10 @@ fn mysql_statement_end(bytes: &[u8], mut i: usize) -> usize {
             let closes_block = after_end && [&b"IF"[..], b"CASE", b"LOOP", b"WHILE", b"REPEAT"].iter().any(|w| is(w));
             after_end = false;
             if routine && !closes_block {
-                if is(b"BEGIN") || (depth > 0 && [&b"CASE"[..], b"LOOP", b"WHILE", b"REPEAT"].iter().any(|w| is(w))) {
-                    depth += 1;
-                } else if depth > 0 && at_start && is(b"IF") {
+                let opens = is(b"BEGIN")
+                    || (depth > 0 && [&b"CASE"[..], b"LOOP", b"WHILE", b"REPEAT"].iter().any(|w| is(w)))
+                    || (depth > 0 && at_start && is(b"IF"));
+                if opens {
                     depth += 1;
                 } else if depth > 0 && is(b"END") {
                     depth -= 1;

@@ -8,4 +8,6 @@
 //! }
 //! ```
 
+pub mod mysql;
 pub mod pg;
+mod server;
