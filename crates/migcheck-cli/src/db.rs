@@ -37,6 +37,8 @@ pub enum Target {
     Memory,
     /// A `postgres://` URL.
     Postgres(String),
+    /// A `mysql://` or `mariadb://` URL (as sqlx reads it: `mysql://`).
+    Mysql(String),
 }
 
 impl Target {
@@ -44,7 +46,7 @@ impl Target {
         match self {
             Target::File(path) => path.display().to_string(),
             Target::Memory => ":memory:".to_owned(),
-            Target::Postgres(url) => redact(url),
+            Target::Postgres(url) | Target::Mysql(url) => redact(url),
         }
     }
 }
@@ -67,6 +69,7 @@ fn redact(url: &str) -> String {
 pub enum Database {
     Sqlite(Connection),
     Postgres { pool: sqlx::PgPool, runtime: tokio::runtime::Runtime },
+    Mysql { pool: sqlx::MySqlPool, runtime: tokio::runtime::Runtime },
 }
 
 impl Database {
@@ -81,6 +84,13 @@ impl Database {
                     .with_context(|| format!("cannot connect to `{}`", redact(url)))?;
                 Ok(Some(Database::Postgres { pool, runtime }))
             }
+            Target::Mysql(url) => {
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+                let pool = runtime
+                    .block_on(sqlx::mysql::MySqlPoolOptions::new().max_connections(2).connect(url))
+                    .with_context(|| format!("cannot connect to `{}`", redact(url)))?;
+                Ok(Some(Database::Mysql { pool, runtime }))
+            }
             _ if create => Ok(Some(Database::Sqlite(open(target)?))),
             _ => Ok(open_existing(target)?.map(Database::Sqlite)),
         }
@@ -89,7 +99,7 @@ impl Database {
     pub fn sqlite(&self) -> Option<&Connection> {
         match self {
             Database::Sqlite(conn) => Some(conn),
-            Database::Postgres { .. } => None,
+            Database::Postgres { .. } | Database::Mysql { .. } => None,
         }
     }
 
@@ -97,6 +107,7 @@ impl Database {
         match self {
             Database::Sqlite(conn) => m.status(conn),
             Database::Postgres { pool, runtime } => runtime.block_on(m.status_postgres(pool)),
+            Database::Mysql { pool, runtime } => runtime.block_on(m.status_mysql(pool)),
         }
         .map_err(Failure::runtime)
     }
@@ -110,6 +121,7 @@ impl Database {
         match self {
             Database::Sqlite(conn) => m.upgrade_with(conn, options, progress),
             Database::Postgres { pool, runtime } => runtime.block_on(m.upgrade_postgres_with(pool, options, progress)),
+            Database::Mysql { pool, runtime } => runtime.block_on(m.upgrade_mysql_with(pool, options, progress)),
         }
         .map_err(Failure::runtime)
     }
@@ -123,6 +135,7 @@ impl Database {
         match self {
             Database::Sqlite(conn) => m.upgrade_plan(conn, options),
             Database::Postgres { pool, runtime } => runtime.block_on(m.upgrade_plan_postgres(pool, options)),
+            Database::Mysql { pool, runtime } => runtime.block_on(m.upgrade_plan_mysql(pool, options)),
         }
         .map_err(Failure::runtime)
     }
@@ -131,6 +144,7 @@ impl Database {
         match self {
             Database::Sqlite(conn) => m.downgrade_to(conn, version),
             Database::Postgres { pool, runtime } => runtime.block_on(m.downgrade_postgres_to(pool, version)),
+            Database::Mysql { pool, runtime } => runtime.block_on(m.downgrade_mysql_to(pool, version)),
         }
         .map_err(Failure::runtime)
     }
@@ -145,6 +159,8 @@ impl Database {
             }
             Database::Postgres { pool, runtime } => Ok(runtime
                 .block_on(sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql.to_owned())).fetch_all(pool))?),
+            Database::Mysql { pool, runtime } => Ok(runtime
+                .block_on(sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql.to_owned())).fetch_all(pool))?),
         }
     }
 
@@ -152,6 +168,7 @@ impl Database {
         match self {
             Database::Sqlite(conn) => m.stamp(conn, version),
             Database::Postgres { pool, runtime } => runtime.block_on(m.stamp_postgres(pool, version)),
+            Database::Mysql { pool, runtime } => runtime.block_on(m.stamp_mysql(pool, version)),
         }
         .map_err(Failure::runtime)
     }
@@ -180,9 +197,11 @@ pub fn parse(url: &str) -> Result<Target> {
                 }
                 return Ok(Target::Postgres(url.to_owned()));
             }
+            // sqlx reads `mysql://` for both servers.
+            "mysql" | "mariadb" => return Ok(Target::Mysql(format!("mysql{}", &url[scheme.len()..]))),
             _ => bail!(
-                "unsupported database URL scheme `{scheme}://`: migcheck migrates SQLite (`sqlite:dev.db`) and \
-                 PostgreSQL (`postgres://user@host/db`)"
+                "unsupported database URL scheme `{scheme}://`: migcheck migrates SQLite (`sqlite:dev.db`), \
+                 PostgreSQL (`postgres://user@host/db`) and MySQL or MariaDB (`mysql://user@host/db`)"
             ),
         }
     } else {
@@ -217,7 +236,7 @@ fn refuse_directory(path: &Path) -> Result<()> {
 pub fn open(target: &Target) -> Result<Connection> {
     let conn = match target {
         Target::Memory => Connection::open_in_memory()?,
-        Target::Postgres(_) => bail!("internal: a PostgreSQL URL where a SQLite file was expected"),
+        Target::Postgres(_) | Target::Mysql(_) => bail!("internal: a server's URL where a SQLite file was expected"),
         Target::File(path) => {
             refuse_directory(path)?;
             Connection::open(path).with_context(|| format!("cannot open the database `{}`", path.display()))?
@@ -232,7 +251,7 @@ pub fn open(target: &Target) -> Result<Connection> {
 pub fn open_existing(target: &Target) -> Result<Option<Connection>> {
     let conn = match target {
         Target::Memory => Connection::open_in_memory()?,
-        Target::Postgres(_) => bail!("internal: a PostgreSQL URL where a SQLite file was expected"),
+        Target::Postgres(_) | Target::Mysql(_) => bail!("internal: a server's URL where a SQLite file was expected"),
         Target::File(path) => {
             refuse_directory(path)?;
             if !path.exists() {

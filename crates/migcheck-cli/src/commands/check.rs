@@ -398,6 +398,12 @@ fn postgres_replay(config: &Config, report: &Report, version: Option<i64>) -> Re
 fn live_drift(ctx: &Context, url: &str, report: &Report) -> Result<(String, Vec<String>)> {
     let target = db::parse(url)?;
     let migrations = migrations(ctx, report);
+    if let db::Target::Mysql(_) = &target {
+        bail!(
+            "migcheck cannot compare a live MySQL database with its migrations yet: that needs the migrations run \
+             on a MySQL scratch database, which it does not do"
+        );
+    }
     if let db::Target::Postgres(live_url) = &target {
         let database = db::Database::connect(&target, false)?.ok_or_else(|| anyhow!("cannot open the database"))?;
         let status = database.status(&migrations)?;

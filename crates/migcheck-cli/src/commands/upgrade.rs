@@ -70,7 +70,7 @@ pub fn run(ctx: &Context, args: &Args) -> Result<u8> {
     let existed = matches!(&target, db::Target::File(path) if path.exists());
     let database = if dry_run && !existed {
         // Nothing is created: an empty database's plan.
-        (!matches!(target, db::Target::Postgres(_)))
+        (!matches!(target, db::Target::Postgres(_) | db::Target::Mysql(_)))
             .then(|| rusqlite::Connection::open_in_memory().map(db::Database::Sqlite))
     } else {
         None
@@ -86,6 +86,10 @@ pub fn run(ctx: &Context, args: &Args) -> Result<u8> {
         (db::Target::Postgres(_), _) if dry_run => {}
         (db::Target::Postgres(_), _) if !no_backup => {
             eprintln!("note: no backup is taken of a PostgreSQL database (SQLite only): use pg_dump");
+        }
+        (db::Target::Mysql(_), _) if dry_run => {}
+        (db::Target::Mysql(_), _) if !no_backup => {
+            eprintln!("note: no backup is taken of a MySQL database (SQLite only): use mysqldump");
         }
         _ => {}
     }
@@ -136,6 +140,7 @@ fn dry_run_of(
     let status = database.status(migrations)?;
     let dialect = match target {
         db::Target::Postgres(_) => migcheck_core::model::Dialect::Postgres,
+        db::Target::Mysql(_) => migcheck_core::model::Dialect::Mysql,
         _ => migcheck_core::model::Dialect::Sqlite,
     };
     if !steps.iter().any(|s| matches!(s, Step::Starting { .. })) {

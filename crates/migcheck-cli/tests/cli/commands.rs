@@ -594,6 +594,103 @@ fn postgres_database() -> Option<String> {
     Some(format!("{}/{name}", url.rsplit_once('/').unwrap().0))
 }
 
+/// A fresh database on the MariaDB test server (`migcheck_test_support::mysql`),
+/// as a `mariadb://` URL (the CLI reads it as sqlx's `mysql://`).
+fn mysql_database() -> Option<String> {
+    let url = match migcheck_test_support::mysql::server() {
+        Ok(url) => url,
+        Err(why) => {
+            eprintln!("SKIPPED: {why}");
+            return None;
+        }
+    };
+    let name = format!(
+        "migcheck_cli_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos()
+    );
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let admin = sqlx::MySqlPool::connect(&url).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&admin).await.unwrap();
+    });
+    let url = url.replacen("mysql://", "mariadb://", 1);
+    Some(format!("{}/{name}", url.rsplit_once('/').unwrap().0))
+}
+
+/// The tutorial's commands on MariaDB: `init --dialect mysql`, `upgrade`,
+/// `current`, `history`, `downgrade`, `stamp`, `status`, `check`; a
+/// migration that fails at its second statement leaves status exit 3 naming
+/// where it stopped, and the re-run after the fix does not run the first
+/// statement again.
+fn every_database_command_works_on_mysql() {
+    let Some(url) = mysql_database() else { return };
+    let p = Project::new();
+    p.ok(&["init", "--dialect", "mariadb"]);
+    assert!(fs::read_to_string(p.path().join("migrations/migrations.lock")).unwrap().contains("\ndialect mysql\n"));
+    p.write(
+        "0001_create_owners.up.sql",
+        "CREATE TABLE owners (id BIGINT AUTO_INCREMENT PRIMARY KEY, email VARCHAR(255) NOT NULL);\n",
+    );
+    p.write("0001_create_owners.down.sql", "DROP TABLE owners;\n");
+    p.write(
+        "0002_add_pets.up.sql",
+        "# pets and their owners\nCREATE TABLE pets (id BIGINT AUTO_INCREMENT PRIMARY KEY, owner_id BIGINT);\n\
+         ALTER TABLE pets ADD CONSTRAINT pets_owner FOREIGN KEY (owner_id) REFERENCES owners (id);\n",
+    );
+    p.write("0002_add_pets.down.sql", "DROP TABLE pets;\n");
+    p.write("0003_seed.sql", "INSERT INTO owners (email) VALUES ('ada@example.com');\n");
+    let with = |args: &[&str]| -> Vec<String> {
+        ["--database-url", url.as_str()].iter().chain(args).map(|s| s.to_string()).collect()
+    };
+    let run_with = |args: &[&str]| {
+        let args = with(args);
+        p.run(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let check = p.ok(&["check"]);
+    assert!(check.stderr.contains("the MySQL migrations' SQL was not run"), "{check:?}");
+    assert_eq!(run_with(&["status"]).code, 3);
+    let run = run_with(&["upgrade", "--dry-run"]);
+    assert!(run.code == 0 && run.stdout.contains("-- migration 1 `create_owners`"), "{run:?}");
+    let run = run_with(&["upgrade", "--to", "2"]);
+    assert!(run.code == 0 && run.stdout.contains("applied 2 add_pets"), "{run:?}");
+    assert!(run.stderr.contains("no backup is taken of a MySQL database"), "{run:?}");
+    assert!(run.stdout.contains("mysql://root:***@127.0.0.1"), "the password is not shown: {run:?}");
+    assert_eq!(run_with(&["current"]).stdout, "2\n");
+    assert_eq!(run_with(&["upgrade", "--no-backup"]).code, 0);
+    assert!(run_with(&["history"]).stdout.contains("3  seed  applied"));
+    let run = run_with(&["downgrade"]);
+    assert!(run.code == 1 && run.stderr.contains("migration 3 `seed` is irreversible"), "{run:?}");
+    assert_eq!(run_with(&["stamp", "2"]).code, 0);
+    let run = run_with(&["downgrade", "--steps", "2"]);
+    assert!(run.stdout.contains("reverted 2 add_pets") && run.stdout.contains("reverted 1 create_owners"), "{run:?}");
+    let run = run_with(&["status", "--format", "json"]);
+    assert_eq!(run.code, 3, "pending: {run:?}");
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(json["pending"], serde_json::json!([1, 2, 3]));
+
+    // A migration failing at its second statement: the first stays (DDL
+    // commits), status says where it stopped, the fixed file resumes there.
+    assert_eq!(run_with(&["upgrade"]).code, 0);
+    let first = "CREATE TABLE toys (id BIGINT PRIMARY KEY);\n";
+    p.write("0004_toys.sql", &format!("{first}ALTER TABLE toys ADD COLUMN pet_id BIGINT REFERENCES pest (id);\n"));
+    let run = run_with(&["upgrade"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("0004_toys.sql:2"), "{run:?}");
+    let run = run_with(&["status"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(
+        run.stdout.contains("interrupted: 4 `toys`: its up file stopped part-way")
+            && run.stdout.contains("1 statement ran and stay")
+            && run.stdout.contains("resumes it at migrations/0004_toys.sql:2"),
+        "{run:?}"
+    );
+    p.write("0004_toys.sql", &format!("{first}ALTER TABLE toys ADD COLUMN pet_id BIGINT REFERENCES pets (id);\n"));
+    let run = run_with(&["upgrade"]);
+    assert!(run.code == 0 && run.stdout.contains("applied 4 toys"), "the first statement is not run again: {run:?}");
+    assert_eq!(run_with(&["status"]).code, 0);
+}
+
 fn every_database_command_works_on_postgres() {
     let Some(url) = postgres_database() else { return };
     let p = Project::new();
@@ -1711,7 +1808,8 @@ fn a_terminated_postgres_check_leaves_no_scratch_database() {
 /// One test each; the PostgreSQL ones are ignored when there is no server
 /// (the binary's `main` says why).
 pub fn trials() -> Vec<libtest_mimic::Trial> {
-    let tests: [(&str, fn(), bool); 29] = [
+    let tests: [(&str, fn(), bool); 30] = [
+        ("every_database_command_works_on_mysql", every_database_command_works_on_mysql, false),
         (
             "check_against_a_base_runs_its_statements_on_postgres",
             check_against_a_base_runs_its_statements_on_postgres,
@@ -1788,7 +1886,13 @@ pub fn trials() -> Vec<libtest_mimic::Trial> {
             // The hook runs through pre-commit, one of the validators `.ci/run` installs.
             let needs: &[&str] =
                 if name == "the_pre_commit_hook_runs_the_check" { &["MIGCHECK_VALIDATORS"] } else { &[] };
-            crate::test_needing(module_path!(), name, test, needs_server, needs)
+            let trial = crate::test_needing(module_path!(), name, test, needs_server, needs);
+            // The MariaDB test needs its own server.
+            if name.ends_with("_on_mysql") {
+                trial.with_ignored_flag(migcheck_test_support::mysql::server().is_err())
+            } else {
+                trial
+            }
         })
         .collect()
 }
