@@ -281,7 +281,11 @@ mod tests {
             ("./data/app.sqlite", file("./data/app.sqlite")),
             ("sqlite::memory:", Target::Memory),
             ("postgres://u:secret@h/db", Target::Postgres("postgres://u:secret@h/db".into())),
+            ("mysql://u:secret@h/db", Target::Mysql("mysql://u:secret@h/db".into())),
+            // sqlx reads `mysql://` for both servers.
+            ("mariadb://u@h:3306/db?ssl-mode=required", Target::Mysql("mysql://u@h:3306/db?ssl-mode=required".into())),
         ];
+        assert_eq!(Target::Mysql("mysql://u:secret@h/db".into()).describe(), "mysql://u:***@h/db");
         assert_eq!(Target::Postgres("postgres://u:secret@h:5432/db".into()).describe(), "postgres://u:***@h:5432/db");
         for (url, expected) in cases {
             assert_eq!(parse(url).unwrap(), expected, "{url}");
@@ -290,7 +294,7 @@ mod tests {
             ("", "empty"),
             ("  ", "empty"),
             ("sqlite:", "names no file"),
-            ("mysql://localhost/db", "unsupported database URL scheme `mysql://`"),
+            ("oracle://localhost/db", "unsupported database URL scheme `oracle://`"),
         ] {
             let err = parse(url).unwrap_err().to_string();
             assert!(err.contains(message), "{url}: {err}");

@@ -159,6 +159,9 @@ kinds! {
     /// A foreign key left referencing a table that a drop or a rename took
     /// away (SQLite).
     DanglingForeignKey = "dangling-foreign-key", Finding, "A foreign key left referencing a table a drop or a rename took away.";
+    /// A MySQL migration with more than one DDL statement: each commits on
+    /// its own, so a failure part-way leaves it half applied.
+    PartialDdl = "partial-ddl", Finding, "A MySQL migration with more than one DDL statement, which cannot be atomic.";
     /// Statements of the branch's code that fail on the schema before the
     /// branch's migrations (`check --base`; a note): the code needs them
     /// applied first.

@@ -128,7 +128,7 @@ pub struct Allow(u32);
 impl Allow {
     /// The codes `allow` accepts: the warnings about what a migration would
     /// do to a production database.
-    pub const CODES: [&'static str; 8] = [
+    pub const CODES: [&'static str; 9] = [
         "data-loss",
         "data-dependent",
         "table-rewrite",
@@ -137,6 +137,7 @@ impl Allow {
         "index-not-concurrent",
         "no-lock-timeout",
         "breaking-change",
+        "partial-ddl",
     ];
 
     /// Adds `code`; false when it is not one of [`Allow::CODES`].

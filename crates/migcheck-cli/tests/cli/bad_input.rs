@@ -348,9 +348,9 @@ fn cases(outside: &Path) -> Vec<Case> {
     cases.push(case(
         "an unsupported scheme",
         |_| {},
-        &["--database-url", "mysql://h/db", "upgrade"],
+        &["--database-url", "oracle://h/db", "upgrade"],
         1,
-        &["unsupported database URL scheme `mysql://`"],
+        &["unsupported database URL scheme `oracle://`"],
     ));
     cases.push(case("a URL naming no file", |_| {}, &["--database-url", "sqlite:", "upgrade"], 1, &["names no file"]));
     cases.push(case(

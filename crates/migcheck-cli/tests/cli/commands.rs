@@ -240,7 +240,7 @@ fn database_errors_are_clear() {
 
     let run = p.run(&["--database-url", "migrations", "upgrade"]);
     assert!(run.stderr.contains("is a directory"), "{run:?}");
-    let run = p.run(&["--database-url", "mysql://x/y", "status"]);
+    let run = p.run(&["--database-url", "oracle://x/y", "status"]);
     assert!(run.stderr.contains("unsupported database URL scheme"), "{run:?}");
     let run = p.run(&["--database-url", "", "status"]);
     assert!(run.stderr.contains("empty"), "{run:?}");
@@ -649,6 +649,13 @@ fn every_database_command_works_on_mysql() {
     };
     let check = p.ok(&["check"]);
     assert!(check.stderr.contains("the MySQL migrations' SQL was not run"), "{check:?}");
+    // Two DDL statements in one migration cannot be atomic on MySQL.
+    assert!(
+        check.stderr.contains("warning[partial-ddl]: `0002_add_pets.up.sql` has 2 DDL statements")
+            && check.stderr.contains("migrations/0002_add_pets.up.sql:3:1"),
+        "{check:?}"
+    );
+    assert_eq!(check.stderr.matches("warning[partial-ddl]").count(), 1, "{check:?}");
     assert_eq!(run_with(&["status"]).code, 3);
     let run = run_with(&["upgrade", "--dry-run"]);
     assert!(run.code == 0 && run.stdout.contains("-- migration 1 `create_owners`"), "{run:?}");

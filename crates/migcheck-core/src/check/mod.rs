@@ -11,6 +11,7 @@ mod baseline;
 mod breaking;
 mod data;
 mod history;
+mod partial_ddl;
 mod pipeline;
 mod replay;
 mod report;
@@ -121,6 +122,9 @@ pub fn check(config: &Config) -> Report {
         baseline::compare_with_lock(config, &mut report);
     }
     clock.lap(&mut report.timings, "compare");
+    if report.dialect == Dialect::Mysql {
+        partial_ddl::check(&mut report, config.sealed_findings);
+    }
     if config.execute {
         if scan_failed || script_failed {
             if let Some(first) = report.diagnostics.iter_mut().find(|d| d.is_error()) {
