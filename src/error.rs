@@ -254,13 +254,16 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::MigrationFailed { version, name, path, line, column, message, kept: Some(kept), .. } => {
-                let plural = if *kept == 1 { "" } else { "s" };
+                let before = match kept {
+                    0 => "it failed at its first statement, so nothing of it took effect".to_owned(),
+                    1 => "the 1 statement before this one ran and stays".to_owned(),
+                    n => format!("the {n} statements before this one ran and stay"),
+                };
                 write!(
                     f,
                     "migration {version} `{name}` failed at {path}:{line}:{column}: {message}; the file runs outside \
-                     a transaction, so the {kept} statement{plural} before this one ran and stay, and the history \
-                     marks it interrupted: fix the failing statement (or what it needs) and run the command again, \
-                     which resumes there"
+                     a transaction, so {before}, and the history marks it interrupted: fix the failing statement (or \
+                     what it needs) and run the command again, which resumes there"
                 )
             }
             Error::MigrationFailed { version, name, path, line, column, message, applied, kept: None, .. } => {
@@ -272,11 +275,11 @@ impl fmt::Display for Error {
                     crate::history::Direction::Up => "up",
                     crate::history::Direction::Down => "down",
                 };
-                let plural = if *done == 1 { "" } else { "s" };
                 write!(
                     f,
                     "migration {version} `{name}` was interrupted part-way through its {way} file \
-                     ({done} statement{plural} ran and stay): {why}"
+                     ({}): {why}",
+                    crate::plan::statements_ran(*done)
                 )
             }
             Error::NotCommitted { version, name, message, applied, .. } => {

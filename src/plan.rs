@@ -108,6 +108,31 @@ pub struct Interrupted {
     pub(crate) prefix: String,
 }
 
+/// How many statements of a file interrupted part-way took effect, said:
+/// "none of its statements ran", "1 statement ran and stays", "3 statements
+/// ran and stay".
+pub(crate) fn statements_ran(done: usize) -> String {
+    match done {
+        0 => "none of its statements ran".to_owned(),
+        1 => "1 statement ran and stays".to_owned(),
+        n => format!("{n} statements ran and stay"),
+    }
+}
+
+impl Interrupted {
+    /// How many of its statements took effect, said ("1 statement ran and
+    /// stays").
+    ///
+    /// ```
+    /// # fn show(i: &migcheck::Interrupted) {
+    /// println!("migration {} stopped part-way: {}", i.version, i.statements_ran());
+    /// # }
+    /// ```
+    pub fn statements_ran(&self) -> String {
+        statements_ran(self.done)
+    }
+}
+
 /// The history's `checksum` of a row that marks an interrupted file.
 pub(crate) const MARK: &str = "interrupted";
 

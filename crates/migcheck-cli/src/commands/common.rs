@@ -250,7 +250,6 @@ pub(crate) fn interrupted_text(migrations: &migcheck::Migrations, i: &migcheck::
         migcheck::Direction::Up => ("up", "`migcheck upgrade`"),
         migcheck::Direction::Down => ("down", "`migcheck downgrade`"),
     };
-    let plural = if i.done == 1 { "" } else { "s" };
     let script = migrations.get(i.version).and_then(|m| match i.direction {
         migcheck::Direction::Up => Some(m.up()),
         migcheck::Direction::Down => m.down(),
@@ -260,9 +259,12 @@ pub(crate) fn interrupted_text(migrations: &migcheck::Migrations, i: &migcheck::
         None => "this binary does not have its file".to_owned(),
     };
     format!(
-        "{} `{}`: its {way} file stopped part-way (it runs outside a transaction; {} statement{plural} ran and stay, \
-         started {}); {resume}, or repair it by hand and run `migcheck stamp`",
-        i.version, i.name, i.done, i.since
+        "{} `{}`: its {way} file stopped part-way (it runs outside a transaction; {}, started {}); {resume}, or \
+         repair it by hand and run `migcheck stamp`",
+        i.version,
+        i.name,
+        i.statements_ran(),
+        i.since
     )
 }
 

@@ -688,7 +688,7 @@ fn every_database_command_works_on_mysql() {
     assert_eq!(run.code, 3, "{run:?}");
     assert!(
         run.stdout.contains("interrupted: 4 `toys`: its up file stopped part-way")
-            && run.stdout.contains("1 statement ran and stay")
+            && run.stdout.contains("1 statement ran and stays")
             && run.stdout.contains("resumes it at migrations/0004_toys.sql:2"),
         "{run:?}"
     );
@@ -1712,7 +1712,7 @@ fn a_no_transaction_file_cut_part_way_resumes_where_it_stopped() {
         run.stderr.contains("migration 4 `unique_emails` failed at migrations/0004_unique_emails.sql:3:1"),
         "{run:?}"
     );
-    assert!(run.stderr.contains("the 1 statement before this one ran and stay"), "{run:?}");
+    assert!(run.stderr.contains("the 1 statement before this one ran and stays"), "{run:?}");
     assert!(run.stderr.contains("resumes there"), "{run:?}");
 
     let status = p.run(&["status"]);
@@ -1720,7 +1720,7 @@ fn a_no_transaction_file_cut_part_way_resumes_where_it_stopped() {
     assert!(status.stdout.contains("current:   3") && status.stdout.contains("pending:   4"), "{status:?}");
     assert!(
         status.stdout.contains("interrupted: 4 `unique_emails`: its up file stopped part-way")
-            && status.stdout.contains("1 statement ran and stay")
+            && status.stdout.contains("1 statement ran and stays")
             && status.stdout.contains("`migcheck upgrade` resumes it at migrations/0004_unique_emails.sql:3"),
         "{status:?}"
     );

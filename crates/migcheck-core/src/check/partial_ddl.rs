@@ -51,7 +51,7 @@ fn file(script: &Script) -> Option<Diagnostic> {
     let at = Location::span(
         &script.file.display,
         &script.file.text,
-        second.start + offset..second.start + offset + script.sql[second.clone()].trim_end().len().min(60),
+        second.start + offset..second.start + offset + first_line(&script.sql[second.clone()]).len(),
         "a second DDL statement: the first has committed by the time this one runs",
     );
     Some(
@@ -68,6 +68,11 @@ fn file(script: &Script) -> Option<Diagnostic> {
         .note("the runtime then says where the file stopped and resumes there once it is fixed")
         .help("put one DDL statement in each migration, or accept it with `-- migcheck: allow partial-ddl`"),
     )
+}
+
+/// The statement's first line, without trailing blanks: what is underlined.
+fn first_line(statement: &str) -> &str {
+    statement.lines().next().unwrap_or_default().trim_end()
 }
 
 #[cfg(test)]
