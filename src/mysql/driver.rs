@@ -235,61 +235,11 @@ fn failure(sent: &str, base: usize, err: sqlx::Error) -> Failure {
     let (offset, message) = match &err {
         sqlx::Error::Database(db) => {
             let message = db.message().to_owned();
-            let at = db.try_downcast_ref::<MySqlDatabaseError>().and_then(|_| locate(sent, &message));
+            let at =
+                db.try_downcast_ref::<MySqlDatabaseError>().and_then(|_| lexer::mysql_error_offset(sent, &message));
             (base + at.unwrap_or_else(|| lexer::skip_trivia(sent)), message)
         }
         other => (base, other.to_string()),
     };
     Failure { offset, message, cause: crate::error::Cause::Mysql(err) }
-}
-
-/// Where in `sent` the server's `message` points, as a byte offset.
-fn locate(sent: &str, message: &str) -> Option<usize> {
-    if let Some((_, rest)) = message.split_once(" near '") {
-        // The quoted text runs to `' at line N` (of the text sent); it may
-        // be cut short.
-        let (near, line) = match rest.rsplit_once("' at line ") {
-            Some((near, line)) => (near, line.trim().parse::<usize>().unwrap_or(1)),
-            None => (rest, 1),
-        };
-        let line_start = sent.match_indices('\n').nth(line.saturating_sub(2)).map_or(0, |(i, _)| i + 1);
-        let line_start = if line <= 1 { 0 } else { line_start };
-        if !near.is_empty()
-            && let Some(at) = sent[line_start..].find(near).map(|at| line_start + at).or_else(|| sent.find(near))
-        {
-            return Some(at);
-        }
-    }
-    // The first quoted name the statement holds as a whole word.
-    let name = message.split('\'').nth(1)?;
-    let name = name.rsplit('.').next().unwrap_or(name);
-    let lower = sent.to_lowercase();
-    let wanted = name.to_lowercase();
-    let is_word = |c: char| c.is_alphanumeric() || c == '_' || c == '$';
-    if wanted.is_empty() || lower.len() != sent.len() {
-        return None;
-    }
-    lower.match_indices(&wanted).map(|(at, _)| at).find(|&at| {
-        !lower[..at].chars().next_back().is_some_and(is_word)
-            && !lower[at + wanted.len()..].chars().next().is_some_and(is_word)
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::locate;
-
-    #[test]
-    fn errors_are_placed_where_the_server_s_message_says() {
-        let sent = "SELECT id\nFROMM pets";
-        let syntax = "You have an error in your SQL syntax; check the manual that corresponds to your MariaDB \
-                      server version for the right syntax to use near 'FROMM pets' at line 2";
-        assert_eq!(locate(sent, syntax), Some(10));
-        // The line the server names is searched first.
-        let a = "You have an error in your SQL syntax; … near 'a' at line 2";
-        assert_eq!(locate("SELECT a\nFROMM a", a), Some(15));
-        let column = "Unknown column 'emial' in 'field list'";
-        assert_eq!(locate("SELECT email, emial FROM t", column), Some(14));
-        assert_eq!(locate("SELECT 1", "Lost connection"), None);
-    }
 }

@@ -43,6 +43,53 @@ pub fn quote_ident(name: &str) -> String {
     out
 }
 
+/// Where in `sent` (one statement sent to MySQL or MariaDB) the server's
+/// error `message` points, as a byte offset: MySQL gives no position, but a
+/// syntax error quotes the text from where it stopped (`near 'FROMM t' at
+/// line 2`), and most other errors quote the name they are about (`Unknown
+/// column 'emial'`). The runtime and the build-time check place MySQL's
+/// errors through here.
+///
+/// ```
+/// use migcheck_core::lexer::mysql_error_offset;
+/// let syntax = "You have an error in your SQL syntax; … near 'FROMM pets' at line 2";
+/// assert_eq!(mysql_error_offset("SELECT id\nFROMM pets", syntax), Some(10));
+/// // The line the server names is searched first.
+/// assert_eq!(mysql_error_offset("SELECT a\nFROMM a", "… near 'a' at line 2"), Some(15));
+/// assert_eq!(mysql_error_offset("SELECT email, emial FROM t", "Unknown column 'emial' in 'field list'"), Some(14));
+/// assert_eq!(mysql_error_offset("SELECT 1", "Lost connection"), None);
+/// ```
+pub fn mysql_error_offset(sent: &str, message: &str) -> Option<usize> {
+    if let Some((_, rest)) = message.split_once(" near '") {
+        // The quoted text runs to `' at line N` (of the text sent); it may
+        // be cut short.
+        let (near, line) = match rest.rsplit_once("' at line ") {
+            Some((near, line)) => (near, line.trim().parse::<usize>().unwrap_or(1)),
+            None => (rest, 1),
+        };
+        let line_start = sent.match_indices('\n').nth(line.saturating_sub(2)).map_or(0, |(i, _)| i + 1);
+        let line_start = if line <= 1 { 0 } else { line_start };
+        if !near.is_empty()
+            && let Some(at) = sent[line_start..].find(near).map(|at| line_start + at).or_else(|| sent.find(near))
+        {
+            return Some(at);
+        }
+    }
+    // The first quoted name the statement holds as a whole word.
+    let name = message.split('\'').nth(1)?;
+    let name = name.rsplit('.').next().unwrap_or(name);
+    let lower = sent.to_lowercase();
+    let wanted = name.to_lowercase();
+    let is_word = |c: char| c.is_alphanumeric() || c == '_' || c == '$';
+    if wanted.is_empty() || lower.len() != sent.len() {
+        return None;
+    }
+    lower.match_indices(&wanted).map(|(at, _)| at).find(|&at| {
+        !lower[..at].chars().next_back().is_some_and(is_word)
+            && !lower[at + wanted.len()..].chars().next().is_some_and(is_word)
+    })
+}
+
 /// `name` as a backquoted MySQL identifier (a `` ` `` in it doubled): what
 /// MySQL reads in its default mode, where `"` quotes a string.
 ///

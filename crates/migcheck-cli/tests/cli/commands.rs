@@ -698,6 +698,73 @@ fn every_database_command_works_on_mysql() {
     assert_eq!(run_with(&["status"]).code, 0);
 }
 
+/// The check on a MariaDB scratch server (`MIGCHECK_SCRATCH_URL=mysql://…`):
+/// a down that forgets an index fails naming its file and the index, a typo
+/// fails at its line and column, `schema.sql` is compared, a dropped column
+/// is a `breaking-change`, and no scratch database is left behind.
+fn the_check_runs_on_a_mysql_scratch_server() {
+    let Ok(server) = migcheck_test_support::mysql::server() else { return };
+    let p = Project::new();
+    p.ok(&["init", "--dialect", "mysql"]);
+    p.write(
+        "1_owners.up.sql",
+        "CREATE TABLE owners (id BIGINT AUTO_INCREMENT PRIMARY KEY, email VARCHAR(255) NOT NULL, nick TEXT);\n",
+    );
+    p.write("1_owners.down.sql", "DROP TABLE owners;\n");
+    p.write("2_index.up.sql", "CREATE INDEX owners_email ON owners (email);\n");
+    p.write("2_index.down.sql", "SELECT 1;\n");
+    let check =
+        |p: &Project| -> Run { p.command(&["check"]).env("MIGCHECK_SCRATCH_URL", &server).output().unwrap().into() };
+    let run = check(&p);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr.contains(
+            "error[down-mismatch]: `2_index.down.sql` does not restore the schema its up migration started from"
+        ) && run.stderr.contains("KEY `owners_email` (`email`)"),
+        "{run:?}"
+    );
+    p.write("2_index.down.sql", "DROP INDEX owners_email ON owners;\n");
+    p.write("3_typo.sql", "INSERT INTO owners (email) VALUES ('a');\nSELECT emial FROM owners;\n");
+    let run = check(&p);
+    assert!(
+        run.code == 1
+            && run.stderr.contains("error[sql-error]: SQL fails on the scratch database: Unknown column 'emial'")
+            && run.stderr.contains("migrations/3_typo.sql:2:8"),
+        "{run:?}"
+    );
+    p.write("3_typo.sql", "ALTER TABLE owners DROP COLUMN nick;\n");
+    fs::write(
+        p.path().join("schema.sql"),
+        "CREATE TABLE owners (id BIGINT AUTO_INCREMENT PRIMARY KEY, email VARCHAR(255) NOT NULL);\n",
+    )
+    .unwrap();
+    let run = check(&p);
+    assert_eq!(run.code, 1, "the declared schema has no index: {run:?}");
+    assert!(run.stderr.contains("error[drift]") && run.stderr.contains("owners_email"), "{run:?}");
+    fs::write(
+        p.path().join("schema.sql"),
+        "CREATE TABLE owners (id BIGINT AUTO_INCREMENT PRIMARY KEY, email VARCHAR(255) NOT NULL);\n\
+         CREATE INDEX owners_email ON owners (email);\n",
+    )
+    .unwrap();
+    let run = check(&p);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr.contains("warning[breaking-change]: `3_typo.sql` drops or renames column `owners.nick`"),
+        "{run:?}"
+    );
+    assert!(!run.stderr.contains("not-executed"), "the SQL ran: {run:?}");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let left: Vec<String> = rt.block_on(async {
+        let admin = sqlx::MySqlPool::connect(&server).await.unwrap();
+        sqlx::query_scalar("SELECT CAST(SCHEMA_NAME AS CHAR) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE 'migcheck\\_scratch\\_%'")
+            .fetch_all(&admin)
+            .await
+            .unwrap()
+    });
+    assert!(left.is_empty(), "every scratch database was dropped: {left:?}");
+}
+
 fn every_database_command_works_on_postgres() {
     let Some(url) = postgres_database() else { return };
     let p = Project::new();
@@ -1815,7 +1882,8 @@ fn a_terminated_postgres_check_leaves_no_scratch_database() {
 /// One test each; the PostgreSQL ones are ignored when there is no server
 /// (the binary's `main` says why).
 pub fn trials() -> Vec<libtest_mimic::Trial> {
-    let tests: [(&str, fn(), bool); 30] = [
+    let tests: [(&str, fn(), bool); 31] = [
+        ("the_check_runs_on_a_mysql_scratch_server", the_check_runs_on_a_mysql_scratch_server, false),
         ("every_database_command_works_on_mysql", every_database_command_works_on_mysql, false),
         (
             "check_against_a_base_runs_its_statements_on_postgres",
@@ -1895,7 +1963,7 @@ pub fn trials() -> Vec<libtest_mimic::Trial> {
                 if name == "the_pre_commit_hook_runs_the_check" { &["MIGCHECK_VALIDATORS"] } else { &[] };
             let trial = crate::test_needing(module_path!(), name, test, needs_server, needs);
             // The MariaDB test needs its own server.
-            if name.ends_with("_on_mysql") {
+            if name.ends_with("_on_mysql") || name.contains("mysql_scratch") {
                 trial.with_ignored_flag(migcheck_test_support::mysql::server().is_err())
             } else {
                 trial

@@ -12,6 +12,7 @@ use crate::config::{Config, ScratchConfig};
 use crate::diagnostic::{Diagnostic, Kind};
 use crate::model::Dialect;
 
+use super::mysql::MyEngine;
 use super::postgres::PgEngine;
 use super::sqlite::SqliteEngine;
 
@@ -58,22 +59,22 @@ impl Job {
 }
 
 impl Job {
-    /// Why a MySQL history's SQL is not run here: migcheck has no MySQL
-    /// scratch database yet. The check still verifies names, order and
+    /// Why a MySQL history cannot be worked on without a MySQL
+    /// `MIGCHECK_SCRATCH_URL`: the check still verifies names, order and
     /// checksums (a warning); what needs the SQL run is an error.
     pub fn no_mysql_engine(self) -> Diagnostic {
+        const HELP: &str = "set MIGCHECK_SCRATCH_URL to a MySQL or MariaDB server (`mysql://…`) where migcheck may \
+                            create and drop a scratch database (scripts/mysql-start starts one)";
         match self {
-            Job::Check => Diagnostic::warning(
-                Kind::NotExecuted,
-                "the MySQL migrations' SQL was not run: migcheck does not check MySQL on a scratch database yet",
-            )
-            .note("names, order and checksums were checked")
-            .help("the runtime applies them statement by statement (`upgrade_mysql`, `migcheck upgrade`)"),
-            Job::Explain | Job::Replay | Job::Squash => Diagnostic::error(
-                Kind::NotExecuted,
-                "this needs the MySQL migrations run on a scratch database, which migcheck does not do yet",
-            )
-            .help("run the migrations on a MySQL server of your own (`migcheck upgrade`) and read it there"),
+            Job::Check => {
+                Diagnostic::warning(Kind::NotExecuted, "the MySQL migrations' SQL was not run: no scratch server")
+                    .note("names, order and checksums were checked")
+                    .help(HELP)
+            }
+            Job::Explain | Job::Replay | Job::Squash => {
+                Diagnostic::error(Kind::NotExecuted, "this needs the MySQL migrations run on a scratch server")
+                    .help(HELP)
+            }
         }
     }
 }
@@ -87,6 +88,13 @@ pub enum AnyEngine {
     Sqlite(SqliteEngine),
     /// A scratch database on `MIGCHECK_SCRATCH_URL`'s server.
     Postgres(PgEngine),
+    /// A scratch database on `MIGCHECK_SCRATCH_URL`'s MySQL or MariaDB server.
+    Mysql(MyEngine),
+}
+
+/// Whether `url` names a MySQL or MariaDB server.
+pub fn is_mysql_url(url: &str) -> bool {
+    url.starts_with("mysql://") || url.starts_with("mariadb://")
 }
 
 impl AnyEngine {
@@ -99,7 +107,10 @@ impl AnyEngine {
                 AnyEngine::Sqlite(SqliteEngine::open(scratch, cache)?)
             }
             Dialect::Postgres => AnyEngine::Postgres(postgres(config, scratch, job)?),
-            Dialect::Mysql => return Err(job.no_mysql_engine()),
+            Dialect::Mysql => match config.postgres_scratch.as_deref().filter(|u| is_mysql_url(u)) {
+                Some(url) => AnyEngine::Mysql(MyEngine::create(url, scratch.timeout)?),
+                None => return Err(job.no_mysql_engine()),
+            },
         })
     }
 }
@@ -128,6 +139,7 @@ macro_rules! with_engine {
         match $any {
             $crate::engine::any::AnyEngine::Sqlite($engine) => $body,
             $crate::engine::any::AnyEngine::Postgres($engine) => $body,
+            $crate::engine::any::AnyEngine::Mysql($engine) => $body,
         }
     };
 }

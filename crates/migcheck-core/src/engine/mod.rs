@@ -15,6 +15,7 @@
 //! the one choice of an engine for a dialect.
 
 pub mod any;
+pub mod mysql;
 pub mod postgres;
 pub mod sqlite;
 pub mod synthetic;
