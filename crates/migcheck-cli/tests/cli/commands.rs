@@ -754,6 +754,26 @@ fn the_check_runs_on_a_mysql_scratch_server() {
         "{run:?}"
     );
     assert!(!run.stderr.contains("not-executed"), "the SQL ran: {run:?}");
+    // A column added at the end is instant; a type change copies the table,
+    // here with the fixture's rows.
+    fs::create_dir(p.path().join("fixtures")).unwrap();
+    fs::write(p.path().join("fixtures/1.sql"), "INSERT INTO owners (email) VALUES ('a@x'), ('b@x'), ('c@x');\n")
+        .unwrap();
+    p.write("4_age.sql", "ALTER TABLE owners ADD COLUMN age INT;\n");
+    p.write("5_bigger_age.sql", "ALTER TABLE owners MODIFY age BIGINT;\n");
+    fs::remove_file(p.path().join("schema.sql")).unwrap();
+    let run = check(&p);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr.contains("warning[table-rewrite]: `5_bigger_age.sql` rebuilds table `owners` (3 rows copied here)")
+            && run.stderr.contains("migrations/5_bigger_age.sql:1:1"),
+        "{run:?}"
+    );
+    assert_eq!(
+        run.stderr.matches("warning[table-rewrite]").count(),
+        1,
+        "the instant ADD COLUMN copies nothing: {run:?}"
+    );
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let left: Vec<String> = rt.block_on(async {
         let admin = sqlx::MySqlPool::connect(&server).await.unwrap();

@@ -6,9 +6,14 @@
 //! on the other engines. The database is dropped when the engine goes, even
 //! after a failure.
 //!
+//! Measured on the up's first run: an `ALTER TABLE` that rebuilds an
+//! existing table (its InnoDB table id changes: a copy, or an in-place
+//! rebuild; `ALGORITHM=INSTANT` keeps it) is a `table-rewrite` with the rows
+//! it copied.
+//!
 //! Not yet here (each says so where it is asked for): synthetic rows (the
-//! data checks run on fixtures only), measured hazards, `explain`, the schema
-//! model (`schema`, `show`) and `squash`.
+//! data checks run on fixtures only), `explain`, the schema model (`schema`,
+//! `show`) and `squash`.
 
 pub mod wire;
 
@@ -38,7 +43,7 @@ pub struct MyEngine {
     client: Client,
     /// Declared last: dropped (the database with it) after the client's
     /// connection closed.
-    _db: ScratchDb,
+    db: ScratchDb,
 }
 
 /// Drops the scratch database when it goes.
@@ -80,7 +85,7 @@ impl MyEngine {
         // MariaDB ends a statement that runs past the limit; MySQL has no
         // such setting for DDL, and the socket's read timeout stands in.
         let _ = client.execute(&format!("SET SESSION max_statement_time = {}", timeout.as_secs_f64()));
-        Ok(MyEngine { url, timeout, client, _db: db })
+        Ok(MyEngine { url, timeout, client, db })
     }
 
     fn rows(&mut self, sql: &str) -> Result<wire::Rows, Diagnostic> {
@@ -130,29 +135,57 @@ impl MyEngine {
         Ok(MySnapshot { objects })
     }
 
+    /// InnoDB's id of `table` in the scratch database: a new one after a
+    /// rebuild. MariaDB lists it in `INNODB_SYS_TABLES`, MySQL 8 in
+    /// `INNODB_TABLES`; `None` where neither can be read.
+    fn table_id(&mut self, table: &str) -> Option<String> {
+        let name = format!("{}/{}", self.db.name, table).replace('\'', "''");
+        ["INNODB_SYS_TABLES", "INNODB_TABLES"].iter().find_map(|view| {
+            self.client
+                .query(&format!("SELECT TABLE_ID FROM information_schema.{view} WHERE NAME = '{name}'"))
+                .ok()
+                .and_then(|rows| rows.into_iter().next())
+                .and_then(|row| row.into_iter().next().flatten())
+        })
+    }
+
     fn not_here(what: &str) -> Diagnostic {
         Diagnostic::error(Kind::NotExecuted, format!("{what} is not available for MySQL yet"))
             .help("the check itself (up, down, up, schema compared) runs on MySQL; this view of it does not yet")
     }
 }
 
+/// The table an `ALTER [ONLINE] [IGNORE] TABLE name …` statement alters,
+/// unquoted and without its database.
+fn altered_table(statement: &str) -> Option<String> {
+    let mut words = statement.split_whitespace();
+    if !words.next()?.eq_ignore_ascii_case("ALTER") {
+        return None;
+    }
+    let mut word = words.next()?;
+    while word.eq_ignore_ascii_case("ONLINE") || word.eq_ignore_ascii_case("IGNORE") {
+        word = words.next()?;
+    }
+    if !word.eq_ignore_ascii_case("TABLE") {
+        return None;
+    }
+    let mut name = words.next()?;
+    if name.eq_ignore_ascii_case("IF") {
+        words.next()?;
+        name = words.next()?;
+    }
+    let name = name.trim_end_matches(';');
+    let last = name.rsplit('.').next().unwrap_or(name).trim_matches('`');
+    (!last.is_empty()).then(|| last.to_owned())
+}
+
 /// A definition as compared: the server's counters and the definer (who ran
 /// it) left out.
 fn normalise(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut words = text.split(' ').peekable();
-    let mut first = true;
-    while let Some(word) = words.next() {
-        if word.starts_with("AUTO_INCREMENT=") || word.starts_with("DEFINER=") {
-            continue;
-        }
-        if !first {
-            out.push(' ');
-        }
-        first = false;
-        out.push_str(word);
-    }
-    out
+    text.split(' ')
+        .filter(|word| !word.starts_with("AUTO_INCREMENT=") && !word.starts_with("DEFINER="))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 impl Engine for MyEngine {
@@ -170,6 +203,52 @@ impl Engine for MyEngine {
             }
         }
         Ok(())
+    }
+
+    fn run_measured(&mut self, script: &Script, warnings: &mut Vec<Diagnostic>) -> Result<(), Diagnostic> {
+        for range in lexer::statements(&script.sql, Dialect::Mysql) {
+            let statement = &script.sql[range.clone()];
+            let altered = altered_table(statement);
+            let before = match &altered {
+                Some(table) => self.table_id(table),
+                None => None,
+            };
+            if let Err(e) = self.client.query(statement) {
+                return Err(located(script, range.start, statement, e));
+            }
+            let (Some(table), Some(before)) = (altered, before) else { continue };
+            if self.table_id(&table).is_some_and(|after| after != before) {
+                let rows = self
+                    .texts(&format!("SELECT COUNT(*) FROM {}", quote_mysql_ident(&table)))
+                    .ok()
+                    .and_then(|r| r.into_iter().next())
+                    .unwrap_or_else(|| "?".to_owned());
+                let file = &script.file;
+                let at = range.start + script.offset();
+                let end = at + statement.lines().next().unwrap_or_default().trim_end().len();
+                warnings.push(
+                    Diagnostic::warning(
+                        Kind::TableRewrite,
+                        format!(
+                            "`{}` rebuilds table `{table}` ({rows} row{} copied here): InnoDB writes a new copy of \
+                             the table, and on a large one writes wait or the server works for long",
+                            file.file_name(),
+                            if rows == "1" { "" } else { "s" }
+                        ),
+                    )
+                    .at(Location::span(&file.display, &file.text, at..end, "the table's storage is replaced here"))
+                    .help(
+                        "ask for `ALGORITHM=INSTANT` (or `INPLACE, LOCK=NONE`) where the change allows it, so that \
+                         the server refuses a copy; for a large table, an online schema change tool",
+                    ),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn measures(&self) -> &'static [&'static str] {
+        &["table-rewrite"]
     }
 
     fn explain(&mut self, _script: &Script) -> Result<Vec<StatementTrace>, Diagnostic> {
@@ -341,7 +420,16 @@ fn io(message: String) -> Diagnostic {
 
 #[cfg(test)]
 mod tests {
-    use super::normalise;
+    use super::{altered_table, normalise};
+
+    #[test]
+    fn the_altered_table_is_read_from_the_statement() {
+        assert_eq!(altered_table("ALTER TABLE `shop`.`pets` ADD COLUMN x INT").as_deref(), Some("pets"));
+        assert_eq!(altered_table("alter online ignore table pets engine=InnoDB;").as_deref(), Some("pets"));
+        assert_eq!(altered_table("ALTER TABLE IF EXISTS pets DROP x").as_deref(), Some("pets"));
+        assert_eq!(altered_table("ALTER VIEW v AS SELECT 1"), None);
+        assert_eq!(altered_table("CREATE TABLE t (x INT)"), None);
+    }
 
     #[test]
     fn counters_and_definers_are_not_the_schema() {

@@ -559,7 +559,7 @@ mod tests {
         let url = MyUrl::parse("mysql://root:migcheck-test@127.0.0.1:47331/mysql").unwrap();
         assert_eq!((url.host.as_str(), url.port, url.database.as_deref()), ("127.0.0.1", 47331, Some("mysql")));
         let bare = MyUrl::parse("mysql://db.local").unwrap();
-        assert_eq!((bare.user.as_str(), bare.password, bare.port, bare.database), ("root".into(), None, 3306, None));
+        assert_eq!((bare.user.as_str(), bare.password, bare.port, bare.database), ("root", None, 3306, None));
         let socket = MyUrl::parse("mysql://app@localhost/shop?socket=%2Frun%2Fmysqld%2Fmysqld.sock").unwrap();
         assert_eq!(socket.server(), "/run/mysqld/mysqld.sock");
         assert!(MyUrl::parse("mysql://h/db?ssl-mode=required").unwrap_err().contains("TLS"));
