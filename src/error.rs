@@ -279,7 +279,7 @@ impl fmt::Display for Error {
                     f,
                     "migration {version} `{name}` was interrupted part-way through its {way} file \
                      ({}): {why}",
-                    crate::plan::statements_ran(*done)
+                    crate::history::statements_ran(*done)
                 )
             }
             Error::NotCommitted { version, name, message, applied, .. } => {

@@ -29,3 +29,14 @@ pub enum Direction {
     /// Its down file, during a downgrade.
     Down,
 }
+
+/// How many statements of a file interrupted part-way took effect, said:
+/// "none of its statements ran", "1 statement ran and stays", "3 statements
+/// ran and stay".
+pub(crate) fn statements_ran(done: usize) -> String {
+    match done {
+        0 => "none of its statements ran".to_owned(),
+        1 => "1 statement ran and stays".to_owned(),
+        n => format!("{n} statements ran and stay"),
+    }
+}

@@ -108,17 +108,6 @@ pub struct Interrupted {
     pub(crate) prefix: String,
 }
 
-/// How many statements of a file interrupted part-way took effect, said:
-/// "none of its statements ran", "1 statement ran and stays", "3 statements
-/// ran and stay".
-pub(crate) fn statements_ran(done: usize) -> String {
-    match done {
-        0 => "none of its statements ran".to_owned(),
-        1 => "1 statement ran and stays".to_owned(),
-        n => format!("{n} statements ran and stay"),
-    }
-}
-
 impl Interrupted {
     /// How many of its statements took effect, said ("1 statement ran and
     /// stays").
@@ -129,7 +118,7 @@ impl Interrupted {
     /// # }
     /// ```
     pub fn statements_ran(&self) -> String {
-        statements_ran(self.done)
+        crate::history::statements_ran(self.done)
     }
 }
 
