@@ -398,11 +398,22 @@ fn postgres_replay(config: &Config, report: &Report, version: Option<i64>) -> Re
 fn live_drift(ctx: &Context, url: &str, report: &Report) -> Result<(String, Vec<String>)> {
     let target = db::parse(url)?;
     let migrations = migrations(ctx, report);
-    if let db::Target::Mysql(_) = &target {
-        bail!(
-            "migcheck cannot compare a live MySQL database with its migrations yet: that needs the migrations run \
-             on a MySQL scratch database, which it does not do"
-        );
+    if let db::Target::Mysql(live_url) = &target {
+        let database = db::Database::connect(&target, false)?.ok_or_else(|| anyhow!("cannot open the database"))?;
+        let status = database.status(&migrations)?;
+        refuse_unsettled(&migrations, &status)?;
+        let engine =
+            migcheck_core::engine::any::mysql(&config(ctx, false)?, &report.scratch, Job::Replay).map_err(reported)?;
+        let expected = checker::replay(&engine, report, Some(status.current().unwrap_or(0)))
+            .and_then(|mut db| db.snapshot())
+            .map_err(reported)?;
+        let live = migcheck_core::engine::mysql::live_snapshot(live_url, &ctx.history_table)
+            .map_err(|e| anyhow!("cannot read `{}`: {e}", target.describe()))?;
+        let label = format!("the database at version {}", version_text(status.current()));
+        // A live database may have been created with other defaults than
+        // the scratch one: tables' default character sets are not compared.
+        let (expected, live) = (expected.without_table_charsets(), live.without_table_charsets());
+        return Ok((target.describe(), migcheck_core::engine::mysql::diff(&expected, &live, "its migrations", &label)));
     }
     if let db::Target::Postgres(live_url) = &target {
         let database = db::Database::connect(&target, false)?.ok_or_else(|| anyhow!("cannot open the database"))?;

@@ -44,12 +44,8 @@ fn live_model(ctx: &Context, url: &str) -> Result<Model> {
     match &target {
         db::Target::Postgres(url) => migcheck_core::engine::postgres::live_model(url, &ctx.history_table)
             .map_err(|e| anyhow!("cannot read `{}`: {e}", target.describe()).into()),
-        db::Target::Mysql(_) => {
-            bail!(
-                "migcheck does not read a live MySQL schema yet: use `mysqldump --no-data` for `{}`",
-                target.describe()
-            )
-        }
+        db::Target::Mysql(url) => migcheck_core::engine::mysql::live_model(url, &ctx.history_table)
+            .map_err(|e| anyhow!("cannot read `{}`: {e}", target.describe()).into()),
         _ => {
             let Some(conn) = db::open_existing(&target)? else {
                 bail!("the database `{}` does not exist", target.describe());

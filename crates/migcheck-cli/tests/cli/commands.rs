@@ -774,7 +774,47 @@ fn the_check_runs_on_a_mysql_scratch_server() {
         1,
         "the instant ADD COLUMN copies nothing: {run:?}"
     );
+
+    // The schema views, replayed on the scratch server.
+    let view = |args: &[&str]| -> Run { p.command(args).env("MIGCHECK_SCRATCH_URL", &server).output().unwrap().into() };
+    let run = view(&["--format", "mermaid", "schema"]);
+    assert!(run.code == 0 && run.stdout.contains("owners {") && run.stdout.contains(" id PK"), "{run:?}");
+    let run = view(&["schema", "--at", "2"]);
+    assert!(
+        run.code == 0 && run.stdout.contains("CREATE TABLE `owners`") && run.stdout.contains("owners_email"),
+        "{run:?}"
+    );
+    let run = view(&["show", "3"]);
+    assert!(run.code == 0 && run.stdout.contains("nick"), "{run:?}");
+    // The SQL makes the same tables again, each index once.
+    let sql = view(&["schema"]).stdout;
+    assert_eq!(sql.matches("owners_email").count(), 1, "{sql}");
+    let again = mysql_database().expect("the server answered above");
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let pool = sqlx::MySqlPool::connect(&again.replacen("mariadb://", "mysql://", 1)).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone())).execute(&pool).await.unwrap();
+    });
+    let replayed: Run = p.command(&["--database-url", &again, "schema"]).output().unwrap().into();
+    assert_eq!(replayed.stdout, sql, "{replayed:?}");
+
+    // A live database compared with what its applied migrations make.
+    let live = mysql_database().expect("the server answered above");
+    let run = view(&["--database-url", &live, "upgrade"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let run = view(&["--database-url", &live, "check"]);
+    assert!(run.code == 0 && run.stdout.contains("its schema is what its applied migrations make"), "{run:?}");
+    rt.block_on(async {
+        let pool = sqlx::MySqlPool::connect(&live.replacen("mariadb://", "mysql://", 1)).await.unwrap();
+        sqlx::raw_sql("CREATE INDEX by_hand ON owners (age)").execute(&pool).await.unwrap();
+    });
+    let run = view(&["--database-url", &live, "check"]);
+    assert_eq!(run.code, 4, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("table `owners`: `KEY `by_hand` (`age`)` in the database at version 5, not in its migrations"),
+        "{run:?}"
+    );
     let left: Vec<String> = rt.block_on(async {
         let admin = sqlx::MySqlPool::connect(&server).await.unwrap();
         sqlx::query_scalar("SELECT CAST(SCHEMA_NAME AS CHAR) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE 'migcheck\\_scratch\\_%'")

@@ -107,10 +107,7 @@ impl AnyEngine {
                 AnyEngine::Sqlite(SqliteEngine::open(scratch, cache)?)
             }
             Dialect::Postgres => AnyEngine::Postgres(postgres(config, scratch, job)?),
-            Dialect::Mysql => match config.postgres_scratch.as_deref().filter(|u| is_mysql_url(u)) {
-                Some(url) => AnyEngine::Mysql(MyEngine::create(url, scratch.timeout)?),
-                None => return Err(job.no_mysql_engine()),
-            },
+            Dialect::Mysql => AnyEngine::Mysql(mysql(config, scratch, job)?),
         })
     }
 }
@@ -126,6 +123,15 @@ pub fn postgres(config: &Config, scratch: &ScratchConfig, job: Job) -> Result<Pg
         .with_templates(job == Job::Check && config.cache_dir.is_some())
         .with_tracing(config.trace)
         .with_size_limit(scratch.size_limit))
+}
+
+/// A MySQL scratch database on `config.postgres_scratch` (a `mysql://` or
+/// `mariadb://` URL), or the reason there is none.
+pub fn mysql(config: &Config, scratch: &ScratchConfig, job: Job) -> Result<MyEngine, Diagnostic> {
+    match config.postgres_scratch.as_deref().filter(|u| is_mysql_url(u)) {
+        Some(url) => MyEngine::create(url, scratch.timeout),
+        None => Err(job.no_mysql_engine()),
+    }
 }
 
 /// `$body` with `$engine` bound to the engine an [`AnyEngine`] holds, of its

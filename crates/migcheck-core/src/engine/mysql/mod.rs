@@ -12,9 +12,9 @@
 //! it copied.
 //!
 //! Not yet here (each says so where it is asked for): synthetic rows (the
-//! data checks run on fixtures only), `explain`, the schema model (`schema`,
-//! `show`) and `squash`.
+//! data checks run on fixtures only), `explain` and `squash`.
 
+mod catalog;
 pub mod wire;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -34,6 +34,43 @@ use crate::model::{Dialect, Script};
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MySnapshot {
     objects: BTreeMap<String, String>,
+}
+
+impl MySnapshot {
+    /// The snapshot without tables' default character sets and collations
+    /// (`DEFAULT CHARSET=…`, `COLLATE=…`): what a live database created with
+    /// other defaults than the scratch one still shares with it.
+    pub fn without_table_charsets(&self) -> MySnapshot {
+        let objects = self
+            .objects
+            .iter()
+            .map(|(key, sql)| {
+                let sql = if key.starts_with("table ") {
+                    let words: Vec<&str> = sql.split(' ').collect();
+                    let mut kept = Vec::with_capacity(words.len());
+                    let mut i = 0;
+                    while i < words.len() {
+                        let w = words[i];
+                        if w == "DEFAULT" && words.get(i + 1).is_some_and(|n| n.starts_with("CHARSET=")) {
+                            i += 2;
+                            continue;
+                        }
+                        if w.starts_with("CHARSET=") || w.starts_with("COLLATE=") {
+                            i += 1;
+                            continue;
+                        }
+                        kept.push(w);
+                        i += 1;
+                    }
+                    kept.join(" ")
+                } else {
+                    sql.clone()
+                };
+                (key.clone(), sql)
+            })
+            .collect();
+        MySnapshot { objects }
+    }
 }
 
 /// A scratch database on a MySQL or MariaDB server.
@@ -98,41 +135,7 @@ impl MyEngine {
 
     /// The schema now.
     pub fn snapshot(&mut self) -> Result<MySnapshot, Diagnostic> {
-        let mut objects = BTreeMap::new();
-        let listed = self.rows(
-            "SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() ORDER BY 1",
-        )?;
-        for row in listed {
-            let (Some(name), Some(kind)) = (row.first().cloned().flatten(), row.get(1).cloned().flatten()) else {
-                continue;
-            };
-            let (what, show) = if kind == "VIEW" { ("view", "VIEW") } else { ("table", "TABLE") };
-            let shown = self.rows(&format!("SHOW CREATE {show} {}", quote_mysql_ident(&name)))?;
-            let text = shown.into_iter().next().and_then(|r| r.into_iter().nth(1).flatten()).unwrap_or_default();
-            objects.insert(format!("{what} `{name}`"), normalise(&text));
-        }
-        let triggers = self.rows(
-            "SELECT TRIGGER_NAME, CONCAT(ACTION_TIMING, ' ', EVENT_MANIPULATION, ' ON ', EVENT_OBJECT_TABLE, ' ', \
-             ACTION_ORIENTATION, ' ', ACTION_STATEMENT) FROM information_schema.TRIGGERS \
-             WHERE TRIGGER_SCHEMA = DATABASE()",
-        )?;
-        for row in triggers {
-            if let (Some(name), Some(text)) = (row.first().cloned().flatten(), row.get(1).cloned().flatten()) {
-                objects.insert(format!("trigger `{name}`"), text);
-            }
-        }
-        let routines = self.rows(
-            "SELECT ROUTINE_NAME, ROUTINE_TYPE FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE()",
-        )?;
-        for row in routines {
-            let (Some(name), Some(kind)) = (row.first().cloned().flatten(), row.get(1).cloned().flatten()) else {
-                continue;
-            };
-            let shown = self.rows(&format!("SHOW CREATE {kind} {}", quote_mysql_ident(&name)))?;
-            let text = shown.into_iter().next().and_then(|r| r.into_iter().nth(2).flatten()).unwrap_or_default();
-            objects.insert(format!("{} `{name}`", kind.to_lowercase()), normalise(&text));
-        }
-        Ok(MySnapshot { objects })
+        catalog::snapshot(&mut self.client, &[]).map_err(|e| io(format!("cannot read the MySQL scratch database: {e}")))
     }
 
     /// InnoDB's id of `table` in the scratch database: a new one after a
@@ -153,6 +156,52 @@ impl MyEngine {
         Diagnostic::error(Kind::NotExecuted, format!("{what} is not available for MySQL yet"))
             .help("the check itself (up, down, up, schema compared) runs on MySQL; this view of it does not yet")
     }
+}
+
+/// The schema of a live database (`check --database-url mysql://…`), its
+/// history table left out.
+pub fn live_snapshot(url: &str, history_table: &str) -> Result<MySnapshot, String> {
+    let url = MyUrl::parse(url)?;
+    let mut client = Client::connect(&url, None, Duration::from_secs(60)).map_err(|e| e.to_string())?;
+    catalog::snapshot(&mut client, &[history_table]).map_err(|e| e.to_string())
+}
+
+/// The schema model of a live database (`schema --database-url mysql://…`),
+/// its history table left out.
+pub fn live_model(url: &str, history_table: &str) -> Result<crate::schema::model::Model, String> {
+    let url = MyUrl::parse(url)?;
+    let mut client = Client::connect(&url, None, Duration::from_secs(60)).map_err(|e| e.to_string())?;
+    catalog::model(&mut client, &[history_table]).map_err(|e| e.to_string())
+}
+
+/// What differs from `a` to `b`, one sentence each (see [`Engine::differences`]).
+pub fn diff(a: &MySnapshot, b: &MySnapshot, a_label: &str, b_label: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let keys: BTreeSet<&String> = a.objects.keys().chain(b.objects.keys()).collect();
+    for key in keys {
+        match (a.objects.get(key), b.objects.get(key)) {
+            (Some(_), None) => out.push(format!("{key}: in {a_label}, not in {b_label}")),
+            (None, Some(_)) => out.push(format!("{key}: in {b_label}, not in {a_label}")),
+            (Some(x), Some(y)) if x != y => {
+                let lines = |t: &'_ str| -> Vec<String> {
+                    t.lines().map(|l| l.trim().trim_end_matches(',').to_owned()).collect()
+                };
+                let (xs, ys) = (lines(x), lines(y));
+                let before = out.len();
+                for l in xs.iter().filter(|l| !ys.contains(l)) {
+                    out.push(format!("{key}: `{l}` in {a_label}, not in {b_label}"));
+                }
+                for l in ys.iter().filter(|l| !xs.contains(l)) {
+                    out.push(format!("{key}: `{l}` in {b_label}, not in {a_label}"));
+                }
+                if out.len() == before {
+                    out.push(format!("{key}: its lines are in another order in {a_label} than in {b_label}"));
+                }
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 /// The table an `ALTER [ONLINE] [IGNORE] TABLE name …` statement alters,
@@ -266,32 +315,7 @@ impl Engine for MyEngine {
         a_label: &str,
         b_label: &str,
     ) -> Result<Vec<String>, Diagnostic> {
-        let mut out = Vec::new();
-        let keys: BTreeSet<&String> = a.objects.keys().chain(b.objects.keys()).collect();
-        for key in keys {
-            match (a.objects.get(key), b.objects.get(key)) {
-                (Some(_), None) => out.push(format!("{key}: in {a_label}, not in {b_label}")),
-                (None, Some(_)) => out.push(format!("{key}: in {b_label}, not in {a_label}")),
-                (Some(x), Some(y)) if x != y => {
-                    let lines = |t: &'_ str| -> Vec<String> {
-                        t.lines().map(|l| l.trim().trim_end_matches(',').to_owned()).collect()
-                    };
-                    let (xs, ys) = (lines(x), lines(y));
-                    let before = out.len();
-                    for l in xs.iter().filter(|l| !ys.contains(l)) {
-                        out.push(format!("{key}: `{l}` in {a_label}, not in {b_label}"));
-                    }
-                    for l in ys.iter().filter(|l| !xs.contains(l)) {
-                        out.push(format!("{key}: `{l}` in {b_label}, not in {a_label}"));
-                    }
-                    if out.len() == before {
-                        out.push(format!("{key}: its lines are in another order in {a_label} than in {b_label}"));
-                    }
-                }
-                _ => {}
-            }
-        }
-        Ok(out)
+        Ok(diff(a, b, a_label, b_label))
     }
 
     fn fresh(&self) -> Result<MyEngine, Diagnostic> {
@@ -362,7 +386,7 @@ impl Engine for MyEngine {
     }
 
     fn model(&mut self) -> Result<crate::schema::model::Model, Diagnostic> {
-        Err(MyEngine::not_here("the schema model (`migcheck schema`, `show`, Mermaid)"))
+        catalog::model(&mut self.client, &[]).map_err(|e| io(format!("cannot read the MySQL scratch database: {e}")))
     }
 
     fn baseline_sql(&mut self, _rows: bool) -> Result<String, Diagnostic> {
@@ -429,6 +453,17 @@ mod tests {
         assert_eq!(altered_table("ALTER TABLE IF EXISTS pets DROP x").as_deref(), Some("pets"));
         assert_eq!(altered_table("ALTER VIEW v AS SELECT 1"), None);
         assert_eq!(altered_table("CREATE TABLE t (x INT)"), None);
+    }
+
+    #[test]
+    fn a_live_comparison_leaves_table_charsets_out() {
+        let mut objects = std::collections::BTreeMap::new();
+        objects.insert(
+            "table `t`".to_owned(),
+            "CREATE TABLE `t` (\n  `a` int(11) DEFAULT NULL\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci".to_owned(),
+        );
+        let s = super::MySnapshot { objects }.without_table_charsets();
+        assert_eq!(s.objects["table `t`"], "CREATE TABLE `t` (\n  `a` int(11) DEFAULT NULL\n) ENGINE=InnoDB");
     }
 
     #[test]
