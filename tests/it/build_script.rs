@@ -166,6 +166,13 @@ pub fn trials() -> Vec<Trial> {
         })
         .with_ignored_flag(crate::pg::server().is_err()),
     );
+    trials.push(
+        Trial::test("build_script::cargo_build_checks_mysql_migrations_on_a_scratch_server", || {
+            cargo_build_checks_mysql_migrations_on_a_scratch_server();
+            Ok(())
+        })
+        .with_ignored_flag(migcheck_test_support::mysql::server().is_err()),
+    );
     trials
 }
 
@@ -835,6 +842,44 @@ fn editing_a_fixture_reruns_the_check() {
         "{}",
         broken.stderr
     );
+}
+
+/// `cargo build` on MySQL migrations: without a scratch server the SQL is
+/// not run (a warning); with `MIGCHECK_SCRATCH_URL=mysql://…` a down that
+/// forgets the up's index fails the build naming the file and the index.
+fn cargo_build_checks_mysql_migrations_on_a_scratch_server() {
+    let url = migcheck_test_support::mysql::server().expect("the trial is ignored without a server");
+    let fixture = Fixture::with_turn(
+        "fixture_mysql",
+        "migcheck_build::Build::new().dialect(migcheck_build::Dialect::Mysql).run();",
+    );
+    fixture.set_migrations(&[
+        (
+            "1_owners.up.sql",
+            "CREATE TABLE owners (id BIGINT AUTO_INCREMENT PRIMARY KEY, email VARCHAR(255) NOT NULL);\n",
+        ),
+        ("1_owners.down.sql", "DROP TABLE owners;\n"),
+        ("2_index.up.sql", "CREATE INDEX owners_email ON owners (email);\n"),
+        ("2_index.down.sql", "SELECT 1;\n"),
+    ]);
+    let without = fixture.cargo(&["build", "--offline"], &[]);
+    assert!(without.success, "{}", without.stderr);
+    assert!(without.messages().contains("warning[not-executed]"), "{}", without.stderr);
+
+    let with = fixture.cargo(&["build", "--offline"], &[("MIGCHECK_SCRATCH_URL", &url)]);
+    assert!(!with.success, "the down forgets the index: {}", with.stderr);
+    let messages = with.messages();
+    assert!(
+        messages.contains(
+            "error[down-mismatch]: `2_index.down.sql` does not restore the schema its up migration started from"
+        ) && messages.contains("--> migrations/2_index.down.sql")
+            && messages.contains("KEY `owners_email` (`email`)"),
+        "{messages}"
+    );
+    fixture.write("2_index.down.sql", "DROP INDEX owners_email ON owners;\n");
+    let fixed = fixture.cargo(&["build", "--offline"], &[("MIGCHECK_SCRATCH_URL", &url)]);
+    assert!(fixed.success, "{}", fixed.stderr);
+    assert!(!fixed.messages().contains("not-executed"), "{}", fixed.stderr);
 }
 
 fn cargo_build_checks_postgres_migrations_on_a_scratch_server() {
