@@ -167,7 +167,8 @@ impl<'a> Shapes<'a> {
             // A column gone and one added in its shape, in a file that says
             // RENAME: one rename, not a drop and a new NOT NULL column. The
             // file's own `RENAME [COLUMN] a TO b` pairs them first.
-            let renames = up.sql.to_lowercase().contains("rename");
+            let lower = up.sql.to_lowercase();
+            let renames = lower.contains("rename") || lower.contains("change");
             let said = if renames { renamed_columns(&up.sql) } else { Vec::new() };
             let mut renamed: Vec<&str> = Vec::new();
             for old in &gone {
@@ -266,12 +267,27 @@ fn named_in(message: &str) -> Option<&str> {
     (!name.is_empty() && !name.contains(' ')).then_some(name)
 }
 
-/// The column renames `sql` spells out: `RENAME [COLUMN] a TO b`, names as
-/// the tokenizer gives them (not `RENAME TO t`, a table's).
+/// The column renames `sql` spells out: `RENAME [COLUMN] a TO b`, and
+/// MySQL's `CHANGE [COLUMN] a b type`; names as the tokenizer gives them
+/// (not `RENAME TO t`, a table's).
 fn renamed_columns(sql: &str) -> Vec<(String, String)> {
     let words = tokens::tokenize(sql);
     let mut out = Vec::new();
     for (i, t) in words.iter().enumerate() {
+        if t.is_word("change") {
+            let mut j = i + 1;
+            if words.get(j).is_some_and(|t| t.is_word("column")) {
+                j += 1;
+            }
+            if let (Some(from), Some(to)) = (words.get(j), words.get(j + 1))
+                && from.kind == tokens::Kind::Word
+                && to.kind == tokens::Kind::Word
+                && !from.text.eq_ignore_ascii_case(&to.text)
+            {
+                out.push((from.text.clone(), to.text.clone()));
+            }
+            continue;
+        }
         if !t.is_word("rename") {
             continue;
         }
@@ -366,6 +382,21 @@ fn narrowed(old: &str, new: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::{named_in, narrowed};
+
+    #[test]
+    fn renames_are_read_in_either_spelling() {
+        assert_eq!(
+            super::renamed_columns("ALTER TABLE t RENAME COLUMN nick TO alias;"),
+            [("nick".to_owned(), "alias".to_owned())]
+        );
+        assert_eq!(
+            super::renamed_columns("ALTER TABLE `t` CHANGE `old_id` `new_id` char(36) NOT NULL;"),
+            [("old_id".to_owned(), "new_id".to_owned())]
+        );
+        // Same name: a type change, not a rename.
+        assert!(super::renamed_columns("ALTER TABLE t CHANGE COLUMN a a BIGINT;").is_empty());
+        assert!(super::renamed_columns("ALTER TABLE t RENAME TO u;").is_empty());
+    }
 
     #[test]
     fn the_missing_name_is_read_from_either_database_s_message() {

@@ -271,7 +271,12 @@ impl Engine for MyEngine {
                     .texts(&format!("SELECT COUNT(*) FROM {}", quote_mysql_ident(&table)))
                     .ok()
                     .and_then(|r| r.into_iter().next())
-                    .unwrap_or_else(|| "?".to_owned());
+                    .unwrap_or_else(|| "0".to_owned());
+                let copied = match rows.as_str() {
+                    "0" => String::new(),
+                    "1" => " (1 row copied here)".to_owned(),
+                    n => format!(" ({n} rows copied here)"),
+                };
                 let file = &script.file;
                 let at = range.start + script.offset();
                 let end = at + statement.lines().next().unwrap_or_default().trim_end().len();
@@ -279,10 +284,9 @@ impl Engine for MyEngine {
                     Diagnostic::warning(
                         Kind::TableRewrite,
                         format!(
-                            "`{}` rebuilds table `{table}` ({rows} row{} copied here): InnoDB writes a new copy of \
-                             the table, and on a large one writes wait or the server works for long",
+                            "`{}` rebuilds table `{table}`{copied}: InnoDB writes a new copy of the table, and on a \
+                             large one writes wait or the server works for long",
                             file.file_name(),
-                            if rows == "1" { "" } else { "s" }
                         ),
                     )
                     .at(Location::span(&file.display, &file.text, at..end, "the table's storage is replaced here"))
