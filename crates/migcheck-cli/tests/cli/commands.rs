@@ -57,6 +57,8 @@ impl Project {
             .env_remove("DATABASE_URL")
             .env_remove("CI")
             .env_remove("MIGCHECK_LOCKED")
+            // Those that want a scratch server pass it.
+            .env_remove("MIGCHECK_SCRATCH_URL")
             .stdin(Stdio::null());
         cmd
     }
