@@ -12,15 +12,6 @@ use super::wire::{Client, MyError};
 use crate::engine::synthetic::{ROWS, check_choices};
 use crate::lexer::quote_mysql_ident;
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn identifiers_differ_from_table_to_table() {
-        assert_ne!(super::table_tag("identities"), super::table_tag("sessions"));
-        assert!(super::table_tag("a_rather_long_table_name_indeed") < 1_000_000);
-    }
-}
-
 struct Column {
     name: String,
     data_type: String,
@@ -250,4 +241,13 @@ fn seed_table(client: &mut Client, table: &str, fks: &[ForeignKey]) -> Result<Op
         ))?;
     }
     Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn identifiers_differ_from_table_to_table() {
+        assert_ne!(super::table_tag("identities"), super::table_tag("sessions"));
+        assert!(super::table_tag("a_rather_long_table_name_indeed") < 1_000_000);
+    }
 }
