@@ -7,9 +7,25 @@
 use std::collections::BTreeMap;
 
 use super::wire::{Client, MyError};
-use super::{MySnapshot, normalise};
 use crate::lexer::quote_mysql_ident;
 use crate::schema::model::{ColumnView, Model, Object, Reference, TableView};
+
+/// The schema as the check compares it: each object's normalised
+/// definition, by `table `t``, `view `v``, `trigger `x``, `procedure `p``,
+/// `function `f``.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MySnapshot {
+    pub(super) objects: BTreeMap<String, String>,
+}
+
+/// A definition as compared: the server's counters and the definer (who ran
+/// it) left out.
+pub(super) fn normalise(text: &str) -> String {
+    text.split(' ')
+        .filter(|word| !word.starts_with("AUTO_INCREMENT=") && !word.starts_with("DEFINER="))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
 
 fn text(row: &[Option<String>], i: usize) -> String {
     row.get(i).cloned().flatten().unwrap_or_default()

@@ -20,7 +20,9 @@ mod catalog;
 mod rows;
 pub mod wire;
 
-use std::collections::{BTreeMap, BTreeSet};
+pub use catalog::MySnapshot;
+
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -30,14 +32,6 @@ use crate::diagnostic::{Diagnostic, Kind, Location};
 use crate::engine::{ColumnShape, Contents, Engine, StatementTrace};
 use crate::lexer::{self, quote_mysql_ident};
 use crate::model::{Dialect, Script};
-
-/// The schema as the check compares it: each object's normalised
-/// definition, by `table `t``, `view `v``, `trigger `x``, `procedure `p``,
-/// `function `f``.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct MySnapshot {
-    objects: BTreeMap<String, String>,
-}
 
 impl MySnapshot {
     /// The snapshot without tables' default character sets and collations
@@ -229,15 +223,6 @@ fn altered_table(statement: &str) -> Option<String> {
     let name = name.trim_end_matches(';');
     let last = name.rsplit('.').next().unwrap_or(name).trim_matches('`');
     (!last.is_empty()).then(|| last.to_owned())
-}
-
-/// A definition as compared: the server's counters and the definer (who ran
-/// it) left out.
-fn normalise(text: &str) -> String {
-    text.split(' ')
-        .filter(|word| !word.starts_with("AUTO_INCREMENT=") && !word.starts_with("DEFINER="))
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 impl Engine for MyEngine {
@@ -452,7 +437,8 @@ fn io(message: String) -> Diagnostic {
 
 #[cfg(test)]
 mod tests {
-    use super::{altered_table, normalise};
+    use super::altered_table;
+    use super::catalog::normalise;
 
     #[test]
     fn the_altered_table_is_read_from_the_statement() {
