@@ -788,6 +788,14 @@ fn the_check_runs_on_a_mysql_scratch_server() {
     );
     let run = view(&["show", "3"]);
     assert!(run.code == 0 && run.stdout.contains("nick"), "{run:?}");
+    let run = view(&["explain", "5"]);
+    assert!(
+        run.code == 0
+            && run.stdout.contains("ALTER TABLE owners MODIFY age BIGINT;")
+            && run.stdout.contains("metadata lock on owners")
+            && run.stdout.contains("owners"),
+        "{run:?}"
+    );
     // The SQL makes the same tables again, each index once.
     let sql = view(&["schema"]).stdout;
     assert_eq!(sql.matches("owners_email").count(), 1, "{sql}");

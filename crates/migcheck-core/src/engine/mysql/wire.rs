@@ -210,6 +210,8 @@ pub struct Client {
     seq: u8,
     /// The server's version string (`10.11.14-MariaDB-0+deb12u2`).
     pub server_version: String,
+    /// Rows the last statement changed, as its OK packet says.
+    pub affected: u64,
 }
 
 impl Client {
@@ -241,7 +243,7 @@ impl Client {
             }
         };
         stream.set_read_timeout(Some(timeout))?;
-        let mut client = Client { stream, seq: 0, server_version: String::new() };
+        let mut client = Client { stream, seq: 0, server_version: String::new(), affected: 0 };
         client.handshake(url, database.or(url.database.as_deref()))?;
         Ok(client)
     }
@@ -381,7 +383,7 @@ impl Client {
             let more = match first.first() {
                 Some(0x00) => {
                     let mut r = Reader::new(&first[1..]);
-                    r.lenenc()?;
+                    self.affected = r.lenenc()?;
                     r.lenenc()?;
                     r.u16()? & MORE_RESULTS_EXIST != 0
                 }
