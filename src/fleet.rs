@@ -437,9 +437,125 @@ impl Migrations {
     }
 }
 
+#[cfg(feature = "mysql")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
+impl Migrations {
+    /// The databases of the MySQL or MariaDB server at `url` whose names
+    /// match `pattern` (SQL `LIKE`: `tenant_%`), the server's own left out,
+    /// sorted.
+    pub async fn mysql_databases(url: &str, pattern: &str) -> Result<Vec<String>, Error> {
+        use sqlx::Connection as _;
+        let mut conn = sqlx::MySqlConnection::connect(url).await.map_err(Error::Mysql)?;
+        let databases = sqlx::query_scalar(
+            "SELECT CAST(SCHEMA_NAME AS CHAR) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE ?
+               AND SCHEMA_NAME NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys') ORDER BY 1",
+        )
+        .bind(pattern)
+        .fetch_all(&mut conn)
+        .await
+        .map_err(Error::Mysql)?;
+        let _ = conn.close().await;
+        Ok(databases)
+    }
+
+    /// Upgrades each database in `databases` on the MySQL or MariaDB server
+    /// at `url` as [`Migrations::upgrade_mysql`] upgrades one: its own
+    /// history table and named lock, `options.jobs` at a time. The same
+    /// report as [`Migrations::upgrade_each`], one entry per database.
+    ///
+    /// ```no_run
+    /// # static MIGRATIONS: migcheck::Migrations = migcheck::Migrations::__from_generated(&[]);
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let url = "mysql://app@localhost/mysql";
+    /// let tenants = migcheck::Migrations::mysql_databases(url, "tenant_%").await?;
+    /// let report = MIGRATIONS.upgrade_mysql_databases(url, &tenants, &migcheck::FleetOptions::default().jobs(4), |_| {}).await;
+    /// println!("{} upgraded, {} failed", report.upgraded().count(), report.failed().count());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn upgrade_mysql_databases(
+        &self,
+        url: &str,
+        databases: &[String],
+        options: &FleetOptions,
+        progress: impl Fn(FleetEvent<'_>),
+    ) -> FleetReport {
+        on_schemas(databases, options, progress, async |database, entry| {
+            let pool = match database_pool(url, database).await {
+                Ok(pool) => pool,
+                Err(err) => {
+                    entry.error = Some(Error::Mysql(err));
+                    return;
+                }
+            };
+            entry.before = self.status_mysql(&pool).await.ok().and_then(|s| s.current());
+            let upgrade = UpgradeOptions { target: options.target, ..UpgradeOptions::default() };
+            match self.upgrade_mysql_with(&pool, &upgrade, |_, _, _| {}).await {
+                Ok(report) => {
+                    entry.after = report.applied.last().map(|a| a.version).or(entry.before);
+                    entry.applied = report.applied;
+                }
+                Err(err) => {
+                    entry.error = Some(err);
+                    entry.after = self.status_mysql(&pool).await.ok().and_then(|s| s.current());
+                }
+            }
+            pool.close().await;
+        })
+        .await
+    }
+
+    /// Reverts each database in `databases` on the server at `url` to
+    /// `version` ([`BASE`](crate::BASE): every migration), as
+    /// [`Migrations::downgrade_mysql_to`] reverts one.
+    pub async fn downgrade_mysql_databases(
+        &self,
+        url: &str,
+        databases: &[String],
+        version: i64,
+        options: &FleetOptions,
+        progress: impl Fn(FleetEvent<'_>),
+    ) -> FleetReport {
+        on_schemas(databases, options, progress, async |database, entry| {
+            let pool = match database_pool(url, database).await {
+                Ok(pool) => pool,
+                Err(err) => {
+                    entry.error = Some(Error::Mysql(err));
+                    return;
+                }
+            };
+            entry.before = self.status_mysql(&pool).await.ok().and_then(|s| s.current());
+            match self.downgrade_mysql_to(&pool, version).await {
+                Ok(report) => entry.applied = report.applied,
+                Err(err) => entry.error = Some(err),
+            }
+            entry.after = self.status_mysql(&pool).await.ok().and_then(|s| s.current());
+            pool.close().await;
+        })
+        .await
+    }
+
+    /// What is applied, pending, divergent and unknown in database
+    /// `database` on the server at `url`.
+    pub async fn status_mysql_database(&self, url: &str, database: &str) -> Result<crate::Status, Error> {
+        let pool = database_pool(url, database).await.map_err(Error::Mysql)?;
+        let status = self.status_mysql(&pool).await;
+        pool.close().await;
+        status
+    }
+}
+
+/// One connection to database `database` on the MySQL server at `url`.
+#[cfg(feature = "mysql")]
+async fn database_pool(url: &str, database: &str) -> Result<sqlx::MySqlPool, sqlx::Error> {
+    use std::str::FromStr as _;
+    let options = sqlx::mysql::MySqlConnectOptions::from_str(url)?.database(database);
+    sqlx::mysql::MySqlPoolOptions::new().max_connections(1).connect_with(options).await
+}
+
 /// `work` on every schema, `options.jobs` at a time on the caller's task,
 /// stopping to start new ones after a failure with `fail_fast`.
-#[cfg(feature = "postgres")]
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 async fn on_schemas(
     schemas: &[String],
     options: &FleetOptions,

@@ -269,6 +269,12 @@ fn fleet_drift(ctx: &Context, each: &super::fleet::Each, report: &Report) -> Res
     let migrations = migrations(ctx, report);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     if let Some((url, schemas)) = each.schemas(ctx, &runtime)? {
+        if url.starts_with("mysql://") {
+            bail!(
+                "`check --each-schema` compares PostgreSQL schemas; compare each MySQL database with \
+                 `check --database-url mysql://…/<database>`"
+            );
+        }
         return schemas_drift(ctx, report, &migrations, &runtime, &url, &schemas);
     }
     let mut expected: std::collections::HashMap<i64, Snapshot> = std::collections::HashMap::new();

@@ -26,8 +26,9 @@ pub struct Each {
     /// Every database listed in a file, one URL or path a line (`#` comments).
     #[arg(long, value_name = "FILE")]
     pub each_file: Option<PathBuf>,
-    /// The PostgreSQL schemas of `--database-url` whose names match a `LIKE`
-    /// pattern (`tenant_%`), each with its own history table.
+    /// The PostgreSQL schemas of `--database-url` (or the MySQL databases of
+    /// its server) whose names match a `LIKE` pattern (`tenant_%`), each with
+    /// its own history table.
     #[arg(long, value_name = "PATTERN", conflicts_with_all = ["each", "each_file"])]
     pub each_schema: Option<String>,
     /// Databases migrated at once (default: the machine's cores; 4 PostgreSQL schemas).
@@ -48,13 +49,21 @@ impl Each {
         runtime: &tokio::runtime::Runtime,
     ) -> Result<Option<(String, Vec<String>)>> {
         let Some(pattern) = &self.each_schema else { return Ok(None) };
-        let url = match ctx.database_url.as_deref().map(db::parse).transpose()? {
-            Some(db::Target::Postgres(url)) => url,
-            _ => bail!("`--each-schema` needs `--database-url postgres://…`: the database whose schemas are tenants"),
+        let (url, listed) = match ctx.database_url.as_deref().map(db::parse).transpose()? {
+            Some(db::Target::Postgres(url)) => {
+                let listed = runtime.block_on(Migrations::postgres_schemas(&url, pattern));
+                (url, listed)
+            }
+            Some(db::Target::Mysql(url)) => {
+                let listed = runtime.block_on(Migrations::mysql_databases(&url, pattern));
+                (url, listed)
+            }
+            _ => bail!(
+                "`--each-schema` needs `--database-url postgres://…` (the database whose schemas are tenants) or \
+                 `mysql://…` (the server whose databases are)"
+            ),
         };
-        let schemas = runtime
-            .block_on(Migrations::postgres_schemas(&url, pattern))
-            .map_err(|e| anyhow::anyhow!("cannot list the schemas: {e}"))?;
+        let schemas = listed.map_err(|e| anyhow::anyhow!("cannot list the schemas: {e}"))?;
         if schemas.is_empty() {
             bail!("no schema matches `{pattern}`");
         }
@@ -166,6 +175,9 @@ pub fn upgrade(
         _ => {}
     };
     let report = match &schemas {
+        Some((url, schemas)) if is_mysql(url) => {
+            runtime.block_on(migrations.upgrade_mysql_databases(url, schemas, &options, progress))
+        }
         Some((url, schemas)) => runtime.block_on(migrations.upgrade_postgres_schemas(url, schemas, &options, progress)),
         None => migrations.upgrade_each(&paths, &options, progress),
     };
@@ -177,6 +189,9 @@ pub fn upgrade(
 pub fn downgrade(ctx: &Context, each: &Each, migrations: &Migrations, version: i64) -> Result<u8> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let report = match each.schemas(ctx, &runtime)? {
+        Some((url, schemas)) if is_mysql(&url) => {
+            runtime.block_on(migrations.downgrade_mysql_databases(&url, &schemas, version, &each.options(), |_| {}))
+        }
         Some((url, schemas)) => {
             runtime.block_on(migrations.downgrade_postgres_schemas(&url, &schemas, version, &each.options(), |_| {}))
         }
@@ -248,7 +263,7 @@ pub fn status(ctx: &Context, each: &Each, migrations: &Migrations, states_exit: 
     let (mut pending, mut divergent, mut unreadable) = (0, 0, 0);
     for name in &names {
         let read = match &schemas {
-            Some((url, _)) => runtime.block_on(migrations.status_postgres_schema(url, name)).map_err(|e| e.to_string()),
+            Some((url, _)) => schema_status(&runtime, migrations, url, name),
             None => status_of(Path::new(name), migrations),
         };
         let (current, state) = match &read {
@@ -310,7 +325,7 @@ pub fn summary(ctx: &Context, each: &Each, migrations: &Migrations) -> Result<u8
     let mut unreadable = 0;
     for name in &names {
         let read = match &schemas {
-            Some((url, _)) => runtime.block_on(migrations.status_postgres_schema(url, name)).map_err(|e| e.to_string()),
+            Some((url, _)) => schema_status(&runtime, migrations, url, name),
             None => status_of(Path::new(name), migrations),
         };
         match read {
@@ -359,5 +374,24 @@ fn print_table<const N: usize>(header: [&str; N], rows: &[[String; N]]) {
     line(header.to_vec());
     for r in rows {
         line(r.iter().map(String::as_str).collect());
+    }
+}
+
+/// Whether a `--each-schema` fleet is MySQL's (databases on a server).
+fn is_mysql(url: &str) -> bool {
+    url.starts_with("mysql://")
+}
+
+/// One schema's (or MySQL database's) status, or why it cannot be read.
+fn schema_status(
+    runtime: &tokio::runtime::Runtime,
+    migrations: &Migrations,
+    url: &str,
+    name: &str,
+) -> std::result::Result<migcheck::Status, String> {
+    if is_mysql(url) {
+        runtime.block_on(migrations.status_mysql_database(url, name)).map_err(|e| e.to_string())
+    } else {
+        runtime.block_on(migrations.status_postgres_schema(url, name)).map_err(|e| e.to_string())
     }
 }

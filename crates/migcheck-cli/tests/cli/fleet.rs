@@ -300,6 +300,77 @@ fn a_fleet_of_postgres_schemas() {
     sql(&server, &format!("DROP DATABASE {name} WITH (FORCE)"));
 }
 
+fn mysql(url: &str, query: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let pool = sqlx::mysql::MySqlPoolOptions::new().max_connections(1).connect(url).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(query.to_owned())).execute(&pool).await.unwrap();
+        pool.close().await;
+    });
+}
+
+/// A MariaDB server whose tenants are databases: `--each-schema` with a
+/// `mysql://` URL migrates each matching database with its own history, one
+/// where a migration fails is reported and left where it stopped, the others
+/// upgraded; `status` and `downgrade` take the same fleet.
+fn a_fleet_of_mysql_databases() {
+    let server = migcheck_test_support::mysql::server().expect("the trial is ignored without a server");
+    let prefix = format!("mt{}", std::process::id());
+    let mut setup = String::new();
+    for t in ["tenant_a", "tenant_b", "tenant_c", "other"] {
+        setup.push_str(&format!("DROP DATABASE IF EXISTS {prefix}_{t}; CREATE DATABASE {prefix}_{t};"));
+    }
+    // tenant_c already has a `tags` table: migration 2 fails there.
+    setup.push_str(&format!("CREATE TABLE {prefix}_tenant_c.tags (x INT);"));
+    mysql(&server, &setup);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    fs::create_dir(root.join("migrations")).unwrap();
+    fs::write(
+        root.join("migrations/migrations.lock"),
+        format!("migcheck-lock 1\ndialect mysql\nchain {}\n", "0".repeat(64)),
+    )
+    .unwrap();
+    fs::write(
+        root.join("migrations/1_notes.sql"),
+        "CREATE TABLE notes (id INT AUTO_INCREMENT PRIMARY KEY, title TEXT);\n",
+    )
+    .unwrap();
+    fs::write(root.join("migrations/2_tags.up.sql"), "CREATE TABLE tags (note INT, tag TEXT);\n").unwrap();
+    fs::write(root.join("migrations/2_tags.down.sql"), "DROP TABLE tags;\n").unwrap();
+    let pattern = format!("{prefix}_tenant_%");
+    let run = |args: &[&str]| {
+        let out = migcheck(root, &[&["--database-url", server.as_str()][..], args].concat()).output().unwrap();
+        (out.status.code(), text(&out))
+    };
+    let (code, shown) = run(&["upgrade", "--each-schema", &pattern, "--jobs", "2"]);
+    assert_eq!(code, Some(1), "{shown}");
+    assert!(shown.contains(&format!("{prefix}_tenant_a  none    2      applied 2")), "{shown}");
+    assert!(shown.contains(&format!("{prefix}_tenant_c  none    1      failed: migration 2 `tags` failed")), "{shown}");
+    assert!(shown.contains("3 databases: 2 upgraded, 0 up to date, 1 failed"), "{shown}");
+    let (code, shown) = run(&["status", "--each-schema", &pattern]);
+    assert_eq!(code, Some(3), "{shown}");
+    mysql(&server, &format!("DROP TABLE {prefix}_tenant_c.tags"));
+    let (code, shown) = run(&["upgrade", "--each-schema", &pattern]);
+    assert_eq!(code, Some(0), "the stopped migration resumes: {shown}");
+    let (code, shown) = run(&["status", "--each-schema", &pattern]);
+    assert_eq!(code, Some(0), "{shown}");
+    let out = migcheck(
+        root,
+        &["--database-url", server.as_str(), "--format", "json", "downgrade", "--each-schema", &pattern, "--to", "1"],
+    )
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["downgraded"], 3, "{report}");
+    let mut cleanup = String::new();
+    for t in ["tenant_a", "tenant_b", "tenant_c", "other"] {
+        cleanup.push_str(&format!("DROP DATABASE {prefix}_{t};"));
+    }
+    mysql(&server, &cleanup);
+}
+
 /// This file's tests, for the binary's `main`.
 pub fn trials() -> Vec<libtest_mimic::Trial> {
     let mut trials = crate::tests![
@@ -307,5 +378,12 @@ pub fn trials() -> Vec<libtest_mimic::Trial> {
         sigkill_in_a_fleet_upgrade_then_a_rerun_applies_everything_once,
     ];
     trials.extend(crate::postgres_tests![a_fleet_of_postgres_schemas,]);
+    trials.push(
+        libtest_mimic::Trial::test("fleet::a_fleet_of_mysql_databases", || {
+            a_fleet_of_mysql_databases();
+            Ok(())
+        })
+        .with_ignored_flag(migcheck_test_support::mysql::server().is_err()),
+    );
     trials
 }
