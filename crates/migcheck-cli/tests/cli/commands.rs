@@ -808,6 +808,19 @@ fn the_check_runs_on_a_mysql_scratch_server() {
     let replayed: Run = p.command(&["--database-url", &again, "schema"]).output().unwrap().into();
     assert_eq!(replayed.stdout, sql, "{replayed:?}");
 
+    // A squash: the baseline written from the scratch server, proved there.
+    let run = view(&["lock"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let run = view(&["squash", "--to", "3", "-m", "first three"]);
+    assert!(run.code == 0 && run.stdout.contains("created migrations/3_first_three.baseline.sql"), "{run:?}");
+    let baseline = fs::read_to_string(p.path().join("migrations/3_first_three.baseline.sql")).unwrap();
+    assert!(
+        baseline.contains("CREATE TABLE `owners`") && baseline.contains("SET FOREIGN_KEY_CHECKS = 0;"),
+        "{baseline}"
+    );
+    let run = check(&p);
+    assert_eq!(run.code, 0, "the build proves the baseline: {run:?}");
+
     // A live database compared with what its applied migrations make.
     let live = mysql_database().expect("the server answered above");
     let run = view(&["--database-url", &live, "upgrade"]);

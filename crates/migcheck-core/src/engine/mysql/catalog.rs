@@ -157,3 +157,70 @@ pub(super) fn model(client: &mut Client, skip: &[&str]) -> Result<Model, MyError
     }
     Ok(model)
 }
+
+/// A baseline that makes what the database holds (`migcheck squash`): its
+/// tables (indexes and keys inside them), views in the order they read
+/// each other, routines and triggers, and with `rows` each table's rows; the
+/// foreign keys checked only at the end, so that tables and rows may come in
+/// any order.
+pub(super) fn baseline_sql(client: &mut Client, rows: bool) -> Result<String, MyError> {
+    use crate::schema::squash::{statement, views_in_order};
+    let model = model(client, &[])?;
+    let mut out = String::new();
+    statement(&mut out, "SET FOREIGN_KEY_CHECKS = 0");
+    for t in &model.tables {
+        statement(&mut out, &t.sql);
+    }
+    for v in views_in_order(&model.views) {
+        statement(&mut out, &v.sql);
+    }
+    for r in &model.others {
+        statement(&mut out, &r.sql);
+    }
+    for t in &model.triggers {
+        statement(&mut out, &t.sql);
+    }
+    if rows {
+        for t in &model.tables {
+            // Generated columns are the server's to fill.
+            let generated = client.query(&format!(
+                "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() \
+                 AND TABLE_NAME = {} AND (EXTRA LIKE '%GENERATED%' OR EXTRA LIKE '%VIRTUAL%' OR EXTRA LIKE '%STORED%')",
+                quoted(&t.name)
+            ))?;
+            let generated: Vec<String> = generated.iter().map(|r| text(r, 0)).collect();
+            let keep: Vec<&str> = t
+                .columns
+                .iter()
+                .map(|c| c.name.as_str())
+                .filter(|c| !generated.iter().any(|g| g.eq_ignore_ascii_case(c)))
+                .collect();
+            if keep.is_empty() {
+                continue;
+            }
+            let list: Vec<String> = keep.iter().map(|c| quote_mysql_ident(c)).collect();
+            let found = client.query(&format!("SELECT {} FROM {}", list.join(", "), quote_mysql_ident(&t.name)))?;
+            for chunk in found.chunks(100) {
+                let values: Vec<String> = chunk
+                    .iter()
+                    .map(|row| {
+                        let cells: Vec<String> =
+                            row.iter().map(|v| v.as_deref().map_or_else(|| "NULL".to_owned(), quoted)).collect();
+                        format!("({})", cells.join(", "))
+                    })
+                    .collect();
+                statement(
+                    &mut out,
+                    &format!(
+                        "INSERT INTO {} ({}) VALUES\n{}",
+                        quote_mysql_ident(&t.name),
+                        list.join(", "),
+                        values.join(",\n")
+                    ),
+                );
+            }
+        }
+    }
+    statement(&mut out, "SET FOREIGN_KEY_CHECKS = 1");
+    Ok(out)
+}
