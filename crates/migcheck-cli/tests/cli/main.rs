@@ -13,6 +13,7 @@ mod faults;
 mod fleet;
 mod io_errors;
 mod layouts;
+mod mysql_faults;
 mod pg_faults;
 mod run;
 mod squash;
@@ -92,6 +93,7 @@ fn main() {
     // The longest first (trials start in this order), so that the short
     // ones fill the other threads while they run.
     let mut trials = pg_faults::trials();
+    trials.extend(mysql_faults::trials());
     trials.extend(io_errors::trials());
     trials.extend(faults::trials());
     trials.extend(fleet::trials());
