@@ -121,6 +121,15 @@ pub fn check(config: &Config) -> Report {
         history::compare_with_lock(config, &scanned.broken_versions, &mut report);
         baseline::compare_with_lock(config, &mut report);
     }
+    // An empty migration that is sealed is released as it is: saying so at
+    // every build is noise (another tool's placeholder for a dialect, say).
+    if !config.sealed_findings {
+        let sealed: std::collections::BTreeSet<i64> =
+            report.migrations.iter().filter(|m| m.sealed).map(|m| m.version).collect();
+        report
+            .diagnostics
+            .retain(|d| !(d.kind == Kind::EmptyMigration && d.version.is_some_and(|v| sealed.contains(&v))));
+    }
     clock.lap(&mut report.timings, "compare");
     if report.dialect == Dialect::Mysql {
         partial_ddl::check(&mut report, config.sealed_findings);
@@ -475,6 +484,20 @@ ALTER TABLE pets RENAME COLUMN nick TO alias;
         assert_eq!(writes.len(), 1, "{writes:#?}");
         assert!(writes[0].contains("adds NOT NULL column `pets.age`"), "{}", writes[0]);
         assert!(writes[0].contains("the running release writes `pets` at `src/db.rs:10`"), "{}", writes[0]);
+    }
+
+    /// An empty migration is said while it is not sealed; sealed, it is
+    /// released as it is, and saying so again at every build is noise.
+    #[test]
+    fn a_sealed_empty_migration_is_not_said_again() {
+        let (_d, mut cfg) =
+            config(&[("1_t.sql", "CREATE TABLE t (x INT);\n"), ("2_nothing.sql", "-- a placeholder\n")]);
+        let said = |cfg: &Config| check(cfg).diagnostics.iter().filter(|d| d.kind == Kind::EmptyMigration).count();
+        assert_eq!(said(&cfg), 1);
+        crate::seal::seal(&cfg, false).unwrap_or_else(|d| panic!("{}", d[0].render()));
+        assert_eq!(said(&cfg), 0);
+        cfg.sealed_findings = true;
+        assert_eq!(said(&cfg), 1, "--all says it");
     }
 
     /// The row writer never ends the check: a table it cannot fill (a
