@@ -15,6 +15,7 @@
 //! the one choice of an engine for a dialect.
 
 pub mod any;
+/// MySQL and MariaDB as the check's engine: a scratch database on `MIGCHECK_SCRATCH_URL`'s server.
 pub mod mysql;
 pub mod postgres;
 pub mod sqlite;

@@ -18,6 +18,7 @@
 
 mod catalog;
 mod rows;
+/// The small synchronous MySQL client the build-time check talks through.
 pub mod wire;
 
 pub use catalog::MySnapshot;
